@@ -1,0 +1,15 @@
+/*
+ * kiln.h - the umbrella header of kiln, a C11 library that trains neural networks on
+ * Vulkan and OpenCL GPUs and checks every result against a CPU reference. Include this
+ * one header; it pulls in every public part.
+ */
+#ifndef KILN_H
+#define KILN_H
+
+#include "kiln/backend.h"
+#include "kiln/graph.h"
+#include "kiln/optim.h"
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+
+#endif /* KILN_H */

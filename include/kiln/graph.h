@@ -1,0 +1,176 @@
+/*
+ * kiln/graph.h - building, differentiating, compiling and running graphs.
+ *
+ * A graph is built once and run many times. Builders return a tensor handle; on a bad
+ * argument they record the graph's first error and return a poisoned tensor that every
+ * later builder passes through, so a model reads as a chain of calls and the error
+ * comes back from the next status-returning call (kiln_graph_status, compile, run).
+ * Nodes keep construction order, which is a topological order. kiln_graph_backward()
+ * appends the backward nodes; an optimizer (kiln/optim.h) appends update nodes;
+ * kiln_graph_compile() plans memory and places every tensor on the backend.
+ * Layers built from these ops are in kiln/nn.h.
+ */
+#ifndef KILN_GRAPH_H
+#define KILN_GRAPH_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kiln_graph kiln_graph;
+
+/* ---- Lifetime ---- */
+
+/* Creates an empty graph on ctx. [in] ctx: retained until kiln_graph_destroy.
+ * Returns KILN_OK, KILN_E_INVALID_ARG or KILN_E_OUT_OF_HOST_MEMORY. */
+KILN_API kiln_status kiln_graph_create(kiln_context *ctx, kiln_graph **out);
+
+/* Destroys g, its tensors, optimizers and device storage. NULL is a no-op. */
+KILN_API void kiln_graph_destroy(kiln_graph *g);
+
+/* Returns the first error recorded while building g, or KILN_OK. */
+KILN_API kiln_status kiln_graph_status(const kiln_graph *g);
+
+/* Returns the context of g. */
+KILN_API kiln_context *kiln_graph_context(const kiln_graph *g);
+
+/* ---- Leaves ---- */
+
+/* Weight initializers. fan_in/fan_out follow PyTorch: for a weight [out, in, k...],
+ * fan_in = in * k..., fan_out = out * k.... */
+typedef enum kiln_init {
+    KILN_INIT_ZEROS = 0,
+    KILN_INIT_ONES,
+    KILN_INIT_CONSTANT,       /* every element = arg */
+    KILN_INIT_UNIFORM,        /* U(-arg, arg) */
+    KILN_INIT_NORMAL,         /* N(0, arg^2) */
+    KILN_INIT_XAVIER_UNIFORM, /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)) */
+    KILN_INIT_XAVIER_NORMAL,  /* N(0, 2 / (fan_in + fan_out)) */
+    KILN_INIT_HE_UNIFORM,     /* U(-a, a), a = sqrt(6 / fan_in) */
+    KILN_INIT_HE_NORMAL,      /* N(0, 2 / fan_in) */
+    KILN_INIT_FAN_IN_UNIFORM, /* U(-a, a), a = 1 / sqrt(fan_in): PyTorch's nn.Linear default */
+} kiln_init;
+
+/* An input: data the caller uploads before each run (a batch, labels). */
+KILN_API kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt, int32_t rank,
+                                 const int64_t *dims);
+
+/*
+ * A trainable f32 parameter named name (e.g. "fc1.weight"), initialized at compile with
+ * init (arg as documented for the initializer) from the counter-based generator keyed
+ * by (seed, the parameter's index). Names must be unique in the graph.
+ */
+KILN_API kiln_tensor *kiln_param(kiln_graph *g, const char *name, int32_t rank, const int64_t *dims,
+                                 kiln_init init, float arg, uint64_t seed);
+
+/* Returns the tensor named name, or NULL. */
+KILN_API kiln_tensor *kiln_graph_find(const kiln_graph *g, const char *name);
+
+/* Returns the number of trainable parameters of g, and the i-th of them. */
+KILN_API int32_t kiln_graph_n_params(const kiln_graph *g);
+KILN_API kiln_tensor *kiln_graph_param(const kiln_graph *g, int32_t i);
+
+/* ---- Elementwise ops (numpy broadcasting for binary ops) ---- */
+
+KILN_API kiln_tensor *kiln_add(kiln_graph *g, kiln_tensor *a, kiln_tensor *b); /* a + b */
+KILN_API kiln_tensor *kiln_sub(kiln_graph *g, kiln_tensor *a, kiln_tensor *b); /* a - b */
+KILN_API kiln_tensor *kiln_mul(kiln_graph *g, kiln_tensor *a, kiln_tensor *b); /* a * b */
+KILN_API kiln_tensor *kiln_div(kiln_graph *g, kiln_tensor *a, kiln_tensor *b); /* a / b */
+/* f(x) = scale * x + shift */
+KILN_API kiln_tensor *kiln_scale_shift(kiln_graph *g, kiln_tensor *x, float scale, float shift);
+KILN_API kiln_tensor *kiln_scale(kiln_graph *g, kiln_tensor *x, float scale);
+KILN_API kiln_tensor *kiln_shift(kiln_graph *g, kiln_tensor *x, float shift);
+
+KILN_API kiln_tensor *kiln_relu(kiln_graph *g, kiln_tensor *x); /* max(0, x) */
+/* x > 0 ? x : alpha * x */
+KILN_API kiln_tensor *kiln_leaky_relu(kiln_graph *g, kiln_tensor *x, float alpha);
+KILN_API kiln_tensor *kiln_sigmoid(kiln_graph *g, kiln_tensor *x); /* 1 / (1 + e^-x) */
+KILN_API kiln_tensor *kiln_tanh(kiln_graph *g, kiln_tensor *x);
+/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's gelu(approximate="tanh") */
+KILN_API kiln_tensor *kiln_gelu(kiln_graph *g, kiln_tensor *x);
+KILN_API kiln_tensor *kiln_exp(kiln_graph *g, kiln_tensor *x);
+KILN_API kiln_tensor *kiln_log(kiln_graph *g, kiln_tensor *x);
+KILN_API kiln_tensor *kiln_sqrt(kiln_graph *g, kiln_tensor *x);
+
+/* ---- Matrix products and shapes ---- */
+
+/* op(a) @ op(b), op = transpose when the flag is set. a and b are both rank 2, or both
+ * rank 3 with equal batch (dims[0]); a rank-3 a with a rank-2 b multiplies every batch
+ * entry by b. */
+KILN_API kiln_tensor *kiln_matmul(kiln_graph *g, kiln_tensor *a, kiln_tensor *b, int trans_a,
+                                  int trans_b);
+/* A view of x with a new shape of the same element count; one dim may be -1. */
+KILN_API kiln_tensor *kiln_reshape(kiln_graph *g, kiln_tensor *x, int32_t rank,
+                                   const int64_t *dims);
+/* [N, ...] -> [N, prod(...)] */
+KILN_API kiln_tensor *kiln_flatten(kiln_graph *g, kiln_tensor *x);
+/* out.dims[i] = x.dims[perm[i]]; perm has x's rank entries. */
+KILN_API kiln_tensor *kiln_transpose(kiln_graph *g, kiln_tensor *x, const int32_t *perm);
+
+/* ---- Reductions ---- */
+
+/* Sum (mean) over the axes whose bit is set in axes_mask (bit i = dim i); keepdims keeps
+ * them as size 1. */
+KILN_API kiln_tensor *kiln_sum(kiln_graph *g, kiln_tensor *x, uint32_t axes_mask, int keepdims);
+KILN_API kiln_tensor *kiln_mean(kiln_graph *g, kiln_tensor *x, uint32_t axes_mask, int keepdims);
+/* Index of the largest element along the last axis (first on ties); i32, rank - 1. */
+KILN_API kiln_tensor *kiln_argmax(kiln_graph *g, kiln_tensor *x);
+/* Softmax and log-softmax along the last axis. */
+KILN_API kiln_tensor *kiln_softmax(kiln_graph *g, kiln_tensor *x);
+KILN_API kiln_tensor *kiln_log_softmax(kiln_graph *g, kiln_tensor *x);
+
+/* ---- Losses (scalar, mean over the batch) ---- */
+
+/* mean((pred - target)^2) over all elements. */
+KILN_API kiln_tensor *kiln_mse_loss(kiln_graph *g, kiln_tensor *pred, kiln_tensor *target);
+/* Softmax cross-entropy of logits [N, C] against i32 labels [N], mean over N. Labels
+ * outside [0, C) contribute zero loss and zero gradient. */
+KILN_API kiln_tensor *kiln_softmax_xent(kiln_graph *g, kiln_tensor *logits, kiln_tensor *labels);
+/* Binary cross-entropy of logits against f32 targets in [0, 1] of the same shape, mean
+ * over all elements, computed in the stable form max(x,0) - x t + log(1 + e^-|x|). */
+KILN_API kiln_tensor *kiln_bce_logits(kiln_graph *g, kiln_tensor *logits, kiln_tensor *targets);
+/* Multi-class hinge (SVM) loss, PyTorch's MultiMarginLoss(p=1, margin=1):
+ * mean over N of sum_{j != y} max(0, 1 - x_y + x_j) / C. */
+KILN_API kiln_tensor *kiln_hinge_loss(kiln_graph *g, kiln_tensor *scores, kiln_tensor *labels);
+
+/* ---- Differentiation, compilation, execution ---- */
+
+/*
+ * Appends the nodes computing d loss / d t for every trainable parameter (and every
+ * tensor between them and loss). loss must be a scalar f32. Call once per graph.
+ * Returns KILN_OK, KILN_E_SHAPE, KILN_E_STATE (already differentiated or compiled).
+ */
+KILN_API kiln_status kiln_graph_backward(kiln_graph *g, kiln_tensor *loss);
+
+/*
+ * Plans memory (intermediates share buffers by liveness), allocates device storage,
+ * initializes parameters and optimizer state on the device, and checks that the backend
+ * has a kernel for every node (an op missing on the backend is KILN_E_UNSUPPORTED,
+ * naming it). Returns the first build error, KILN_E_STATE, or a device error.
+ */
+KILN_API kiln_status kiln_graph_compile(kiln_graph *g);
+
+/* Runs every node of g once (forward, backward and updates) in training mode. */
+KILN_API kiln_status kiln_graph_run(kiln_graph *g);
+
+/* Runs in inference mode only the nodes that targets depend on. [in] targets: borrowed. */
+KILN_API kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const *targets);
+
+/* Re-initializes every parameter from its initializer and zeroes optimizer state. */
+KILN_API kiln_status kiln_graph_reset_params(kiln_graph *g);
+
+/* Number of nodes in g, and the bytes of device memory planned for intermediates and
+ * for persistent tensors (after compile). */
+KILN_API int32_t kiln_graph_n_nodes(const kiln_graph *g);
+KILN_API void kiln_graph_memory(const kiln_graph *g, size_t *arena_bytes, size_t *persistent_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KILN_GRAPH_H */

@@ -1,0 +1,82 @@
+/*
+ * backend_impl.h - the backend vtable and per-backend kernel tables (STYLE B.6).
+ *
+ * A backend provides device memory (buffers, sub-allocated by the planner through
+ * offsets), explicit transfers, and one kernel per op in a table indexed by enum
+ * kiln_op. Ops are not vtable slots. The executor brackets every graph run with
+ * run_begin/run_end, so a GPU backend can record one submission per run; a download
+ * waits for the work that produces the data. Not installed.
+ */
+#ifndef KILN_BACKEND_IMPL_H
+#define KILN_BACKEND_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/backend.h"
+#include "ops/op_desc.h"
+
+#define KILN__BACKEND_ABI 1
+
+struct kiln_backend;
+struct kiln_buffer; /* defined by each backend */
+
+struct kiln_kernel {
+    kiln_status (*run)(struct kiln_backend *be, const struct kiln_tensor *n);
+    /* optional: NULL = every dtype and shape the op accepts. Returns false and sets the
+     * thread-local message when the node is out of this backend's limits. */
+    bool (*supports)(const struct kiln_backend *be, const struct kiln_tensor *n);
+};
+
+struct kiln_backend_ops {
+    uint32_t abi; /* == KILN__BACKEND_ABI */
+    const char *name;
+
+    /* Opens the device picked by device (index or name substring, NULL = the preferred
+     * one). Must leave be->impl NULL or fully releasable by fini on failure. */
+    kiln_status (*init)(struct kiln_backend *be, const char *device);
+    void (*fini)(struct kiln_backend *be); /* must accept a partial init */
+    /* Lists devices without opening a context (kiln_backend_devices). */
+    kiln_status (*devices)(struct kiln_device_info *out, int32_t max, int32_t *n_out);
+
+    kiln_status (*buffer_alloc)(struct kiln_backend *be, size_t n_bytes, struct kiln_buffer **out);
+    void (*buffer_free)(struct kiln_backend *be, struct kiln_buffer *buf);
+    kiln_status (*upload)(struct kiln_backend *be, struct kiln_buffer *dst, size_t off,
+                          const void *src, size_t n_bytes);
+    kiln_status (*download)(struct kiln_backend *be, const struct kiln_buffer *src, size_t off,
+                            void *dst, size_t n_bytes);
+    kiln_status (*run_begin)(struct kiln_backend *be);   /* optional: NULL = no-op */
+    kiln_status (*run_end)(struct kiln_backend *be);     /* optional: NULL = no-op; submits */
+    kiln_status (*synchronize)(struct kiln_backend *be); /* optional: NULL = no-op */
+
+    const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: unsupported */
+};
+
+struct kiln_backend {
+    /* ---- borrowed (never owned) ---- */
+    const struct kiln_backend_ops *ops; /* static const */
+    struct kiln_context *ctx;           /* allocator, log, stats */
+    /* ---- owned ---- */
+    void *impl; /* backend device state */
+    char device_name[128];
+    size_t alignment; /* required alignment of tensor offsets in a buffer */
+};
+
+/* The compiled-in backends, in "auto" preference order for GPUs, cpu last. */
+extern const struct kiln_backend_ops *const kiln__backends[];
+extern const int32_t kiln__n_backends;
+
+/* Backends register their static ops struct here. */
+extern const struct kiln_backend_ops kiln__cpu_backend;
+#ifdef KILN_HAVE_OPENCL
+extern const struct kiln_backend_ops kiln__cl_backend;
+#endif
+#ifdef KILN_HAVE_VULKAN
+extern const struct kiln_backend_ops kiln__vk_backend;
+#endif
+
+/* Where a tensor's data is: its buffer and byte offset (views resolve to their root). */
+struct kiln_buffer *kiln__tensor_buffer(const struct kiln_tensor *t, size_t *offset);
+
+#endif /* KILN_BACKEND_IMPL_H */

@@ -1,0 +1,309 @@
+/*
+ * context.c - context creation (backend selection from options or the environment),
+ * the host allocator, logging, counters and the backend registry. Graph code is in
+ * src/graph/.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context_impl.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.0.0"
+#endif
+
+/* Preference order for "auto": GPUs through Vulkan, then OpenCL; the CPU last. */
+const struct kiln_backend_ops *const kiln__backends[] = {
+#ifdef KILN_HAVE_VULKAN
+    &kiln__vk_backend,
+#endif
+#ifdef KILN_HAVE_OPENCL
+    &kiln__cl_backend,
+#endif
+    &kiln__cpu_backend,
+};
+const int32_t kiln__n_backends = (int32_t)(sizeof(kiln__backends) / sizeof(kiln__backends[0]));
+
+const char *kiln_version(void)
+{
+    return KILN_VERSION;
+}
+
+int32_t kiln_backend_count(void)
+{
+    return kiln__n_backends;
+}
+
+const char *kiln_backend_name(int32_t i)
+{
+    if (i < 0 || i >= kiln__n_backends) {
+        return NULL;
+    }
+    return kiln__backends[i]->name;
+}
+
+/* ==== Host memory ==== */
+
+static void *default_alloc(void *ud, size_t n, size_t align)
+{
+    (void)ud;
+    void *p = NULL;
+    if (align < sizeof(void *)) {
+        align = sizeof(void *);
+    }
+    if (posix_memalign(&p, align, n ? n : 1) != 0) {
+        return NULL;
+    }
+    return p;
+}
+
+static void default_free(void *ud, void *p)
+{
+    (void)ud;
+    free(p);
+}
+
+void *kiln__alloc(struct kiln_context *ctx, size_t n_bytes, const char *what)
+{
+    void *p = ctx->alloc.alloc(ctx->alloc.ud, n_bytes, 64);
+    if (p == NULL) {
+        KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes for %s",
+                  n_bytes, what);
+    }
+    return p;
+}
+
+void *kiln__calloc(struct kiln_context *ctx, size_t n_bytes, const char *what)
+{
+    void *p = kiln__alloc(ctx, n_bytes, what);
+    if (p != NULL) {
+        memset(p, 0, n_bytes);
+    }
+    return p;
+}
+
+void kiln__free(struct kiln_context *ctx, void *p)
+{
+    if (p != NULL) {
+        ctx->alloc.free(ctx->alloc.ud, p);
+    }
+}
+
+/* ==== Logging ==== */
+
+static void default_log(void *ud, kiln_log_level level, const char *msg)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    (void)ud;
+    fprintf(stderr, "kiln: %s: %s\n", names[level], msg);
+}
+
+void kiln__log(struct kiln_context *ctx, kiln_log_level level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (ctx == NULL || level > ctx->log_level) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ctx->log(ctx->log_ud, level, msg);
+}
+
+static int parse_log_level(const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++) {
+        if (s != NULL && strcmp(s, names[i]) == 0) {
+            return i;
+        }
+    }
+    return KILN_LOG_WARN;
+}
+
+/* ==== Backend selection ==== */
+
+static const struct kiln_backend_ops *find_backend(const char *name)
+{
+    for (int32_t i = 0; i < kiln__n_backends; i++) {
+        if (strcmp(kiln__backends[i]->name, name) == 0) {
+            return kiln__backends[i];
+        }
+    }
+    return NULL;
+}
+
+static kiln_status unknown_backend(const char *name)
+{
+    char list[256] = "auto";
+    for (int32_t i = 0; i < kiln__n_backends; i++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof(list) - len, ", %s", kiln__backends[i]->name);
+    }
+    return KILN_FAIL(KILN_E_INVALID_ARG, "unknown backend '%s'; available backends: %s", name,
+                     list);
+}
+
+/* Whether backend ops lists at least one device that is a GPU. */
+static int has_gpu(const struct kiln_backend_ops *ops)
+{
+    struct kiln_device_info info[8];
+    int32_t n = 0;
+    if (ops->devices == NULL || ops->devices(info, 8, &n) != KILN_OK) {
+        kiln_clear_error();
+        return 0;
+    }
+    for (int32_t i = 0; i < n && i < 8; i++) {
+        if (strcmp(info[i].type, "cpu") != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *kiln_backend_resolve(const char *name)
+{
+    if (name == NULL || name[0] == '\0') {
+        name = getenv("KILN_BACKEND");
+    }
+    if (name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0) {
+        for (int32_t i = 0; i < kiln__n_backends; i++) {
+            if (kiln__backends[i] != &kiln__cpu_backend && has_gpu(kiln__backends[i])) {
+                return kiln__backends[i]->name;
+            }
+        }
+        return kiln__cpu_backend.name;
+    }
+    const struct kiln_backend_ops *ops = find_backend(name);
+    if (ops == NULL) {
+        unknown_backend(name);
+        return NULL;
+    }
+    return ops->name;
+}
+
+kiln_status kiln_backend_devices(const char *backend, struct kiln_device_info *out, int32_t max,
+                                 int32_t *n_out)
+{
+    if (backend == NULL || n_out == NULL || (out == NULL && max > 0)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_backend_devices: NULL argument");
+    }
+    const struct kiln_backend_ops *ops = find_backend(backend);
+    if (ops == NULL) {
+        return unknown_backend(backend);
+    }
+    *n_out = 0;
+    return ops->devices(out, max, n_out);
+}
+
+/* ==== Context ==== */
+
+kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_context **out)
+{
+    struct kiln_context_options defaults = KILN_CONTEXT_OPTIONS_INIT;
+    struct kiln_context *ctx;
+    kiln_status s;
+
+    if (out == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_context_create: out is NULL");
+    }
+    *out = NULL;
+    if (opt == NULL) {
+        opt = &defaults;
+    }
+    if (opt->struct_size < sizeof(struct kiln_context_options)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_context_create: struct_size %u is too small",
+                         opt->struct_size);
+    }
+    const char *name = kiln_backend_resolve(opt->backend);
+    if (name == NULL) {
+        return KILN_E_INVALID_ARG; /* message set by kiln_backend_resolve */
+    }
+    const struct kiln_backend_ops *ops = find_backend(name);
+
+    struct kiln_allocator alloc = {default_alloc, default_free, NULL};
+    if (opt->allocator != NULL) {
+        alloc = *opt->allocator;
+    }
+    ctx = alloc.alloc(alloc.ud, sizeof(*ctx), 64);
+    if (ctx == NULL) {
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory creating a context");
+    }
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->alloc = alloc;
+    ctx->log = opt->log != NULL ? opt->log : default_log;
+    ctx->log_ud = opt->log_ud;
+    ctx->log_level = opt->log_level >= 0 ? (kiln_log_level)opt->log_level
+                                         : (kiln_log_level)parse_log_level(getenv("KILN_LOG"));
+    if (opt->check >= 0) {
+        ctx->check = opt->check != 0;
+    } else {
+        const char *c = getenv("KILN_CHECK");
+        ctx->check = c != NULL && c[0] != '\0' && strcmp(c, "0") != 0;
+    }
+    ctx->be.ops = ops;
+    ctx->be.ctx = ctx;
+    ctx->be.alignment = 256;
+    ctx->fault_op = -1;
+    const char *device = opt->device != NULL ? opt->device : getenv("KILN_DEVICE");
+    if (device != NULL && device[0] == '\0') {
+        device = NULL;
+    }
+    s = ops->init(&ctx->be, device);
+    if (s != KILN_OK) {
+        goto fail_init;
+    }
+    *out = ctx;
+    return KILN_OK;
+
+fail_init:
+    ops->fini(&ctx->be);
+    alloc.free(alloc.ud, ctx);
+    return s;
+}
+
+void kiln_context_destroy(kiln_context *ctx)
+{
+    if (ctx == NULL) {
+        return;
+    }
+    KILN_ASSERT(ctx->n_graphs == 0);
+    ctx->be.ops->fini(&ctx->be);
+    struct kiln_allocator alloc = ctx->alloc;
+    alloc.free(alloc.ud, ctx);
+}
+
+const char *kiln_context_backend(const kiln_context *ctx)
+{
+    return ctx->be.ops->name;
+}
+
+const char *kiln_context_device(const kiln_context *ctx)
+{
+    return ctx->be.device_name;
+}
+
+int kiln_context_check(const kiln_context *ctx)
+{
+    return ctx->check;
+}
+
+void kiln_context_stats(const kiln_context *ctx, struct kiln_stats *out)
+{
+    *out = ctx->stats;
+}
+
+void kiln_context_reset_stats(kiln_context *ctx)
+{
+    memset(&ctx->stats, 0, sizeof(ctx->stats));
+}
+
+void kiln__context_set_fault(struct kiln_context *ctx, int op)
+{
+    ctx->fault_op = op;
+    ctx->fault_pending = 0;
+}

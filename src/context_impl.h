@@ -1,0 +1,43 @@
+/*
+ * context_impl.h - the context object: backend instance, host allocator, log sink,
+ * options read from the environment, and counters. Internal helpers for host memory
+ * and logging used by every part of the library.
+ */
+#ifndef KILN_CONTEXT_IMPL_H
+#define KILN_CONTEXT_IMPL_H
+
+#include <stddef.h>
+
+#include "backend_impl.h"
+#include "kiln/backend.h"
+#include "status_impl.h"
+
+struct kiln_context {
+    /* ---- borrowed (never owned) ---- */
+    struct kiln_allocator alloc; /* copied; its ud is borrowed */
+    kiln_log_fn log;
+    void *log_ud;
+    /* ---- owned ---- */
+    struct kiln_backend be;
+    int check;
+    kiln_log_level log_level;
+    struct kiln_stats stats;
+    int n_graphs;
+    /* test hook: the shadow treats the next result of this op as wrong (-1: off) */
+    int fault_op;
+    int fault_pending;
+};
+
+/* Host memory through the context's allocator. kiln__alloc fails with
+ * KILN_E_OUT_OF_HOST_MEMORY recorded (naming what) and returns NULL. */
+void *kiln__alloc(struct kiln_context *ctx, size_t n_bytes, const char *what);
+void *kiln__calloc(struct kiln_context *ctx, size_t n_bytes, const char *what);
+void kiln__free(struct kiln_context *ctx, void *p);
+
+/* Test hook for KILN_CHECK: corrupt the shadowed result of op (-1 disables). */
+void kiln__context_set_fault(struct kiln_context *ctx, int op);
+
+void kiln__log(struct kiln_context *ctx, kiln_log_level level, const char *fmt, ...)
+    KILN__PRINTF(3, 4);
+
+#endif /* KILN_CONTEXT_IMPL_H */

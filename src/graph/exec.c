@@ -1,0 +1,285 @@
+/*
+ * exec.c - running a compiled graph: the whole graph (training mode) or the ancestors
+ * of some targets (inference mode), explicit uploads and downloads, and the KILN_CHECK
+ * shadow that reruns every node on the CPU reference and stops at the first result
+ * outside the op's tolerance. Backend-independent: the backend only sees nodes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "compare.h"
+#include "graph_impl.h"
+
+/* ==== Transfers ==== */
+
+static kiln_status check_transfer(const kiln_tensor *t, size_t n_bytes, const char *fn)
+{
+    if (t == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "%s: tensor is NULL", fn);
+    }
+    if (!t->graph->compiled) {
+        return KILN_FAIL(KILN_E_STATE, "%s('%s'): compile the graph first", fn, t->name);
+    }
+    if (n_bytes != kiln_tensor_n_bytes(t)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "%s('%s'): %zu bytes given, the tensor has %zu", fn,
+                         t->name, n_bytes, kiln_tensor_n_bytes(t));
+    }
+    if (!(t->view_root->flags & KILN__F_KEEP) && t->view_root->op != KILN__OP_LEAF) {
+        return KILN_FAIL(KILN_E_STATE,
+                         "%s('%s'): its storage is reused during a run; mark it with "
+                         "kiln_tensor_keep() before compiling",
+                         fn, t->name);
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_tensor_upload(kiln_tensor *t, const void *src, size_t n_bytes)
+{
+    KILN_TRY(check_transfer(t, n_bytes, "kiln_tensor_upload"));
+    if (src == NULL && n_bytes > 0) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_tensor_upload('%s'): src is NULL", t->name);
+    }
+    struct kiln_context *ctx = t->graph->ctx;
+    size_t off;
+    struct kiln_buffer *buf = kiln__tensor_buffer(t, &off);
+    if (n_bytes == 0) {
+        return KILN_OK;
+    }
+    KILN_TRY(ctx->be.ops->upload(&ctx->be, buf, off, src, n_bytes));
+    ctx->stats.bytes_uploaded += n_bytes;
+    return KILN_OK;
+}
+
+kiln_status kiln_tensor_download(const kiln_tensor *t, void *dst, size_t n_bytes)
+{
+    KILN_TRY(check_transfer(t, n_bytes, "kiln_tensor_download"));
+    if (dst == NULL && n_bytes > 0) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_tensor_download('%s'): dst is NULL", t->name);
+    }
+    struct kiln_context *ctx = t->graph->ctx;
+    size_t off;
+    const struct kiln_buffer *buf = kiln__tensor_buffer(t, &off);
+    if (n_bytes == 0) {
+        return KILN_OK;
+    }
+    KILN_TRY(ctx->be.ops->download(&ctx->be, buf, off, dst, n_bytes));
+    ctx->stats.bytes_downloaded += n_bytes;
+    return KILN_OK;
+}
+
+/* ==== The KILN_CHECK shadow ==== */
+
+static kiln_status download_raw(struct kiln_context *ctx, const struct kiln_tensor *t, void *dst)
+{
+    size_t off;
+    const struct kiln_buffer *buf = kiln__tensor_buffer(t, &off);
+    size_t nb = kiln_tensor_n_bytes(t);
+    if (nb == 0) {
+        return KILN_OK;
+    }
+    KILN_TRY(ctx->be.ops->download(&ctx->be, buf, off, dst, nb));
+    ctx->stats.bytes_downloaded += nb;
+    return KILN_OK;
+}
+
+static kiln_status report(const struct kiln_tensor *n, const char *what, const struct kiln__cmp *c,
+                          const struct kiln__tol *tol)
+{
+    char shapes[256] = "", sb[64];
+    size_t len = 0;
+    for (int i = 0; i < n->n_src && len < sizeof(shapes); i++) {
+        len += (size_t)snprintf(shapes + len, sizeof(shapes) - len, "%s%s %s", i ? ", " : "",
+                                kiln_dtype_name(n->src[i]->dtype),
+                                kiln__shape_str(&n->src[i]->shape, sb, sizeof(sb)));
+    }
+    return KILN_FAIL(KILN_E_CHECK,
+                     "KILN_CHECK: node '%s' (op %s, inputs %s -> %s %s) on '%s' differs from the "
+                     "CPU reference in %s: %s check failed; max abs err %.3g, max rel err %.3g, "
+                     "nmse %.3g (tolerance nmse %.1g, abs %.1g, rel %.1g); worst element %lld: "
+                     "reference %.9g, backend %.9g",
+                     n->name, kiln__ops[n->op]->name, shapes, kiln_dtype_name(n->dtype),
+                     kiln__shape_str(&n->shape, sb, sizeof(sb)), n->graph->ctx->be.ops->name, what,
+                     c->why, c->max_abs, c->max_rel, c->nmse, tol->nmse, tol->abs, tol->rel,
+                     (long long)c->worst, c->ref_v, c->got_v);
+}
+
+static bool compare_tensor(const struct kiln_tensor *t, const void *ref, const void *got,
+                           const struct kiln__tol *tol, struct kiln__cmp *c)
+{
+    if (t->dtype == KILN_DTYPE_I32) {
+        return kiln__compare_i32(ref, got, t->n_elems, c);
+    }
+    return kiln__compare_f32(ref, got, t->n_elems, tol, c);
+}
+
+static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
+{
+    struct kiln_context *ctx = g->ctx;
+    struct kiln_backend *be = &ctx->be;
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    void *in[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+    void *ref_out = NULL, *got = NULL;
+    kiln_status s = KILN_OK;
+    struct kiln__op_args a;
+
+    for (int i = 0; i < n->n_src; i++) {
+        in[i] = kiln__alloc(ctx, kiln_tensor_n_bytes(n->src[i]) + 4, "the KILN_CHECK shadow");
+        if (in[i] == NULL) {
+            s = KILN_E_OUT_OF_HOST_MEMORY;
+            goto done;
+        }
+        s = download_raw(ctx, n->src[i], in[i]);
+        if (s != KILN_OK) {
+            goto done;
+        }
+    }
+    size_t max_bytes = kiln_tensor_n_bytes(n);
+    for (int i = 0; i < n->n_src; i++) {
+        size_t nb = kiln_tensor_n_bytes(n->src[i]);
+        max_bytes = nb > max_bytes ? nb : max_bytes;
+    }
+    ref_out = kiln__alloc(ctx, kiln_tensor_n_bytes(n) + 4, "the KILN_CHECK shadow");
+    got = kiln__alloc(ctx, max_bytes + 4, "the KILN_CHECK shadow");
+    if (ref_out == NULL || got == NULL) {
+        s = KILN_E_OUT_OF_HOST_MEMORY;
+        goto done;
+    }
+    s = be->ops->kernels[n->op].run(be, n);
+    if (s != KILN_OK) {
+        goto done;
+    }
+    ctx->stats.nodes++;
+    if (ctx->fault_op == n->op) {
+        ctx->fault_pending = 1;
+    }
+    a.node = n;
+    a.out = (d->flags & KILN__OPF_INPLACE) ? NULL : ref_out;
+    memcpy(a.in, in, sizeof(in));
+    s = d->cpu_ref(&a);
+    if (s != KILN_OK) {
+        goto done;
+    }
+    struct kiln__cmp c;
+    if (d->flags & KILN__OPF_INPLACE) {
+        for (int i = 0; i < n->n_src; i++) {
+            if (!(d->inplace_mask & (1u << i))) {
+                continue;
+            }
+            s = download_raw(ctx, n->src[i], got);
+            if (s != KILN_OK) {
+                goto done;
+            }
+            if (!compare_tensor(n->src[i], in[i], got, &d->tol, &c)) {
+                char what[96];
+                snprintf(what, sizeof(what), "updated input %d ('%s')", i, n->src[i]->name);
+                s = report(n, what, &c, &d->tol);
+                goto done;
+            }
+        }
+    } else {
+        s = download_raw(ctx, n, got);
+        if (s != KILN_OK) {
+            goto done;
+        }
+        if (ctx->fault_pending && n->n_elems > 0) {
+            /* Test hook: pretend the backend's kernel is wrong. */
+            ((float *)got)[n->n_elems / 2] += 1.0f;
+            ctx->fault_pending = 0;
+        }
+        if (!compare_tensor(n, ref_out, got, &d->tol, &c)) {
+            s = report(n, "its output", &c, &d->tol);
+            goto done;
+        }
+    }
+
+done:
+    for (int i = 0; i < n->n_src; i++) {
+        kiln__free(ctx, in[i]);
+    }
+    kiln__free(ctx, ref_out);
+    kiln__free(ctx, got);
+    return s;
+}
+
+kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n)
+{
+    struct kiln_context *ctx = g->ctx;
+    struct kiln_backend *be = &ctx->be;
+    if (n->op == KILN__OP_LEAF || (kiln__ops[n->op]->flags & KILN__OPF_VIEW)) {
+        return KILN_OK;
+    }
+    if (ctx->check && be->ops != &kiln__cpu_backend) {
+        return shadow_node(g, n);
+    }
+    ctx->stats.nodes++;
+    return be->ops->kernels[n->op].run(be, n);
+}
+
+/* ==== Runs ==== */
+
+static kiln_status run_nodes(kiln_graph *g, const unsigned char *mask)
+{
+    struct kiln_context *ctx = g->ctx;
+    struct kiln_backend *be = &ctx->be;
+    kiln_status s = KILN_OK;
+    if (be->ops->run_begin != NULL) {
+        KILN_TRY(be->ops->run_begin(be));
+    }
+    for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++) {
+        if (mask == NULL || mask[i]) {
+            s = kiln__exec_node(g, g->nodes[i]);
+        }
+    }
+    if (be->ops->run_end != NULL) {
+        kiln_status e = be->ops->run_end(be);
+        s = s != KILN_OK ? s : e;
+    }
+    ctx->stats.runs++;
+    return s;
+}
+
+static kiln_status check_compiled(const kiln_graph *g, const char *fn)
+{
+    if (g == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "%s: graph is NULL", fn);
+    }
+    if (!g->compiled) {
+        return KILN_FAIL(KILN_E_STATE, "%s: compile the graph first", fn);
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_graph_run(kiln_graph *g)
+{
+    KILN_TRY(check_compiled(g, "kiln_graph_run"));
+    g->training = 1;
+    return run_nodes(g, NULL);
+}
+
+kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const *targets)
+{
+    KILN_TRY(check_compiled(g, "kiln_graph_eval"));
+    if (n_targets < 0 || (n_targets > 0 && targets == NULL)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_eval: bad target list");
+    }
+    memset(g->run_mask, 0, (size_t)g->n_nodes);
+    for (int32_t i = 0; i < n_targets; i++) {
+        if (targets[i] == NULL || targets[i]->graph != g) {
+            return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_eval: target %d is not of this graph",
+                             i);
+        }
+        g->run_mask[targets[i]->id] = 1;
+    }
+    for (int32_t i = g->n_nodes - 1; i >= 0; i--) {
+        if (g->run_mask[i]) {
+            const struct kiln_tensor *n = g->nodes[i];
+            for (int j = 0; j < n->n_src; j++) {
+                g->run_mask[n->src[j]->id] = 1;
+            }
+        }
+    }
+    g->training = 0;
+    kiln_status s = run_nodes(g, g->run_mask);
+    g->training = 1;
+    return s;
+}

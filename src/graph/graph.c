@@ -1,0 +1,429 @@
+/*
+ * graph.c - graph lifetime, leaves, the generic node builder with its sticky error,
+ * tensor accessors and shape helpers. Op-specific builders live with their op family
+ * in src/ops/; autodiff, planning and execution are in the other files of this folder.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "graph_impl.h"
+
+/* ==== Shapes ==== */
+
+int64_t kiln__shape_elems(const struct kiln_shape *s)
+{
+    int64_t n = 1;
+    for (int32_t i = 0; i < s->rank; i++) {
+        n *= s->dims[i];
+    }
+    return n;
+}
+
+bool kiln__shape_eq(const struct kiln_shape *a, const struct kiln_shape *b)
+{
+    if (a->rank != b->rank) {
+        return false;
+    }
+    for (int32_t i = 0; i < a->rank; i++) {
+        if (a->dims[i] != b->dims[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *kiln__shape_str(const struct kiln_shape *s, char *buf, size_t n)
+{
+    size_t len = 0;
+    len += (size_t)snprintf(buf, n, "[");
+    for (int32_t i = 0; i < s->rank && len < n; i++) {
+        len += (size_t)snprintf(buf + len, n - len, i ? ", %lld" : "%lld", (long long)s->dims[i]);
+    }
+    if (len < n) {
+        snprintf(buf + len, n - len, "]");
+    }
+    return buf;
+}
+
+/* ==== Lifetime ==== */
+
+kiln_status kiln_graph_create(kiln_context *ctx, kiln_graph **out)
+{
+    if (ctx == NULL || out == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_create: NULL argument");
+    }
+    *out = NULL;
+    struct kiln_graph *g = kiln__calloc(ctx, sizeof(*g), "a graph");
+    if (g == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    g->ctx = ctx;
+    g->poison.graph = g;
+    g->poison.flags = KILN__F_POISON;
+    g->poison.op = KILN__OP_LEAF;
+    g->poison.id = -1;
+    g->poison.view_root = &g->poison;
+    snprintf(g->poison.name, sizeof(g->poison.name), "<error>");
+    ctx->n_graphs++;
+    *out = g;
+    return KILN_OK;
+}
+
+void kiln_graph_destroy(kiln_graph *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    struct kiln_context *ctx = g->ctx;
+    if (g->arena != NULL) {
+        ctx->be.ops->buffer_free(&ctx->be, g->arena);
+    }
+    if (g->persist != NULL) {
+        ctx->be.ops->buffer_free(&ctx->be, g->persist);
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        kiln__free(ctx, g->nodes[i]);
+    }
+    for (int32_t i = 0; i < g->n_optims; i++) {
+        kiln__free(ctx, g->optims[i]->updates);
+        kiln__free(ctx, g->optims[i]);
+    }
+    kiln__free(ctx, g->optims);
+    kiln__free(ctx, g->nodes);
+    kiln__free(ctx, g->run_mask);
+    ctx->n_graphs--;
+    kiln__free(ctx, g);
+}
+
+kiln_status kiln_graph_status(const kiln_graph *g)
+{
+    if (g == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_status: graph is NULL");
+    }
+    if (g->status != KILN_OK) {
+        return KILN_FAIL(g->status, "%s", g->status_msg);
+    }
+    return KILN_OK;
+}
+
+kiln_context *kiln_graph_context(const kiln_graph *g)
+{
+    return g->ctx;
+}
+
+int32_t kiln_graph_n_nodes(const kiln_graph *g)
+{
+    return g->n_nodes;
+}
+
+void kiln_graph_memory(const kiln_graph *g, size_t *arena_bytes, size_t *persistent_bytes)
+{
+    if (arena_bytes != NULL) {
+        *arena_bytes = g->arena_bytes;
+    }
+    if (persistent_bytes != NULL) {
+        *persistent_bytes = g->persist_bytes;
+    }
+}
+
+/* ==== Sticky errors and node creation ==== */
+
+struct kiln_tensor *kiln__graph_fail(kiln_graph *g, kiln_status s, const char *fmt, ...)
+{
+    if (g->status == KILN_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g->status_msg, sizeof(g->status_msg), fmt, ap);
+        va_end(ap);
+        g->status = s;
+        KILN_FAIL(s, "%s", g->status_msg);
+    }
+    return &g->poison;
+}
+
+static struct kiln_tensor *append(kiln_graph *g, const char *what)
+{
+    if (g->compiled) {
+        return kiln__graph_fail(g, KILN_E_STATE, "%s: the graph is already compiled", what);
+    }
+    if (g->n_nodes == g->cap_nodes) {
+        int32_t cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
+        struct kiln_tensor **nodes = kiln__alloc(g->ctx, sizeof(*nodes) * (size_t)cap, what);
+        if (nodes == NULL) {
+            return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
+        }
+        if (g->n_nodes > 0) {
+            memcpy(nodes, g->nodes, sizeof(*nodes) * (size_t)g->n_nodes);
+        }
+        kiln__free(g->ctx, g->nodes);
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+    }
+    struct kiln_tensor *t = kiln__calloc(g->ctx, sizeof(*t), what);
+    if (t == NULL) {
+        return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
+    }
+    t->graph = g;
+    t->id = g->n_nodes;
+    t->view_root = t;
+    t->last_use = t->id;
+    g->nodes[g->n_nodes++] = t;
+    return t;
+}
+
+static bool valid_shape(kiln_graph *g, const char *what, int32_t rank, const int64_t *dims)
+{
+    if (rank < 0 || rank > KILN_MAX_DIMS || (rank > 0 && dims == NULL)) {
+        kiln__graph_fail(g, KILN_E_SHAPE, "%s: rank %d is outside 0..%d", what, rank,
+                         KILN_MAX_DIMS);
+        return false;
+    }
+    for (int32_t i = 0; i < rank; i++) {
+        if (dims[i] <= 0 || dims[i] > (INT64_C(1) << 40)) {
+            kiln__graph_fail(g, KILN_E_SHAPE, "%s: dimension %d is %lld; must be positive", what, i,
+                             (long long)dims[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+struct kiln_tensor *kiln__leaf(kiln_graph *g, const char *name, kiln_dtype dt,
+                               const struct kiln_shape *shape, uint32_t flags)
+{
+    if (g->status != KILN_OK) {
+        return &g->poison;
+    }
+    if (dt != KILN_DTYPE_F32 && dt != KILN_DTYPE_I32) {
+        return kiln__graph_fail(g, KILN_E_DTYPE, "tensor '%s': unknown dtype %d", name ? name : "?",
+                                (int)dt);
+    }
+    if (!valid_shape(g, name ? name : "tensor", shape->rank, shape->dims)) {
+        return &g->poison;
+    }
+    if (name != NULL && kiln_graph_find(g, name) != NULL) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "tensor name '%s' is already used", name);
+    }
+    struct kiln_tensor *t = append(g, "a tensor");
+    if (t->flags & KILN__F_POISON) {
+        return t;
+    }
+    t->op = KILN__OP_LEAF;
+    t->dtype = dt;
+    t->shape = *shape;
+    t->n_elems = kiln__shape_elems(shape);
+    t->flags = flags;
+    if (name != NULL) {
+        snprintf(t->name, sizeof(t->name), "%s", name);
+    } else {
+        snprintf(t->name, sizeof(t->name), "leaf#%d", t->id);
+    }
+    return t;
+}
+
+struct kiln_tensor *kiln__node(kiln_graph *g, int op, int n_src, struct kiln_tensor *const *src,
+                               const void *params, size_t params_bytes)
+{
+    const struct kiln__op_desc *d = kiln__ops[op];
+    if (g->status != KILN_OK) {
+        return &g->poison;
+    }
+    for (int i = 0; i < n_src; i++) {
+        if (src[i] == NULL) {
+            return kiln__graph_fail(g, KILN_E_INVALID_ARG, "%s: input %d is NULL", d->name, i);
+        }
+        if (src[i]->graph != g) {
+            return kiln__graph_fail(g, KILN_E_INVALID_ARG, "%s: input %d belongs to another graph",
+                                    d->name, i);
+        }
+        if (src[i]->flags & KILN__F_POISON) {
+            return &g->poison;
+        }
+    }
+    KILN_ASSERT(n_src == d->n_in && params_bytes == d->params_bytes &&
+                params_bytes <= KILN__PARAMS_BYTES);
+    struct kiln_tensor *t = append(g, d->name);
+    if (t->flags & KILN__F_POISON) {
+        return t;
+    }
+    t->op = op;
+    t->n_src = (uint8_t)n_src;
+    for (int i = 0; i < n_src; i++) {
+        t->src[i] = src[i];
+        if (src[i]->flags & KILN__F_NEEDS_GRAD) {
+            t->flags |= KILN__F_NEEDS_GRAD;
+        }
+    }
+    if (params_bytes > 0) {
+        memcpy(t->params, params, params_bytes);
+    }
+    snprintf(t->name, sizeof(t->name), "%s#%d", d->name, t->id);
+    t->dtype = KILN_DTYPE_F32;
+    kiln_status s = d->infer(t);
+    if (s != KILN_OK) {
+        /* Unlink the half-made node; the message was set by infer. */
+        g->n_nodes--;
+        kiln__free(g->ctx, t);
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", kiln_last_error());
+        return kiln__graph_fail(g, s, "%s", msg);
+    }
+    t->n_elems = kiln__shape_elems(&t->shape);
+    if (d->backward == NULL) {
+        t->flags &= ~(uint32_t)KILN__F_NEEDS_GRAD;
+    }
+    if (d->flags & KILN__OPF_VIEW) {
+        t->view_root = src[0]->view_root;
+    }
+    return t;
+}
+
+/* ==== Leaves (public) ==== */
+
+static int set_shape(kiln_graph *g, const char *what, int32_t rank, const int64_t *dims,
+                     struct kiln_shape *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (g == NULL) {
+        return 0;
+    }
+    if (g->status != KILN_OK) {
+        return 0;
+    }
+    if (!valid_shape(g, what, rank, dims)) {
+        return 0;
+    }
+    s->rank = rank;
+    for (int32_t i = 0; i < rank; i++) {
+        s->dims[i] = dims[i];
+    }
+    return 1;
+}
+
+kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt, int32_t rank,
+                        const int64_t *dims)
+{
+    struct kiln_shape s;
+    if (g == NULL) {
+        return NULL;
+    }
+    if (!set_shape(g, name ? name : "input", rank, dims, &s)) {
+        return &g->poison;
+    }
+    return kiln__leaf(g, name, dt, &s, KILN__F_INPUT | KILN__F_KEEP);
+}
+
+kiln_tensor *kiln_param(kiln_graph *g, const char *name, int32_t rank, const int64_t *dims,
+                        kiln_init init, float arg, uint64_t seed)
+{
+    struct kiln_shape s;
+    if (g == NULL) {
+        return NULL;
+    }
+    if (name == NULL || name[0] == '\0') {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_param: a parameter needs a name");
+    }
+    if ((int)init < KILN_INIT_ZEROS || (int)init > KILN_INIT_FAN_IN_UNIFORM) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_param '%s': unknown initializer %d",
+                                name, (int)init);
+    }
+    if (!set_shape(g, name, rank, dims, &s)) {
+        return &g->poison;
+    }
+    struct kiln_tensor *t =
+        kiln__leaf(g, name, KILN_DTYPE_F32, &s, KILN__F_PARAM | KILN__F_NEEDS_GRAD | KILN__F_KEEP);
+    if (!(t->flags & KILN__F_POISON)) {
+        t->init = init;
+        t->init_arg = arg;
+        t->init_seed = seed;
+        t->init_stream = g->n_params++;
+    }
+    return t;
+}
+
+kiln_tensor *kiln_graph_find(const kiln_graph *g, const char *name)
+{
+    for (int32_t i = 0; g != NULL && name != NULL && i < g->n_nodes; i++) {
+        if (strcmp(g->nodes[i]->name, name) == 0) {
+            return g->nodes[i];
+        }
+    }
+    return NULL;
+}
+
+int32_t kiln_graph_n_params(const kiln_graph *g)
+{
+    int32_t n = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        n += (g->nodes[i]->flags & KILN__F_PARAM) != 0;
+    }
+    return n;
+}
+
+kiln_tensor *kiln_graph_param(const kiln_graph *g, int32_t idx)
+{
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        if ((g->nodes[i]->flags & KILN__F_PARAM) && idx-- == 0) {
+            return g->nodes[i];
+        }
+    }
+    return NULL;
+}
+
+/* ==== Tensor accessors ==== */
+
+kiln_dtype kiln_tensor_dtype(const kiln_tensor *t)
+{
+    return t->dtype;
+}
+
+void kiln_tensor_shape(const kiln_tensor *t, struct kiln_shape *out)
+{
+    *out = t->shape;
+}
+
+int64_t kiln_tensor_n_elems(const kiln_tensor *t)
+{
+    return t->n_elems;
+}
+
+size_t kiln_tensor_n_bytes(const kiln_tensor *t)
+{
+    return (size_t)t->n_elems * kiln_dtype_size(t->dtype);
+}
+
+const char *kiln_tensor_name(const kiln_tensor *t)
+{
+    return t->name;
+}
+
+kiln_tensor *kiln_tensor_grad(const kiln_tensor *t)
+{
+    return t->grad;
+}
+
+kiln_tensor *kiln_tensor_keep(kiln_tensor *t)
+{
+    if (t != NULL) {
+        if (t->graph->compiled) {
+            kiln__graph_fail(t->graph, KILN_E_STATE,
+                             "kiln_tensor_keep('%s'): call before kiln_graph_compile", t->name);
+        } else {
+            t->view_root->flags |= KILN__F_KEEP;
+            t->flags |= KILN__F_KEEP;
+        }
+    }
+    return t;
+}
+
+const char *kiln_dtype_name(kiln_dtype dt)
+{
+    return dt == KILN_DTYPE_F32 ? "f32" : dt == KILN_DTYPE_I32 ? "i32" : "?";
+}
+
+size_t kiln_dtype_size(kiln_dtype dt)
+{
+    (void)dt;
+    return 4;
+}

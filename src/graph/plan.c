@@ -1,0 +1,293 @@
+/*
+ * plan.c - graph compilation: checks that the backend runs every node, plans device
+ * memory (persistent tensors in one buffer; intermediates in an arena where buffers
+ * are reused once their last reader has run), allocates both buffers on the backend
+ * and writes the initial values of parameters, constants and optimizer state.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../rng.h"
+#include "graph_impl.h"
+
+static size_t align_up(size_t x, size_t a)
+{
+    return (x + a - 1) / a * a;
+}
+
+struct kiln_buffer *kiln__tensor_buffer(const struct kiln_tensor *t, size_t *offset)
+{
+    const struct kiln_tensor *r = t->view_root;
+    *offset = r->offset;
+    return r->buf;
+}
+
+static bool is_persistent(const struct kiln_tensor *t)
+{
+    return t->op == KILN__OP_LEAF || (t->flags & KILN__F_KEEP) != 0;
+}
+
+static bool owns_storage(const struct kiln_tensor *t)
+{
+    return t->view_root == t && t->n_elems > 0 &&
+           (t->op == KILN__OP_LEAF || !(kiln__ops[t->op]->flags & KILN__OPF_INPLACE));
+}
+
+static kiln_status check_kernels(kiln_graph *g)
+{
+    const struct kiln_backend *be = &g->ctx->be;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        if (n->op == KILN__OP_LEAF || (kiln__ops[n->op]->flags & KILN__OPF_VIEW)) {
+            continue;
+        }
+        const struct kiln_kernel *k = &be->ops->kernels[n->op];
+        if (k->run == NULL) {
+            return KILN_FAIL(KILN_E_UNSUPPORTED,
+                             "op '%s' (node '%s') has no kernel on backend '%s'",
+                             kiln__ops[n->op]->name, n->name, be->ops->name);
+        }
+        if (k->supports != NULL && !k->supports(be, n)) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s", kiln_last_error());
+            return KILN_FAIL(KILN_E_UNSUPPORTED, "op '%s' (node '%s') is not supported on '%s': %s",
+                             kiln__ops[n->op]->name, n->name, be->ops->name, msg);
+        }
+    }
+    return KILN_OK;
+}
+
+struct live {
+    size_t off, size;
+    int32_t last_use;
+};
+
+/* First-fit placement of intermediates in the arena; returns the peak size. */
+static kiln_status plan_arena(kiln_graph *g, size_t align, size_t *peak)
+{
+    struct live *lv = kiln__alloc(g->ctx, sizeof(*lv) * (size_t)(g->n_nodes + 1), "the planner");
+    if (lv == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    int32_t n_live = 0;
+    *peak = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        if (is_persistent(t) || !owns_storage(t)) {
+            continue;
+        }
+        /* Release storage whose last reader ran before this node. */
+        int32_t k = 0;
+        for (int32_t j = 0; j < n_live; j++) {
+            if (lv[j].last_use >= i) {
+                lv[k++] = lv[j];
+            }
+        }
+        n_live = k;
+        size_t size = align_up(kiln_tensor_n_bytes(t), align);
+        /* Live blocks sorted by offset (insertion sort: the list is short). */
+        for (int32_t a = 1; a < n_live; a++) {
+            struct live x = lv[a];
+            int32_t b = a - 1;
+            while (b >= 0 && lv[b].off > x.off) {
+                lv[b + 1] = lv[b];
+                b--;
+            }
+            lv[b + 1] = x;
+        }
+        size_t off = 0;
+        for (int32_t j = 0; j < n_live; j++) {
+            if (lv[j].off >= off + size) {
+                break;
+            }
+            if (lv[j].off + lv[j].size > off) {
+                off = lv[j].off + lv[j].size;
+            }
+        }
+        t->offset = off;
+        lv[n_live].off = off;
+        lv[n_live].size = size;
+        lv[n_live].last_use = t->last_use;
+        n_live++;
+        if (off + size > *peak) {
+            *peak = off + size;
+        }
+    }
+    kiln__free(g->ctx, lv);
+    return KILN_OK;
+}
+
+kiln_status kiln__leaf_init_data(const struct kiln_tensor *t, float *host)
+{
+    int64_t n = t->n_elems;
+    double fan_in = 1.0, fan_out = 1.0, a;
+    if (t->shape.rank >= 2) {
+        double rf = 1.0;
+        for (int32_t i = 2; i < t->shape.rank; i++) {
+            rf *= (double)t->shape.dims[i];
+        }
+        fan_in = (double)t->shape.dims[1] * rf;
+        fan_out = (double)t->shape.dims[0] * rf;
+    } else if (t->shape.rank == 1) {
+        fan_in = fan_out = (double)t->shape.dims[0];
+    }
+    uint64_t seed = t->init_seed, st = t->init_stream;
+    switch (t->init) {
+    case KILN_INIT_ZEROS:
+        memset(host, 0, (size_t)n * sizeof(float));
+        return KILN_OK;
+    case KILN_INIT_ONES:
+    case KILN_INIT_CONSTANT:
+        for (int64_t i = 0; i < n; i++) {
+            host[i] = t->init == KILN_INIT_ONES ? 1.0f : t->init_arg;
+        }
+        return KILN_OK;
+    case KILN_INIT_UNIFORM:
+        a = t->init_arg;
+        break;
+    case KILN_INIT_XAVIER_UNIFORM:
+        a = sqrt(6.0 / (fan_in + fan_out));
+        break;
+    case KILN_INIT_HE_UNIFORM:
+        a = sqrt(6.0 / fan_in);
+        break;
+    case KILN_INIT_FAN_IN_UNIFORM:
+        a = 1.0 / sqrt(fan_in);
+        break;
+    case KILN_INIT_NORMAL:
+    case KILN_INIT_XAVIER_NORMAL:
+    case KILN_INIT_HE_NORMAL: {
+        double sd = t->init == KILN_INIT_NORMAL          ? t->init_arg
+                    : t->init == KILN_INIT_XAVIER_NORMAL ? sqrt(2.0 / (fan_in + fan_out))
+                                                         : sqrt(2.0 / fan_in);
+        for (int64_t i = 0; i < n; i++) {
+            host[i] = (float)(sd * kiln__rng_normal(seed, st, (uint64_t)i));
+        }
+        return KILN_OK;
+    }
+    default:
+        return KILN_FAIL(KILN_E_INVALID_ARG, "tensor '%s': unknown initializer %d", t->name,
+                         (int)t->init);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        host[i] = (float)(a * (2.0 * kiln__rng_uniform(seed, st, (uint64_t)i) - 1.0));
+    }
+    return KILN_OK;
+}
+
+static kiln_status init_leaves(kiln_graph *g, bool params, bool state)
+{
+    struct kiln_backend *be = &g->ctx->be;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        bool is_param = (t->flags & KILN__F_PARAM) != 0;
+        bool is_state = (t->flags & (KILN__F_STATE | KILN__F_CONST)) != 0;
+        if (t->op != KILN__OP_LEAF || !((params && is_param) || (state && is_state))) {
+            continue;
+        }
+        size_t nb = kiln_tensor_n_bytes(t);
+        float *host = kiln__alloc(g->ctx, nb, "initial values");
+        if (host == NULL) {
+            return KILN_E_OUT_OF_HOST_MEMORY;
+        }
+        kiln_status s = kiln__leaf_init_data(t, host);
+        if (s == KILN_OK) {
+            s = be->ops->upload(be, t->buf, t->offset, host, nb);
+            g->ctx->stats.bytes_uploaded += nb;
+        }
+        kiln__free(g->ctx, host);
+        KILN_TRY(s);
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_graph_reset_params(kiln_graph *g)
+{
+    if (g == NULL || !g->compiled) {
+        return KILN_FAIL(KILN_E_STATE, "kiln_graph_reset_params: the graph is not compiled");
+    }
+    for (int32_t i = 0; i < g->n_optims; i++) {
+        g->optims[i]->steps = 0;
+    }
+    return init_leaves(g, true, true);
+}
+
+kiln_status kiln_graph_compile(kiln_graph *g)
+{
+    if (g == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_compile: graph is NULL");
+    }
+    KILN_TRY(kiln_graph_status(g));
+    if (g->compiled) {
+        return KILN_FAIL(KILN_E_STATE, "kiln_graph_compile: the graph is already compiled");
+    }
+    struct kiln_backend *be = &g->ctx->be;
+    KILN_TRY(check_kernels(g));
+
+    /* Liveness: the last node reading each storage root. */
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        t->last_use = t->id;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        for (int j = 0; j < t->n_src; j++) {
+            struct kiln_tensor *r = t->src[j]->view_root;
+            if (r->last_use < i) {
+                r->last_use = i;
+            }
+        }
+    }
+    size_t align = be->alignment;
+    size_t persist = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        if (is_persistent(t) && owns_storage(t)) {
+            t->offset = persist;
+            persist += align_up(kiln_tensor_n_bytes(t), align);
+        }
+    }
+    size_t peak = 0;
+    KILN_TRY(plan_arena(g, align, &peak));
+
+    g->run_mask = kiln__calloc(g->ctx, (size_t)g->n_nodes, "the run mask");
+    if (g->run_mask == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    kiln_status s = be->ops->buffer_alloc(be, persist ? persist : align, &g->persist);
+    if (s != KILN_OK) {
+        goto fail_persist;
+    }
+    s = be->ops->buffer_alloc(be, peak ? peak : align, &g->arena);
+    if (s != KILN_OK) {
+        goto fail_arena;
+    }
+    g->persist_bytes = persist;
+    g->arena_bytes = peak;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        if (owns_storage(t)) {
+            t->buf = is_persistent(t) ? g->persist : g->arena;
+        }
+    }
+    s = init_leaves(g, true, true);
+    if (s != KILN_OK) {
+        goto fail_init;
+    }
+    g->compiled = true;
+    kiln__log(g->ctx, KILN_LOG_DEBUG, "compiled %d nodes: %zu bytes persistent, %zu bytes arena",
+              g->n_nodes, persist, peak);
+    return KILN_OK;
+
+fail_init:
+    be->ops->buffer_free(be, g->arena);
+    g->arena = NULL;
+fail_arena:
+    be->ops->buffer_free(be, g->persist);
+    g->persist = NULL;
+fail_persist:
+    kiln__free(g->ctx, g->run_mask);
+    g->run_mask = NULL;
+    return s;
+}

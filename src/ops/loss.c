@@ -1,0 +1,313 @@
+/*
+ * loss.c - losses with mean reduction and scalar output: mean squared error, softmax
+ * cross-entropy with integer labels (fused and stable), binary cross-entropy with
+ * logits, and the multi-class hinge loss, each with the _BWD kernel its backward rule
+ * emits. Labels outside [0, C) contribute zero loss and zero gradient but still count
+ * in the mean, on every backend. Targets and labels are not differentiated.
+ */
+#include <math.h>
+
+#include "../graph/graph_impl.h"
+#include "family.h"
+
+/* Rows N and classes C of a [N, C] score tensor checked against i32 labels [N]. */
+static kiln_status check_labels(struct kiln_tensor *n)
+{
+    char a[64], b[64];
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    KILN_TRY(kiln__want_dtype(n, 1, KILN_DTYPE_I32));
+    KILN_TRY(kiln__want_rank(n, 0, 2));
+    KILN_TRY(kiln__want_rank(n, 1, 1));
+    if (n->src[0]->shape.dims[0] != n->src[1]->shape.dims[0]) {
+        return KILN_FAIL(KILN_E_SHAPE, "%s: scores '%s' are %s but labels '%s' are %s",
+                         kiln__ops[n->op]->name, n->src[0]->name,
+                         kiln__shape_str(&n->src[0]->shape, a, sizeof(a)), n->src[1]->name,
+                         kiln__shape_str(&n->src[1]->shape, b, sizeof(b)));
+    }
+    return KILN_OK;
+}
+
+static kiln_status infer_labels(struct kiln_tensor *n)
+{
+    KILN_TRY(check_labels(n));
+    kiln__set_scalar(n);
+    return KILN_OK;
+}
+
+static kiln_status infer_pair(struct kiln_tensor *n)
+{
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    KILN_TRY(kiln__want_dtype(n, 1, KILN_DTYPE_F32));
+    KILN_TRY(kiln__want_same_shape(n, 0, 1));
+    kiln__set_scalar(n);
+    return KILN_OK;
+}
+
+/* _BWD ops: (scores, targets or labels, dy scalar) -> shape of scores. */
+static kiln_status infer_bwd(struct kiln_tensor *n)
+{
+    if (n->src[1]->dtype == KILN_DTYPE_I32) {
+        KILN_TRY(check_labels(n));
+    } else {
+        KILN_TRY(infer_pair(n));
+    }
+    KILN_TRY(kiln__want_dtype(n, 2, KILN_DTYPE_F32));
+    if (n->src[2]->n_elems != 1) {
+        return KILN_FAIL(KILN_E_SHAPE, "%s: the incoming gradient must be a scalar",
+                         kiln__ops[n->op]->name);
+    }
+    n->shape = n->src[0]->shape;
+    return KILN_OK;
+}
+
+static void bwd_generic(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                        struct kiln_tensor **dx, int op)
+{
+    struct kiln_tensor *src[3] = {n->src[0], n->src[1], dy};
+    dx[0] = kiln__node(g, op, 3, src, NULL, 0);
+}
+
+/* ==== MSE ==== */
+
+static kiln_status ref_mse(const struct kiln__op_args *args)
+{
+    const float *p = args->in[0], *t = args->in[1];
+    int64_t n = args->node->src[0]->n_elems;
+    double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) if (n > 32768)
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)p[i] - t[i];
+        acc += d * d;
+    }
+    *(float *)args->out = (float)(acc / (double)n);
+    return KILN_OK;
+}
+
+static kiln_status ref_mse_bwd(const struct kiln__op_args *args)
+{
+    const float *p = args->in[0], *t = args->in[1], *dy = args->in[2];
+    float *dx = args->out;
+    int64_t n = args->node->n_elems;
+    float k = (float)(2.0 / (double)n) * dy[0];
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; i++) {
+        dx[i] = k * (p[i] - t[i]);
+    }
+    return KILN_OK;
+}
+
+static void bwd_mse(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                    struct kiln_tensor **dx)
+{
+    bwd_generic(g, n, dy, dx, KILN_OP_MSE_BWD);
+    if (kiln__needs_grad(n->src[1])) {
+        dx[1] = kiln_scale(g, dx[0], -1.0f);
+    }
+}
+
+/* ==== Softmax cross-entropy ==== */
+
+static kiln_status ref_softmax_xent(const struct kiln__op_args *args)
+{
+    const float *x = args->in[0];
+    const int32_t *y = args->in[1];
+    int64_t rows = args->node->src[0]->shape.dims[0], cols = args->node->src[0]->shape.dims[1];
+    double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) if (rows > 64)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        if (y[r] < 0 || y[r] >= cols) {
+            continue;
+        }
+        float mx = xr[0];
+        for (int64_t c = 1; c < cols; c++) {
+            mx = xr[c] > mx ? xr[c] : mx;
+        }
+        double s = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            s += exp((double)xr[c] - mx);
+        }
+        acc += log(s) + mx - xr[y[r]];
+    }
+    *(float *)args->out = (float)(acc / (double)rows);
+    return KILN_OK;
+}
+
+static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
+{
+    const float *x = args->in[0], *dy = args->in[2];
+    const int32_t *y = args->in[1];
+    float *dx = args->out;
+    int64_t rows = args->node->shape.dims[0], cols = args->node->shape.dims[1];
+    double k = (double)dy[0] / (double)rows;
+#pragma omp parallel for if (rows > 64)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *dr = dx + r * cols;
+        bool valid = y[r] >= 0 && y[r] < cols;
+        float mx = xr[0];
+        for (int64_t c = 1; c < cols; c++) {
+            mx = xr[c] > mx ? xr[c] : mx;
+        }
+        double s = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            s += exp((double)xr[c] - mx);
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            double p = exp((double)xr[c] - mx) / s;
+            dr[c] = valid ? (float)(k * (p - (c == y[r] ? 1.0 : 0.0))) : 0.0f;
+        }
+    }
+    return KILN_OK;
+}
+
+static void bwd_softmax_xent(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                             struct kiln_tensor **dx)
+{
+    bwd_generic(g, n, dy, dx, KILN_OP_SOFTMAX_XENT_BWD);
+}
+
+/* ==== Binary cross-entropy with logits ==== */
+
+static kiln_status ref_bce(const struct kiln__op_args *args)
+{
+    const float *x = args->in[0], *t = args->in[1];
+    int64_t n = args->node->src[0]->n_elems;
+    double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) if (n > 32768)
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        acc += (v > 0 ? v : 0) - v * t[i] + log1p(exp(-fabs(v)));
+    }
+    *(float *)args->out = (float)(acc / (double)n);
+    return KILN_OK;
+}
+
+static kiln_status ref_bce_bwd(const struct kiln__op_args *args)
+{
+    const float *x = args->in[0], *t = args->in[1], *dy = args->in[2];
+    float *dx = args->out;
+    int64_t n = args->node->n_elems;
+    double k = (double)dy[0] / (double)n;
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; i++) {
+        double e = exp(-fabs((double)x[i]));
+        double s = x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+        dx[i] = (float)(k * (s - t[i]));
+    }
+    return KILN_OK;
+}
+
+static void bwd_bce(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                    struct kiln_tensor **dx)
+{
+    bwd_generic(g, n, dy, dx, KILN_OP_BCE_LOGITS_BWD);
+}
+
+/* ==== Multi-class hinge ==== */
+
+static kiln_status ref_hinge(const struct kiln__op_args *args)
+{
+    const float *x = args->in[0];
+    const int32_t *y = args->in[1];
+    int64_t rows = args->node->src[0]->shape.dims[0], cols = args->node->src[0]->shape.dims[1];
+    double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) if (rows > 64)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        if (y[r] < 0 || y[r] >= cols) {
+            continue;
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            double m = 1.0 - xr[y[r]] + xr[c];
+            if (c != y[r] && m > 0) {
+                acc += m;
+            }
+        }
+    }
+    *(float *)args->out = (float)(acc / ((double)rows * (double)cols));
+    return KILN_OK;
+}
+
+static kiln_status ref_hinge_bwd(const struct kiln__op_args *args)
+{
+    const float *x = args->in[0], *dy = args->in[2];
+    const int32_t *y = args->in[1];
+    float *dx = args->out;
+    int64_t rows = args->node->shape.dims[0], cols = args->node->shape.dims[1];
+    float k = (float)((double)dy[0] / ((double)rows * (double)cols));
+#pragma omp parallel for if (rows > 64)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *dr = dx + r * cols;
+        bool valid = y[r] >= 0 && y[r] < cols;
+        int64_t n_active = 0;
+        for (int64_t c = 0; c < cols; c++) {
+            bool active = valid && c != y[r] && 1.0f - xr[y[r]] + xr[c] > 0.0f;
+            dr[c] = active ? k : 0.0f;
+            n_active += active;
+        }
+        if (valid) {
+            dr[y[r]] = -k * (float)n_active;
+        }
+    }
+    return KILN_OK;
+}
+
+static void bwd_hinge(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                      struct kiln_tensor **dx)
+{
+    bwd_generic(g, n, dy, dx, KILN_OP_HINGE_BWD);
+}
+
+/* ==== Descriptors ==== */
+
+#define LOSS_DESC(NAME, lname, nin, inf, bwd, ref)                                                 \
+    const struct kiln__op_desc kiln__desc_##NAME = {                                               \
+        .name = lname,                                                                             \
+        .n_in = nin,                                                                               \
+        .infer = inf,                                                                              \
+        .backward = bwd,                                                                           \
+        .cpu_ref = ref,                                                                            \
+        .tol = {1e-7, 1e-5, 1e-4}, /* a mean over the batch: a sum in any order */                 \
+    }
+
+LOSS_DESC(MSE, "mse", 2, infer_pair, bwd_mse, ref_mse);
+LOSS_DESC(MSE_BWD, "mse_bwd", 3, infer_bwd, NULL, ref_mse_bwd);
+LOSS_DESC(SOFTMAX_XENT, "softmax_xent", 2, infer_labels, bwd_softmax_xent, ref_softmax_xent);
+LOSS_DESC(SOFTMAX_XENT_BWD, "softmax_xent_bwd", 3, infer_bwd, NULL, ref_softmax_xent_bwd);
+LOSS_DESC(BCE_LOGITS, "bce_logits", 2, infer_pair, bwd_bce, ref_bce);
+LOSS_DESC(BCE_LOGITS_BWD, "bce_logits_bwd", 3, infer_bwd, NULL, ref_bce_bwd);
+LOSS_DESC(HINGE, "hinge", 2, infer_labels, bwd_hinge, ref_hinge);
+LOSS_DESC(HINGE_BWD, "hinge_bwd", 3, infer_bwd, NULL, ref_hinge_bwd);
+
+/* ==== Builders ==== */
+
+static kiln_tensor *loss2(kiln_graph *g, int op, kiln_tensor *a, kiln_tensor *b)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+    kiln_tensor *src[2] = {a, b};
+    return kiln__node(g, op, 2, src, NULL, 0);
+}
+
+kiln_tensor *kiln_mse_loss(kiln_graph *g, kiln_tensor *pred, kiln_tensor *target)
+{
+    return loss2(g, KILN_OP_MSE, pred, target);
+}
+
+kiln_tensor *kiln_softmax_xent(kiln_graph *g, kiln_tensor *logits, kiln_tensor *labels)
+{
+    return loss2(g, KILN_OP_SOFTMAX_XENT, logits, labels);
+}
+
+kiln_tensor *kiln_bce_logits(kiln_graph *g, kiln_tensor *logits, kiln_tensor *targets)
+{
+    return loss2(g, KILN_OP_BCE_LOGITS, logits, targets);
+}
+
+kiln_tensor *kiln_hinge_loss(kiln_graph *g, kiln_tensor *scores, kiln_tensor *labels)
+{
+    return loss2(g, KILN_OP_HINGE, scores, labels);
+}

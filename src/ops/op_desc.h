@@ -1,0 +1,127 @@
+/*
+ * op_desc.h - the op enum, op parameter structs and the op descriptor (STYLE B.7).
+ *
+ * A descriptor says everything backend-independent about an op: arity, parameter size,
+ * shape inference, the backward rule (written with other ops), the tolerance its
+ * results are held to, and the CPU reference kernel that defines what it means. The
+ * reference works on host pointers (kiln__op_args), so the CPU backend, the KILN_CHECK
+ * shadow and the tests all run the same code. Backend kernels are not here: each
+ * backend has its own table indexed by enum kiln_op (src/backend_impl.h).
+ */
+#ifndef KILN_OP_DESC_H
+#define KILN_OP_DESC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/graph.h"
+
+enum kiln_op {
+#define KILN_OP(name, family, n_in) KILN_OP_##name,
+#include "op_list.h"
+#undef KILN_OP
+    KILN_OP_COUNT
+};
+
+/* Leaves (inputs, parameters, optimizer state, constants) carry this op id. */
+#define KILN__OP_LEAF KILN_OP_COUNT
+
+#define KILN__MAX_SRC      4
+#define KILN__PARAMS_BYTES 64
+
+/* ==== Parameter structs (POD, memcpy'd into the node) ==== */
+
+struct kiln__p_scale_shift {
+    float scale, shift;
+};
+struct kiln__p_alpha { /* LEAKY_RELU, LEAKY_RELU_BWD */
+    float alpha;
+};
+struct kiln__p_matmul {
+    int32_t trans_a, trans_b;
+};
+struct kiln__p_transpose {
+    int32_t perm[4]; /* out.dims[i] = in.dims[perm[i]] for i < rank */
+};
+struct kiln__p_reduce { /* REDUCE_SUM: out = scale * sum over axes (bit i = dim i) */
+    uint32_t axes;
+    float scale;
+};
+struct kiln__p_broadcast { /* BROADCAST: out = scale * x expanded to shape */
+    float scale;
+    struct kiln_shape shape;
+};
+struct kiln__p_reshape { /* RESHAPE: the new shape */
+    struct kiln_shape shape;
+};
+struct kiln__p_sgd {
+    float lr, momentum, dampening, weight_decay;
+    int32_t nesterov;
+    int32_t step; /* 1 on the first step: the velocity starts as the gradient (PyTorch) */
+};
+struct kiln__p_adam {
+    float lr, beta1, beta2, eps, weight_decay;
+    int32_t decoupled;
+    float bc1, bc2; /* 1 - beta1^t and 1 - beta2^t, computed by the host in double */
+};
+
+/* ==== Descriptor ==== */
+
+/* Host view of one node's data: what a CPU reference kernel reads and writes. */
+struct kiln__op_args {
+    const struct kiln_tensor *node; /* borrowed: shapes, dtypes, params */
+    void *out;                      /* the node's output (NULL for in-place ops) */
+    void *in[KILN__MAX_SRC];        /* inputs; written only by in-place ops */
+};
+
+/* Tolerance of a backend's result against the CPU reference (STYLE B.9): NMSE first,
+ * then every element within abs or rel * (|a| + |b|). */
+struct kiln__tol {
+    double nmse, abs, rel;
+};
+
+enum {
+    KILN__OPF_VIEW = 1u << 0,    /* output aliases src[0]: no kernel runs */
+    KILN__OPF_INPLACE = 1u << 1, /* writes the inputs in inplace_mask; output is empty */
+};
+
+struct kiln__op_desc {
+    const char *name; /* lowercase, e.g. "matmul" */
+    uint8_t n_in;
+    uint32_t flags;
+    uint8_t inplace_mask; /* bit i: src[i] is written (KILN__OPF_INPLACE) */
+    size_t params_bytes;
+    /* Validates the sources and params and sets the node's dtype and shape. */
+    kiln_status (*infer)(struct kiln_tensor *n);
+    /* optional: NULL = not differentiable. Sets dx[i] to the gradient contribution for
+     * every source i with kiln__needs_grad(src[i]); leaves other entries NULL. */
+    void (*backward)(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                     struct kiln_tensor **dx);
+    /* The reference kernel: defines the op. */
+    kiln_status (*cpu_ref)(const struct kiln__op_args *a);
+    struct kiln__tol tol;
+};
+
+extern const struct kiln__op_desc *const kiln__ops[KILN_OP_COUNT];
+
+/* Returns the op's name, or "leaf" for KILN__OP_LEAF. */
+const char *kiln__op_name(int op);
+
+/* Tolerances shared by families, with their reasons in op_table.c. */
+extern const struct kiln__tol kiln__tol_exact;       /* bitwise-reproducible ops */
+extern const struct kiln__tol kiln__tol_elementwise; /* transcendental elementwise ops */
+extern const struct kiln__tol kiln__tol_reduction;   /* sums, matmul, softmax, losses */
+
+/* ==== Broadcasting helpers shared by every backend ==== */
+
+/* The node's output dims padded to 4 with leading ones. */
+void kiln__dims4(const struct kiln_shape *s, int64_t out[4]);
+
+/* For each of the 4 padded output dims of node n, the element stride of source i
+ * (0 where source i is broadcast along that dim). Sources are right-aligned. */
+void kiln__bcast_strides(const struct kiln_tensor *n, int i, int64_t strides[4]);
+
+/* Row-major strides of a shape padded to 4 dims. */
+void kiln__strides4(const struct kiln_shape *s, int64_t out[4]);
+
+#endif /* KILN_OP_DESC_H */

@@ -1,0 +1,57 @@
+/*
+ * op_list.h - the single list of kiln's ops (STYLE B.7). Include it after defining
+ * KILN_OP(NAME, family, n_in); it is expanded into the op enum, the name table and the
+ * descriptor table. Every op is described in src/ops/<family>.c; its parameters (if
+ * any) are a POD struct in src/ops/op_desc.h. Ops ending in _BWD are the kernels that
+ * backward rules emit; they have no backward of their own.
+ *
+ * Adding an op: add one line here, its descriptor and CPU reference in the family file,
+ * a kernel in each backend's kernel table, and a case row in tests/ops/.
+ */
+
+/*      name             family  n_in */
+/* binary: numpy broadcasting over up to 4 dims */
+KILN_OP(ADD, binary, 2)
+KILN_OP(SUB, binary, 2)
+KILN_OP(MUL, binary, 2)
+KILN_OP(DIV, binary, 2)
+/* unary: elementwise, same shape */
+KILN_OP(SCALE_SHIFT, unary, 1)
+KILN_OP(RELU, unary, 1)
+KILN_OP(LEAKY_RELU, unary, 1)
+KILN_OP(SIGMOID, unary, 1)
+KILN_OP(TANH, unary, 1)
+KILN_OP(GELU, unary, 1)
+KILN_OP(EXP, unary, 1)
+KILN_OP(LOG, unary, 1)
+KILN_OP(SQRT, unary, 1)
+KILN_OP(RELU_BWD, unary, 2)       /* (x, dy) -> dy * (x > 0) */
+KILN_OP(LEAKY_RELU_BWD, unary, 2) /* (x, dy) -> dy * (x > 0 ? 1 : alpha) */
+KILN_OP(SIGMOID_BWD, unary, 2)    /* (y, dy) -> dy * y * (1 - y) */
+KILN_OP(TANH_BWD, unary, 2)       /* (y, dy) -> dy * (1 - y^2) */
+KILN_OP(GELU_BWD, unary, 2)       /* (x, dy) -> dy * gelu'(x) */
+/* gemm */
+KILN_OP(MATMUL, gemm, 2)
+/* shape */
+KILN_OP(RESHAPE, shape, 1) /* a view: no kernel runs */
+KILN_OP(TRANSPOSE, shape, 1)
+/* reduce */
+KILN_OP(REDUCE_SUM, reduce, 1) /* scale * sum over axes, reduced axes kept as 1 */
+KILN_OP(BROADCAST, reduce, 1)  /* scale * x expanded to a larger shape */
+KILN_OP(ARGMAX, reduce, 1)
+KILN_OP(SOFTMAX, reduce, 1)
+KILN_OP(LOG_SOFTMAX, reduce, 1)
+KILN_OP(SOFTMAX_BWD, reduce, 2)     /* (y, dy) -> y * (dy - sum(dy * y)) */
+KILN_OP(LOG_SOFTMAX_BWD, reduce, 2) /* (y, dy) -> dy - exp(y) * sum(dy) */
+/* loss: scalar outputs, mean reduction */
+KILN_OP(MSE, loss, 2)              /* (pred, target) */
+KILN_OP(MSE_BWD, loss, 3)          /* (pred, target, dy) -> d/dpred */
+KILN_OP(SOFTMAX_XENT, loss, 2)     /* (logits [N,C], labels i32 [N]) */
+KILN_OP(SOFTMAX_XENT_BWD, loss, 3) /* (logits, labels, dy) -> d/dlogits */
+KILN_OP(BCE_LOGITS, loss, 2)       /* (logits, targets) */
+KILN_OP(BCE_LOGITS_BWD, loss, 3)   /* (logits, targets, dy) -> d/dlogits */
+KILN_OP(HINGE, loss, 2)            /* (scores [N,C], labels i32 [N]) */
+KILN_OP(HINGE_BWD, loss, 3)        /* (scores, labels, dy) -> d/dscores */
+/* optim: update parameters and state in place; the output is empty */
+KILN_OP(SGD_UPDATE, optim, 3)  /* (param, grad, velocity) */
+KILN_OP(ADAM_UPDATE, optim, 4) /* (param, grad, m, v) */

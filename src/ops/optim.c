@@ -1,0 +1,86 @@
+/*
+ * optim.c - optimizer update ops, which write their parameter and state inputs in
+ * place: SGD (momentum, dampening, Nesterov, L2 weight decay; torch.optim.SGD) and
+ * Adam/AdamW (torch.optim.Adam / AdamW). The host sets the step-dependent params
+ * (learning rate, bias corrections) before each run; see src/train/optim.c.
+ */
+#include <math.h>
+
+#include "../graph/graph_impl.h"
+#include "family.h"
+
+static kiln_status infer_update(struct kiln_tensor *n)
+{
+    for (int i = 0; i < n->n_src; i++) {
+        KILN_TRY(kiln__want_dtype(n, i, KILN_DTYPE_F32));
+        KILN_TRY(kiln__want_same_shape(n, 0, i));
+    }
+    n->shape.rank = 1;
+    n->shape.dims[0] = 0;
+    return KILN_OK;
+}
+
+static kiln_status ref_sgd(const struct kiln__op_args *args)
+{
+    const struct kiln__p_sgd *p = kiln__params(args->node);
+    float *w = args->in[0], *v = args->in[2];
+    const float *gr = args->in[1];
+    int64_t n = args->node->src[0]->n_elems;
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; i++) {
+        float g = gr[i] + p->weight_decay * w[i];
+        if (p->momentum != 0.0f) {
+            float b = p->step <= 1 ? g : p->momentum * v[i] + (1.0f - p->dampening) * g;
+            v[i] = b;
+            g = p->nesterov ? g + p->momentum * b : b;
+        }
+        w[i] -= p->lr * g;
+    }
+    return KILN_OK;
+}
+
+static kiln_status ref_adam(const struct kiln__op_args *args)
+{
+    const struct kiln__p_adam *p = kiln__params(args->node);
+    float *w = args->in[0], *m = args->in[2], *v = args->in[3];
+    const float *gr = args->in[1];
+    int64_t n = args->node->src[0]->n_elems;
+#pragma omp parallel for if (n > 32768)
+    for (int64_t i = 0; i < n; i++) {
+        float g = gr[i];
+        if (p->decoupled) {
+            w[i] *= 1.0f - p->lr * p->weight_decay;
+        } else {
+            g += p->weight_decay * w[i];
+        }
+        m[i] = p->beta1 * m[i] + (1.0f - p->beta1) * g;
+        v[i] = p->beta2 * v[i] + (1.0f - p->beta2) * g * g;
+        float denom = sqrtf(v[i] / p->bc2) + p->eps;
+        w[i] -= p->lr * (m[i] / p->bc1) / denom;
+    }
+    return KILN_OK;
+}
+
+/* One step is a few roundings per element; FMA contraction and sqrt/divide precision
+ * differ by an ULP or two between devices. */
+const struct kiln__op_desc kiln__desc_SGD_UPDATE = {
+    .name = "sgd_update",
+    .n_in = 3,
+    .flags = KILN__OPF_INPLACE,
+    .inplace_mask = (1u << 0) | (1u << 2),
+    .params_bytes = sizeof(struct kiln__p_sgd),
+    .infer = infer_update,
+    .cpu_ref = ref_sgd,
+    .tol = {1e-12, 1e-6, 1e-5},
+};
+
+const struct kiln__op_desc kiln__desc_ADAM_UPDATE = {
+    .name = "adam_update",
+    .n_in = 4,
+    .flags = KILN__OPF_INPLACE,
+    .inplace_mask = (1u << 0) | (1u << 2) | (1u << 3),
+    .params_bytes = sizeof(struct kiln__p_adam),
+    .infer = infer_update,
+    .cpu_ref = ref_adam,
+    .tol = {1e-12, 1e-6, 1e-5},
+};

@@ -1,0 +1,383 @@
+/*
+ * reduce.c - reductions and their transposes: sum/mean over axes (REDUCE_SUM keeps the
+ * reduced axes as 1; the builders drop them unless keepdims), BROADCAST (its adjoint),
+ * argmax, softmax and log-softmax along the last axis and their _BWD kernels.
+ * The CPU reference accumulates in double.
+ */
+#include <math.h>
+
+#include "../graph/graph_impl.h"
+#include "family.h"
+
+/* ==== REDUCE_SUM ==== */
+
+static kiln_status infer_reduce(struct kiln_tensor *n)
+{
+    const struct kiln__p_reduce *p = kiln__params(n);
+    const struct kiln_shape *s = &n->src[0]->shape;
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    if (p->axes >> s->rank) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "sum of '%s': axes mask 0x%x names dims beyond rank %d", n->src[0]->name,
+                         p->axes, s->rank);
+    }
+    n->shape = *s;
+    for (int32_t i = 0; i < s->rank; i++) {
+        if (p->axes & (1u << i)) {
+            n->shape.dims[i] = 1;
+        }
+    }
+    return KILN_OK;
+}
+
+static kiln_status ref_reduce(const struct kiln__op_args *args)
+{
+    const struct kiln_tensor *n = args->node;
+    const struct kiln__p_reduce *p = kiln__params(n);
+    int64_t id[4], od[4], is[4];
+    kiln__dims4(&n->src[0]->shape, id);
+    kiln__dims4(&n->shape, od);
+    kiln__strides4(&n->src[0]->shape, is);
+    const float *x = args->in[0];
+    float *y = args->out;
+    int64_t total = n->n_elems;
+#pragma omp parallel for if (total > 1024)
+    for (int64_t o = 0; o < total; o++) {
+        int64_t c[4], rem = o;
+        for (int k = 3; k >= 0; k--) {
+            c[k] = rem % od[k];
+            rem /= od[k];
+        }
+        /* Reduced dims have od == 1 and run over their full input extent. */
+        int64_t lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+            bool red = od[k] == 1 && id[k] != 1;
+            lo[k] = red ? 0 : c[k];
+            hi[k] = red ? id[k] : c[k] + 1;
+        }
+        double acc = 0.0;
+        for (int64_t a = lo[0]; a < hi[0]; a++) {
+            for (int64_t b = lo[1]; b < hi[1]; b++) {
+                for (int64_t cc = lo[2]; cc < hi[2]; cc++) {
+                    const float *row = x + a * is[0] + b * is[1] + cc * is[2];
+                    for (int64_t d = lo[3]; d < hi[3]; d++) {
+                        acc += row[d];
+                    }
+                }
+            }
+        }
+        y[o] = (float)(acc * p->scale);
+    }
+    return KILN_OK;
+}
+
+static void bwd_reduce(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                       struct kiln_tensor **dx)
+{
+    const struct kiln__p_reduce *p = kiln__params(n);
+    struct kiln__p_broadcast b;
+    b.scale = p->scale;
+    b.shape = n->src[0]->shape;
+    dx[0] = kiln__node(g, KILN_OP_BROADCAST, 1, &dy, &b, sizeof(b));
+}
+
+const struct kiln__op_desc kiln__desc_REDUCE_SUM = {
+    .name = "reduce_sum",
+    .n_in = 1,
+    .params_bytes = sizeof(struct kiln__p_reduce),
+    .infer = infer_reduce,
+    .backward = bwd_reduce,
+    .cpu_ref = ref_reduce,
+    .tol = {1e-7, 1e-4, 1e-3}, /* kiln__tol_reduction */
+};
+
+/* ==== BROADCAST ==== */
+
+static kiln_status infer_broadcast(struct kiln_tensor *n)
+{
+    const struct kiln__p_broadcast *p = kiln__params(n);
+    const struct kiln_shape *s = &n->src[0]->shape;
+    char a[64], b[64];
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    bool ok = s->rank <= p->shape.rank;
+    for (int32_t i = 0; ok && i < s->rank; i++) {
+        int64_t d = s->dims[i], t = p->shape.dims[i + p->shape.rank - s->rank];
+        ok = d == t || d == 1;
+    }
+    if (!ok) {
+        return KILN_FAIL(KILN_E_SHAPE, "broadcast: '%s' is %s and cannot expand to %s",
+                         n->src[0]->name, kiln__shape_str(s, a, sizeof(a)),
+                         kiln__shape_str(&p->shape, b, sizeof(b)));
+    }
+    n->shape = p->shape;
+    return KILN_OK;
+}
+
+static kiln_status ref_broadcast(const struct kiln__op_args *args)
+{
+    const struct kiln_tensor *n = args->node;
+    float scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
+    int64_t d[4], s[4];
+    kiln__dims4(&n->shape, d);
+    kiln__bcast_strides(n, 0, s);
+    const float *x = args->in[0];
+    float *y = args->out;
+    int64_t total = n->n_elems;
+#pragma omp parallel for if (total > 32768)
+    for (int64_t o = 0; o < total; o++) {
+        int64_t rem = o, src = 0;
+        for (int k = 3; k >= 0; k--) {
+            src += (rem % d[k]) * s[k];
+            rem /= d[k];
+        }
+        y[o] = scale * x[src];
+    }
+    return KILN_OK;
+}
+
+static void bwd_broadcast(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                          struct kiln_tensor **dx)
+{
+    const struct kiln__p_broadcast *b = kiln__params(n);
+    struct kiln_tensor *src = n->src[0];
+    struct kiln__p_reduce p = {0, b->scale};
+    int32_t lead = n->shape.rank - src->shape.rank;
+    for (int32_t i = 0; i < n->shape.rank; i++) {
+        if (i < lead || (src->shape.dims[i - lead] == 1 && n->shape.dims[i] != 1)) {
+            p.axes |= 1u << i;
+        }
+    }
+    struct kiln_tensor *r = kiln__node(g, KILN_OP_REDUCE_SUM, 1, &dy, &p, sizeof(p));
+    dx[0] = kiln_reshape(g, r, src->shape.rank, src->shape.dims);
+}
+
+const struct kiln__op_desc kiln__desc_BROADCAST = {
+    .name = "broadcast",
+    .n_in = 1,
+    .params_bytes = sizeof(struct kiln__p_broadcast),
+    .infer = infer_broadcast,
+    .backward = bwd_broadcast,
+    .cpu_ref = ref_broadcast,
+    .tol = {1e-12, 1e-7, 1e-6}, /* one multiply; FMA contraction may differ */
+};
+
+/* ==== ARGMAX ==== */
+
+static kiln_status infer_argmax(struct kiln_tensor *n)
+{
+    const struct kiln_shape *s = &n->src[0]->shape;
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    if (s->rank < 1) {
+        return KILN_FAIL(KILN_E_SHAPE, "argmax of '%s': needs rank >= 1", n->src[0]->name);
+    }
+    n->shape.rank = s->rank - 1;
+    for (int32_t i = 0; i + 1 < s->rank; i++) {
+        n->shape.dims[i] = s->dims[i];
+    }
+    n->dtype = KILN_DTYPE_I32;
+    return KILN_OK;
+}
+
+static kiln_status ref_argmax(const struct kiln__op_args *args)
+{
+    int64_t rows, cols;
+    kiln__rows_cols(&args->node->src[0]->shape, &rows, &cols);
+    const float *x = args->in[0];
+    int32_t *y = args->out;
+#pragma omp parallel for if (rows > 256)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * cols;
+        int64_t best = 0;
+        for (int64_t c = 1; c < cols; c++) {
+            /* NaN never wins; first maximum on ties. */
+            if (row[c] > row[best]) {
+                best = c;
+            }
+        }
+        y[r] = (int32_t)best;
+    }
+    return KILN_OK;
+}
+
+const struct kiln__op_desc kiln__desc_ARGMAX = {
+    .name = "argmax",
+    .n_in = 1,
+    .infer = infer_argmax,
+    .cpu_ref = ref_argmax,
+    .tol = {0, 0, 0},
+};
+
+/* ==== SOFTMAX, LOG_SOFTMAX and their _BWD ==== */
+
+static kiln_status infer_softmax(struct kiln_tensor *n)
+{
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    if (n->src[0]->shape.rank < 1) {
+        return KILN_FAIL(KILN_E_SHAPE, "%s of '%s': needs rank >= 1", kiln__ops[n->op]->name,
+                         n->src[0]->name);
+    }
+    n->shape = n->src[0]->shape;
+    return KILN_OK;
+}
+
+static kiln_status infer_softmax_bwd(struct kiln_tensor *n)
+{
+    KILN_TRY(kiln__want_dtype(n, 1, KILN_DTYPE_F32));
+    KILN_TRY(kiln__want_same_shape(n, 0, 1));
+    return infer_softmax(n);
+}
+
+static kiln_status softmax_rows(const struct kiln__op_args *args, int log_form)
+{
+    int64_t rows, cols;
+    kiln__rows_cols(&args->node->shape, &rows, &cols);
+    const float *x = args->in[0];
+    float *y = args->out;
+#pragma omp parallel for if (rows > 64)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mx = xr[0];
+        for (int64_t c = 1; c < cols; c++) {
+            mx = xr[c] > mx ? xr[c] : mx;
+        }
+        double sum = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            sum += exp((double)xr[c] - mx);
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            double v = (double)xr[c] - mx;
+            yr[c] = (float)(log_form ? v - log(sum) : exp(v) / sum);
+        }
+    }
+    return KILN_OK;
+}
+
+static kiln_status ref_softmax(const struct kiln__op_args *args)
+{
+    return softmax_rows(args, 0);
+}
+
+static kiln_status ref_log_softmax(const struct kiln__op_args *args)
+{
+    return softmax_rows(args, 1);
+}
+
+static kiln_status softmax_bwd_rows(const struct kiln__op_args *args, int log_form)
+{
+    int64_t rows, cols;
+    kiln__rows_cols(&args->node->shape, &rows, &cols);
+    const float *y = args->in[0], *dy = args->in[1];
+    float *dx = args->out;
+#pragma omp parallel for if (rows > 64)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * cols, *gr = dy + r * cols;
+        float *dr = dx + r * cols;
+        double s = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            s += log_form ? (double)gr[c] : (double)gr[c] * yr[c];
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            dr[c] =
+                log_form ? (float)(gr[c] - exp((double)yr[c]) * s) : (float)(yr[c] * (gr[c] - s));
+        }
+    }
+    return KILN_OK;
+}
+
+static kiln_status ref_softmax_bwd(const struct kiln__op_args *args)
+{
+    return softmax_bwd_rows(args, 0);
+}
+
+static kiln_status ref_log_softmax_bwd(const struct kiln__op_args *args)
+{
+    return softmax_bwd_rows(args, 1);
+}
+
+static void bwd_softmax(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                        struct kiln_tensor **dx)
+{
+    struct kiln_tensor *src[2] = {n, dy};
+    dx[0] = kiln__node(g, KILN_OP_SOFTMAX_BWD, 2, src, NULL, 0);
+}
+
+static void bwd_log_softmax(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                            struct kiln_tensor **dx)
+{
+    struct kiln_tensor *src[2] = {n, dy};
+    dx[0] = kiln__node(g, KILN_OP_LOG_SOFTMAX_BWD, 2, src, NULL, 0);
+}
+
+#define SOFTMAX_DESC(NAME, lname, nin, inf, bwd, ref)                                              \
+    const struct kiln__op_desc kiln__desc_##NAME = {                                               \
+        .name = lname,                                                                             \
+        .n_in = nin,                                                                               \
+        .infer = inf,                                                                              \
+        .backward = bwd,                                                                           \
+        .cpu_ref = ref,                                                                            \
+        .tol = {1e-7, 1e-5, 1e-4}, /* a row sum of exponentials, then one divide or log */         \
+    }
+
+SOFTMAX_DESC(SOFTMAX, "softmax", 1, infer_softmax, bwd_softmax, ref_softmax);
+SOFTMAX_DESC(LOG_SOFTMAX, "log_softmax", 1, infer_softmax, bwd_log_softmax, ref_log_softmax);
+SOFTMAX_DESC(SOFTMAX_BWD, "softmax_bwd", 2, infer_softmax_bwd, NULL, ref_softmax_bwd);
+SOFTMAX_DESC(LOG_SOFTMAX_BWD, "log_softmax_bwd", 2, infer_softmax_bwd, NULL, ref_log_softmax_bwd);
+
+/* ==== Builders ==== */
+
+static kiln_tensor *reduce(kiln_graph *g, kiln_tensor *x, uint32_t axes, int keepdims, int mean)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+    if (x == NULL || (x->flags & KILN__F_POISON)) {
+        return kiln__node(g, KILN_OP_REDUCE_SUM, 1, &x, NULL, sizeof(struct kiln__p_reduce));
+    }
+    struct kiln__p_reduce p = {axes, 1.0f};
+    int64_t count = 1;
+    for (int32_t i = 0; i < x->shape.rank; i++) {
+        if (axes & (1u << i)) {
+            count *= x->shape.dims[i];
+        }
+    }
+    if (mean) {
+        p.scale = (float)(1.0 / (double)count);
+    }
+    struct kiln_tensor *r = kiln__node(g, KILN_OP_REDUCE_SUM, 1, &x, &p, sizeof(p));
+    if (keepdims || (r->flags & KILN__F_POISON)) {
+        return r;
+    }
+    struct kiln_shape s = {0, {0, 0, 0, 0}};
+    for (int32_t i = 0; i < x->shape.rank; i++) {
+        if (!(axes & (1u << i))) {
+            s.dims[s.rank++] = x->shape.dims[i];
+        }
+    }
+    return kiln_reshape(g, r, s.rank, s.dims);
+}
+
+kiln_tensor *kiln_sum(kiln_graph *g, kiln_tensor *x, uint32_t axes_mask, int keepdims)
+{
+    return reduce(g, x, axes_mask, keepdims, 0);
+}
+
+kiln_tensor *kiln_mean(kiln_graph *g, kiln_tensor *x, uint32_t axes_mask, int keepdims)
+{
+    return reduce(g, x, axes_mask, keepdims, 1);
+}
+
+kiln_tensor *kiln_argmax(kiln_graph *g, kiln_tensor *x)
+{
+    return g == NULL ? NULL : kiln__node(g, KILN_OP_ARGMAX, 1, &x, NULL, 0);
+}
+
+kiln_tensor *kiln_softmax(kiln_graph *g, kiln_tensor *x)
+{
+    return g == NULL ? NULL : kiln__node(g, KILN_OP_SOFTMAX, 1, &x, NULL, 0);
+}
+
+kiln_tensor *kiln_log_softmax(kiln_graph *g, kiln_tensor *x)
+{
+    return g == NULL ? NULL : kiln__node(g, KILN_OP_LOG_SOFTMAX, 1, &x, NULL, 0);
+}
