@@ -1,0 +1,41 @@
+/*
+ * binary.cl - add, sub, mul and div of two f32 tensors with numpy broadcasting over up
+ * to 4 dims (the CPU reference is src/ops/binary.c). Every buffer comes with an element
+ * offset; d holds the 4 padded output dims and sa/sb the element strides of each source
+ * (0 along broadcast dims). The _c variants are for sources of the output's shape.
+ * OpenCL C 1.2; work-items past n return.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define BINARY(name, op)                                                                           \
+    kernel void name(global const float *a, ulong oa, global const float *b, ulong ob,             \
+                     global float *y, ulong oy, ulong n, long4 d, long4 sa, long4 sb)              \
+    {                                                                                              \
+        ulong i = get_global_id(0);                                                                \
+        if (i >= n) {                                                                              \
+            return;                                                                                \
+        }                                                                                          \
+        long r = (long)i;                                                                          \
+        long i3 = r % d.w;                                                                         \
+        r /= d.w;                                                                                  \
+        long i2 = r % d.z;                                                                         \
+        r /= d.z;                                                                                  \
+        long i1 = r % d.y;                                                                         \
+        long i0 = r / d.y;                                                                         \
+        float u = a[oa + i0 * sa.x + i1 * sa.y + i2 * sa.z + i3 * sa.w];                           \
+        float v = b[ob + i0 * sb.x + i1 * sb.y + i2 * sb.z + i3 * sb.w];                           \
+        y[oy + i] = u op v;                                                                        \
+    }                                                                                              \
+    kernel void name##_c(global const float *a, ulong oa, global const float *b, ulong ob,         \
+                         global float *y, ulong oy, ulong n)                                       \
+    {                                                                                              \
+        ulong i = get_global_id(0);                                                                \
+        if (i < n) {                                                                               \
+            y[oy + i] = a[oa + i] op b[ob + i];                                                    \
+        }                                                                                          \
+    }
+
+BINARY(add, +)
+BINARY(sub, -)
+BINARY(mul, *)
+BINARY(div_, /)

@@ -1,0 +1,49 @@
+/*
+ * optim.cl - optimizer updates in place (the CPU reference is src/ops/optim.c): SGD with
+ * momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD), and Adam / AdamW
+ * with host-computed bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. The
+ * expressions keep the reference's order of operations. OpenCL C 1.2.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+kernel void sgd_update(global float *w, ulong ow, global const float *gr, ulong og,
+                       global float *vel, ulong ov, ulong n, float lr, float momentum,
+                       float dampening, float weight_decay, int nesterov, int first)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) {
+        return;
+    }
+    float wi = w[ow + i];
+    float g = gr[og + i] + weight_decay * wi;
+    if (momentum != 0.0f) {
+        float b = first ? g : momentum * vel[ov + i] + (1.0f - dampening) * g;
+        vel[ov + i] = b;
+        g = nesterov ? g + momentum * b : b;
+    }
+    w[ow + i] = wi - lr * g;
+}
+
+kernel void adam_update(global float *w, ulong ow, global const float *gr, ulong og,
+                        global float *m, ulong om, global float *v, ulong ov, ulong n, float lr,
+                        float beta1, float beta2, float eps, float weight_decay, int decoupled,
+                        float bc1, float bc2)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) {
+        return;
+    }
+    float wi = w[ow + i];
+    float g = gr[og + i];
+    if (decoupled) {
+        wi *= 1.0f - lr * weight_decay;
+    } else {
+        g += weight_decay * wi;
+    }
+    float mi = beta1 * m[om + i] + (1.0f - beta1) * g;
+    float vi = beta2 * v[ov + i] + (1.0f - beta2) * g * g;
+    m[om + i] = mi;
+    v[ov + i] = vi;
+    float denom = sqrt(vi / bc2) + eps;
+    w[ow + i] = wi - lr * (mi / bc1) / denom;
+}

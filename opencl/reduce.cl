@@ -1,0 +1,175 @@
+/*
+ * reduce.cl - sums over axes, broadcast (their adjoint), argmax, and softmax /
+ * log-softmax along the last axis with their _BWD kernels (the CPU reference is
+ * src/ops/reduce.c, which accumulates in double; here each work-group adds in a fixed
+ * tree order in float, so results are deterministic on one device). Work-groups are a
+ * power of two of at most 256 items. OpenCL C 1.2.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define MAX_GROUP 256
+
+/* Sum of v over the work-group; every item gets it. */
+static float group_sum(local float *buf, float v)
+{
+    uint l = get_local_id(0), n = get_local_size(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = n / 2; s > 0; s >>= 1) {
+        if (l < s) {
+            buf[l] += buf[l + s];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* Maximum of v over the work-group (NaN loses, as in the reference's comparison). */
+static float group_max(local float *buf, float v)
+{
+    uint l = get_local_id(0), n = get_local_size(0);
+    buf[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = n / 2; s > 0; s >>= 1) {
+        if (l < s) {
+            buf[l] = fmax(buf[l], buf[l + s]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+static long4 unravel(long i, long4 d)
+{
+    long4 c;
+    c.w = i % d.w;
+    i /= d.w;
+    c.z = i % d.z;
+    i /= d.z;
+    c.y = i % d.y;
+    c.x = i / d.y;
+    return c;
+}
+
+/*
+ * Work-group g sums part (g % parts) of the reduced elements of output g / parts. od:
+ * output dims (1 on reduced dims); rd: reduced extents (1 on kept dims); is: input
+ * strides. With parts == 1 it writes scale * sum to y, else the partial sum to part.
+ */
+kernel void reduce_sum(global const float *x, ulong ox, global float *y, ulong oy,
+                       global float *part, ulong n_red, ulong parts, long4 od, long4 rd, long4 is,
+                       float scale)
+{
+    local float buf[MAX_GROUP];
+    ulong g = get_group_id(0), o = g / parts, p = g % parts;
+    ulong per = (n_red + parts - 1) / parts;
+    ulong lo = p * per, hi = min(n_red, lo + per);
+    long4 c = unravel((long)o, od);
+    long base = c.x * is.x + c.y * is.y + c.z * is.z + c.w * is.w;
+    float acc = 0.0f;
+    for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
+        long4 k = unravel((long)r, rd);
+        acc += x[ox + base + k.x * is.x + k.y * is.y + k.z * is.z + k.w * is.w];
+    }
+    float s = group_sum(buf, acc);
+    if (get_local_id(0) == 0) {
+        if (parts == 1) {
+            y[oy + o] = s * scale;
+        } else {
+            part[g] = s;
+        }
+    }
+}
+
+/* Second pass: output o is scale * the sum of its parts, in part order. */
+kernel void reduce_parts(global const float *part, ulong parts, global float *y, ulong oy,
+                         float scale)
+{
+    local float buf[MAX_GROUP];
+    ulong o = get_group_id(0);
+    float acc = 0.0f;
+    for (ulong p = get_local_id(0); p < parts; p += get_local_size(0)) {
+        acc += part[o * parts + p];
+    }
+    float s = group_sum(buf, acc);
+    if (get_local_id(0) == 0) {
+        y[oy + o] = s * scale;
+    }
+}
+
+/* y = scale * x expanded: od the output dims, s the source strides (0 where broadcast). */
+kernel void broadcast(global const float *x, ulong ox, global float *y, ulong oy, ulong n, long4 od,
+                      long4 s, float scale)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) {
+        return;
+    }
+    long4 c = unravel((long)i, od);
+    y[oy + i] = scale * x[ox + c.x * s.x + c.y * s.y + c.z * s.z + c.w * s.w];
+}
+
+/* One work-item per row: the first maximum; NaN never wins. */
+kernel void argmax(global const float *x, ulong ox, global int *y, ulong oy, ulong rows, ulong cols)
+{
+    ulong r = get_global_id(0);
+    if (r >= rows) {
+        return;
+    }
+    global const float *row = x + ox + r * cols;
+    ulong best = 0;
+    for (ulong c = 1; c < cols; c++) {
+        if (row[c] > row[best]) {
+            best = c;
+        }
+    }
+    y[oy + r] = (int)best;
+}
+
+/* One work-group per row of cols: softmax, or log-softmax when log_form. */
+kernel void softmax(global const float *x, ulong ox, global float *y, ulong oy, ulong cols,
+                    int log_form)
+{
+    local float buf[MAX_GROUP];
+    ulong row = get_group_id(0);
+    global const float *xr = x + ox + row * cols;
+    global float *yr = y + oy + row * cols;
+    float mx = -INFINITY;
+    for (ulong c = get_local_id(0); c < cols; c += get_local_size(0)) {
+        mx = fmax(mx, xr[c]);
+    }
+    mx = group_max(buf, mx);
+    float acc = 0.0f;
+    for (ulong c = get_local_id(0); c < cols; c += get_local_size(0)) {
+        acc += exp(xr[c] - mx);
+    }
+    float sum = group_sum(buf, acc);
+    float ls = log(sum);
+    for (ulong c = get_local_id(0); c < cols; c += get_local_size(0)) {
+        float v = xr[c] - mx;
+        yr[c] = log_form ? v - ls : exp(v) / sum;
+    }
+}
+
+/* dx = y * (dy - sum(dy * y)), or for log-softmax dx = dy - exp(y) * sum(dy). */
+kernel void softmax_bwd(global const float *y, ulong oy, global const float *dy, ulong od,
+                        global float *dx, ulong odx, ulong cols, int log_form)
+{
+    local float buf[MAX_GROUP];
+    ulong row = get_group_id(0);
+    global const float *yr = y + oy + row * cols;
+    global const float *gr = dy + od + row * cols;
+    global float *dr = dx + odx + row * cols;
+    float acc = 0.0f;
+    for (ulong c = get_local_id(0); c < cols; c += get_local_size(0)) {
+        acc += log_form ? gr[c] : gr[c] * yr[c];
+    }
+    float s = group_sum(buf, acc);
+    for (ulong c = get_local_id(0); c < cols; c += get_local_size(0)) {
+        dr[c] = log_form ? gr[c] - exp(yr[c]) * s : yr[c] * (gr[c] - s);
+    }
+}

@@ -1,0 +1,311 @@
+/*
+ * cl_gemm.c - the opencl backend's matrix products through CLBlast's C API
+ * (CLBlastSgemm for rank 2, CLBlastSgemmStridedBatched for rank 3, row-major, with
+ * element offsets into the pooled buffers, on the backend's queue), the one mapping of
+ * CLBlastStatusCode to kiln statuses, and tuning: CLBlast tuner JSON files applied
+ * through CLBlastOverrideParameters (KILN_CLBLAST_TUNING=<file.json or directory>).
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_impl.h"
+
+#ifdef KILN_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
+#ifdef KILN_HAVE_CJSON
+#include <cjson/cJSON.h>
+#endif
+
+/* ==== CLBlast status ==== */
+
+kiln_status kiln__cl_clblast_fail(int code, const char *what)
+{
+    kiln_status s;
+    const char *why = "";
+    if (code > -1000) {
+        /* CLBlast passes OpenCL errors through with their own values. */
+        s = kiln__cl_status((cl_int)code);
+        why = kiln__cl_error_name((cl_int)code);
+    } else if (code == -1024) {
+        s = KILN_E_UNSUPPORTED;
+        why = "not implemented";
+    } else if (code >= -1022 && code <= -1007) {
+        s = KILN_E_INTERNAL;
+        why = "invalid matrix argument";
+    } else if (code == -2050) {
+        s = KILN_E_OUT_OF_DEVICE_MEMORY;
+        why = "temporary buffer too small";
+    } else if (code == -2048 || code == -2047) {
+        s = KILN_E_INVALID_ARG;
+        why = code == -2048 ? "invalid override kernel" : "missing override parameter";
+    } else if (code == -2046 || code == -2045 || code == -2044) {
+        s = KILN_E_UNSUPPORTED;
+        why = code == -2046 ? "not enough local memory" : "precision not supported";
+    } else if (code == -2041) {
+        s = KILN_E_UNSUPPORTED;
+        why = "no database entry for the device";
+    } else {
+        s = KILN_E_INTERNAL;
+        why = "unknown CLBlast error";
+    }
+    return KILN_FAIL_NATIVE(s, code, "opencl: %s failed: CLBlast status %d (%s)", what, code, why);
+}
+
+/* ==== MATMUL ==== */
+
+static void dims_of(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int64_t *nn,
+                    int64_t *k)
+{
+    const struct kiln__p_matmul *p = kiln__params(n);
+    const struct kiln_shape *a = &n->src[0]->shape, *b = &n->src[1]->shape;
+    int32_t r = a->rank;
+    *batch = r == 3 ? a->dims[0] : 1;
+    *m = p->trans_a ? a->dims[r - 1] : a->dims[r - 2];
+    *k = p->trans_a ? a->dims[r - 2] : a->dims[r - 1];
+    *nn = p->trans_b ? b->dims[r - 2] : b->dims[r - 1];
+}
+
+bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    (void)be;
+#ifdef KILN_HAVE_CLBLAST
+    /* CLBlast 1.5.3 passes sizes and offsets to kernels as int. */
+    const int64_t lim = (int64_t)1 << 31;
+    if (n->src[0]->n_elems >= lim || n->src[1]->n_elems >= lim || n->n_elems >= lim) {
+        KILN_FAIL(KILN_E_UNSUPPORTED, "CLBlast needs every matrix under 2^31 elements");
+        return false;
+    }
+    return true;
+#else
+    (void)n;
+    KILN_FAIL(KILN_E_UNSUPPORTED, "kiln was built without CLBlast, which matrix products need");
+    return false;
+#endif
+}
+
+kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+#ifdef KILN_HAVE_CLBLAST
+    struct kiln__cl *cl = kiln__cl_of(be);
+    const struct kiln__p_matmul *p = kiln__params(n);
+    int64_t batch, m, nn, k;
+    dims_of(n, &batch, &m, &nn, &k);
+    cl_mem ma, mb, mc;
+    cl_ulong oa, ob, oc;
+    kiln__cl_tensor(n->src[0], &ma, &oa);
+    kiln__cl_tensor(n->src[1], &mb, &ob);
+    kiln__cl_tensor(n, &mc, &oc);
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    if (k == 0) {
+        /* An empty sum: CLBlast rejects K = 0, the product is zeros. */
+        const cl_uint zero = 0;
+        KILN_CL_CHECK(clEnqueueFillBuffer(cl->queue, mc, &zero, sizeof(zero), oc * 4,
+                                          (size_t)n->n_elems * 4, 0, NULL, NULL));
+        cl->pending++;
+        return KILN_OK;
+    }
+    CLBlastTranspose ta = p->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = p->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    size_t lda = (size_t)(p->trans_a ? m : k), ldb = (size_t)(p->trans_b ? k : nn);
+    CLBlastStatusCode st;
+    char what[160];
+    if (batch == 1) {
+        st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)nn, (size_t)k, 1.0f, ma,
+                          (size_t)oa, lda, mb, (size_t)ob, ldb, 0.0f, mc, (size_t)oc, (size_t)nn,
+                          &cl->queue, NULL);
+        snprintf(what, sizeof(what), "CLBlastSgemm(%s%s, m %lld, n %lld, k %lld) of node '%s'",
+                 p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)m, (long long)nn,
+                 (long long)k, n->name);
+    } else {
+        st = CLBlastSgemmStridedBatched(
+            CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)nn, (size_t)k, 1.0f, ma, (size_t)oa,
+            lda, (size_t)(m * k), mb, (size_t)ob, ldb, (size_t)(k * nn), 0.0f, mc, (size_t)oc,
+            (size_t)nn, (size_t)(m * nn), (size_t)batch, &cl->queue, NULL);
+        snprintf(what, sizeof(what),
+                 "CLBlastSgemmStridedBatched(%s%s, batch %lld, m %lld, n %lld, k %lld) of node "
+                 "'%s'",
+                 p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)batch, (long long)m,
+                 (long long)nn, (long long)k, n->name);
+    }
+    cl->pending++;
+    if (st != CLBlastSuccess) {
+        return kiln__cl_clblast_fail((int)st, what);
+    }
+    return KILN_OK;
+#else
+    (void)be;
+    return KILN_FAIL(KILN_E_UNSUPPORTED, "matmul '%s': kiln was built without CLBlast", n->name);
+#endif
+}
+
+/* ==== Tuning ==== */
+
+#if defined(KILN_HAVE_CLBLAST) && defined(KILN_HAVE_CJSON)
+
+#define MAX_PARAMS 32
+
+/* "xgemm_direct_1" -> "XgemmDirect": the name CLBlastOverrideParameters expects. */
+static void family_name(const char *fam, char *out, size_t n)
+{
+    size_t o = 0;
+    int start = 1;
+    for (const char *c = fam; *c && o + 1 < n; c++) {
+        if (*c == '_') {
+            start = 1;
+            continue;
+        }
+        if (start && isdigit((unsigned char)*c)) {
+            while (c[1] && c[1] != '_') {
+                c++;
+            }
+            continue;
+        }
+        out[o++] = start ? (char)toupper((unsigned char)*c) : *c;
+        start = 0;
+    }
+    out[o] = '\0';
+}
+
+static const char *json_str(const cJSON *root, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+kiln_status kiln__cl_apply_tuning_json(cl_device_id dev, const char *json, const char *origin,
+                                       int apply, int32_t *applied)
+{
+    char dev_name[256], family[64], buf[1024];
+    const char *names[MAX_PARAMS];
+    size_t values[MAX_PARAMS], n_params = 0;
+    kiln_status s = KILN_OK;
+
+    *applied = 0;
+    cJSON *root = cJSON_Parse(json);
+    if (root == NULL) {
+        return KILN_FAIL(KILN_E_FORMAT, "opencl: %s is not valid JSON", origin);
+    }
+    const char *fam = json_str(root, "kernel_family");
+    const char *prec = json_str(root, "precision");
+    const char *best = json_str(root, "best_parameters");
+    const char *device = json_str(root, "device");
+    if (fam == NULL || prec == NULL || best == NULL || device == NULL) {
+        s = KILN_FAIL(KILN_E_FORMAT,
+                      "opencl: %s is not CLBlast tuner output (needs kernel_family, precision, "
+                      "best_parameters and device)",
+                      origin);
+        goto done;
+    }
+    kiln__cl_device_str(dev, CL_DEVICE_NAME, dev_name, sizeof(dev_name));
+    if (strcmp(device, dev_name) != 0) {
+        goto done; /* tuned for another device */
+    }
+    family_name(fam, family, sizeof(family));
+    snprintf(buf, sizeof(buf), "%s", best);
+    for (char *tok = strtok(buf, " "); tok != NULL; tok = strtok(NULL, " ")) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL || n_params == MAX_PARAMS) {
+            s = KILN_FAIL(KILN_E_FORMAT, "opencl: %s: bad best_parameters '%s'", origin, best);
+            goto done;
+        }
+        *eq = '\0';
+        if (strcmp(tok, "PRECISION") == 0) {
+            continue;
+        }
+        names[n_params] = tok;
+        values[n_params] = (size_t)strtoull(eq + 1, NULL, 10);
+        n_params++;
+    }
+    if (apply) {
+        CLBlastStatusCode st = CLBlastOverrideParameters(dev, family, (CLBlastPrecision)atoi(prec),
+                                                         n_params, names, values);
+        if (st != CLBlastSuccess) {
+            char what[320];
+            snprintf(what, sizeof(what), "CLBlastOverrideParameters('%s') from %s", family, origin);
+            s = kiln__cl_clblast_fail((int)st, what);
+            goto done;
+        }
+    }
+    *applied = 1;
+done:
+    cJSON_Delete(root);
+    return s;
+}
+
+static kiln_status apply_file(cl_device_id dev, const char *path, int apply, int32_t *n_applied)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "opencl: cannot open CLBlast tuning file %s",
+                                path);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = n >= 0 && n < (1L << 24) ? malloc((size_t)n + 1) : NULL;
+    if (text == NULL || fread(text, 1, (size_t)n, f) != (size_t)n) {
+        free(text);
+        fclose(f);
+        return KILN_FAIL(KILN_E_IO, "opencl: cannot read CLBlast tuning file %s", path);
+    }
+    fclose(f);
+    text[n] = '\0';
+    int32_t one = 0;
+    kiln_status s = kiln__cl_apply_tuning_json(dev, text, path, apply, &one);
+    free(text);
+    *n_applied += one;
+    return s;
+}
+
+kiln_status kiln__cl_apply_tuning(cl_device_id dev, const char *path, int apply, int32_t *n_applied)
+{
+    *n_applied = 0;
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return apply_file(dev, path, apply, n_applied);
+    }
+    kiln_status s = KILN_OK;
+    struct dirent *e;
+    while (s == KILN_OK && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0) {
+            char file[1024];
+            snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+            s = apply_file(dev, file, apply, n_applied);
+        }
+    }
+    closedir(d);
+    return s;
+}
+
+#else
+
+kiln_status kiln__cl_apply_tuning_json(cl_device_id dev, const char *json, const char *origin,
+                                       int apply, int32_t *applied)
+{
+    (void)dev;
+    (void)json;
+    (void)apply;
+    *applied = 0;
+    return KILN_FAIL(KILN_E_UNSUPPORTED,
+                     "opencl: cannot apply %s: kiln was built without CLBlast or cJSON", origin);
+}
+
+kiln_status kiln__cl_apply_tuning(cl_device_id dev, const char *path, int apply, int32_t *n_applied)
+{
+    (void)dev;
+    (void)apply;
+    *n_applied = 0;
+    return KILN_FAIL(KILN_E_UNSUPPORTED,
+                     "opencl: KILN_CLBLAST_TUNING=%s: kiln was built without CLBlast or cJSON",
+                     path);
+}
+
+#endif

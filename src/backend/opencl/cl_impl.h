@@ -1,0 +1,185 @@
+/*
+ * cl_impl.h - internal state of the OpenCL backend shared by its files: the device
+ * state (one context, one in-order queue), the buffer pool, the program and kernel
+ * caches, the KILN_CL_CHECK macro that maps cl_int codes to kiln statuses, and the
+ * launch helper every op family uses. Kernels themselves are in the .cl files of opencl/.
+ */
+#ifndef KILN_CL_IMPL_H
+#define KILN_CL_IMPL_H
+
+#ifdef __APPLE__
+#include <OpenCL/opencl.h>
+#else
+#include <CL/cl.h>
+#endif
+
+#include "../../graph/graph_impl.h"
+
+/* ==== Errors ==== */
+
+/* Maps an OpenCL error code to a kiln status. */
+kiln_status kiln__cl_status(cl_int err);
+/* Returns the CL_* name of an error code ("CL_OUT_OF_RESOURCES"), or "CL_UNKNOWN". */
+const char *kiln__cl_error_name(cl_int err);
+/* Records a failed cl* call (its text, code and name) and returns the mapped status;
+ * returns KILN_OK when err is CL_SUCCESS. */
+kiln_status kiln__cl_check(cl_int err, const char *call, const char *file, int line);
+
+/* Evaluates a cl* call returning cl_int; on failure records it and returns its status. */
+#define KILN_CL_CHECK(call)          KILN_TRY(kiln__cl_check((call), #call, __FILE__, __LINE__))
+/* The same as an expression: KILN_OK or the recorded status (for cleanup ladders). */
+#define KILN_CL_STATUS(call)         kiln__cl_check((call), #call, __FILE__, __LINE__)
+/* For calls that report through an errcode_ret: what names the call in the message. */
+#define KILN_CL_CHECK_ERR(err, what) KILN_TRY(kiln__cl_check((err), (what), __FILE__, __LINE__))
+
+/* ==== Device state ==== */
+
+enum kiln__cl_prog {
+    KILN__CL_BINARY,
+    KILN__CL_UNARY,
+    KILN__CL_SHAPE,
+    KILN__CL_REDUCE,
+    KILN__CL_LOSS,
+    KILN__CL_OPTIM,
+    KILN__CL_N_PROGS
+};
+
+/* One large cl_mem that buffers are carved from (first fit, blocks sorted by offset). */
+struct kiln__cl_block {
+    size_t off, size;
+};
+struct kiln__cl_chunk {
+    cl_mem mem; /* owned */
+    size_t size;
+    int32_t n_blocks, cap_blocks;
+    struct kiln__cl_block *blocks; /* owned */
+};
+
+struct kiln_buffer {
+    /* ---- borrowed (never owned) ---- */
+    cl_mem mem; /* the chunk's cl_mem */
+    /* ---- owned ---- */
+    size_t base; /* byte offset of this buffer in mem */
+    size_t n_bytes;
+    int32_t chunk;
+};
+
+struct kiln__cl_kernel_entry {
+    const char *name; /* static string */
+    cl_kernel kernel; /* owned */
+};
+
+#define KILN__CL_MAX_KERNELS 96
+
+struct kiln__cl {
+    /* ---- borrowed (never owned) ---- */
+    cl_platform_id platform;
+    cl_device_id device;
+    /* ---- owned ---- */
+    cl_context context;
+    cl_command_queue queue;
+    char platform_name[128];
+    char driver_version[64];
+    char device_version[64];
+    char cl_c_version[64];
+    cl_ulong max_alloc, global_mem, local_mem;
+    size_t max_wg;
+    int fp16;
+    int pending; /* kernels enqueued since the last flush */
+    cl_program progs[KILN__CL_N_PROGS];
+    struct kiln__cl_kernel_entry kernels[KILN__CL_MAX_KERNELS];
+    int32_t n_kernels;
+    struct kiln__cl_chunk *chunks;
+    int32_t n_chunks;
+    cl_mem scratch; /* partial sums of two-pass reductions */
+    size_t scratch_bytes;
+    char tuning[256]; /* the CLBlast tuning file applied, if any */
+};
+
+static inline struct kiln__cl *kiln__cl_of(const struct kiln_backend *be)
+{
+    return (struct kiln__cl *)be->impl;
+}
+
+/* ==== Devices (cl_device.c) ==== */
+
+/* A device found on some platform, in preference order (GPUs and accelerators first). */
+struct kiln__cl_dev {
+    cl_platform_id platform;
+    cl_device_id device;
+};
+
+/* Lists every device of every platform, GPUs first. [out] devs: up to max entries;
+ * [out] n: the number found. Fails with KILN_E_BACKEND_UNAVAILABLE saying why. */
+kiln_status kiln__cl_enumerate(struct kiln__cl_dev *devs, int32_t max, int32_t *n);
+/* Picks a device by index or case-insensitive name substring (NULL: the first). */
+kiln_status kiln__cl_pick(const char *want, struct kiln__cl_dev *out, int32_t *index);
+/* Fills info for one device. */
+void kiln__cl_describe(const struct kiln__cl_dev *d, int32_t index, struct kiln_device_info *info);
+/* A string for fixed-size device queries; always terminated. */
+void kiln__cl_device_str(cl_device_id dev, cl_device_info what, char *out, size_t n);
+
+/* ==== Programs and launches (cl_program.c) ==== */
+
+/* Returns the kernel name of program prog, building the program (or loading its cached
+ * binary) on first use. [out] out: borrowed, valid until fini. */
+kiln_status kiln__cl_kernel(struct kiln_backend *be, enum kiln__cl_prog prog, const char *name,
+                            cl_kernel *out);
+/* Releases every program and kernel. */
+void kiln__cl_programs_release(struct kiln__cl *cl);
+/* The directory for cached program binaries (KILN_CACHE_DIR, else XDG, else ~/.cache). */
+void kiln__cl_cache_dir(char *out, size_t n);
+
+struct kiln__cl_arg {
+    size_t size;
+    const void *ptr;
+};
+#define KILN__CL_ARG(x)                                                                            \
+    {                                                                                              \
+        sizeof(x), &(x)                                                                            \
+    }
+#define KILN__CL_N(a) ((cl_uint)(sizeof(a) / sizeof((a)[0])))
+
+/* Enqueues kernel name of prog over n_items work-items (rounded up to whole
+ * work-groups; kernels bounds-check). local: the work-group size, 0 = the default. */
+kiln_status kiln__cl_launch(struct kiln_backend *be, enum kiln__cl_prog prog, const char *name,
+                            size_t n_items, size_t local, cl_uint n_args,
+                            const struct kiln__cl_arg *args);
+/* The default work-group size for a kernel (a power of two, at most 256). */
+size_t kiln__cl_group_size(struct kiln_backend *be, cl_kernel k);
+
+/* The cl_mem and element offset (4-byte elements) of a tensor's storage. */
+void kiln__cl_tensor(const struct kiln_tensor *t, cl_mem *mem, cl_ulong *off);
+/* A scratch buffer of at least n_bytes (grown as needed; valid until the next call). */
+kiln_status kiln__cl_scratch(struct kiln_backend *be, size_t n_bytes, cl_mem *out);
+
+/* ==== Kernel families ==== */
+
+extern const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT];
+
+/* cl_reduce.c: reductions, softmax and losses. */
+kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_argmax(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_softmax(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_softmax_bwd(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_loss(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_loss_bwd(struct kiln_backend *be, const struct kiln_tensor *n);
+
+/* cl_gemm.c: matrix products through CLBlast. */
+kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n);
+bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
+/* Applies CLBlast tuner JSON output for dev: path is a .json file or a directory of them.
+ * Files for other devices are skipped. apply = 0 only counts the files that would apply.
+ * [out] n_applied: kernel families overridden (or that would be).
+ * Returns KILN_E_IO, KILN_E_FORMAT, KILN_E_UNSUPPORTED (no CLBlast or cJSON) or the
+ * mapped CLBlast status. */
+kiln_status kiln__cl_apply_tuning(cl_device_id dev, const char *path, int apply,
+                                  int32_t *n_applied);
+/* Applies one tuner JSON document (text) for dev. origin names it in messages.
+ * [out] applied: 1 if it was for this device and was used. */
+kiln_status kiln__cl_apply_tuning_json(cl_device_id dev, const char *json, const char *origin,
+                                       int apply, int32_t *applied);
+/* Maps a CLBlastStatusCode (an int here) to a kiln status, recording what failed. */
+kiln_status kiln__cl_clblast_fail(int code, const char *what);
+
+#endif /* KILN_CL_IMPL_H */

@@ -1,0 +1,254 @@
+/*
+ * cl_kernels.c - the opencl backend's kernel table (one entry per op of
+ * src/ops/op_list.h) and the launchers of the elementwise families: binary ops with
+ * broadcasting, unary ops and their _BWD kernels, transpose, and the optimizer updates.
+ * Reductions, softmax and losses are in cl_reduce.c; matrix products in cl_gemm.c.
+ */
+#include <string.h>
+
+#include "cl_impl.h"
+
+static cl_long4 long4_of(const int64_t v[4])
+{
+    cl_long4 r;
+    for (int i = 0; i < 4; i++) {
+        r.s[i] = (cl_long)v[i];
+    }
+    return r;
+}
+
+/* ==== Binary ==== */
+
+static const char *binary_name(int op, int contiguous)
+{
+    switch (op) {
+    case KILN_OP_ADD:
+        return contiguous ? "add_c" : "add";
+    case KILN_OP_SUB:
+        return contiguous ? "sub_c" : "sub";
+    case KILN_OP_MUL:
+        return contiguous ? "mul_c" : "mul";
+    default:
+        return contiguous ? "div__c" : "div_";
+    }
+}
+
+static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    cl_mem ma, mb, my;
+    cl_ulong oa, ob, oy, count = (cl_ulong)n->n_elems;
+    kiln__cl_tensor(n->src[0], &ma, &oa);
+    kiln__cl_tensor(n->src[1], &mb, &ob);
+    kiln__cl_tensor(n, &my, &oy);
+    bool same = kiln__shape_eq(&n->src[0]->shape, &n->shape) &&
+                kiln__shape_eq(&n->src[1]->shape, &n->shape);
+    if (same) {
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(ma),   KILN__CL_ARG(oa), KILN__CL_ARG(mb),
+                                   KILN__CL_ARG(ob),   KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                                   KILN__CL_ARG(count)};
+        return kiln__cl_launch(be, KILN__CL_BINARY, binary_name(n->op, 1), n->n_elems, 0,
+                               KILN__CL_N(a), a);
+    }
+    int64_t d[4], sa[4], sb[4];
+    kiln__dims4(&n->shape, d);
+    kiln__bcast_strides(n, 0, sa);
+    kiln__bcast_strides(n, 1, sb);
+    cl_long4 dd = long4_of(d), ssa = long4_of(sa), ssb = long4_of(sb);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(ma),    KILN__CL_ARG(oa), KILN__CL_ARG(mb),
+                               KILN__CL_ARG(ob),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                               KILN__CL_ARG(count), KILN__CL_ARG(dd), KILN__CL_ARG(ssa),
+                               KILN__CL_ARG(ssb)};
+    return kiln__cl_launch(be, KILN__CL_BINARY, binary_name(n->op, 0), n->n_elems, 0, KILN__CL_N(a),
+                           a);
+}
+
+/* ==== Unary ==== */
+
+static const char *unary_name(int op)
+{
+    switch (op) {
+    case KILN_OP_SCALE_SHIFT:
+        return "scale_shift";
+    case KILN_OP_RELU:
+        return "relu";
+    case KILN_OP_LEAKY_RELU:
+        return "leaky_relu";
+    case KILN_OP_SIGMOID:
+        return "sigmoid";
+    case KILN_OP_TANH:
+        return "tanh_";
+    case KILN_OP_GELU:
+        return "gelu";
+    case KILN_OP_EXP:
+        return "exp_";
+    case KILN_OP_LOG:
+        return "log_";
+    case KILN_OP_SQRT:
+        return "sqrt_";
+    case KILN_OP_RELU_BWD:
+        return "relu_bwd";
+    case KILN_OP_LEAKY_RELU_BWD:
+        return "leaky_relu_bwd";
+    case KILN_OP_SIGMOID_BWD:
+        return "sigmoid_bwd";
+    case KILN_OP_TANH_BWD:
+        return "tanh_bwd";
+    default:
+        return "gelu_bwd";
+    }
+}
+
+static kiln_status cl_unary(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    cl_mem mx, my;
+    cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
+    cl_float p0 = 0.0f, p1 = 0.0f;
+    if (n->op == KILN_OP_SCALE_SHIFT) {
+        const struct kiln__p_scale_shift *p = kiln__params(n);
+        p0 = p->scale;
+        p1 = p->shift;
+    } else if (n->op == KILN_OP_LEAKY_RELU || n->op == KILN_OP_LEAKY_RELU_BWD) {
+        p0 = ((const struct kiln__p_alpha *)kiln__params(n))->alpha;
+    }
+    kiln__cl_tensor(n->src[0], &mx, &ox);
+    kiln__cl_tensor(n, &my, &oy);
+    if (n->n_src == 1) {
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                                   KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(p0),
+                                   KILN__CL_ARG(p1)};
+        return kiln__cl_launch(be, KILN__CL_UNARY, unary_name(n->op), n->n_elems, 0, KILN__CL_N(a),
+                               a);
+    }
+    cl_mem mg;
+    cl_ulong og;
+    kiln__cl_tensor(n->src[1], &mg, &og);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),    KILN__CL_ARG(ox), KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                               KILN__CL_ARG(count), KILN__CL_ARG(p0)};
+    return kiln__cl_launch(be, KILN__CL_UNARY, unary_name(n->op), n->n_elems, 0, KILN__CL_N(a), a);
+}
+
+/* ==== Shape ==== */
+
+static kiln_status cl_transpose(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_transpose *p = kiln__params(n);
+    const struct kiln_shape *s = &n->src[0]->shape;
+    int32_t r = s->rank;
+    int64_t in_str[4], od[4], st[4] = {0, 0, 0, 0};
+    kiln__strides4(s, in_str);
+    kiln__dims4(&n->shape, od);
+    for (int32_t i = 0; i < r; i++) {
+        st[4 - r + i] = in_str[4 - r + p->perm[i]];
+    }
+    cl_mem mx, my;
+    cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
+    kiln__cl_tensor(n->src[0], &mx, &ox);
+    kiln__cl_tensor(n, &my, &oy);
+    cl_long4 d = long4_of(od), t = long4_of(st);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                               KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(d),
+                               KILN__CL_ARG(t)};
+    return kiln__cl_launch(be, KILN__CL_SHAPE, "transpose", n->n_elems, 0, KILN__CL_N(a), a);
+}
+
+static kiln_status cl_broadcast(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    cl_float scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
+    int64_t d[4], s[4];
+    kiln__dims4(&n->shape, d);
+    kiln__bcast_strides(n, 0, s);
+    cl_mem mx, my;
+    cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
+    kiln__cl_tensor(n->src[0], &mx, &ox);
+    kiln__cl_tensor(n, &my, &oy);
+    cl_long4 dd = long4_of(d), ss = long4_of(s);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                               KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(dd),
+                               KILN__CL_ARG(ss), KILN__CL_ARG(scale)};
+    return kiln__cl_launch(be, KILN__CL_REDUCE, "broadcast", n->n_elems, 0, KILN__CL_N(a), a);
+}
+
+/* ==== Optimizers ==== */
+
+static kiln_status cl_sgd(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_sgd *p = kiln__params(n);
+    cl_mem mw, mg, mv;
+    cl_ulong ow, og, ov, count = (cl_ulong)n->src[0]->n_elems;
+    kiln__cl_tensor(n->src[0], &mw, &ow);
+    kiln__cl_tensor(n->src[1], &mg, &og);
+    kiln__cl_tensor(n->src[2], &mv, &ov);
+    cl_float lr = p->lr, mom = p->momentum, damp = p->dampening, wd = p->weight_decay;
+    cl_int nest = p->nesterov != 0, first = p->step <= 1;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),    KILN__CL_ARG(ow), KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),    KILN__CL_ARG(mv), KILN__CL_ARG(ov),
+                               KILN__CL_ARG(count), KILN__CL_ARG(lr), KILN__CL_ARG(mom),
+                               KILN__CL_ARG(damp),  KILN__CL_ARG(wd), KILN__CL_ARG(nest),
+                               KILN__CL_ARG(first)};
+    return kiln__cl_launch(be, KILN__CL_OPTIM, "sgd_update", (size_t)count, 0, KILN__CL_N(a), a);
+}
+
+static kiln_status cl_adam(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_adam *p = kiln__params(n);
+    cl_mem mw, mg, mm, mv;
+    cl_ulong ow, og, om, ov, count = (cl_ulong)n->src[0]->n_elems;
+    kiln__cl_tensor(n->src[0], &mw, &ow);
+    kiln__cl_tensor(n->src[1], &mg, &og);
+    kiln__cl_tensor(n->src[2], &mm, &om);
+    kiln__cl_tensor(n->src[3], &mv, &ov);
+    cl_float lr = p->lr, b1 = p->beta1, b2 = p->beta2, eps = p->eps, wd = p->weight_decay;
+    cl_float bc1 = p->bc1, bc2 = p->bc2;
+    cl_int dec = p->decoupled != 0;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),  KILN__CL_ARG(ow), KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),  KILN__CL_ARG(mm), KILN__CL_ARG(om),
+                               KILN__CL_ARG(mv),  KILN__CL_ARG(ov), KILN__CL_ARG(count),
+                               KILN__CL_ARG(lr),  KILN__CL_ARG(b1), KILN__CL_ARG(b2),
+                               KILN__CL_ARG(eps), KILN__CL_ARG(wd), KILN__CL_ARG(dec),
+                               KILN__CL_ARG(bc1), KILN__CL_ARG(bc2)};
+    return kiln__cl_launch(be, KILN__CL_OPTIM, "adam_update", (size_t)count, 0, KILN__CL_N(a), a);
+}
+
+/* ==== The table ==== */
+
+const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
+    [KILN_OP_ADD] = {cl_binary, NULL},
+    [KILN_OP_SUB] = {cl_binary, NULL},
+    [KILN_OP_MUL] = {cl_binary, NULL},
+    [KILN_OP_DIV] = {cl_binary, NULL},
+    [KILN_OP_SCALE_SHIFT] = {cl_unary, NULL},
+    [KILN_OP_RELU] = {cl_unary, NULL},
+    [KILN_OP_LEAKY_RELU] = {cl_unary, NULL},
+    [KILN_OP_SIGMOID] = {cl_unary, NULL},
+    [KILN_OP_TANH] = {cl_unary, NULL},
+    [KILN_OP_GELU] = {cl_unary, NULL},
+    [KILN_OP_EXP] = {cl_unary, NULL},
+    [KILN_OP_LOG] = {cl_unary, NULL},
+    [KILN_OP_SQRT] = {cl_unary, NULL},
+    [KILN_OP_RELU_BWD] = {cl_unary, NULL},
+    [KILN_OP_LEAKY_RELU_BWD] = {cl_unary, NULL},
+    [KILN_OP_SIGMOID_BWD] = {cl_unary, NULL},
+    [KILN_OP_TANH_BWD] = {cl_unary, NULL},
+    [KILN_OP_GELU_BWD] = {cl_unary, NULL},
+    [KILN_OP_MATMUL] = {kiln__cl_matmul, kiln__cl_matmul_supports},
+    [KILN_OP_RESHAPE] = {NULL, NULL}, /* a view: the executor runs no kernel */
+    [KILN_OP_TRANSPOSE] = {cl_transpose, NULL},
+    [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, NULL},
+    [KILN_OP_BROADCAST] = {cl_broadcast, NULL},
+    [KILN_OP_ARGMAX] = {kiln__cl_argmax, NULL},
+    [KILN_OP_SOFTMAX] = {kiln__cl_softmax, NULL},
+    [KILN_OP_LOG_SOFTMAX] = {kiln__cl_softmax, NULL},
+    [KILN_OP_SOFTMAX_BWD] = {kiln__cl_softmax_bwd, NULL},
+    [KILN_OP_LOG_SOFTMAX_BWD] = {kiln__cl_softmax_bwd, NULL},
+    [KILN_OP_MSE] = {kiln__cl_loss, NULL},
+    [KILN_OP_MSE_BWD] = {kiln__cl_loss_bwd, NULL},
+    [KILN_OP_SOFTMAX_XENT] = {kiln__cl_loss, NULL},
+    [KILN_OP_SOFTMAX_XENT_BWD] = {kiln__cl_loss_bwd, NULL},
+    [KILN_OP_BCE_LOGITS] = {kiln__cl_loss, NULL},
+    [KILN_OP_BCE_LOGITS_BWD] = {kiln__cl_loss_bwd, NULL},
+    [KILN_OP_HINGE] = {kiln__cl_loss, NULL},
+    [KILN_OP_HINGE_BWD] = {kiln__cl_loss_bwd, NULL},
+    [KILN_OP_SGD_UPDATE] = {cl_sgd, NULL},
+    [KILN_OP_ADAM_UPDATE] = {cl_adam, NULL},
+};
