@@ -421,6 +421,73 @@ START_TEST(test_bad_initializer)
 }
 END_TEST
 
+START_TEST(test_long_name)
+{
+    /* Names are stored in 64 bytes: a longer one must not be cut silently (it could
+     * then neither be found nor told apart from another with the same prefix). */
+    char name[91];
+    memset(name, 'b', 90);
+    name[90] = '\0';
+    kiln_input(g, name, KILN_DTYPE_F32, 1, (int64_t[]){4});
+    EXPECT_FAIL(kiln_graph_status(g), KILN_E_INVALID_ARG, "is longer than 63 bytes");
+}
+END_TEST
+
+START_TEST(test_long_name_at_limit)
+{
+    char name[64];
+    memset(name, 'c', 63);
+    name[63] = '\0';
+    kiln_tensor *x = kiln_input(g, name, KILN_DTYPE_F32, 1, (int64_t[]){4});
+    EXPECT_OK(kiln_graph_status(g));
+    ck_assert_ptr_eq(kiln_graph_find(g, name), x);
+}
+END_TEST
+
+START_TEST(test_adam_long_param_name)
+{
+    /* Adam's two state tensors are named after the parameter; with a 56-byte name the
+     * names "<name>.exp_avg" and "<name>.exp_avg_sq" must still be distinct. */
+    char name[57];
+    memset(name, 'p', 56);
+    name[56] = '\0';
+    kiln_tensor *w = kiln_param(g, name, 1, (int64_t[]){3}, KILN_INIT_ONES, 0.0f, 1);
+    kiln_tensor *loss = kiln_mse_loss(g, w, f32("t", 1, 3, 0));
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    kiln_optimizer *opt = NULL;
+    oo.kind = KILN_OPTIM_ADAM;
+    EXPECT_OK(kiln_optimizer_create(g, loss, &oo, &opt));
+    EXPECT_OK(kiln_graph_compile(g));
+}
+END_TEST
+
+START_TEST(test_backward_loss_of_other_graph)
+{
+    kiln_graph *g2 = NULL;
+    EXPECT_OK(kiln_graph_create(ctx, &g2));
+    int64_t d = 1;
+    kiln_tensor *w = kiln_param(g2, "w", 1, &d, KILN_INIT_ONES, 0.0f, 1);
+    kiln_tensor *loss = kiln_mse_loss(g2, w, kiln_input(g2, "t", KILN_DTYPE_F32, 1, &d));
+    EXPECT_FAIL(kiln_graph_backward(g, loss), KILN_E_INVALID_ARG, "loss belongs to another graph");
+    kiln_graph_destroy(g2);
+}
+END_TEST
+
+START_TEST(test_bad_axes)
+{
+    kiln_tensor *x = f32("x", 2, 2, 3);
+    kiln_sum(g, x, 0x4u, 0);
+    EXPECT_FAIL(kiln_graph_status(g), KILN_E_INVALID_ARG, "axes mask 0x4 names dims beyond rank 2");
+}
+END_TEST
+
+START_TEST(test_bad_perm)
+{
+    kiln_transpose(g, f32("x", 2, 2, 3), (int32_t[]){0, 0});
+    EXPECT_FAIL(kiln_graph_status(g), KILN_E_INVALID_ARG, "perm is not a permutation of 0..1");
+}
+END_TEST
+
 /* ==== NULL arguments ==== */
 
 START_TEST(test_null_arguments)
@@ -680,6 +747,12 @@ static Suite *errors_suite(void)
     tcase_add_test(tc, test_tensor_of_other_graph);
     tcase_add_test(tc, test_bad_optimizer_options);
     tcase_add_test(tc, test_bad_initializer);
+    tcase_add_test(tc, test_long_name);
+    tcase_add_test(tc, test_long_name_at_limit);
+    tcase_add_test(tc, test_adam_long_param_name);
+    tcase_add_test(tc, test_backward_loss_of_other_graph);
+    tcase_add_test(tc, test_bad_axes);
+    tcase_add_test(tc, test_bad_perm);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("null");
