@@ -182,6 +182,9 @@ static kiln_status scenario(enum variant v, const struct kiln_allocator *a, stru
     if (s == KILN_OK) {
         s = kiln_tensor_download(logits, out->logits, sizeof(out->logits));
     }
+    if (s == KILN_OK) {
+        s = kiln_graph_reset_params(g);
+    }
 
 done:
     kiln_graph_destroy(g);

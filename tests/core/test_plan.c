@@ -507,6 +507,26 @@ START_TEST(test_optimizer_state_is_per_parameter)
 }
 END_TEST
 
+START_TEST(test_graph_run_is_an_optimizer_step)
+{
+    /* kiln_graph_run runs "forward, backward and updates" (graph.h): on a graph with an
+     * optimizer it must update like kiln_optimizer_step, so two plain runs with SGD
+     * momentum give the second torch.optim value and count as steps. */
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    kiln_tensor *w;
+    oo.lr = 0.1f;
+    oo.momentum = 0.9f;
+    kiln_optimizer *opt = one_param_problem(&oo, &w);
+    float v;
+    EXPECT_OK(kiln_graph_run(g));
+    EXPECT_OK(kiln_graph_run(g));
+    EXPECT_OK(kiln_tensor_download(w, &v, sizeof(v)));
+    ck_assert_msg(fabsf(v - 0.959999979f) <= 2e-6f,
+                  "two kiln_graph_run calls give w = %.9g; two SGD momentum steps give 0.96", v);
+    ck_assert_int_eq(kiln_optimizer_steps(opt), 2);
+}
+END_TEST
+
 static Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -526,6 +546,7 @@ static Suite *plan_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_optimizer_matches_torch, 0, N_OPTIM_CASES);
     tcase_add_test(tc, test_optimizer_state_is_per_parameter);
+    tcase_add_test(tc, test_graph_run_is_an_optimizer_step);
     suite_add_tcase(s, tc);
     return s;
 }
