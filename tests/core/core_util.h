@@ -7,6 +7,7 @@
 #define KILN_TESTS_CORE_UTIL_H
 
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kiln.h"
@@ -31,15 +32,40 @@
                       kiln_last_error());                                                          \
     } while (0)
 
-/* A context on the CPU backend with default options. */
-static inline kiln_context *core_cpu_context(void)
+/* The backend the tests run on: "cpu" unless the first command-line argument names
+ * another (see core_parse_args). */
+static const char *core_backend = "cpu";
+
+/* A context on core_backend with default options and KILN_CHECK off. */
+static inline kiln_context *core_context(void)
 {
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
     kiln_context *ctx = NULL;
-    o.backend = "cpu";
+    o.backend = core_backend;
     o.check = 0;
     EXPECT_OK(kiln_context_create(&o, &ctx));
     return ctx;
+}
+
+/* Takes the backend from argv[1] (default "cpu"). Returns 77 (meson's SKIP) with the
+ * reason on stdout when it is not compiled in or has no device, else 0. */
+static inline int core_parse_args(int argc, char **argv)
+{
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    kiln_context *ctx = NULL;
+    if (argc > 1) {
+        core_backend = argv[1];
+    }
+    o.backend = core_backend;
+    o.check = 0;
+    kiln_status s = kiln_context_create(&o, &ctx);
+    if (s != KILN_OK) {
+        printf("SKIP: backend '%s': %s: %s\n", core_backend, kiln_status_name(s),
+               kiln_last_error());
+        return 77;
+    }
+    kiln_context_destroy(ctx);
+    return 0;
 }
 
 /* Runs suite s and returns the process exit status (0 when every test passed). */

@@ -14,7 +14,7 @@ static kiln_graph *g;
 
 static void setup(void)
 {
-    ctx = core_cpu_context();
+    ctx = core_context();
     EXPECT_OK(kiln_graph_create(ctx, &g));
 }
 

@@ -127,7 +127,7 @@ static kiln_status scenario(enum variant v, const struct kiln_allocator *a, stru
     int32_t y[N_BATCH];
     kiln_status s;
 
-    o.backend = "cpu";
+    o.backend = core_backend;
     o.check = 0;
     o.allocator = a;
     s = kiln_context_create(&o, &ctx);
@@ -241,7 +241,7 @@ START_TEST(test_allocator_sees_every_free)
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
     kiln_context *ctx = NULL;
     kiln_graph *g = NULL;
-    o.backend = "cpu";
+    o.backend = core_backend;
     o.allocator = &a;
     EXPECT_OK(kiln_context_create(&o, &ctx));
     long after_ctx = c.live;
@@ -269,7 +269,7 @@ START_TEST(test_failed_compile_can_be_retried)
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
     kiln_context *ctx = NULL;
     kiln_graph *g = NULL;
-    o.backend = "cpu";
+    o.backend = core_backend;
     o.allocator = &a;
     EXPECT_OK(kiln_context_create(&o, &ctx));
     EXPECT_OK(kiln_graph_create(ctx, &g));
@@ -317,7 +317,8 @@ static Suite *fault_suite(void)
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    return core_run_suite(fault_suite());
+    int skip = core_parse_args(argc, argv);
+    return skip ? skip : core_run_suite(fault_suite());
 }

@@ -14,7 +14,7 @@ static kiln_graph *g;
 
 static void setup(void)
 {
-    ctx = core_cpu_context();
+    ctx = core_context();
     EXPECT_OK(kiln_graph_create(ctx, &g));
 }
 
@@ -551,7 +551,8 @@ static Suite *plan_suite(void)
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    return core_run_suite(plan_suite());
+    int skip = core_parse_args(argc, argv);
+    return skip ? skip : core_run_suite(plan_suite());
 }

@@ -178,7 +178,7 @@ static const struct init_case init_cases[] = {
  * which moves p to stream 1) and returns its initial values (malloc'd). */
 static float *init_values(const struct init_case *c, uint64_t seed, int decoy, int64_t *n_out)
 {
-    kiln_context *ctx = core_cpu_context();
+    kiln_context *ctx = core_context();
     kiln_graph *g = NULL;
     EXPECT_OK(kiln_graph_create(ctx, &g));
     if (decoy) {
@@ -270,7 +270,7 @@ END_TEST
 
 START_TEST(test_reset_restores_initial_values)
 {
-    kiln_context *ctx = core_cpu_context();
+    kiln_context *ctx = core_context();
     kiln_graph *g = NULL;
     EXPECT_OK(kiln_graph_create(ctx, &g));
     int64_t d[2] = {8, 6};
