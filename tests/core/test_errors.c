@@ -610,6 +610,22 @@ START_TEST(test_unknown_backend_from_environment)
 }
 END_TEST
 
+START_TEST(test_backend_resolve)
+{
+    int found = 0;
+    const char *autoname = kiln_backend_resolve("auto");
+    ck_assert_ptr_nonnull(autoname);
+    for (int32_t i = 0; i < kiln_backend_count(); i++) {
+        found += strcmp(kiln_backend_name(i), autoname) == 0;
+    }
+    ck_assert_msg(found == 1, "'auto' resolves to '%s', not a compiled-in backend", autoname);
+    ck_assert_str_eq(kiln_backend_resolve("cpu"), "cpu");
+    ck_assert_ptr_null(kiln_backend_name(-1));
+    ck_assert_ptr_null(kiln_backend_name(kiln_backend_count()));
+    ck_assert_str_eq(kiln_backend_name(kiln_backend_count() - 1), "cpu");
+}
+END_TEST
+
 START_TEST(test_cpu_device_index)
 {
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
@@ -768,6 +784,7 @@ static Suite *errors_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_unknown_backend);
     tcase_add_test(tc, test_unknown_backend_from_environment);
+    tcase_add_test(tc, test_backend_resolve);
     tcase_add_test(tc, test_cpu_device_index);
     tcase_add_test(tc, test_context_struct_size);
     tcase_add_test(tc, test_status_names);

@@ -5,7 +5,8 @@
  * injected failure must come back as KILN_E_OUT_OF_HOST_MEMORY from some call (builders
  * poison the graph, so the status may surface later), and destroying everything must
  * return every allocation. The run that completes must give the same numbers as a run
- * without the hook. Device memory failures are not simulated here.
+ * without the hook. Runs on the backend named by the first argument (default cpu).
+ * Device memory failures are not simulated here.
  */
 #include <stdint.h>
 #include <stdio.h>

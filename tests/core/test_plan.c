@@ -3,7 +3,8 @@
  * reuses storage (and never storage still to be read, views included), kept tensors
  * survive runs, kiln_graph_eval runs only the targets' ancestors, reset restores the
  * initial parameters and optimizer state, steps are counted, and the SGD and Adam
- * updates follow torch.optim step by step. Per-op numerics are tested in tests/ops/.
+ * updates follow torch.optim step by step. Runs on the backend named by the first
+ * argument (default cpu). Per-op numerics are tested in tests/ops/.
  */
 #include <math.h>
 
