@@ -5,6 +5,7 @@
  * Each case asserts both the status and a substring of kiln_last_error(). Numerical
  * behaviour is tested elsewhere.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "core_util.h"
@@ -709,6 +710,27 @@ START_TEST(test_clear_error)
 }
 END_TEST
 
+static void *fail_on_thread(void *arg)
+{
+    (void)arg;
+    kiln_graph_compile(NULL);
+    return (void *)(intptr_t)kiln_last_status();
+}
+
+START_TEST(test_last_error_is_per_thread)
+{
+    void *other = NULL;
+    pthread_t th;
+    kiln_clear_error();
+    ck_assert_int_eq(pthread_create(&th, NULL, fail_on_thread, NULL), 0);
+    ck_assert_int_eq(pthread_join(th, &other), 0);
+    ck_assert_int_eq((int)(intptr_t)other, KILN_E_INVALID_ARG);
+    /* The other thread's failure left this thread's record alone. */
+    ck_assert_int_eq(kiln_last_status(), KILN_OK);
+    ck_assert_str_eq(kiln_last_error(), "");
+}
+END_TEST
+
 static Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -789,6 +811,7 @@ static Suite *errors_suite(void)
     tcase_add_test(tc, test_context_struct_size);
     tcase_add_test(tc, test_status_names);
     tcase_add_test(tc, test_clear_error);
+    tcase_add_test(tc, test_last_error_is_per_thread);
     suite_add_tcase(s, tc);
     return s;
 }
