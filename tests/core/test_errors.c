@@ -5,7 +5,6 @@
  * kiln_last_error(). Backends, devices and the status tables are in test_status.c;
  * numerical behaviour is tested elsewhere.
  */
-#include <stdlib.h>
 
 #include "core_util.h"
 
