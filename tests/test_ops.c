@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "op_harness.h"
+#include "ref64.h"
 
 static struct oh_env env;
 
@@ -55,6 +56,24 @@ static int n_all_cases(void)
     }
     return n;
 }
+
+/* ---- Double-precision checks of the CPU backend (ref64.c) ---- */
+
+START_TEST(test_double_forward)
+{
+    char msg[2048];
+    bool ok = r64_check_forward(env.cpu, flat_case(_i), msg, sizeof(msg));
+    ck_assert_msg(ok, "case %d: %s", _i, msg);
+}
+END_TEST
+
+START_TEST(test_double_gradient)
+{
+    char msg[2048];
+    bool ok = r64_check_gradient(env.cpu, flat_case(_i), msg, sizeof(msg));
+    ck_assert_msg(ok, "case %d: %s", _i, msg);
+}
+END_TEST
 
 /* ---- Coverage: every op of op_list.h appears in some case graph ---- */
 
@@ -162,7 +181,15 @@ int main(int argc, char **argv)
     tcase_add_test(gtc, test_guard_detects_overrun);
     suite_add_tcase(s, gtc);
     if (is_cpu) {
-        TCase *tc = tcase_create("coverage");
+        TCase *tc = tcase_create("double_forward");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_double_forward, 0, n_all_cases());
+        suite_add_tcase(s, tc);
+        tc = tcase_create("double_gradient");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_double_gradient, 0, n_all_cases());
+        suite_add_tcase(s, tc);
+        tc = tcase_create("coverage");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_coverage);
         suite_add_tcase(s, tc);
