@@ -99,6 +99,18 @@ START_TEST(test_coverage)
         }
     }
     ck_assert_msg(len == 0, "ops that no case executes:%s", missing);
+    /* And every op has a row of its own (the _BWD kernels are also fed directly). */
+    unsigned char has_row[KILN_OP_COUNT] = {0};
+    for (int i = 0; i < n_all_cases(); i++) {
+        has_row[flat_case(i)->op] = 1;
+    }
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        if (!has_row[op] && len < sizeof(missing)) {
+            len += (size_t)snprintf(missing + len, sizeof(missing) - len, " %s",
+                                    kiln__op_name(op));
+        }
+    }
+    ck_assert_msg(len == 0, "ops without a case row in tests/ops/:%s", missing);
 }
 END_TEST
 
