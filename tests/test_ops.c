@@ -106,8 +106,7 @@ START_TEST(test_coverage)
     }
     for (int op = 0; op < KILN_OP_COUNT; op++) {
         if (!has_row[op] && len < sizeof(missing)) {
-            len += (size_t)snprintf(missing + len, sizeof(missing) - len, " %s",
-                                    kiln__op_name(op));
+            len += (size_t)snprintf(missing + len, sizeof(missing) - len, " %s", kiln__op_name(op));
         }
     }
     ck_assert_msg(len == 0, "ops without a case row in tests/ops/:%s", missing);
@@ -143,6 +142,98 @@ START_TEST(test_guard_detects_overrun)
     ck_assert_msg(strstr(kiln_last_error(), "0 bytes past its end") != NULL, "%s",
                   kiln_last_error());
     kiln_graph_destroy(g);
+}
+END_TEST
+
+/* ---- Out of host memory: fail allocation i for every i (cpu only) ---- */
+
+struct fault_alloc {
+    long calls, fail_at, live;
+    int failed;
+};
+
+static void *fa_alloc(void *ud, size_t n, size_t align)
+{
+    struct fault_alloc *f = ud;
+    void *p = NULL;
+    if (f->calls++ == f->fail_at) {
+        f->failed = 1;
+        return NULL;
+    }
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0) {
+        return NULL;
+    }
+    f->live++;
+    return p;
+}
+
+static void fa_free(void *ud, void *p)
+{
+    struct fault_alloc *f = ud;
+    if (p != NULL) {
+        f->live--;
+        free(p);
+    }
+}
+
+/* Builds, differentiates, compiles and runs case c once on ctx; the first error. */
+static kiln_status run_once(kiln_context *ctx, const struct oh_case *c)
+{
+    kiln_graph *g;
+    kiln_tensor *in[KILN__MAX_SRC], *y, *w;
+    KILN_TRY(kiln_graph_create(ctx, &g));
+    kiln_status s = oh_build(g, c, in, &y, &w);
+    if (s == KILN_OK) {
+        s = kiln__graph_set_guard(g, 64);
+    }
+    if (s == KILN_OK) {
+        s = kiln_graph_compile(g);
+    }
+    for (int i = 0; s == KILN_OK && i < oh_n_in(c); i++) {
+        size_t nb = kiln_tensor_n_bytes(in[i]);
+        void *d = malloc(nb ? nb : 4);
+        oh_fill_input(c, i, 0, d);
+        s = kiln_tensor_upload(in[i], d, nb);
+        free(d);
+    }
+    if (s == KILN_OK) {
+        s = kiln_graph_run(g);
+    }
+    if (s == KILN_OK) {
+        s = kiln__graph_check_guards(g);
+    }
+    kiln_graph_destroy(g);
+    return s;
+}
+
+START_TEST(test_oom)
+{
+    struct fault_alloc fa = {0, -1, 0, 0};
+    struct kiln_allocator al = {fa_alloc, fa_free, &fa};
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    kiln_context *ctx;
+    o.backend = "cpu";
+    o.check = 0;
+    o.allocator = &al;
+    ck_assert_int_eq(kiln_context_create(&o, &ctx), KILN_OK);
+    const struct oh_case *c = flat_case(_i);
+    long base = fa.live;
+    for (long k = 0;; k++) {
+        fa.calls = 0;
+        fa.fail_at = k;
+        fa.failed = 0;
+        kiln_status s = run_once(ctx, c);
+        ck_assert_msg(fa.live == base, "%s: failing allocation %ld leaks %ld blocks",
+                      kiln__op_name(c->op), k, fa.live - base);
+        if (!fa.failed) {
+            ck_assert_msg(s == KILN_OK, "%s: %s", kiln__op_name(c->op), kiln_last_error());
+            break;
+        }
+        ck_assert_msg(s == KILN_E_OUT_OF_HOST_MEMORY,
+                      "%s: failing allocation %ld gave %s (%s), not KILN_E_OUT_OF_HOST_MEMORY",
+                      kiln__op_name(c->op), k, kiln_status_name(s), kiln_last_error());
+    }
+    kiln_context_destroy(ctx);
 }
 END_TEST
 
@@ -200,6 +291,10 @@ int main(int argc, char **argv)
         tc = tcase_create("double_gradient");
         tcase_set_timeout(tc, 60);
         tcase_add_loop_test(tc, test_double_gradient, 0, n_all_cases());
+        suite_add_tcase(s, tc);
+        tc = tcase_create("oom");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_oom, 0, n_all_cases());
         suite_add_tcase(s, tc);
         tc = tcase_create("coverage");
         tcase_set_timeout(tc, 60);
