@@ -113,7 +113,7 @@ kernel void broadcast(global const float *x, ulong ox, global float *y, ulong oy
     y[oy + i] = scale * x[ox + c.x * s.x + c.y * s.y + c.z * s.z + c.w * s.w];
 }
 
-/* One work-item per row: the first maximum; NaN never wins. */
+/* One work-item per row: the first maximum; NaN never wins, not even at index 0. */
 kernel void argmax(global const float *x, ulong ox, global int *y, ulong oy, ulong rows, ulong cols)
 {
     ulong r = get_global_id(0);
@@ -123,7 +123,7 @@ kernel void argmax(global const float *x, ulong ox, global int *y, ulong oy, ulo
     global const float *row = x + ox + r * cols;
     ulong best = 0;
     for (ulong c = 1; c < cols; c++) {
-        if (row[c] > row[best]) {
+        if (row[c] > row[best] || (isnan(row[best]) && !isnan(row[c]))) {
             best = c;
         }
     }

@@ -1,9 +1,11 @@
 /*
  * unary.cl - elementwise ops of one f32 tensor and the _BWD kernels of their backward
  * rules, in the overflow-safe forms of the CPU reference (src/ops/unary.c): sigmoid
- * through e^-|x|, tanh of an argument clamped to +-15 (where tanhf is already +-1), so
- * no driver's tanh sees an argument that overflows. p0 and p1 are op parameters (scale
- * and shift, or the leaky-relu slope). OpenCL C 1.2; work-items past n return.
+ * through e^-|x|, and tanh exactly +-1 for |x| >= 10 (where the correctly rounded
+ * tanhf is +-1 already), so no driver's tanh sees an argument that overflows and a
+ * tanh one ULP short of 1 cannot leave 1 + tanh(x) nonzero in gelu. p0 and p1 are op
+ * parameters (scale and shift, or the leaky-relu slope). OpenCL C 1.2; work-items past
+ * n return.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -12,7 +14,7 @@
 
 static float safe_tanh(float x)
 {
-    return isnan(x) ? x : tanh(clamp(x, -15.0f, 15.0f));
+    return fabs(x) >= 10.0f ? copysign(1.0f, x) : tanh(x);
 }
 
 static float sigmoid_f(float x)
