@@ -58,11 +58,12 @@ static long4 unravel(long i, long4 d)
 /*
  * Work-group g sums part (g % parts) of the reduced elements of output g / parts. od:
  * output dims (1 on reduced dims); rd: reduced extents (1 on kept dims); is: input
- * strides. With parts == 1 it writes scale * sum to y, else the partial sum to part.
+ * strides; step: when nonzero, the reduced elements are base + r * step. With parts == 1
+ * it writes scale * sum to y, else the partial sum to part.
  */
 kernel void reduce_sum(global const float *x, ulong ox, global float *y, ulong oy,
                        global float *part, ulong n_red, ulong parts, long4 od, long4 rd, long4 is,
-                       float scale)
+                       long step, float scale)
 {
     local float buf[MAX_GROUP];
     ulong g = get_group_id(0), o = g / parts, p = g % parts;
@@ -71,9 +72,16 @@ kernel void reduce_sum(global const float *x, ulong ox, global float *y, ulong o
     long4 c = unravel((long)o, od);
     long base = c.x * is.x + c.y * is.y + c.z * is.z + c.w * is.w;
     float acc = 0.0f;
-    for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
-        long4 k = unravel((long)r, rd);
-        acc += x[ox + base + k.x * is.x + k.y * is.y + k.z * is.z + k.w * is.w];
+    if (step != 0) {
+        /* The reduced elements are one strided run: no index arithmetic per element. */
+        for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
+            acc += x[ox + base + (long)r * step];
+        }
+    } else {
+        for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
+            long4 k = unravel((long)r, rd);
+            acc += x[ox + base + k.x * is.x + k.y * is.y + k.z * is.z + k.w * is.w];
+        }
     }
     float s = group_sum(buf, acc);
     if (get_local_id(0) == 0) {

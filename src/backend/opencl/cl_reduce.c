@@ -53,6 +53,26 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
     if (n_out == 0) {
         return KILN_OK;
     }
+    /* When the reduced dims form one strided run (each one's stride is the extent times
+     * the stride of the next reduced dim, so no kept dim lies between them), element r of
+     * a sum is at r * step from its base. */
+    cl_long step = 0;
+    int last = -1;
+    for (int k = 0; k < 4; k++) {
+        if (rd[k] > 1) {
+            last = k;
+        }
+    }
+    if (last >= 0) {
+        step = (cl_long)is[last];
+        int64_t inner = rd[last] * is[last];
+        for (int k = last - 1; k >= 0 && step != 0; k--) {
+            if (rd[k] > 1) {
+                step = is[k] == inner ? step : 0;
+                inner = rd[k] * is[k];
+            }
+        }
+    }
     /* Few outputs over many elements: split each sum in parts, then add the parts. */
     cl_ulong parts = 1;
     if (n_red >= 16384 && n_out < 64) {
@@ -70,7 +90,7 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
     struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),    KILN__CL_ARG(ox),   KILN__CL_ARG(my),
                                KILN__CL_ARG(oy),    KILN__CL_ARG(part), KILN__CL_ARG(n_red),
                                KILN__CL_ARG(parts), KILN__CL_ARG(d),    KILN__CL_ARG(r),
-                               KILN__CL_ARG(s),     KILN__CL_ARG(scale)};
+                               KILN__CL_ARG(s),     KILN__CL_ARG(step), KILN__CL_ARG(scale)};
     KILN_TRY(kiln__cl_launch(be, KILN__CL_REDUCE, "reduce_sum", (size_t)(n_out * parts) * local,
                              local, KILN__CL_N(a), a));
     if (parts == 1) {
