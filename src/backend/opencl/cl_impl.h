@@ -125,6 +125,11 @@ void kiln__cl_device_str(cl_device_id dev, cl_device_info what, char *out, size_
  * binary) on first use. [out] out: borrowed, valid until fini. */
 kiln_status kiln__cl_kernel(struct kiln_backend *be, enum kiln__cl_prog prog, const char *name,
                             cl_kernel *out);
+/* Builds source text (len bytes) as program name with kiln's options, through the
+ * on-disk binary cache. Fails with KILN_E_KERNEL_BUILD carrying the build log.
+ * [out] out: the program, owned by the caller. */
+kiln_status kiln__cl_build(struct kiln_backend *be, const char *name, const char *text, size_t len,
+                           cl_program *out);
 /* Releases every program and kernel. */
 void kiln__cl_programs_release(struct kiln__cl *cl);
 /* The directory for cached program binaries (KILN_CACHE_DIR, else XDG, else ~/.cache). */

@@ -237,38 +237,46 @@ static void build_options(const struct kiln__cl *cl, char *out, size_t n)
     }
 }
 
-static kiln_status build_program(struct kiln_backend *be, enum kiln__cl_prog prog)
+kiln_status kiln__cl_build(struct kiln_backend *be, const char *name, const char *text, size_t len,
+                           cl_program *out)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
-    const char *name = sources[prog].name;
-    const char *text = sources[prog].text;
-    size_t len = sources[prog].len;
-    char *owned = NULL, opts[128], path[1024];
+    char opts[128], path[1024];
     cl_int err = CL_SUCCESS;
 
-#ifdef KILN_CL_KERNELS_DIR
-    KILN_TRY(read_source(be->ctx, name, &owned, &len));
-    text = owned;
-#endif
     build_options(cl, opts, sizeof(opts));
     cache_path(be, name, opts, text, len, path, sizeof(path));
     cl_program p = load_binary(be, path, opts);
     if (p != NULL) {
         kiln__log(be->ctx, KILN_LOG_DEBUG, "opencl: %s.cl loaded from %s", name, path);
-        cl->progs[prog] = p;
-        kiln__free(be->ctx, owned);
+        *out = p;
         return KILN_OK;
     }
     p = clCreateProgramWithSource(cl->context, 1, &text, &len, &err);
-    kiln__free(be->ctx, owned);
     KILN_CL_CHECK_ERR(err, "clCreateProgramWithSource");
     err = clBuildProgram(p, 1, &cl->device, opts, NULL, NULL);
     if (err != CL_SUCCESS) {
         return build_failed(be, p, name, err);
     }
     save_binary(be, p, path);
-    cl->progs[prog] = p;
+    *out = p;
     return KILN_OK;
+}
+
+static kiln_status build_program(struct kiln_backend *be, enum kiln__cl_prog prog)
+{
+    struct kiln__cl *cl = kiln__cl_of(be);
+#ifdef KILN_CL_KERNELS_DIR
+    char *owned = NULL;
+    size_t len = 0;
+    KILN_TRY(read_source(be->ctx, sources[prog].name, &owned, &len));
+    kiln_status s = kiln__cl_build(be, sources[prog].name, owned, len, &cl->progs[prog]);
+    kiln__free(be->ctx, owned);
+    return s;
+#else
+    return kiln__cl_build(be, sources[prog].name, sources[prog].text, sources[prog].len,
+                          &cl->progs[prog]);
+#endif
 }
 
 kiln_status kiln__cl_kernel(struct kiln_backend *be, enum kiln__cl_prog prog, const char *name,
