@@ -58,6 +58,7 @@ kiln_status kiln__cl_clblast_fail(int code, const char *what)
 
 /* ==== MATMUL ==== */
 
+#ifdef KILN_HAVE_CLBLAST
 static void dims_of(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int64_t *nn,
                     int64_t *k)
 {
@@ -69,6 +70,7 @@ static void dims_of(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int
     *k = p->trans_a ? a->dims[r - 2] : a->dims[r - 1];
     *nn = p->trans_b ? b->dims[r - 2] : b->dims[r - 1];
 }
+#endif
 
 bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
 {
