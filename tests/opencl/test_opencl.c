@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/opencl/cl_impl.h"
 #include "context_impl.h"
@@ -422,6 +423,31 @@ START_TEST(test_tuning_json)
     ck_assert_int_eq(kiln__cl_apply_tuning(dev, "/nonexistent/tuning.json", 1, &applied),
                      KILN_E_IO);
     kiln_context_destroy(ctx);
+
+    /* KILN_CLBLAST_TUNING: a directory with a file for this device is applied at context
+     * creation and reported by the device list; a bad path fails creation half-way (after
+     * the OpenCL context and queue exist), which must release them. */
+    char dir[] = "/tmp/kiln-tuning-XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/clblast_xaxpy_32.json", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, fmt, "PRECISION=32 VW=1 WGS=64 WPT=1", g_info[0].name);
+    fclose(f);
+    setenv("KILN_CLBLAST_TUNING", dir, 1);
+    struct kiln_device_info info;
+    int32_t n = 0;
+    ck_assert_int_eq(kiln_backend_devices("opencl", &info, 1, &n), KILN_OK);
+    ck_assert_msg(strstr(info.details, "clblast tuned: yes") != NULL, "%s", info.details);
+    ctx = open_ctx("0", 0);
+    kiln_context_destroy(ctx);
+    setenv("KILN_CLBLAST_TUNING", "/nonexistent/kiln-tuning.json", 1);
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    o.backend = "opencl";
+    ck_assert_int_eq(kiln_context_create(&o, &ctx), KILN_E_IO);
+    unsetenv("KILN_CLBLAST_TUNING");
+    remove(path);
+    rmdir(dir);
 #endif
 }
 END_TEST

@@ -371,10 +371,20 @@ static void cl_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf)
     if (c->n_blocks == 0) {
         /* The runtime keeps the memory alive until enqueued work using it has finished. */
         clReleaseMemObject(c->mem);
-        c->mem = NULL;
-        c->size = 0;
+        kiln__free(be->ctx, c->blocks);
+        memset(c, 0, sizeof(*c));
     }
     kiln__free(be->ctx, buf);
+    /* With every buffer gone the pool holds nothing: what a graph took is all returned. */
+    int32_t in_use = 0;
+    for (int32_t i = 0; i < cl->n_chunks; i++) {
+        in_use += cl->chunks[i].mem != NULL;
+    }
+    if (in_use == 0) {
+        kiln__free(be->ctx, cl->chunks);
+        cl->chunks = NULL;
+        cl->n_chunks = 0;
+    }
 }
 
 /* ==== Transfers and runs ==== */

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,12 @@
 #endif
 #ifdef KILN_HAVE_CJSON
 #include <cjson/cJSON.h>
+#endif
+
+/* CLBlast 1.5.3's kernel cache is not thread-safe (fixed in 1.6.1), so contexts on
+ * different threads take turns calling it. The one piece of process-wide state. */
+#ifdef KILN_HAVE_CLBLAST
+static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
 #endif
 
 /* ==== CLBlast status ==== */
@@ -118,6 +125,7 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
     size_t lda = (size_t)(p->trans_a ? m : k), ldb = (size_t)(p->trans_b ? k : nn);
     CLBlastStatusCode st;
     char what[160];
+    pthread_mutex_lock(&clblast_lock);
     if (batch == 1) {
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)nn, (size_t)k, 1.0f, ma,
                           (size_t)oa, lda, mb, (size_t)ob, ldb, 0.0f, mc, (size_t)oc, (size_t)nn,
@@ -136,6 +144,7 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
                  p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)batch, (long long)m,
                  (long long)nn, (long long)k, n->name);
     }
+    pthread_mutex_unlock(&clblast_lock);
     cl->pending++;
     if (st != CLBlastSuccess) {
         return kiln__cl_clblast_fail((int)st, what);
@@ -226,8 +235,10 @@ kiln_status kiln__cl_apply_tuning_json(cl_device_id dev, const char *json, const
         n_params++;
     }
     if (apply) {
+        pthread_mutex_lock(&clblast_lock);
         CLBlastStatusCode st = CLBlastOverrideParameters(dev, family, (CLBlastPrecision)atoi(prec),
                                                          n_params, names, values);
+        pthread_mutex_unlock(&clblast_lock);
         if (st != CLBlastSuccess) {
             char what[320];
             snprintf(what, sizeof(what), "CLBlastOverrideParameters('%s') from %s", family, origin);
