@@ -9,6 +9,7 @@
 #include <string.h>
 
 unsigned char oh_ops_seen[KILN_OP_COUNT];
+int oh_n_unsupported;
 
 const struct oh_family *const oh_families[] = {
     &oh_family_binary, &oh_family_unary, &oh_family_gemm,  &oh_family_shape,
@@ -245,7 +246,14 @@ bool oh_run_side(kiln_context *ctx, const struct oh_env *env, const struct oh_ca
     if (env->guard_bytes > 0) {
         kiln__graph_set_guard(sd->g, env->guard_bytes);
     }
-    SIDE_TRY(kiln_graph_compile(sd->g), "kiln_graph_compile");
+    kiln_status cs = kiln_graph_compile(sd->g);
+    if (cs == KILN_E_UNSUPPORTED) {
+        sd->unsupported = true;
+        snprintf(msg, n, "%s [%s] on %s: %s", opname, c->note ? c->note : "", bname,
+                 kiln_last_error());
+        return false;
+    }
+    SIDE_TRY(cs, "kiln_graph_compile");
     for (int i = 0; i < n_in; i++) {
         SIDE_TRY(kiln_tensor_upload(sd->in[i], data[i], kiln_tensor_n_bytes(sd->in[i])),
                  "uploading an input");
@@ -361,6 +369,12 @@ bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, s
         goto done;
     }
     if (!oh_run_side(env->be, env, c, data, &got, msg, n)) {
+        if (got.unsupported) {
+            oh_n_unsupported++;
+            printf("UNSUPPORTED: %s\n", msg);
+            fflush(stdout);
+            ok = true;
+        }
         goto done;
     }
     const struct kiln__tol *tol = c->tol ? c->tol : &kiln__ops[c->op]->tol;

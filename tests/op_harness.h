@@ -150,6 +150,11 @@ struct oh_env {
 /* Ops seen in any node of any case graph built so far (coverage). */
 extern unsigned char oh_ops_seen[KILN_OP_COUNT];
 
+/* Cases whose graph the backend under test cannot compile (KILN_E_UNSUPPORTED: a
+ * kernel is missing). oh_run_case prints each and counts it as passed; the
+ * test program reports them as a SKIP. Counted in this process only. */
+extern int oh_n_unsupported;
+
 /* Fills host data for input i of case c (deterministic in (c, i, salt)). [out] dst:
  * n_elems 4-byte elements (float or int32 as the row says). */
 void oh_fill_input(const struct oh_case *c, int i, uint64_t salt, void *dst);
@@ -163,8 +168,9 @@ const char *oh_case_desc(const struct oh_case *c, char *buf, size_t n);
 
 /*
  * Runs case c on env->be and env->cpu and compares outputs, gradients and updated
- * tensors. Returns true when everything agrees; otherwise writes a message naming the
- * op, dtypes, shapes, backend, tensor, worst index and both values to msg.
+ * tensors. Returns true when everything agrees (or the backend lacks a kernel the case
+ * needs: see oh_n_unsupported); otherwise writes a message naming the op, dtypes,
+ * shapes, backend, tensor, worst index and both values to msg.
  */
 bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, size_t n);
 
@@ -185,6 +191,7 @@ struct oh_side {
     void *grad[KILN__MAX_SRC]; /* d loss / d in[i], NULL when none */
     void *upd[KILN__MAX_SRC];  /* in-place updated inputs after the last step */
     struct kiln__tol grad_tol; /* the loosest tolerance of the backward nodes */
+    bool unsupported;          /* compile said KILN_E_UNSUPPORTED (a missing kernel) */
 };
 
 /*

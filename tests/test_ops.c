@@ -3,8 +3,10 @@
  * `test_ops cpu|opencl|vulkan`. Exits 77 (a meson SKIP) when the backend is not
  * compiled in or has no device. One TCase per op family loops over its table; GPU
  * backends run without fork (driver state must not cross a fork) on one context per
- * process. On the cpu backend it also runs the double-precision checks (ref64.c) and
- * the op coverage check.
+ * process. On the cpu backend it also runs the double-precision checks (ref64.c),
+ * the out-of-memory sweep and the op coverage check.
+ * Exit status: 0 all passed, 1 a failure, 77 the backend is absent or (with no
+ * failure) some cases need kernels it lacks; those are listed as UNSUPPORTED lines.
  */
 #include <check.h>
 #include <stdio.h>
@@ -338,5 +340,12 @@ int main(int argc, char **argv)
     srunner_free(sr);
     kiln_context_destroy(env.be);
     kiln_context_destroy(env.cpu);
+    if (nf == 0 && oh_n_unsupported > 0) {
+        /* Every case that ran agreed, but some ops have no kernel yet: a visible gap. */
+        printf("SKIP: %d case(s) need kernels that backend '%s' lacks (lines UNSUPPORTED "
+               "above)\n",
+               oh_n_unsupported, backend);
+        return 77;
+    }
     return nf == 0 ? 0 : 1;
 }
