@@ -11,7 +11,15 @@
  * parameter and state tensors are compared. Every graph is compiled with guard bands
  * (kiln__graph_set_guard), checked after each run.
  *
- * Rows live in tests/ops/test_<family>.c, one table per family.
+ * Tolerances: outputs and updated tensors use the row's tol, else the op descriptor's;
+ * gradients use the loosest of that and the descriptor tolerances of every backward
+ * node (a gradient is as exact as the least exact op that computed it).
+ *
+ * Rows live in tests/ops/test_<family>.c, one table per family. Adding an op: add rows
+ * for it (odd and prime sizes, one larger than a workgroup, the broadcasting or axis
+ * patterns it takes, its special values) and, in tests/ref64.c, its double evaluator
+ * and its forward tolerance class; the coverage check fails until both exist.
+ * Run one family with CK_RUN_CASE=<family>, and without fork with CK_FORK=no.
  */
 #ifndef KILN_TEST_OP_HARNESS_H
 #define KILN_TEST_OP_HARNESS_H
