@@ -267,12 +267,36 @@ START_TEST(test_oom)
 }
 END_TEST
 
-static void add_family(Suite *s, const struct oh_family *f, const TTest *fn, int fork)
+static void add_loop(Suite *s, const char *name, const TTest *fn, int n, int fork)
 {
-    TCase *tc = tcase_create(f->name);
+    TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, fork ? 60 : 0);
-    tcase_add_loop_test(tc, fn, 0, f->n_cases);
+    tcase_add_loop_test(tc, fn, 0, n);
     suite_add_tcase(s, tc);
+}
+
+/* One TCase per family; on the cpu backend also the double-precision checks, the
+ * out-of-memory sweep and the coverage check. */
+static Suite *ops_suite(int is_cpu)
+{
+    static char sname[64];
+    snprintf(sname, sizeof(sname), "ops-%s", env.backend);
+    Suite *s = suite_create(sname);
+    add_loop(s, "binary", test_binary, oh_family_binary.n_cases, is_cpu);
+    add_loop(s, "unary", test_unary, oh_family_unary.n_cases, is_cpu);
+    add_loop(s, "gemm", test_gemm, oh_family_gemm.n_cases, is_cpu);
+    add_loop(s, "shape", test_shape, oh_family_shape.n_cases, is_cpu);
+    add_loop(s, "reduce", test_reduce, oh_family_reduce.n_cases, is_cpu);
+    add_loop(s, "loss", test_loss, oh_family_loss.n_cases, is_cpu);
+    add_loop(s, "optim", test_optim, oh_family_optim.n_cases, is_cpu);
+    add_loop(s, "guard", test_guard_detects_overrun, 1, is_cpu);
+    if (is_cpu) {
+        add_loop(s, "double_forward", test_double_forward, n_all_cases(), is_cpu);
+        add_loop(s, "double_gradient", test_double_gradient, n_all_cases(), is_cpu);
+        add_loop(s, "oom", test_oom, n_all_cases(), is_cpu);
+        add_loop(s, "coverage", test_coverage, 1, is_cpu);
+    }
+    return s;
 }
 
 int main(int argc, char **argv)
@@ -298,42 +322,10 @@ int main(int argc, char **argv)
     env.backend = kiln_context_backend(env.be);
     env.guard_bytes = GUARD_BYTES;
     printf("ops on backend '%s', device '%s'\n", env.backend, kiln_context_device(env.be));
-
     int is_cpu = strcmp(env.backend, "cpu") == 0;
-    char sname[64];
-    snprintf(sname, sizeof(sname), "ops-%s", env.backend);
-    Suite *s = suite_create(sname);
-    add_family(s, &oh_family_binary, test_binary, is_cpu);
-    add_family(s, &oh_family_unary, test_unary, is_cpu);
-    add_family(s, &oh_family_gemm, test_gemm, is_cpu);
-    add_family(s, &oh_family_shape, test_shape, is_cpu);
-    add_family(s, &oh_family_reduce, test_reduce, is_cpu);
-    add_family(s, &oh_family_loss, test_loss, is_cpu);
-    add_family(s, &oh_family_optim, test_optim, is_cpu);
-    TCase *gtc = tcase_create("guard");
-    tcase_add_test(gtc, test_guard_detects_overrun);
-    suite_add_tcase(s, gtc);
-    if (is_cpu) {
-        TCase *tc = tcase_create("double_forward");
-        tcase_set_timeout(tc, 60);
-        tcase_add_loop_test(tc, test_double_forward, 0, n_all_cases());
-        suite_add_tcase(s, tc);
-        tc = tcase_create("double_gradient");
-        tcase_set_timeout(tc, 60);
-        tcase_add_loop_test(tc, test_double_gradient, 0, n_all_cases());
-        suite_add_tcase(s, tc);
-        tc = tcase_create("oom");
-        tcase_set_timeout(tc, 60);
-        tcase_add_loop_test(tc, test_oom, 0, n_all_cases());
-        suite_add_tcase(s, tc);
-        tc = tcase_create("coverage");
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_coverage);
-        suite_add_tcase(s, tc);
-    }
-    SRunner *sr = srunner_create(s);
+    SRunner *sr = srunner_create(ops_suite(is_cpu));
     if (!is_cpu) {
-        srunner_set_fork_status(sr, CK_NOFORK);
+        srunner_set_fork_status(sr, CK_NOFORK); /* GPU driver state must not cross a fork */
     }
     srunner_run_all(sr, CK_NORMAL);
     int nf = srunner_ntests_failed(sr);
