@@ -338,10 +338,17 @@ static bool compare(const struct oh_env *env, const struct oh_case *c, const cha
     struct kiln__cmp r;
     bool ok = dt == KILN_DTYPE_I32 ? kiln__compare_i32(ref, got, n_el, &r)
                                    : kiln__compare_f32(ref, got, n_el, tol, &r);
+    char desc[256];
+    if (getenv("KILN_TEST_VERBOSE") != NULL) {
+        printf("%s %s [%s] (%s) %s: max abs %.3g, max rel %.3g, nmse %.3g (tol %.1g %.1g "
+               "%.1g)\n",
+               ok ? "ok  " : "FAIL", kiln__op_name(c->op), c->note ? c->note : "",
+               oh_case_desc(c, desc, sizeof(desc)), what, r.max_abs, r.max_rel, r.nmse, tol->nmse,
+               tol->abs, tol->rel);
+    }
     if (ok) {
         return true;
     }
-    char desc[256];
     snprintf(msg, n,
              "op %s [%s] inputs (%s) on %s: %s (%s, %lld elements): %s check failed; max abs "
              "%.3g, max rel %.3g, nmse %.3g (tol nmse %.1g abs %.1g rel %.1g); worst index "

@@ -19,7 +19,9 @@
  * for it (odd and prime sizes, one larger than a workgroup, the broadcasting or axis
  * patterns it takes, its special values) and, in tests/ref64.c, its double evaluator
  * and its forward tolerance class; the coverage check fails until both exist.
- * Run one family with CK_RUN_CASE=<family>, and without fork with CK_FORK=no.
+ * Run one family with CK_RUN_CASE=<family>, one op's rows with KILN_TEST_OP=<op name>
+ * (e.g. matmul), without fork with CK_FORK=no; KILN_TEST_VERBOSE=1 prints every
+ * comparison's errors next to its tolerance.
  */
 #ifndef KILN_TEST_OP_HARNESS_H
 #define KILN_TEST_OP_HARNESS_H

@@ -21,11 +21,21 @@ static struct oh_env env;
 /* Guard band after every tensor: larger than any workgroup's overrun of a few lanes. */
 #define GUARD_BYTES 256
 
+/* KILN_TEST_OP=<op name> runs only that op's rows (a kernel under development). */
+static bool case_selected(const struct oh_case *c)
+{
+    const char *only = getenv("KILN_TEST_OP");
+    return only == NULL || only[0] == '\0' || strcmp(only, kiln__op_name(c->op)) == 0;
+}
+
 #define FAMILY_TEST(fam)                                                                           \
     START_TEST(test_##fam)                                                                         \
     {                                                                                              \
         char msg[2048];                                                                            \
         const struct oh_case *c = &oh_family_##fam.cases[_i];                                      \
+        if (!case_selected(c)) {                                                                   \
+            return;                                                                                \
+        }                                                                                          \
         bool ok = oh_run_case(&env, c, msg, sizeof(msg));                                          \
         ck_assert_msg(ok, "case %d: %s", _i, msg);                                                 \
     }                                                                                              \
