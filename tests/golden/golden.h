@@ -118,10 +118,29 @@ int64_t gd_elems(const struct kiln_shape *s);
 /* Fills input i (n_elems 4-byte elements) deterministically from the case name. */
 void gd_fill_input(const struct gd_case *c, int i, void *dst);
 
-/* Fills the loss weights W (loss = sum(y * W)) for a case whose output has n elements. */
-void gd_fill_weights(const struct gd_case *c, int64_t n, float *dst);
+/* Fills the loss weights W (loss = sum(y * W)), n elements, keyed by the file stem. */
+void gd_fill_weights(const char *stem, int64_t n, float *dst);
 
-/* The case's params as a JSON object string for the metadata. */
-void gd_params_json(const struct gd_case *c, char *buf, size_t n);
+/* Builds own case c on g as the harness builds its rows: leaves in0.. (parameters for
+ * inputs with gradients), the op node y (kept), and when the case has gradients the
+ * input w, loss = sum(y * w) and the backward nodes (gradients kept). [out] w: NULL
+ * without gradients. */
+kiln_status gd_build(kiln_graph *g, const struct gd_case *c, kiln_tensor **in, kiln_tensor **y,
+                     kiln_tensor **w);
+
+/* An op's params as a JSON object string for the metadata. step: the optimizer step
+ * of the first update (SGD_UPDATE, ADAM_UPDATE). */
+void gd_params_json(int op, const void *params, int step, char *buf, size_t n);
+
+/* ---- Cases of the op harness (tests/op_harness.h) ---- */
+
+struct oh_case;
+
+/* File stem of harness case k of a family: "<family>/<op>_<note>" made file-safe, with
+ * "_<n>" appended for the n-th row with the same stem. [out] buf. */
+void gd_harness_stem(const char *family, const struct oh_case *cases, int k, char *buf, size_t n);
+
+/* Sets the step-dependent params of an update node for step t, as src/train/optim.c. */
+void gd_set_step(kiln_tensor *u, int t);
 
 #endif /* KILN_TEST_GOLDEN_H */

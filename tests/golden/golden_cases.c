@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "golden.h"
+#include "op_harness.h"
 
 #define U(lo, hi)                                                                                  \
     {                                                                                              \
@@ -290,11 +291,49 @@ void gd_fill_input(const struct gd_case *c, int i, void *dst)
     fill(c, key, &c->gen[i], (c->i32_mask >> i) & 1, &c->shape[i], dst);
 }
 
-void gd_fill_weights(const struct gd_case *c, int64_t n, float *dst)
+void gd_fill_weights(const char *stem, int64_t n, float *dst)
 {
     struct gd_gen g = {GD_UNIFORM, -1, 1};
     struct kiln_shape s = {1, {n, 0, 0, 0}};
-    fill(c, mix(name_hash(c->name) + 97), &g, 0, &s, dst);
+    fill(NULL, mix(name_hash(stem) + 97), &g, 0, &s, dst);
+}
+
+kiln_status gd_build(kiln_graph *g, const struct gd_case *c, kiln_tensor **in, kiln_tensor **y,
+                     kiln_tensor **w)
+{
+    union gd_params p;
+    int n_in = gd_n_in(c);
+    gd_params_of(c, &p);
+    *w = NULL;
+    for (int i = 0; i < n_in; i++) {
+        char nm[8];
+        snprintf(nm, sizeof(nm), "in%d", i);
+        kiln_dtype dt = (c->i32_mask >> i) & 1 ? KILN_DTYPE_I32 : KILN_DTYPE_F32;
+        if (gd_input_grad(c, i)) {
+            in[i] = kiln_param(g, nm, c->shape[i].rank, c->shape[i].dims, KILN_INIT_ZEROS, 0, 0);
+        } else {
+            in[i] = kiln_input(g, nm, dt, c->shape[i].rank, c->shape[i].dims);
+        }
+    }
+    *y = kiln__node(g, c->op, n_in, in, &p, kiln__ops[c->op]->params_bytes);
+    if (!(kiln__ops[c->op]->flags & KILN__OPF_INPLACE)) {
+        kiln_tensor_keep(*y);
+    }
+    KILN_TRY(kiln_graph_status(g));
+    if (gd_has_backward(c)) {
+        const struct kiln_shape *s = &(*y)->shape;
+        *w = kiln_input(g, "w", KILN_DTYPE_F32, s->rank, s->dims);
+        kiln_tensor *prod = kiln_mul(g, *y, *w);
+        kiln_tensor *loss = s->rank > 0 ? kiln_sum(g, prod, (1u << s->rank) - 1, 0) : prod;
+        KILN_TRY(kiln_graph_status(g));
+        KILN_TRY(kiln_graph_backward(g, loss));
+        for (int i = 0; i < n_in; i++) {
+            if (kiln_tensor_grad(in[i]) != NULL) {
+                kiln_tensor_keep(kiln_tensor_grad(in[i]));
+            }
+        }
+    }
+    return kiln_graph_status(g);
 }
 
 static void shape_json(const struct kiln_shape *s, char *b, size_t n)
@@ -308,12 +347,12 @@ static void shape_json(const struct kiln_shape *s, char *b, size_t n)
     }
 }
 
-void gd_params_json(const struct gd_case *c, char *buf, size_t n)
+void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
 {
     union gd_params p;
     char sh[96];
-    gd_params_of(c, &p);
-    switch (c->op) {
+    memcpy(&p, params, sizeof(p));
+    switch (op) {
     case KILN_OP_SCALE_SHIFT:
         snprintf(buf, n, "{\"scale\": %.9g, \"shift\": %.9g}", p.ss.scale, p.ss.shift);
         break;
@@ -344,17 +383,71 @@ void gd_params_json(const struct gd_case *c, char *buf, size_t n)
                  "{\"lr\": %.9g, \"momentum\": %.9g, \"dampening\": %.9g, \"weight_decay\": "
                  "%.9g, \"nesterov\": %d, \"step\": %d}",
                  p.sgd.lr, p.sgd.momentum, p.sgd.dampening, p.sgd.weight_decay, p.sgd.nesterov,
-                 p.sgd.step);
+                 step);
         break;
     case KILN_OP_ADAM_UPDATE:
         snprintf(buf, n,
                  "{\"lr\": %.9g, \"beta1\": %.9g, \"beta2\": %.9g, \"eps\": %.9g, "
                  "\"weight_decay\": %.9g, \"decoupled\": %d, \"step\": %d}",
                  p.adam.lr, p.adam.beta1, p.adam.beta2, p.adam.eps, p.adam.weight_decay,
-                 p.adam.decoupled, c->step);
+                 p.adam.decoupled, step);
         break;
     default:
         snprintf(buf, n, "{}");
         break;
+    }
+}
+
+/* "<op>_<note>" with every run of other characters than [a-z0-9] made one '_'. */
+static void sanitize(const struct oh_case *c, char *b, size_t n)
+{
+    char raw[160];
+    size_t len =
+        (size_t)snprintf(raw, sizeof(raw), "%s_%s", kiln__op_name(c->op), c->note ? c->note : "");
+    size_t o = 0;
+    bool sep = false;
+    for (size_t i = 0; i < len && i < sizeof(raw) && o + 1 < n; i++) {
+        unsigned char ch = (unsigned char)raw[i];
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = (unsigned char)(ch - 'A' + 'a');
+        }
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {
+            b[o++] = (char)ch;
+            sep = false;
+        } else if (!sep && o > 0) {
+            b[o++] = '_';
+            sep = true;
+        }
+    }
+    while (o > 0 && b[o - 1] == '_') {
+        o--;
+    }
+    b[o] = '\0';
+}
+
+void gd_harness_stem(const char *family, const struct oh_case *cases, int k, char *buf, size_t n)
+{
+    char base[160], other[160];
+    int dup = 0;
+    sanitize(&cases[k], base, sizeof(base));
+    for (int j = 0; j < k; j++) {
+        sanitize(&cases[j], other, sizeof(other));
+        dup += strcmp(base, other) == 0;
+    }
+    if (dup > 0) {
+        snprintf(buf, n, "%s/%s_%d", family, base, dup + 1);
+    } else {
+        snprintf(buf, n, "%s/%s", family, base);
+    }
+}
+
+void gd_set_step(kiln_tensor *u, int t)
+{
+    if (u->op == KILN_OP_SGD_UPDATE) {
+        ((struct kiln__p_sgd *)u->params)->step = t;
+    } else if (u->op == KILN_OP_ADAM_UPDATE) {
+        struct kiln__p_adam *p = (struct kiln__p_adam *)u->params;
+        p->bc1 = (float)(1.0 - pow((double)p->beta1, (double)t));
+        p->bc2 = (float)(1.0 - pow((double)p->beta2, (double)t));
     }
 }

@@ -107,6 +107,14 @@ def op_broadcast(x, p):
     return f32(p["scale"]) * x.reshape(xs).expand(shape)
 
 
+def op_argmax(x):
+    """kiln scans each row keeping the first maximum under '>', so NaN never wins unless it
+    is the row's first element (then nothing beats it). PyTorch's argmax picks NaN."""
+    xs = torch.where(torch.isnan(x), torch.full_like(x, -math.inf), x)
+    idx = torch.argmax(xs, dim=-1)
+    return torch.where(torch.isnan(x[..., 0]), torch.zeros_like(idx), idx)
+
+
 def op_reduce(x, p):
     dims = [i for i in range(x.dim()) if p["axes"] >> i & 1]
     return f32(p["scale"]) * x.sum(dim=dims, keepdim=True) if dims else f32(p["scale"]) * x
@@ -118,7 +126,8 @@ FWD = {
     "mul": lambda i, p: i[0] * i[1],
     "div": lambda i, p: i[0] / i[1],
     "scale_shift": lambda i, p: f32(p["scale"]) * i[0] + f32(p["shift"]),
-    "relu": lambda i, p: F.relu(i[0]),
+    # kiln: x > 0 ? x : 0, so relu(NaN) = 0 (PyTorch propagates NaN).
+    "relu": lambda i, p: torch.where(torch.isnan(i[0]), torch.zeros_like(i[0]), F.relu(i[0])),
     "leaky_relu": lambda i, p: F.leaky_relu(i[0], negative_slope=f32(p["alpha"])),
     "sigmoid": lambda i, p: torch.sigmoid(i[0]),
     "tanh": lambda i, p: torch.tanh(i[0]),
@@ -131,7 +140,7 @@ FWD = {
     "transpose": lambda i, p: i[0].permute(p["perm"][:i[0].dim()]),
     "reduce_sum": lambda i, p: op_reduce(i[0], p),
     "broadcast": lambda i, p: op_broadcast(i[0], p),
-    "argmax": lambda i, p: torch.argmax(i[0], dim=-1),
+    "argmax": lambda i, p: op_argmax(i[0]),
     "softmax": lambda i, p: torch.softmax(i[0], dim=-1),
     "log_softmax": lambda i, p: torch.log_softmax(i[0], dim=-1),
     "mse": lambda i, p: F.mse_loss(i[0], i[1]),
@@ -140,90 +149,92 @@ FWD = {
     "hinge": lambda i, p: op_hinge(i[0], i[1]),
 }
 
-# _BWD kernels: (forward op, how to recover the forward op's input from the kernel's
-# first input). The result is autograd of the forward op at that input with the
-# kernel's incoming gradient (last input).
-BWD = {
-    "relu_bwd": ("relu", lambda x: x),
-    "leaky_relu_bwd": ("leaky_relu", lambda x: x),
-    "sigmoid_bwd": ("sigmoid", torch.logit),  # input is y = sigmoid(x)
-    "tanh_bwd": ("tanh", torch.atanh),  # input is y = tanh(x)
-    "gelu_bwd": ("gelu", lambda x: x),
-    "softmax_bwd": ("softmax", torch.log),  # softmax(log y) = y for rows summing to 1
-    "log_softmax_bwd": ("log_softmax", lambda y: y),  # log_softmax(y) = y for such rows
-    "mse_bwd": ("mse", None),
-    "softmax_xent_bwd": ("softmax_xent", None),
-    "bce_logits_bwd": ("bce_logits", None),
-    "hinge_bwd": ("hinge", None),
+# _BWD kernels fed directly (x or y, dy): PyTorch's own backward kernels, which take the
+# same arguments (sigmoid/tanh/softmax backward take the forward output y).
+A = torch.ops.aten
+BWD_ELEM = {
+    "relu_bwd": lambda x, dy, p: A.threshold_backward(dy, x, 0),
+    "leaky_relu_bwd": lambda x, dy, p: A.leaky_relu_backward(dy, x, f32(p["alpha"]), False),
+    "sigmoid_bwd": lambda y, dy, p: A.sigmoid_backward(dy, y),
+    "tanh_bwd": lambda y, dy, p: A.tanh_backward(dy, y),
+    "gelu_bwd": lambda x, dy, p: A.gelu_backward(dy, x, approximate="tanh"),
+    "softmax_bwd": lambda y, dy, p: torch._softmax_backward_data(dy, y, -1, y.dtype),
+    "log_softmax_bwd": lambda y, dy, p: torch._log_softmax_backward_data(dy, y, -1, y.dtype),
 }
+# Loss _BWD kernels (scores, targets or labels, dy scalar): autograd of the forward loss.
+BWD_LOSS = {"mse_bwd": "mse", "softmax_xent_bwd": "softmax_xent",
+            "bce_logits_bwd": "bce_logits", "hinge_bwd": "hinge"}
+
+
+FLOAT = torch.float64  # set per file from metadata "precision"
 
 
 def as64(t):
-    return t.to(torch.float64) if t.is_floating_point() else t.to(torch.int64)
+    """Inputs in the file's computing precision: float64 (rounded once to float32 at the
+    end), or float32 for special-value rows (overflow must happen where kiln's does)."""
+    return t.to(FLOAT) if t.is_floating_point() else t.to(torch.int64)
 
 
 def run_bwd(op, ins, p):
-    fwd, recover = BWD[op]
-    dy = ins[-1]
-    if recover is not None:  # elementwise / row-wise: (x or y, dy)
-        x = recover(ins[0]).detach().requires_grad_(True)
-        y = FWD[fwd]([x], p)
-        y.backward(dy)
-        return x.grad
-    # losses: (scores, targets or labels, dy scalar) -> d/dscores
+    if op in BWD_ELEM:
+        return BWD_ELEM[op](ins[0], ins[1], p)
     x = ins[0].detach().requires_grad_(True)
-    y = FWD[fwd]([x, ins[1]], p)
-    y.backward(dy.reshape(()))
+    y = FWD[BWD_LOSS[op]]([x, ins[1]], p)
+    y.backward(ins[2].reshape(()))
     return x.grad
 
 
-def run_sgd(ins, p):
-    w = ins[0].clone().requires_grad_(False)
-    opt = torch.optim.SGD([w], lr=f32(p["lr"]), momentum=f32(p["momentum"]),
-                          dampening=f32(p["dampening"]), weight_decay=f32(p["weight_decay"]),
-                          nesterov=bool(p["nesterov"]))
-    w.grad = ins[1].clone()
-    v = ins[2].clone()
-    if p["step"] > 1 and p["momentum"] != 0:
-        # kiln's velocity input is the momentum buffer left by step t - 1.
-        opt.state[w]["momentum_buffer"] = v
-    opt.step()
-    if p["momentum"] != 0:
-        v = opt.state[w]["momentum_buffer"]
-    return {"out0": w.detach(), "out2": v}
-
-
-def run_adam(ins, p):
+def run_optim(op, ins, grads, p):
+    """Steps step0 .. step0 + len(grads) - 1 of torch.optim with the gradient grads[k] at
+    step k. kiln's state inputs are the state left by step step0 - 1."""
     w = ins[0].clone()
-    cls = torch.optim.AdamW if p["decoupled"] else torch.optim.Adam
-    opt = cls([w], lr=f32(p["lr"]), betas=(f32(p["beta1"]), f32(p["beta2"])), eps=f32(p["eps"]),
-              weight_decay=f32(p["weight_decay"]))
-    w.grad = ins[1].clone()
-    # kiln's m and v inputs are the moments left by step t - 1.
-    opt.state[w] = {"step": torch.tensor(float(p["step"] - 1)), "exp_avg": ins[2].clone(),
-                    "exp_avg_sq": ins[3].clone()}
-    opt.step()
+    t0 = p["step"]
+    if op == "sgd_update":
+        opt = torch.optim.SGD([w], lr=f32(p["lr"]), momentum=f32(p["momentum"]),
+                              dampening=f32(p["dampening"]),
+                              weight_decay=f32(p["weight_decay"]), nesterov=bool(p["nesterov"]))
+        if t0 > 1 and p["momentum"] != 0:
+            opt.state[w]["momentum_buffer"] = ins[2].clone()
+    else:
+        cls = torch.optim.AdamW if p["decoupled"] else torch.optim.Adam
+        opt = cls([w], lr=f32(p["lr"]), betas=(f32(p["beta1"]), f32(p["beta2"])),
+                  eps=f32(p["eps"]), weight_decay=f32(p["weight_decay"]))
+        opt.state[w] = {"step": torch.tensor(float(t0 - 1)), "exp_avg": ins[2].clone(),
+                        "exp_avg_sq": ins[3].clone()}
+    for g in grads:
+        w.grad = g.clone()
+        opt.step()
     st = opt.state[w]
-    return {"out0": w.detach(), "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
+    if op == "sgd_update":
+        v = st["momentum_buffer"] if p["momentum"] != 0 else ins[2]
+        return {"out0": w, "out2": v}
+    return {"out0": w, "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
 
 
 def compute(tensors, meta):
-    op = meta["op"]
-    p = json.loads(meta["params"])
+    global FLOAT
+    FLOAT = torch.float32 if meta.get("precision") == "f32" else torch.float64
+    nodes = json.loads(meta["graph"])
     n_in = int(meta["n_in"])
     ins = [as64(tensors["in%d" % i]) for i in range(n_in)]
     grad_idx = [int(s) for s in meta["grad"].split(",") if s]
     res = {}
-    if op == "sgd_update":
-        res = run_sgd(ins, p)
-    elif op == "adam_update":
-        res = run_adam(ins, p)
-    elif op in BWD:
-        res["out"] = run_bwd(op, ins, p)
+    first = nodes[0]["op"]
+    if len(nodes) == 1 and first in ("sgd_update", "adam_update"):
+        steps = int(meta["steps"])
+        grads = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
+        res = run_optim(first, ins, grads, nodes[0]["params"])
+    elif len(nodes) == 1 and (first in BWD_ELEM or first in BWD_LOSS):
+        res["out"] = run_bwd(first, [ins[int(s[2:])] for s in nodes[0]["src"]],
+                             nodes[0]["params"])
     else:
         leaves = [t.detach().requires_grad_(i in grad_idx) for i, t in enumerate(ins)]
-        y = FWD[op](leaves, p)
-        res["out"] = y.detach()
+        env = {"in%d" % i: t for i, t in enumerate(leaves)}
+        y = None
+        for nd in nodes:
+            y = FWD[nd["op"]]([env[s] for s in nd["src"]], nd["params"])
+            env[nd["id"]] = y
+        res["out"] = y
         if grad_idx:
             w = as64(tensors["w"])
             (y * w.reshape(y.shape)).sum().backward()
@@ -234,8 +245,7 @@ def compute(tensors, meta):
         v = v.detach()
         out[k] = v.to(torch.int32) if not v.is_floating_point() else v.to(torch.float32)
     if "out" in out:
-        want = json.loads(meta["out_shape"])
-        out["out"] = out["out"].reshape(want)
+        out["out"] = out["out"].reshape(json.loads(meta["out_shape"]))
     return out
 
 
@@ -246,12 +256,12 @@ def main():
     picks = set(sys.argv[2:])
     torch.set_default_dtype(torch.float64)
     n = 0
-    for fn in sorted(os.listdir(d)):
-        if not fn.endswith(".safetensors") or (picks and fn[:-12] not in picks):
-            continue
-        path = os.path.join(d, fn)
+    files = []
+    for root, _, names in os.walk(d):
+        files += [os.path.join(root, fn) for fn in names if fn.endswith(".safetensors")]
+    for path in sorted(files):
         tensors, meta = read_st(path)
-        if "op" not in meta:
+        if "graph" not in meta or (picks and meta["case"] not in picks):
             continue
         keep = {k: v for k, v in tensors.items()
                 if k.startswith("in") or k in ("w", "params")}
