@@ -94,6 +94,14 @@ void oh_fill_input(const struct oh_case *c, int i, uint64_t salt, void *dst)
     }
 }
 
+void oh_fill_weights(const struct oh_case *c, int64_t n, float *dst)
+{
+    uint64_t seed = mix64(case_seed(c) ^ 0x77);
+    for (int64_t k = 0; k < n; k++) {
+        dst[k] = (float)(2.0 * unit(seed, (uint64_t)k) - 1.0);
+    }
+}
+
 const char *oh_case_desc(const struct oh_case *c, char *buf, size_t n)
 {
     size_t len = 0;
@@ -165,16 +173,7 @@ kiln_status oh_build(kiln_graph *g, const struct oh_case *c, kiln_tensor **in, k
 
 /* ==== Running one side ==== */
 
-struct side {
-    kiln_graph *g;
-    kiln_tensor *in[KILN__MAX_SRC], *y, *w;
-    void *out;                 /* y's data */
-    void *grad[KILN__MAX_SRC]; /* d loss / d in[i], NULL when none */
-    void *upd[KILN__MAX_SRC];  /* in-place updated inputs after the last step */
-    struct kiln__tol grad_tol; /* the loosest tolerance of the backward nodes */
-};
-
-static void side_free(struct side *s)
+void oh_side_free(struct oh_side *s)
 {
     free(s->out);
     for (int i = 0; i < KILN__MAX_SRC; i++) {
@@ -226,8 +225,8 @@ static void *download_new(const kiln_tensor *t, kiln_status *s)
         }                                                                                          \
     } while (0)
 
-static bool run_side(kiln_context *ctx, const struct oh_env *env, const struct oh_case *c,
-                     void *const *data, struct side *sd, char *msg, size_t n)
+bool oh_run_side(kiln_context *ctx, const struct oh_env *env, const struct oh_case *c,
+                 void *const *data, struct oh_side *sd, char *msg, size_t n)
 {
     const char *opname = kiln__op_name(c->op);
     const char *bname = kiln_context_backend(ctx);
@@ -252,17 +251,13 @@ static bool run_side(kiln_context *ctx, const struct oh_env *env, const struct o
                  "uploading an input");
     }
     if (sd->w != NULL) {
-        /* The fixed random weights of loss = sum(y * W), the same on both sides. */
         int64_t ne = sd->w->n_elems;
         float *wdata = malloc((size_t)ne * sizeof(float));
         if (wdata == NULL) {
             snprintf(msg, n, "out of host memory");
             return false;
         }
-        uint64_t seed = mix64(case_seed(c) ^ 0x77);
-        for (int64_t k = 0; k < ne; k++) {
-            wdata[k] = (float)(2.0 * unit(seed, (uint64_t)k) - 1.0);
-        }
+        oh_fill_weights(c, ne, wdata);
         kiln_status s = kiln_tensor_upload(sd->w, wdata, kiln_tensor_n_bytes(sd->w));
         free(wdata);
         SIDE_TRY(s, "uploading W");
@@ -348,7 +343,7 @@ bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, s
 {
     int n_in = oh_n_in(c);
     void *data[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
-    struct side ref, got;
+    struct oh_side ref, got;
     bool ok = false;
     memset(&ref, 0, sizeof(ref));
     memset(&got, 0, sizeof(got));
@@ -362,10 +357,10 @@ bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, s
         }
         oh_fill_input(c, i, 0, data[i]);
     }
-    if (!run_side(env->cpu, env, c, data, &ref, msg, n)) {
+    if (!oh_run_side(env->cpu, env, c, data, &ref, msg, n)) {
         goto done;
     }
-    if (!run_side(env->be, env, c, data, &got, msg, n)) {
+    if (!oh_run_side(env->be, env, c, data, &got, msg, n)) {
         goto done;
     }
     const struct kiln__tol *tol = c->tol ? c->tol : &kiln__ops[c->op]->tol;
@@ -409,8 +404,8 @@ bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, s
     }
     ok = true;
 done:
-    side_free(&ref);
-    side_free(&got);
+    oh_side_free(&ref);
+    oh_side_free(&got);
     for (int i = 0; i < n_in; i++) {
         free(data[i]);
     }

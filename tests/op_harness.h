@@ -154,6 +154,10 @@ extern unsigned char oh_ops_seen[KILN_OP_COUNT];
  * n_elems 4-byte elements (float or int32 as the row says). */
 void oh_fill_input(const struct oh_case *c, int i, uint64_t salt, void *dst);
 
+/* The fixed random weights W of loss = sum(y * W) for a case whose output has n
+ * elements, the same on every backend. */
+void oh_fill_weights(const struct oh_case *c, int64_t n, float *dst);
+
 /* The case's shape list for messages: "f32 [3, 5], i32 [3]". */
 const char *oh_case_desc(const struct oh_case *c, char *buf, size_t n);
 
@@ -172,6 +176,27 @@ bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, s
  */
 kiln_status oh_build(kiln_graph *g, const struct oh_case *c, kiln_tensor **in, kiln_tensor **y,
                      kiln_tensor **w);
+
+/* One case run on one context: the graph, its tensors and what was downloaded. */
+struct oh_side {
+    kiln_graph *g;
+    kiln_tensor *in[KILN__MAX_SRC], *y, *w;
+    void *out;                 /* y's data (NULL when y is empty) */
+    void *grad[KILN__MAX_SRC]; /* d loss / d in[i], NULL when none */
+    void *upd[KILN__MAX_SRC];  /* in-place updated inputs after the last step */
+    struct kiln__tol grad_tol; /* the loosest tolerance of the backward nodes */
+};
+
+/*
+ * Builds case c on ctx, compiles it (with env's guard bands), uploads data[i] to input
+ * i and W, runs it (the row's number of steps for in-place updates, with the gradient
+ * input refilled with salt t at step t > 1), checks the guards and downloads the
+ * output, the gradients and the updated inputs into *sd. On failure writes msg and
+ * returns false; release *sd with oh_side_free in both cases.
+ */
+bool oh_run_side(kiln_context *ctx, const struct oh_env *env, const struct oh_case *c,
+                 void *const *data, struct oh_side *sd, char *msg, size_t n);
+void oh_side_free(struct oh_side *sd);
 
 /* Whether the harness differentiates case c (the op has a backward rule, the output is
  * f32 and non-empty, and the row does not say OH_NO_BWD). */

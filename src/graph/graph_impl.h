@@ -120,6 +120,12 @@ struct kiln_tensor *kiln__grad_add(kiln_graph *g, struct kiln_tensor *a, struct 
 struct kiln_tensor *kiln__unbroadcast(kiln_graph *g, struct kiln_tensor *dy,
                                       const struct kiln_tensor *target);
 
+/* ---- Optimizers (src/train/optim.c) ---- */
+
+/* Writes the step-dependent params (learning rate, step, bias corrections) of every
+ * update node of o for its next step. */
+void kiln__optimizer_prepare(struct kiln_optimizer *o);
+
 /* ---- Guard bands (src/graph/plan.c; used by the op tests) ---- */
 
 /*

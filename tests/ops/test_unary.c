@@ -45,8 +45,8 @@
 
 static const struct oh_case cases[] = {
     SHAPES(KILN_OP_SCALE_SHIFT, U, .p.ss = {-1.5f, 0.25f}),
-    SHAPES(KILN_OP_RELU, U, .flags = OH_NO_FD),
-    SHAPES(KILN_OP_LEAKY_RELU, U, .p.alpha = {0.1f}, .flags = OH_NO_FD),
+    SHAPES(KILN_OP_RELU, U, .flags = 0),
+    SHAPES(KILN_OP_LEAKY_RELU, U, .p.alpha = {0.1f}),
     SHAPES(KILN_OP_SIGMOID, U, .flags = 0),
     SHAPES(KILN_OP_TANH, U, .flags = 0),
     SHAPES(KILN_OP_GELU, U, .flags = 0),
