@@ -200,8 +200,8 @@ static kiln_status ref_argmax(const struct kiln__op_args *args)
 }
 
 /* PyTorch: torch.argmax(x, dim=-1) (first maximum on ties). Differs on NaN: PyTorch
- * returns the NaN's index; here NaN never wins unless it is the row's first element
- * (tools/golden/make_goldens.py maps it). */
+ * returns the NaN's index; here NaN never wins (a row of NaN gives 0), see
+ * tools/golden/make_goldens.py. */
 const struct kiln__op_desc kiln__desc_ARGMAX = {
     .name = "argmax",
     .n_in = 1,

@@ -108,11 +108,12 @@ def op_broadcast(x, p):
 
 
 def op_argmax(x):
-    """kiln scans each row keeping the first maximum under '>', so NaN never wins unless it
-    is the row's first element (then nothing beats it). PyTorch's argmax picks NaN."""
-    xs = torch.where(torch.isnan(x), torch.full_like(x, -math.inf), x)
-    idx = torch.argmax(xs, dim=-1)
-    return torch.where(torch.isnan(x[..., 0]), torch.zeros_like(idx), idx)
+    """kiln: the first index of the maximum over the row's non-NaN elements (0 when all
+    are NaN). PyTorch's argmax picks a NaN."""
+    ok = ~torch.isnan(x)
+    xs = torch.where(ok, x, torch.full_like(x, -math.inf))
+    hit = ok & (xs == xs.max(dim=-1, keepdim=True).values)
+    return torch.argmax(hit.to(torch.int32), dim=-1)
 
 
 def op_reduce(x, p):
