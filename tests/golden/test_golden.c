@@ -1,11 +1,13 @@
 /*
- * test_golden.c - checks a backend against PyTorch: for every op golden case it loads
- * data/<case>.safetensors (inputs, params, PyTorch's outputs and input gradients), runs
- * the op on the backend named by argv[1] (cpu, opencl, vulkan; exit 77 when it is not
- * available) and compares the output with the op's descriptor tolerance and every
- * gradient with that tolerance widened to kiln__tol_reduction (the gradient graph sums:
- * unbroadcast, matmul transposes). A second test fails when an op of op_list.h has no
- * case, a case has no golden file, or a golden file has no case.
+ * test_golden.c - checks a backend against PyTorch. For every row of the op harness
+ * (tests/ops/) and every extra case of golden_cases.c it loads the golden file under
+ * data/ (inputs, params, PyTorch's outputs, gradients and updated tensors), builds the
+ * case graph on the backend named by argv[1] (cpu, opencl, vulkan; exit 77 when it is
+ * not available), runs it and compares: the output with the row's tolerance or the
+ * loosest descriptor tolerance of its forward nodes, every gradient with that widened
+ * by the tolerances of the backward nodes (as the harness does), see golden_tol() for
+ * the one looser golden tolerance. A coverage test fails when an op of op_list.h or a
+ * harness row has no golden file, or a golden file belongs to no case.
  */
 #include <check.h>
 #include <dirent.h>

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Adds PyTorch's results to kiln's op golden files.
 
-Each tests/golden/data/<case>.safetensors written by golden_dump holds an op's inputs
-(in0..in3), its raw params, the fixed loss weights w (loss = sum(y * w)) when the case
-has gradients, and __metadata__ naming the op and its params. This script computes, in
-float64 and rounded once to float32:
-  out         the op's output (or out<i>: the updated in-place input i of an optimizer op)
+Each tests/golden/data/**/<case>.safetensors written by golden_dump holds a case's
+inputs (in0..in3; in1_s<t>: the gradient of optimizer step t), its raw params, the fixed
+loss weights w (loss = sum(y * w)) when the case has gradients, and __metadata__ with
+the case's forward graph (JSON nodes: op, sources, params, shape), the inputs that get
+gradients and the optimizer steps. This script evaluates the graph with PyTorch, in
+float64 rounded once to float32 (float32 for rows with metadata precision "f32"):
+  out         the output (out<i>: the updated in-place input i of an optimizer op)
   grad<i>     d loss / d in<i> for every input listed in metadata "grad"
 and rewrites the file with them and metadata "torch_version". Only the Python standard
 library and torch are needed. Usage: make_goldens.py <dir> [case...]
