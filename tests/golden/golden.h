@@ -143,4 +143,10 @@ void gd_harness_stem(const char *family, const struct oh_case *cases, int k, cha
 /* Sets the step-dependent params of an update node for step t, as src/train/optim.c. */
 void gd_set_step(kiln_tensor *u, int t);
 
+/* A fingerprint of g's forward graph up to y: the op names, source indices and shapes
+ * of its nodes (not the op enum values, which move when ops are added). Stored in the
+ * golden file as "graph_hash" so that the test notices a row whose custom build
+ * changed. [out] out: two 32-bit halves. */
+void gd_graph_hash(const kiln_graph *g, const kiln_tensor *y, int32_t out[2]);
+
 #endif /* KILN_TEST_GOLDEN_H */

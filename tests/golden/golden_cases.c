@@ -451,3 +451,25 @@ void gd_set_step(kiln_tensor *u, int t)
         p->bc2 = (float)(1.0 - pow((double)p->beta2, (double)t));
     }
 }
+
+void gd_graph_hash(const kiln_graph *g, const kiln_tensor *y, int32_t out[2])
+{
+    uint64_t h = 0x6b696c6e;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const kiln_tensor *t = g->nodes[i];
+        if (t->op != KILN__OP_LEAF) {
+            h = mix(h ^ name_hash(kiln__op_name(t->op)));
+            for (int s = 0; s < t->n_src; s++) {
+                h = mix(h ^ (uint64_t)(uint32_t)t->src[s]->id);
+            }
+            for (int32_t d = 0; d < t->shape.rank; d++) {
+                h = mix(h ^ (uint64_t)t->shape.dims[d]);
+            }
+        }
+        if (t == y) {
+            break;
+        }
+    }
+    out[0] = (int32_t)(uint32_t)h;
+    out[1] = (int32_t)(uint32_t)(h >> 32);
+}

@@ -120,6 +120,10 @@ static int write_job(kiln_graph *g, const struct job *j, const char *dir)
         snprintf(nm, sizeof(nm), "in1_s%d", t);
         st_tensor(&ts[n_t++], nm, KILN_DTYPE_F32, &j->in[1]->shape, gbuf);
     }
+    int32_t gh[2];
+    struct kiln_shape hs = {1, {2, 0, 0, 0}};
+    gd_graph_hash(g, j->y, gh);
+    st_tensor(&ts[n_t++], "graph_hash", KILN_DTYPE_I32, &hs, gh);
     struct kiln_shape ps = {1, {KILN__PARAMS_BYTES / 4, 0, 0, 0}};
     st_tensor(&ts[n_t++], "params", KILN_DTYPE_I32, &ps, j->raw_params);
     if (j->w != NULL) {

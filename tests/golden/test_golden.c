@@ -128,6 +128,12 @@ static void check_golden(const char *stem, int op, struct built *b, const void *
     ck_assert_msg(pt->n_bytes == KILN__PARAMS_BYTES &&
                       memcmp(pt->data, raw, KILN__PARAMS_BYTES) == 0,
                   "golden %s: params differ from the case row; regenerate the goldens", stem);
+    int32_t gh[2];
+    gd_graph_hash(b->g, b->y, gh);
+    const struct kiln__st_tensor *ght = need(&f, "graph_hash", c);
+    ck_assert_msg(ght->n_bytes == sizeof(gh) && memcmp(ght->data, gh, sizeof(gh)) == 0,
+                  "golden %s: the case's graph differs from the golden's; regenerate the goldens",
+                  stem);
     const struct kiln__st_tensor *ref_in[KILN__MAX_SRC] = {0};
     for (int i = 0; i < b->n_in; i++) {
         char nm[8];

@@ -267,7 +267,7 @@ def main():
         if "graph" not in meta or (picks and meta["case"] not in picks):
             continue
         keep = {k: v for k, v in tensors.items()
-                if k.startswith("in") or k in ("w", "params")}
+                if k.startswith("in") or k in ("w", "params", "graph_hash")}
         keep.update(compute(tensors, meta))
         meta["torch_version"] = torch.__version__
         write_st(path, keep, meta)
