@@ -301,7 +301,14 @@ bool oh_run_side(kiln_context *ctx, const struct oh_env *env, const struct oh_ca
     memset(sd, 0, sizeof(*sd));
     SIDE_TRY(kiln_graph_create(ctx, &sd->g), "kiln_graph_create");
     SIDE_TRY(oh_build(sd->g, c, sd->in, &sd->y, &sd->w), "building the case graph");
-    sd->grad_tol = c->tol ? *c->tol : kiln__ops[c->op]->tol;
+    sd->out_tol = c->tol ? *c->tol : kiln__ops[c->op]->tol;
+    for (int32_t i = 0; i <= sd->y->id && c->tol == NULL; i++) {
+        const kiln_tensor *t = sd->g->nodes[i];
+        if (t->op != KILN__OP_LEAF) {
+            tol_max(&sd->out_tol, &kiln__ops[t->op]->tol);
+        }
+    }
+    sd->grad_tol = sd->out_tol;
     for (int32_t i = 0; i < sd->g->n_nodes; i++) {
         const kiln_tensor *t = sd->g->nodes[i];
         if ((t->flags & KILN__F_BACKWARD) && t->op != KILN__OP_LEAF) {
@@ -374,7 +381,7 @@ static bool all_finite(const float *v, int64_t n_el)
 static bool compare_sides(const struct oh_env *env, const struct oh_case *c,
                           const struct oh_side *ref, const struct oh_side *got, char *msg, size_t n)
 {
-    const struct kiln__tol *tol = c->tol ? c->tol : &kiln__ops[c->op]->tol;
+    const struct kiln__tol *tol = &ref->out_tol;
     int64_t ny = ref->y->n_elems;
     if (ny > 0 && !compare(env, c, "output", ref->y->dtype, ref->out, got->out, ny, tol, msg, n)) {
         return false;

@@ -11,9 +11,10 @@
  * parameter and state tensors are compared. Every graph is compiled with guard bands
  * (kiln__graph_set_guard), checked after each run.
  *
- * Tolerances: outputs and updated tensors use the row's tol, else the op descriptor's;
- * gradients use the loosest of that and the descriptor tolerances of every backward
- * node (a gradient is as exact as the least exact op that computed it).
+ * Tolerances: outputs and updated tensors use the row's tol, else the loosest
+ * descriptor tolerance of the case's forward nodes (the op's own, unless a custom build
+ * adds others); gradients use the loosest of that and the descriptor tolerances of
+ * every backward node (a gradient is as exact as the least exact op that computed it).
  *
  * Rows live in tests/ops/test_<family>.c, one table per family. Adding an op: add rows
  * for it (odd and prime sizes, one larger than a workgroup, the broadcasting or axis
@@ -200,7 +201,8 @@ struct oh_side {
     void *out;                 /* y's data (NULL when y is empty) */
     void *grad[KILN__MAX_SRC]; /* d loss / d in[i], NULL when none */
     void *upd[KILN__MAX_SRC];  /* in-place updated inputs after the last step */
-    struct kiln__tol grad_tol; /* the loosest tolerance of the backward nodes */
+    struct kiln__tol out_tol;  /* the row's, else the loosest of the forward nodes */
+    struct kiln__tol grad_tol; /* the loosest of out_tol and the backward nodes' */
     bool unsupported;          /* compile said KILN_E_UNSUPPORTED (a missing kernel) */
 };
 
