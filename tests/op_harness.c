@@ -244,15 +244,17 @@ static kiln_status upload_generated(kiln_tensor *t, const struct oh_case *c, int
     return s;
 }
 
-/* Runs the compiled case graph: once, or for the row's steps of an in-place update
- * with a new gradient (input 1 of every update op) at each step after the first. */
+/* Runs the compiled case graph twice (a kernel that accumulates into its output
+ * without clearing it first doubles its result), or for the row's steps of an in-place
+ * update with a new gradient (input 1 of every update op) at each step after the
+ * first. */
 static bool side_steps(const struct oh_env *env, const struct oh_case *c, struct oh_side *sd,
                        char *msg, size_t n)
 {
     const char *opname = kiln__op_name(c->op);
     const char *bname = kiln_context_backend(sd->g->ctx);
-    int steps = c->steps > 0 ? c->steps : 1;
     bool inplace = (kiln__ops[c->op]->flags & KILN__OPF_INPLACE) != 0;
+    int steps = !inplace ? 2 : c->steps > 0 ? c->steps : 1;
     for (int t = 1; t <= steps; t++) {
         if (inplace) {
             set_step(sd->y, t);
