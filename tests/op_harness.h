@@ -16,7 +16,10 @@
  * adds others); gradients use the loosest of that and the descriptor tolerances of
  * every backward node (a gradient is as exact as the least exact op that computed it).
  *
- * Rows live in tests/ops/test_<family>.c, one table per family. Adding an op: add rows
+ * Rows live in tests/ops/test_<family>.c, one table per family. Adding a family: its
+ * file defining oh_family_<family>, its extern below, its entry in oh_families[]
+ * (op_harness.c) and its file in tests/meson.build; test_ops makes its TCase. Adding an
+ * op: add rows
  * for it (odd and prime sizes, one larger than a workgroup, the broadcasting or axis
  * patterns it takes, its special values) and, in tests/ref64.c, its double evaluator
  * and its forward tolerance class; the coverage check fails until both exist.
