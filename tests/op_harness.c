@@ -121,7 +121,8 @@ const char *oh_case_desc(const struct oh_case *c, char *buf, size_t n)
 bool oh_has_backward(const struct oh_case *c)
 {
     const struct kiln__op_desc *d = kiln__ops[c->op];
-    return d->backward != NULL && !(c->flags & OH_NO_BWD) && !(d->flags & KILN__OPF_INPLACE);
+    return d->backward != NULL && !(c->flags & (OH_NO_BWD | OH_EVAL)) &&
+           !(d->flags & KILN__OPF_INPLACE);
 }
 
 kiln_status oh_build(kiln_graph *g, const struct oh_case *c, kiln_tensor **in, kiln_tensor **y,
@@ -262,7 +263,11 @@ static bool side_steps(const struct oh_env *env, const struct oh_case *c, struct
         if (inplace && t > 1) {
             SIDE_TRY(upload_generated(sd->in[1], c, 1, (uint64_t)t), "uploading the gradient");
         }
-        SIDE_TRY(kiln_graph_run(sd->g), "kiln_graph_run");
+        if (c->flags & OH_EVAL) {
+            SIDE_TRY(kiln_graph_eval(sd->g, 1, &sd->y), "kiln_graph_eval");
+        } else {
+            SIDE_TRY(kiln_graph_run(sd->g), "kiln_graph_run");
+        }
         if (env->guard_bytes > 0) {
             SIDE_TRY(kiln__graph_check_guards(sd->g), "the guard band check");
         }

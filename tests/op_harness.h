@@ -113,6 +113,7 @@ enum {
     OH_FINITE = 1u << 1,    /* every output must be finite (no overflow to inf/nan) */
     OH_NO_FD = 1u << 2,     /* skip the finite-difference check (kinks, special values) */
     OH_NO_DOUBLE = 1u << 3, /* skip the double-precision forward check */
+    OH_EVAL = 1u << 4,      /* forward only, in inference mode (kiln_graph_eval) */
 };
 
 struct oh_case;
