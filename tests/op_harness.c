@@ -221,7 +221,9 @@ static void *download_new(const kiln_tensor *t, kiln_status *s)
     do {                                                                                           \
         kiln_status s_ = (expr);                                                                   \
         if (s_ != KILN_OK) {                                                                       \
-            snprintf(msg, n, "%s on %s: %s failed: %s: %s", opname, bname, what,                   \
+            char desc_[256];                                                                       \
+            snprintf(msg, n, "op %s [%s] inputs (%s) on %s: %s failed: %s: %s", opname,            \
+                     c->note ? c->note : "", oh_case_desc(c, desc_, sizeof(desc_)), bname, what,   \
                      kiln_status_name(s_), kiln_last_error());                                     \
             return false;                                                                          \
         }                                                                                          \
