@@ -105,8 +105,8 @@ static kiln_status query_device(struct kiln_backend *be, struct kiln__cl *cl)
 {
     cl_uint align_bits = 0;
     char ext[4096];
-    KILN_CL_CHECK(clGetPlatformInfo(cl->platform, CL_PLATFORM_NAME, sizeof(cl->platform_name) - 1,
-                                    cl->platform_name, NULL));
+    kiln__cl_platform_str(cl->platform, CL_PLATFORM_NAME, cl->platform_name,
+                          sizeof(cl->platform_name));
     kiln__cl_device_str(cl->device, CL_DEVICE_NAME, be->device_name, sizeof(be->device_name));
     kiln__cl_device_str(cl->device, CL_DRIVER_VERSION, cl->driver_version,
                         sizeof(cl->driver_version));

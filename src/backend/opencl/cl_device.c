@@ -36,7 +36,7 @@ void kiln__cl_device_str(cl_device_id dev, cl_device_info what, char *out, size_
     out[n - 1] = '\0';
 }
 
-static void platform_str(cl_platform_id p, cl_platform_info what, char *out, size_t n)
+void kiln__cl_platform_str(cl_platform_id p, cl_platform_info what, char *out, size_t n)
 {
     out[0] = '\0';
     if (clGetPlatformInfo(p, what, n - 1, out, NULL) != CL_SUCCESS) {
@@ -86,7 +86,7 @@ kiln_status kiln__cl_enumerate(struct kiln__cl_dev *devs, int32_t max, int32_t *
         cl_device_id ids[MAX_DEVICES];
         cl_uint n_dev = 0;
         char pname[96];
-        platform_str(plats[p], CL_PLATFORM_NAME, pname, sizeof(pname));
+        kiln__cl_platform_str(plats[p], CL_PLATFORM_NAME, pname, sizeof(pname));
         size_t len = strlen(names);
         snprintf(names + len, sizeof(names) - len, "%s'%s'", p ? ", " : "", pname);
         err = clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, ids, &n_dev);
@@ -171,7 +171,7 @@ kiln_status kiln__cl_pick(const char *want, struct kiln__cl_dev *out, int32_t *i
         for (int32_t i = 0; i < n; i++) {
             char name[128], pname[128], both[260];
             kiln__cl_device_str(devs[i].device, CL_DEVICE_NAME, name, sizeof(name));
-            platform_str(devs[i].platform, CL_PLATFORM_NAME, pname, sizeof(pname));
+            kiln__cl_platform_str(devs[i].platform, CL_PLATFORM_NAME, pname, sizeof(pname));
             snprintf(both, sizeof(both), "%s: %s", pname, name);
             if (contains_nocase(both, want)) {
                 *out = devs[i];
@@ -250,7 +250,7 @@ void kiln__cl_describe(const struct kiln__cl_dev *d, int32_t index, struct kiln_
     memset(info, 0, sizeof(*info));
     info->index = index;
     kiln__cl_device_str(d->device, CL_DEVICE_NAME, info->name, sizeof(info->name));
-    platform_str(d->platform, CL_PLATFORM_NAME, pname, sizeof(pname));
+    kiln__cl_platform_str(d->platform, CL_PLATFORM_NAME, pname, sizeof(pname));
     kiln__cl_device_str(d->device, CL_DEVICE_VENDOR, vendor, sizeof(vendor));
     kiln__cl_device_str(d->device, CL_DEVICE_VERSION, dver, sizeof(dver));
     kiln__cl_device_str(d->device, CL_DRIVER_VERSION, drv, sizeof(drv));

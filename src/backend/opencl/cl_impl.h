@@ -116,6 +116,8 @@ kiln_status kiln__cl_enumerate(struct kiln__cl_dev *devs, int32_t max, int32_t *
 kiln_status kiln__cl_pick(const char *want, struct kiln__cl_dev *out, int32_t *index);
 /* Fills info for one device. */
 void kiln__cl_describe(const struct kiln__cl_dev *d, int32_t index, struct kiln_device_info *info);
+/* A platform string ("?" when the query fails); always terminated. */
+void kiln__cl_platform_str(cl_platform_id p, cl_platform_info what, char *out, size_t n);
 /* A string for fixed-size device queries; always terminated. */
 void kiln__cl_device_str(cl_device_id dev, cl_device_info what, char *out, size_t n);
 
