@@ -58,12 +58,13 @@ static long4 unravel(long i, long4 d)
 /*
  * Work-group g sums part (g % parts) of the reduced elements of output g / parts. od:
  * output dims (1 on reduced dims); rd: reduced extents (1 on kept dims); is: input
- * strides; step: when nonzero, the reduced elements are base + r * step. With parts == 1
+ * strides; step: when nonzero, the reduced elements are base + r * step (chunked: each
+ * work-item takes a contiguous span of them rather than every local-size-th). With parts == 1
  * it writes scale * sum to y, else the partial sum to part.
  */
 kernel void reduce_sum(global const float *x, ulong ox, global float *y, ulong oy,
                        global float *part, ulong n_red, ulong parts, long4 od, long4 rd, long4 is,
-                       long step, float scale)
+                       long step, int chunked, float scale)
 {
     local float buf[MAX_GROUP];
     ulong g = get_group_id(0), o = g / parts, p = g % parts;
@@ -72,8 +73,16 @@ kernel void reduce_sum(global const float *x, ulong ox, global float *y, ulong o
     long4 c = unravel((long)o, od);
     long base = c.x * is.x + c.y * is.y + c.z * is.z + c.w * is.w;
     float acc = 0.0f;
-    if (step != 0) {
-        /* The reduced elements are one strided run: no index arithmetic per element. */
+    if (step != 0 && chunked) {
+        /* CPU devices: each work-item adds a contiguous span (what caches prefetch). */
+        ulong span = (hi - lo + get_local_size(0) - 1) / get_local_size(0);
+        ulong a = min(hi, lo + get_local_id(0) * span), b = min(hi, a + span);
+        for (ulong r = a; r < b; r++) {
+            acc += x[ox + base + (long)r * step];
+        }
+    } else if (step != 0) {
+        /* The reduced elements are one strided run: no index arithmetic per element, and
+         * neighbouring work-items read neighbouring elements (coalesced on GPUs). */
         for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
             acc += x[ox + base + (long)r * step];
         }

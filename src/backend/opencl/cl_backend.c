@@ -126,6 +126,9 @@ static kiln_status query_device(struct kiln_backend *be, struct kiln__cl *cl)
     KILN_CL_CHECK(clGetDeviceInfo(cl->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof(align_bits),
                                   &align_bits, NULL));
     cl->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+    cl_device_type type = 0;
+    KILN_CL_CHECK(clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof(type), &type, NULL));
+    cl->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     /* Sub-allocated tensors start at offsets that are valid buffer origins. */
     be->alignment = align_bits / 8 > 256 ? align_bits / 8 : 256;
     return KILN_OK;

@@ -85,6 +85,7 @@ struct kiln__cl {
     cl_ulong max_alloc, global_mem, local_mem;
     size_t max_wg;
     int fp16;
+    int is_cpu;  /* CL_DEVICE_TYPE_CPU: kernels may prefer contiguous spans per work-item */
     int pending; /* kernels enqueued since the last flush */
     cl_program progs[KILN__CL_N_PROGS];
     struct kiln__cl_kernel_entry kernels[KILN__CL_MAX_KERNELS];

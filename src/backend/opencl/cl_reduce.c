@@ -87,10 +87,12 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
     KILN_TRY(group_size(be, KILN__CL_REDUCE, "reduce_sum", (n_red + parts - 1) / parts, &local));
     cl_long4 d = long4_of(od), r = long4_of(rd), s = long4_of(is);
     cl_float scale = p->scale;
+    cl_int chunked = kiln__cl_of(be)->is_cpu;
     struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),    KILN__CL_ARG(ox),   KILN__CL_ARG(my),
                                KILN__CL_ARG(oy),    KILN__CL_ARG(part), KILN__CL_ARG(n_red),
                                KILN__CL_ARG(parts), KILN__CL_ARG(d),    KILN__CL_ARG(r),
-                               KILN__CL_ARG(s),     KILN__CL_ARG(step), KILN__CL_ARG(scale)};
+                               KILN__CL_ARG(s),     KILN__CL_ARG(step), KILN__CL_ARG(chunked),
+                               KILN__CL_ARG(scale)};
     KILN_TRY(kiln__cl_launch(be, KILN__CL_REDUCE, "reduce_sum", (size_t)(n_out * parts) * local,
                              local, KILN__CL_N(a), a));
     if (parts == 1) {
