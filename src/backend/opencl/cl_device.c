@@ -20,29 +20,32 @@
 
 void kiln__cl_device_str(cl_device_id dev, cl_device_info what, char *out, size_t n)
 {
-    size_t got = 0;
+    size_t need = 0;
     out[0] = '\0';
-    if (clGetDeviceInfo(dev, what, n - 1, out, &got) != CL_SUCCESS) {
-        /* Too long for out: fetch it whole and truncate. */
-        char *tmp = got > 0 ? malloc(got + 1) : NULL;
-        if (tmp != NULL && clGetDeviceInfo(dev, what, got, tmp, NULL) == CL_SUCCESS) {
-            tmp[got] = '\0';
-            snprintf(out, n, "%s", tmp);
-        } else {
-            out[0] = '\0';
-        }
-        free(tmp);
+    if (clGetDeviceInfo(dev, what, 0, NULL, &need) != CL_SUCCESS || need == 0) {
+        return;
     }
-    out[n - 1] = '\0';
+    char *tmp = malloc(need + 1);
+    if (tmp != NULL && clGetDeviceInfo(dev, what, need, tmp, NULL) == CL_SUCCESS) {
+        tmp[need] = '\0';
+        snprintf(out, n, "%s", tmp); /* truncated to n - 1 characters */
+    }
+    free(tmp);
 }
 
 void kiln__cl_platform_str(cl_platform_id p, cl_platform_info what, char *out, size_t n)
 {
-    out[0] = '\0';
-    if (clGetPlatformInfo(p, what, n - 1, out, NULL) != CL_SUCCESS) {
-        snprintf(out, n, "?");
+    size_t need = 0;
+    snprintf(out, n, "?");
+    if (clGetPlatformInfo(p, what, 0, NULL, &need) != CL_SUCCESS || need == 0) {
+        return;
     }
-    out[n - 1] = '\0';
+    char *tmp = malloc(need + 1);
+    if (tmp != NULL && clGetPlatformInfo(p, what, need, tmp, NULL) == CL_SUCCESS) {
+        tmp[need] = '\0';
+        snprintf(out, n, "%s", tmp);
+    }
+    free(tmp);
 }
 
 static int type_rank(cl_device_id d)

@@ -79,9 +79,9 @@ struct kiln__cl {
     cl_context context;
     cl_command_queue queue;
     char platform_name[128];
-    char driver_version[64];
-    char device_version[64];
-    char cl_c_version[64];
+    char driver_version[128];
+    char device_version[128];
+    char cl_c_version[128];
     cl_ulong max_alloc, global_mem, local_mem;
     size_t max_wg;
     int fp16;
