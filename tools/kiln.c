@@ -130,7 +130,7 @@ static int parse_train_args(int argc, char **argv, struct train_args *a)
         int64_t x = 0;
         int ok = 1, takes = 1;
         if (strcmp(o, "--epochs") == 0) {
-            ok = parse_int(o, v, 0, 100000, &x);
+            ok = parse_int(o, v, 1, 100000, &x);
             a->epochs = (int32_t)x;
         } else if (strcmp(o, "--max-steps") == 0) {
             ok = parse_int(o, v, 1, INT64_MAX / 2, &a->max_steps);
