@@ -74,7 +74,7 @@ static kiln_status ref_mse(const struct kiln__op_args *args)
     const float *p = args->in[0], *t = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (n > 32768)
+#pragma omp parallel for reduction(+ : acc) if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         double d = (double)p[i] - t[i];
         acc += d * d;
@@ -89,7 +89,7 @@ static kiln_status ref_mse_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t n = args->node->n_elems;
     float k = (float)(2.0 / (double)n) * dy[0];
-#pragma omp parallel for if (n > 32768)
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         dx[i] = k * (p[i] - t[i]);
     }
@@ -113,7 +113,7 @@ static kiln_status ref_softmax_xent(const struct kiln__op_args *args)
     const int32_t *y = args->in[1];
     int64_t rows = args->node->src[0]->shape.dims[0], cols = args->node->src[0]->shape.dims[1];
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (rows > 64)
+#pragma omp parallel for reduction(+ : acc) if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         if (y[r] < 0 || y[r] >= cols) {
@@ -140,7 +140,7 @@ static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t rows = args->node->shape.dims[0], cols = args->node->shape.dims[1];
     double k = (double)dy[0] / (double)rows;
-#pragma omp parallel for if (rows > 64)
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *dr = dx + r * cols;
@@ -174,7 +174,7 @@ static kiln_status ref_bce(const struct kiln__op_args *args)
     const float *x = args->in[0], *t = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (n > 32768)
+#pragma omp parallel for reduction(+ : acc) if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         double v = x[i];
         acc += (v > 0 ? v : 0) - v * t[i] + log1p(exp(-fabs(v)));
@@ -189,7 +189,7 @@ static kiln_status ref_bce_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t n = args->node->n_elems;
     double k = (double)dy[0] / (double)n;
-#pragma omp parallel for if (n > 32768)
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         double e = exp(-fabs((double)x[i]));
         double s = x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
@@ -212,7 +212,7 @@ static kiln_status ref_hinge(const struct kiln__op_args *args)
     const int32_t *y = args->in[1];
     int64_t rows = args->node->src[0]->shape.dims[0], cols = args->node->src[0]->shape.dims[1];
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (rows > 64)
+#pragma omp parallel for reduction(+ : acc) if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         if (y[r] < 0 || y[r] >= cols) {
@@ -236,7 +236,7 @@ static kiln_status ref_hinge_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t rows = args->node->shape.dims[0], cols = args->node->shape.dims[1];
     float k = (float)((double)dy[0] / ((double)rows * (double)cols));
-#pragma omp parallel for if (rows > 64)
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *dr = dx + r * cols;
@@ -272,6 +272,16 @@ static void bwd_hinge(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *
         .tol = {1e-7, 1e-5, 1e-4}, /* a mean over the batch: a sum in any order */                 \
     }
 
+/* PyTorch equivalents (tools/golden/make_goldens.py):
+ * - MSE: F.mse_loss (mean).
+ * - SOFTMAX_XENT: F.cross_entropy with integer labels. Differs on labels outside
+ *   [0, C): PyTorch fails (or, with ignore_index, divides by the number of valid rows);
+ *   kiln gives those rows zero loss and divides by N, i.e. cross_entropy(x, y,
+ *   ignore_index=-100, reduction="sum") / N with invalid labels set to -100.
+ * - BCE_LOGITS: F.binary_cross_entropy_with_logits (mean).
+ * - HINGE: F.multi_margin_loss(p=1, margin=1) (mean over N of the row sum / C); invalid
+ *   labels as for SOFTMAX_XENT (zero rows, divided by N).
+ * - The _BWD kernels: autograd of the forward loss with the incoming scalar gradient. */
 LOSS_DESC(MSE, "mse", 2, infer_pair, bwd_mse, ref_mse);
 LOSS_DESC(MSE_BWD, "mse_bwd", 3, infer_bwd, NULL, ref_mse_bwd);
 LOSS_DESC(SOFTMAX_XENT, "softmax_xent", 2, infer_labels, bwd_softmax_xent, ref_softmax_xent);
