@@ -400,7 +400,11 @@ int main(int argc, char **argv)
         printf("kiln %s\n", kiln_version());
         return EXIT_SUCCESS;
     }
-    if (strcmp(argv[1], "info") == 0 && argc == 2) {
+    if (strcmp(argv[1], "info") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "kiln info: takes no arguments (got '%s')\n", argv[2]);
+            return EXIT_USAGE;
+        }
         return cmd_info();
     }
     if (strcmp(argv[1], "train") == 0) {
