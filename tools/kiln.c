@@ -387,6 +387,8 @@ done:
 
 int main(int argc, char **argv)
 {
+    /* Line-buffered, so epoch lines and the progress on stderr interleave in order. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
