@@ -213,8 +213,12 @@ static int load_data(const struct train_args *a, struct kiln_dataset *train,
         kiln_dataset_fini(&all);
         return 0;
     }
-    s = kiln_dataset_split(&all, a->val, a->seed, train, val);
-    kiln_dataset_fini(&all);
+    if (a->val > 0) {
+        s = kiln_dataset_split(&all, a->val, a->seed, train, val);
+        kiln_dataset_fini(&all);
+    } else {
+        *train = all; /* no validation set: keep the data without a copy */
+    }
     if (s == KILN_OK) {
         s = kiln_dataset_stats(train, &mean, &std);
     }
