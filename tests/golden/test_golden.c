@@ -258,7 +258,7 @@ static void harness_row(int idx, const struct oh_family **f, int *k)
 START_TEST(test_harness_case)
 {
     const struct oh_family *f;
-    int k;
+    int k = 0;
     char stem[256];
     harness_row(_i, &f, &k);
     const struct oh_case *c = &f->cases[k];
