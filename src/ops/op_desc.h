@@ -86,8 +86,9 @@ struct kiln__tol {
 };
 
 enum {
-    KILN__OPF_VIEW = 1u << 0,    /* output aliases src[0]: no kernel runs */
-    KILN__OPF_INPLACE = 1u << 1, /* writes the inputs in inplace_mask; output is empty */
+    KILN__OPF_VIEW = 1u << 0,     /* output aliases src[0]: no kernel runs */
+    KILN__OPF_INPLACE = 1u << 1,  /* writes the inputs in inplace_mask; output is empty */
+    KILN__OPF_VARIADIC = 1u << 2, /* takes 1..n_in sources (node->n_src says how many) */
 };
 
 struct kiln__op_desc {
