@@ -9,10 +9,24 @@
 #include <string.h>
 
 unsigned char oh_ops_seen[KILN_OP_COUNT];
+int oh_n_unsupported;
+int oh_unsupported_cases[KILN_OP_COUNT];
+bool oh_last_unsupported;
 
 const struct oh_family *const oh_families[] = {
-    &oh_family_binary, &oh_family_unary, &oh_family_gemm,  &oh_family_shape,
-    &oh_family_reduce, &oh_family_loss,  &oh_family_optim, NULL,
+    &oh_family_binary,
+    &oh_family_unary,
+    &oh_family_gemm,
+    &oh_family_shape,
+    &oh_family_reduce,
+    &oh_family_loss,
+    &oh_family_optim,
+    &oh_family_conv,
+    &oh_family_pool,
+    &oh_family_norm,
+    &oh_family_layout,
+    &oh_family_random,
+    NULL,
 };
 
 /* ==== Deterministic data ==== */
@@ -245,7 +259,19 @@ bool oh_run_side(kiln_context *ctx, const struct oh_env *env, const struct oh_ca
     if (env->guard_bytes > 0) {
         kiln__graph_set_guard(sd->g, env->guard_bytes);
     }
-    SIDE_TRY(kiln_graph_compile(sd->g), "kiln_graph_compile");
+    kiln_status cs = kiln_graph_compile(sd->g);
+    if (cs == KILN_E_UNSUPPORTED && ctx != env->cpu) {
+        /* Which ops have no kernel at all on this backend (not a supports() refusal). */
+        const struct kiln_kernel *k = ctx->be.ops->kernels;
+        for (int32_t i = 0; i < sd->g->n_nodes; i++) {
+            int op = sd->g->nodes[i]->op;
+            if (op != KILN__OP_LEAF && !(kiln__ops[op]->flags & KILN__OPF_VIEW) &&
+                k[op].run == NULL) {
+                sd->unsupported = true;
+            }
+        }
+    }
+    SIDE_TRY(cs, "kiln_graph_compile");
     for (int i = 0; i < n_in; i++) {
         SIDE_TRY(kiln_tensor_upload(sd->in[i], data[i], kiln_tensor_n_bytes(sd->in[i])),
                  "uploading an input");
@@ -339,6 +365,26 @@ static bool all_finite(const float *v, int64_t n_el)
     return true;
 }
 
+/* Counts case c as unsupported on env's backend and names its missing ops in
+ * oh_unsupported_cases (each op once per case). */
+static void note_unsupported(const struct oh_env *env, const struct oh_case *c,
+                             const struct oh_side *sd)
+{
+    unsigned char seen[KILN_OP_COUNT] = {0};
+    const struct kiln_kernel *k = env->be->be.ops->kernels;
+    (void)c;
+    for (int32_t i = 0; i < sd->g->n_nodes; i++) {
+        int op = sd->g->nodes[i]->op;
+        if (op != KILN__OP_LEAF && !(kiln__ops[op]->flags & KILN__OPF_VIEW) && k[op].run == NULL &&
+            !seen[op]) {
+            seen[op] = 1;
+            oh_unsupported_cases[op]++;
+        }
+    }
+    oh_n_unsupported++;
+    oh_last_unsupported = true;
+}
+
 bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, size_t n)
 {
     int n_in = oh_n_in(c);
@@ -360,7 +406,12 @@ bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, s
     if (!oh_run_side(env->cpu, env, c, data, &ref, msg, n)) {
         goto done;
     }
+    oh_last_unsupported = false;
     if (!oh_run_side(env->be, env, c, data, &got, msg, n)) {
+        if (got.unsupported) {
+            note_unsupported(env, c, &got);
+            ok = true;
+        }
         goto done;
     }
     const struct kiln__tol *tol = c->tol ? c->tol : &kiln__ops[c->op]->tol;

@@ -91,6 +91,15 @@ union oh_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_conv2d conv;
+    struct kiln__p_pool2d pool;
+    struct kiln__p_upsample up;
+    struct kiln__p_bn bn;
+    struct kiln__p_lrn lrn;
+    struct kiln__p_concat cat;
+    struct kiln__p_slice sl;
+    struct kiln__p_pad pad;
+    struct kiln__p_dropout drop;
     unsigned char raw[KILN__PARAMS_BYTES];
 };
 
@@ -133,7 +142,8 @@ struct oh_family {
 
 /* The family tables (tests/ops/test_<family>.c). */
 extern const struct oh_family oh_family_binary, oh_family_unary, oh_family_gemm, oh_family_shape,
-    oh_family_reduce, oh_family_loss, oh_family_optim;
+    oh_family_reduce, oh_family_loss, oh_family_optim, oh_family_conv, oh_family_pool,
+    oh_family_norm, oh_family_layout, oh_family_random;
 
 /* All families, NULL-terminated. */
 extern const struct oh_family *const oh_families[];
@@ -146,6 +156,17 @@ struct oh_env {
     const char *backend;
     size_t guard_bytes; /* guard band after every tensor (0: off) */
 };
+
+/*
+ * Cases that the backend under test cannot run because an op of the case graph has no
+ * kernel there (kiln_graph_compile returned KILN_E_UNSUPPORTED and the backend's kernel
+ * table has no entry for it): oh_run_case returns true for them, sets
+ * oh_last_unsupported and counts them here, so that a GPU run lists the gap instead of
+ * failing. Any other failure, including a kernel's supports() refusing a shape, fails.
+ */
+extern int oh_n_unsupported;                    /* cases */
+extern int oh_unsupported_cases[KILN_OP_COUNT]; /* per missing op: cases that need it */
+extern bool oh_last_unsupported;                /* the last oh_run_case was one */
 
 /* Ops seen in any node of any case graph built so far (coverage). */
 extern unsigned char oh_ops_seen[KILN_OP_COUNT];
@@ -185,6 +206,7 @@ struct oh_side {
     void *grad[KILN__MAX_SRC]; /* d loss / d in[i], NULL when none */
     void *upd[KILN__MAX_SRC];  /* in-place updated inputs after the last step */
     struct kiln__tol grad_tol; /* the loosest tolerance of the backward nodes */
+    bool unsupported;          /* compile said KILN_E_UNSUPPORTED for a missing kernel */
 };
 
 /*

@@ -95,8 +95,10 @@ static const struct kiln__tol *forward_tol(int op)
         return &r64_tol_update;
     case KILN_OP_GELU_BWD:
         return &r64_tol_gelu_bwd;
-    default:
-        return &r64_tol_few_roundings;
+    default: {
+        const struct kiln__tol *t = r64_conv_tol(op); /* ref64_conv.c */
+        return t != NULL ? t : &r64_tol_few_roundings;
+    }
     }
 }
 
@@ -512,7 +514,7 @@ bool r64_eval_node(const struct kiln_tensor *n, double *const *in, double *out, 
         adam(n, in, t);
         return true;
     default:
-        return false;
+        return r64_eval_conv(n, in, out); /* ref64_conv.c */
     }
 }
 

@@ -27,6 +27,13 @@
  * not know. */
 bool r64_eval_node(const struct kiln_tensor *n, double *const *in, double *out, int t);
 
+/* The convolutional-network ops (ref64_conv.c): evaluates n like r64_eval_node, or
+ * returns false for an op of another family. */
+bool r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out);
+
+/* The forward tolerance of a convolutional-network op, or NULL for another family. */
+const struct kiln__tol *r64_conv_tol(int op);
+
 /* CPU forward of case c vs the double evaluation. True when they agree (or the row
  * says OH_NO_DOUBLE); otherwise writes msg. */
 bool r64_check_forward(kiln_context *cpu, const struct oh_case *c, char *msg, size_t n);

@@ -25,6 +25,10 @@ static struct oh_env env;
         char msg[2048];                                                                            \
         const struct oh_case *c = &oh_family_##fam.cases[_i];                                      \
         bool ok = oh_run_case(&env, c, msg, sizeof(msg));                                          \
+        if (ok && oh_last_unsupported) {                                                           \
+            printf("UNSUPPORTED %s case %d (%s [%s]): %s\n", #fam, _i, kiln__op_name(c->op),       \
+                   c->note ? c->note : "", msg);                                                   \
+        }                                                                                          \
         ck_assert_msg(ok, "case %d: %s", _i, msg);                                                 \
     }                                                                                              \
     END_TEST
@@ -36,6 +40,27 @@ FAMILY_TEST(shape)
 FAMILY_TEST(reduce)
 FAMILY_TEST(loss)
 FAMILY_TEST(optim)
+FAMILY_TEST(conv)
+FAMILY_TEST(pool)
+FAMILY_TEST(norm)
+FAMILY_TEST(layout)
+FAMILY_TEST(random)
+
+/* The summary of cases the backend could not run for want of a kernel (GPU runs share
+ * one process, so the counts cover every family; forked cpu runs never have any). */
+static void print_unsupported(void)
+{
+    printf("ops-%s: %d case(s) unsupported (no kernel on this backend)", env.backend,
+           oh_n_unsupported);
+    const char *sep = ": ";
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        if (oh_unsupported_cases[op] > 0) {
+            printf("%s%s (%d)", sep, kiln__op_name(op), oh_unsupported_cases[op]);
+            sep = ", ";
+        }
+    }
+    printf("\n");
+}
 
 static const struct oh_case *flat_case(int idx)
 {
@@ -308,6 +333,11 @@ int main(int argc, char **argv)
     add_family(s, &oh_family_reduce, test_reduce, is_cpu);
     add_family(s, &oh_family_loss, test_loss, is_cpu);
     add_family(s, &oh_family_optim, test_optim, is_cpu);
+    add_family(s, &oh_family_conv, test_conv, is_cpu);
+    add_family(s, &oh_family_pool, test_pool, is_cpu);
+    add_family(s, &oh_family_norm, test_norm, is_cpu);
+    add_family(s, &oh_family_layout, test_layout, is_cpu);
+    add_family(s, &oh_family_random, test_random, is_cpu);
     TCase *gtc = tcase_create("guard");
     tcase_add_test(gtc, test_guard_detects_overrun);
     suite_add_tcase(s, gtc);
@@ -336,6 +366,7 @@ int main(int argc, char **argv)
     srunner_run_all(sr, CK_NORMAL);
     int nf = srunner_ntests_failed(sr);
     srunner_free(sr);
+    print_unsupported();
     kiln_context_destroy(env.be);
     kiln_context_destroy(env.cpu);
     return nf == 0 ? 0 : 1;
