@@ -131,7 +131,10 @@ static void bwd_bn_stats(kiln_graph *g, struct kiln_tensor *n, struct kiln_tenso
     dx[0] = kiln__node(g, KILN_OP_BN_STATS_BWD, 3, src, NULL, 0);
 }
 
-/* ==== BN_STATS_BWD: dx = dmean / M + dvar 2 (x - mean) / M ==== */
+/* ==== BN_STATS_BWD: dx = dmean / M + dvar 2 (x - mean) / M ====
+ * mean is read from the stats input (BN_STATS's output), not recomputed from x: with
+ * the statistics of x this is the exact derivative; fed other statistics (the op
+ * tests do) it is this formula, which the goldens map (tools/golden/make_goldens.py). */
 
 static kiln_status infer_bn_stats_bwd(struct kiln_tensor *n)
 {
