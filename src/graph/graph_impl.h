@@ -23,6 +23,9 @@ enum {
     KILN__F_BACKWARD = 1u << 6, /* appended by autodiff */
     KILN__F_UPDATE = 1u << 7,   /* appended by an optimizer */
     KILN__F_POISON = 1u << 8,   /* result of a failed builder */
+    /* A non-trainable leaf saved and loaded with the parameters and initialized with
+     * them (PyTorch's module buffers: batch norm's running statistics). */
+    KILN__F_BUFFER = 1u << 9,
 };
 
 struct kiln_tensor {
