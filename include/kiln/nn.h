@@ -46,8 +46,9 @@ KILN_API kiln_tensor *kiln_conv_transpose2d_layer(kiln_graph *g, kiln_tensor *x,
 /*
  * nn.BatchNorm1d/2d(C, eps, momentum) over dim 1 of x [N, C], [N, C, L] or [N, C, H, W].
  * Parameters "<name>.weight" (gamma, ones) and "<name>.bias" (beta, zeros); running
- * statistics "<name>.running_mean" (zeros) and "<name>.running_var" (ones) are state
- * tensors (saved in checkpoints with the optimizer state, never trained). Training runs
+ * statistics "<name>.running_mean" (zeros) and "<name>.running_var" (ones) are buffers
+ * (saved and loaded with the parameters by kiln_graph_save/load, never trained,
+ * re-initialized by kiln_graph_reset_params). Training runs
  * (kiln_graph_run) normalize with the batch mean and biased variance and then update the
  * running statistics (r = (1 - momentum) r + momentum batch, unbiased variance);
  * kiln_graph_eval normalizes with the running statistics. PyTorch: momentum 0.1, eps

@@ -124,12 +124,12 @@ kiln_tensor *kiln_batch_norm(kiln_graph *g, kiln_tensor *x, const char *name, fl
     kiln_tensor *gamma = kiln_param(g, nm, 1, &c, KILN_INIT_ONES, 0.0f, 0);
     snprintf(nm, sizeof(nm), "%s.bias", name);
     kiln_tensor *beta = kiln_param(g, nm, 1, &c, KILN_INIT_ZEROS, 0.0f, 0);
-    /* Running statistics: state leaves (kept, saved with the optimizer state, not
+    /* Running statistics: buffer leaves (saved and loaded with the parameters, never
      * trained), initialized like PyTorch's: mean 0, variance 1. */
     snprintf(nm, sizeof(nm), "%s.running_mean", name);
-    kiln_tensor *rm = kiln__leaf(g, nm, KILN_DTYPE_F32, &s, KILN__F_STATE | KILN__F_KEEP);
+    kiln_tensor *rm = kiln__leaf(g, nm, KILN_DTYPE_F32, &s, KILN__F_BUFFER | KILN__F_KEEP);
     snprintf(nm, sizeof(nm), "%s.running_var", name);
-    kiln_tensor *rv = kiln__leaf(g, nm, KILN_DTYPE_F32, &s, KILN__F_STATE | KILN__F_KEEP);
+    kiln_tensor *rv = kiln__leaf(g, nm, KILN_DTYPE_F32, &s, KILN__F_BUFFER | KILN__F_KEEP);
     if (rv->flags & KILN__F_POISON) {
         return rv;
     }

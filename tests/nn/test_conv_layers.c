@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "graph/graph_impl.h"
 #include "kiln.h"
@@ -219,6 +220,25 @@ START_TEST(test_batch_norm_running_stats)
     float rm2[2];
     ck_assert_int_eq(kiln_tensor_download(kiln_graph_find(g, "bn.running_mean"), rm2, 8), KILN_OK);
     ck_assert(rm2[0] == rm[0] && rm2[1] == rm[1]);
+    /* The running statistics are saved with the parameters (no optimizer state) and a
+     * new graph that loads them evaluates the same. */
+    char path[] = "/tmp/kiln_bn_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert(fd >= 0);
+    close(fd);
+    ck_assert_msg(kiln_graph_save(g, path, 0) == KILN_OK, "%s", kiln_last_error());
+    kiln_graph_destroy(g);
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    x = kiln_input(g, "x", KILN_DTYPE_F32, 4, xd);
+    out = kiln_tensor_keep(kiln_batch_norm(g, x, "bn", 0.1f, 1e-5f));
+    ck_assert_int_eq(kiln_graph_compile(g), KILN_OK);
+    ck_assert_msg(kiln_graph_load(g, path, 0) == KILN_OK, "%s", kiln_last_error());
+    unlink(path);
+    ck_assert_int_eq(kiln_tensor_upload(x, xs, sizeof(xs)), KILN_OK);
+    ck_assert_int_eq(kiln_graph_eval(g, 1, &out), KILN_OK);
+    float y2[12];
+    ck_assert_int_eq(kiln_tensor_download(out, y2, sizeof(y2)), KILN_OK);
+    ck_assert(memcmp(y, y2, sizeof(y)) == 0);
     kiln_graph_destroy(g);
 }
 END_TEST

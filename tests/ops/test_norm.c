@@ -17,12 +17,12 @@
     }
 
 /* y = bn_apply(x, bn_stats(x, rm, rv), gamma, beta) with zero/one running statistics
- * created here (state leaves): in training runs the statistics are the batch's. */
+ * created here (buffer leaves): in training runs the statistics are the batch's. */
 static kiln_tensor *build_bn(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
 {
     struct kiln_shape s = {1, {in[0]->shape.dims[1], 0, 0, 0}};
-    kiln_tensor *rm = kiln__leaf(g, "rm", KILN_DTYPE_F32, &s, KILN__F_STATE | KILN__F_KEEP);
-    kiln_tensor *rv = kiln__leaf(g, "rv", KILN_DTYPE_F32, &s, KILN__F_STATE | KILN__F_KEEP);
+    kiln_tensor *rm = kiln__leaf(g, "rm", KILN_DTYPE_F32, &s, KILN__F_BUFFER | KILN__F_KEEP);
+    kiln_tensor *rv = kiln__leaf(g, "rv", KILN_DTYPE_F32, &s, KILN__F_BUFFER | KILN__F_KEEP);
     if (rv->flags & KILN__F_POISON) {
         return rv;
     }
