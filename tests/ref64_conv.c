@@ -4,57 +4,13 @@
  * and include/kiln/graph.h with direct loops (no im2col, no BLAS, no kiln kernels).
  * The adjoint ops (conv2d_bwd_*, avgpool2d_bwd, upsample_nearest_bwd) are computed as
  * the transposes of the forward loop nests, which is what they are defined to be.
+ * Their entries (evaluator and tolerance class) are in the table of ref64_ops.c.
  */
 #include <math.h>
 #include <string.h>
 
 #include "ref64.h"
 #include "rng.h"
-
-/* ---- Tolerances (reasons as in ref64.c) ---- */
-
-/* conv2d*: OpenBLAS sums up to a few hundred f32 products (about 1e-6 relative). */
-static const struct kiln__tol tol_conv = {1e-10, 1e-5, 1e-5};
-/* Copies and selections. */
-static const struct kiln__tol tol_exact = {0.0, 0.0, 0.0};
-/* A few f32 roundings per element; batch-norm terms such as (x - mean) r gamma + beta
- * err relative to their parts (|x|, |beta| <= 2 here), not to the result. */
-static const struct kiln__tol tol_few = {1e-12, 2e-6, 2e-6};
-/* Sums of short windows rounded from f32 sums (maxpool_bwd, avgpool, upsample_bwd). */
-static const struct kiln__tol tol_sum = {1e-12, 2e-6, 2e-6};
-
-const struct kiln__tol *r64_conv_tol(int op)
-{
-    switch (op) {
-    case KILN_OP_CONV2D:
-    case KILN_OP_CONV2D_BWD_DATA:
-    case KILN_OP_CONV2D_BWD_FILTER:
-        return &tol_conv;
-    case KILN_OP_MAXPOOL2D:
-    case KILN_OP_UPSAMPLE_NEAREST:
-    case KILN_OP_CONCAT:
-    case KILN_OP_SLICE:
-    case KILN_OP_PAD:
-        return &tol_exact;
-    case KILN_OP_MAXPOOL2D_BWD:
-    case KILN_OP_AVGPOOL2D:
-    case KILN_OP_AVGPOOL2D_BWD:
-    case KILN_OP_UPSAMPLE_NEAREST_BWD:
-        return &tol_sum;
-    case KILN_OP_BN_STATS:
-    case KILN_OP_BN_STATS_BWD:
-    case KILN_OP_BN_APPLY:
-    case KILN_OP_BN_APPLY_BWD:
-    case KILN_OP_BN_APPLY_BWD_PARAMS:
-    case KILN_OP_BN_RUNNING_UPDATE:
-    case KILN_OP_LRN:
-    case KILN_OP_LRN_BWD:
-    case KILN_OP_DROPOUT:
-        return &tol_few;
-    default:
-        return NULL;
-    }
-}
 
 /* ---- conv2d and its adjoints: one loop nest over (b, k, oh, ow, c, i, j) ---- */
 
@@ -193,7 +149,7 @@ static void bn_dims(const struct kiln_shape *s, int64_t *nb, int64_t *nc, int64_
     }
 }
 
-static bool bn(const struct kiln_tensor *n, double *const *in, double *out)
+static void bn(const struct kiln_tensor *n, double *const *in, double *out)
 {
     const struct kiln__p_bn *p = (const void *)n->params;
     int64_t nb, nc, sp;
@@ -204,7 +160,7 @@ static bool bn(const struct kiln_tensor *n, double *const *in, double *out)
             in[0][i] = (1 - m) * in[0][i] + m * in[2][i];
             in[1][i] = (1 - m) * in[1][i] + m * in[2][c + i] * (cnt > 1 ? cnt / (cnt - 1) : 1.0);
         }
-        return true;
+        return;
     }
     bn_dims(&n->src[0]->shape, &nb, &nc, &sp);
     double m = (double)(nb * sp);
@@ -222,7 +178,7 @@ static bool bn(const struct kiln_tensor *n, double *const *in, double *out)
             out[c] = n->graph->training ? s / m : in[1][c];
             out[nc + c] = n->graph->training ? q / m : in[2][c];
         }
-        return true;
+        return;
     }
     if (n->op == KILN_OP_BN_APPLY_BWD_PARAMS) {
         for (int64_t c = 0; c < nc; c++) {
@@ -238,7 +194,7 @@ static bool bn(const struct kiln_tensor *n, double *const *in, double *out)
             out[2 * nc + c] = s2;
             out[3 * nc + c] = s1;
         }
-        return true;
+        return;
     }
     for (int64_t i = 0; i < n->n_elems; i++) {
         int64_t c = (i / sp) % nc;
@@ -255,7 +211,6 @@ static bool bn(const struct kiln_tensor *n, double *const *in, double *out)
             break;
         }
     }
-    return true;
 }
 
 /* ---- LRN: y_c = x_c d_c^-beta; the backward as the transpose of the Jacobian ---- */
@@ -356,44 +311,44 @@ static void dropout(const struct kiln_tensor *n, double *const *in, double *out)
     }
 }
 
-bool r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out)
+void r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out, int t)
 {
+    (void)t;
     switch (n->op) {
     case KILN_OP_CONV2D:
     case KILN_OP_CONV2D_BWD_DATA:
     case KILN_OP_CONV2D_BWD_FILTER:
         conv_loops(n, in, out);
-        return true;
+        break;
     case KILN_OP_MAXPOOL2D:
     case KILN_OP_MAXPOOL2D_BWD:
     case KILN_OP_AVGPOOL2D:
     case KILN_OP_AVGPOOL2D_BWD:
         pool_loops(n, in, out);
-        return true;
+        break;
     case KILN_OP_UPSAMPLE_NEAREST:
     case KILN_OP_UPSAMPLE_NEAREST_BWD:
         upsample(n, in, out);
-        return true;
+        break;
     case KILN_OP_BN_STATS:
     case KILN_OP_BN_STATS_BWD:
     case KILN_OP_BN_APPLY:
     case KILN_OP_BN_APPLY_BWD:
     case KILN_OP_BN_APPLY_BWD_PARAMS:
     case KILN_OP_BN_RUNNING_UPDATE:
-        return bn(n, in, out);
+        bn(n, in, out);
+        break;
     case KILN_OP_LRN:
     case KILN_OP_LRN_BWD:
         lrn(n, in, out);
-        return true;
+        break;
     case KILN_OP_CONCAT:
     case KILN_OP_SLICE:
     case KILN_OP_PAD:
         layout(n, in, out);
-        return true;
-    case KILN_OP_DROPOUT:
+        break;
+    default: /* DROPOUT */
         dropout(n, in, out);
-        return true;
-    default:
-        return false;
+        break;
     }
 }
