@@ -175,8 +175,9 @@ struct oh_env {
 /* Ops seen in any node of any case graph built so far (coverage). */
 extern unsigned char oh_ops_seen[KILN_OP_COUNT];
 
-/* Cases whose graph the backend under test cannot compile (KILN_E_UNSUPPORTED: a
- * kernel is missing). oh_run_case prints each and counts it as passed; the
+/* Cases whose graph the backend under test cannot compile because an op has no kernel
+ * there (KILN_E_UNSUPPORTED with an empty kernel-table entry; a supports() refusal
+ * fails the case). oh_run_case prints each and counts it as passed; the
  * test program reports them as a SKIP. Counted in this process only. */
 extern int oh_n_unsupported;
 
