@@ -105,6 +105,15 @@ union oh_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_conv2d conv;
+    struct kiln__p_pool2d pool;
+    struct kiln__p_upsample up;
+    struct kiln__p_bn bn;
+    struct kiln__p_lrn lrn;
+    struct kiln__p_concat cat;
+    struct kiln__p_slice sl;
+    struct kiln__p_pad pad;
+    struct kiln__p_dropout drop;
     unsigned char raw[KILN__PARAMS_BYTES];
 };
 
@@ -148,7 +157,8 @@ struct oh_family {
 
 /* The family tables (tests/ops/test_<family>.c). */
 extern const struct oh_family oh_family_binary, oh_family_unary, oh_family_gemm, oh_family_shape,
-    oh_family_reduce, oh_family_loss, oh_family_optim;
+    oh_family_reduce, oh_family_loss, oh_family_optim, oh_family_conv, oh_family_pool,
+    oh_family_norm, oh_family_layout, oh_family_random;
 
 /* All families, NULL-terminated. */
 extern const struct oh_family *const oh_families[];
@@ -165,8 +175,9 @@ struct oh_env {
 /* Ops seen in any node of any case graph built so far (coverage). */
 extern unsigned char oh_ops_seen[KILN_OP_COUNT];
 
-/* Cases whose graph the backend under test cannot compile (KILN_E_UNSUPPORTED: a
- * kernel is missing). oh_run_case prints each and counts it as passed; the
+/* Cases whose graph the backend under test cannot compile because an op has no kernel
+ * there (KILN_E_UNSUPPORTED with an empty kernel-table entry; a supports() refusal
+ * fails the case). oh_run_case prints each and counts it as passed; the
  * test program reports them as a SKIP. Counted in this process only. */
 extern int oh_n_unsupported;
 

@@ -104,6 +104,25 @@ extern const struct r64_op r64_ops[KILN_OP_COUNT];
 
 /* ==== Checks ==== */
 
+/* The convolutional-network ops (conv, pool, norm, layout, random families), in
+ * ref64_conv.c; their table entries are in ref64_ops.c. Tolerance classes:
+ *  - CONV: conv2d and its adjoints, OpenBLAS sums of up to a few hundred f32 products
+ *    (about 1e-6 relative to the terms).
+ *  - BN: a few f32 roundings per element, but terms such as (x - mean) r gamma + beta
+ *    err relative to their parts (|x|, |beta| <= 2 here), not to the result.
+ * Copies and selections (maxpool2d, upsample_nearest, concat, slice, pad) are EXACT;
+ * short window sums (maxpool2d_bwd, avgpool2d(_bwd), upsample_nearest_bwd), lrn and
+ * dropout are FEW_ROUNDINGS. */
+#define R64_TOL_CONV                                                                               \
+    {                                                                                              \
+        1e-10, 1e-5, 1e-5                                                                          \
+    }
+#define R64_TOL_BN                                                                                 \
+    {                                                                                              \
+        1e-12, 2e-6, 2e-6                                                                          \
+    }
+void r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out, int t);
+
 /* CPU forward of case c vs the double evaluation. True when they agree (or the row
  * says OH_NO_DOUBLE); otherwise writes msg. */
 bool r64_check_forward(kiln_context *cpu, const struct oh_case *c, char *msg, size_t n);

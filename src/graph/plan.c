@@ -182,7 +182,7 @@ static kiln_status init_leaves(kiln_graph *g, bool params, bool state)
     struct kiln_backend *be = &g->ctx->be;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *t = g->nodes[i];
-        bool is_param = (t->flags & KILN__F_PARAM) != 0;
+        bool is_param = (t->flags & (KILN__F_PARAM | KILN__F_BUFFER)) != 0;
         bool is_state = (t->flags & (KILN__F_STATE | KILN__F_CONST)) != 0;
         if (t->op != KILN__OP_LEAF || !((params && is_param) || (state && is_state))) {
             continue;

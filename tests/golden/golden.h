@@ -132,6 +132,10 @@ kiln_status gd_build(kiln_graph *g, const struct gd_case *c, kiln_tensor **in, k
  * of the first update (SGD_UPDATE, ADAM_UPDATE). */
 void gd_params_json(int op, const void *params, int step, char *buf, size_t n);
 
+/* The params of a convolutional-network op (conv, pool, norm, layout, random families)
+ * as JSON; "{}" for other ops. Called by gd_params_json. */
+void gd_conv_params_json(int op, const void *params, char *buf, size_t n);
+
 /* ---- Cases of the op harness (tests/op_harness.h) ---- */
 
 struct oh_case;

@@ -393,6 +393,86 @@ void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
                  p.adam.decoupled, step);
         break;
     default:
+        gd_conv_params_json(op, params, buf, n);
+        break;
+    }
+}
+
+void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
+{
+    const unsigned char *raw = params;
+    struct kiln__p_conv2d cv;
+    struct kiln__p_pool2d pl;
+    struct kiln__p_bn bn;
+    struct kiln__p_lrn lrn;
+    struct kiln__p_slice sl;
+    struct kiln__p_pad pd;
+    struct kiln__p_dropout dr;
+    int32_t i2[2];
+    switch (op) {
+    case KILN_OP_CONV2D:
+    case KILN_OP_CONV2D_BWD_DATA:
+    case KILN_OP_CONV2D_BWD_FILTER:
+        memcpy(&cv, raw, sizeof(cv));
+        snprintf(buf, n,
+                 "{\"stride\": [%d, %d], \"pad\": [%d, %d], \"dilation\": [%d, %d], "
+                 "\"groups\": %d, \"in_hw\": [%d, %d], \"kernel\": [%d, %d]}",
+                 cv.stride[0], cv.stride[1], cv.pad[0], cv.pad[1], cv.dilation[0], cv.dilation[1],
+                 cv.groups, cv.in_hw[0], cv.in_hw[1], cv.kernel[0], cv.kernel[1]);
+        break;
+    case KILN_OP_MAXPOOL2D:
+    case KILN_OP_MAXPOOL2D_BWD:
+    case KILN_OP_AVGPOOL2D:
+    case KILN_OP_AVGPOOL2D_BWD:
+        memcpy(&pl, raw, sizeof(pl));
+        snprintf(buf, n,
+                 "{\"kernel\": [%d, %d], \"stride\": [%d, %d], \"pad\": [%d, %d], "
+                 "\"count_include_pad\": %d, \"in_hw\": [%d, %d]}",
+                 pl.kernel[0], pl.kernel[1], pl.stride[0], pl.stride[1], pl.pad[0], pl.pad[1],
+                 pl.count_include_pad, pl.in_hw[0], pl.in_hw[1]);
+        break;
+    case KILN_OP_UPSAMPLE_NEAREST:
+    case KILN_OP_UPSAMPLE_NEAREST_BWD:
+        memcpy(i2, raw, sizeof(i2));
+        snprintf(buf, n, "{\"factor\": [%d, %d]}", i2[0], i2[1]);
+        break;
+    case KILN_OP_BN_APPLY:
+    case KILN_OP_BN_APPLY_BWD:
+    case KILN_OP_BN_APPLY_BWD_PARAMS:
+    case KILN_OP_BN_RUNNING_UPDATE:
+        memcpy(&bn, raw, sizeof(bn));
+        snprintf(buf, n, "{\"eps\": %.9g, \"momentum\": %.9g, \"count\": %d}", bn.eps, bn.momentum,
+                 bn.count);
+        break;
+    case KILN_OP_LRN:
+    case KILN_OP_LRN_BWD:
+        memcpy(&lrn, raw, sizeof(lrn));
+        snprintf(buf, n, "{\"size\": %d, \"alpha\": %.9g, \"beta\": %.9g, \"k\": %.9g}", lrn.size,
+                 lrn.alpha, lrn.beta, lrn.k);
+        break;
+    case KILN_OP_CONCAT:
+        memcpy(i2, raw, sizeof(int32_t));
+        snprintf(buf, n, "{\"axis\": %d}", i2[0]);
+        break;
+    case KILN_OP_SLICE:
+        memcpy(&sl, raw, sizeof(sl));
+        snprintf(buf, n, "{\"begin\": [%d, %d, %d, %d], \"size\": [%d, %d, %d, %d]}", sl.begin[0],
+                 sl.begin[1], sl.begin[2], sl.begin[3], sl.size[0], sl.size[1], sl.size[2],
+                 sl.size[3]);
+        break;
+    case KILN_OP_PAD:
+        memcpy(&pd, raw, sizeof(pd));
+        snprintf(buf, n, "{\"before\": [%d, %d, %d, %d], \"after\": [%d, %d, %d, %d]}",
+                 pd.before[0], pd.before[1], pd.before[2], pd.before[3], pd.after[0], pd.after[1],
+                 pd.after[2], pd.after[3]);
+        break;
+    case KILN_OP_DROPOUT:
+        memcpy(&dr, raw, sizeof(dr));
+        /* The seed as a decimal string: JSON numbers lose 64-bit integers in some readers. */
+        snprintf(buf, n, "{\"p\": %.9g, \"scale\": %.9g, \"seed\": \"%llu\"}", dr.p, dr.scale,
+                 (unsigned long long)dr.seed);
+        break;
+    default:
         snprintf(buf, n, "{}");
         break;
     }

@@ -87,6 +87,19 @@ static struct kiln__tol golden_tol(int op, const struct kiln__tol *t)
     return r;
 }
 
+/* Whether a node of g has an op with no kernel at all on g's backend. */
+static bool missing_kernel(const kiln_graph *g)
+{
+    const struct kiln_kernel *k = g->ctx->be.ops->kernels;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        int op = g->nodes[i]->op;
+        if (op != KILN__OP_LEAF && !(kiln__ops[op]->flags & KILN__OPF_VIEW) && k[op].run == NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A case graph built on the backend under test. */
 struct built {
     kiln_graph *g;
@@ -155,7 +168,14 @@ static void check_golden(const char *stem, int op, struct built *b, const void *
             gtol = widen(gtol, golden_tol(t->op, &kiln__ops[t->op]->tol));
         }
     }
-    ck_assert_msg(kiln_graph_compile(b->g) == KILN_OK, "golden %s: %s", stem, kiln_last_error());
+    kiln_status cs = kiln_graph_compile(b->g);
+    if (cs == KILN_E_UNSUPPORTED && missing_kernel(b->g)) {
+        /* An op without a kernel on this backend yet: listed, not failed (as test_ops). */
+        printf("UNSUPPORTED golden %s on %s: %s\n", stem, backend, kiln_last_error());
+        kiln__st_free(&f);
+        return;
+    }
+    ck_assert_msg(cs == KILN_OK, "golden %s: %s", stem, kiln_last_error());
     for (int i = 0; i < b->n_in; i++) {
         ck_assert_msg(kiln_tensor_upload(b->in[i], ref_in[i]->data, ref_in[i]->n_bytes) == KILN_OK,
                       "%s", kiln_last_error());
@@ -258,7 +278,7 @@ static void harness_row(int idx, const struct oh_family **f, int *k)
 START_TEST(test_harness_case)
 {
     const struct oh_family *f;
-    int k;
+    int k = 0;
     char stem[256];
     harness_row(_i, &f, &k);
     const struct oh_case *c = &f->cases[k];

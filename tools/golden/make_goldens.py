@@ -169,6 +169,182 @@ BWD_LOSS = {"mse_bwd": "mse", "softmax_xent_bwd": "softmax_xent",
             "bce_logits_bwd": "bce_logits", "hinge_bwd": "hinge"}
 
 
+# ---- convolutional-network ops (src/ops/conv.c, pool.c, norm.c, layout.c, random.c) ----
+# The _BWD kernels are defined as vector-Jacobian products of their forward op, so
+# they are computed with autograd (create_graph: the linear ones have backward rules
+# of their own, whose gradients the goldens also hold).
+
+def vjp(f, primal, cot):
+    p = primal if primal.requires_grad else primal.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(p), p, cot, create_graph=True)
+    return g
+
+
+def zeros_like_shape(shape, like):
+    return torch.zeros(shape, dtype=like.dtype).requires_grad_(True)
+
+
+def conv_kw(p):
+    return dict(stride=tuple(p["stride"]), padding=tuple(p["pad"]),
+                dilation=tuple(p["dilation"]), groups=p["groups"])
+
+
+def op_conv_bwd_data(dy, w, p):
+    x0 = zeros_like_shape([dy.shape[0], w.shape[1] * p["groups"]] + p["in_hw"], dy)
+    (g,) = torch.autograd.grad(F.conv2d(x0, w, **conv_kw(p)), x0, dy, create_graph=True)
+    return g
+
+
+def op_conv_bwd_filter(x, dy, p):
+    w0 = zeros_like_shape([dy.shape[1], x.shape[1] // p["groups"]] + p["kernel"], x)
+    (g,) = torch.autograd.grad(F.conv2d(x, w0, **conv_kw(p)), w0, dy, create_graph=True)
+    return g
+
+
+def pool_kw(p):
+    return dict(kernel_size=tuple(p["kernel"]), stride=tuple(p["stride"]),
+                padding=tuple(p["pad"]))
+
+
+def op_avgpool(x, p):
+    return F.avg_pool2d(x, count_include_pad=bool(p["count_include_pad"]), **pool_kw(p))
+
+
+def op_avgpool_bwd(dy, p):
+    x0 = zeros_like_shape(list(dy.shape[:2]) + p["in_hw"], dy)
+    (g,) = torch.autograd.grad(op_avgpool(x0, p), x0, dy, create_graph=True)
+    return g
+
+
+def op_upsample_bwd(dy, p):
+    f = p["factor"]
+    x0 = zeros_like_shape([dy.shape[0], dy.shape[1], dy.shape[2] // f[0], dy.shape[3] // f[1]],
+                          dy)
+    (g,) = torch.autograd.grad(F.interpolate(x0, scale_factor=tuple(f), mode="nearest"), x0, dy,
+                               create_graph=True)
+    return g
+
+
+def bn_axes(x):
+    return [0] + list(range(2, x.dim()))
+
+
+def per_channel(v, x):
+    """[C] -> broadcastable against x [N, C, ...]."""
+    return v.reshape([1, -1] + [1] * (x.dim() - 2))
+
+
+def op_bn_stats(x):
+    """Training mode (the golden runs are training runs): batch mean, biased variance."""
+    ax = bn_axes(x)
+    return torch.stack([x.mean(dim=ax), x.var(dim=ax, unbiased=False)])
+
+
+def op_bn_stats_bwd(x, st, ds):
+    """The vector-Jacobian product of op_bn_stats at the statistics st, which kiln takes
+    from its input (the forward output) instead of recomputing the mean from x:
+    dx = ds_mean / M + ds_var 2 (x - st_mean) / M. With st = op_bn_stats(x) this is
+    autograd's result exactly; the harness row feeds independent random statistics."""
+    m = x.numel() / x.shape[1]
+    return per_channel(ds[0], x) / m + per_channel(ds[1], x) * 2 * (x - per_channel(st[0], x)) / m
+
+
+def op_bn_apply(x, st, g, b, p):
+    r = 1.0 / torch.sqrt(per_channel(st[1], x) + f32(p["eps"]))
+    return (x - per_channel(st[0], x)) * r * per_channel(g, x) + per_channel(b, x)
+
+
+def op_bn_apply_bwd_params(x, st, g, dy, p):
+    m, v = st[0].detach().requires_grad_(True), st[1].detach().requires_grad_(True)
+    gg = g.detach().requires_grad_(True)
+    b = torch.zeros_like(gg).requires_grad_(True)
+    y = op_bn_apply(x, torch.stack([m, v]), gg, b, p)
+    return torch.stack(torch.autograd.grad(y, [m, v, gg, b], dy))
+
+
+def op_lrn(x, p):
+    """PyTorch's local_response_norm needs rank >= 3; kiln's also takes [N, C]."""
+    xx = x.unsqueeze(-1) if x.dim() == 2 else x
+    y = F.local_response_norm(xx, p["size"], alpha=f32(p["alpha"]), beta=f32(p["beta"]),
+                              k=f32(p["k"]))
+    return y.reshape(x.shape)
+
+
+def op_slice(x, p):
+    idx = tuple(slice(b, b + n) for b, n in zip(p["begin"], p["size"][:x.dim()]))
+    return x[idx]
+
+
+def op_pad(x, p):
+    pads = []
+    for d in reversed(range(x.dim())):
+        pads += [p["before"][d], p["after"][d]]
+    return F.pad(x, pads)
+
+
+def philox_word0(seed, stream, index):
+    """Word 0 of kiln__philox (src/rng.c): Philox4x32-10, counter (index, stream), key
+    seed."""
+    m = 0xFFFFFFFF
+    c = [index & m, index >> 32 & m, stream & m, stream >> 32 & m]
+    k0, k1 = seed & m, seed >> 32 & m
+    for _ in range(10):
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [(p1 >> 32) ^ c[1] ^ k0, p1 & m, (p0 >> 32) ^ c[3] ^ k1, p0 & m]
+        k0, k1 = (k0 + 0x9E3779B9) & m, (k1 + 0xBB67AE85) & m
+    return c[0]
+
+
+def op_dropout(x, p, run=1):
+    """kiln's mask for training run `run` (the golden runs once): keep element i when
+    (word0 >> 8) / 2^24 >= p, kept values times the f32 scale 1 / (1 - p)."""
+    seed, pp = int(p["seed"]), f32(p["p"])
+    keep = torch.tensor([(philox_word0(seed, run, i) >> 8) / 16777216.0 >= pp
+                         for i in range(x.numel())], dtype=torch.bool).reshape(x.shape)
+    return torch.where(keep, x * f32(p["scale"]), torch.zeros_like(x))
+
+
+FWD.update({
+    "conv2d": lambda i, p: F.conv2d(i[0], i[1], **conv_kw(p)),
+    "conv2d_bwd_data": lambda i, p: op_conv_bwd_data(i[0], i[1], p),
+    "conv2d_bwd_filter": lambda i, p: op_conv_bwd_filter(i[0], i[1], p),
+    # PyTorch's max pooling also takes the first maximum of a window and lets NaN win.
+    "maxpool2d": lambda i, p: F.max_pool2d(i[0], **pool_kw(p)),
+    "maxpool2d_bwd": lambda i, p: vjp(lambda x: F.max_pool2d(x, **pool_kw(p)), i[0], i[1]),
+    "avgpool2d": lambda i, p: op_avgpool(i[0], p),
+    "avgpool2d_bwd": lambda i, p: op_avgpool_bwd(i[0], p),
+    "upsample_nearest": lambda i, p: F.interpolate(i[0], scale_factor=tuple(p["factor"]),
+                                                   mode="nearest"),
+    "upsample_nearest_bwd": lambda i, p: op_upsample_bwd(i[0], p),
+    "bn_stats": lambda i, p: op_bn_stats(i[0]),
+    "bn_stats_bwd": lambda i, p: op_bn_stats_bwd(i[0], i[1], i[2]),
+    "bn_apply": lambda i, p: op_bn_apply(i[0], i[1], i[2], i[3], p),
+    "bn_apply_bwd": lambda i, p: vjp(lambda x: op_bn_apply(x, i[1], i[2], 0 * i[2], p), i[0],
+                                     i[3]),
+    "bn_apply_bwd_params": lambda i, p: op_bn_apply_bwd_params(i[0], i[1], i[2], i[3], p),
+    # The running-statistics update of a training layer graph: its output is empty.
+    "bn_running_update": lambda i, p: torch.zeros(0),
+    "lrn": lambda i, p: op_lrn(i[0], p),
+    "lrn_bwd": lambda i, p: vjp(lambda x: op_lrn(x, p), i[0], i[1]),
+    "concat": lambda i, p: torch.cat(i, dim=p["axis"]),
+    "slice": lambda i, p: op_slice(i[0], p),
+    "pad": lambda i, p: op_pad(i[0], p),
+    "dropout": lambda i, p: op_dropout(i[0], p),
+})
+
+
+def run_bn_running(ins, rvs, p):
+    """BN_RUNNING_UPDATE(running_mean, running_var, stats) over the harness's steps (at
+    step t > 1 the running variance input is replaced by in1_s<t>): PyTorch's update,
+    r = (1 - momentum) r + momentum s, with the unbiased variance var * M / (M - 1)."""
+    rm, st = ins[0].clone(), ins[2]
+    m, cnt = f32(p["momentum"]), p["count"]
+    for rv in rvs:
+        rm = (1 - m) * rm + m * st[0]
+        rv = (1 - m) * rv + m * st[1] * (cnt / (cnt - 1) if cnt > 1 else 1.0)
+    return {"out0": rm, "out1": rv}
+
+
 FLOAT = torch.float64  # set per file from metadata "precision"
 
 
@@ -227,6 +403,10 @@ def compute(tensors, meta):
         steps = int(meta["steps"])
         grads = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
         res = run_optim(first, ins, grads, nodes[0]["params"])
+    elif len(nodes) == 1 and first == "bn_running_update":
+        steps = int(meta["steps"])
+        rvs = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
+        res = run_bn_running(ins, rvs, nodes[0]["params"])
     elif len(nodes) == 1 and (first in BWD_ELEM or first in BWD_LOSS):
         res["out"] = run_bwd(first, [ins[int(s[2:])] for s in nodes[0]["src"]],
                              nodes[0]["params"])
@@ -235,8 +415,12 @@ def compute(tensors, meta):
         env = {"in%d" % i: t for i, t in enumerate(leaves)}
         y = None
         for nd in nodes:
-            y = FWD[nd["op"]]([env[s] for s in nd["src"]], nd["params"])
-            env[nd["id"]] = y
+            # Leaves that are not case inputs (a layer's running statistics) are None:
+            # the ops that take them ignore them in a training run.
+            v = FWD[nd["op"]]([env.get(s) for s in nd["src"]], nd["params"])
+            env[nd["id"]] = v
+            if nd["op"] != "bn_running_update":  # in place, empty output: not the case's y
+                y = v
         res["out"] = y
         if grad_idx:
             w = as64(tensors["w"])
