@@ -41,6 +41,8 @@ enum kiln__cl_prog {
     KILN__CL_REDUCE,
     KILN__CL_LOSS,
     KILN__CL_OPTIM,
+    KILN__CL_LAYOUT,
+    KILN__CL_POOL,
     KILN__CL_N_PROGS
 };
 
@@ -172,6 +174,12 @@ kiln_status kiln__cl_softmax(struct kiln_backend *be, const struct kiln_tensor *
 kiln_status kiln__cl_softmax_bwd(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_loss(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_loss_bwd(struct kiln_backend *be, const struct kiln_tensor *n);
+
+/* cl_layers.c: concat, slice, pad, pooling and upsampling. */
+kiln_status kiln__cl_concat(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_pool(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor *n);
 
 /* cl_gemm.c: matrix products through CLBlast. */
 kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n);

@@ -251,4 +251,13 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_SGD_UPDATE] = {cl_sgd, NULL},
     [KILN_OP_ADAM_UPDATE] = {cl_adam, NULL},
+    [KILN_OP_MAXPOOL2D] = {kiln__cl_pool, NULL},
+    [KILN_OP_MAXPOOL2D_BWD] = {kiln__cl_pool, NULL},
+    [KILN_OP_AVGPOOL2D] = {kiln__cl_pool, NULL},
+    [KILN_OP_AVGPOOL2D_BWD] = {kiln__cl_pool, NULL},
+    [KILN_OP_UPSAMPLE_NEAREST] = {kiln__cl_upsample, NULL},
+    [KILN_OP_UPSAMPLE_NEAREST_BWD] = {kiln__cl_upsample, NULL},
+    [KILN_OP_CONCAT] = {kiln__cl_concat, NULL},
+    [KILN_OP_SLICE] = {kiln__cl_slice_pad, NULL},
+    [KILN_OP_PAD] = {kiln__cl_slice_pad, NULL},
 };

@@ -1,0 +1,138 @@
+/*
+ * cl_layers.c - launchers of the opencl backend's layout ops (opencl/layout.cl: concat,
+ * slice, pad) and pooling ops (opencl/pool.cl: max and average pooling, nearest
+ * upsampling and their backward kernels). Convolution, normalization and dropout have
+ * no OpenCL kernels yet.
+ */
+#include <string.h>
+
+#include "cl_impl.h"
+
+static cl_long4 long4_of(const int64_t v[4])
+{
+    cl_long4 r;
+    for (int i = 0; i < 4; i++) {
+        r.s[i] = (cl_long)v[i];
+    }
+    return r;
+}
+
+/* ==== Layout ==== */
+
+kiln_status kiln__cl_concat(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    int32_t axis = ((const struct kiln__p_concat *)kiln__params(n))->axis;
+    int64_t inner = 1;
+    for (int32_t k = axis + 1; k < n->shape.rank; k++) {
+        inner *= n->shape.dims[k];
+    }
+    cl_mem my;
+    cl_ulong oy, row_len = (cl_ulong)(n->shape.dims[axis] * inner), off = 0;
+    kiln__cl_tensor(n, &my, &oy);
+    for (int i = 0; i < n->n_src; i++) {
+        cl_mem mx;
+        cl_ulong ox, count = (cl_ulong)n->src[i]->n_elems;
+        cl_ulong len = (cl_ulong)(n->src[i]->shape.dims[axis] * inner);
+        kiln__cl_tensor(n->src[i], &mx, &ox);
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),      KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                                   KILN__CL_ARG(oy),      KILN__CL_ARG(count), KILN__CL_ARG(len),
+                                   KILN__CL_ARG(row_len), KILN__CL_ARG(off)};
+        if (len > 0) {
+            KILN_TRY(kiln__cl_launch(be, KILN__CL_LAYOUT, "concat_part", (size_t)count, 0,
+                                     KILN__CL_N(a), a));
+        }
+        off += len;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln__cl_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    int64_t od[4], id[4], is[4], offs[4] = {0, 0, 0, 0};
+    int32_t r = n->shape.rank, lead = 4 - r;
+    kiln__dims4(&n->shape, od);
+    kiln__dims4(&n->src[0]->shape, id);
+    kiln__strides4(&n->src[0]->shape, is);
+    for (int32_t k = 0; k < r; k++) {
+        offs[lead + k] = n->op == KILN_OP_SLICE
+                             ? ((const struct kiln__p_slice *)kiln__params(n))->begin[k]
+                             : ((const struct kiln__p_pad *)kiln__params(n))->before[k];
+    }
+    cl_mem mx, my;
+    cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
+    cl_long sign = n->op == KILN_OP_SLICE ? 1 : -1;
+    kiln__cl_tensor(n->src[0], &mx, &ox);
+    kiln__cl_tensor(n, &my, &oy);
+    cl_long4 d = long4_of(od), i4 = long4_of(id), s = long4_of(is), o4 = long4_of(offs);
+    struct kiln__cl_arg a[] = {
+        KILN__CL_ARG(mx), KILN__CL_ARG(ox), KILN__CL_ARG(my), KILN__CL_ARG(oy), KILN__CL_ARG(count),
+        KILN__CL_ARG(d),  KILN__CL_ARG(i4), KILN__CL_ARG(s),  KILN__CL_ARG(o4), KILN__CL_ARG(sign)};
+    return kiln__cl_launch(be, KILN__CL_LAYOUT, "slice_pad", (size_t)count, 0, KILN__CL_N(a), a);
+}
+
+/* ==== Pooling ==== */
+
+kiln_status kiln__cl_pool(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_pool2d *p = kiln__params(n);
+    bool bwd = n->op == KILN_OP_MAXPOOL2D_BWD || n->op == KILN_OP_AVGPOOL2D_BWD;
+    /* The input plane is dx's for the backward kernels. */
+    const int64_t *xd = bwd ? n->shape.dims : n->src[0]->shape.dims;
+    const int64_t *yd = n->op == KILN_OP_MAXPOOL2D_BWD   ? n->src[1]->shape.dims
+                        : n->op == KILN_OP_AVGPOOL2D_BWD ? n->src[0]->shape.dims
+                                                         : n->shape.dims;
+    cl_long h = xd[2], w = xd[3], oh = yd[2], ow = yd[3];
+    cl_int kh = p->kernel[0], kw = p->kernel[1], sh = p->stride[0], sw = p->stride[1];
+    cl_int ph = p->pad[0], pw = p->pad[1], incl = p->count_include_pad != 0;
+    cl_mem m0, m1, my;
+    cl_ulong o0, o1, oy, count = (cl_ulong)n->n_elems;
+    kiln__cl_tensor(n->src[0], &m0, &o0);
+    kiln__cl_tensor(n, &my, &oy);
+    if (n->op == KILN_OP_MAXPOOL2D_BWD) {
+        kiln__cl_tensor(n->src[1], &m1, &o1);
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(m0),    KILN__CL_ARG(o0), KILN__CL_ARG(m1),
+                                   KILN__CL_ARG(o1),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                                   KILN__CL_ARG(count), KILN__CL_ARG(h),  KILN__CL_ARG(w),
+                                   KILN__CL_ARG(oh),    KILN__CL_ARG(ow), KILN__CL_ARG(kh),
+                                   KILN__CL_ARG(kw),    KILN__CL_ARG(sh), KILN__CL_ARG(sw),
+                                   KILN__CL_ARG(ph),    KILN__CL_ARG(pw)};
+        return kiln__cl_launch(be, KILN__CL_POOL, "maxpool_bwd", (size_t)count, 0, KILN__CL_N(a),
+                               a);
+    }
+    const char *name = n->op == KILN_OP_MAXPOOL2D   ? "maxpool"
+                       : n->op == KILN_OP_AVGPOOL2D ? "avgpool"
+                                                    : "avgpool_bwd";
+    struct kiln__cl_arg a[] = {
+        KILN__CL_ARG(m0),    KILN__CL_ARG(o0), KILN__CL_ARG(my), KILN__CL_ARG(oy),
+        KILN__CL_ARG(count), KILN__CL_ARG(h),  KILN__CL_ARG(w),  KILN__CL_ARG(oh),
+        KILN__CL_ARG(ow),    KILN__CL_ARG(kh), KILN__CL_ARG(kw), KILN__CL_ARG(sh),
+        KILN__CL_ARG(sw),    KILN__CL_ARG(ph), KILN__CL_ARG(pw), KILN__CL_ARG(incl)};
+    /* maxpool takes no count_include_pad argument. */
+    cl_uint n_args = n->op == KILN_OP_MAXPOOL2D ? KILN__CL_N(a) - 1 : KILN__CL_N(a);
+    return kiln__cl_launch(be, KILN__CL_POOL, name, (size_t)count, 0, n_args, a);
+}
+
+kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_upsample *p = kiln__params(n);
+    cl_mem mx, my;
+    cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
+    cl_int fh = p->factor[0], fw = p->factor[1];
+    cl_long h = n->shape.dims[2], w = n->shape.dims[3];
+    kiln__cl_tensor(n->src[0], &mx, &ox);
+    kiln__cl_tensor(n, &my, &oy);
+    if (n->op == KILN_OP_UPSAMPLE_NEAREST) {
+        cl_long ih = n->src[0]->shape.dims[2], iw = n->src[0]->shape.dims[3];
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                                   KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(h),
+                                   KILN__CL_ARG(w),  KILN__CL_ARG(ih),    KILN__CL_ARG(iw),
+                                   KILN__CL_ARG(fh), KILN__CL_ARG(fw)};
+        return kiln__cl_launch(be, KILN__CL_POOL, "upsample_nearest", (size_t)count, 0,
+                               KILN__CL_N(a), a);
+    }
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                               KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(h),
+                               KILN__CL_ARG(w),  KILN__CL_ARG(fh),    KILN__CL_ARG(fw)};
+    return kiln__cl_launch(be, KILN__CL_POOL, "upsample_nearest_bwd", (size_t)count, 0,
+                           KILN__CL_N(a), a);
+}
