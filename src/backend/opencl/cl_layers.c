@@ -1,8 +1,7 @@
 /*
  * cl_layers.c - launchers of the opencl backend's layout ops (opencl/layout.cl: concat,
  * slice, pad) and pooling ops (opencl/pool.cl: max and average pooling, nearest
- * upsampling and their backward kernels). Convolution, normalization and dropout have
- * no OpenCL kernels yet.
+ * upsampling and their backward kernels) and direct convolutions (opencl/conv.cl).
  */
 #include <string.h>
 
@@ -135,4 +134,35 @@ kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor 
                                KILN__CL_ARG(w),  KILN__CL_ARG(fh),    KILN__CL_ARG(fw)};
     return kiln__cl_launch(be, KILN__CL_POOL, "upsample_nearest_bwd", (size_t)count, 0,
                            KILN__CL_N(a), a);
+}
+
+/* ==== Convolution ==== */
+
+kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_conv2d *p = kiln__params(n);
+    const struct kiln_shape *x, *w, *y;
+    const char *name;
+    if (n->op == KILN_OP_CONV2D) {
+        x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape, name = "conv2d";
+    } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+        x = &n->shape, w = &n->src[1]->shape, y = &n->src[0]->shape, name = "conv2d_bwd_data";
+    } else {
+        x = &n->src[0]->shape, w = &n->shape, y = &n->src[1]->shape, name = "conv2d_bwd_filter";
+    }
+    cl_int4 xs = {{(cl_int)x->dims[0], (cl_int)x->dims[1], (cl_int)x->dims[2], (cl_int)x->dims[3]}};
+    cl_int4 ws = {{(cl_int)w->dims[0], (cl_int)w->dims[1], (cl_int)w->dims[2], (cl_int)w->dims[3]}};
+    cl_int4 ys = {{(cl_int)y->dims[2], (cl_int)y->dims[3], p->groups, 0}};
+    cl_int4 sp = {{p->stride[0], p->stride[1], p->pad[0], p->pad[1]}};
+    cl_int2 dl = {{p->dilation[0], p->dilation[1]}};
+    cl_mem m0, m1, my;
+    cl_ulong o0, o1, oy, count = (cl_ulong)n->n_elems;
+    kiln__cl_tensor(n->src[0], &m0, &o0);
+    kiln__cl_tensor(n->src[1], &m1, &o1);
+    kiln__cl_tensor(n, &my, &oy);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(m0),    KILN__CL_ARG(o0), KILN__CL_ARG(m1),
+                               KILN__CL_ARG(o1),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                               KILN__CL_ARG(count), KILN__CL_ARG(xs), KILN__CL_ARG(ws),
+                               KILN__CL_ARG(ys),    KILN__CL_ARG(sp), KILN__CL_ARG(dl)};
+    return kiln__cl_launch(be, KILN__CL_CONV, name, (size_t)count, 0, KILN__CL_N(a), a);
 }

@@ -17,6 +17,7 @@
 
 #ifndef KILN_CL_KERNELS_DIR
 #include "binary_cl.h"
+#include "conv_cl.h"
 #include "layout_cl.h"
 #include "loss_cl.h"
 #include "optim_cl.h"
@@ -42,7 +43,7 @@ static const struct {
 } sources[KILN__CL_N_PROGS] = {
     [KILN__CL_BINARY] = SRC(binary), [KILN__CL_UNARY] = SRC(unary), [KILN__CL_SHAPE] = SRC(shape),
     [KILN__CL_REDUCE] = SRC(reduce), [KILN__CL_LOSS] = SRC(loss),   [KILN__CL_OPTIM] = SRC(optim),
-    [KILN__CL_LAYOUT] = SRC(layout), [KILN__CL_POOL] = SRC(pool),
+    [KILN__CL_LAYOUT] = SRC(layout), [KILN__CL_POOL] = SRC(pool),   [KILN__CL_CONV] = SRC(conv),
 };
 
 /* ==== Sources ==== */
