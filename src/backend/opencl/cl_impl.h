@@ -44,6 +44,7 @@ enum kiln__cl_prog {
     KILN__CL_LAYOUT,
     KILN__CL_POOL,
     KILN__CL_CONV,
+    KILN__CL_RANDOM,
     KILN__CL_N_PROGS
 };
 
@@ -182,6 +183,7 @@ kiln_status kiln__cl_slice_pad(struct kiln_backend *be, const struct kiln_tensor
 kiln_status kiln__cl_pool(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_dropout(struct kiln_backend *be, const struct kiln_tensor *n);
 
 /* cl_gemm.c: matrix products through CLBlast. */
 kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n);

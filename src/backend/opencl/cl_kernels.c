@@ -263,4 +263,5 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_CONCAT] = {kiln__cl_concat, NULL},
     [KILN_OP_SLICE] = {kiln__cl_slice_pad, NULL},
     [KILN_OP_PAD] = {kiln__cl_slice_pad, NULL},
+    [KILN_OP_DROPOUT] = {kiln__cl_dropout, NULL},
 };

@@ -166,3 +166,21 @@ kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
                                KILN__CL_ARG(ys),    KILN__CL_ARG(sp), KILN__CL_ARG(dl)};
     return kiln__cl_launch(be, KILN__CL_CONV, name, (size_t)count, 0, KILN__CL_N(a), a);
 }
+
+/* ==== Dropout ==== */
+
+kiln_status kiln__cl_dropout(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_dropout *p = kiln__params(n);
+    cl_mem mx, my;
+    cl_ulong ox, oy, count = (cl_ulong)n->n_elems, seed = p->seed, run = n->graph->run_count;
+    cl_float prob = p->p, scale = p->scale;
+    cl_int training = n->graph->training != 0;
+    kiln__cl_tensor(n->src[0], &mx, &ox);
+    kiln__cl_tensor(n, &my, &oy);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),      KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                               KILN__CL_ARG(oy),      KILN__CL_ARG(count), KILN__CL_ARG(prob),
+                               KILN__CL_ARG(scale),   KILN__CL_ARG(seed),  KILN__CL_ARG(run),
+                               KILN__CL_ARG(training)};
+    return kiln__cl_launch(be, KILN__CL_RANDOM, "dropout", (size_t)count, 0, KILN__CL_N(a), a);
+}
