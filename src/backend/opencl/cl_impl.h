@@ -45,6 +45,7 @@ enum kiln__cl_prog {
     KILN__CL_POOL,
     KILN__CL_CONV,
     KILN__CL_RANDOM,
+    KILN__CL_NORM,
     KILN__CL_N_PROGS
 };
 
@@ -184,6 +185,10 @@ kiln_status kiln__cl_pool(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_dropout(struct kiln_backend *be, const struct kiln_tensor *n);
+
+/* cl_norm.c: batch and local response normalization. */
+kiln_status kiln__cl_bn(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__cl_lrn(struct kiln_backend *be, const struct kiln_tensor *n);
 
 /* cl_gemm.c: matrix products through CLBlast. */
 kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n);

@@ -264,4 +264,12 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_SLICE] = {kiln__cl_slice_pad, NULL},
     [KILN_OP_PAD] = {kiln__cl_slice_pad, NULL},
     [KILN_OP_DROPOUT] = {kiln__cl_dropout, NULL},
+    [KILN_OP_BN_STATS] = {kiln__cl_bn, NULL},
+    [KILN_OP_BN_STATS_BWD] = {kiln__cl_bn, NULL},
+    [KILN_OP_BN_APPLY] = {kiln__cl_bn, NULL},
+    [KILN_OP_BN_APPLY_BWD] = {kiln__cl_bn, NULL},
+    [KILN_OP_BN_APPLY_BWD_PARAMS] = {kiln__cl_bn, NULL},
+    [KILN_OP_BN_RUNNING_UPDATE] = {kiln__cl_bn, NULL},
+    [KILN_OP_LRN] = {kiln__cl_lrn, NULL},
+    [KILN_OP_LRN_BWD] = {kiln__cl_lrn, NULL},
 };

@@ -20,6 +20,7 @@
 #include "conv_cl.h"
 #include "layout_cl.h"
 #include "loss_cl.h"
+#include "norm_cl.h"
 #include "optim_cl.h"
 #include "pool_cl.h"
 #include "random_cl.h"
@@ -45,7 +46,7 @@ static const struct {
     [KILN__CL_BINARY] = SRC(binary), [KILN__CL_UNARY] = SRC(unary), [KILN__CL_SHAPE] = SRC(shape),
     [KILN__CL_REDUCE] = SRC(reduce), [KILN__CL_LOSS] = SRC(loss),   [KILN__CL_OPTIM] = SRC(optim),
     [KILN__CL_LAYOUT] = SRC(layout), [KILN__CL_POOL] = SRC(pool),   [KILN__CL_CONV] = SRC(conv),
-    [KILN__CL_RANDOM] = SRC(random),
+    [KILN__CL_RANDOM] = SRC(random), [KILN__CL_NORM] = SRC(norm),
 };
 
 /* ==== Sources ==== */
