@@ -8,6 +8,7 @@
 
 #include "kiln/backend.h"
 #include "kiln/graph.h"
+#include "kiln/io.h"
 #include "kiln/optim.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"

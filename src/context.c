@@ -200,6 +200,21 @@ kiln_status kiln_backend_devices(const char *backend, struct kiln_device_info *o
     return ops->devices(out, max, n_out);
 }
 
+/* Names of the backends that list at least one device, comma-separated. */
+static void available_backends(char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int32_t i = 0; i < kiln__n_backends; i++) {
+        struct kiln_device_info info;
+        int32_t count = 0;
+        if (kiln__backends[i]->devices(&info, 1, &count) == KILN_OK && count > 0 && len < n) {
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
+                                    kiln__backends[i]->name);
+        }
+    }
+}
+
 /* ==== Context ==== */
 
 kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_context **out)
@@ -261,6 +276,13 @@ kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_con
     return KILN_OK;
 
 fail_init:
+    if (s == KILN_E_BACKEND_UNAVAILABLE) {
+        char msg[512], avail[128];
+        long native = kiln_last_native_code();
+        snprintf(msg, sizeof(msg), "%s", kiln_last_error());
+        available_backends(avail, sizeof(avail));
+        KILN_FAIL_NATIVE(s, native, "%s; available backends: %s", msg, avail);
+    }
     ops->fini(&ctx->be);
     alloc.free(alloc.ud, ctx);
     return s;

@@ -100,7 +100,8 @@ static inline float f_div(float a, float b)
         kiln__bcast_strides(n, 0, sa);                                                             \
         kiln__bcast_strides(n, 1, sb);                                                             \
         int64_t rows = d[0] * d[1] * d[2];                                                         \
-        _Pragma("omp parallel for if (n->n_elems > 32768)") for (int64_t r = 0; r < rows; r++)     \
+        _Pragma("omp parallel for if (n->n_elems > KILN__PAR_MIN)") for (int64_t r = 0; r < rows;  \
+                                                                         r++)                      \
         {                                                                                          \
             int64_t i0 = r / (d[1] * d[2]), i1 = (r / d[2]) % d[1], i2 = r % d[2];                 \
             const float *pa = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                            \

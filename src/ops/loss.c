@@ -74,7 +74,7 @@ static kiln_status ref_mse(const struct kiln__op_args *args)
     const float *p = args->in[0], *t = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (n > 32768)
+#pragma omp parallel for reduction(+ : acc) if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         double d = (double)p[i] - t[i];
         acc += d * d;
@@ -89,7 +89,7 @@ static kiln_status ref_mse_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t n = args->node->n_elems;
     float k = (float)(2.0 / (double)n) * dy[0];
-#pragma omp parallel for if (n > 32768)
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         dx[i] = k * (p[i] - t[i]);
     }
@@ -113,7 +113,7 @@ static kiln_status ref_softmax_xent(const struct kiln__op_args *args)
     const int32_t *y = args->in[1];
     int64_t rows = args->node->src[0]->shape.dims[0], cols = args->node->src[0]->shape.dims[1];
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (rows > 64)
+#pragma omp parallel for reduction(+ : acc) if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         if (y[r] < 0 || y[r] >= cols) {
@@ -140,7 +140,7 @@ static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t rows = args->node->shape.dims[0], cols = args->node->shape.dims[1];
     double k = (double)dy[0] / (double)rows;
-#pragma omp parallel for if (rows > 64)
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *dr = dx + r * cols;
@@ -174,7 +174,7 @@ static kiln_status ref_bce(const struct kiln__op_args *args)
     const float *x = args->in[0], *t = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (n > 32768)
+#pragma omp parallel for reduction(+ : acc) if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         double v = x[i];
         acc += (v > 0 ? v : 0) - v * t[i] + log1p(exp(-fabs(v)));
@@ -189,7 +189,7 @@ static kiln_status ref_bce_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t n = args->node->n_elems;
     double k = (double)dy[0] / (double)n;
-#pragma omp parallel for if (n > 32768)
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         double e = exp(-fabs((double)x[i]));
         double s = x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
@@ -212,7 +212,7 @@ static kiln_status ref_hinge(const struct kiln__op_args *args)
     const int32_t *y = args->in[1];
     int64_t rows = args->node->src[0]->shape.dims[0], cols = args->node->src[0]->shape.dims[1];
     double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) if (rows > 64)
+#pragma omp parallel for reduction(+ : acc) if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         if (y[r] < 0 || y[r] >= cols) {
@@ -236,7 +236,7 @@ static kiln_status ref_hinge_bwd(const struct kiln__op_args *args)
     float *dx = args->out;
     int64_t rows = args->node->shape.dims[0], cols = args->node->shape.dims[1];
     float k = (float)((double)dy[0] / ((double)rows * (double)cols));
-#pragma omp parallel for if (rows > 64)
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *dr = dx + r * cols;

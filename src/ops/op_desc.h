@@ -29,6 +29,11 @@ enum kiln_op {
 #define KILN__MAX_SRC      4
 #define KILN__PARAMS_BYTES 64
 
+/* Work (elements) below which a CPU reference loop stays on one thread. OpenMP's idle
+ * threads spin after a parallel region and then compete with OpenBLAS's threads for the
+ * cores; for the small tensors of a training step that costs more than it saves. */
+#define KILN__PAR_MIN (1 << 20)
+
 /* ==== Parameter structs (POD, memcpy'd into the node) ==== */
 
 struct kiln__p_scale_shift {

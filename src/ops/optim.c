@@ -26,7 +26,7 @@ static kiln_status ref_sgd(const struct kiln__op_args *args)
     float *w = args->in[0], *v = args->in[2];
     const float *gr = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
-#pragma omp parallel for if (n > 32768)
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         float g = gr[i] + p->weight_decay * w[i];
         if (p->momentum != 0.0f) {
@@ -45,7 +45,7 @@ static kiln_status ref_adam(const struct kiln__op_args *args)
     float *w = args->in[0], *m = args->in[2], *v = args->in[3];
     const float *gr = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
-#pragma omp parallel for if (n > 32768)
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         float g = gr[i];
         if (p->decoupled) {

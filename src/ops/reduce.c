@@ -41,7 +41,7 @@ static kiln_status ref_reduce(const struct kiln__op_args *args)
     const float *x = args->in[0];
     float *y = args->out;
     int64_t total = n->n_elems;
-#pragma omp parallel for if (total > 1024)
+#pragma omp parallel for if (n->src[0]->n_elems > KILN__PAR_MIN)
     for (int64_t o = 0; o < total; o++) {
         int64_t c[4], rem = o;
         for (int k = 3; k >= 0; k--) {
@@ -123,7 +123,7 @@ static kiln_status ref_broadcast(const struct kiln__op_args *args)
     const float *x = args->in[0];
     float *y = args->out;
     int64_t total = n->n_elems;
-#pragma omp parallel for if (total > 32768)
+#pragma omp parallel for if (total > KILN__PAR_MIN)
     for (int64_t o = 0; o < total; o++) {
         int64_t rem = o, src = 0;
         for (int k = 3; k >= 0; k--) {
@@ -184,7 +184,7 @@ static kiln_status ref_argmax(const struct kiln__op_args *args)
     kiln__rows_cols(&args->node->src[0]->shape, &rows, &cols);
     const float *x = args->in[0];
     int32_t *y = args->out;
-#pragma omp parallel for if (rows > 256)
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *row = x + r * cols;
         int64_t best = 0;
@@ -233,7 +233,7 @@ static kiln_status softmax_rows(const struct kiln__op_args *args, int log_form)
     kiln__rows_cols(&args->node->shape, &rows, &cols);
     const float *x = args->in[0];
     float *y = args->out;
-#pragma omp parallel for if (rows > 64)
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -269,7 +269,7 @@ static kiln_status softmax_bwd_rows(const struct kiln__op_args *args, int log_fo
     kiln__rows_cols(&args->node->shape, &rows, &cols);
     const float *y = args->in[0], *dy = args->in[1];
     float *dx = args->out;
-#pragma omp parallel for if (rows > 64)
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *gr = dy + r * cols;
         float *dr = dx + r * cols;

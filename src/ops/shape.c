@@ -135,7 +135,7 @@ static kiln_status ref_transpose(const struct kiln__op_args *args)
     const int32_t *x = args->in[0]; /* 4-byte elements of either dtype */
     int32_t *y = args->out;
     int64_t total = n->n_elems;
-#pragma omp parallel for if (total > 32768)
+#pragma omp parallel for if (total > KILN__PAR_MIN)
     for (int64_t o = 0; o < total; o++) {
         int64_t rem = o, src = 0;
         for (int k = 3; k >= 0; k--) {

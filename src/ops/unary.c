@@ -54,7 +54,7 @@ static inline float gelu_grad(float x)
         const float *x = args->in[0];                                                              \
         float *y = args->out;                                                                      \
         int64_t n_el = args->node->n_elems;                                                        \
-        _Pragma("omp parallel for if (n_el > 32768)") for (int64_t i = 0; i < n_el; i++)           \
+        _Pragma("omp parallel for if (n_el > KILN__PAR_MIN)") for (int64_t i = 0; i < n_el; i++)   \
         {                                                                                          \
             float v = x[i];                                                                        \
             y[i] = (expr);                                                                         \
@@ -66,7 +66,7 @@ static inline float gelu_grad(float x)
         const float *x = args->in[0], *dy = args->in[1];                                           \
         float *y = args->out;                                                                      \
         int64_t n_el = args->node->n_elems;                                                        \
-        _Pragma("omp parallel for if (n_el > 32768)") for (int64_t i = 0; i < n_el; i++)           \
+        _Pragma("omp parallel for if (n_el > KILN__PAR_MIN)") for (int64_t i = 0; i < n_el; i++)   \
         {                                                                                          \
             float v = x[i], g = dy[i];                                                             \
             y[i] = (expr);                                                                         \
