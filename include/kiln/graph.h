@@ -56,6 +56,9 @@ typedef enum kiln_init {
     KILN_INIT_FAN_IN_UNIFORM, /* U(-a, a), a = 1 / sqrt(fan_in): PyTorch's nn.Linear default */
 } kiln_init;
 
+/* Tensor names are at most KILN_MAX_NAME - 1 bytes; a longer name is KILN_E_INVALID_ARG. */
+#define KILN_MAX_NAME 64
+
 /* An input: data the caller uploads before each run (a batch, labels). */
 KILN_API kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt, int32_t rank,
                                  const int64_t *dims);

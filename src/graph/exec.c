@@ -243,6 +243,7 @@ static kiln_status check_compiled(const kiln_graph *g, const char *fn)
     if (g == NULL) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "%s: graph is NULL", fn);
     }
+    KILN_TRY(kiln_graph_status(g));
     if (!g->compiled) {
         return KILN_FAIL(KILN_E_STATE, "%s: compile the graph first", fn);
     }
@@ -253,7 +254,14 @@ kiln_status kiln_graph_run(kiln_graph *g)
 {
     KILN_TRY(check_compiled(g, "kiln_graph_run"));
     g->training = 1;
-    return run_nodes(g, NULL);
+    for (int32_t i = 0; i < g->n_optims; i++) {
+        kiln__optimizer_prepare(g->optims[i]);
+    }
+    KILN_TRY(run_nodes(g, NULL));
+    for (int32_t i = 0; i < g->n_optims; i++) {
+        g->optims[i]->steps++;
+    }
+    return KILN_OK;
 }
 
 kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const *targets)
@@ -264,7 +272,7 @@ kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const
     }
     memset(g->run_mask, 0, (size_t)g->n_nodes);
     for (int32_t i = 0; i < n_targets; i++) {
-        if (targets[i] == NULL || targets[i]->graph != g) {
+        if (targets[i] == NULL || targets[i]->graph != g || targets[i]->id < 0) {
             return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_eval: target %d is not of this graph",
                              i);
         }

@@ -202,6 +202,12 @@ struct kiln_tensor *kiln__leaf(kiln_graph *g, const char *name, kiln_dtype dt,
     if (!valid_shape(g, name ? name : "tensor", shape->rank, shape->dims)) {
         return &g->poison;
     }
+    if (name != NULL && strlen(name) >= sizeof(g->poison.name)) {
+        /* A cut name could neither be found nor told apart from one with its prefix. */
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG,
+                                "tensor name '%.32s...' is longer than %zu bytes", name,
+                                sizeof(g->poison.name) - 1);
+    }
     if (name != NULL && kiln_graph_find(g, name) != NULL) {
         return kiln__graph_fail(g, KILN_E_INVALID_ARG, "tensor name '%s' is already used", name);
     }

@@ -76,6 +76,7 @@ struct kiln_graph {
     int32_t n_optims;
     uint64_t n_params;
     unsigned char *run_mask; /* scratch for eval */
+    size_t guard_bytes;      /* test option: canary gap after every tensor (0: none) */
 };
 
 /* ---- Builder helpers (src/graph/graph.c) ---- */
@@ -118,6 +119,30 @@ struct kiln_tensor *kiln__grad_add(kiln_graph *g, struct kiln_tensor *a, struct 
 /* Sums dy over the dims where target was broadcast, and reshapes it to target's shape. */
 struct kiln_tensor *kiln__unbroadcast(kiln_graph *g, struct kiln_tensor *dy,
                                       const struct kiln_tensor *target);
+
+/* ---- Optimizers (src/train/optim.c) ---- */
+
+/* Writes the step-dependent params (learning rate, step, bias corrections) of every
+ * update node of o for its next step. */
+void kiln__optimizer_prepare(struct kiln_optimizer *o);
+
+/* ---- Guard bands (src/graph/plan.c; used by the op tests) ---- */
+
+/*
+ * Makes the planner leave a gap of at least bytes after every tensor (and before the
+ * first) in both device buffers and fill every byte that no tensor owns with a canary
+ * pattern (a NaN when read as f32) at compile. Call before kiln_graph_compile.
+ * Returns KILN_OK or KILN_E_STATE (already compiled).
+ */
+kiln_status kiln__graph_set_guard(kiln_graph *g, size_t bytes);
+
+/*
+ * Downloads both buffers of a compiled graph and checks that every byte outside every
+ * tensor still holds the canary. Fails with KILN_E_CHECK naming the tensor whose guard
+ * was overwritten (the nearest tensor ending before the byte), the byte's distance past
+ * its end and the value found. KILN_OK when guards are off.
+ */
+kiln_status kiln__graph_check_guards(kiln_graph *g);
 
 /* ---- Executor (src/graph/exec.c) ---- */
 

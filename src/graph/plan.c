@@ -63,8 +63,9 @@ struct live {
     int32_t last_use;
 };
 
-/* First-fit placement of intermediates in the arena; returns the peak size. */
-static kiln_status plan_arena(kiln_graph *g, size_t align, size_t *peak)
+/* First-fit placement of intermediates in the arena after a leading gap of lead bytes,
+ * each followed by guard bytes; returns the peak size. */
+static kiln_status plan_arena(kiln_graph *g, size_t align, size_t lead, size_t guard, size_t *peak)
 {
     struct live *lv = kiln__alloc(g->ctx, sizeof(*lv) * (size_t)(g->n_nodes + 1), "the planner");
     if (lv == NULL) {
@@ -85,7 +86,7 @@ static kiln_status plan_arena(kiln_graph *g, size_t align, size_t *peak)
             }
         }
         n_live = k;
-        size_t size = align_up(kiln_tensor_n_bytes(t), align);
+        size_t size = align_up(kiln_tensor_n_bytes(t) + guard, align);
         /* Live blocks sorted by offset (insertion sort: the list is short). */
         for (int32_t a = 1; a < n_live; a++) {
             struct live x = lv[a];
@@ -96,7 +97,7 @@ static kiln_status plan_arena(kiln_graph *g, size_t align, size_t *peak)
             }
             lv[b + 1] = x;
         }
-        size_t off = 0;
+        size_t off = lead;
         for (int32_t j = 0; j < n_live; j++) {
             if (lv[j].off >= off + size) {
                 break;
@@ -213,6 +214,112 @@ kiln_status kiln_graph_reset_params(kiln_graph *g)
     return init_leaves(g, true, true);
 }
 
+/* ==== Guard bands ==== */
+
+/* The canary, byte by byte from a 4-aligned offset: 0x7fa5c0de, a NaN as f32. */
+static const unsigned char canary[4] = {0xde, 0xc0, 0xa5, 0x7f};
+
+kiln_status kiln__graph_set_guard(kiln_graph *g, size_t bytes)
+{
+    if (g == NULL || g->compiled) {
+        return KILN_FAIL(KILN_E_STATE, "kiln__graph_set_guard: call before kiln_graph_compile");
+    }
+    g->guard_bytes = bytes;
+    return KILN_OK;
+}
+
+static kiln_status fill_canary(kiln_graph *g, struct kiln_buffer *buf, size_t n_bytes)
+{
+    struct kiln_backend *be = &g->ctx->be;
+    unsigned char *host = kiln__alloc(g->ctx, n_bytes, "guard bands");
+    if (host == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    for (size_t i = 0; i < n_bytes; i++) {
+        host[i] = canary[i % 4];
+    }
+    kiln_status s = be->ops->upload(be, buf, 0, host, n_bytes);
+    kiln__free(g->ctx, host);
+    return s;
+}
+
+static kiln_status check_buffer(kiln_graph *g, struct kiln_buffer *buf, size_t n_bytes,
+                                const char *which)
+{
+    struct kiln_backend *be = &g->ctx->be;
+    unsigned char *host = kiln__alloc(g->ctx, n_bytes, "the guard check");
+    unsigned char *owned = kiln__calloc(g->ctx, n_bytes, "the guard check");
+    kiln_status s = KILN_OK;
+    if (host == NULL || owned == NULL) {
+        s = KILN_E_OUT_OF_HOST_MEMORY;
+        goto done;
+    }
+    s = be->ops->download(be, buf, 0, host, n_bytes);
+    if (s != KILN_OK) {
+        goto done;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const struct kiln_tensor *t = g->nodes[i];
+        if (owns_storage(t) && t->buf == buf) {
+            memset(owned + t->offset, 1, kiln_tensor_n_bytes(t));
+        }
+    }
+    for (size_t b = 0; b < n_bytes; b++) {
+        if (owned[b] || host[b] == canary[b % 4]) {
+            continue;
+        }
+        /* The tensor that ends nearest before the byte (the last such on ties). */
+        const struct kiln_tensor *culprit = NULL;
+        size_t end = 0;
+        for (int32_t i = 0; i < g->n_nodes; i++) {
+            const struct kiln_tensor *t = g->nodes[i];
+            size_t e = t->offset + kiln_tensor_n_bytes(t);
+            if (owns_storage(t) && t->buf == buf && e <= b && (culprit == NULL || e >= end)) {
+                culprit = t;
+                end = e;
+            }
+        }
+        size_t b4 = b & ~(size_t)3;
+        uint32_t word = (uint32_t)host[b4] | (uint32_t)host[b4 + 1] << 8 |
+                        (uint32_t)host[b4 + 2] << 16 | (uint32_t)host[b4 + 3] << 24;
+        char sb[64];
+        if (culprit == NULL) {
+            s = KILN_FAIL(KILN_E_CHECK,
+                          "guard band: the leading guard of the %s buffer on '%s' was overwritten "
+                          "at byte %zu (word 0x%08x)",
+                          which, be->ops->name, b, word);
+        } else {
+            s = KILN_FAIL(KILN_E_CHECK,
+                          "guard band after tensor '%s' (op %s, %s %s) in the %s buffer on '%s' "
+                          "was overwritten %zu bytes past its end (element %zu past it; word "
+                          "0x%08x)",
+                          culprit->name, kiln__op_name(culprit->op),
+                          kiln_dtype_name(culprit->dtype),
+                          kiln__shape_str(&culprit->shape, sb, sizeof(sb)), which, be->ops->name,
+                          b - end, (b - end) / 4, word);
+        }
+        goto done;
+    }
+done:
+    kiln__free(g->ctx, host);
+    kiln__free(g->ctx, owned);
+    return s;
+}
+
+kiln_status kiln__graph_check_guards(kiln_graph *g)
+{
+    if (g == NULL || !g->compiled) {
+        return KILN_FAIL(KILN_E_STATE, "kiln__graph_check_guards: the graph is not compiled");
+    }
+    if (g->guard_bytes == 0) {
+        return KILN_OK;
+    }
+    size_t align = g->ctx->be.alignment;
+    KILN_TRY(
+        check_buffer(g, g->persist, g->persist_bytes ? g->persist_bytes : align, "persistent"));
+    return check_buffer(g, g->arena, g->arena_bytes ? g->arena_bytes : align, "arena");
+}
+
 kiln_status kiln_graph_compile(kiln_graph *g)
 {
     if (g == NULL) {
@@ -240,16 +347,21 @@ kiln_status kiln_graph_compile(kiln_graph *g)
         }
     }
     size_t align = be->alignment;
-    size_t persist = 0;
+    size_t guard = g->guard_bytes;
+    size_t lead = guard > 0 ? align_up(guard, align) : 0;
+    size_t persist = lead;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *t = g->nodes[i];
         if (is_persistent(t) && owns_storage(t)) {
             t->offset = persist;
-            persist += align_up(kiln_tensor_n_bytes(t), align);
+            persist += align_up(kiln_tensor_n_bytes(t) + guard, align);
         }
     }
+    if (persist == lead) {
+        persist = 0;
+    }
     size_t peak = 0;
-    KILN_TRY(plan_arena(g, align, &peak));
+    KILN_TRY(plan_arena(g, align, lead, guard, &peak));
 
     g->run_mask = kiln__calloc(g->ctx, (size_t)g->n_nodes, "the run mask");
     if (g->run_mask == NULL) {
@@ -269,6 +381,15 @@ kiln_status kiln_graph_compile(kiln_graph *g)
         struct kiln_tensor *t = g->nodes[i];
         if (owns_storage(t)) {
             t->buf = is_persistent(t) ? g->persist : g->arena;
+        }
+    }
+    if (guard > 0) {
+        s = fill_canary(g, g->persist, persist ? persist : align);
+        if (s == KILN_OK) {
+            s = fill_canary(g, g->arena, peak ? peak : align);
+        }
+        if (s != KILN_OK) {
+            goto fail_init;
         }
     }
     s = init_leaves(g, true, true);

@@ -189,8 +189,8 @@ static kiln_status ref_argmax(const struct kiln__op_args *args)
         const float *row = x + r * cols;
         int64_t best = 0;
         for (int64_t c = 1; c < cols; c++) {
-            /* NaN never wins; first maximum on ties. */
-            if (row[c] > row[best]) {
+            /* NaN never wins (not even at index 0); first maximum on ties. */
+            if (row[c] > row[best] || (isnan(row[best]) && !isnan(row[c]))) {
                 best = c;
             }
         }

@@ -14,7 +14,12 @@ static struct kiln_tensor *state_like(kiln_graph *g, const struct kiln_tensor *p
                                       const char *suffix)
 {
     char name[64];
-    snprintf(name, sizeof(name), "%s.%s", p->name, suffix);
+    if (strlen(p->name) + 1 + strlen(suffix) < sizeof(name)) {
+        snprintf(name, sizeof(name), "%s.%s", p->name, suffix);
+    } else {
+        /* Too long to keep the parameter's name: the state is named by its id. */
+        snprintf(name, sizeof(name), "param%d.%s", p->id, suffix);
+    }
     struct kiln_tensor *t =
         kiln__leaf(g, name, KILN_DTYPE_F32, &p->shape, KILN__F_STATE | KILN__F_KEEP);
     if (!(t->flags & KILN__F_POISON)) {
@@ -134,9 +139,9 @@ int64_t kiln_optimizer_steps(const kiln_optimizer *o)
     return o->steps;
 }
 
-/* Writes the step-dependent params of every update node for step t. */
-static void prepare(kiln_optimizer *o, int64_t t)
+void kiln__optimizer_prepare(struct kiln_optimizer *o)
 {
+    int64_t t = o->steps + 1;
     for (int32_t i = 0; i < o->n_updates; i++) {
         struct kiln_tensor *u = o->updates[i];
         if (u->op == KILN_OP_SGD_UPDATE) {
@@ -157,13 +162,6 @@ kiln_status kiln_optimizer_step(kiln_optimizer *o)
     if (o == NULL) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_optimizer_step: optimizer is NULL");
     }
-    struct kiln_graph *g = o->graph;
-    for (int32_t i = 0; i < g->n_optims; i++) {
-        prepare(g->optims[i], g->optims[i]->steps + 1);
-    }
-    KILN_TRY(kiln_graph_run(g));
-    for (int32_t i = 0; i < g->n_optims; i++) {
-        g->optims[i]->steps++;
-    }
-    return KILN_OK;
+    /* A run of the whole graph is a step of every optimizer of the graph. */
+    return kiln_graph_run(o->graph);
 }

@@ -1,0 +1,413 @@
+/*
+ * op_harness.c - builds, runs and compares op test cases; see op_harness.h.
+ */
+#include "op_harness.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned char oh_ops_seen[KILN_OP_COUNT];
+
+const struct oh_family *const oh_families[] = {
+    &oh_family_binary, &oh_family_unary, &oh_family_gemm,  &oh_family_shape,
+    &oh_family_reduce, &oh_family_loss,  &oh_family_optim, NULL,
+};
+
+/* ==== Deterministic data ==== */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* A seed that depends on what the row is, not on where it sits in its table. */
+static uint64_t case_seed(const struct oh_case *c)
+{
+    uint64_t h = mix64((uint64_t)c->op);
+    for (const char *s = c->note ? c->note : ""; *s; s++) {
+        h = mix64(h ^ (unsigned char)*s);
+    }
+    for (int i = 0; i < KILN__MAX_SRC; i++) {
+        for (int k = 0; k < c->shape[i].rank; k++) {
+            h = mix64(h ^ (uint64_t)c->shape[i].dims[k]);
+        }
+    }
+    return h;
+}
+
+static double unit(uint64_t seed, uint64_t i)
+{
+    return (double)(mix64(seed ^ mix64(i)) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int oh_n_in(const struct oh_case *c)
+{
+    return c->n_in > 0 ? c->n_in : kiln__ops[c->op]->n_in;
+}
+
+void oh_fill_input(const struct oh_case *c, int i, uint64_t salt, void *dst)
+{
+    const struct oh_gen *gn = &c->gen[i];
+    int64_t n = kiln__shape_elems(&c->shape[i]);
+    uint64_t seed = mix64(case_seed(c) ^ mix64((uint64_t)i * 131 + salt));
+    double lo = gn->lo, hi = gn->hi;
+    if (gn->kind == OH_UNIFORM && lo == 0 && hi == 0) {
+        lo = -1.0;
+        hi = 1.0;
+    }
+    if (c->i32_mask & (1u << i)) {
+        int32_t *d = dst;
+        int32_t a = (int32_t)gn->lo, b = (int32_t)gn->hi;
+        for (int64_t k = 0; k < n; k++) {
+            d[k] = b > a ? a + (int32_t)(unit(seed, (uint64_t)k) * (b - a)) : a;
+        }
+        return;
+    }
+    float *d = dst;
+    for (int64_t k = 0; k < n; k++) {
+        double u = unit(seed, (uint64_t)k);
+        switch (gn->kind) {
+        case OH_AWAY: {
+            double s = unit(seed, (uint64_t)k + 0x5555) < 0.5 ? -1.0 : 1.0;
+            d[k] = (float)(s * (lo + u * (hi - lo)));
+            break;
+        }
+        case OH_SPECIAL:
+            if (c->n_special > 0 && k % 3 == 0) {
+                d[k] = c->special[(k / 3) % c->n_special];
+            } else {
+                d[k] = (float)(-2.0 + 4.0 * u);
+            }
+            break;
+        case OH_TIES:
+            d[k] = (float)floor(lo + u * (hi - lo + 1.0));
+            break;
+        default:
+            d[k] = (float)(lo + u * (hi - lo));
+            break;
+        }
+    }
+}
+
+void oh_fill_weights(const struct oh_case *c, int64_t n, float *dst)
+{
+    uint64_t seed = mix64(case_seed(c) ^ 0x77);
+    for (int64_t k = 0; k < n; k++) {
+        dst[k] = (float)(2.0 * unit(seed, (uint64_t)k) - 1.0);
+    }
+}
+
+const char *oh_case_desc(const struct oh_case *c, char *buf, size_t n)
+{
+    size_t len = 0;
+    char sb[64];
+    buf[0] = '\0';
+    for (int i = 0; i < oh_n_in(c) && len < n; i++) {
+        len += (size_t)snprintf(buf + len, n - len, "%s%s %s", i ? ", " : "",
+                                (c->i32_mask & (1u << i)) ? "i32" : "f32",
+                                kiln__shape_str(&c->shape[i], sb, sizeof(sb)));
+    }
+    return buf;
+}
+
+/* ==== Building ==== */
+
+bool oh_has_backward(const struct oh_case *c)
+{
+    const struct kiln__op_desc *d = kiln__ops[c->op];
+    return d->backward != NULL && !(c->flags & OH_NO_BWD) && !(d->flags & KILN__OPF_INPLACE);
+}
+
+kiln_status oh_build(kiln_graph *g, const struct oh_case *c, kiln_tensor **in, kiln_tensor **y,
+                     kiln_tensor **w)
+{
+    int n = oh_n_in(c);
+    bool bwd = oh_has_backward(c);
+    *y = NULL;
+    *w = NULL;
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        const struct kiln_shape *s = &c->shape[i];
+        snprintf(name, sizeof(name), "in%d", i);
+        if (c->i32_mask & (1u << i)) {
+            in[i] = kiln_input(g, name, KILN_DTYPE_I32, s->rank, s->dims);
+        } else if (!bwd || (c->const_mask & (1u << i))) {
+            in[i] = kiln_input(g, name, KILN_DTYPE_F32, s->rank, s->dims);
+        } else {
+            in[i] = kiln_param(g, name, s->rank, s->dims, KILN_INIT_ZEROS, 0.0f, 0);
+        }
+    }
+    if (c->build != NULL) {
+        *y = c->build(g, in, c);
+    } else {
+        *y = kiln__node(g, c->op, n, in, &c->p, kiln__ops[c->op]->params_bytes);
+    }
+    kiln_tensor_keep(*y);
+    KILN_TRY(kiln_graph_status(g));
+    if (bwd && (*y)->dtype == KILN_DTYPE_F32 && (*y)->n_elems > 0) {
+        const struct kiln_shape *s = &(*y)->shape;
+        *w = kiln_input(g, "w", KILN_DTYPE_F32, s->rank, s->dims);
+        uint32_t all = (1u << s->rank) - 1u;
+        kiln_tensor *loss = kiln_sum(g, kiln_mul(g, *y, *w), all, 0);
+        KILN_TRY(kiln_graph_status(g));
+        KILN_TRY(kiln_graph_backward(g, loss));
+        for (int i = 0; i < n; i++) {
+            kiln_tensor *gr = kiln_tensor_grad(in[i]);
+            if (gr != NULL) {
+                kiln_tensor_keep(gr);
+            }
+        }
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i]->op != KILN__OP_LEAF) {
+            oh_ops_seen[g->nodes[i]->op] = 1;
+        }
+    }
+    return kiln_graph_status(g);
+}
+
+/* ==== Running one side ==== */
+
+void oh_side_free(struct oh_side *s)
+{
+    free(s->out);
+    for (int i = 0; i < KILN__MAX_SRC; i++) {
+        free(s->grad[i]);
+        free(s->upd[i]);
+    }
+    kiln_graph_destroy(s->g);
+    memset(s, 0, sizeof(*s));
+}
+
+static void tol_max(struct kiln__tol *a, const struct kiln__tol *b)
+{
+    a->nmse = fmax(a->nmse, b->nmse);
+    a->abs = fmax(a->abs, b->abs);
+    a->rel = fmax(a->rel, b->rel);
+}
+
+/* Sets the step-dependent params of an update node for step t, as src/train/optim.c. */
+static void set_step(kiln_tensor *u, int t)
+{
+    if (u->op == KILN_OP_SGD_UPDATE) {
+        ((struct kiln__p_sgd *)u->params)->step = t;
+    } else if (u->op == KILN_OP_ADAM_UPDATE) {
+        struct kiln__p_adam *p = (struct kiln__p_adam *)u->params;
+        p->bc1 = (float)(1.0 - pow((double)p->beta1, (double)t));
+        p->bc2 = (float)(1.0 - pow((double)p->beta2, (double)t));
+    }
+}
+
+static void *download_new(const kiln_tensor *t, kiln_status *s)
+{
+    size_t nb = kiln_tensor_n_bytes(t);
+    void *p = malloc(nb ? nb : 4);
+    if (p == NULL) {
+        *s = KILN_E_OUT_OF_HOST_MEMORY;
+        return NULL;
+    }
+    *s = kiln_tensor_download(t, p, nb);
+    return p;
+}
+
+#define SIDE_TRY(expr, what)                                                                       \
+    do {                                                                                           \
+        kiln_status s_ = (expr);                                                                   \
+        if (s_ != KILN_OK) {                                                                       \
+            snprintf(msg, n, "%s on %s: %s failed: %s: %s", opname, bname, what,                   \
+                     kiln_status_name(s_), kiln_last_error());                                     \
+            return false;                                                                          \
+        }                                                                                          \
+    } while (0)
+
+bool oh_run_side(kiln_context *ctx, const struct oh_env *env, const struct oh_case *c,
+                 void *const *data, struct oh_side *sd, char *msg, size_t n)
+{
+    const char *opname = kiln__op_name(c->op);
+    const char *bname = kiln_context_backend(ctx);
+    const struct kiln__op_desc *d = kiln__ops[c->op];
+    int n_in = oh_n_in(c);
+    memset(sd, 0, sizeof(*sd));
+    SIDE_TRY(kiln_graph_create(ctx, &sd->g), "kiln_graph_create");
+    SIDE_TRY(oh_build(sd->g, c, sd->in, &sd->y, &sd->w), "building the case graph");
+    sd->grad_tol = c->tol ? *c->tol : d->tol;
+    for (int32_t i = 0; i < sd->g->n_nodes; i++) {
+        const kiln_tensor *t = sd->g->nodes[i];
+        if ((t->flags & KILN__F_BACKWARD) && t->op != KILN__OP_LEAF) {
+            tol_max(&sd->grad_tol, &kiln__ops[t->op]->tol);
+        }
+    }
+    if (env->guard_bytes > 0) {
+        kiln__graph_set_guard(sd->g, env->guard_bytes);
+    }
+    SIDE_TRY(kiln_graph_compile(sd->g), "kiln_graph_compile");
+    for (int i = 0; i < n_in; i++) {
+        SIDE_TRY(kiln_tensor_upload(sd->in[i], data[i], kiln_tensor_n_bytes(sd->in[i])),
+                 "uploading an input");
+    }
+    if (sd->w != NULL) {
+        int64_t ne = sd->w->n_elems;
+        float *wdata = malloc((size_t)ne * sizeof(float));
+        if (wdata == NULL) {
+            snprintf(msg, n, "out of host memory");
+            return false;
+        }
+        oh_fill_weights(c, ne, wdata);
+        kiln_status s = kiln_tensor_upload(sd->w, wdata, kiln_tensor_n_bytes(sd->w));
+        free(wdata);
+        SIDE_TRY(s, "uploading W");
+    }
+    int steps = c->steps > 0 ? c->steps : 1;
+    bool inplace = (d->flags & KILN__OPF_INPLACE) != 0;
+    for (int t = 1; t <= steps; t++) {
+        if (inplace) {
+            set_step(sd->y, t);
+            if (t > 1) {
+                /* A new gradient each step (input 1 of every update op). */
+                size_t nb = kiln_tensor_n_bytes(sd->in[1]);
+                void *gnew = malloc(nb);
+                if (gnew == NULL) {
+                    snprintf(msg, n, "out of host memory");
+                    return false;
+                }
+                oh_fill_input(c, 1, (uint64_t)t, gnew);
+                kiln_status s = kiln_tensor_upload(sd->in[1], gnew, nb);
+                free(gnew);
+                SIDE_TRY(s, "uploading the next gradient");
+            }
+        }
+        SIDE_TRY(kiln_graph_run(sd->g), "kiln_graph_run");
+        if (env->guard_bytes > 0) {
+            SIDE_TRY(kiln__graph_check_guards(sd->g), "the guard band check");
+        }
+    }
+    kiln_status s = KILN_OK;
+    if (sd->y->n_elems > 0) {
+        sd->out = download_new(sd->y, &s);
+        SIDE_TRY(s, "downloading the output");
+    }
+    for (int i = 0; i < n_in; i++) {
+        kiln_tensor *gr = kiln_tensor_grad(sd->in[i]);
+        if (gr != NULL) {
+            sd->grad[i] = download_new(gr, &s);
+            SIDE_TRY(s, "downloading a gradient");
+        }
+        if (inplace && (d->inplace_mask & (1u << i))) {
+            sd->upd[i] = download_new(sd->in[i], &s);
+            SIDE_TRY(s, "downloading an updated input");
+        }
+    }
+    return true;
+}
+
+/* ==== Comparing ==== */
+
+static bool compare(const struct oh_env *env, const struct oh_case *c, const char *what,
+                    kiln_dtype dt, const void *ref, const void *got, int64_t n_el,
+                    const struct kiln__tol *tol, char *msg, size_t n)
+{
+    struct kiln__cmp r;
+    bool ok = dt == KILN_DTYPE_I32 ? kiln__compare_i32(ref, got, n_el, &r)
+                                   : kiln__compare_f32(ref, got, n_el, tol, &r);
+    if (ok) {
+        return true;
+    }
+    char desc[256];
+    snprintf(msg, n,
+             "op %s [%s] inputs (%s) on %s: %s (%s, %lld elements): %s check failed; max abs "
+             "%.3g, max rel %.3g, nmse %.3g (tol nmse %.1g abs %.1g rel %.1g); worst index "
+             "%lld: cpu %.9g, %s %.9g",
+             kiln__op_name(c->op), c->note ? c->note : "", oh_case_desc(c, desc, sizeof(desc)),
+             env->backend, what, kiln_dtype_name(dt), (long long)n_el, r.why, r.max_abs, r.max_rel,
+             r.nmse, tol->nmse, tol->abs, tol->rel, (long long)r.worst, r.ref_v, env->backend,
+             r.got_v);
+    return false;
+}
+
+static bool all_finite(const float *v, int64_t n_el)
+{
+    for (int64_t i = 0; i < n_el; i++) {
+        if (!isfinite(v[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, size_t n)
+{
+    int n_in = oh_n_in(c);
+    void *data[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+    struct oh_side ref, got;
+    bool ok = false;
+    memset(&ref, 0, sizeof(ref));
+    memset(&got, 0, sizeof(got));
+    msg[0] = '\0';
+    for (int i = 0; i < n_in; i++) {
+        int64_t ne = kiln__shape_elems(&c->shape[i]);
+        data[i] = malloc((size_t)(ne > 0 ? ne : 1) * 4);
+        if (data[i] == NULL) {
+            snprintf(msg, n, "out of host memory");
+            goto done;
+        }
+        oh_fill_input(c, i, 0, data[i]);
+    }
+    if (!oh_run_side(env->cpu, env, c, data, &ref, msg, n)) {
+        goto done;
+    }
+    if (!oh_run_side(env->be, env, c, data, &got, msg, n)) {
+        goto done;
+    }
+    const struct kiln__tol *tol = c->tol ? c->tol : &kiln__ops[c->op]->tol;
+    int64_t ny = ref.y->n_elems;
+    if (ny > 0) {
+        if (!compare(env, c, "output", ref.y->dtype, ref.out, got.out, ny, tol, msg, n)) {
+            goto done;
+        }
+        if ((c->flags & OH_FINITE) && ref.y->dtype == KILN_DTYPE_F32) {
+            if (!all_finite(ref.out, ny) || !all_finite(got.out, ny)) {
+                snprintf(msg, n, "op %s [%s] on %s: the output has inf or nan (cpu %s, %s %s)",
+                         kiln__op_name(c->op), c->note ? c->note : "", env->backend,
+                         all_finite(ref.out, ny) ? "finite" : "not finite", env->backend,
+                         all_finite(got.out, ny) ? "finite" : "not finite");
+                goto done;
+            }
+        }
+    }
+    for (int i = 0; i < n_in; i++) {
+        char what[64];
+        if ((ref.grad[i] == NULL) != (got.grad[i] == NULL)) {
+            snprintf(msg, n, "op %s [%s]: input %d has a gradient on one backend only",
+                     kiln__op_name(c->op), c->note ? c->note : "", i);
+            goto done;
+        }
+        if (ref.grad[i] != NULL) {
+            snprintf(what, sizeof(what), "gradient of input %d", i);
+            if (!compare(env, c, what, KILN_DTYPE_F32, ref.grad[i], got.grad[i], ref.in[i]->n_elems,
+                         &ref.grad_tol, msg, n)) {
+                goto done;
+            }
+        }
+        if (ref.upd[i] != NULL) {
+            snprintf(what, sizeof(what), "updated input %d after %d step(s)", i,
+                     c->steps > 0 ? c->steps : 1);
+            if (!compare(env, c, what, KILN_DTYPE_F32, ref.upd[i], got.upd[i], ref.in[i]->n_elems,
+                         tol, msg, n)) {
+                goto done;
+            }
+        }
+    }
+    ok = true;
+done:
+    oh_side_free(&ref);
+    oh_side_free(&got);
+    for (int i = 0; i < n_in; i++) {
+        free(data[i]);
+    }
+    return ok;
+}

@@ -1,0 +1,74 @@
+/*
+ * test_binary.c - case rows for add, sub, mul and div: equal shapes (odd, prime,
+ * larger than a workgroup, rank 4) and numpy broadcasting (row, column, scalar-like,
+ * rank-mismatched, both sides broadcast), plus inf/nan agreement.
+ */
+#include <math.h>
+
+#include "../op_harness.h"
+
+#define U                                                                                          \
+    {                                                                                              \
+        OH_UNIFORM, -2.0f, 2.0f                                                                    \
+    }
+#define DEN                                                                                        \
+    {                                                                                              \
+        OH_AWAY, 0.5f, 2.0f                                                                        \
+    } /* denominators away from zero */
+
+/* Every shape pair is run for each op; b is the denominator for div. */
+#define PAIRS(OP, B)                                                                               \
+    {.op = OP, .note = "1", .shape = {OH_S1(1), OH_S1(1)}, .gen = {U, B}},                         \
+        {.op = OP, .note = "7", .shape = {OH_S1(7), OH_S1(7)}, .gen = {U, B}},                     \
+        {.op = OP, .note = "13x11", .shape = {OH_S2(13, 11), OH_S2(13, 11)}, .gen = {U, B}},       \
+        {.op = OP, .note = "1031", .shape = {OH_S1(1031), OH_S1(1031)}, .gen = {U, B}},            \
+        {.op = OP,                                                                                 \
+         .note = "rank4",                                                                          \
+         .shape = {OH_S4(2, 3, 5, 7), OH_S4(2, 3, 5, 7)},                                          \
+         .gen = {U, B}},                                                                           \
+        {.op = OP, .note = "row", .shape = {OH_S2(13, 11), OH_S1(11)}, .gen = {U, B}},             \
+        {.op = OP, .note = "column", .shape = {OH_S2(13, 11), OH_S2(13, 1)}, .gen = {U, B}},       \
+        {.op = OP, .note = "scalar-like", .shape = {OH_S2(5, 7), OH_S1(1)}, .gen = {U, B}},        \
+        {.op = OP, .note = "rank0", .shape = {OH_S2(5, 7), OH_S0}, .gen = {U, B}},                 \
+        {.op = OP, .note = "a broadcast", .shape = {OH_S1(11), OH_S2(13, 11)}, .gen = {U, B}},     \
+        {.op = OP,                                                                                 \
+         .note = "rank mismatch",                                                                  \
+         .shape = {OH_S4(2, 3, 5, 7), OH_S2(5, 1)},                                                \
+         .gen = {U, B}},                                                                           \
+    {                                                                                              \
+        .op = OP, .note = "both broadcast", .shape = {OH_S3(3, 1, 129), OH_S2(11, 1)}, .gen = {    \
+            U,                                                                                     \
+            B                                                                                      \
+        }                                                                                          \
+    }
+
+static const struct oh_case cases[] = {
+    PAIRS(KILN_OP_ADD, U),
+    PAIRS(KILN_OP_SUB, U),
+    PAIRS(KILN_OP_MUL, U),
+    PAIRS(KILN_OP_DIV, DEN),
+    {.op = KILN_OP_ADD,
+     .note = "inf/nan",
+     .shape = {OH_S1(37), OH_S1(37)},
+     .gen = {{OH_SPECIAL}, {OH_SPECIAL}},
+     .special = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 3.0e38f},
+     .n_special = 6,
+     .flags = OH_NO_FD | OH_NO_DOUBLE},
+    {.op = KILN_OP_MUL,
+     .note = "inf/nan",
+     .shape = {OH_S1(37), OH_S1(1)},
+     .gen = {{OH_SPECIAL}, {OH_UNIFORM, 0.5f, 1.0f}},
+     .special = {INFINITY, -INFINITY, NAN, 0.0f, 3.0e38f},
+     .n_special = 5,
+     .flags = OH_NO_FD | OH_NO_DOUBLE},
+    {.op = KILN_OP_DIV,
+     .note = "by zero",
+     .shape = {OH_S1(37), OH_S1(37)},
+     .gen = {U, {OH_SPECIAL}},
+     .special = {0.0f, -0.0f, INFINITY},
+     .n_special = 3,
+     .flags = OH_NO_BWD | OH_NO_DOUBLE},
+};
+
+const struct oh_family oh_family_binary = {"binary", cases,
+                                           (int)(sizeof(cases) / sizeof(cases[0]))};

@@ -1,0 +1,44 @@
+/*
+ * test_optim.c - case rows for the in-place updates: SGD (plain, momentum, dampening,
+ * Nesterov, weight decay) and Adam/AdamW, one step and several steps (a new gradient
+ * each step), on odd sizes and sizes larger than a workgroup. The updated parameter
+ * and state tensors are compared.
+ */
+#include "../op_harness.h"
+
+#define U                                                                                          \
+    {                                                                                              \
+        OH_UNIFORM, -1.0f, 1.0f                                                                    \
+    }
+#define V01                                                                                        \
+    {                                                                                              \
+        OH_UNIFORM, 0.0f, 0.1f                                                                     \
+    } /* Adam's second moment is >= 0 */
+
+#define SGD(s, lr, mom, damp, wd, nest, st, nt)                                                    \
+    {                                                                                              \
+        .op = KILN_OP_SGD_UPDATE, .note = nt, .shape = {s, s, s},                                  \
+        .p.sgd = {lr, mom, damp, wd, nest, 1}, .gen = {U, U, U}, .steps = st,                      \
+    }
+#define ADAM(s, lr, wd, dec, st, nt)                                                               \
+    {                                                                                              \
+        .op = KILN_OP_ADAM_UPDATE, .note = nt, .shape = {s, s, s, s},                              \
+        .p.adam = {lr, 0.9f, 0.999f, 1e-8f, wd, dec, 1.0f, 1.0f}, .gen = {U, U, U, V01},           \
+        .steps = st,                                                                               \
+    }
+
+static const struct oh_case cases[] = {
+    SGD(OH_S1(1), 0.1f, 0.0f, 0.0f, 0.0f, 0, 1, "plain, 1"),
+    SGD(OH_S1(1031), 0.1f, 0.0f, 0.0f, 0.0f, 0, 1, "plain"),
+    SGD(OH_S2(13, 11), 0.05f, 0.9f, 0.0f, 0.0f, 0, 1, "momentum, first step"),
+    SGD(OH_S2(13, 11), 0.05f, 0.9f, 0.0f, 0.0f, 0, 4, "momentum, 4 steps"),
+    SGD(OH_S1(1031), 0.05f, 0.9f, 0.5f, 0.01f, 0, 3, "dampening and weight decay, 3 steps"),
+    SGD(OH_S3(3, 5, 7), 0.05f, 0.9f, 0.0f, 0.001f, 1, 3, "nesterov, 3 steps"),
+    ADAM(OH_S1(1), 0.01f, 0.0f, 0, 1, "1, one step"),
+    ADAM(OH_S1(1031), 0.01f, 0.0f, 0, 1, "one step"),
+    ADAM(OH_S2(13, 11), 0.01f, 0.0f, 0, 4, "4 steps"),
+    ADAM(OH_S1(1031), 0.001f, 0.01f, 0, 3, "L2 weight decay, 3 steps"),
+    ADAM(OH_S3(3, 5, 7), 0.001f, 0.01f, 1, 3, "AdamW, 3 steps"),
+};
+
+const struct oh_family oh_family_optim = {"optim", cases, (int)(sizeof(cases) / sizeof(cases[0]))};

@@ -1,0 +1,107 @@
+/*
+ * test_reduce.c - case rows for reduce_sum (every axis pattern, scales, more than a
+ * workgroup per output), broadcast (its adjoint), argmax (ties, nan), softmax and
+ * log-softmax (short, long and large-valued rows) and their _BWD kernels.
+ */
+#include <math.h>
+
+#include "../op_harness.h"
+
+#define U                                                                                          \
+    {                                                                                              \
+        OH_UNIFORM, -2.0f, 2.0f                                                                    \
+    }
+#define BIG                                                                                        \
+    {                                                                                              \
+        OH_UNIFORM, -80.0f, 80.0f                                                                  \
+    }
+#define P01                                                                                        \
+    {                                                                                              \
+        OH_UNIFORM, 0.0f, 1.0f                                                                     \
+    }
+#define NEG                                                                                        \
+    {                                                                                              \
+        OH_UNIFORM, -6.0f, 0.0f                                                                    \
+    }
+
+static kiln_tensor *build_mean(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    return kiln_mean(g, in[0], c->p.red.axes, 0);
+}
+
+#define RS(s, ax, sc, nt)                                                                          \
+    {                                                                                              \
+        .op = KILN_OP_REDUCE_SUM, .note = nt, .shape = {s}, .p.red = {ax, sc}, .gen = {U},         \
+    }
+#define BC(s, sc, to, nt)                                                                          \
+    {                                                                                              \
+        .op = KILN_OP_BROADCAST, .note = nt, .shape = {s}, .p.bc = {sc, to}, .gen = {U},           \
+    }
+#define ROWS(OP, G, ...)                                                                           \
+    {.op = OP, .note = "13x11", .shape = {OH_S2(13, 11)}, .gen = {G}, __VA_ARGS__},                \
+        {.op = OP, .note = "7x129", .shape = {OH_S2(7, 129)}, .gen = {G}, __VA_ARGS__},            \
+        {.op = OP, .note = "3x5x7", .shape = {OH_S3(3, 5, 7)}, .gen = {G}, __VA_ARGS__},           \
+        {.op = OP, .note = "2x1031", .shape = {OH_S2(2, 1031)}, .gen = {G}, __VA_ARGS__},          \
+    {                                                                                              \
+        .op = OP, .note = "5x1", .shape = {OH_S2(5, 1)}, .gen = {G}, __VA_ARGS__                   \
+    }
+#define BWD_ROWS(OP, G0)                                                                           \
+    {.op = OP, .note = "13x11", .shape = {OH_S2(13, 11), OH_S2(13, 11)}, .gen = {G0, U}},          \
+    {                                                                                              \
+        .op = OP, .note = "3x1031", .shape = {OH_S2(3, 1031), OH_S2(3, 1031)}, .gen = { G0, U }    \
+    }
+
+static const struct oh_case cases[] = {
+    RS(OH_S1(1031), 1, 1.0f, "all of 1031"),
+    RS(OH_S1(1), 1, 1.0f, "all of 1"),
+    RS(OH_S2(13, 11), 1, 1.0f, "axis 0 of 13x11"),
+    RS(OH_S2(13, 11), 2, 1.0f, "axis 1 of 13x11"),
+    RS(OH_S2(13, 11), 3, 0.5f, "both axes, scale 0.5"),
+    RS(OH_S2(3, 2053), 2, 1.0f, "rows of 2053"),
+    RS(OH_S2(2053, 3), 1, 1.0f, "columns of 2053"),
+    RS(OH_S3(3, 5, 7), 5, 1.0f, "axes 0 and 2"),
+    RS(OH_S3(3, 5, 7), 2, -2.0f, "axis 1, scale -2"),
+    RS(OH_S4(2, 3, 5, 7), 10, 1.0f, "axes 1 and 3 of rank 4"),
+    RS(OH_S4(2, 3, 5, 7), 0, 1.0f, "no axis (a copy)"),
+    {.op = KILN_OP_REDUCE_SUM,
+     .note = "mean over axis 1 (public builder)",
+     .shape = {OH_S2(7, 129)},
+     .p.red = {2, 1.0f},
+     .gen = {U},
+     .build = build_mean},
+    BC(OH_S1(11), 1.0f, OH_S2(13, 11), "row to 13x11"),
+    BC(OH_S2(13, 1), 1.0f, OH_S2(13, 11), "column to 13x11"),
+    BC(OH_S1(1), 1.0f, OH_S1(1031), "1 to 1031"),
+    BC(OH_S0, 0.5f, OH_S2(5, 7), "rank 0 to 5x7, scale 0.5"),
+    BC(OH_S3(3, 1, 7), 0.25f, OH_S4(2, 3, 5, 7), "3x1x7 to 2x3x5x7, scale 0.25"),
+    BC(OH_S2(5, 7), 1.0f, OH_S2(5, 7), "same shape"),
+    ROWS(KILN_OP_ARGMAX, U, .flags = 0),
+    {.op = KILN_OP_ARGMAX, .note = "1031", .shape = {OH_S1(1031)}, .gen = {U}},
+    {.op = KILN_OP_ARGMAX,
+     .note = "ties: first wins",
+     .shape = {OH_S2(31, 17)},
+     .gen = {{OH_TIES, 0.0f, 3.0f}}},
+    {.op = KILN_OP_ARGMAX,
+     .note = "inf/nan",
+     .shape = {OH_S2(9, 5)},
+     .gen = {{OH_SPECIAL}},
+     .special = {NAN, INFINITY, -INFINITY, NAN, 1.0f},
+     .n_special = 5},
+    ROWS(KILN_OP_SOFTMAX, U, .flags = 0),
+    ROWS(KILN_OP_LOG_SOFTMAX, U, .flags = 0),
+    {.op = KILN_OP_SOFTMAX,
+     .note = "large logits stay finite",
+     .shape = {OH_S2(5, 17)},
+     .gen = {BIG},
+     .flags = OH_FINITE},
+    {.op = KILN_OP_LOG_SOFTMAX,
+     .note = "large logits stay finite",
+     .shape = {OH_S2(5, 17)},
+     .gen = {BIG},
+     .flags = OH_FINITE},
+    BWD_ROWS(KILN_OP_SOFTMAX_BWD, P01),
+    BWD_ROWS(KILN_OP_LOG_SOFTMAX_BWD, NEG),
+};
+
+const struct oh_family oh_family_reduce = {"reduce", cases,
+                                           (int)(sizeof(cases) / sizeof(cases[0]))};

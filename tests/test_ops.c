@@ -1,0 +1,342 @@
+/*
+ * test_ops.c - every op case of tests/ops/ on one backend against the CPU reference:
+ * `test_ops cpu|opencl|vulkan`. Exits 77 (a meson SKIP) when the backend is not
+ * compiled in or has no device. One TCase per op family loops over its table; GPU
+ * backends run without fork (driver state must not cross a fork) on one context per
+ * process. On the cpu backend it also runs the double-precision checks (ref64.c) and
+ * the op coverage check.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "op_harness.h"
+#include "ref64.h"
+
+static struct oh_env env;
+
+/* Guard band after every tensor: larger than any workgroup's overrun of a few lanes. */
+#define GUARD_BYTES 256
+
+#define FAMILY_TEST(fam)                                                                           \
+    START_TEST(test_##fam)                                                                         \
+    {                                                                                              \
+        char msg[2048];                                                                            \
+        const struct oh_case *c = &oh_family_##fam.cases[_i];                                      \
+        bool ok = oh_run_case(&env, c, msg, sizeof(msg));                                          \
+        ck_assert_msg(ok, "case %d: %s", _i, msg);                                                 \
+    }                                                                                              \
+    END_TEST
+
+FAMILY_TEST(binary)
+FAMILY_TEST(unary)
+FAMILY_TEST(gemm)
+FAMILY_TEST(shape)
+FAMILY_TEST(reduce)
+FAMILY_TEST(loss)
+FAMILY_TEST(optim)
+
+static const struct oh_case *flat_case(int idx)
+{
+    for (int f = 0; oh_families[f] != NULL; f++) {
+        if (idx < oh_families[f]->n_cases) {
+            return &oh_families[f]->cases[idx];
+        }
+        idx -= oh_families[f]->n_cases;
+    }
+    return NULL;
+}
+
+static int n_all_cases(void)
+{
+    int n = 0;
+    for (int f = 0; oh_families[f] != NULL; f++) {
+        n += oh_families[f]->n_cases;
+    }
+    return n;
+}
+
+/* ---- Double-precision checks of the CPU backend (ref64.c) ---- */
+
+START_TEST(test_double_forward)
+{
+    char msg[2048];
+    bool ok = r64_check_forward(env.cpu, flat_case(_i), msg, sizeof(msg));
+    ck_assert_msg(ok, "case %d: %s", _i, msg);
+}
+END_TEST
+
+START_TEST(test_double_gradient)
+{
+    char msg[2048];
+    bool ok = r64_check_gradient(env.cpu, flat_case(_i), msg, sizeof(msg));
+    ck_assert_msg(ok, "case %d: %s", _i, msg);
+}
+END_TEST
+
+/* ---- Coverage: every op of op_list.h appears in some case graph ---- */
+
+START_TEST(test_coverage)
+{
+    memset(oh_ops_seen, 0, sizeof(oh_ops_seen));
+    for (int i = 0; i < n_all_cases(); i++) {
+        kiln_graph *g;
+        kiln_tensor *in[KILN__MAX_SRC], *y, *w;
+        ck_assert_int_eq(kiln_graph_create(env.cpu, &g), KILN_OK);
+        kiln_status s = oh_build(g, flat_case(i), in, &y, &w);
+        ck_assert_msg(s == KILN_OK, "case %d (%s): %s", i, kiln__op_name(flat_case(i)->op),
+                      kiln_last_error());
+        s = kiln_graph_compile(g);
+        ck_assert_msg(s == KILN_OK, "case %d: %s", i, kiln_last_error());
+        kiln_graph_destroy(g);
+    }
+    char missing[1024] = "";
+    size_t len = 0;
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        if (!oh_ops_seen[op] && len < sizeof(missing)) {
+            len += (size_t)snprintf(missing + len, sizeof(missing) - len, " %s", kiln__op_name(op));
+        }
+    }
+    ck_assert_msg(len == 0, "ops that no case executes:%s", missing);
+    /* And every op has a row of its own (the _BWD kernels are also fed directly). */
+    unsigned char has_row[KILN_OP_COUNT] = {0};
+    for (int i = 0; i < n_all_cases(); i++) {
+        has_row[flat_case(i)->op] = 1;
+    }
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        if (!has_row[op] && len < sizeof(missing)) {
+            len += (size_t)snprintf(missing + len, sizeof(missing) - len, " %s", kiln__op_name(op));
+        }
+    }
+    ck_assert_msg(len == 0, "ops without a case row in tests/ops/:%s", missing);
+}
+END_TEST
+
+/* ---- Guard bands: a write just past a tensor is caught and named ---- */
+
+/* Runs a two-node graph with guards, checks they hold, then writes one float just past
+ * an intermediate (what a kernel without a bounds check in its last workgroup does)
+ * and checks that the guard check names it. Cleans up before returning, so that a
+ * failure in a no-fork run leaves no graph behind. */
+static bool guard_roundtrip(char *msg, size_t n)
+{
+    kiln_graph *g = NULL;
+    int64_t d[1] = {7};
+    float xs[7] = {0, 1, 2, 3, 4, 5, 6}, zs[7], junk = 1.0f;
+    bool ok = false;
+    size_t off;
+    if (kiln_graph_create(env.be, &g) != KILN_OK) {
+        snprintf(msg, n, "kiln_graph_create: %s", kiln_last_error());
+        return false;
+    }
+    kiln_tensor *x = kiln_input(g, "x", KILN_DTYPE_F32, 1, d);
+    kiln_tensor *y = kiln_exp(g, x);
+    kiln_tensor *z = kiln_tensor_keep(kiln_relu(g, y));
+    if (kiln__graph_set_guard(g, GUARD_BYTES) != KILN_OK || kiln_graph_compile(g) != KILN_OK ||
+        kiln_tensor_upload(x, xs, sizeof(xs)) != KILN_OK || kiln_graph_run(g) != KILN_OK ||
+        kiln_tensor_download(z, zs, sizeof(zs)) != KILN_OK) {
+        snprintf(msg, n, "running the graph: %s", kiln_last_error());
+        goto done;
+    }
+    if (kiln__graph_check_guards(g) != KILN_OK) {
+        snprintf(msg, n, "guards broken by a correct run: %s", kiln_last_error());
+        goto done;
+    }
+    struct kiln_backend *be = &g->ctx->be;
+    struct kiln_buffer *buf = kiln__tensor_buffer(y, &off);
+    if (be->ops->upload(be, buf, off + 7 * sizeof(float), &junk, sizeof(junk)) != KILN_OK) {
+        snprintf(msg, n, "writing past y: %s", kiln_last_error());
+        goto done;
+    }
+    if (kiln__graph_check_guards(g) != KILN_E_CHECK) {
+        snprintf(msg, n, "a write just past '%s' was not caught", y->name);
+        goto done;
+    }
+    if (strstr(kiln_last_error(), y->name) == NULL ||
+        strstr(kiln_last_error(), "0 bytes past its end") == NULL) {
+        snprintf(msg, n, "the guard check does not name '%s' at offset 0: %s", y->name,
+                 kiln_last_error());
+        goto done;
+    }
+    ok = true;
+done:
+    kiln_graph_destroy(g);
+    return ok;
+}
+
+START_TEST(test_guard_detects_overrun)
+{
+    char msg[1024];
+    bool ok = guard_roundtrip(msg, sizeof(msg));
+    ck_assert_msg(ok, "%s on %s", msg, env.backend);
+}
+END_TEST
+
+/* ---- Out of host memory: fail allocation i for every i (cpu only) ---- */
+
+struct fault_alloc {
+    long calls, fail_at, live;
+    int failed;
+};
+
+static void *fa_alloc(void *ud, size_t n, size_t align)
+{
+    struct fault_alloc *f = ud;
+    void *p = NULL;
+    if (f->calls++ == f->fail_at) {
+        f->failed = 1;
+        return NULL;
+    }
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0) {
+        return NULL;
+    }
+    f->live++;
+    return p;
+}
+
+static void fa_free(void *ud, void *p)
+{
+    struct fault_alloc *f = ud;
+    if (p != NULL) {
+        f->live--;
+        free(p);
+    }
+}
+
+/* Builds, differentiates, compiles and runs case c once on ctx; the first error. */
+static kiln_status run_once(kiln_context *ctx, const struct oh_case *c)
+{
+    kiln_graph *g;
+    kiln_tensor *in[KILN__MAX_SRC], *y, *w;
+    KILN_TRY(kiln_graph_create(ctx, &g));
+    kiln_status s = oh_build(g, c, in, &y, &w);
+    if (s == KILN_OK) {
+        s = kiln__graph_set_guard(g, 64);
+    }
+    if (s == KILN_OK) {
+        s = kiln_graph_compile(g);
+    }
+    for (int i = 0; s == KILN_OK && i < oh_n_in(c); i++) {
+        size_t nb = kiln_tensor_n_bytes(in[i]);
+        void *d = malloc(nb ? nb : 4);
+        oh_fill_input(c, i, 0, d);
+        s = kiln_tensor_upload(in[i], d, nb);
+        free(d);
+    }
+    if (s == KILN_OK) {
+        s = kiln_graph_run(g);
+    }
+    if (s == KILN_OK) {
+        s = kiln__graph_check_guards(g);
+    }
+    kiln_graph_destroy(g);
+    return s;
+}
+
+START_TEST(test_oom)
+{
+    struct fault_alloc fa = {0, -1, 0, 0};
+    struct kiln_allocator al = {fa_alloc, fa_free, &fa};
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    kiln_context *ctx;
+    o.backend = "cpu";
+    o.check = 0;
+    o.allocator = &al;
+    ck_assert_int_eq(kiln_context_create(&o, &ctx), KILN_OK);
+    const struct oh_case *c = flat_case(_i);
+    long base = fa.live;
+    for (long k = 0;; k++) {
+        fa.calls = 0;
+        fa.fail_at = k;
+        fa.failed = 0;
+        kiln_status s = run_once(ctx, c);
+        ck_assert_msg(fa.live == base, "%s: failing allocation %ld leaks %ld blocks",
+                      kiln__op_name(c->op), k, fa.live - base);
+        if (!fa.failed) {
+            ck_assert_msg(s == KILN_OK, "%s: %s", kiln__op_name(c->op), kiln_last_error());
+            break;
+        }
+        ck_assert_msg(s == KILN_E_OUT_OF_HOST_MEMORY,
+                      "%s: failing allocation %ld gave %s (%s), not KILN_E_OUT_OF_HOST_MEMORY",
+                      kiln__op_name(c->op), k, kiln_status_name(s), kiln_last_error());
+    }
+    kiln_context_destroy(ctx);
+}
+END_TEST
+
+static void add_family(Suite *s, const struct oh_family *f, const TTest *fn, int fork)
+{
+    TCase *tc = tcase_create(f->name);
+    tcase_set_timeout(tc, fork ? 60 : 0);
+    tcase_add_loop_test(tc, fn, 0, f->n_cases);
+    suite_add_tcase(s, tc);
+}
+
+int main(int argc, char **argv)
+{
+    const char *backend = argc > 1 ? argv[1] : "cpu";
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    o.backend = backend;
+    o.check = 0;
+    kiln_status st = kiln_context_create(&o, &env.be);
+    if (st == KILN_E_BACKEND_UNAVAILABLE || st == KILN_E_INVALID_ARG) {
+        printf("SKIP: backend '%s' is not usable here: %s\n", backend, kiln_last_error());
+        return 77;
+    }
+    if (st != KILN_OK) {
+        fprintf(stderr, "kiln_context_create(%s): %s\n", backend, kiln_last_error());
+        return 1;
+    }
+    o.backend = "cpu";
+    if (kiln_context_create(&o, &env.cpu) != KILN_OK) {
+        fprintf(stderr, "kiln_context_create(cpu): %s\n", kiln_last_error());
+        return 1;
+    }
+    env.backend = kiln_context_backend(env.be);
+    env.guard_bytes = GUARD_BYTES;
+    printf("ops on backend '%s', device '%s'\n", env.backend, kiln_context_device(env.be));
+
+    int is_cpu = strcmp(env.backend, "cpu") == 0;
+    char sname[64];
+    snprintf(sname, sizeof(sname), "ops-%s", env.backend);
+    Suite *s = suite_create(sname);
+    add_family(s, &oh_family_binary, test_binary, is_cpu);
+    add_family(s, &oh_family_unary, test_unary, is_cpu);
+    add_family(s, &oh_family_gemm, test_gemm, is_cpu);
+    add_family(s, &oh_family_shape, test_shape, is_cpu);
+    add_family(s, &oh_family_reduce, test_reduce, is_cpu);
+    add_family(s, &oh_family_loss, test_loss, is_cpu);
+    add_family(s, &oh_family_optim, test_optim, is_cpu);
+    TCase *gtc = tcase_create("guard");
+    tcase_add_test(gtc, test_guard_detects_overrun);
+    suite_add_tcase(s, gtc);
+    if (is_cpu) {
+        TCase *tc = tcase_create("double_forward");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_double_forward, 0, n_all_cases());
+        suite_add_tcase(s, tc);
+        tc = tcase_create("double_gradient");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_double_gradient, 0, n_all_cases());
+        suite_add_tcase(s, tc);
+        tc = tcase_create("oom");
+        tcase_set_timeout(tc, 60);
+        tcase_add_loop_test(tc, test_oom, 0, n_all_cases());
+        suite_add_tcase(s, tc);
+        tc = tcase_create("coverage");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_coverage);
+        suite_add_tcase(s, tc);
+    }
+    SRunner *sr = srunner_create(s);
+    if (!is_cpu) {
+        srunner_set_fork_status(sr, CK_NOFORK);
+    }
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    kiln_context_destroy(env.be);
+    kiln_context_destroy(env.cpu);
+    return nf == 0 ? 0 : 1;
+}
