@@ -6,7 +6,7 @@
  *                    invocation, then a shared-memory tree (WG is a power of two).
  *   -DOP_BROADCAST   y[o] = scale * x[broadcast index], elementwise.
  *   -DOP_ARGMAX      index of the first maximum of each last-axis row; NaN never wins
- *                    and a row starting with NaN gives 0, as the CPU reference's scan.
+ *                    (a row of NaN only gives 0), as in the CPU reference.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -114,7 +114,7 @@ void main()
         }
         if (lid == 0) {
             int r = best_i[0];
-            y[row] = (r < 0 || isnan(x[base])) ? 0 : r;
+            y[row] = r < 0 ? 0 : r;
         }
         barrier();
     }

@@ -109,9 +109,12 @@ kiln_status kiln__vk_run_begin(struct kiln_backend *be)
     return KILN_OK;
 }
 
+static kiln_status cache_save(struct kiln__vk *vk);
+
 kiln_status kiln__vk_run_end(struct kiln_backend *be)
 {
-    return kiln__vk_submit(be->impl);
+    KILN_TRY(kiln__vk_submit(be->impl));
+    return cache_save(be->impl);
 }
 
 kiln_status kiln__vk_synchronize(struct kiln_backend *be)
@@ -176,7 +179,11 @@ static kiln_status cache_load(struct kiln__vk *vk)
             long len = ftell(f);
             if (len > 0 && fseek(f, 0, SEEK_SET) == 0) {
                 data = kiln__alloc(vk->ctx, (size_t)len, "the pipeline cache");
-                if (data != NULL && fread(data, 1, (size_t)len, f) == (size_t)len) {
+                if (data == NULL) {
+                    fclose(f);
+                    return KILN_E_OUT_OF_HOST_MEMORY;
+                }
+                if (fread(data, 1, (size_t)len, f) == (size_t)len) {
                     n = (size_t)len;
                 }
             }
@@ -200,17 +207,23 @@ static kiln_status cache_load(struct kiln__vk *vk)
     return KILN_OK;
 }
 
-static void cache_save(struct kiln__vk *vk)
+/* Writes the cache when pipelines were created since the last save. A file that cannot
+ * be written is not an error (the next run compiles again); out of memory is. */
+static kiln_status cache_save(struct kiln__vk *vk)
 {
     size_t n = 0;
-    if (vk->cache == VK_NULL_HANDLE || vk->cache_path[0] == '\0' ||
+    if (!vk->cache_dirty || vk->cache_path[0] == '\0' ||
         vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, NULL) != VK_SUCCESS || n == 0) {
-        return;
+        return KILN_OK;
     }
     void *data = kiln__alloc(vk->ctx, n, "the pipeline cache");
-    if (data == NULL || vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, data) != VK_SUCCESS) {
+    if (data == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    vk->cache_dirty = false;
+    if (vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, data) != VK_SUCCESS) {
         kiln__free(vk->ctx, data);
-        return;
+        return KILN_OK;
     }
     char tmp[520];
     snprintf(tmp, sizeof(tmp), "%s.tmp", vk->cache_path);
@@ -220,9 +233,12 @@ static void cache_save(struct kiln__vk *vk)
         ok = fclose(f) == 0 && ok;
         if (!ok || rename(tmp, vk->cache_path) != 0) {
             remove(tmp);
+            kiln__log(vk->ctx, KILN_LOG_WARN, "vulkan: cannot write the pipeline cache '%s'",
+                      vk->cache_path);
         }
     }
     kiln__free(vk->ctx, data);
+    return KILN_OK;
 }
 
 /* ==== Pipelines ==== */
@@ -315,6 +331,7 @@ static kiln_status pipeline(struct kiln__vk *vk, enum kiln__vk_shader sh, VkPipe
                                 "vulkan: creating the pipeline of shader %s failed (VkResult %d)",
                                 si->name, (int)r);
     }
+    vk->cache_dirty = true;
     *out = vk->pipes[sh];
     return KILN_OK;
 }
@@ -398,12 +415,6 @@ static kiln_status track(struct kiln__vk *vk, int n_binds, const struct kiln__vk
         kiln__vk_barrier(vk, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                          VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
-    }
-    if (vk->acc == NULL) {
-        vk->acc = kiln__alloc(vk->ctx, sizeof(*vk->acc) * MAX_TRACKED, "hazard tracking");
-        if (vk->acc == NULL) {
-            return KILN_E_OUT_OF_HOST_MEMORY;
-        }
     }
     for (int i = 0; i < n_binds; i++) {
         struct kiln__vk_access *a = &vk->acc[vk->n_acc++];
@@ -493,13 +504,20 @@ kiln_status kiln__vk_exec_init(struct kiln__vk *vk)
         vk->frames[i].cb = cbs[i];
         KILN_VK_CHECK(vk->fn.vkCreateFence(vk->dev, &fci, NULL, &vk->frames[i].fence));
     }
+    /* Host arrays the runs need are allocated here, so that a graph gives back exactly
+     * the host memory it took. */
+    vk->acc = kiln__alloc(vk->ctx, sizeof(*vk->acc) * MAX_TRACKED, "hazard tracking");
+    vk->cap_dpools = 16;
+    vk->dpools = kiln__alloc(vk->ctx, sizeof(*vk->dpools) * (size_t)vk->cap_dpools, "pools");
+    if (vk->acc == NULL || vk->dpools == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
     choose_matmul_tile(vk);
     return cache_load(vk);
 }
 
 void kiln__vk_exec_fini(struct kiln__vk *vk)
 {
-    cache_save(vk);
     for (int i = 0; i < KILN__VK_SHADER_COUNT; i++) {
         if (vk->pipes[i] != VK_NULL_HANDLE) {
             vk->fn.vkDestroyPipeline(vk->dev, vk->pipes[i], NULL);

@@ -185,6 +185,7 @@ struct kiln__vk {
     VkPipelineLayout layout[KILN_VK_MAX_BINDINGS + 1];
     VkPipeline pipes[KILN__VK_SHADER_COUNT];
     VkPipelineCache cache;
+    bool cache_dirty; /* pipelines created since the cache was saved */
     char cache_path[512];
     uint32_t mm_tile[5]; /* matmul BM, BN, BK, TM, TN */
 

@@ -13,7 +13,8 @@
 #include "vk_impl.h"
 
 #define MIB               ((VkDeviceSize)1 << 20)
-#define DEFAULT_BLOCK     (256 * MIB)
+#define FIRST_BLOCK       (8 * MIB)   /* blocks double from here ... */
+#define MAX_BLOCK         (256 * MIB) /* ... up to this size */
 #define MIN_STAGING_BYTES (4 * MIB)
 #define MAX_STAGING_BYTES (64 * MIB)
 
@@ -82,8 +83,10 @@ kiln_status kiln__vk_memory_init(struct kiln__vk *vk)
     vk->dev_coherent = vk->dev_mappable && type_has(vk, vk->dev_type, hc) && !vk->force_noncoherent;
     vk->stage_coherent =
         vk->stage_type != UINT32_MAX && type_has(vk, vk->stage_type, hc) && !vk->force_noncoherent;
-    vk->block_bytes = DEFAULT_BLOCK < vk->max_alloc ? DEFAULT_BLOCK : vk->max_alloc;
-    return KILN_OK;
+    vk->block_bytes = FIRST_BLOCK < vk->max_alloc ? FIRST_BLOCK : vk->max_alloc;
+    vk->cap_blocks = 16;
+    vk->blocks = kiln__alloc(vk->ctx, sizeof(*vk->blocks) * (size_t)vk->cap_blocks, "vk blocks");
+    return vk->blocks != NULL ? KILN_OK : KILN_E_OUT_OF_HOST_MEMORY;
 }
 
 /* ==== Blocks and sub-allocation ==== */
@@ -122,7 +125,12 @@ static kiln_status block_new(struct kiln__vk *vk, uint32_t type, VkDeviceSize ne
                          "maxMemoryAllocationSize of %llu bytes; use a smaller batch",
                          (unsigned long long)need, (unsigned long long)vk->max_alloc);
     }
-    VkDeviceSize size = round_up(need > vk->block_bytes ? need : vk->block_bytes, atom(vk));
+    /* Blocks double with the number of live ones: small programs keep small blocks, big
+     * ones get few allocations. */
+    VkDeviceSize grow = vk->block_bytes << (vk->n_blocks < 5 ? vk->n_blocks : 5);
+    grow = grow < MAX_BLOCK ? grow : MAX_BLOCK;
+    grow = grow < vk->max_alloc ? grow : vk->max_alloc;
+    VkDeviceSize size = round_up(need > grow ? need : grow, atom(vk));
     if (size > vk->max_alloc) {
         size = need;
     }
@@ -143,11 +151,18 @@ static kiln_status block_new(struct kiln__vk *vk, uint32_t type, VkDeviceSize ne
     if (b == NULL) {
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
+    b->cap_used = 8;
+    b->used = kiln__alloc(vk->ctx, sizeof(*b->used) * (size_t)b->cap_used, "vk ranges");
+    if (b->used == NULL) {
+        kiln__free(vk->ctx, b);
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                .allocationSize = size,
                                .memoryTypeIndex = type};
     VkResult r = vk->fn.vkAllocateMemory(vk->dev, &ai, NULL, &b->mem);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
+        kiln__free(vk->ctx, b->used);
         kiln__free(vk->ctx, b);
         return KILN_FAIL_NATIVE(KILN_E_OUT_OF_DEVICE_MEMORY, r,
                                 "vulkan: out of device memory allocating %llu bytes (for a "
@@ -158,6 +173,7 @@ static kiln_status block_new(struct kiln__vk *vk, uint32_t type, VkDeviceSize ne
                                 (unsigned long long)(vk->heap_used >> 20), vk->n_blocks);
     }
     if (r != VK_SUCCESS) {
+        kiln__free(vk->ctx, b->used);
         kiln__free(vk->ctx, b);
         return kiln__vk_result(r, "vkAllocateMemory");
     }
