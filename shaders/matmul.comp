@@ -2,12 +2,13 @@
 /*
  * matmul.comp - C = op(A) op(B), batched over workgroup z, register-blocked and tiled
  * through shared memory. Variants: -DTA (A stored transposed, [K, M]) and -DTB (B
- * stored transposed, [N, K]). A workgroup computes a BM x BN tile of C; each
- * invocation keeps TM x TN accumulators, strided so that neighbouring invocations read
- * neighbouring shared-memory words. Tile sizes are specialization constants chosen by
- * the host from the device's shared memory and workgroup limits, with
- * WG = (BM / TM) * (BN / TN). Out-of-range rows, columns and k are read as zero and
- * never written.
+ * stored transposed, [N, K]). A workgroup computes a BM x BN tile of C in steps of BK
+ * along k; each invocation keeps TM x TN accumulators (TM and TN multiples of 4) as
+ * vec4 columns. Shared tiles hold vec4s of four neighbouring rows (A) or columns (B)
+ * per k, so the inner loop reads (TM + TN) / 4 vec4s for TM * TN multiply-adds.
+ * Tile sizes are specialization constants chosen by the host from the device's shared
+ * memory and workgroup limits, with WG = (BM / TM) * (BN / TN). Out-of-range rows,
+ * columns and k are read as zero and never written.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -15,8 +16,8 @@
 layout(constant_id = 1) const uint BM = 64;
 layout(constant_id = 2) const uint BN = 64;
 layout(constant_id = 3) const uint BK = 16;
-layout(constant_id = 4) const uint TM = 4;
-layout(constant_id = 5) const uint TN = 4;
+layout(constant_id = 4) const uint TM = 8;
+layout(constant_id = 5) const uint TN = 8;
 
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };
@@ -27,24 +28,27 @@ layout(push_constant) uniform PC {
     uint sa, sb, sc; /* batch strides in elements */
 } pc;
 
-shared float As[BK * BM];
-shared float Bs[BK * BN];
+/* As4[k * BM / 4 + m / 4][m % 4] = A(m0 + m, k0 + k); Bs4 likewise with columns. */
+shared vec4 As4[BK * BM / 4];
+shared vec4 Bs4[BK * BN / 4];
 
 void main()
 {
-    const uint RM = BM / TM, RN = BN / TN;
+    const uint RM = BM / TM, RN = BN / TN; /* invocations along m and n */
+    const uint QM = BM / 4, QN = BN / 4;   /* vec4s per k in each tile */
     uint lid = gl_LocalInvocationID.x;
     uint tx = lid % RN, ty = lid / RN;
     uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
     uint ao = gl_WorkGroupID.z * pc.sa, bo = gl_WorkGroupID.z * pc.sb;
     uint co = gl_WorkGroupID.z * pc.sc;
 
-    float acc[TM * TN];
-    for (uint i = 0; i < TM * TN; i++) {
-        acc[i] = 0.0;
+    /* acc[i * TN / 4 + j]: row (i / 4) * 4 * RM + 4 * ty + i % 4, columns of vec4 j. */
+    vec4 acc[TM * TN / 4];
+    for (uint i = 0; i < TM * TN / 4; i++) {
+        acc[i] = vec4(0.0);
     }
-    float ra[TM];
-    float rb[TN];
+    vec4 ra[TM / 4];
+    vec4 rb[TN / 4];
 
     for (uint k0 = 0; k0 < pc.K; k0 += BK) {
         for (uint idx = lid; idx < BM * BK; idx += WG) {
@@ -62,7 +66,7 @@ void main()
                 v = a[ao + gm * pc.K + gk];
 #endif
             }
-            As[k * BM + m] = v;
+            As4[k * QM + m / 4][m % 4] = v;
         }
         for (uint idx = lid; idx < BN * BK; idx += WG) {
 #ifdef TB
@@ -79,19 +83,20 @@ void main()
                 v = b[bo + gk * pc.N + gn];
 #endif
             }
-            Bs[k * BN + n] = v;
+            Bs4[k * QN + n / 4][n % 4] = v;
         }
         barrier();
         for (uint kk = 0; kk < BK; kk++) {
-            for (uint i = 0; i < TM; i++) {
-                ra[i] = As[kk * BM + ty + i * RM];
+            for (uint i = 0; i < TM / 4; i++) {
+                ra[i] = As4[kk * QM + i * RM + ty];
             }
-            for (uint j = 0; j < TN; j++) {
-                rb[j] = Bs[kk * BN + tx + j * RN];
+            for (uint j = 0; j < TN / 4; j++) {
+                rb[j] = Bs4[kk * QN + j * RN + tx];
             }
             for (uint i = 0; i < TM; i++) {
-                for (uint j = 0; j < TN; j++) {
-                    acc[i * TN + j] = fma(ra[i], rb[j], acc[i * TN + j]);
+                float av = ra[i / 4][i % 4];
+                for (uint j = 0; j < TN / 4; j++) {
+                    acc[i * (TN / 4) + j] = fma(vec4(av), rb[j], acc[i * (TN / 4) + j]);
                 }
             }
         }
@@ -99,11 +104,14 @@ void main()
     }
 
     for (uint i = 0; i < TM; i++) {
-        uint gm = m0 + ty + i * RM;
-        for (uint j = 0; j < TN; j++) {
-            uint gn = n0 + tx + j * RN;
-            if (gm < pc.M && gn < pc.N) {
-                c[co + gm * pc.N + gn] = acc[i * TN + j];
+        uint gm = m0 + 4 * ((i / 4) * RM + ty) + i % 4;
+        for (uint j = 0; j < TN / 4; j++) {
+            uint gn = n0 + 4 * (j * RN + tx);
+            vec4 v = acc[i * (TN / 4) + j];
+            for (uint q = 0; q < 4; q++) {
+                if (gm < pc.M && gn + q < pc.N) {
+                    c[co + gm * pc.N + gn + q] = v[q];
+                }
             }
         }
     }

@@ -243,25 +243,32 @@ static kiln_status cache_save(struct kiln__vk *vk)
 
 /* ==== Pipelines ==== */
 
-/* Matmul tiles from the device's limits: the largest register block whose workgroup and
- * shared memory fit; KILN_VK_MATMUL_TILE="BM,BN,BK,TM,TN" overrides (benchmarks). */
+/* Matmul tiles from the device's limits: the first candidate whose workgroup (a
+ * multiple of the subgroup size) and shared memory fit. CPU devices (lavapipe) run one
+ * SIMD batch of invocations at a time and do best with tall tiles and a short k step;
+ * GPUs get square tiles. KILN_VK_MATMUL_TILE="BM,BN,BK,TM,TN" overrides (benchmarks;
+ * TM and TN multiples of 4). */
 static void choose_matmul_tile(struct kiln__vk *vk)
 {
+    static const uint32_t cpu_first[5] = {256, 64, 4, 8, 8};
     static const uint32_t cands[][5] = {
-        {64, 64, 16, 4, 4}, {64, 64, 16, 8, 8}, {32, 32, 16, 4, 4},
-        {32, 32, 8, 4, 4},  {16, 16, 8, 2, 2},  {8, 8, 8, 1, 1},
+        {128, 128, 8, 8, 8}, {64, 64, 16, 4, 4}, {32, 32, 16, 4, 4},
+        {16, 16, 16, 4, 4},  {8, 8, 8, 4, 4},
     };
     const char *env = getenv("KILN_VK_MATMUL_TILE");
     uint32_t t[5];
     if (env != NULL && sscanf(env, "%u,%u,%u,%u,%u", &t[0], &t[1], &t[2], &t[3], &t[4]) == 5 &&
-        t[3] && t[4] && t[0] % t[3] == 0 && t[1] % t[4] == 0 &&
+        t[3] && t[4] && t[3] % 4 == 0 && t[4] % 4 == 0 && t[0] % t[3] == 0 && t[1] % t[4] == 0 &&
         (t[0] / t[3]) * (t[1] / t[4]) <= vk->max_wg && (t[0] + t[1]) * t[2] * 4 <= vk->max_shared) {
         memcpy(vk->mm_tile, t, sizeof(t));
         return;
     }
-    bool cpu = vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    for (size_t i = cpu ? 1 : 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-        const uint32_t *c = cands[i];
+    size_t n = sizeof(cands) / sizeof(cands[0]);
+    for (size_t i = 0; i <= n; i++) {
+        const uint32_t *c = i == 0 ? cpu_first : cands[i - 1];
+        if (i == 0 && vk->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU) {
+            continue;
+        }
         uint32_t wg = (c[0] / c[3]) * (c[1] / c[4]);
         if (wg <= vk->max_wg && (wg % vk->subgroup_size == 0 || wg < vk->subgroup_size) &&
             (c[0] + c[1]) * c[2] * 4 <= vk->max_shared) {
@@ -269,7 +276,7 @@ static void choose_matmul_tile(struct kiln__vk *vk)
             return;
         }
     }
-    memcpy(vk->mm_tile, cands[5], sizeof(vk->mm_tile));
+    memcpy(vk->mm_tile, cands[n - 1], sizeof(vk->mm_tile));
 }
 
 static bool is_matmul(enum kiln__vk_shader sh)
