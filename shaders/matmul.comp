@@ -7,10 +7,13 @@
  * vec4 columns. Shared tiles hold vec4s of four neighbouring rows (A) or columns (B)
  * per k, so the inner loop reads (TM + TN) / 4 vec4s for TM * TN multiply-adds.
  * Tile sizes are specialization constants chosen by the host from the device's shared
- * memory and workgroup limits, with WG = (BM / TM) * (BN / TN). Out-of-range rows,
+ * memory and workgroup limits, with WG = (BM / TM) * (BN / TN); the loops over them
+ * are unrolled so that the accumulators stay in registers (a dynamically indexed array
+ * goes to scratch memory on some drivers, lavapipe among them). Out-of-range rows,
  * columns and k are read as zero and never written.
  */
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : enable
 #include "common.glsl"
 
 layout(constant_id = 1) const uint BM = 64;
@@ -44,7 +47,7 @@ void main()
 
     /* acc[i * TN / 4 + j]: row (i / 4) * 4 * RM + 4 * ty + i % 4, columns of vec4 j. */
     vec4 acc[TM * TN / 4];
-    for (uint i = 0; i < TM * TN / 4; i++) {
+    [[unroll]] for (uint i = 0; i < TM * TN / 4; i++) {
         acc[i] = vec4(0.0);
     }
     vec4 ra[TM / 4];
@@ -86,16 +89,16 @@ void main()
             Bs4[k * QN + n / 4][n % 4] = v;
         }
         barrier();
-        for (uint kk = 0; kk < BK; kk++) {
-            for (uint i = 0; i < TM / 4; i++) {
+        [[unroll]] for (uint kk = 0; kk < BK; kk++) {
+            [[unroll]] for (uint i = 0; i < TM / 4; i++) {
                 ra[i] = As4[kk * QM + i * RM + ty];
             }
-            for (uint j = 0; j < TN / 4; j++) {
+            [[unroll]] for (uint j = 0; j < TN / 4; j++) {
                 rb[j] = Bs4[kk * QN + j * RN + tx];
             }
-            for (uint i = 0; i < TM; i++) {
+            [[unroll]] for (uint i = 0; i < TM; i++) {
                 float av = ra[i / 4][i % 4];
-                for (uint j = 0; j < TN / 4; j++) {
+                [[unroll]] for (uint j = 0; j < TN / 4; j++) {
                     acc[i * (TN / 4) + j] = fma(vec4(av), rb[j], acc[i * (TN / 4) + j]);
                 }
             }
@@ -103,12 +106,12 @@ void main()
         barrier();
     }
 
-    for (uint i = 0; i < TM; i++) {
+    [[unroll]] for (uint i = 0; i < TM; i++) {
         uint gm = m0 + 4 * ((i / 4) * RM + ty) + i % 4;
-        for (uint j = 0; j < TN / 4; j++) {
+        [[unroll]] for (uint j = 0; j < TN / 4; j++) {
             uint gn = n0 + 4 * (j * RN + tx);
             vec4 v = acc[i * (TN / 4) + j];
-            for (uint q = 0; q < 4; q++) {
+            [[unroll]] for (uint q = 0; q < 4; q++) {
                 if (gm < pc.M && gn + q < pc.N) {
                     c[co + gm * pc.N + gn + q] = v[q];
                 }

@@ -245,12 +245,13 @@ static kiln_status cache_save(struct kiln__vk *vk)
 
 /* Matmul tiles from the device's limits: the first candidate whose workgroup (a
  * multiple of the subgroup size) and shared memory fit. CPU devices (lavapipe) run one
- * SIMD batch of invocations at a time and do best with tall tiles and a short k step;
- * GPUs get square tiles. KILN_VK_MATMUL_TILE="BM,BN,BK,TM,TN" overrides (benchmarks;
+ * SIMD batch of invocations at a time, where shared-memory reads cost a gather each:
+ * large register blocks (16 x 16) and a short k step measured fastest there. GPUs get
+ * 8 x 8 blocks in square tiles. KILN_VK_MATMUL_TILE="BM,BN,BK,TM,TN" overrides (benchmarks;
  * TM and TN multiples of 4). */
 static void choose_matmul_tile(struct kiln__vk *vk)
 {
-    static const uint32_t cpu_first[5] = {256, 64, 4, 8, 8};
+    static const uint32_t cpu_first[5] = {256, 128, 4, 16, 16};
     static const uint32_t cands[][5] = {
         {128, 128, 8, 8, 8}, {64, 64, 16, 4, 4}, {32, 32, 16, 4, 4},
         {16, 16, 16, 4, 4},  {8, 8, 8, 4, 4},
