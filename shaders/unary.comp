@@ -37,7 +37,8 @@ void main()
         float g = dy[i];
 #endif
 #if defined(OP_SCALE_SHIFT)
-        y[i] = pc.p0 * v + pc.p1;
+        precise float r = pc.p0 * v + pc.p1; /* no fused multiply-add: as the reference */
+        y[i] = r;
 #elif defined(OP_RELU)
         y[i] = v > 0.0 ? v : 0.0;
 #elif defined(OP_LEAKY_RELU)
