@@ -7,10 +7,13 @@
 #define KILN_H
 
 #include "kiln/backend.h"
+#include "kiln/data.h"
 #include "kiln/graph.h"
 #include "kiln/io.h"
+#include "kiln/nn.h"
 #include "kiln/optim.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
+#include "kiln/train.h"
 
 #endif /* KILN_H */

@@ -11,7 +11,21 @@
  * parameter and state tensors are compared. Every graph is compiled with guard bands
  * (kiln__graph_set_guard), checked after each run.
  *
- * Rows live in tests/ops/test_<family>.c, one table per family.
+ * Tolerances: outputs and updated tensors use the row's tol, else the loosest
+ * descriptor tolerance of the case's forward nodes (the op's own, unless a custom build
+ * adds others); gradients use the loosest of that and the descriptor tolerances of
+ * every backward node (a gradient is as exact as the least exact op that computed it).
+ *
+ * Rows live in tests/ops/test_<family>.c, one table per family. Adding a family: its
+ * file defining oh_family_<family>, its extern below, its entry in oh_families[]
+ * (op_harness.c) and its file in tests/meson.build; test_ops makes its TCase. Adding an
+ * op: add rows
+ * for it (odd and prime sizes, one larger than a workgroup, the broadcasting or axis
+ * patterns it takes, its special values) and, in tests/ref64.c, its double evaluator
+ * and its forward tolerance class; the coverage check fails until both exist.
+ * Run one family with CK_RUN_CASE=<family>, one op's rows with KILN_TEST_OP=<op name>
+ * (e.g. matmul), without fork with CK_FORK=no; KILN_TEST_VERBOSE=1 prints every
+ * comparison's errors next to its tolerance.
  */
 #ifndef KILN_TEST_OP_HARNESS_H
 #define KILN_TEST_OP_HARNESS_H
@@ -91,6 +105,15 @@ union oh_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_conv2d conv;
+    struct kiln__p_pool2d pool;
+    struct kiln__p_upsample up;
+    struct kiln__p_bn bn;
+    struct kiln__p_lrn lrn;
+    struct kiln__p_concat cat;
+    struct kiln__p_slice sl;
+    struct kiln__p_pad pad;
+    struct kiln__p_dropout drop;
     unsigned char raw[KILN__PARAMS_BYTES];
 };
 
@@ -99,6 +122,7 @@ enum {
     OH_FINITE = 1u << 1,    /* every output must be finite (no overflow to inf/nan) */
     OH_NO_FD = 1u << 2,     /* skip the finite-difference check (kinks, special values) */
     OH_NO_DOUBLE = 1u << 3, /* skip the double-precision forward check */
+    OH_EVAL = 1u << 4,      /* forward only, in inference mode (kiln_graph_eval) */
 };
 
 struct oh_case;
@@ -133,7 +157,8 @@ struct oh_family {
 
 /* The family tables (tests/ops/test_<family>.c). */
 extern const struct oh_family oh_family_binary, oh_family_unary, oh_family_gemm, oh_family_shape,
-    oh_family_reduce, oh_family_loss, oh_family_optim;
+    oh_family_reduce, oh_family_loss, oh_family_optim, oh_family_conv, oh_family_pool,
+    oh_family_norm, oh_family_layout, oh_family_random;
 
 /* All families, NULL-terminated. */
 extern const struct oh_family *const oh_families[];
@@ -150,6 +175,12 @@ struct oh_env {
 /* Ops seen in any node of any case graph built so far (coverage). */
 extern unsigned char oh_ops_seen[KILN_OP_COUNT];
 
+/* Cases whose graph the backend under test cannot compile because an op has no kernel
+ * there (KILN_E_UNSUPPORTED with an empty kernel-table entry; a supports() refusal
+ * fails the case). oh_run_case prints each and counts it as passed; the
+ * test program reports them as a SKIP. Counted in this process only. */
+extern int oh_n_unsupported;
+
 /* Fills host data for input i of case c (deterministic in (c, i, salt)). [out] dst:
  * n_elems 4-byte elements (float or int32 as the row says). */
 void oh_fill_input(const struct oh_case *c, int i, uint64_t salt, void *dst);
@@ -163,8 +194,9 @@ const char *oh_case_desc(const struct oh_case *c, char *buf, size_t n);
 
 /*
  * Runs case c on env->be and env->cpu and compares outputs, gradients and updated
- * tensors. Returns true when everything agrees; otherwise writes a message naming the
- * op, dtypes, shapes, backend, tensor, worst index and both values to msg.
+ * tensors. Returns true when everything agrees (or the backend lacks a kernel the case
+ * needs: see oh_n_unsupported); otherwise writes a message naming the op, dtypes,
+ * shapes, backend, tensor, worst index and both values to msg.
  */
 bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, size_t n);
 
@@ -184,7 +216,9 @@ struct oh_side {
     void *out;                 /* y's data (NULL when y is empty) */
     void *grad[KILN__MAX_SRC]; /* d loss / d in[i], NULL when none */
     void *upd[KILN__MAX_SRC];  /* in-place updated inputs after the last step */
-    struct kiln__tol grad_tol; /* the loosest tolerance of the backward nodes */
+    struct kiln__tol out_tol;  /* the row's, else the loosest of the forward nodes */
+    struct kiln__tol grad_tol; /* the loosest of out_tol and the backward nodes' */
+    bool unsupported;          /* compile said KILN_E_UNSUPPORTED (a missing kernel) */
 };
 
 /*

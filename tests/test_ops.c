@@ -3,8 +3,10 @@
  * `test_ops cpu|opencl|vulkan`. Exits 77 (a meson SKIP) when the backend is not
  * compiled in or has no device. One TCase per op family loops over its table; GPU
  * backends run without fork (driver state must not cross a fork) on one context per
- * process. On the cpu backend it also runs the double-precision checks (ref64.c) and
- * the op coverage check.
+ * process. On the cpu backend it also runs the double-precision checks (ref64.c),
+ * the out-of-memory sweep and the op coverage check.
+ * Exit status: 0 all passed, 1 a failure, 77 the backend is absent or (with no
+ * failure) some cases need kernels it lacks; those are listed as UNSUPPORTED lines.
  */
 #include <check.h>
 #include <stdio.h>
@@ -19,23 +21,27 @@ static struct oh_env env;
 /* Guard band after every tensor: larger than any workgroup's overrun of a few lanes. */
 #define GUARD_BYTES 256
 
-#define FAMILY_TEST(fam)                                                                           \
-    START_TEST(test_##fam)                                                                         \
-    {                                                                                              \
-        char msg[2048];                                                                            \
-        const struct oh_case *c = &oh_family_##fam.cases[_i];                                      \
-        bool ok = oh_run_case(&env, c, msg, sizeof(msg));                                          \
-        ck_assert_msg(ok, "case %d: %s", _i, msg);                                                 \
-    }                                                                                              \
-    END_TEST
+/* KILN_TEST_OP=<op name> runs only that op's rows (a kernel under development). */
+static bool case_selected(const struct oh_case *c)
+{
+    const char *only = getenv("KILN_TEST_OP");
+    return only == NULL || only[0] == '\0' || strcmp(only, kiln__op_name(c->op)) == 0;
+}
 
-FAMILY_TEST(binary)
-FAMILY_TEST(unary)
-FAMILY_TEST(gemm)
-FAMILY_TEST(shape)
-FAMILY_TEST(reduce)
-FAMILY_TEST(loss)
-FAMILY_TEST(optim)
+static const struct oh_case *flat_case(int idx);
+
+/* Case _i of all families in order; each family's TCase loops over its own range. */
+START_TEST(test_case)
+{
+    char msg[2048];
+    const struct oh_case *c = flat_case(_i);
+    if (!case_selected(c)) {
+        return;
+    }
+    bool ok = oh_run_case(&env, c, msg, sizeof(msg));
+    ck_assert_msg(ok, "case %d: %s", _i, msg);
+}
+END_TEST
 
 static const struct oh_case *flat_case(int idx)
 {
@@ -265,12 +271,35 @@ START_TEST(test_oom)
 }
 END_TEST
 
-static void add_family(Suite *s, const struct oh_family *f, const TTest *fn, int fork)
+static void add_loop(Suite *s, const char *name, const TTest *fn, int start, int end, int fork)
 {
-    TCase *tc = tcase_create(f->name);
+    TCase *tc = tcase_create(name);
     tcase_set_timeout(tc, fork ? 60 : 0);
-    tcase_add_loop_test(tc, fn, 0, f->n_cases);
+    tcase_add_loop_test(tc, fn, start, end);
     suite_add_tcase(s, tc);
+}
+
+/* One TCase per family; on the cpu backend also the double-precision checks, the
+ * out-of-memory sweep and the coverage check. */
+static Suite *ops_suite(int is_cpu)
+{
+    static char sname[64];
+    snprintf(sname, sizeof(sname), "ops-%s", env.backend);
+    Suite *s = suite_create(sname);
+    int start = 0;
+    for (int f = 0; oh_families[f] != NULL; f++) {
+        add_loop(s, oh_families[f]->name, test_case, start, start + oh_families[f]->n_cases,
+                 is_cpu);
+        start += oh_families[f]->n_cases;
+    }
+    add_loop(s, "guard", test_guard_detects_overrun, 0, 1, is_cpu);
+    if (is_cpu) {
+        add_loop(s, "double_forward", test_double_forward, 0, n_all_cases(), is_cpu);
+        add_loop(s, "double_gradient", test_double_gradient, 0, n_all_cases(), is_cpu);
+        add_loop(s, "oom", test_oom, 0, n_all_cases(), is_cpu);
+        add_loop(s, "coverage", test_coverage, 0, 1, is_cpu);
+    }
+    return s;
 }
 
 int main(int argc, char **argv)
@@ -296,47 +325,22 @@ int main(int argc, char **argv)
     env.backend = kiln_context_backend(env.be);
     env.guard_bytes = GUARD_BYTES;
     printf("ops on backend '%s', device '%s'\n", env.backend, kiln_context_device(env.be));
-
     int is_cpu = strcmp(env.backend, "cpu") == 0;
-    char sname[64];
-    snprintf(sname, sizeof(sname), "ops-%s", env.backend);
-    Suite *s = suite_create(sname);
-    add_family(s, &oh_family_binary, test_binary, is_cpu);
-    add_family(s, &oh_family_unary, test_unary, is_cpu);
-    add_family(s, &oh_family_gemm, test_gemm, is_cpu);
-    add_family(s, &oh_family_shape, test_shape, is_cpu);
-    add_family(s, &oh_family_reduce, test_reduce, is_cpu);
-    add_family(s, &oh_family_loss, test_loss, is_cpu);
-    add_family(s, &oh_family_optim, test_optim, is_cpu);
-    TCase *gtc = tcase_create("guard");
-    tcase_add_test(gtc, test_guard_detects_overrun);
-    suite_add_tcase(s, gtc);
-    if (is_cpu) {
-        TCase *tc = tcase_create("double_forward");
-        tcase_set_timeout(tc, 60);
-        tcase_add_loop_test(tc, test_double_forward, 0, n_all_cases());
-        suite_add_tcase(s, tc);
-        tc = tcase_create("double_gradient");
-        tcase_set_timeout(tc, 60);
-        tcase_add_loop_test(tc, test_double_gradient, 0, n_all_cases());
-        suite_add_tcase(s, tc);
-        tc = tcase_create("oom");
-        tcase_set_timeout(tc, 60);
-        tcase_add_loop_test(tc, test_oom, 0, n_all_cases());
-        suite_add_tcase(s, tc);
-        tc = tcase_create("coverage");
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_coverage);
-        suite_add_tcase(s, tc);
-    }
-    SRunner *sr = srunner_create(s);
+    SRunner *sr = srunner_create(ops_suite(is_cpu));
     if (!is_cpu) {
-        srunner_set_fork_status(sr, CK_NOFORK);
+        srunner_set_fork_status(sr, CK_NOFORK); /* GPU driver state must not cross a fork */
     }
     srunner_run_all(sr, CK_NORMAL);
     int nf = srunner_ntests_failed(sr);
     srunner_free(sr);
     kiln_context_destroy(env.be);
     kiln_context_destroy(env.cpu);
+    if (nf == 0 && oh_n_unsupported > 0) {
+        /* Every case that ran agreed, but some ops have no kernel yet: a visible gap. */
+        printf("SKIP: %d case(s) need kernels that backend '%s' lacks (lines UNSUPPORTED "
+               "above)\n",
+               oh_n_unsupported, backend);
+        return 77;
+    }
     return nf == 0 ? 0 : 1;
 }

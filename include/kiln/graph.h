@@ -141,6 +141,98 @@ KILN_API kiln_tensor *kiln_bce_logits(kiln_graph *g, kiln_tensor *logits, kiln_t
  * mean over N of sum_{j != y} max(0, 1 - x_y + x_j) / C. */
 KILN_API kiln_tensor *kiln_hinge_loss(kiln_graph *g, kiln_tensor *scores, kiln_tensor *labels);
 
+/* ---- Convolutional networks (NCHW, f32) ---- */
+
+/* Convolution options; pairs are [h, w]. KILN_CONV2D_OPTS_INIT: stride 1, no padding,
+ * dilation 1, one group, no output padding. */
+struct kiln_conv2d_opts {
+    int32_t stride[2], padding[2], dilation[2];
+    int32_t groups;            /* C and K divisible by it; groups = C = K is depthwise */
+    int32_t output_padding[2]; /* kiln_conv_transpose2d only: in [0, stride) */
+};
+#define KILN_CONV2D_OPTS_INIT                                                                      \
+    {                                                                                              \
+        {1, 1}, {0, 0}, {1, 1}, 1,                                                                 \
+        {                                                                                          \
+            0, 0                                                                                   \
+        }                                                                                          \
+    }
+
+/*
+ * PyTorch's conv2d (cross-correlation, zero padding): x [N, C, H, W], w [K, C/groups,
+ * KH, KW] -> [N, K, OH, OW], OH = (H + 2 pad_h - dilation_h (KH - 1) - 1) / stride_h + 1.
+ * o NULL: KILN_CONV2D_OPTS_INIT. No bias: add a [K, 1, 1] tensor with kiln_add.
+ */
+KILN_API kiln_tensor *kiln_conv2d(kiln_graph *g, kiln_tensor *x, kiln_tensor *w,
+                                  const struct kiln_conv2d_opts *o);
+/*
+ * PyTorch's conv_transpose2d: x [N, C_in, H, W], w [C_in, C_out/groups, KH, KW] ->
+ * [N, C_out, (H - 1) stride_h - 2 pad_h + dilation_h (KH - 1) + output_padding_h + 1,
+ * ...]. It is the adjoint (gradient in x) of kiln_conv2d with the same options and w.
+ */
+KILN_API kiln_tensor *kiln_conv_transpose2d(kiln_graph *g, kiln_tensor *x, kiln_tensor *w,
+                                            const struct kiln_conv2d_opts *o);
+
+/* Pooling options; pairs are [h, w]. stride 0 means stride = kernel (PyTorch's default);
+ * padding <= kernel / 2. OH = (H + 2 pad_h - kernel_h) / stride_h + 1 (ceil_mode off). */
+struct kiln_pool2d_opts {
+    int32_t kernel[2], stride[2], padding[2];
+    int32_t count_include_pad; /* average pooling: 1 (PyTorch's default) divides by the
+                                  kernel size, 0 by the in-bounds count */
+};
+
+/* Max over each window of x [N, C, H, W]; padding is -inf; the first maximum of a
+ * window (row-major) gets the gradient. */
+KILN_API kiln_tensor *kiln_max_pool2d(kiln_graph *g, kiln_tensor *x,
+                                      const struct kiln_pool2d_opts *o);
+/* Mean over each window of x [N, C, H, W] (zero padding). */
+KILN_API kiln_tensor *kiln_avg_pool2d(kiln_graph *g, kiln_tensor *x,
+                                      const struct kiln_pool2d_opts *o);
+/* Mean over H and W: [N, C, H, W] -> [N, C, 1, 1] (kiln_mean of axes 2 and 3). */
+KILN_API kiln_tensor *kiln_global_avg_pool2d(kiln_graph *g, kiln_tensor *x);
+/* Nearest-neighbour upsampling: [N, C, H, W] -> [N, C, H f_h, W f_w]. */
+KILN_API kiln_tensor *kiln_upsample_nearest2d(kiln_graph *g, kiln_tensor *x, int32_t factor_h,
+                                              int32_t factor_w);
+
+/*
+ * Batch-norm building blocks (kiln_batch_norm in kiln/nn.h assembles them). x is
+ * [N, C, ...]; the per-channel tensors are [C]. kiln_bn_stats returns [2, C]: in
+ * training runs the batch mean and biased variance over all dims but 1, in
+ * kiln_graph_eval a copy of running_mean and running_var. kiln_bn_apply returns
+ * (x - mean) / sqrt(var + eps) * gamma + beta. kiln_bn_running_update appends an
+ * in-place update of the running statistics, run in training runs only:
+ * r = (1 - momentum) r + momentum s, with the unbiased variance for r_var (x gives the
+ * count). It returns an empty tensor; keep it reachable by creating it in the graph.
+ */
+KILN_API kiln_tensor *kiln_bn_stats(kiln_graph *g, kiln_tensor *x, kiln_tensor *running_mean,
+                                    kiln_tensor *running_var);
+KILN_API kiln_tensor *kiln_bn_apply(kiln_graph *g, kiln_tensor *x, kiln_tensor *stats,
+                                    kiln_tensor *gamma, kiln_tensor *beta, float eps);
+KILN_API kiln_tensor *kiln_bn_running_update(kiln_graph *g, kiln_tensor *running_mean,
+                                             kiln_tensor *running_var, kiln_tensor *stats,
+                                             kiln_tensor *x, float momentum);
+
+/* PyTorch's LocalResponseNorm(size, alpha, beta, k) across dim 1 of x [N, C, ...]:
+ * y_c = x_c / (k + alpha / size * sum of x_j^2, j in [c - size/2, c + (size-1)/2])^beta. */
+KILN_API kiln_tensor *kiln_lrn(kiln_graph *g, kiln_tensor *x, int32_t size, float alpha, float beta,
+                               float k);
+
+/*
+ * Inverted dropout: in training runs each element is zeroed with probability p and the
+ * others scaled by 1 / (1 - p); in kiln_graph_eval y = x. Masks are a pure function of
+ * (seed, the run number, the element index), the same on every backend, new each run.
+ */
+KILN_API kiln_tensor *kiln_dropout(kiln_graph *g, kiln_tensor *x, float p, uint64_t seed);
+
+/* Joins n (1..4) tensors along axis; the other dims must match. */
+KILN_API kiln_tensor *kiln_concat(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32_t axis);
+/* x[..., start : start + length, ...] along axis. */
+KILN_API kiln_tensor *kiln_slice(kiln_graph *g, kiln_tensor *x, int32_t axis, int64_t start,
+                                 int64_t length);
+/* Zeros around x: before[i] and after[i] (x's rank entries each, >= 0) per dim. */
+KILN_API kiln_tensor *kiln_pad(kiln_graph *g, kiln_tensor *x, const int32_t *before,
+                               const int32_t *after);
+
 /* ---- Differentiation, compilation, execution ---- */
 
 /*

@@ -17,17 +17,18 @@ extern "C" {
 #endif
 
 /*
- * Writes the parameters of compiled graph g (and its optimizer state when
- * with_state != 0) to path as safetensors, atomically.
+ * Writes the parameters and buffers (batch norm's running statistics) of compiled graph
+ * g (and its optimizer state when with_state != 0) to path as safetensors, atomically.
  * [in] path: borrowed. Returns KILN_OK, KILN_E_STATE (not compiled), KILN_E_IO (naming
  * the file and the failing call), or a device error from the downloads.
  */
 KILN_API kiln_status kiln_graph_save(kiln_graph *g, const char *path, int with_state);
 
 /*
- * Reads a safetensors file into the parameters of compiled graph g, matching tensors by
- * name. Every parameter must be present with the same shape and an F32 dtype, unless
- * allow_missing is set; tensors in the file that the graph does not have are ignored.
+ * Reads a safetensors file into the parameters and buffers of compiled graph g, matching
+ * tensors by name. Every parameter and buffer must be present with the same shape and an
+ * F32 dtype, unless allow_missing is set; tensors in the file that the graph does not
+ * have are ignored.
  * Optimizer state present in the file is loaded too.
  * Returns KILN_OK, KILN_E_IO, KILN_E_FORMAT (malformed file: names the file and byte
  * offset), KILN_E_SHAPE or KILN_E_DTYPE (naming the tensor), KILN_E_STATE.

@@ -1,9 +1,152 @@
 /*
- * kiln/nn.h - (filled in by the nn part of the library).
+ * kiln/nn.h - layers built from graph ops: a dense (fully connected) layer with named,
+ * PyTorch-laid-out parameters, a multi-layer perceptron made of them, and the
+ * convolutional layers and blocks (conv, transposed conv, batch norm, residual and
+ * inception blocks).
+ *
+ * Layers only append nodes and parameters to a graph; they own nothing. Like every
+ * graph builder (kiln/graph.h) they return a tensor and record the graph's first error
+ * on a bad argument, returning a poisoned tensor. Losses and optimizers are in
+ * kiln/graph.h and kiln/optim.h; data loading and training loops in kiln/data.h and
+ * kiln/train.h.
  */
 #ifndef KILN_NN_H
 #define KILN_NN_H
 
+#include <stdint.h>
+
 #include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Dense layer ---- */
+
+/* Options of kiln_dense(). Initialize with KILN_DENSE_OPTIONS_INIT. */
+struct kiln_dense_options {
+    uint32_t struct_size;  /* sizeof(struct kiln_dense_options) */
+    kiln_init weight_init; /* default KILN_INIT_FAN_IN_UNIFORM (PyTorch's nn.Linear) */
+    float weight_arg;      /* the initializer's argument (KILN_INIT_UNIFORM, _NORMAL, ...) */
+    /* KILN_INIT_FAN_IN_UNIFORM here means U(-1/sqrt(n_in), 1/sqrt(n_in)) with the layer's
+     * n_in, as nn.Linear does; other initializers see the bias as a rank-1 tensor. */
+    kiln_init bias_init;
+    float bias_arg;
+    int32_t use_bias; /* 1 (default): add "<name>.bias"; 0: no bias */
+    uint64_t seed;    /* initializer seed; each parameter also draws from its own stream */
+};
+
+#define KILN_DENSE_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        sizeof(struct kiln_dense_options), KILN_INIT_FAN_IN_UNIFORM, 0.0f,                         \
+            KILN_INIT_FAN_IN_UNIFORM, 0.0f, 1, 0                                                   \
+    }
+
+/*
+ * A fully connected layer: y = x W^T + b, for x of shape [N, n_in] (a rank > 2 input is
+ * flattened to [N, prod(rest)] first). Creates the parameters "<name>.weight" of shape
+ * [n_out, n_in] (PyTorch's layout, so weights exchange with nn.Linear unchanged) and
+ * "<name>.bias" of shape [n_out].
+ * [in] g: the graph. [in] x: a tensor of g. [in] n_out: output features, > 0.
+ * [in] name: parameter prefix, borrowed, unique in g, at most 56 characters.
+ * [in] opt: borrowed; NULL means KILN_DENSE_OPTIONS_INIT.
+ * Returns the [N, n_out] output, or the poisoned tensor with the error recorded in g
+ * (KILN_E_INVALID_ARG for a bad name, n_out or option struct; KILN_E_SHAPE for a bad x).
+ * Not thread-safe with respect to other builders on g.
+ */
+KILN_API kiln_tensor *kiln_dense(kiln_graph *g, kiln_tensor *x, int64_t n_out, const char *name,
+                                 const struct kiln_dense_options *opt);
+
+/* ---- Multi-layer perceptron ---- */
+
+typedef enum kiln_activation {
+    KILN_ACTIVATION_RELU = 0,
+    KILN_ACTIVATION_TANH = 1,
+    KILN_ACTIVATION_SIGMOID = 2,
+    KILN_ACTIVATION_GELU = 3,
+} kiln_activation;
+
+/*
+ * A stack of n_layers dense layers named "fc1", "fc2", ...; every layer but the last
+ * is followed by act. kiln_mlp(g, x, 3, (int64_t[]){256, 128, 10}, KILN_ACTIVATION_RELU,
+ * NULL) is the 784-256-128-10 classifier of `kiln train mlp` and returns its logits.
+ * [in] sizes: borrowed, n_layers output widths. [in] opt: borrowed, applied to every
+ * layer; NULL means KILN_DENSE_OPTIONS_INIT.
+ * Returns the last layer's output or the poisoned tensor (errors as kiln_dense()).
+ */
+KILN_API kiln_tensor *kiln_mlp(kiln_graph *g, kiln_tensor *x, int32_t n_layers,
+                               const int64_t *sizes, kiln_activation act,
+                               const struct kiln_dense_options *opt);
+
+/* Returns the total number of elements of g's trainable parameters. */
+KILN_API int64_t kiln_graph_n_param_elems(const kiln_graph *g);
+
+/* ==== Convolutional layers (src/nn/conv.c) ==== */
+
+/*
+ * Layers over NCHW f32 tensors, with PyTorch's parameter names, layouts and default
+ * initialization, so weights exchange with torch.nn unchanged. Like kiln_dense they
+ * append nodes and parameters to g, return a tensor, and on a bad argument record the
+ * graph's first error and return the poisoned tensor. name is a prefix of 1 to 48
+ * characters, unique in g; seed keys the initializers (each parameter draws from its
+ * own stream). Parameterless layers are the op builders of kiln/graph.h:
+ * kiln_max_pool2d, kiln_avg_pool2d, kiln_global_avg_pool2d, kiln_lrn, kiln_dropout.
+ */
+
+/* nn.Conv2d(C, out_channels, (kernel_h, kernel_w), ...) on x [N, C, H, W]: parameters
+ * "<name>.weight" [out_channels, C/groups, kernel_h, kernel_w] and, when use_bias,
+ * "<name>.bias" (shape [out_channels, 1, 1], added by broadcasting). Both U(-b, b) with
+ * b = 1 / sqrt(C/groups kernel_h kernel_w): PyTorch's kaiming_uniform_(a = sqrt(5)).
+ * opts: stride, padding, dilation, groups (NULL: KILN_CONV2D_OPTS_INIT). */
+KILN_API kiln_tensor *kiln_conv2d_layer(kiln_graph *g, kiln_tensor *x, int64_t out_channels,
+                                        int32_t kernel_h, int32_t kernel_w,
+                                        const struct kiln_conv2d_opts *opts, int use_bias,
+                                        const char *name, uint64_t seed);
+
+/* nn.ConvTranspose2d(C, out_channels, ...): "<name>.weight" [C, out_channels/groups,
+ * kernel_h, kernel_w], bias as kiln_conv2d_layer; b = 1 / sqrt(out_channels/groups
+ * kernel_h kernel_w) as PyTorch computes it. opts.output_padding applies. */
+KILN_API kiln_tensor *kiln_conv_transpose2d_layer(kiln_graph *g, kiln_tensor *x,
+                                                  int64_t out_channels, int32_t kernel_h,
+                                                  int32_t kernel_w,
+                                                  const struct kiln_conv2d_opts *opts, int use_bias,
+                                                  const char *name, uint64_t seed);
+
+/*
+ * nn.BatchNorm1d/2d(C, eps, momentum) over dim 1 of x [N, C], [N, C, L] or [N, C, H, W].
+ * Parameters "<name>.weight" (gamma, ones) and "<name>.bias" (beta, zeros); running
+ * statistics "<name>.running_mean" (zeros) and "<name>.running_var" (ones) are buffers
+ * (saved and loaded with the parameters by kiln_graph_save/load, never trained,
+ * re-initialized by kiln_graph_reset_params). Training runs
+ * (kiln_graph_run) normalize with the batch mean and biased variance and then update the
+ * running statistics (r = (1 - momentum) r + momentum batch, unbiased variance);
+ * kiln_graph_eval normalizes with the running statistics. PyTorch: momentum 0.1, eps
+ * 1e-5.
+ */
+KILN_API kiln_tensor *kiln_batch_norm(kiln_graph *g, kiln_tensor *x, const char *name,
+                                      float momentum, float eps);
+
+/*
+ * torchvision's ResNet BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)),
+ * conv1 3x3 with stride, conv2 3x3, both padding 1 without bias; the shortcut is x, or
+ * when stride != 1 or the channel count changes a 1x1 conv with stride and a batch norm
+ * ("<name>.downsample.0", "<name>.downsample.1"). Names: "<name>.conv1", "<name>.bn1", ...
+ */
+KILN_API kiln_tensor *kiln_basic_block(kiln_graph *g, kiln_tensor *x, int64_t out_channels,
+                                       int32_t stride, const char *name, uint64_t seed);
+
+/*
+ * GoogLeNet's inception block (v1, with biases and ReLUs): four branches concatenated
+ * along channels - a 1x1 conv (widths[0]); 1x1 (widths[1]) then 3x3 padding 1
+ * (widths[2]); 1x1 (widths[3]) then 5x5 padding 2 (widths[4]); 3x3 max pool stride 1
+ * padding 1 then 1x1 (widths[5]). Output channels: widths[0] + widths[2] + widths[4] +
+ * widths[5]. Names: "<name>.branch1", "<name>.branch2.0", "<name>.branch2.1", ...
+ */
+KILN_API kiln_tensor *kiln_inception_block(kiln_graph *g, kiln_tensor *x, const int64_t widths[6],
+                                           const char *name, uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KILN_NN_H */

@@ -254,6 +254,7 @@ kiln_status kiln_graph_run(kiln_graph *g)
 {
     KILN_TRY(check_compiled(g, "kiln_graph_run"));
     g->training = 1;
+    g->run_count++;
     for (int32_t i = 0; i < g->n_optims; i++) {
         kiln__optimizer_prepare(g->optims[i]);
     }

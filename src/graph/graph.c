@@ -247,8 +247,9 @@ struct kiln_tensor *kiln__node(kiln_graph *g, int op, int n_src, struct kiln_ten
             return &g->poison;
         }
     }
-    KILN_ASSERT(n_src == d->n_in && params_bytes == d->params_bytes &&
-                params_bytes <= KILN__PARAMS_BYTES);
+    KILN_ASSERT(
+        (n_src == d->n_in || ((d->flags & KILN__OPF_VARIADIC) && n_src >= 1 && n_src < d->n_in)) &&
+        params_bytes == d->params_bytes && params_bytes <= KILN__PARAMS_BYTES);
     struct kiln_tensor *t = append(g, d->name);
     if (t->flags & KILN__F_POISON) {
         return t;

@@ -23,6 +23,9 @@ enum {
     KILN__F_BACKWARD = 1u << 6, /* appended by autodiff */
     KILN__F_UPDATE = 1u << 7,   /* appended by an optimizer */
     KILN__F_POISON = 1u << 8,   /* result of a failed builder */
+    /* A non-trainable leaf saved and loaded with the parameters and initialized with
+     * them (PyTorch's module buffers: batch norm's running statistics). */
+    KILN__F_BUFFER = 1u << 9,
 };
 
 struct kiln_tensor {
@@ -70,6 +73,11 @@ struct kiln_graph {
     char status_msg[512];
     bool differentiated, compiled;
     int training; /* 1 during kiln_graph_run, 0 during kiln_graph_eval */
+    /* Training runs so far, counting the one in progress: kiln_graph_run increments it
+     * before running any node, so kernels read 1 on the first run. Dropout uses it as
+     * the Philox stream, so masks change every step yet are a pure function of
+     * (seed, run_count, index) on every backend. */
+    uint64_t run_count;
     struct kiln_buffer *arena, *persist;
     size_t arena_bytes, persist_bytes;
     struct kiln_optimizer **optims;

@@ -182,7 +182,7 @@ static kiln_status init_leaves(kiln_graph *g, bool params, bool state)
     struct kiln_backend *be = &g->ctx->be;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *t = g->nodes[i];
-        bool is_param = (t->flags & KILN__F_PARAM) != 0;
+        bool is_param = (t->flags & (KILN__F_PARAM | KILN__F_BUFFER)) != 0;
         bool is_state = (t->flags & (KILN__F_STATE | KILN__F_CONST)) != 0;
         if (t->op != KILN__OP_LEAF || !((params && is_param) || (state && is_state))) {
             continue;
@@ -320,19 +320,11 @@ kiln_status kiln__graph_check_guards(kiln_graph *g)
     return check_buffer(g, g->arena, g->arena_bytes ? g->arena_bytes : align, "arena");
 }
 
-kiln_status kiln_graph_compile(kiln_graph *g)
+/* Liveness (the last node reading each storage root), then the offsets of persistent
+ * tensors after a leading gap of lead bytes, each followed by guard bytes. Returns the
+ * persistent buffer's size (0 when it holds nothing). */
+static size_t plan_persistent(kiln_graph *g, size_t align, size_t lead, size_t guard)
 {
-    if (g == NULL) {
-        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_compile: graph is NULL");
-    }
-    KILN_TRY(kiln_graph_status(g));
-    if (g->compiled) {
-        return KILN_FAIL(KILN_E_STATE, "kiln_graph_compile: the graph is already compiled");
-    }
-    struct kiln_backend *be = &g->ctx->be;
-    KILN_TRY(check_kernels(g));
-
-    /* Liveness: the last node reading each storage root. */
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *t = g->nodes[i];
         t->last_use = t->id;
@@ -346,9 +338,6 @@ kiln_status kiln_graph_compile(kiln_graph *g)
             }
         }
     }
-    size_t align = be->alignment;
-    size_t guard = g->guard_bytes;
-    size_t lead = guard > 0 ? align_up(guard, align) : 0;
     size_t persist = lead;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *t = g->nodes[i];
@@ -357,9 +346,25 @@ kiln_status kiln_graph_compile(kiln_graph *g)
             persist += align_up(kiln_tensor_n_bytes(t) + guard, align);
         }
     }
-    if (persist == lead) {
-        persist = 0;
+    return persist == lead ? 0 : persist;
+}
+
+kiln_status kiln_graph_compile(kiln_graph *g)
+{
+    if (g == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_compile: graph is NULL");
     }
+    KILN_TRY(kiln_graph_status(g));
+    if (g->compiled) {
+        return KILN_FAIL(KILN_E_STATE, "kiln_graph_compile: the graph is already compiled");
+    }
+    struct kiln_backend *be = &g->ctx->be;
+    KILN_TRY(check_kernels(g));
+
+    size_t align = be->alignment;
+    size_t guard = g->guard_bytes;
+    size_t lead = guard > 0 ? align_up(guard, align) : 0;
+    size_t persist = plan_persistent(g, align, lead, guard);
     size_t peak = 0;
     KILN_TRY(plan_arena(g, align, lead, guard, &peak));
 
@@ -385,14 +390,9 @@ kiln_status kiln_graph_compile(kiln_graph *g)
     }
     if (guard > 0) {
         s = fill_canary(g, g->persist, persist ? persist : align);
-        if (s == KILN_OK) {
-            s = fill_canary(g, g->arena, peak ? peak : align);
-        }
-        if (s != KILN_OK) {
-            goto fail_init;
-        }
+        s = s == KILN_OK ? fill_canary(g, g->arena, peak ? peak : align) : s;
     }
-    s = init_leaves(g, true, true);
+    s = s == KILN_OK ? init_leaves(g, true, true) : s;
     if (s != KILN_OK) {
         goto fail_init;
     }

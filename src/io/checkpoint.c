@@ -12,8 +12,8 @@
 
 static bool saved(const struct kiln_tensor *t, int with_state)
 {
-    return t->op == KILN__OP_LEAF &&
-           ((t->flags & KILN__F_PARAM) || (with_state && (t->flags & KILN__F_STATE)));
+    return t->op == KILN__OP_LEAF && ((t->flags & (KILN__F_PARAM | KILN__F_BUFFER)) ||
+                                      (with_state && (t->flags & KILN__F_STATE)));
 }
 
 kiln_status kiln_graph_save(kiln_graph *g, const char *path, int with_state)
@@ -89,8 +89,9 @@ kiln_status kiln_graph_load(kiln_graph *g, const char *path, int allow_missing)
             }
             const struct kiln__st_tensor *st = kiln__st_find(&f, t->name);
             if (st == NULL) {
-                if (!allow_missing && (t->flags & KILN__F_PARAM)) {
-                    s = KILN_FAIL(KILN_E_FORMAT, "%s: parameter '%s' is missing", path, t->name);
+                if (!allow_missing && (t->flags & (KILN__F_PARAM | KILN__F_BUFFER))) {
+                    s = KILN_FAIL(KILN_E_FORMAT, "%s: %s '%s' is missing", path,
+                                  (t->flags & KILN__F_PARAM) ? "parameter" : "buffer", t->name);
                 }
                 continue;
             }

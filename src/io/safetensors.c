@@ -196,7 +196,7 @@ fail:
 }
 
 static kiln_status write_header(FILE *fp, const char *path, const struct kiln__st_tensor *ts,
-                                int32_t n)
+                                int32_t n, const char *const *meta, int32_t n_meta)
 {
     kiln_status s = KILN_OK;
     cJSON *root = cJSON_CreateObject();
@@ -204,6 +204,13 @@ static kiln_status write_header(FILE *fp, const char *path, const struct kiln__s
     size_t off = 0;
     if (root == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "%s: out of memory", path);
+    }
+    cJSON *md = n_meta > 0 ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
+    for (int32_t i = 0; i < n_meta; i++) {
+        if (md == NULL || cJSON_AddStringToObject(md, meta[2 * i], meta[2 * i + 1]) == NULL) {
+            s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "%s: out of memory", path);
+            goto done;
+        }
     }
     for (int32_t i = 0; i < n; i++) {
         cJSON *e = cJSON_AddObjectToObject(root, ts[i].name);
@@ -246,13 +253,19 @@ done:
 
 kiln_status kiln__st_write(const char *path, const struct kiln__st_tensor *ts, int32_t n)
 {
+    return kiln__st_write_meta(path, ts, n, NULL, 0);
+}
+
+kiln_status kiln__st_write_meta(const char *path, const struct kiln__st_tensor *ts, int32_t n,
+                                const char *const *meta, int32_t n_meta)
+{
     char tmp[600];
     snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     FILE *fp = fopen(tmp, "wb");
     if (fp == NULL) {
         return KILN_FAIL_NATIVE(KILN_E_IO, errno, "%s: cannot create: %s", tmp, strerror(errno));
     }
-    kiln_status s = write_header(fp, path, ts, n);
+    kiln_status s = write_header(fp, path, ts, n, meta, n_meta);
     for (int32_t i = 0; s == KILN_OK && i < n; i++) {
         if (ts[i].n_bytes > 0 && fwrite(ts[i].data, 1, ts[i].n_bytes, fp) != ts[i].n_bytes) {
             s = KILN_FAIL_NATIVE(KILN_E_IO, errno, "%s: write failed: %s", tmp, strerror(errno));

@@ -49,4 +49,9 @@ const struct kiln__st_tensor *kiln__st_find(const struct kiln__st_file *f, const
 /* Writes tensors to path atomically (temporary file, fsync, rename). */
 kiln_status kiln__st_write(const char *path, const struct kiln__st_tensor *tensors, int32_t n);
 
+/* Like kiln__st_write, with a "__metadata__" object of n_meta string pairs: meta[2 i]
+ * is a key and meta[2 i + 1] its value. The reader skips the metadata. */
+kiln_status kiln__st_write_meta(const char *path, const struct kiln__st_tensor *tensors, int32_t n,
+                                const char *const *meta, int32_t n_meta);
+
 #endif /* KILN_SAFETENSORS_H */

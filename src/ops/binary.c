@@ -35,14 +35,20 @@ static kiln_status infer_binary(struct kiln_tensor *n)
 static void bwd_add(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
                     struct kiln_tensor **dx)
 {
-    dx[0] = kiln__unbroadcast(g, dy, n->src[0]);
-    dx[1] = kiln__unbroadcast(g, dy, n->src[1]);
+    if (kiln__needs_grad(n->src[0])) {
+        dx[0] = kiln__unbroadcast(g, dy, n->src[0]);
+    }
+    if (kiln__needs_grad(n->src[1])) {
+        dx[1] = kiln__unbroadcast(g, dy, n->src[1]);
+    }
 }
 
 static void bwd_sub(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
                     struct kiln_tensor **dx)
 {
-    dx[0] = kiln__unbroadcast(g, dy, n->src[0]);
+    if (kiln__needs_grad(n->src[0])) {
+        dx[0] = kiln__unbroadcast(g, dy, n->src[0]);
+    }
     if (kiln__needs_grad(n->src[1])) {
         dx[1] = kiln__unbroadcast(g, kiln_scale(g, dy, -1.0f), n->src[1]);
     }

@@ -272,6 +272,16 @@ static void bwd_hinge(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *
         .tol = {1e-7, 1e-5, 1e-4}, /* a mean over the batch: a sum in any order */                 \
     }
 
+/* PyTorch equivalents (tools/golden/make_goldens.py):
+ * - MSE: F.mse_loss (mean).
+ * - SOFTMAX_XENT: F.cross_entropy with integer labels. Differs on labels outside
+ *   [0, C): PyTorch fails (or, with ignore_index, divides by the number of valid rows);
+ *   kiln gives those rows zero loss and divides by N, i.e. cross_entropy(x, y,
+ *   ignore_index=-100, reduction="sum") / N with invalid labels set to -100.
+ * - BCE_LOGITS: F.binary_cross_entropy_with_logits (mean).
+ * - HINGE: F.multi_margin_loss(p=1, margin=1) (mean over N of the row sum / C); invalid
+ *   labels as for SOFTMAX_XENT (zero rows, divided by N).
+ * - The _BWD kernels: autograd of the forward loss with the incoming scalar gradient. */
 LOSS_DESC(MSE, "mse", 2, infer_pair, bwd_mse, ref_mse);
 LOSS_DESC(MSE_BWD, "mse_bwd", 3, infer_bwd, NULL, ref_mse_bwd);
 LOSS_DESC(SOFTMAX_XENT, "softmax_xent", 2, infer_labels, bwd_softmax_xent, ref_softmax_xent);

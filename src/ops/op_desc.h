@@ -70,6 +70,63 @@ struct kiln__p_adam {
     float bc1, bc2; /* 1 - beta1^t and 1 - beta2^t, computed by the host in double */
 };
 
+/* ---- Convolutional-network ops (conv.c, pool.c, norm.c, layout.c, random.c) ---- */
+
+/* CONV2D, CONV2D_BWD_DATA, CONV2D_BWD_FILTER. Pairs are [h, w]. For x [N, C, H, W] and
+ * w [K, C/groups, KH, KW]: OH = (H + 2 pad_h - dilation_h (KH - 1) - 1) / stride_h + 1
+ * (floor), OW likewise; y[n, k, oh, ow] = sum over c in k's group, kh, kw of
+ * x[n, c, oh stride_h - pad_h + kh dilation_h, ow stride_w - pad_w + kw dilation_w]
+ * w[k, c mod (C/groups), kh, kw], where x is zero outside [0, H) x [0, W). */
+struct kiln__p_conv2d {
+    int32_t stride[2], pad[2], dilation[2];
+    int32_t groups;
+    int32_t in_hw[2];  /* CONV2D_BWD_DATA: H, W of dx (0 elsewhere) */
+    int32_t kernel[2]; /* CONV2D_BWD_FILTER: KH, KW of dw (0 elsewhere) */
+};
+/* MAXPOOL2D(_BWD), AVGPOOL2D(_BWD). OH = (H + 2 pad_h - kernel_h) / stride_h + 1 (floor;
+ * PyTorch's ceil_mode=False), pad <= kernel / 2. Max pooling pads with -inf; average
+ * pooling with zeros, dividing by kernel_h kernel_w when count_include_pad (PyTorch's
+ * default) and by the number of in-bounds elements otherwise. */
+struct kiln__p_pool2d {
+    int32_t kernel[2], stride[2], pad[2];
+    int32_t count_include_pad; /* AVGPOOL2D(_BWD) */
+    int32_t in_hw[2];          /* AVGPOOL2D_BWD: H, W of dx */
+};
+/* UPSAMPLE_NEAREST(_BWD): y[n, c, i, j] = x[n, c, i / factor_h, j / factor_w]. */
+struct kiln__p_upsample {
+    int32_t factor[2];
+};
+/* BN_APPLY(_BWD, _BWD_PARAMS): eps; BN_RUNNING_UPDATE: momentum and count, the number
+ * of values per channel in the batch (N H W), for the unbiased variance. */
+struct kiln__p_bn {
+    float eps, momentum;
+    int32_t count;
+};
+/* LRN(_BWD), PyTorch's LocalResponseNorm: y_c = x_c / (k + alpha / size *
+ * sum_{j = c - size/2}^{c + (size-1)/2} x_j^2)^beta over channels (dim 1), zero outside. */
+struct kiln__p_lrn {
+    int32_t size;
+    float alpha, beta, k;
+};
+/* CONCAT: inputs joined along axis (all other dims equal). */
+struct kiln__p_concat {
+    int32_t axis;
+};
+/* SLICE: out.dims[i] = size[i], out[c] = x[c + begin] (per dim, rank of x). */
+struct kiln__p_slice {
+    int32_t begin[4], size[4];
+};
+/* PAD: out.dims[i] = before[i] + x.dims[i] + after[i], zeros around x. */
+struct kiln__p_pad {
+    int32_t before[4], after[4];
+};
+/* DROPOUT: see src/ops/random.c for the exact mask. scale = 1 / (1 - p) rounded to f32 on
+ * the host (0 when p = 1), so that no device divides. */
+struct kiln__p_dropout {
+    float p, scale;
+    uint64_t seed;
+};
+
 /* ==== Descriptor ==== */
 
 /* Host view of one node's data: what a CPU reference kernel reads and writes. */
@@ -86,8 +143,9 @@ struct kiln__tol {
 };
 
 enum {
-    KILN__OPF_VIEW = 1u << 0,    /* output aliases src[0]: no kernel runs */
-    KILN__OPF_INPLACE = 1u << 1, /* writes the inputs in inplace_mask; output is empty */
+    KILN__OPF_VIEW = 1u << 0,     /* output aliases src[0]: no kernel runs */
+    KILN__OPF_INPLACE = 1u << 1,  /* writes the inputs in inplace_mask; output is empty */
+    KILN__OPF_VARIADIC = 1u << 2, /* takes 1..n_in sources (node->n_src says how many) */
 };
 
 struct kiln__op_desc {

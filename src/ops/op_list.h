@@ -55,3 +55,29 @@ KILN_OP(HINGE_BWD, loss, 3)        /* (scores, labels, dy) -> d/dscores */
 /* optim: update parameters and state in place; the output is empty */
 KILN_OP(SGD_UPDATE, optim, 3)  /* (param, grad, velocity) */
 KILN_OP(ADAM_UPDATE, optim, 4) /* (param, grad, m, v) */
+/* conv: NCHW convolutions; w is [K, C/groups, KH, KW] (PyTorch's Conv2d layout) */
+KILN_OP(CONV2D, conv, 2)            /* (x [N,C,H,W], w) -> [N,K,OH,OW] */
+KILN_OP(CONV2D_BWD_DATA, conv, 2)   /* (dy, w) -> dx [N,C,in_hw]; also transposed conv */
+KILN_OP(CONV2D_BWD_FILTER, conv, 2) /* (x, dy) -> dw [K,C/groups,kernel] */
+/* pool: NCHW windows */
+KILN_OP(MAXPOOL2D, pool, 1)
+KILN_OP(MAXPOOL2D_BWD, pool, 2) /* (x, dy) -> dx: dy to the first maximum of each window */
+KILN_OP(AVGPOOL2D, pool, 1)
+KILN_OP(AVGPOOL2D_BWD, pool, 1)        /* (dy) -> dx [N,C,in_hw] */
+KILN_OP(UPSAMPLE_NEAREST, pool, 1)     /* [N,C,H,W] -> [N,C,H*fh,W*fw] */
+KILN_OP(UPSAMPLE_NEAREST_BWD, pool, 1) /* (dy) -> dx: sums over each fh x fw block */
+/* norm: batch norm (dim 1 = channels), local response norm */
+KILN_OP(BN_STATS, norm, 3)            /* (x, running_mean, running_var) -> [2,C] mean, var */
+KILN_OP(BN_STATS_BWD, norm, 3)        /* (x, stats, dstats) -> dx */
+KILN_OP(BN_APPLY, norm, 4)            /* (x, stats, gamma, beta) -> y */
+KILN_OP(BN_APPLY_BWD, norm, 4)        /* (x, stats, gamma, dy) -> dy * gamma * rstd */
+KILN_OP(BN_APPLY_BWD_PARAMS, norm, 4) /* (x, stats, gamma, dy) -> [4,C] */
+KILN_OP(BN_RUNNING_UPDATE, norm, 3)   /* (running_mean, running_var, stats), in place */
+KILN_OP(LRN, norm, 1)
+KILN_OP(LRN_BWD, norm, 2) /* (x, dy) -> dx */
+/* layout: concatenation, slices, zero padding */
+KILN_OP(CONCAT, layout, 4) /* 1..4 inputs along one axis */
+KILN_OP(SLICE, layout, 1)
+KILN_OP(PAD, layout, 1)
+/* random */
+KILN_OP(DROPOUT, random, 1) /* its own adjoint: the backward is DROPOUT of dy */

@@ -63,6 +63,9 @@ static kiln_status ref_adam(const struct kiln__op_args *args)
 
 /* One step is a few roundings per element; FMA contraction and sqrt/divide precision
  * differ by an ULP or two between devices. */
+/* PyTorch: one torch.optim.SGD step. The velocity input is the momentum_buffer left by
+ * the previous step; at step 1 (params.step <= 1) it is ignored and the buffer starts
+ * as the gradient, as PyTorch creates it. */
 const struct kiln__op_desc kiln__desc_SGD_UPDATE = {
     .name = "sgd_update",
     .n_in = 3,
@@ -74,6 +77,10 @@ const struct kiln__op_desc kiln__desc_SGD_UPDATE = {
     .tol = {1e-12, 1e-6, 1e-5},
 };
 
+/* PyTorch: one torch.optim.Adam step (AdamW when decoupled). m and v are exp_avg and
+ * exp_avg_sq left by step t - 1 (zeros before step 1: unlike PyTorch, kiln does not
+ * create them, the planner zeroes optimizer state); bc1 and bc2 are PyTorch's bias
+ * corrections for step t. */
 const struct kiln__op_desc kiln__desc_ADAM_UPDATE = {
     .name = "adam_update",
     .n_in = 4,

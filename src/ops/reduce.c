@@ -199,6 +199,9 @@ static kiln_status ref_argmax(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
+/* PyTorch: torch.argmax(x, dim=-1) (first maximum on ties). Differs on NaN: PyTorch
+ * returns the NaN's index; here NaN never wins (a row of NaN gives 0), see
+ * tools/golden/make_goldens.py. */
 const struct kiln__op_desc kiln__desc_ARGMAX = {
     .name = "argmax",
     .n_in = 1,

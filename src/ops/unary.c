@@ -253,11 +253,14 @@ static void bwd_sqrt(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *d
 
 UNARY_DESC(SCALE_SHIFT, "scale_shift", 1, infer_unary, sizeof(struct kiln__p_scale_shift),
            bwd_scale_shift, ref_scale_shift, TOL_ARITH);
+/* PyTorch: F.relu. Differs on NaN: kiln's x > 0 ? x : 0 gives relu(NaN) = 0 where
+ * PyTorch propagates NaN (tools/golden/make_goldens.py maps it). */
 UNARY_DESC(RELU, "relu", 1, infer_unary, 0, bwd_relu, ref_relu, TOL_EXACT);
 UNARY_DESC(LEAKY_RELU, "leaky_relu", 1, infer_unary, sizeof(struct kiln__p_alpha), bwd_leaky_relu,
            ref_leaky_relu, TOL_EXACT);
 UNARY_DESC(SIGMOID, "sigmoid", 1, infer_unary, 0, bwd_sigmoid, ref_sigmoid, TOL_TRANS);
 UNARY_DESC(TANH, "tanh", 1, infer_unary, 0, bwd_tanh, ref_tanh, TOL_TRANS);
+/* PyTorch: F.gelu(x, approximate="tanh") (not the default erf form). */
 UNARY_DESC(GELU, "gelu", 1, infer_unary, 0, bwd_gelu, ref_gelu, TOL_TRANS);
 UNARY_DESC(EXP, "exp", 1, infer_unary, 0, bwd_exp, ref_exp, TOL_TRANS);
 UNARY_DESC(LOG, "log", 1, infer_unary, 0, bwd_log, ref_log, TOL_TRANS);

@@ -42,11 +42,37 @@
         }                                                                                          \
     }
 
+/* x * x: one tensor feeding both inputs, so autodiff sums two contributions. */
+static kiln_tensor *build_square(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    (void)c;
+    return kiln_mul(g, in[0], in[0]);
+}
+
+/* (a + b) / (a * b + 3) with b broadcast: a and b each reach y by two paths. */
+static kiln_tensor *build_two_paths(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    (void)c;
+    kiln_tensor *den = kiln_shift(g, kiln_mul(g, in[0], in[1]), 3.0f);
+    return kiln_div(g, kiln_add(g, in[0], in[1]), den);
+}
+
 static const struct oh_case cases[] = {
     PAIRS(KILN_OP_ADD, U),
     PAIRS(KILN_OP_SUB, U),
     PAIRS(KILN_OP_MUL, U),
     PAIRS(KILN_OP_DIV, DEN),
+    {.op = KILN_OP_MUL,
+     .note = "x * x (gradient accumulation)",
+     .n_in = 1,
+     .shape = {OH_S2(13, 11)},
+     .gen = {U},
+     .build = build_square},
+    {.op = KILN_OP_DIV,
+     .note = "(a + b) / (a b + 3), b a row (two paths, broadcast)",
+     .shape = {OH_S2(13, 11), OH_S1(11)},
+     .gen = {U, U},
+     .build = build_two_paths},
     {.op = KILN_OP_ADD,
      .note = "inf/nan",
      .shape = {OH_S1(37), OH_S1(37)},

@@ -30,6 +30,7 @@
 static const struct oh_case cases[] = {
     SGD(OH_S1(1), 0.1f, 0.0f, 0.0f, 0.0f, 0, 1, "plain, 1"),
     SGD(OH_S1(1031), 0.1f, 0.0f, 0.0f, 0.0f, 0, 1, "plain"),
+    SGD(OH_S2(13, 11), 0.1f, 0.0f, 0.0f, 0.05f, 0, 2, "weight decay without momentum, 2 steps"),
     SGD(OH_S2(13, 11), 0.05f, 0.9f, 0.0f, 0.0f, 0, 1, "momentum, first step"),
     SGD(OH_S2(13, 11), 0.05f, 0.9f, 0.0f, 0.0f, 0, 4, "momentum, 4 steps"),
     SGD(OH_S1(1031), 0.05f, 0.9f, 0.5f, 0.01f, 0, 3, "dampening and weight decay, 3 steps"),
@@ -39,6 +40,7 @@ static const struct oh_case cases[] = {
     ADAM(OH_S2(13, 11), 0.01f, 0.0f, 0, 4, "4 steps"),
     ADAM(OH_S1(1031), 0.001f, 0.01f, 0, 3, "L2 weight decay, 3 steps"),
     ADAM(OH_S3(3, 5, 7), 0.001f, 0.01f, 1, 3, "AdamW, 3 steps"),
+    ADAM(OH_S1(129), 0.1f, 0.1f, 1, 1, "AdamW, one large step"),
 };
 
 const struct oh_family oh_family_optim = {"optim", cases, (int)(sizeof(cases) / sizeof(cases[0]))};

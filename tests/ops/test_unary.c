@@ -53,6 +53,11 @@ static const struct oh_case cases[] = {
     SHAPES(KILN_OP_EXP, U, .flags = 0),
     SHAPES(KILN_OP_LOG, POS, .flags = 0),
     SHAPES(KILN_OP_SQRT, POS, .flags = 0),
+    {.op = KILN_OP_GELU,
+     .note = "inference mode",
+     .shape = {OH_S1(1031)},
+     .gen = {U},
+     .flags = OH_EVAL},
     /* Specials: the CPU reference defines the result; every backend must agree. */
     {.op = KILN_OP_RELU,
      .note = "inf/nan",

@@ -1,0 +1,275 @@
+/*
+ * layout.c - ops that move values between layouts: CONCAT of 1..4 inputs along one
+ * axis (inception branches), SLICE (a box of x, per-dim begin and size) and PAD (zeros
+ * around x, per-dim before and after). SLICE and PAD are each other's adjoints, and
+ * CONCAT's backward is one SLICE per input. All are exact copies.
+ */
+#include <string.h>
+
+#include "../graph/graph_impl.h"
+#include "family.h"
+
+/* ==== CONCAT ==== */
+
+static kiln_status infer_concat(struct kiln_tensor *n)
+{
+    const struct kiln__p_concat *p = kiln__params(n);
+    const struct kiln_shape *s0 = &n->src[0]->shape;
+    char a[64], b[64];
+    if (p->axis < 0 || p->axis >= s0->rank) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "concat: axis %d is outside 0..%d", p->axis,
+                         s0->rank - 1);
+    }
+    n->shape = *s0;
+    for (int i = 0; i < n->n_src; i++) {
+        const struct kiln_shape *s = &n->src[i]->shape;
+        KILN_TRY(kiln__want_dtype(n, i, KILN_DTYPE_F32));
+        bool ok = s->rank == s0->rank;
+        for (int32_t k = 0; ok && k < s->rank; k++) {
+            ok = k == p->axis || s->dims[k] == s0->dims[k];
+        }
+        if (!ok) {
+            return KILN_FAIL(KILN_E_SHAPE, "concat along %d: input %d ('%s') is %s, input 0 is %s",
+                             p->axis, i, n->src[i]->name, kiln__shape_str(s, a, sizeof(a)),
+                             kiln__shape_str(s0, b, sizeof(b)));
+        }
+        if (i > 0) {
+            n->shape.dims[p->axis] += s->dims[p->axis];
+        }
+    }
+    return KILN_OK;
+}
+
+/* outer = prod(dims before axis), inner = prod(dims after axis). */
+static void outer_inner(const struct kiln_shape *s, int32_t axis, int64_t *outer, int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int32_t k = 0; k < s->rank; k++) {
+        if (k < axis) {
+            *outer *= s->dims[k];
+        } else if (k > axis) {
+            *inner *= s->dims[k];
+        }
+    }
+}
+
+static kiln_status ref_concat(const struct kiln__op_args *a)
+{
+    const struct kiln_tensor *n = a->node;
+    int32_t axis = ((const struct kiln__p_concat *)kiln__params(n))->axis;
+    int64_t outer, inner, off = 0, total = n->shape.dims[axis];
+    outer_inner(&n->shape, axis, &outer, &inner);
+    float *y = a->out;
+    for (int i = 0; i < n->n_src; i++) {
+        int64_t len = n->src[i]->shape.dims[axis] * inner;
+        const float *x = a->in[i];
+        for (int64_t o = 0; o < outer; o++) {
+            memcpy(y + (o * total * inner) + off, x + o * len, (size_t)len * sizeof(float));
+        }
+        off += len;
+    }
+    return KILN_OK;
+}
+
+static struct kiln_tensor *slice_node(kiln_graph *g, struct kiln_tensor *x, const int32_t *begin,
+                                      const struct kiln_shape *size)
+{
+    struct kiln__p_slice p;
+    memset(&p, 0, sizeof(p));
+    for (int32_t k = 0; k < size->rank; k++) {
+        p.begin[k] = begin[k];
+        p.size[k] = (int32_t)size->dims[k];
+    }
+    return kiln__node(g, KILN_OP_SLICE, 1, &x, &p, sizeof(p));
+}
+
+static void bwd_concat(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                       struct kiln_tensor **dx)
+{
+    int32_t axis = ((const struct kiln__p_concat *)kiln__params(n))->axis;
+    int32_t begin[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n->n_src; i++) {
+        if (kiln__needs_grad(n->src[i])) {
+            dx[i] = slice_node(g, dy, begin, &n->src[i]->shape);
+        }
+        begin[axis] += (int32_t)n->src[i]->shape.dims[axis];
+    }
+}
+
+/* ==== SLICE and PAD ==== */
+
+static kiln_status infer_slice_pad(struct kiln_tensor *n)
+{
+    const struct kiln_shape *s = &n->src[0]->shape;
+    char a[64];
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    n->shape = *s;
+    for (int32_t k = 0; k < s->rank; k++) {
+        int64_t d = s->dims[k];
+        if (n->op == KILN_OP_SLICE) {
+            const struct kiln__p_slice *p = kiln__params(n);
+            if (p->begin[k] < 0 || p->size[k] < 1 || p->begin[k] + (int64_t)p->size[k] > d) {
+                return KILN_FAIL(
+                    KILN_E_SHAPE, "slice of '%s' (%s): dim %d begin %d size %d is out of range",
+                    n->src[0]->name, kiln__shape_str(s, a, sizeof(a)), k, p->begin[k], p->size[k]);
+            }
+            n->shape.dims[k] = p->size[k];
+        } else {
+            const struct kiln__p_pad *p = kiln__params(n);
+            if (p->before[k] < 0 || p->after[k] < 0) {
+                return KILN_FAIL(KILN_E_INVALID_ARG,
+                                 "pad of '%s': dim %d before %d after %d must "
+                                 "be >= 0",
+                                 n->src[0]->name, k, p->before[k], p->after[k]);
+            }
+            n->shape.dims[k] = d + p->before[k] + p->after[k];
+        }
+    }
+    return KILN_OK;
+}
+
+/* The box of the larger tensor that holds the smaller one: for SLICE the larger is the
+ * input, for PAD the output; offs are right-aligned to 4 dims like kiln__dims4. */
+static void box_of(const struct kiln_tensor *n, int64_t offs[4])
+{
+    int32_t r = n->shape.rank, lead = 4 - r;
+    for (int k = 0; k < 4; k++) {
+        offs[k] = 0;
+    }
+    for (int32_t k = 0; k < r; k++) {
+        offs[lead + k] = n->op == KILN_OP_SLICE
+                             ? ((const struct kiln__p_slice *)kiln__params(n))->begin[k]
+                             : ((const struct kiln__p_pad *)kiln__params(n))->before[k];
+    }
+}
+
+static kiln_status ref_slice_pad(const struct kiln__op_args *a)
+{
+    const struct kiln_tensor *n = a->node;
+    int64_t od[4], id[4], is[4], offs[4];
+    kiln__dims4(&n->shape, od);
+    kiln__dims4(&n->src[0]->shape, id);
+    kiln__strides4(&n->src[0]->shape, is);
+    box_of(n, offs);
+    int64_t sign = n->op == KILN_OP_SLICE ? 1 : -1;
+    const float *x = a->in[0];
+    float *y = a->out;
+    int64_t total = n->n_elems;
+#pragma omp parallel for if (total > KILN__PAR_MIN)
+    for (int64_t o = 0; o < total; o++) {
+        int64_t rem = o, src = 0;
+        bool in = true;
+        for (int k = 3; k >= 0; k--) {
+            int64_t c = rem % od[k] + sign * offs[k];
+            rem /= od[k];
+            in = in && c >= 0 && c < id[k];
+            src += c * is[k];
+        }
+        y[o] = in ? x[src] : 0.0f;
+    }
+    return KILN_OK;
+}
+
+static void bwd_slice(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                      struct kiln_tensor **dx)
+{
+    const struct kiln__p_slice *s = kiln__params(n);
+    struct kiln__p_pad p;
+    memset(&p, 0, sizeof(p));
+    for (int32_t k = 0; k < n->shape.rank; k++) {
+        p.before[k] = s->begin[k];
+        p.after[k] = (int32_t)(n->src[0]->shape.dims[k] - s->begin[k] - s->size[k]);
+    }
+    dx[0] = kiln__node(g, KILN_OP_PAD, 1, &dy, &p, sizeof(p));
+}
+
+static void bwd_pad(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                    struct kiln_tensor **dx)
+{
+    const struct kiln__p_pad *p = kiln__params(n);
+    dx[0] = slice_node(g, dy, p->before, &n->src[0]->shape);
+}
+
+const struct kiln__op_desc kiln__desc_CONCAT = {
+    .name = "concat",
+    .n_in = 4,
+    .flags = KILN__OPF_VARIADIC,
+    .params_bytes = sizeof(struct kiln__p_concat),
+    .infer = infer_concat,
+    .backward = bwd_concat,
+    .cpu_ref = ref_concat,
+    .tol = {0, 0, 0}, /* copies */
+};
+const struct kiln__op_desc kiln__desc_SLICE = {
+    .name = "slice",
+    .n_in = 1,
+    .params_bytes = sizeof(struct kiln__p_slice),
+    .infer = infer_slice_pad,
+    .backward = bwd_slice,
+    .cpu_ref = ref_slice_pad,
+    .tol = {0, 0, 0},
+};
+const struct kiln__op_desc kiln__desc_PAD = {
+    .name = "pad",
+    .n_in = 1,
+    .params_bytes = sizeof(struct kiln__p_pad),
+    .infer = infer_slice_pad,
+    .backward = bwd_pad,
+    .cpu_ref = ref_slice_pad,
+    .tol = {0, 0, 0},
+};
+
+/* ==== Builders ==== */
+
+kiln_tensor *kiln_concat(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32_t axis)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+    if (n < 1 || n > 4 || xs == NULL) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_concat: %d inputs; 1 to 4 allowed", n);
+    }
+    struct kiln__p_concat p = {axis};
+    return kiln__node(g, KILN_OP_CONCAT, n, xs, &p, sizeof(p));
+}
+
+kiln_tensor *kiln_slice(kiln_graph *g, kiln_tensor *x, int32_t axis, int64_t start, int64_t length)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+    if (x == NULL || (x->flags & KILN__F_POISON)) {
+        return kiln__node(g, KILN_OP_SLICE, 1, &x, NULL, sizeof(struct kiln__p_slice));
+    }
+    if (axis < 0 || axis >= x->shape.rank || start < 0 || length < 1 ||
+        start + length > x->shape.dims[axis]) {
+        return kiln__graph_fail(g, KILN_E_SHAPE,
+                                "kiln_slice('%s'): axis %d, start %lld, length %lld out of range",
+                                x->name, axis, (long long)start, (long long)length);
+    }
+    int32_t begin[4] = {0, 0, 0, 0};
+    struct kiln_shape s = x->shape;
+    begin[axis] = (int32_t)start;
+    s.dims[axis] = length;
+    return slice_node(g, x, begin, &s);
+}
+
+kiln_tensor *kiln_pad(kiln_graph *g, kiln_tensor *x, const int32_t *before, const int32_t *after)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+    struct kiln__p_pad p;
+    memset(&p, 0, sizeof(p));
+    if (x != NULL && !(x->flags & KILN__F_POISON)) {
+        if (before == NULL || after == NULL) {
+            return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_pad: before/after are NULL");
+        }
+        for (int32_t k = 0; k < x->shape.rank; k++) {
+            p.before[k] = before[k];
+            p.after[k] = after[k];
+        }
+    }
+    return kiln__node(g, KILN_OP_PAD, 1, &x, &p, sizeof(p));
+}

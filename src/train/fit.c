@@ -1,0 +1,302 @@
+/*
+ * fit.c - the classifier training loop (kiln_fit), evaluation (kiln_evaluate) and the
+ * printing callback (kiln_fit_print). The loop batches on the host, uploads x and y,
+ * runs one optimizer step per batch and reads the loss back every loss_every steps;
+ * evaluation runs only the prediction's ancestors. The printing callback is the one
+ * place that writes to a stream, and only when the caller passes it in.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../graph/graph_impl.h"
+#include "kiln/train.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Batch size and checks that the model fits ds. */
+static kiln_status check_model(const struct kiln_classifier *m, const struct kiln_dataset *ds,
+                               int64_t *batch)
+{
+    if (m == NULL || ds == NULL || m->struct_size < sizeof(*m) || m->x == NULL || m->pred == NULL ||
+        m->optimizer == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "kiln_fit: the classifier needs struct_size, optimizer, x and pred");
+    }
+    const struct kiln_tensor *x = m->x;
+    if (x->dtype != KILN_DTYPE_F32 || x->shape.rank < 1 || m->pred->dtype != KILN_DTYPE_I32 ||
+        m->pred->shape.rank != 1 || m->pred->shape.dims[0] != x->shape.dims[0] ||
+        (m->y != NULL && (m->y->dtype != KILN_DTYPE_I32 || m->y->n_elems != x->shape.dims[0]))) {
+        return KILN_FAIL(KILN_E_SHAPE, "kiln_fit: x must be f32 [B, ...], y and pred i32 [B]");
+    }
+    *batch = x->shape.dims[0];
+    if (*batch <= 0 || x->n_elems != *batch * ds->dim) {
+        return KILN_FAIL(KILN_E_SHAPE,
+                         "kiln_fit: '%s' holds %lld values per item, the dataset %lld", x->name,
+                         (long long)(*batch > 0 ? x->n_elems / *batch : 0), (long long)ds->dim);
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
+                          double *accuracy)
+{
+    int64_t batch, n, correct = 0;
+    kiln_batch_iter *it = NULL;
+    if (accuracy == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: accuracy is NULL");
+    }
+    KILN_TRY(check_model(m, ds, &batch));
+    *accuracy = NAN;
+    if (ds->n == 0) {
+        return KILN_OK;
+    }
+    struct kiln_context *ctx = m->x->graph->ctx;
+    float *x = kiln__alloc(ctx, (size_t)(batch * ds->dim) * sizeof(float), "an evaluation batch");
+    int32_t *y = kiln__alloc(ctx, (size_t)batch * sizeof(int32_t), "an evaluation batch");
+    int32_t *pred = kiln__alloc(ctx, (size_t)batch * sizeof(int32_t), "an evaluation batch");
+    kiln_status s = x && y && pred ? KILN_OK : KILN_E_OUT_OF_HOST_MEMORY;
+    if (s == KILN_OK) {
+        s = kiln_batch_iter_create(ds, batch, 0, 0, &it);
+    }
+    kiln_tensor *target = m->pred;
+    while (s == KILN_OK) {
+        s = kiln_batch_iter_next(it, x, y, &n);
+        if (s != KILN_OK || n == 0) {
+            break;
+        }
+        s = kiln_tensor_upload(m->x, x, (size_t)(batch * ds->dim) * sizeof(float));
+        if (s == KILN_OK) {
+            s = kiln_graph_eval(m->x->graph, 1, &target);
+        }
+        if (s == KILN_OK) {
+            s = kiln_tensor_download(m->pred, pred, (size_t)batch * sizeof(int32_t));
+        }
+        for (int64_t i = 0; s == KILN_OK && i < n; i++) {
+            correct += pred[i] == y[i];
+        }
+    }
+    kiln_batch_iter_destroy(it);
+    kiln__free(ctx, pred);
+    kiln__free(ctx, y);
+    kiln__free(ctx, x);
+    if (s == KILN_OK) {
+        *accuracy = (double)correct / (double)ds->n;
+    }
+    return s;
+}
+
+/* The loop's working state. */
+struct fit_state {
+    const struct kiln_classifier *m;
+    const struct kiln_fit_options *opt;
+    kiln_batch_iter *it;
+    float *x;
+    int32_t *y;
+    int64_t batch, dim;
+    struct kiln_fit_progress p;
+    double loss_sum;
+    int64_t loss_n;
+    int stop;
+};
+
+static kiln_status train_step(struct fit_state *st)
+{
+    const struct kiln_classifier *m = st->m;
+    int64_t n;
+    KILN_TRY(kiln_batch_iter_next(st->it, st->x, st->y, &n));
+    if (n != st->batch) {
+        return KILN_FAIL(KILN_E_INTERNAL, "kiln_fit: short batch of %lld", (long long)n);
+    }
+    KILN_TRY(kiln_tensor_upload(m->x, st->x, (size_t)(st->batch * st->dim) * sizeof(float)));
+    if (m->y != NULL) {
+        KILN_TRY(kiln_tensor_upload(m->y, st->y, (size_t)st->batch * sizeof(int32_t)));
+    }
+    KILN_TRY(kiln_optimizer_step(m->optimizer));
+    st->p.step++;
+    st->p.step_in_epoch++;
+    if (m->loss != NULL && st->opt->loss_every > 0 &&
+        (st->p.step_in_epoch % st->opt->loss_every == 0 ||
+         st->p.step_in_epoch == st->p.steps_per_epoch)) {
+        float loss;
+        KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
+        st->loss_sum += loss;
+        st->loss_n++;
+    }
+    return KILN_OK;
+}
+
+static kiln_status run_epoch(struct fit_state *st, const struct kiln_dataset *val,
+                             const struct kiln_dataset *test)
+{
+    const struct kiln_fit_options *opt = st->opt;
+    int64_t n_batches = kiln_batch_iter_n_batches(st->it);
+    if (opt->max_steps > 0 && opt->max_steps - st->p.step < n_batches) {
+        n_batches = opt->max_steps - st->p.step;
+    }
+    kiln_batch_iter_reset(st->it, st->p.epoch - 1);
+    st->p.event = KILN_FIT_STEP;
+    st->p.steps_per_epoch = n_batches;
+    st->p.step_in_epoch = 0;
+    st->loss_sum = 0.0;
+    st->loss_n = 0;
+    double t0 = now_s();
+    while (st->p.step_in_epoch < n_batches && !st->stop) {
+        KILN_TRY(train_step(st));
+        st->p.seconds = now_s() - t0;
+        st->p.train_loss = st->loss_n ? st->loss_sum / (double)st->loss_n : NAN;
+        st->p.steps_per_s = (double)st->p.step_in_epoch / st->p.seconds;
+        st->p.images_per_s = st->p.steps_per_s * (double)st->batch;
+        if (opt->callback != NULL && opt->callback(opt->callback_ud, &st->p)) {
+            st->stop = 1;
+        }
+    }
+    double t1 = now_s();
+    st->p.val_accuracy = st->p.test_accuracy = NAN;
+    if (val != NULL) {
+        KILN_TRY(kiln_evaluate(st->m, val, &st->p.val_accuracy));
+    }
+    if (test != NULL) {
+        KILN_TRY(kiln_evaluate(st->m, test, &st->p.test_accuracy));
+    }
+    st->p.eval_seconds = now_s() - t1;
+    st->p.event = KILN_FIT_EPOCH_END;
+    if (opt->callback != NULL && opt->callback(opt->callback_ud, &st->p)) {
+        st->stop = 1;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset *train,
+                     const struct kiln_dataset *val, const struct kiln_dataset *test,
+                     const struct kiln_fit_options *opt, struct kiln_fit_result *out)
+{
+    struct kiln_fit_options defaults = KILN_FIT_OPTIONS_INIT;
+    struct fit_state st;
+    struct kiln_fit_result res;
+    kiln_status s;
+
+    memset(&st, 0, sizeof(st));
+    if (opt == NULL) {
+        opt = &defaults;
+    }
+    if (opt->struct_size < sizeof(*opt) || opt->epochs < 0 || opt->max_steps < 0 ||
+        opt->loss_every < 0) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_fit: bad options (epochs %d, max_steps %lld)",
+                         opt->epochs, (long long)opt->max_steps);
+    }
+    KILN_TRY(check_model(m, train, &st.batch));
+    if ((val != NULL && val->dim != train->dim) || (test != NULL && test->dim != train->dim)) {
+        return KILN_FAIL(KILN_E_SHAPE, "kiln_fit: the datasets' item sizes differ");
+    }
+    if (train->n < st.batch) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_fit: %lld training items make no batch of %lld",
+                         (long long)train->n, (long long)st.batch);
+    }
+    struct kiln_context *ctx = m->x->graph->ctx;
+    st.m = m;
+    st.opt = opt;
+    st.dim = train->dim;
+    st.p.n_epochs = opt->epochs;
+    st.p.batch_size = st.batch;
+    memset(&res, 0, sizeof(res));
+    res.train_loss = res.val_accuracy = res.test_accuracy = NAN;
+    st.x = kiln__alloc(ctx, (size_t)(st.batch * st.dim) * sizeof(float), "a training batch");
+    st.y = kiln__alloc(ctx, (size_t)st.batch * sizeof(int32_t), "a training batch");
+    if (st.x == NULL || st.y == NULL) {
+        s = KILN_E_OUT_OF_HOST_MEMORY;
+        goto done;
+    }
+    s = kiln_batch_iter_create(train, st.batch, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST,
+                               opt->seed, &st.it);
+    double t0 = now_s();
+    for (int32_t e = 1; s == KILN_OK && e <= opt->epochs && !st.stop; e++) {
+        if (opt->max_steps > 0 && st.p.step >= opt->max_steps) {
+            break;
+        }
+        st.p.epoch = e;
+        s = run_epoch(&st, val, test);
+        if (s == KILN_OK) {
+            res.epochs = e;
+            res.train_loss = st.p.train_loss;
+            res.val_accuracy = st.p.val_accuracy;
+            res.test_accuracy = st.p.test_accuracy;
+            res.train_seconds += st.p.seconds;
+        }
+    }
+    res.steps = st.p.step;
+    res.total_seconds = now_s() - t0;
+    res.images_per_s =
+        res.train_seconds > 0 ? (double)(res.steps * st.batch) / res.train_seconds : 0.0;
+
+done:
+    kiln_batch_iter_destroy(st.it);
+    kiln__free(ctx, st.y);
+    kiln__free(ctx, st.x);
+    if (s == KILN_OK && out != NULL) {
+        *out = res;
+    }
+    return s;
+}
+
+/* ==== Printing ==== */
+
+static void print_bar(FILE *f, const struct kiln_fit_progress *p)
+{
+    enum { WIDTH = 30 };
+    int fill = (int)(WIDTH * p->step_in_epoch / (p->steps_per_epoch ? p->steps_per_epoch : 1));
+    char bar[WIDTH + 1];
+    for (int i = 0; i < WIDTH; i++) {
+        bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+    }
+    bar[WIDTH] = '\0';
+    fprintf(f, "\repoch %d/%d [%s] %lld/%lld loss %.4f %.1f steps/s %.0f images/s ", p->epoch,
+            p->n_epochs, bar, (long long)p->step_in_epoch, (long long)p->steps_per_epoch,
+            p->train_loss, p->steps_per_s, p->images_per_s);
+    fflush(f);
+}
+
+int kiln_fit_print(void *ud, const struct kiln_fit_progress *p)
+{
+    FILE *lines = ud != NULL ? (FILE *)ud : stdout;
+    int tty = isatty(fileno(stderr));
+    if (p->event == KILN_FIT_STEP) {
+        int64_t every = p->steps_per_epoch / (tty ? 100 : 10);
+        every = every > 0 ? every : 1;
+        if (p->step_in_epoch % every != 0 && p->step_in_epoch != p->steps_per_epoch) {
+            return 0;
+        }
+        if (tty) {
+            print_bar(stderr, p);
+        } else {
+            fprintf(stderr, "epoch %d/%d step %lld/%lld loss %.4f %.1f steps/s %.0f images/s\n",
+                    p->epoch, p->n_epochs, (long long)p->step_in_epoch,
+                    (long long)p->steps_per_epoch, p->train_loss, p->steps_per_s, p->images_per_s);
+        }
+        return 0;
+    }
+    if (tty) {
+        fprintf(stderr, "\r%*s\r", 110, "");
+        fflush(stderr);
+    }
+    fprintf(lines, "epoch %d/%d: train loss %.4f", p->epoch, p->n_epochs, p->train_loss);
+    if (!isnan(p->val_accuracy)) {
+        fprintf(lines, ", val accuracy %.4f", p->val_accuracy);
+    }
+    if (!isnan(p->test_accuracy)) {
+        fprintf(lines, ", test accuracy %.4f", p->test_accuracy);
+    }
+    fprintf(lines, " (%lld steps in %.2f s: %.1f steps/s, %.0f images/s; eval %.2f s)\n",
+            (long long)p->steps_per_epoch, p->seconds, p->steps_per_s, p->images_per_s,
+            p->eval_seconds);
+    fflush(lines);
+    return 0;
+}

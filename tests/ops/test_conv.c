@@ -1,0 +1,89 @@
+/*
+ * test_conv.c - case rows for conv2d and its adjoints: odd sizes, strides 1 and 2,
+ * paddings, dilation 2, non-square kernels, groups (depthwise included), 1x1 and
+ * whole-input kernels, and the transposed convolution through its public builder
+ * (with output padding). Each adjoint is also fed directly, with its own backward.
+ */
+#include "../op_harness.h"
+
+#define U                                                                                          \
+    {                                                                                              \
+        OH_UNIFORM, -1.0f, 1.0f                                                                    \
+    }
+
+/* x [n, c, h, w], w [k, cg, kh, kw]; stride, pad, dilation as (h, w) pairs. */
+#define CV(nt, X, W, sh, sw, ph, pw, dh, dw, grp)                                                  \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D, .note = nt, .shape = {X, W},                                         \
+        .p.conv = {{sh, sw}, {ph, pw}, {dh, dw}, grp, {0, 0}, {0, 0}}, .gen = {U, U},              \
+    }
+/* dy, w -> dx of size ih x iw */
+#define BD(nt, DY, W, sh, sw, ph, pw, dh, dw, grp, ih, iw)                                         \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D_BWD_DATA, .note = nt, .shape = {DY, W},                               \
+        .p.conv = {{sh, sw}, {ph, pw}, {dh, dw}, grp, {ih, iw}, {0, 0}}, .gen = {U, U},            \
+    }
+/* x, dy -> dw of kernel kh x kw */
+#define BF(nt, X, DY, sh, sw, ph, pw, dh, dw, grp, kh, kw)                                         \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D_BWD_FILTER, .note = nt, .shape = {X, DY},                             \
+        .p.conv = {{sh, sw}, {ph, pw}, {dh, dw}, grp, {0, 0}, {kh, kw}}, .gen = {U, U},            \
+    }
+
+/* PyTorch ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1). */
+static kiln_tensor *build_tconv(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    struct kiln_conv2d_opts o = KILN_CONV2D_OPTS_INIT;
+    (void)c;
+    o.stride[0] = o.stride[1] = 2;
+    o.padding[0] = o.padding[1] = 1;
+    o.output_padding[0] = o.output_padding[1] = 1;
+    return kiln_conv_transpose2d(g, in[0], in[1], &o);
+}
+
+/* Grouped transposed convolution with dilation, no output padding. */
+static kiln_tensor *build_tconv_groups(kiln_graph *g, kiln_tensor *const *in,
+                                       const struct oh_case *c)
+{
+    struct kiln_conv2d_opts o = KILN_CONV2D_OPTS_INIT;
+    (void)c;
+    o.groups = 2;
+    o.dilation[0] = 2;
+    o.stride[1] = 2;
+    return kiln_conv_transpose2d(g, in[0], in[1], &o);
+}
+
+static const struct oh_case cases[] = {
+    CV("3x3 valid", OH_S4(2, 3, 7, 9), OH_S4(4, 3, 3, 3), 1, 1, 0, 0, 1, 1, 1),
+    CV("stride 2, pad 1", OH_S4(2, 3, 8, 7), OH_S4(5, 3, 3, 3), 2, 2, 1, 1, 1, 1, 1),
+    CV("dilation 2, 3x2 kernel, stride (1, 2), pad (2, 1)", OH_S4(1, 2, 9, 8), OH_S4(3, 2, 3, 2), 1,
+       2, 2, 1, 2, 2, 1),
+    CV("2 groups, pad 1", OH_S4(2, 4, 6, 5), OH_S4(6, 2, 3, 3), 1, 1, 1, 1, 1, 1, 2),
+    CV("depthwise, stride 2", OH_S4(2, 4, 7, 7), OH_S4(4, 1, 3, 3), 2, 2, 1, 1, 1, 1, 4),
+    CV("depthwise multiplier 2", OH_S4(1, 3, 5, 6), OH_S4(6, 1, 3, 3), 1, 1, 1, 1, 1, 1, 3),
+    CV("1x1", OH_S4(1, 5, 5, 5), OH_S4(3, 5, 1, 1), 1, 1, 0, 0, 1, 1, 1),
+    CV("5x5 (LeNet)", OH_S4(3, 1, 12, 12), OH_S4(6, 1, 5, 5), 1, 1, 0, 0, 1, 1, 1),
+    CV("kernel covers the input", OH_S4(1, 3, 5, 4), OH_S4(2, 3, 5, 4), 1, 1, 0, 0, 1, 1, 1),
+    CV("3 groups, 3x1, dilation (1, 2)", OH_S4(2, 6, 5, 7), OH_S4(9, 2, 3, 1), 2, 1, 0, 1, 1, 2, 3),
+    CV("stride 2 leaves a row out", OH_S4(1, 2, 6, 6), OH_S4(2, 2, 3, 3), 2, 2, 0, 0, 1, 1, 1),
+    BD("stride 2, pad 1, 8x7", OH_S4(2, 5, 4, 4), OH_S4(5, 3, 3, 3), 2, 2, 1, 1, 1, 1, 1, 8, 7),
+    BD("depthwise", OH_S4(2, 4, 4, 4), OH_S4(4, 1, 3, 3), 2, 2, 1, 1, 1, 1, 4, 7, 7),
+    BD("dilation 2", OH_S4(1, 3, 9, 4), OH_S4(3, 2, 3, 2), 1, 2, 2, 1, 2, 2, 1, 9, 8),
+    BD("2 groups", OH_S4(2, 6, 6, 5), OH_S4(6, 2, 3, 3), 1, 1, 1, 1, 1, 1, 2, 6, 5),
+    {.op = KILN_OP_CONV2D_BWD_DATA,
+     .note = "conv_transpose2d, stride 2, output padding 1",
+     .shape = {OH_S4(2, 3, 4, 4), OH_S4(3, 2, 3, 3)},
+     .gen = {U, U},
+     .build = build_tconv},
+    {.op = KILN_OP_CONV2D_BWD_DATA,
+     .note = "conv_transpose2d, 2 groups, dilation (2, 1), stride (1, 2)",
+     .shape = {OH_S4(1, 4, 3, 5), OH_S4(4, 3, 2, 3)},
+     .gen = {U, U},
+     .build = build_tconv_groups},
+    BF("stride 2, pad 1", OH_S4(2, 3, 8, 7), OH_S4(2, 5, 4, 4), 2, 2, 1, 1, 1, 1, 1, 3, 3),
+    BF("2 groups", OH_S4(2, 4, 6, 5), OH_S4(2, 6, 6, 5), 1, 1, 1, 1, 1, 1, 2, 3, 3),
+    BF("dilation 2, 3x2", OH_S4(1, 2, 9, 8), OH_S4(1, 3, 9, 4), 1, 2, 2, 1, 2, 2, 1, 3, 2),
+    BF("depthwise", OH_S4(2, 4, 7, 7), OH_S4(2, 4, 4, 4), 2, 2, 1, 1, 1, 1, 4, 3, 3),
+};
+
+const struct oh_family oh_family_conv = {"conv", cases, (int)(sizeof(cases) / sizeof(cases[0]))};

@@ -1,0 +1,463 @@
+#!/usr/bin/python3
+"""Adds PyTorch's results to kiln's op golden files.
+
+Each tests/golden/data/**/<case>.safetensors written by golden_dump holds a case's
+inputs (in0..in3; in1_s<t>: the gradient of optimizer step t), its raw params, the fixed
+loss weights w (loss = sum(y * w)) when the case has gradients, and __metadata__ with
+the case's forward graph (JSON nodes: op, sources, params, shape), the inputs that get
+gradients and the optimizer steps. This script evaluates the graph with PyTorch, in
+float64 rounded once to float32 (float32 for rows with metadata precision "f32"):
+  out         the output (out<i>: the updated in-place input i of an optimizer op)
+  grad<i>     d loss / d in<i> for every input listed in metadata "grad"
+and rewrites the file with them and metadata "torch_version". Only the Python standard
+library and torch are needed. Usage: make_goldens.py <dir> [case...]
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import torch
+import torch.nn.functional as F
+
+DT = {"F32": (torch.float32, 4), "F64": (torch.float64, 8), "I32": (torch.int32, 4),
+      "I64": (torch.int64, 8)}
+DT_NAME = {torch.float32: "F32", torch.float64: "F64", torch.int32: "I32", torch.int64: "I64"}
+
+
+def read_st(path):
+    with open(path, "rb") as f:
+        buf = f.read()
+    (hlen,) = struct.unpack("<Q", buf[:8])
+    header = json.loads(buf[8:8 + hlen].decode("utf-8"))
+    meta = header.pop("__metadata__", {})
+    base = 8 + hlen
+    tensors = {}
+    for name, e in header.items():
+        dt, _ = DT[e["dtype"]]
+        b, en = e["data_offsets"]
+        raw = bytearray(buf[base + b:base + en])
+        t = torch.frombuffer(raw, dtype=dt) if raw else torch.zeros(0, dtype=dt)
+        tensors[name] = t.reshape(e["shape"]).clone()
+    return tensors, meta
+
+
+def write_st(path, tensors, meta):
+    header, blobs, off = {}, [], 0
+    if meta:
+        header["__metadata__"] = meta
+    for name, t in tensors.items():
+        t = t.contiguous()
+        raw = t.numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": DT_NAME[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def f32(v):
+    """The float32 value kiln stores for a parameter printed with %.9g."""
+    return struct.unpack("<f", struct.pack("<f", float(v)))[0]
+
+
+def masked_mean(per_row_loss, valid, n):
+    """kiln: rows with a label outside [0, C) add zero loss but still count in the mean."""
+    return (per_row_loss * valid).sum() / n
+
+
+# ---- forward definitions of kiln's ops in PyTorch terms (float64) ----
+# Each takes the list of inputs (float64 or int64) and the params dict.
+
+def op_softmax_xent(x, y):
+    c = x.shape[1]
+    valid = (y >= 0) & (y < c)
+    # PyTorch's cross_entropy with reduction="mean" divides by the number of valid rows;
+    # kiln divides by N. ignore_index handles the invalid rows, the sum / N the mean.
+    yy = torch.where(valid, y, torch.full_like(y, -100))
+    return F.cross_entropy(x, yy, ignore_index=-100, reduction="sum") / x.shape[0]
+
+
+def op_hinge(x, y):
+    c = x.shape[1]
+    valid = (y >= 0) & (y < c)
+    yc = torch.where(valid, y, torch.zeros_like(y))
+    per = F.multi_margin_loss(x, yc, p=1, margin=1.0, reduction="none")
+    return masked_mean(per, valid.to(x.dtype), x.shape[0])
+
+
+def op_matmul(a, b, p):
+    if p["trans_a"]:
+        a = a.transpose(-1, -2)
+    if p["trans_b"]:
+        b = b.transpose(-1, -2)
+    return torch.matmul(a, b)
+
+
+def op_broadcast(x, p):
+    shape = p["shape"]
+    xs = [1] * (len(shape) - x.dim()) + list(x.shape)
+    return f32(p["scale"]) * x.reshape(xs).expand(shape)
+
+
+def op_argmax(x):
+    """kiln: the first index of the maximum over the row's non-NaN elements (0 when all
+    are NaN). PyTorch's argmax picks a NaN."""
+    ok = ~torch.isnan(x)
+    xs = torch.where(ok, x, torch.full_like(x, -math.inf))
+    hit = ok & (xs == xs.max(dim=-1, keepdim=True).values)
+    return torch.argmax(hit.to(torch.int32), dim=-1)
+
+
+def op_reduce(x, p):
+    dims = [i for i in range(x.dim()) if p["axes"] >> i & 1]
+    return f32(p["scale"]) * x.sum(dim=dims, keepdim=True) if dims else f32(p["scale"]) * x
+
+
+FWD = {
+    "add": lambda i, p: i[0] + i[1],
+    "sub": lambda i, p: i[0] - i[1],
+    "mul": lambda i, p: i[0] * i[1],
+    "div": lambda i, p: i[0] / i[1],
+    "scale_shift": lambda i, p: f32(p["scale"]) * i[0] + f32(p["shift"]),
+    # kiln: x > 0 ? x : 0, so relu(NaN) = 0 (PyTorch propagates NaN).
+    "relu": lambda i, p: torch.where(torch.isnan(i[0]), torch.zeros_like(i[0]), F.relu(i[0])),
+    "leaky_relu": lambda i, p: F.leaky_relu(i[0], negative_slope=f32(p["alpha"])),
+    "sigmoid": lambda i, p: torch.sigmoid(i[0]),
+    "tanh": lambda i, p: torch.tanh(i[0]),
+    "gelu": lambda i, p: F.gelu(i[0], approximate="tanh"),
+    "exp": lambda i, p: torch.exp(i[0]),
+    "log": lambda i, p: torch.log(i[0]),
+    "sqrt": lambda i, p: torch.sqrt(i[0]),
+    "matmul": lambda i, p: op_matmul(i[0], i[1], p),
+    "reshape": lambda i, p: i[0].reshape(p["shape"]),
+    "transpose": lambda i, p: i[0].permute(p["perm"][:i[0].dim()]),
+    "reduce_sum": lambda i, p: op_reduce(i[0], p),
+    "broadcast": lambda i, p: op_broadcast(i[0], p),
+    "argmax": lambda i, p: op_argmax(i[0]),
+    "softmax": lambda i, p: torch.softmax(i[0], dim=-1),
+    "log_softmax": lambda i, p: torch.log_softmax(i[0], dim=-1),
+    "mse": lambda i, p: F.mse_loss(i[0], i[1]),
+    "softmax_xent": lambda i, p: op_softmax_xent(i[0], i[1]),
+    "bce_logits": lambda i, p: F.binary_cross_entropy_with_logits(i[0], i[1]),
+    "hinge": lambda i, p: op_hinge(i[0], i[1]),
+}
+
+# _BWD kernels fed directly (x or y, dy): PyTorch's own backward kernels, which take the
+# same arguments (sigmoid/tanh/softmax backward take the forward output y).
+A = torch.ops.aten
+BWD_ELEM = {
+    "relu_bwd": lambda x, dy, p: A.threshold_backward(dy, x, 0),
+    "leaky_relu_bwd": lambda x, dy, p: A.leaky_relu_backward(dy, x, f32(p["alpha"]), False),
+    "sigmoid_bwd": lambda y, dy, p: A.sigmoid_backward(dy, y),
+    "tanh_bwd": lambda y, dy, p: A.tanh_backward(dy, y),
+    "gelu_bwd": lambda x, dy, p: A.gelu_backward(dy, x, approximate="tanh"),
+    "softmax_bwd": lambda y, dy, p: torch._softmax_backward_data(dy, y, -1, y.dtype),
+    "log_softmax_bwd": lambda y, dy, p: torch._log_softmax_backward_data(dy, y, -1, y.dtype),
+}
+# Loss _BWD kernels (scores, targets or labels, dy scalar): autograd of the forward loss.
+BWD_LOSS = {"mse_bwd": "mse", "softmax_xent_bwd": "softmax_xent",
+            "bce_logits_bwd": "bce_logits", "hinge_bwd": "hinge"}
+
+
+# ---- convolutional-network ops (src/ops/conv.c, pool.c, norm.c, layout.c, random.c) ----
+# The _BWD kernels are defined as vector-Jacobian products of their forward op, so
+# they are computed with autograd (create_graph: the linear ones have backward rules
+# of their own, whose gradients the goldens also hold).
+
+def vjp(f, primal, cot):
+    p = primal if primal.requires_grad else primal.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(p), p, cot, create_graph=True)
+    return g
+
+
+def zeros_like_shape(shape, like):
+    return torch.zeros(shape, dtype=like.dtype).requires_grad_(True)
+
+
+def conv_kw(p):
+    return dict(stride=tuple(p["stride"]), padding=tuple(p["pad"]),
+                dilation=tuple(p["dilation"]), groups=p["groups"])
+
+
+def op_conv_bwd_data(dy, w, p):
+    x0 = zeros_like_shape([dy.shape[0], w.shape[1] * p["groups"]] + p["in_hw"], dy)
+    (g,) = torch.autograd.grad(F.conv2d(x0, w, **conv_kw(p)), x0, dy, create_graph=True)
+    return g
+
+
+def op_conv_bwd_filter(x, dy, p):
+    w0 = zeros_like_shape([dy.shape[1], x.shape[1] // p["groups"]] + p["kernel"], x)
+    (g,) = torch.autograd.grad(F.conv2d(x, w0, **conv_kw(p)), w0, dy, create_graph=True)
+    return g
+
+
+def pool_kw(p):
+    return dict(kernel_size=tuple(p["kernel"]), stride=tuple(p["stride"]),
+                padding=tuple(p["pad"]))
+
+
+def op_avgpool(x, p):
+    return F.avg_pool2d(x, count_include_pad=bool(p["count_include_pad"]), **pool_kw(p))
+
+
+def op_avgpool_bwd(dy, p):
+    x0 = zeros_like_shape(list(dy.shape[:2]) + p["in_hw"], dy)
+    (g,) = torch.autograd.grad(op_avgpool(x0, p), x0, dy, create_graph=True)
+    return g
+
+
+def op_upsample_bwd(dy, p):
+    f = p["factor"]
+    x0 = zeros_like_shape([dy.shape[0], dy.shape[1], dy.shape[2] // f[0], dy.shape[3] // f[1]],
+                          dy)
+    (g,) = torch.autograd.grad(F.interpolate(x0, scale_factor=tuple(f), mode="nearest"), x0, dy,
+                               create_graph=True)
+    return g
+
+
+def bn_axes(x):
+    return [0] + list(range(2, x.dim()))
+
+
+def per_channel(v, x):
+    """[C] -> broadcastable against x [N, C, ...]."""
+    return v.reshape([1, -1] + [1] * (x.dim() - 2))
+
+
+def op_bn_stats(x):
+    """Training mode (the golden runs are training runs): batch mean, biased variance."""
+    ax = bn_axes(x)
+    return torch.stack([x.mean(dim=ax), x.var(dim=ax, unbiased=False)])
+
+
+def op_bn_stats_bwd(x, st, ds):
+    """The vector-Jacobian product of op_bn_stats at the statistics st, which kiln takes
+    from its input (the forward output) instead of recomputing the mean from x:
+    dx = ds_mean / M + ds_var 2 (x - st_mean) / M. With st = op_bn_stats(x) this is
+    autograd's result exactly; the harness row feeds independent random statistics."""
+    m = x.numel() / x.shape[1]
+    return per_channel(ds[0], x) / m + per_channel(ds[1], x) * 2 * (x - per_channel(st[0], x)) / m
+
+
+def op_bn_apply(x, st, g, b, p):
+    r = 1.0 / torch.sqrt(per_channel(st[1], x) + f32(p["eps"]))
+    return (x - per_channel(st[0], x)) * r * per_channel(g, x) + per_channel(b, x)
+
+
+def op_bn_apply_bwd_params(x, st, g, dy, p):
+    m, v = st[0].detach().requires_grad_(True), st[1].detach().requires_grad_(True)
+    gg = g.detach().requires_grad_(True)
+    b = torch.zeros_like(gg).requires_grad_(True)
+    y = op_bn_apply(x, torch.stack([m, v]), gg, b, p)
+    return torch.stack(torch.autograd.grad(y, [m, v, gg, b], dy))
+
+
+def op_lrn(x, p):
+    """PyTorch's local_response_norm needs rank >= 3; kiln's also takes [N, C]."""
+    xx = x.unsqueeze(-1) if x.dim() == 2 else x
+    y = F.local_response_norm(xx, p["size"], alpha=f32(p["alpha"]), beta=f32(p["beta"]),
+                              k=f32(p["k"]))
+    return y.reshape(x.shape)
+
+
+def op_slice(x, p):
+    idx = tuple(slice(b, b + n) for b, n in zip(p["begin"], p["size"][:x.dim()]))
+    return x[idx]
+
+
+def op_pad(x, p):
+    pads = []
+    for d in reversed(range(x.dim())):
+        pads += [p["before"][d], p["after"][d]]
+    return F.pad(x, pads)
+
+
+def philox_word0(seed, stream, index):
+    """Word 0 of kiln__philox (src/rng.c): Philox4x32-10, counter (index, stream), key
+    seed."""
+    m = 0xFFFFFFFF
+    c = [index & m, index >> 32 & m, stream & m, stream >> 32 & m]
+    k0, k1 = seed & m, seed >> 32 & m
+    for _ in range(10):
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [(p1 >> 32) ^ c[1] ^ k0, p1 & m, (p0 >> 32) ^ c[3] ^ k1, p0 & m]
+        k0, k1 = (k0 + 0x9E3779B9) & m, (k1 + 0xBB67AE85) & m
+    return c[0]
+
+
+def op_dropout(x, p, run=1):
+    """kiln's mask for training run `run` (the golden runs once): keep element i when
+    (word0 >> 8) / 2^24 >= p, kept values times the f32 scale 1 / (1 - p)."""
+    seed, pp = int(p["seed"]), f32(p["p"])
+    keep = torch.tensor([(philox_word0(seed, run, i) >> 8) / 16777216.0 >= pp
+                         for i in range(x.numel())], dtype=torch.bool).reshape(x.shape)
+    return torch.where(keep, x * f32(p["scale"]), torch.zeros_like(x))
+
+
+FWD.update({
+    "conv2d": lambda i, p: F.conv2d(i[0], i[1], **conv_kw(p)),
+    "conv2d_bwd_data": lambda i, p: op_conv_bwd_data(i[0], i[1], p),
+    "conv2d_bwd_filter": lambda i, p: op_conv_bwd_filter(i[0], i[1], p),
+    # PyTorch's max pooling also takes the first maximum of a window and lets NaN win.
+    "maxpool2d": lambda i, p: F.max_pool2d(i[0], **pool_kw(p)),
+    "maxpool2d_bwd": lambda i, p: vjp(lambda x: F.max_pool2d(x, **pool_kw(p)), i[0], i[1]),
+    "avgpool2d": lambda i, p: op_avgpool(i[0], p),
+    "avgpool2d_bwd": lambda i, p: op_avgpool_bwd(i[0], p),
+    "upsample_nearest": lambda i, p: F.interpolate(i[0], scale_factor=tuple(p["factor"]),
+                                                   mode="nearest"),
+    "upsample_nearest_bwd": lambda i, p: op_upsample_bwd(i[0], p),
+    "bn_stats": lambda i, p: op_bn_stats(i[0]),
+    "bn_stats_bwd": lambda i, p: op_bn_stats_bwd(i[0], i[1], i[2]),
+    "bn_apply": lambda i, p: op_bn_apply(i[0], i[1], i[2], i[3], p),
+    "bn_apply_bwd": lambda i, p: vjp(lambda x: op_bn_apply(x, i[1], i[2], 0 * i[2], p), i[0],
+                                     i[3]),
+    "bn_apply_bwd_params": lambda i, p: op_bn_apply_bwd_params(i[0], i[1], i[2], i[3], p),
+    # The running-statistics update of a training layer graph: its output is empty.
+    "bn_running_update": lambda i, p: torch.zeros(0),
+    "lrn": lambda i, p: op_lrn(i[0], p),
+    "lrn_bwd": lambda i, p: vjp(lambda x: op_lrn(x, p), i[0], i[1]),
+    "concat": lambda i, p: torch.cat(i, dim=p["axis"]),
+    "slice": lambda i, p: op_slice(i[0], p),
+    "pad": lambda i, p: op_pad(i[0], p),
+    "dropout": lambda i, p: op_dropout(i[0], p),
+})
+
+
+def run_bn_running(ins, rvs, p):
+    """BN_RUNNING_UPDATE(running_mean, running_var, stats) over the harness's steps (at
+    step t > 1 the running variance input is replaced by in1_s<t>): PyTorch's update,
+    r = (1 - momentum) r + momentum s, with the unbiased variance var * M / (M - 1)."""
+    rm, st = ins[0].clone(), ins[2]
+    m, cnt = f32(p["momentum"]), p["count"]
+    for rv in rvs:
+        rm = (1 - m) * rm + m * st[0]
+        rv = (1 - m) * rv + m * st[1] * (cnt / (cnt - 1) if cnt > 1 else 1.0)
+    return {"out0": rm, "out1": rv}
+
+
+FLOAT = torch.float64  # set per file from metadata "precision"
+
+
+def as64(t):
+    """Inputs in the file's computing precision: float64 (rounded once to float32 at the
+    end), or float32 for special-value rows (overflow must happen where kiln's does)."""
+    return t.to(FLOAT) if t.is_floating_point() else t.to(torch.int64)
+
+
+def run_bwd(op, ins, p):
+    if op in BWD_ELEM:
+        return BWD_ELEM[op](ins[0], ins[1], p)
+    x = ins[0].detach().requires_grad_(True)
+    y = FWD[BWD_LOSS[op]]([x, ins[1]], p)
+    y.backward(ins[2].reshape(()))
+    return x.grad
+
+
+def run_optim(op, ins, grads, p):
+    """Steps step0 .. step0 + len(grads) - 1 of torch.optim with the gradient grads[k] at
+    step k. kiln's state inputs are the state left by step step0 - 1."""
+    w = ins[0].clone()
+    t0 = p["step"]
+    if op == "sgd_update":
+        opt = torch.optim.SGD([w], lr=f32(p["lr"]), momentum=f32(p["momentum"]),
+                              dampening=f32(p["dampening"]),
+                              weight_decay=f32(p["weight_decay"]), nesterov=bool(p["nesterov"]))
+        if t0 > 1 and p["momentum"] != 0:
+            opt.state[w]["momentum_buffer"] = ins[2].clone()
+    else:
+        cls = torch.optim.AdamW if p["decoupled"] else torch.optim.Adam
+        opt = cls([w], lr=f32(p["lr"]), betas=(f32(p["beta1"]), f32(p["beta2"])),
+                  eps=f32(p["eps"]), weight_decay=f32(p["weight_decay"]))
+        opt.state[w] = {"step": torch.tensor(float(t0 - 1)), "exp_avg": ins[2].clone(),
+                        "exp_avg_sq": ins[3].clone()}
+    for g in grads:
+        w.grad = g.clone()
+        opt.step()
+    st = opt.state[w]
+    if op == "sgd_update":
+        v = st["momentum_buffer"] if p["momentum"] != 0 else ins[2]
+        return {"out0": w, "out2": v}
+    return {"out0": w, "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
+
+
+def compute(tensors, meta):
+    global FLOAT
+    FLOAT = torch.float32 if meta.get("precision") == "f32" else torch.float64
+    nodes = json.loads(meta["graph"])
+    n_in = int(meta["n_in"])
+    ins = [as64(tensors["in%d" % i]) for i in range(n_in)]
+    grad_idx = [int(s) for s in meta["grad"].split(",") if s]
+    res = {}
+    first = nodes[0]["op"]
+    if len(nodes) == 1 and first in ("sgd_update", "adam_update"):
+        steps = int(meta["steps"])
+        grads = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
+        res = run_optim(first, ins, grads, nodes[0]["params"])
+    elif len(nodes) == 1 and first == "bn_running_update":
+        steps = int(meta["steps"])
+        rvs = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
+        res = run_bn_running(ins, rvs, nodes[0]["params"])
+    elif len(nodes) == 1 and (first in BWD_ELEM or first in BWD_LOSS):
+        res["out"] = run_bwd(first, [ins[int(s[2:])] for s in nodes[0]["src"]],
+                             nodes[0]["params"])
+    else:
+        leaves = [t.detach().requires_grad_(i in grad_idx) for i, t in enumerate(ins)]
+        env = {"in%d" % i: t for i, t in enumerate(leaves)}
+        y = None
+        for nd in nodes:
+            # Leaves that are not case inputs (a layer's running statistics) are None:
+            # the ops that take them ignore them in a training run.
+            v = FWD[nd["op"]]([env.get(s) for s in nd["src"]], nd["params"])
+            env[nd["id"]] = v
+            if nd["op"] != "bn_running_update":  # in place, empty output: not the case's y
+                y = v
+        res["out"] = y
+        if grad_idx:
+            w = as64(tensors["w"])
+            (y * w.reshape(y.shape)).sum().backward()
+            for i in grad_idx:
+                res["grad%d" % i] = leaves[i].grad
+    out = {}
+    for k, v in res.items():
+        v = v.detach()
+        out[k] = v.to(torch.int32) if not v.is_floating_point() else v.to(torch.float32)
+    if "out" in out:
+        out["out"] = out["out"].reshape(json.loads(meta["out_shape"]))
+    return out
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: make_goldens.py <dir> [case...]")
+    d = sys.argv[1]
+    picks = set(sys.argv[2:])
+    torch.set_default_dtype(torch.float64)
+    n = 0
+    files = []
+    for root, _, names in os.walk(d):
+        files += [os.path.join(root, fn) for fn in names if fn.endswith(".safetensors")]
+    for path in sorted(files):
+        tensors, meta = read_st(path)
+        if "graph" not in meta or (picks and meta["case"] not in picks):
+            continue
+        keep = {k: v for k, v in tensors.items()
+                if k.startswith("in") or k in ("w", "params", "graph_hash")}
+        keep.update(compute(tensors, meta))
+        meta["torch_version"] = torch.__version__
+        write_st(path, keep, meta)
+        n += 1
+    print("wrote PyTorch %s goldens for %d cases in %s" % (torch.__version__, n, d))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+/*
+ * kiln.c - the kiln command-line program: `kiln info` lists the backends compiled in,
+ * their devices (or why they are unavailable) and what "auto" picks; `kiln train mlp`
+ * trains the 784-256-128-10 MLP on Fashion-MNIST and reports accuracy and throughput.
+ * It uses the public API only.
+ */
+#include "kiln.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+enum { EXIT_USAGE = 2 };
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kiln info\n"
+               "       kiln train mlp [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
+               "                      [--optimizer sgd|adam] [--data DIR] [--seed S] [--val N]\n"
+               "                      [--train-limit N] [--test-limit N] [--stats]\n"
+               "       kiln --version | --help\n"
+               "\n"
+               "Environment: KILN_BACKEND (auto, cpu, opencl, vulkan), KILN_DEVICE (index or\n"
+               "name substring), KILN_CHECK=1 (check every node against the CPU reference),\n"
+               "KILN_LOG (error, warn, info, debug), KILN_CACHE_DIR (kernel cache).\n");
+}
+
+/* ==== kiln info ==== */
+
+static void print_details(const char *details)
+{
+    const char *p = details;
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+        int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
+        printf("      %.*s\n", len, p);
+        p += len + (nl != NULL);
+    }
+}
+
+static int cmd_info(void)
+{
+    struct kiln_device_info devs[16];
+    const char *env = getenv("KILN_BACKEND"), *sel = NULL;
+    if (env != NULL && env[0] != '\0') {
+        sel = kiln_backend_resolve(env);
+        if (sel == NULL) {
+            fprintf(stderr, "kiln: KILN_BACKEND=%s: %s\n", env, kiln_last_error());
+            return EXIT_FAILURE;
+        }
+    }
+    printf("kiln %s\n", kiln_version());
+    printf("backends compiled in:");
+    for (int32_t i = 0; i < kiln_backend_count(); i++) {
+        printf(" %s", kiln_backend_name(i));
+    }
+    printf("\n");
+    for (int32_t i = 0; i < kiln_backend_count(); i++) {
+        const char *name = kiln_backend_name(i);
+        int32_t n = 0;
+        kiln_status s = kiln_backend_devices(name, devs, 16, &n);
+        if (s != KILN_OK) {
+            printf("%s: unavailable: %s\n", name, kiln_last_error());
+            kiln_clear_error();
+            continue;
+        }
+        printf("%s: %d device%s\n", name, n, n == 1 ? "" : "s");
+        for (int32_t d = 0; d < n && d < 16; d++) {
+            printf("  %d: %s (%s)\n", devs[d].index, devs[d].name, devs[d].type);
+            print_details(devs[d].details);
+        }
+    }
+    const char *automatic = kiln_backend_resolve("auto");
+    printf("auto resolves to: %s\n", automatic != NULL ? automatic : "(none)");
+    if (sel != NULL) {
+        printf("KILN_BACKEND=%s selects: %s\n", env, sel);
+    }
+    return EXIT_SUCCESS;
+}
+
+/* ==== Argument parsing ==== */
+
+struct train_args {
+    int32_t epochs;
+    int64_t max_steps, batch, train_limit, test_limit, val;
+    double lr;
+    int lr_given;
+    const char *optimizer;
+    const char *data;
+    uint64_t seed;
+    int stats;
+};
+
+static int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = v != NULL ? strtoll(v, &end, 10) : 0;
+    if (v == NULL || v[0] == '\0' || *end != '\0' || errno != 0 || x < lo || x > hi) {
+        fprintf(stderr, "kiln train: %s expects an integer in [%lld, %lld], got '%s'\n", opt,
+                (long long)lo, (long long)hi, v != NULL ? v : "(nothing)");
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static int parse_real(const char *opt, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = v != NULL ? strtod(v, &end) : 0.0;
+    if (v == NULL || v[0] == '\0' || *end != '\0' || errno != 0 || !(x > 0.0) || isinf(x)) {
+        fprintf(stderr, "kiln train: %s expects a positive number, got '%s'\n", opt,
+                v != NULL ? v : "(nothing)");
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static int parse_train_args(int argc, char **argv, struct train_args *a)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t x = 0;
+        int ok = 1, takes = 1;
+        if (strcmp(o, "--epochs") == 0) {
+            ok = parse_int(o, v, 1, 100000, &x);
+            a->epochs = (int32_t)x;
+        } else if (strcmp(o, "--max-steps") == 0) {
+            ok = parse_int(o, v, 1, INT64_MAX / 2, &a->max_steps);
+        } else if (strcmp(o, "--batch") == 0) {
+            ok = parse_int(o, v, 1, 65536, &a->batch);
+        } else if (strcmp(o, "--train-limit") == 0) {
+            ok = parse_int(o, v, 1, INT64_MAX / 2, &a->train_limit);
+        } else if (strcmp(o, "--test-limit") == 0) {
+            ok = parse_int(o, v, 1, INT64_MAX / 2, &a->test_limit);
+        } else if (strcmp(o, "--val") == 0) {
+            ok = parse_int(o, v, 0, INT64_MAX / 2, &a->val);
+        } else if (strcmp(o, "--seed") == 0) {
+            ok = parse_int(o, v, 0, INT64_MAX, &x);
+            a->seed = (uint64_t)x;
+        } else if (strcmp(o, "--lr") == 0) {
+            ok = parse_real(o, v, &a->lr);
+            a->lr_given = 1;
+        } else if (strcmp(o, "--optimizer") == 0) {
+            ok = v != NULL && (strcmp(v, "sgd") == 0 || strcmp(v, "adam") == 0);
+            if (!ok) {
+                fprintf(stderr, "kiln train: --optimizer expects sgd or adam, got '%s'\n",
+                        v != NULL ? v : "(nothing)");
+            }
+            a->optimizer = v;
+        } else if (strcmp(o, "--data") == 0) {
+            ok = v != NULL && v[0] != '\0';
+            if (!ok) {
+                fprintf(stderr, "kiln train: --data expects a directory\n");
+            }
+            a->data = v;
+        } else if (strcmp(o, "--stats") == 0) {
+            a->stats = 1;
+            takes = 0;
+        } else {
+            fprintf(stderr, "kiln train: unknown option '%s'\n", o);
+            ok = 0;
+        }
+        if (!ok) {
+            return 0;
+        }
+        i += takes;
+    }
+    return 1;
+}
+
+/* ==== kiln train mlp ==== */
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "kiln: %s: %s (%s)\n", what, kiln_last_error(),
+            kiln_status_name(kiln_last_status()));
+    return EXIT_FAILURE;
+}
+
+/* Loads, splits and normalizes the data. On failure prints why and how to get it. */
+static int load_data(const struct train_args *a, struct kiln_dataset *train,
+                     struct kiln_dataset *val, struct kiln_dataset *test)
+{
+    struct kiln_dataset all = {0};
+    double mean, std;
+    kiln_status s = kiln_dataset_load_mnist(a->data, "train", a->train_limit, &all);
+    if (s == KILN_OK) {
+        s = kiln_dataset_load_mnist(a->data, "t10k", a->test_limit, test);
+    }
+    if (s != KILN_OK) {
+        fprintf(stderr, "kiln: cannot read Fashion-MNIST: %s\n", kiln_last_error());
+        if (s == KILN_E_IO) {
+            fprintf(stderr, "kiln: on Debian, install it with `apt-get install "
+                            "dataset-fashion-mnist` (files go to " DEFAULT_DATA "),\n"
+                            "      or pass --data DIR with train-images-idx3-ubyte.gz, "
+                            "train-labels-idx1-ubyte.gz,\n"
+                            "      t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz\n");
+        }
+        kiln_dataset_fini(&all);
+        return 0;
+    }
+    if (a->val >= all.n) {
+        fprintf(stderr, "kiln train: --val %lld leaves no training images (%lld loaded)\n",
+                (long long)a->val, (long long)all.n);
+        kiln_dataset_fini(&all);
+        return 0;
+    }
+    if (a->val > 0) {
+        s = kiln_dataset_split(&all, a->val, a->seed, train, val);
+        kiln_dataset_fini(&all);
+    } else {
+        *train = all; /* no validation set: keep the data without a copy */
+    }
+    if (s == KILN_OK) {
+        s = kiln_dataset_stats(train, &mean, &std);
+    }
+    if (s == KILN_OK) {
+        printf("data: %s: %lld training, %lld validation, %lld test images; normalized with "
+               "mean %.4f, std %.4f\n",
+               a->data, (long long)train->n, (long long)val->n, (long long)test->n, mean, std);
+        s = kiln_dataset_normalize(train, mean, std);
+    }
+    if (s == KILN_OK && val->n > 0) {
+        s = kiln_dataset_normalize(val, mean, std);
+    }
+    if (s == KILN_OK) {
+        s = kiln_dataset_normalize(test, mean, std);
+    }
+    if (s != KILN_OK) {
+        fail("preparing the data");
+        return 0;
+    }
+    return 1;
+}
+
+/* Builds and compiles the classifier graph. */
+static kiln_status build_mlp(kiln_context *ctx, const struct train_args *a, int64_t dim,
+                             kiln_graph **g, struct kiln_classifier *m)
+{
+    static const int64_t sizes[3] = {256, 128, 10};
+    struct kiln_dense_options dense = KILN_DENSE_OPTIONS_INIT;
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    int64_t xd[2] = {a->batch, dim}, yd[1] = {a->batch};
+    kiln_status s = kiln_graph_create(ctx, g);
+    if (s != KILN_OK) {
+        return s;
+    }
+    dense.seed = a->seed;
+    m->x = kiln_input(*g, "x", KILN_DTYPE_F32, 2, xd);
+    m->y = kiln_input(*g, "y", KILN_DTYPE_I32, 1, yd);
+    kiln_tensor *logits = kiln_mlp(*g, m->x, 3, sizes, KILN_ACTIVATION_RELU, &dense);
+    m->loss = kiln_tensor_keep(kiln_softmax_xent(*g, logits, m->y));
+    m->pred = kiln_tensor_keep(kiln_argmax(*g, logits));
+    if (strcmp(a->optimizer, "adam") == 0) {
+        oo.kind = KILN_OPTIM_ADAM;
+        oo.lr = a->lr_given ? (float)a->lr : 0.001f;
+    } else {
+        oo.lr = (float)a->lr;
+        oo.momentum = 0.9f;
+    }
+    s = kiln_optimizer_create(*g, m->loss, &oo, &m->optimizer);
+    if (s == KILN_OK) {
+        s = kiln_graph_compile(*g);
+    }
+    return s;
+}
+
+/* Counter deltas of the training steps, kept by the callback. */
+struct stats_track {
+    kiln_context *ctx;
+    struct kiln_stats mark, train, eval;
+};
+
+static void add_delta(struct kiln_stats *acc, const struct kiln_stats *a,
+                      const struct kiln_stats *b)
+{
+    acc->runs += b->runs - a->runs;
+    acc->nodes += b->nodes - a->nodes;
+    acc->submissions += b->submissions - a->submissions;
+    acc->host_waits += b->host_waits - a->host_waits;
+    acc->bytes_uploaded += b->bytes_uploaded - a->bytes_uploaded;
+    acc->bytes_downloaded += b->bytes_downloaded - a->bytes_downloaded;
+}
+
+static int track(void *ud, const struct kiln_fit_progress *p)
+{
+    struct stats_track *t = ud;
+    struct kiln_stats now;
+    kiln_fit_print(stdout, p);
+    if (p->event == KILN_FIT_STEP && p->step_in_epoch != p->steps_per_epoch) {
+        return 0;
+    }
+    kiln_context_stats(t->ctx, &now);
+    add_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
+    t->mark = now;
+    return 0;
+}
+
+static void print_stats(const struct stats_track *t, int64_t steps)
+{
+    double n = steps > 0 ? (double)steps : 1.0;
+    const struct kiln_stats *s = &t->train;
+    printf("stats per training step (%lld steps): %.2f runs, %.1f nodes, %.2f submissions, "
+           "%.2f host waits, %.0f bytes up, %.0f bytes down\n",
+           (long long)steps, (double)s->runs / n, (double)s->nodes / n, (double)s->submissions / n,
+           (double)s->host_waits / n, (double)s->bytes_uploaded / n,
+           (double)s->bytes_downloaded / n);
+    s = &t->eval;
+    printf("stats of all evaluations: %llu runs, %llu nodes, %llu submissions, %llu host waits, "
+           "%llu bytes up, %llu bytes down\n",
+           (unsigned long long)s->runs, (unsigned long long)s->nodes,
+           (unsigned long long)s->submissions, (unsigned long long)s->host_waits,
+           (unsigned long long)s->bytes_uploaded, (unsigned long long)s->bytes_downloaded);
+}
+
+static int cmd_train_mlp(int argc, char **argv)
+{
+    struct train_args a = {1, 0, 64, 0, 0, 0, 0.01, 0, "sgd", DEFAULT_DATA, 0, 0};
+    struct kiln_dataset train = {0}, val = {0}, test = {0};
+    struct kiln_classifier m = KILN_CLASSIFIER_INIT;
+    struct kiln_fit_options fo = KILN_FIT_OPTIONS_INIT;
+    struct kiln_fit_result res;
+    kiln_context *ctx = NULL;
+    kiln_graph *g = NULL;
+    int rc = EXIT_FAILURE;
+
+    if (!parse_train_args(argc, argv, &a)) {
+        fprintf(stderr, "kiln train: see `kiln --help`\n");
+        return EXIT_USAGE;
+    }
+    if (!load_data(&a, &train, &val, &test)) {
+        goto done;
+    }
+    if (train.n < a.batch) {
+        fprintf(stderr, "kiln train: %lld training images make no batch of %lld\n",
+                (long long)train.n, (long long)a.batch);
+        goto done;
+    }
+    if (kiln_context_create(NULL, &ctx) != KILN_OK) {
+        rc = fail("creating a context");
+        goto done;
+    }
+    printf("backend: %s, device: %s%s\n", kiln_context_backend(ctx), kiln_context_device(ctx),
+           kiln_context_check(ctx) ? " (KILN_CHECK on)" : "");
+    if (build_mlp(ctx, &a, train.dim, &g, &m) != KILN_OK) {
+        rc = fail("building the MLP");
+        goto done;
+    }
+    printf("model: MLP %lld-256-128-10, ReLU, %lld parameters; %s lr %g%s, batch %lld, "
+           "%d epoch%s%s\n",
+           (long long)train.dim, (long long)kiln_graph_n_param_elems(g), a.optimizer,
+           (double)kiln_optimizer_lr(m.optimizer),
+           strcmp(a.optimizer, "sgd") == 0 ? " momentum 0.9" : "", (long long)a.batch, a.epochs,
+           a.epochs == 1 ? "" : "s", a.max_steps ? " (step limit)" : "");
+    struct stats_track st = {ctx, {0}, {0}, {0}};
+    kiln_context_reset_stats(ctx);
+    fo.epochs = a.epochs;
+    fo.max_steps = a.max_steps;
+    fo.seed = a.seed;
+    fo.callback = track;
+    fo.callback_ud = &st;
+    if (kiln_fit(&m, &train, val.n > 0 ? &val : NULL, &test, &fo, &res) != KILN_OK) {
+        rc = fail("training");
+        goto done;
+    }
+    printf("test accuracy: %.4f on %lld images after %lld steps (training %.2f s, %.0f "
+           "images/s; total with evaluation %.2f s)\n",
+           res.test_accuracy, (long long)test.n, (long long)res.steps, res.train_seconds,
+           res.images_per_s, res.total_seconds);
+    if (a.stats) {
+        print_stats(&st, res.steps);
+    }
+    rc = EXIT_SUCCESS;
+
+done:
+    kiln_graph_destroy(g);
+    kiln_context_destroy(ctx);
+    kiln_dataset_fini(&test);
+    kiln_dataset_fini(&val);
+    kiln_dataset_fini(&train);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* Line-buffered, so epoch lines and the progress on stderr interleave in order. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("kiln %s\n", kiln_version());
+        return EXIT_SUCCESS;
+    }
+    if (strcmp(argv[1], "info") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "kiln info: takes no arguments (got '%s')\n", argv[2]);
+            return EXIT_USAGE;
+        }
+        return cmd_info();
+    }
+    if (strcmp(argv[1], "train") == 0) {
+        if (argc < 3 || strcmp(argv[2], "mlp") != 0) {
+            fprintf(stderr, "kiln train: unknown model '%s'; available: mlp\n",
+                    argc < 3 ? "" : argv[2]);
+            return EXIT_USAGE;
+        }
+        return cmd_train_mlp(argc - 3, argv + 3);
+    }
+    fprintf(stderr, "kiln: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
