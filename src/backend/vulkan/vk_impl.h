@@ -253,6 +253,21 @@ uint32_t kiln__vk_matmul_wg(const struct kiln__vk *vk);
 
 /* vk_kernels.c */
 extern const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT];
+/* Workgroups for a grid-stride loop over n items. */
+uint32_t kiln__vk_groups(const struct kiln__vk *vk, int64_t n, uint32_t wg);
+/* One dispatch binding the node's sources then its output. */
+kiln_status kiln__vk_run_simple(struct kiln_backend *be, const struct kiln_tensor *n,
+                                enum kiln__vk_shader sh, const void *pc, size_t pc_bytes,
+                                uint32_t gx);
+/* Every tensor of n fits one storage-buffer binding (else the message says what to do). */
+bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
+
+/* vk_kernels_cnn.c: convolution, pooling, layout and dropout. */
+kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__vk_pool(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__vk_concat(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__vk_dropout(struct kiln_backend *be, const struct kiln_tensor *n);
 
 /* vk_device.c: test hook, the number of validation messages this backend received. */
 uint32_t kiln__vk_validation_count(const struct kiln_backend *be);

@@ -62,7 +62,7 @@ static struct kiln__vk *vk_of(struct kiln_backend *be)
 }
 
 /* Workgroups for a grid-stride loop over n items. */
-static uint32_t groups(const struct kiln__vk *vk, int64_t n, uint32_t wg)
+uint32_t kiln__vk_groups(const struct kiln__vk *vk, int64_t n, uint32_t wg)
 {
     int64_t g = (n + wg - 1) / wg;
     int64_t lim = vk->props.limits.maxComputeWorkGroupCount[0];
@@ -84,8 +84,9 @@ static int bind_node(const struct kiln_tensor *n, bool with_out, uint8_t write_m
     return k;
 }
 
-static kiln_status run_simple(struct kiln_backend *be, const struct kiln_tensor *n,
-                              enum kiln__vk_shader sh, const void *pc, size_t pc_bytes, uint32_t gx)
+kiln_status kiln__vk_run_simple(struct kiln_backend *be, const struct kiln_tensor *n,
+                                enum kiln__vk_shader sh, const void *pc, size_t pc_bytes,
+                                uint32_t gx)
 {
     struct kiln__vk_bind b[KILN_VK_MAX_BINDINGS];
     int nb = bind_node(n, true, 0, b);
@@ -109,7 +110,7 @@ static bool fits(const struct kiln__vk *vk, const struct kiln_tensor *n,
     return false;
 }
 
-static bool vk_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__vk *vk = be->impl;
     for (int i = 0; i < n->n_src; i++) {
@@ -156,7 +157,8 @@ static kiln_status vk_binary(struct kiln_backend *be, const struct kiln_tensor *
     if (s == KILN__VK_SH_DIV && vk->ieee) {
         s = KILN__VK_SH_DIV_IEEE;
     }
-    return run_simple(be, n, s, &pc, sizeof(pc), groups(vk, n->n_elems, vk->max_wg));
+    return kiln__vk_run_simple(be, n, s, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
 }
 
 /* ==== Unary and their _BWD ==== */
@@ -198,7 +200,8 @@ static kiln_status vk_unary(struct kiln_backend *be, const struct kiln_tensor *n
             : s == KILN__VK_SH_SQRT ? KILN__VK_SH_SQRT_IEEE
                                     : s;
     }
-    return run_simple(be, n, s, &pc, sizeof(pc), groups(vk, n->n_elems, vk->max_wg));
+    return kiln__vk_run_simple(be, n, s, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
 }
 
 /* ==== Matmul ==== */
@@ -219,7 +222,7 @@ static bool vk_matmul_supports(const struct kiln_backend *be, const struct kiln_
 {
     const struct kiln__vk *vk = be->impl;
     int64_t batch, m, nn, k;
-    if (!vk_supports(be, n)) {
+    if (!kiln__vk_supports(be, n)) {
         return false;
     }
     mm_dims(n, &batch, &m, &nn, &k);
@@ -281,8 +284,8 @@ static kiln_status vk_transpose(struct kiln_backend *be, const struct kiln_tenso
     pc.d3 = (uint32_t)od[3];
     dims_u32(st, pc.s);
     /* shape.comp reads the first 8 words of the block. */
-    return run_simple(be, n, KILN__VK_SH_TRANSPOSE, &pc, 8 * sizeof(uint32_t),
-                      groups(vk, n->n_elems, vk->max_wg));
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_TRANSPOSE, &pc, 8 * sizeof(uint32_t),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
 }
 
 /* ==== Reduce ==== */
@@ -313,7 +316,7 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
     uint32_t g = (uint32_t)(n->n_elems < vk->props.limits.maxComputeWorkGroupCount[0]
                                 ? n->n_elems
                                 : vk->props.limits.maxComputeWorkGroupCount[0]);
-    return run_simple(be, n, KILN__VK_SH_REDUCE_SUM, &pc, sizeof(pc), g);
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_REDUCE_SUM, &pc, sizeof(pc), g);
 }
 
 static kiln_status vk_broadcast(struct kiln_backend *be, const struct kiln_tensor *n)
@@ -333,8 +336,8 @@ static kiln_status vk_broadcast(struct kiln_backend *be, const struct kiln_tenso
     pc.d3 = (uint32_t)d[3];
     dims_u32(s, pc.s);
     pc.scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
-    return run_simple(be, n, KILN__VK_SH_BROADCAST, &pc, sizeof(pc),
-                      groups(vk, n->n_elems, vk->max_wg));
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_BROADCAST, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
 }
 
 static uint32_t row_groups(const struct kiln__vk *vk, int64_t rows)
@@ -356,7 +359,7 @@ static kiln_status vk_argmax(struct kiln_backend *be, const struct kiln_tensor *
     pc.n = (uint32_t)rows;
     pc.d1 = (uint32_t)cols;
     enum kiln__vk_shader sh = vk->ieee ? KILN__VK_SH_ARGMAX_IEEE : KILN__VK_SH_ARGMAX;
-    return run_simple(be, n, sh, &pc, sizeof(pc), row_groups(vk, rows));
+    return kiln__vk_run_simple(be, n, sh, &pc, sizeof(pc), row_groups(vk, rows));
 }
 
 static kiln_status vk_softmax(struct kiln_backend *be, const struct kiln_tensor *n)
@@ -374,7 +377,7 @@ static kiln_status vk_softmax(struct kiln_backend *be, const struct kiln_tensor 
         return KILN_OK;
     }
     struct pc_rows pc = {(uint32_t)rows, (uint32_t)cols};
-    return run_simple(be, n, sh[n->op], &pc, sizeof(pc), row_groups(vk, rows));
+    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc), row_groups(vk, rows));
 }
 
 /* ==== Losses ==== */
@@ -408,7 +411,8 @@ static kiln_status vk_loss(struct kiln_backend *be, const struct kiln_tensor *n)
     if (bwd && (rows == 0 || cols == 0)) {
         return KILN_OK;
     }
-    return run_simple(be, n, sh[n->op], &pc, sizeof(pc), bwd ? groups(vk, rows, vk->max_wg) : 1);
+    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc),
+                               bwd ? kiln__vk_groups(vk, rows, vk->max_wg) : 1);
 }
 
 /* ==== Optimizer updates (in place) ==== */
@@ -422,7 +426,7 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
         return KILN_OK;
     }
     int nb = bind_node(n, false, kiln__ops[n->op]->inplace_mask, b);
-    uint32_t g = groups(vk, count, vk->max_wg);
+    uint32_t g = kiln__vk_groups(vk, count, vk->max_wg);
     if (n->op == KILN_OP_SGD_UPDATE) {
         const struct kiln__p_sgd *p = kiln__params(n);
         struct pc_sgd pc = {(uint32_t)count, p->lr,       p->momentum, p->dampening,
@@ -439,7 +443,7 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
 
 #define K(fn)                                                                                      \
     {                                                                                              \
-        fn, vk_supports                                                                            \
+        fn, kiln__vk_supports                                                                      \
     }
 
 const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
@@ -480,4 +484,17 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = K(vk_loss),
     [KILN_OP_SGD_UPDATE] = K(vk_optim),
     [KILN_OP_ADAM_UPDATE] = K(vk_optim),
+    [KILN_OP_CONV2D] = K(kiln__vk_conv),
+    [KILN_OP_CONV2D_BWD_DATA] = K(kiln__vk_conv),
+    [KILN_OP_CONV2D_BWD_FILTER] = K(kiln__vk_conv),
+    [KILN_OP_MAXPOOL2D] = K(kiln__vk_pool),
+    [KILN_OP_MAXPOOL2D_BWD] = K(kiln__vk_pool),
+    [KILN_OP_AVGPOOL2D] = K(kiln__vk_pool),
+    [KILN_OP_AVGPOOL2D_BWD] = K(kiln__vk_pool),
+    [KILN_OP_UPSAMPLE_NEAREST] = K(kiln__vk_pool),
+    [KILN_OP_UPSAMPLE_NEAREST_BWD] = K(kiln__vk_pool),
+    [KILN_OP_CONCAT] = K(kiln__vk_concat),
+    [KILN_OP_SLICE] = K(kiln__vk_slice_pad),
+    [KILN_OP_PAD] = K(kiln__vk_slice_pad),
+    [KILN_OP_DROPOUT] = K(kiln__vk_dropout),
 };

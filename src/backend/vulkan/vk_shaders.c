@@ -13,6 +13,11 @@
 #include "binary_div_ieee.spv.h"
 #include "binary_mul.spv.h"
 #include "binary_sub.spv.h"
+#include "conv_bwd_data.spv.h"
+#include "conv_bwd_filter.spv.h"
+#include "conv_fwd.spv.h"
+#include "layout_copy_rows.spv.h"
+#include "layout_slice_pad.spv.h"
 #include "loss_bce_logits.spv.h"
 #include "loss_bce_logits_bwd.spv.h"
 #include "loss_hinge.spv.h"
@@ -27,6 +32,15 @@
 #include "matmul_tt.spv.h"
 #include "optim_adam.spv.h"
 #include "optim_sgd.spv.h"
+#include "pool_avg.spv.h"
+#include "pool_avg_bwd.spv.h"
+#include "pool_max.spv.h"
+#include "pool_max_bwd.spv.h"
+#include "pool_max_bwd_ieee.spv.h"
+#include "pool_max_ieee.spv.h"
+#include "pool_upsample.spv.h"
+#include "pool_upsample_bwd.spv.h"
+#include "random_dropout.spv.h"
 #include "reduce_argmax.spv.h"
 #include "reduce_argmax_ieee.spv.h"
 #include "reduce_broadcast.spv.h"
@@ -115,4 +129,25 @@ const struct kiln__vk_shader_info kiln__vk_shaders[KILN__VK_SHADER_COUNT] = {
     [KILN__VK_SH_HINGE_BWD] = {"loss_hinge_bwd", loss_hinge_bwd_spv, sizeof(loss_hinge_bwd_spv), 4},
     [KILN__VK_SH_SGD] = {"optim_sgd", optim_sgd_spv, sizeof(optim_sgd_spv), 3},
     [KILN__VK_SH_ADAM] = {"optim_adam", optim_adam_spv, sizeof(optim_adam_spv), 4},
+    [KILN__VK_SH_CONV2D] = {"conv_fwd", conv_fwd_spv, sizeof(conv_fwd_spv), 3},
+    [KILN__VK_SH_CONV2D_BWD_DATA] = {"conv_bwd_data", conv_bwd_data_spv, sizeof(conv_bwd_data_spv),
+                                     3},
+    [KILN__VK_SH_CONV2D_BWD_FILTER] = {"conv_bwd_filter", conv_bwd_filter_spv,
+                                       sizeof(conv_bwd_filter_spv), 3},
+    [KILN__VK_SH_MAXPOOL2D] = {"pool_max", pool_max_spv, sizeof(pool_max_spv), 2},
+    [KILN__VK_SH_MAXPOOL2D_BWD] = {"pool_max_bwd", pool_max_bwd_spv, sizeof(pool_max_bwd_spv), 3},
+    [KILN__VK_SH_MAXPOOL2D_IEEE] = {"pool_max_ieee", pool_max_ieee_spv, sizeof(pool_max_ieee_spv),
+                                    2},
+    [KILN__VK_SH_MAXPOOL2D_BWD_IEEE] = {"pool_max_bwd_ieee", pool_max_bwd_ieee_spv,
+                                        sizeof(pool_max_bwd_ieee_spv), 3},
+    [KILN__VK_SH_AVGPOOL2D] = {"pool_avg", pool_avg_spv, sizeof(pool_avg_spv), 2},
+    [KILN__VK_SH_AVGPOOL2D_BWD] = {"pool_avg_bwd", pool_avg_bwd_spv, sizeof(pool_avg_bwd_spv), 2},
+    [KILN__VK_SH_UPSAMPLE] = {"pool_upsample", pool_upsample_spv, sizeof(pool_upsample_spv), 2},
+    [KILN__VK_SH_UPSAMPLE_BWD] = {"pool_upsample_bwd", pool_upsample_bwd_spv,
+                                  sizeof(pool_upsample_bwd_spv), 2},
+    [KILN__VK_SH_SLICE_PAD] = {"layout_slice_pad", layout_slice_pad_spv,
+                               sizeof(layout_slice_pad_spv), 2},
+    [KILN__VK_SH_COPY_ROWS] = {"layout_copy_rows", layout_copy_rows_spv,
+                               sizeof(layout_copy_rows_spv), 2},
+    [KILN__VK_SH_DROPOUT] = {"random_dropout", random_dropout_spv, sizeof(random_dropout_spv), 2},
 };

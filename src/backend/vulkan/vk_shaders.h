@@ -56,7 +56,21 @@
     X(HINGE, loss_hinge, 3)                                                                        \
     X(HINGE_BWD, loss_hinge_bwd, 4)                                                                \
     X(SGD, optim_sgd, 3)                                                                           \
-    X(ADAM, optim_adam, 4)
+    X(ADAM, optim_adam, 4)                                                                         \
+    X(CONV2D, conv_fwd, 3)                                                                         \
+    X(CONV2D_BWD_DATA, conv_bwd_data, 3)                                                           \
+    X(CONV2D_BWD_FILTER, conv_bwd_filter, 3)                                                       \
+    X(MAXPOOL2D, pool_max, 2)                                                                      \
+    X(MAXPOOL2D_BWD, pool_max_bwd, 3)                                                              \
+    X(MAXPOOL2D_IEEE, pool_max_ieee, 2)                                                            \
+    X(MAXPOOL2D_BWD_IEEE, pool_max_bwd_ieee, 3)                                                    \
+    X(AVGPOOL2D, pool_avg, 2)                                                                      \
+    X(AVGPOOL2D_BWD, pool_avg_bwd, 2)                                                              \
+    X(UPSAMPLE, pool_upsample, 2)                                                                  \
+    X(UPSAMPLE_BWD, pool_upsample_bwd, 2)                                                          \
+    X(SLICE_PAD, layout_slice_pad, 2)                                                              \
+    X(COPY_ROWS, layout_copy_rows, 2)                                                              \
+    X(DROPOUT, random_dropout, 2)
 
 enum kiln__vk_shader {
 #define KILN_VK_SHADER_ENUM(e, sym, nb) KILN__VK_SH_##e,
