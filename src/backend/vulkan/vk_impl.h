@@ -262,12 +262,13 @@ kiln_status kiln__vk_run_simple(struct kiln_backend *be, const struct kiln_tenso
 /* Every tensor of n fits one storage-buffer binding (else the message says what to do). */
 bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
 
-/* vk_kernels_cnn.c: convolution, pooling, layout and dropout. */
+/* vk_kernels_cnn.c: convolution, pooling, layout, dropout, batch norm and LRN. */
 kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_pool(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_concat(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_dropout(struct kiln_backend *be, const struct kiln_tensor *n);
+kiln_status kiln__vk_norm(struct kiln_backend *be, const struct kiln_tensor *n);
 
 /* vk_device.c: test hook, the number of validation messages this backend received. */
 uint32_t kiln__vk_validation_count(const struct kiln_backend *be);

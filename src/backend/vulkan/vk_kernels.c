@@ -497,4 +497,12 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_SLICE] = K(kiln__vk_slice_pad),
     [KILN_OP_PAD] = K(kiln__vk_slice_pad),
     [KILN_OP_DROPOUT] = K(kiln__vk_dropout),
+    [KILN_OP_BN_STATS] = K(kiln__vk_norm),
+    [KILN_OP_BN_STATS_BWD] = K(kiln__vk_norm),
+    [KILN_OP_BN_APPLY] = K(kiln__vk_norm),
+    [KILN_OP_BN_APPLY_BWD] = K(kiln__vk_norm),
+    [KILN_OP_BN_APPLY_BWD_PARAMS] = K(kiln__vk_norm),
+    [KILN_OP_BN_RUNNING_UPDATE] = K(kiln__vk_norm),
+    [KILN_OP_LRN] = K(kiln__vk_norm),
+    [KILN_OP_LRN_BWD] = K(kiln__vk_norm),
 };

@@ -2,9 +2,9 @@
  * vk_kernels_cnn.c - the Vulkan kernels of the conv-net ops: direct convolution and
  * its two gradients (shaders/conv.comp), max and average pooling and nearest
  * upsampling with their _BWD (shaders/pool.comp), concat, slice and pad
- * (shaders/layout.comp) and dropout (shaders/random.comp, the reference's Philox mask
- * bit for bit). Push-constant blocks are mirrored here; the table is in vk_kernels.c.
- * Batch norm and local response norm have no Vulkan kernel yet.
+ * (shaders/layout.comp), dropout (shaders/random.comp, the reference's Philox mask
+ * bit for bit), batch norm and local response norm (shaders/norm.comp). Push-constant
+ * blocks are mirrored here; the table is in vk_kernels.c.
  */
 #include <string.h>
 
@@ -210,4 +210,68 @@ kiln_status kiln__vk_dropout(struct kiln_backend *be, const struct kiln_tensor *
                             (uint32_t)(n->graph->training != 0)};
     return kiln__vk_run_simple(be, n, KILN__VK_SH_DROPOUT, &pc, sizeof(pc),
                                kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Batch norm and local response norm ==== */
+
+struct pc_norm { /* norm.comp */
+    uint32_t n, nb, c, s;
+    float f0, f1, f2, f3;
+    int32_t size;
+    uint32_t training;
+};
+PC_ASSERT(struct pc_norm);
+
+kiln_status kiln__vk_norm(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    static const enum kiln__vk_shader sh[] = {
+        [KILN_OP_BN_STATS] = KILN__VK_SH_BN_STATS,
+        [KILN_OP_BN_STATS_BWD] = KILN__VK_SH_BN_STATS_BWD,
+        [KILN_OP_BN_APPLY] = KILN__VK_SH_BN_APPLY,
+        [KILN_OP_BN_APPLY_BWD] = KILN__VK_SH_BN_APPLY_BWD,
+        [KILN_OP_BN_APPLY_BWD_PARAMS] = KILN__VK_SH_BN_APPLY_BWD_PARAMS,
+        [KILN_OP_BN_RUNNING_UPDATE] = KILN__VK_SH_BN_RUNNING_UPDATE,
+        [KILN_OP_LRN] = KILN__VK_SH_LRN,
+        [KILN_OP_LRN_BWD] = KILN__VK_SH_LRN_BWD,
+    };
+    struct kiln__vk *vk = be->impl;
+    struct pc_norm pc;
+    memset(&pc, 0, sizeof(pc));
+    const struct kiln_shape *xs = &n->src[0]->shape; /* x, or running mean (in place) */
+    pc.nb = (uint32_t)xs->dims[0];
+    pc.c = xs->rank > 1 ? (uint32_t)xs->dims[1] : 1u;
+    pc.s = 1;
+    for (int32_t i = 2; i < xs->rank; i++) {
+        pc.s *= (uint32_t)xs->dims[i];
+    }
+    pc.training = n->graph->training != 0;
+    bool per_channel = n->op == KILN_OP_BN_STATS || n->op == KILN_OP_BN_APPLY_BWD_PARAMS;
+    if (n->op == KILN_OP_LRN || n->op == KILN_OP_LRN_BWD) {
+        const struct kiln__p_lrn *p = kiln__params(n);
+        pc.f0 = p->alpha, pc.f1 = p->beta, pc.f2 = p->k;
+        pc.size = p->size;
+    } else if (n->op == KILN_OP_BN_RUNNING_UPDATE) {
+        const struct kiln__p_bn *p = kiln__params(n);
+        pc.f0 = p->momentum;
+        pc.f1 = p->count > 1 ? (float)p->count / (float)(p->count - 1) : 1.0f;
+        pc.c = (uint32_t)n->src[0]->n_elems;
+        pc.s = 1;
+        pc.n = pc.c;
+        struct kiln__vk_bind b[3] = {kiln__vk_bind_tensor(n->src[0], true),
+                                     kiln__vk_bind_tensor(n->src[1], true),
+                                     kiln__vk_bind_tensor(n->src[2], false)};
+        return kiln__vk_dispatch(vk, sh[n->op], 3, b, &pc, sizeof(pc),
+                                 kiln__vk_groups(vk, pc.n, vk->max_wg), 1, 1);
+    } else if (n->op == KILN_OP_BN_STATS_BWD) {
+        pc.f1 = (float)(1.0 / ((double)pc.nb * (double)pc.s));
+    } else if (n->op != KILN_OP_BN_STATS) {
+        pc.f0 = ((const struct kiln__p_bn *)kiln__params(n))->eps;
+    }
+    pc.n = per_channel ? pc.c : (uint32_t)n->n_elems;
+    if (pc.n == 0) {
+        return KILN_OK;
+    }
+    uint32_t lim = vk->props.limits.maxComputeWorkGroupCount[0];
+    uint32_t g = per_channel ? (pc.c < lim ? pc.c : lim) : kiln__vk_groups(vk, pc.n, vk->max_wg);
+    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc), g);
 }

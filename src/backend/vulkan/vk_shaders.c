@@ -30,6 +30,14 @@
 #include "matmul_nt.spv.h"
 #include "matmul_tn.spv.h"
 #include "matmul_tt.spv.h"
+#include "norm_bn_apply.spv.h"
+#include "norm_bn_apply_bwd.spv.h"
+#include "norm_bn_bwd_params.spv.h"
+#include "norm_bn_running.spv.h"
+#include "norm_bn_stats.spv.h"
+#include "norm_bn_stats_bwd.spv.h"
+#include "norm_lrn.spv.h"
+#include "norm_lrn_bwd.spv.h"
 #include "optim_adam.spv.h"
 #include "optim_sgd.spv.h"
 #include "pool_avg.spv.h"
@@ -150,4 +158,16 @@ const struct kiln__vk_shader_info kiln__vk_shaders[KILN__VK_SHADER_COUNT] = {
     [KILN__VK_SH_COPY_ROWS] = {"layout_copy_rows", layout_copy_rows_spv,
                                sizeof(layout_copy_rows_spv), 2},
     [KILN__VK_SH_DROPOUT] = {"random_dropout", random_dropout_spv, sizeof(random_dropout_spv), 2},
+    [KILN__VK_SH_BN_STATS] = {"norm_bn_stats", norm_bn_stats_spv, sizeof(norm_bn_stats_spv), 4},
+    [KILN__VK_SH_BN_STATS_BWD] = {"norm_bn_stats_bwd", norm_bn_stats_bwd_spv,
+                                  sizeof(norm_bn_stats_bwd_spv), 4},
+    [KILN__VK_SH_BN_APPLY] = {"norm_bn_apply", norm_bn_apply_spv, sizeof(norm_bn_apply_spv), 5},
+    [KILN__VK_SH_BN_APPLY_BWD] = {"norm_bn_apply_bwd", norm_bn_apply_bwd_spv,
+                                  sizeof(norm_bn_apply_bwd_spv), 5},
+    [KILN__VK_SH_BN_APPLY_BWD_PARAMS] = {"norm_bn_bwd_params", norm_bn_bwd_params_spv,
+                                         sizeof(norm_bn_bwd_params_spv), 5},
+    [KILN__VK_SH_BN_RUNNING_UPDATE] = {"norm_bn_running", norm_bn_running_spv,
+                                       sizeof(norm_bn_running_spv), 3},
+    [KILN__VK_SH_LRN] = {"norm_lrn", norm_lrn_spv, sizeof(norm_lrn_spv), 2},
+    [KILN__VK_SH_LRN_BWD] = {"norm_lrn_bwd", norm_lrn_bwd_spv, sizeof(norm_lrn_bwd_spv), 3},
 };

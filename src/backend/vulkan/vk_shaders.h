@@ -70,7 +70,15 @@
     X(UPSAMPLE_BWD, pool_upsample_bwd, 2)                                                          \
     X(SLICE_PAD, layout_slice_pad, 2)                                                              \
     X(COPY_ROWS, layout_copy_rows, 2)                                                              \
-    X(DROPOUT, random_dropout, 2)
+    X(DROPOUT, random_dropout, 2)                                                                  \
+    X(BN_STATS, norm_bn_stats, 4)                                                                  \
+    X(BN_STATS_BWD, norm_bn_stats_bwd, 4)                                                          \
+    X(BN_APPLY, norm_bn_apply, 5)                                                                  \
+    X(BN_APPLY_BWD, norm_bn_apply_bwd, 5)                                                          \
+    X(BN_APPLY_BWD_PARAMS, norm_bn_bwd_params, 5)                                                  \
+    X(BN_RUNNING_UPDATE, norm_bn_running, 3)                                                       \
+    X(LRN, norm_lrn, 2)                                                                            \
+    X(LRN_BWD, norm_lrn_bwd, 3)
 
 enum kiln__vk_shader {
 #define KILN_VK_SHADER_ENUM(e, sym, nb) KILN__VK_SH_##e,
