@@ -313,6 +313,32 @@ START_TEST(test_storage_range_limit)
 }
 END_TEST
 
+START_TEST(test_suballocation_and_oom)
+{
+    /* With one device allocation allowed, a training graph's two buffers share a block. */
+    setenv("KILN_VK_MAX_ALLOCATIONS", "1", 1);
+    kiln_context *ctx = open_ctx(0);
+    unsetenv("KILN_VK_MAX_ALLOCATIONS");
+    struct mlp m;
+    unsigned seed = 4;
+    float loss;
+    mlp_build(ctx, &m, KILN_OPTIM_ADAM);
+    ck_assert_msg(mlp_step(&m, &seed, &loss) == KILN_OK, "%s", kiln_last_error());
+    /* A second block is refused with a message naming the limit. */
+    struct kiln_backend *be = &ctx->be;
+    struct kiln_buffer *buf = NULL;
+    ck_assert_int_eq(be->ops->buffer_alloc(be, (size_t)64 << 20, &buf),
+                     KILN_E_OUT_OF_DEVICE_MEMORY);
+    ck_assert_msg(strstr(kiln_last_error(), "maxMemoryAllocationCount") != NULL, "%s",
+                  kiln_last_error());
+    /* More than one allocation may hold: the message names the request and the limit. */
+    ck_assert_int_eq(be->ops->buffer_alloc(be, (size_t)1 << 40, &buf), KILN_E_OUT_OF_DEVICE_MEMORY);
+    ck_assert_msg(strstr(kiln_last_error(), "1099511627776") != NULL, "%s", kiln_last_error());
+    kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
 int main(void)
 {
     struct kiln_device_info info;
@@ -345,6 +371,7 @@ int main(void)
     tcase_add_test(tc, test_one_submission_per_step);
     tcase_add_test(tc, test_ops_checked);
     tcase_add_test(tc, test_storage_range_limit);
+    tcase_add_test(tc, test_suballocation_and_oom);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

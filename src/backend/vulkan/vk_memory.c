@@ -288,7 +288,17 @@ static kiln_status buffer_new(struct kiln__vk *vk, VkDeviceSize n_bytes, uint32_
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     VkResult r = vk->fn.vkCreateBuffer(vk->dev, &bi, NULL, &b->buf);
     if (r != VK_SUCCESS) {
+        uint32_t heap = vk->mem_props.memoryTypes[type].heapIndex;
         kiln__free(vk->ctx, b);
+        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
+            return KILN_FAIL_NATIVE(
+                KILN_E_OUT_OF_DEVICE_MEMORY, r,
+                "vulkan: out of device memory creating a buffer of %llu bytes on '%s' (heap %u "
+                "has %llu MiB, maxMemoryAllocationSize %llu bytes, kiln holds %llu MiB)",
+                (unsigned long long)n_bytes, vk->props.deviceName, heap,
+                (unsigned long long)(vk->mem_props.memoryHeaps[heap].size >> 20),
+                (unsigned long long)vk->max_alloc, (unsigned long long)(vk->heap_used >> 20));
+        }
         return kiln__vk_result(r, "vkCreateBuffer");
     }
     VkMemoryRequirements req;
