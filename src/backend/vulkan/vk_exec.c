@@ -45,6 +45,7 @@ kiln_status kiln__vk_wait_all(struct kiln__vk *vk)
             KILN_VK_CHECK(vk->fn.vkResetDescriptorPool(vk->dev, vk->dpools[i], 0));
         }
         vk->cur_dpool = 0;
+        vk->stage_head = 0; /* no recorded copy reads the staging ring any more */
     }
     return KILN_OK;
 }

@@ -178,7 +178,8 @@ struct kiln__vk {
     int32_t n_blocks, cap_blocks;
     VkDeviceSize block_bytes;
     VkDeviceSize heap_used;
-    struct kiln_buffer *staging; /* grown on demand */
+    struct kiln_buffer *staging; /* a ring, grown on demand */
+    VkDeviceSize stage_head;     /* bytes of the ring used since the last wait */
 
     /* pipelines */
     VkDescriptorSetLayout dsl[KILN_VK_MAX_BINDINGS + 1]; /* by number of bindings */

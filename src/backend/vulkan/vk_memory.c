@@ -416,31 +416,59 @@ void kiln__vk_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf)
     buffer_destroy(vk, buf);
 }
 
+/* A full memory barrier between transfers and dispatches on both sides of a copy. */
+static void copy_barrier(struct kiln__vk *vk)
+{
+    const VkPipelineStageFlags st =
+        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    kiln__vk_barrier(vk, st, VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT, st,
+                     VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
+}
+
+/* Room for n bytes in the staging ring: its start offset. The ring restarts after each
+ * wait; when it is full, the recorded work is submitted and waited for. */
+static kiln_status staging_take(struct kiln__vk *vk, VkDeviceSize n, VkDeviceSize *at)
+{
+    n = round_up(n, 16);
+    if (vk->staging == NULL || vk->staging->n_bytes < n) {
+        KILN_TRY(drain(vk)); /* recorded copies may use the old staging buffer */
+        KILN_TRY(staging_get(vk, n));
+    }
+    if (vk->stage_head + n > vk->staging->n_bytes) {
+        KILN_TRY(drain(vk));
+    }
+    *at = vk->stage_head;
+    vk->stage_head += n;
+    return KILN_OK;
+}
+
 kiln_status kiln__vk_upload(struct kiln_backend *be, struct kiln_buffer *dst, size_t off,
                             const void *src, size_t n_bytes)
 {
     struct kiln__vk *vk = be->impl;
     KILN_ASSERT(off + n_bytes <= dst->n_bytes);
-    /* Recorded or running work may still read the old contents. */
-    KILN_TRY(drain(vk));
     if (dst->host_visible) {
+        /* Recorded or running work may still read the old contents. */
+        KILN_TRY(drain(vk));
         memcpy(dst->block->map + dst->mem_off + off, src, n_bytes);
         return sync_range(vk, dst, off, n_bytes, true);
     }
+    /* Through the staging ring: the copy is recorded with the work that follows, behind
+     * barriers against the work before it, so an upload costs no submission or wait. */
     size_t done = 0;
     while (done < n_bytes) {
         size_t chunk = n_bytes - done < MAX_STAGING_BYTES ? n_bytes - done : MAX_STAGING_BYTES;
-        KILN_TRY(staging_get(vk, chunk));
-        memcpy(vk->staging->block->map + vk->staging->mem_off, (const char *)src + done, chunk);
-        KILN_TRY(sync_range(vk, vk->staging, 0, chunk, true));
+        VkDeviceSize at;
+        KILN_TRY(staging_take(vk, chunk, &at));
+        memcpy(vk->staging->block->map + vk->staging->mem_off + at, (const char *)src + done,
+               chunk);
+        KILN_TRY(sync_range(vk, vk->staging, at, chunk, true));
         KILN_TRY(kiln__vk_record(vk));
-        VkBufferCopy cp = {.srcOffset = 0, .dstOffset = off + done, .size = chunk};
+        copy_barrier(vk);
+        VkBufferCopy cp = {.srcOffset = at, .dstOffset = off + done, .size = chunk};
         vk->fn.vkCmdCopyBuffer(vk->frames[vk->cur].cb, vk->staging->buf, dst->buf, 1, &cp);
-        kiln__vk_barrier(vk, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
-                             VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
-        KILN_TRY(drain(vk)); /* the staging buffer is reused by the next chunk */
+        copy_barrier(vk);
         done += chunk;
     }
     return KILN_OK;
@@ -460,22 +488,18 @@ kiln_status kiln__vk_download(struct kiln_backend *be, const struct kiln_buffer 
     size_t done = 0;
     while (done < n_bytes) {
         size_t chunk = n_bytes - done < MAX_STAGING_BYTES ? n_bytes - done : MAX_STAGING_BYTES;
-        if (vk->staging == NULL || vk->staging->n_bytes < chunk) {
-            KILN_TRY(drain(vk)); /* recorded copies may use the old staging buffer */
-            KILN_TRY(staging_get(vk, chunk));
-        }
+        VkDeviceSize at;
+        KILN_TRY(staging_take(vk, chunk, &at));
         /* The copy joins the work already recorded: one submission, one wait. */
         KILN_TRY(kiln__vk_record(vk));
-        kiln__vk_barrier(vk, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                         VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
-        VkBufferCopy cp = {.srcOffset = off + done, .dstOffset = 0, .size = chunk};
+        copy_barrier(vk);
+        VkBufferCopy cp = {.srcOffset = off + done, .dstOffset = at, .size = chunk};
         vk->fn.vkCmdCopyBuffer(vk->frames[vk->cur].cb, src->buf, vk->staging->buf, 1, &cp);
         kiln__vk_barrier(vk, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
         KILN_TRY(drain(vk));
-        KILN_TRY(sync_range(vk, vk->staging, 0, chunk, false));
-        memcpy((char *)dst + done, vk->staging->block->map + vk->staging->mem_off, chunk);
+        KILN_TRY(sync_range(vk, vk->staging, at, chunk, false));
+        memcpy((char *)dst + done, vk->staging->block->map + vk->staging->mem_off + at, chunk);
         done += chunk;
     }
     return KILN_OK;
