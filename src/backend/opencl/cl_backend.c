@@ -186,6 +186,9 @@ static void cl_fini(struct kiln_backend *be)
         clFinish(cl->queue);
     }
     kiln__cl_programs_release(cl);
+    for (int32_t i = 0; i < cl->n_stage; i++) {
+        kiln__free(be->ctx, cl->stage[i].p);
+    }
     for (int32_t i = 0; i < cl->n_chunks; i++) {
         if (cl->chunks[i].mem != NULL) {
             clReleaseMemObject(cl->chunks[i].mem);
@@ -387,24 +390,89 @@ static void cl_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf)
         kiln__free(be->ctx, cl->chunks);
         cl->chunks = NULL;
         cl->n_chunks = 0;
+        /* No buffer is left for a staged upload to land in: return the staging too. */
+        clFinish(cl->queue);
+        for (int32_t i = 0; i < cl->n_stage; i++) {
+            kiln__free(be->ctx, cl->stage[i].p);
+        }
+        cl->n_stage = 0;
+        cl->staged_bytes = 0;
     }
 }
 
 /* ==== Transfers and runs ==== */
+
+/* The queue is drained: every staged upload has been read by the device. Keeps the
+ * largest staging block for the next uploads and frees the others. */
+static void stage_reset(struct kiln_backend *be, struct kiln__cl *cl)
+{
+    int32_t keep = 0;
+    for (int32_t i = 1; i < cl->n_stage; i++) {
+        if (cl->stage[i].size > cl->stage[keep].size) {
+            keep = i;
+        }
+    }
+    for (int32_t i = 0; i < cl->n_stage; i++) {
+        if (i != keep) {
+            kiln__free(be->ctx, cl->stage[i].p);
+        }
+    }
+    if (cl->n_stage > 0) {
+        cl->stage[0] = cl->stage[keep];
+        cl->stage[0].used = 0;
+        cl->n_stage = 1;
+    }
+    cl->staged_bytes = 0;
+}
+
+/* Room for n bytes in the staging blocks, draining the queue first when too much is in
+ * flight. Returns NULL (error recorded) when out of host memory. */
+static unsigned char *stage_take(struct kiln_backend *be, struct kiln__cl *cl, size_t n)
+{
+    if (cl->n_stage > 0) {
+        struct kiln__cl_stage *last = &cl->stage[cl->n_stage - 1];
+        if (last->size - last->used >= n) {
+            unsigned char *p = last->p + last->used;
+            last->used += (n + 63) & ~(size_t)63;
+            cl->staged_bytes += n;
+            return p;
+        }
+    }
+    if (cl->n_stage == KILN__CL_MAX_STAGE || cl->staged_bytes + n > KILN__CL_STAGE_LIMIT) {
+        if (clFinish(cl->queue) != CL_SUCCESS) {
+            KILN_FAIL(KILN_E_DEVICE_LOST, "opencl: clFinish failed while staging an upload");
+            return NULL;
+        }
+        be->ctx->stats.host_waits++;
+        stage_reset(be, cl);
+        return stage_take(be, cl, n);
+    }
+    size_t size = n > ((size_t)1 << 20) ? n : ((size_t)1 << 20);
+    unsigned char *p = kiln__alloc(be->ctx, size, "an opencl upload staging block");
+    if (p == NULL) {
+        return NULL;
+    }
+    cl->stage[cl->n_stage].p = p;
+    cl->stage[cl->n_stage].size = size;
+    cl->stage[cl->n_stage].used = 0;
+    cl->n_stage++;
+    return stage_take(be, cl, n);
+}
 
 static kiln_status cl_upload(struct kiln_backend *be, struct kiln_buffer *dst, size_t off,
                              const void *src, size_t n_bytes)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
     KILN_ASSERT(off + n_bytes <= dst->n_bytes);
-    /* Blocking: the caller may free src as soon as this returns. */
-    KILN_CL_CHECK(clEnqueueWriteBuffer(cl->queue, dst->mem, CL_TRUE, dst->base + off, n_bytes, src,
-                                       0, NULL, NULL));
-    if (cl->pending > 0) {
-        be->ctx->stats.submissions++;
-        cl->pending = 0;
+    /* The caller may free src as soon as this returns, so the write reads a staged copy
+     * and does not block: the host waits only when it reads a result. */
+    unsigned char *copy = stage_take(be, cl, n_bytes);
+    if (copy == NULL) {
+        return kiln_last_status();
     }
-    be->ctx->stats.host_waits++;
+    memcpy(copy, src, n_bytes);
+    KILN_CL_CHECK(clEnqueueWriteBuffer(cl->queue, dst->mem, CL_FALSE, dst->base + off, n_bytes,
+                                       copy, 0, NULL, NULL));
     return KILN_OK;
 }
 
@@ -421,6 +489,7 @@ static kiln_status cl_download(struct kiln_backend *be, const struct kiln_buffer
         cl->pending = 0;
     }
     be->ctx->stats.host_waits++;
+    stage_reset(be, cl);
     return KILN_OK;
 }
 
@@ -441,6 +510,7 @@ static kiln_status cl_synchronize(struct kiln_backend *be)
     KILN_TRY(cl_run_end(be));
     KILN_CL_CHECK(clFinish(cl->queue));
     be->ctx->stats.host_waits++;
+    stage_reset(be, cl);
     return KILN_OK;
 }
 

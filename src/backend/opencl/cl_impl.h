@@ -76,6 +76,10 @@ struct kiln__cl_kernel_entry {
 
 #define KILN__CL_MAX_KERNELS 96
 
+/* Staging blocks for uploads, and the bytes staged before the host drains the queue. */
+#define KILN__CL_MAX_STAGE   8
+#define KILN__CL_STAGE_LIMIT ((size_t)64 << 20)
+
 struct kiln__cl {
     /* ---- borrowed (never owned) ---- */
     cl_platform_id platform;
@@ -100,6 +104,14 @@ struct kiln__cl {
     cl_mem scratch; /* partial sums of two-pass reductions */
     size_t scratch_bytes;
     char tuning[256]; /* the CLBlast tuning file applied, if any */
+    /* Host copies of uploads whose non-blocking writes may still be in flight; reset
+     * whenever the in-order queue is known to be drained (after a blocking read). */
+    struct kiln__cl_stage {
+        unsigned char *p;
+        size_t size, used;
+    } stage[KILN__CL_MAX_STAGE];
+    int32_t n_stage;
+    size_t staged_bytes;
 };
 
 static inline struct kiln__cl *kiln__cl_of(const struct kiln_backend *be)
