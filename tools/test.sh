@@ -40,7 +40,7 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 
 step "clang-format"
 clang-format --version
-find src include tests examples tools bench -type f \( -name '*.c' -o -name '*.h' \) -print0 |
+find src include tests examples tools bench opencl -type f \( -name '*.c' -o -name '*.h' -o -name '*.cl' \) -print0 |
     xargs -0 clang-format --dry-run -Werror
 
 step "all checks passed"
