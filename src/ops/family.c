@@ -3,6 +3,8 @@
  */
 #include "family.h"
 
+#include <math.h>
+
 kiln_status kiln__want_dtype(const struct kiln_tensor *n, int i, kiln_dtype dt)
 {
     if (n->src[i]->dtype != dt) {
@@ -45,4 +47,18 @@ void kiln__rows_cols(const struct kiln_shape *s, int64_t *rows, int64_t *cols)
 {
     *cols = s->rank > 0 ? s->dims[s->rank - 1] : 1;
     *rows = *cols > 0 ? kiln__shape_elems(s) / *cols : 0;
+}
+
+double kiln__row_sumexp(const float *x, int64_t n, float *mx)
+{
+    float m = x[0];
+    for (int64_t c = 1; c < n; c++) {
+        m = x[c] > m ? x[c] : m;
+    }
+    double s = 0.0;
+    for (int64_t c = 0; c < n; c++) {
+        s += exp((double)x[c] - m);
+    }
+    *mx = m;
+    return s;
 }

@@ -22,4 +22,8 @@ void kiln__set_scalar(struct kiln_tensor *n);
 /* For a node whose last axis is the reduction axis: rows = prod(other dims), cols. */
 void kiln__rows_cols(const struct kiln_shape *s, int64_t *rows, int64_t *cols);
 
+/* For a row x[0..n): sets *mx to its largest element and returns sum(exp(x - mx)) in
+ * double, the stable core of softmax, log-softmax and cross-entropy. */
+double kiln__row_sumexp(const float *x, int64_t n, float *mx);
+
 #endif /* KILN_OPS_FAMILY_H */

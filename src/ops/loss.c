@@ -119,14 +119,8 @@ static kiln_status ref_softmax_xent(const struct kiln__op_args *args)
         if (y[r] < 0 || y[r] >= cols) {
             continue;
         }
-        float mx = xr[0];
-        for (int64_t c = 1; c < cols; c++) {
-            mx = xr[c] > mx ? xr[c] : mx;
-        }
-        double s = 0.0;
-        for (int64_t c = 0; c < cols; c++) {
-            s += exp((double)xr[c] - mx);
-        }
+        float mx;
+        double s = kiln__row_sumexp(xr, cols, &mx);
         acc += log(s) + mx - xr[y[r]];
     }
     *(float *)args->out = (float)(acc / (double)rows);
@@ -145,14 +139,8 @@ static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
         const float *xr = x + r * cols;
         float *dr = dx + r * cols;
         bool valid = y[r] >= 0 && y[r] < cols;
-        float mx = xr[0];
-        for (int64_t c = 1; c < cols; c++) {
-            mx = xr[c] > mx ? xr[c] : mx;
-        }
-        double s = 0.0;
-        for (int64_t c = 0; c < cols; c++) {
-            s += exp((double)xr[c] - mx);
-        }
+        float mx;
+        double s = kiln__row_sumexp(xr, cols, &mx);
         for (int64_t c = 0; c < cols; c++) {
             double p = exp((double)xr[c] - mx) / s;
             dr[c] = valid ? (float)(k * (p - (c == y[r] ? 1.0 : 0.0))) : 0.0f;

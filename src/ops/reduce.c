@@ -240,14 +240,8 @@ static kiln_status softmax_rows(const struct kiln__op_args *args, int log_form)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float mx = xr[0];
-        for (int64_t c = 1; c < cols; c++) {
-            mx = xr[c] > mx ? xr[c] : mx;
-        }
-        double sum = 0.0;
-        for (int64_t c = 0; c < cols; c++) {
-            sum += exp((double)xr[c] - mx);
-        }
+        float mx;
+        double sum = kiln__row_sumexp(xr, cols, &mx);
         for (int64_t c = 0; c < cols; c++) {
             double v = (double)xr[c] - mx;
             yr[c] = (float)(log_form ? v - log(sum) : exp(v) / sum);
