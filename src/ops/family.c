@@ -1,5 +1,5 @@
 /*
- * family.c - checks shared by the op families; see family.h.
+ * family.c - checks and row helpers shared by the op families; see family.h.
  */
 #include "family.h"
 
