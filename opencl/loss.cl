@@ -3,43 +3,11 @@
  * sums per work-group or per row, then one work-group adds the partials in a fixed
  * order and divides (loss_finish). Labels outside [0, C) add zero loss and zero
  * gradient but count in the mean. Work-groups are a power of two of at most 256 items.
- * OpenCL C 1.2.
+ * OpenCL C 1.2; the work-group sums are in common.cl.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
 #define MAX_GROUP 256
-
-static float group_sum(local float *buf, float v)
-{
-    uint l = get_local_id(0), n = get_local_size(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = n / 2; s > 0; s >>= 1) {
-        if (l < s) {
-            buf[l] += buf[l + s];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-static float group_max(local float *buf, float v)
-{
-    uint l = get_local_id(0), n = get_local_size(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = n / 2; s > 0; s >>= 1) {
-        if (l < s) {
-            buf[l] = fmax(buf[l], buf[l + s]);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
 
 /* Elementwise losses: part[group] = the sum of the group's terms (grid-stride). */
 #define ELEMENT_LOSS(name, term)                                                                   \

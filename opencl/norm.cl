@@ -3,27 +3,11 @@
  * and local response normalization (the CPU reference is src/ops/norm.c, in double;
  * here in float with fixed-order tree sums). x is [N, C, S...] with S the product of
  * the trailing dims. Per-channel sums use one work-group per channel (a power of two of
- * at most 256 items). OpenCL C 1.2.
+ * at most 256 items). OpenCL C 1.2; the work-group sums are in common.cl.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
 #define MAX_GROUP 256
-
-static float group_sum(local float *buf, float v)
-{
-    uint l = get_local_id(0), n = get_local_size(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = n / 2; s > 0; s >>= 1) {
-        if (l < s) {
-            buf[l] += buf[l + s];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
 
 /* st = [mean; biased variance] per channel over N and S (training mode; outside it the
  * host copies the running statistics). */

@@ -3,45 +3,11 @@
  * log-softmax along the last axis with their _BWD kernels (the CPU reference is
  * src/ops/reduce.c, which accumulates in double; here each work-group adds in a fixed
  * tree order in float, so results are deterministic on one device). Work-groups are a
- * power of two of at most 256 items. OpenCL C 1.2.
+ * power of two of at most 256 items. OpenCL C 1.2; the work-group sums are in common.cl.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
 #define MAX_GROUP 256
-
-/* Sum of v over the work-group; every item gets it. */
-static float group_sum(local float *buf, float v)
-{
-    uint l = get_local_id(0), n = get_local_size(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = n / 2; s > 0; s >>= 1) {
-        if (l < s) {
-            buf[l] += buf[l + s];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-/* Maximum of v over the work-group (NaN loses, as in the reference's comparison). */
-static float group_max(local float *buf, float v)
-{
-    uint l = get_local_id(0), n = get_local_size(0);
-    buf[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = n / 2; s > 0; s >>= 1) {
-        if (l < s) {
-            buf[l] = fmax(buf[l], buf[l + s]);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
 
 static long4 unravel(long i, long4 d)
 {

@@ -17,6 +17,7 @@
 
 #ifndef KILN_CL_KERNELS_DIR
 #include "binary_cl.h"
+#include "common_cl.h"
 #include "conv_cl.h"
 #include "layout_cl.h"
 #include "loss_cl.h"
@@ -270,20 +271,57 @@ kiln_status kiln__cl_build(struct kiln_backend *be, const char *name, const char
     return KILN_OK;
 }
 
+/* The source of common.cl: prepended to every family's source. */
+static kiln_status common_source(struct kiln_context *ctx, const char **text, size_t *len,
+                                 char **owned)
+{
+    *owned = NULL;
+#ifdef KILN_CL_KERNELS_DIR
+    KILN_TRY(read_source(ctx, "common", owned, len));
+    *text = *owned;
+#else
+    (void)ctx;
+    *text = kiln_cl_common;
+    *len = sizeof(kiln_cl_common) - 1;
+#endif
+    return KILN_OK;
+}
+
 static kiln_status build_program(struct kiln_backend *be, enum kiln__cl_prog prog)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
+    const char *common, *family;
+    char *common_owned = NULL, *family_owned = NULL, *text = NULL;
+    size_t common_len, family_len;
+    kiln_status s = common_source(be->ctx, &common, &common_len, &common_owned);
+    if (s != KILN_OK) {
+        return s;
+    }
 #ifdef KILN_CL_KERNELS_DIR
-    char *owned = NULL;
-    size_t len = 0;
-    KILN_TRY(read_source(be->ctx, sources[prog].name, &owned, &len));
-    kiln_status s = kiln__cl_build(be, sources[prog].name, owned, len, &cl->progs[prog]);
-    kiln__free(be->ctx, owned);
-    return s;
+    s = read_source(be->ctx, sources[prog].name, &family_owned, &family_len);
+    if (s != KILN_OK) {
+        goto done;
+    }
+    family = family_owned;
 #else
-    return kiln__cl_build(be, sources[prog].name, sources[prog].text, sources[prog].len,
-                          &cl->progs[prog]);
+    family = sources[prog].text;
+    family_len = sources[prog].len;
 #endif
+    text = kiln__alloc(be->ctx, common_len + family_len + 2, "a kernel source");
+    if (text == NULL) {
+        s = KILN_E_OUT_OF_HOST_MEMORY;
+        goto done;
+    }
+    memcpy(text, common, common_len);
+    text[common_len] = '\n';
+    memcpy(text + common_len + 1, family, family_len);
+    text[common_len + 1 + family_len] = '\0';
+    s = kiln__cl_build(be, sources[prog].name, text, common_len + 1 + family_len, &cl->progs[prog]);
+done:
+    kiln__free(be->ctx, text);
+    kiln__free(be->ctx, family_owned);
+    kiln__free(be->ctx, common_owned);
+    return s;
 }
 
 kiln_status kiln__cl_kernel(struct kiln_backend *be, enum kiln__cl_prog prog, const char *name,
