@@ -12,7 +12,8 @@
  * for about 0.3 s, after a warm-up run (PoCL and lavapipe compile kernels on first use).
  * The load average is printed before and after: the machine may be shared.
  *
- * Usage: KILN_BACKEND=opencl|vulkan|cpu bench_conv [rounds]
+ * Usage: KILN_BACKEND=opencl|vulkan|cpu bench_conv [rounds]   (KILN_CHECK=1 validates every
+ * kiln result against the CPU reference, and so times the check too)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,7 +268,6 @@ int main(int argc, char **argv)
     }
     kiln_context *ctx;
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
-    o.check = 0;
     if (kiln_context_create(&o, &ctx) != KILN_OK) {
         fprintf(stderr, "backend unavailable: %s\n", kiln_last_error());
         return 77;
