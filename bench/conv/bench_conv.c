@@ -6,6 +6,8 @@
  *    whole batch (forward [K, CKK] x [CKK, N OH OW]; data [CKK, K] x [K, N OH OW];
  *    filter [K, N OH OW] x [N OH OW, CKK]). It leaves out the im2col / col2im passes,
  *    so it is an upper bound on what an im2col + GEMM path would give.
+ *  - "direct" (opencl only): the forward through kiln's direct kernel (KILN_CL_CONVGEMM=0),
+ *    where "fwd" may have gone through CLBlast's convgemm (see cl_gemm.c).
  *  - "convgemm" (opencl with CLBlast only): CLBlastSconvgemm called directly on the same
  *    device (forward only, NCHW input, KCHW kernel, cross-correlation).
  * Each figure is the median of `rounds` timings (default 5), each over enough graph runs
@@ -290,8 +292,8 @@ int main(int argc, char **argv)
     printf("backend %s, device %s; median of %d rounds; load average %.2f\n",
            backend != NULL ? backend : "(default)", kiln_context_device(ctx), rounds, load_avg());
     printf("GFLOP/s (2 N K C KH KW OH OW flops per op)\n");
-    printf("%-12s %-30s %8s %8s %9s %8s %8s %8s %8s\n", "shape", "x * w", "fwd", "fwd-gemm",
-           "convgemm", "data", "dat-gemm", "filter", "fil-gemm");
+    printf("%-12s %-30s %8s %8s %8s %9s %8s %8s %8s %8s\n", "shape", "x * w", "fwd", "direct",
+           "fwd-gemm", "convgemm", "data", "dat-gemm", "filter", "fil-gemm");
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
         const struct shape *s = &shapes[i];
         int64_t oh = s->h + 2 * s->pad - s->kh + 1, ow = s->w + 2 * s->pad - s->kw + 1;
@@ -302,9 +304,12 @@ int main(int argc, char **argv)
                  (long long)s->k, (long long)s->c, (long long)s->kh, (long long)s->kw, s->pad);
         double fwd = kiln_conv(ctx, s, 0, oh, ow);
         double fg = kiln_gemm(ctx, s->k, nohw, ckk);
-        double cg = -1;
+        double cg = -1, dir = -1;
 #ifdef BENCH_CLBLAST
         if (use_clblast) {
+            setenv("KILN_CL_CONVGEMM", "0", 1);
+            dir = kiln_conv(ctx, s, 0, oh, ow);
+            unsetenv("KILN_CL_CONVGEMM");
             cg = clblast_conv(cx, q, s, oh, ow);
         }
 #endif
@@ -312,10 +317,11 @@ int main(int argc, char **argv)
         double dg = kiln_gemm(ctx, ckk, nohw, s->k);
         double fil = kiln_conv(ctx, s, 2, oh, ow);
         double flg = kiln_gemm(ctx, s->k, ckk, nohw);
-        char cgs[16];
+        char cgs[16], dirs[16];
         snprintf(cgs, sizeof(cgs), use_clblast ? "%.2f" : "-", cg);
-        printf("%-12s %-30s %8.2f %8.2f %9s %8.2f %8.2f %8.2f %8.2f\n", s->name, desc, fwd, fg, cgs,
-               dat, dg, fil, flg);
+        snprintf(dirs, sizeof(dirs), use_clblast ? "%.2f" : "-", dir);
+        printf("%-12s %-30s %8.2f %8s %8.2f %9s %8.2f %8.2f %8.2f %8.2f\n", s->name, desc, fwd,
+               dirs, fg, cgs, dat, dg, fil, flg);
         fflush(stdout);
     }
     printf("load average at the end %.2f\n", load_avg());

@@ -164,13 +164,18 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
  * measured it faster than the direct kernel on PoCL: about 2x at 16 and more input
  * channels, 1.3x to 6x slower at 1 and 6 (LeNet). So it runs for groups == 1 and at
  * least 16 input channels, with every size and offset under 2^31 (CLBlast passes them
- * to its kernel as int).
+ * to its kernel as int). KILN_CL_CONVGEMM=0 keeps every CONV2D on the direct kernel
+ * (bench/conv uses it to time both in one run).
  */
 bool kiln__cl_conv_uses_convgemm(const struct kiln_tensor *n)
 {
 #ifdef KILN_HAVE_CLBLAST
     const struct kiln__p_conv2d *p = kiln__params(n);
     const int64_t lim = (int64_t)1 << 31;
+    const char *env = getenv("KILN_CL_CONVGEMM");
+    if (env != NULL && strcmp(env, "0") == 0) {
+        return false;
+    }
     return n->op == KILN_OP_CONV2D && p->groups == 1 && n->src[0]->shape.dims[1] >= 16 &&
            n->n_elems > 0 && n->src[0]->n_elems < lim && n->src[1]->n_elems < lim &&
            n->n_elems < lim;
