@@ -161,9 +161,9 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
 /*
  * CLBlastSconvgemm (NCHW input, [K][C][KH][KW] kernel, NCHW output, cross-correlation;
  * stride, padding and dilation, no groups) is the forward convolution where bench/conv
- * measured it faster than the direct kernel on PoCL: about 2x at 16 and more input
- * channels, 1.3x to 6x slower at 1 and 6 (LeNet). So it runs for groups == 1 and at
- * least 16 input channels, with every size and offset under 2^31 (CLBlast passes them
+ * measured it faster than the direct kernel on PoCL: 1.2x to 2.6x at 16 and 64 input
+ * channels, but 1.2x to 2.3x slower at 6 and 3.5x to 7x slower at 1 (LeNet). So it runs for groups
+ * == 1 and at least 16 input channels, with every size and offset under 2^31 (CLBlast passes them
  * to its kernel as int). KILN_CL_CONVGEMM=0 keeps every CONV2D on the direct kernel
  * (bench/conv uses it to time both in one run).
  */
