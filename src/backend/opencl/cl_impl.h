@@ -205,6 +205,9 @@ kiln_status kiln__cl_lrn(struct kiln_backend *be, const struct kiln_tensor *n);
 /* cl_gemm.c: matrix products through CLBlast. */
 kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n);
 bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
+/* CONV2D through CLBlastSconvgemm, where it fits and was measured faster (cl_gemm.c). */
+bool kiln__cl_conv_uses_convgemm(const struct kiln_tensor *n);
+kiln_status kiln__cl_conv_convgemm(struct kiln_backend *be, const struct kiln_tensor *n);
 /* Applies CLBlast tuner JSON output for dev: path is a .json file or a directory of them.
  * Files for other devices are skipped. apply = 0 only counts the files that would apply.
  * [out] n_applied: kernel families overridden (or that would be).

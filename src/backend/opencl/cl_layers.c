@@ -143,6 +143,9 @@ kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
     const struct kiln__p_conv2d *p = kiln__params(n);
     const struct kiln_shape *x, *w, *y;
     const char *name;
+    if (kiln__cl_conv_uses_convgemm(n)) {
+        return kiln__cl_conv_convgemm(be, n);
+    }
     if (n->op == KILN_OP_CONV2D) {
         x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape, name = "conv2d";
     } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
