@@ -386,8 +386,8 @@ static void print_stats(const struct stats_track *t, int64_t steps)
 
 static int cmd_train_mlp(int argc, char **argv)
 {
-    struct train_args a = {.epochs = 1, .batch = 64, .lr = 0.01, .optimizer = "sgd",
-                           .data = DEFAULT_DATA, .size = 28};
+    struct train_args a = {
+        .epochs = 1, .batch = 64, .lr = 0.01, .optimizer = "sgd", .data = DEFAULT_DATA, .size = 28};
     struct kiln_dataset train = {0}, val = {0}, test = {0};
     struct kiln_classifier m = KILN_CLASSIFIER_INIT;
     struct kiln_fit_options fo = KILN_FIT_OPTIONS_INIT;
@@ -534,8 +534,13 @@ static kiln_status build_conv(kiln_context *ctx, const struct train_args *a, kil
 
 static int cmd_train_conv(kiln_model model, int argc, char **argv)
 {
-    struct train_args a = {.epochs = 1, .batch = 64, .lr = 0.01, .optimizer = "sgd",
-                           .data = DEFAULT_DATA, .size = 28, .conv = 1};
+    struct train_args a = {.epochs = 1,
+                           .batch = 64,
+                           .lr = 0.01,
+                           .optimizer = "sgd",
+                           .data = DEFAULT_DATA,
+                           .size = 28,
+                           .conv = 1};
     struct kiln_dataset train = {0}, val = {0}, test = {0};
     struct kiln_classifier m = KILN_CLASSIFIER_INIT;
     struct kiln_fit_options fo = KILN_FIT_OPTIONS_INIT;
@@ -639,8 +644,8 @@ done:
 
 /* ==== kiln train gan ==== */
 
-static int write_samples(kiln_gan *gan, const char *dir, int32_t epoch, float *images,
-                         int64_t n, int *png_ok)
+static int write_samples(kiln_gan *gan, const char *dir, int32_t epoch, float *images, int64_t n,
+                         int *png_ok)
 {
     char path[4096];
     if (kiln_gan_sample(gan, images) != KILN_OK) {
@@ -665,8 +670,14 @@ static int write_samples(kiln_gan *gan, const char *dir, int32_t epoch, float *i
 
 static int cmd_train_gan(int argc, char **argv)
 {
-    struct train_args a = {.epochs = 1, .batch = 64, .lr = 2e-4, .optimizer = "adam",
-                           .data = DEFAULT_DATA, .size = 28, .conv = 1, .out = "."};
+    struct train_args a = {.epochs = 1,
+                           .batch = 64,
+                           .lr = 2e-4,
+                           .optimizer = "adam",
+                           .data = DEFAULT_DATA,
+                           .size = 28,
+                           .conv = 1,
+                           .out = "."};
     struct kiln_dataset train = {0}, val = {0}, test = {0};
     struct kiln_gan_options go = KILN_GAN_OPTIONS_INIT;
     kiln_batch_iter *it = NULL;

@@ -149,7 +149,10 @@ struct kiln_augment {
 
 #define KILN_AUGMENT_INIT                                                                          \
     {                                                                                              \
-        sizeof(struct kiln_augment), 1, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0}, { 1, 1, 1, 1 }             \
+        sizeof(struct kiln_augment), 1, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0},                            \
+        {                                                                                          \
+            1, 1, 1, 1                                                                             \
+        }                                                                                          \
     }
 
 /*
@@ -176,7 +179,7 @@ struct kiln_loader_options {
 
 #define KILN_LOADER_OPTIONS_INIT                                                                   \
     {                                                                                              \
-        sizeof(struct kiln_loader_options), 64, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST, 0, 1,  \
+        sizeof(struct kiln_loader_options), 64, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST, 0, 1,   \
             NULL                                                                                   \
     }
 

@@ -197,8 +197,7 @@ KILN_API void kiln_gan_flops(const kiln_gan *gan, double *generator, double *dis
  * [in] real: borrowed, [B, 1, 28, 28] in [-1, 1]. [out] d_loss, g_loss: may be NULL.
  * Returns KILN_OK or the first error of a run or a transfer.
  */
-KILN_API kiln_status kiln_gan_step(kiln_gan *gan, const float *real, float *d_loss,
-                                   float *g_loss);
+KILN_API kiln_status kiln_gan_step(kiln_gan *gan, const float *real, float *d_loss, float *g_loss);
 
 /* Generates B images into images ([B, 1, 28, 28], in [-1, 1]) from a fixed noise batch,
  * with the generator in inference mode (batch norm's running statistics). */

@@ -11,8 +11,8 @@
 #include "kiln/nn.h"
 
 static const char *const model_names[KILN_MODEL_COUNT] = {
-    [KILN_MODEL_LENET] = "lenet",         [KILN_MODEL_ALEXNET] = "alexnet",
-    [KILN_MODEL_VGG] = "vgg",             [KILN_MODEL_GOOGLENET] = "googlenet",
+    [KILN_MODEL_LENET] = "lenet",   [KILN_MODEL_ALEXNET] = "alexnet",
+    [KILN_MODEL_VGG] = "vgg",       [KILN_MODEL_GOOGLENET] = "googlenet",
     [KILN_MODEL_RESNET] = "resnet",
 };
 
@@ -152,9 +152,8 @@ kiln_tensor *kiln_model_build(kiln_graph *g, kiln_model m, kiln_tensor *x,
 {
     static kiln_tensor *(*const build[KILN_MODEL_COUNT])(kiln_graph *, kiln_tensor *,
                                                          const struct kiln_model_options *) = {
-        [KILN_MODEL_LENET] = lenet,         [KILN_MODEL_ALEXNET] = alexnet,
-        [KILN_MODEL_VGG] = vgg,             [KILN_MODEL_GOOGLENET] = googlenet,
-        [KILN_MODEL_RESNET] = resnet,
+        [KILN_MODEL_LENET] = lenet,         [KILN_MODEL_ALEXNET] = alexnet, [KILN_MODEL_VGG] = vgg,
+        [KILN_MODEL_GOOGLENET] = googlenet, [KILN_MODEL_RESNET] = resnet,
     };
     struct kiln_model_options d = KILN_MODEL_OPTIONS_INIT;
     if (g == NULL) {

@@ -73,8 +73,8 @@ kiln_status kiln_augment_apply(const struct kiln_augment *a, int64_t h, int64_t 
                 int64_t sy = y0 + y - a->pad;
                 for (int64_t x = 0; x < ow; x++) {
                     int64_t sx = x0 + (flip ? ow - 1 - x : x) - a->pad;
-                    float v = sy >= 0 && sy < h && sx >= 0 && sx < w ? s[(c * h + sy) * w + sx]
-                                                                     : 0.0f;
+                    float v =
+                        sy >= 0 && sy < h && sx >= 0 && sx < w ? s[(c * h + sy) * w + sx] : 0.0f;
                     d[(c * oh + y) * ow + x] = (v - mean) * inv;
                 }
             }
@@ -121,7 +121,8 @@ struct kiln_loader {
 static void make_batch(kiln_loader *l, int64_t epoch, int64_t idx, struct slot *s)
 {
     kiln_status st = kiln_batch_iter_next(l->it, l->raw, s->y, &s->n);
-    uint64_t counter = ((uint64_t)epoch * (uint64_t)l->n_batches + (uint64_t)idx) * (uint64_t)l->batch;
+    uint64_t counter =
+        ((uint64_t)epoch * (uint64_t)l->n_batches + (uint64_t)idx) * (uint64_t)l->batch;
     if (st == KILN_OK) {
         st = kiln_augment_apply(&l->aug, l->h, l->w, l->batch, l->raw, s->x, l->seed, counter);
     }
@@ -179,8 +180,7 @@ kiln_status kiln_loader_create(const struct kiln_dataset *ds, const struct kiln_
         return KILN_FAIL(KILN_E_INVALID_ARG,
                          "kiln_loader_create: items of %lld channels of %lldx%lld (%lld "
                          "features), augmentation for %d channels",
-                         (long long)c, (long long)h, (long long)w, (long long)ds->dim,
-                         a->channels);
+                         (long long)c, (long long)h, (long long)w, (long long)ds->dim, a->channels);
     }
     kiln_loader *l = calloc(1, sizeof(*l));
     if (l == NULL) {
@@ -207,8 +207,8 @@ kiln_status kiln_loader_create(const struct kiln_dataset *ds, const struct kiln_
         l->slots[i].x = malloc((size_t)(l->batch * c * l->oh * l->ow) * sizeof(float));
         l->slots[i].y = malloc((size_t)l->batch * sizeof(int32_t));
     }
-    if (l->raw == NULL || l->slots[0].x == NULL || l->slots[0].y == NULL ||
-        l->slots[1].x == NULL || l->slots[1].y == NULL) {
+    if (l->raw == NULL || l->slots[0].x == NULL || l->slots[0].y == NULL || l->slots[1].x == NULL ||
+        l->slots[1].y == NULL) {
         s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_loader_create: batch buffers");
         goto fail_buffers;
     }
