@@ -73,7 +73,10 @@ START_TEST(test_arena_reuses_memory)
     EXPECT_OK(kiln_tensor_upload(x, xs, sizeof(xs)));
     EXPECT_OK(kiln_graph_run(g));
     EXPECT_OK(kiln_tensor_download(h, got, sizeof(got)));
-    expect_close(got, want, WIDTH, 1e-5f, "chain");
+    /* 16 tanh nodes each within a few ULP of libm's on a GPU, and every second node
+     * scales by 1.5: the differences compound to about 1e-5 relative (measured 1.2e-5
+     * on lavapipe and PoCL), so the chain is held to 1e-4. */
+    expect_close(got, want, WIDTH, 1e-4f, "chain");
 }
 END_TEST
 

@@ -1,0 +1,44 @@
+#version 450
+/*
+ * binary.comp - add, sub, mul, div (-DOP_ADD ...) with numpy broadcasting over 4
+ * padded dims: the host passes the output dims and each source's element strides (0
+ * along broadcast dims), as kiln__bcast_strides computes them.
+ */
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(std430, binding = 0) readonly buffer A { float a[]; };
+layout(std430, binding = 1) readonly buffer B { float b[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform PC {
+    uint n;
+    uint d1, d2, d3;
+    uint sa0, sa1, sa2, sa3;
+    uint sb0, sb1, sb2, sb3;
+} pc;
+
+void main()
+{
+    for (uint i = GSTART; i < pc.n; i += GSTEP) {
+        uint i3 = i % pc.d3;
+        uint r = i / pc.d3;
+        uint i2 = r % pc.d2;
+        r /= pc.d2;
+        uint i1 = r % pc.d1;
+        uint i0 = r / pc.d1;
+        float x = a[i0 * pc.sa0 + i1 * pc.sa1 + i2 * pc.sa2 + i3 * pc.sa3];
+        float z = b[i0 * pc.sb0 + i1 * pc.sb1 + i2 * pc.sb2 + i3 * pc.sb3];
+#if defined(OP_ADD)
+        y[i] = x + z;
+#elif defined(OP_SUB)
+        y[i] = x - z;
+#elif defined(OP_MUL)
+        y[i] = x * z;
+#elif defined(OP_DIV)
+        y[i] = x / z;
+#else
+#error "binary.comp: no OP_ defined"
+#endif
+    }
+}

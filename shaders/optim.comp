@@ -1,0 +1,56 @@
+#version 450
+/*
+ * optim.comp - in-place optimizer updates (-DOP_SGD: param, grad, velocity; -DOP_ADAM:
+ * param, grad, m, v), elementwise, matching src/ops/optim.c (torch.optim semantics).
+ */
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(std430, binding = 0) buffer W { float w[]; };
+layout(std430, binding = 1) readonly buffer G { float gr[]; };
+#ifdef OP_SGD
+layout(std430, binding = 2) buffer V { float vel[]; };
+layout(push_constant) uniform PC {
+    uint n;
+    float lr, momentum, dampening, weight_decay;
+    int nesterov, step;
+} pc;
+#else
+layout(std430, binding = 2) buffer M { float m[]; };
+layout(std430, binding = 3) buffer V { float v[]; };
+layout(push_constant) uniform PC {
+    uint n;
+    float lr, beta1, beta2, eps, weight_decay;
+    int decoupled;
+    float bc1, bc2;
+} pc;
+#endif
+
+void main()
+{
+    for (uint i = GSTART; i < pc.n; i += GSTEP) {
+#ifdef OP_SGD
+        float g = gr[i] + pc.weight_decay * w[i];
+        if (pc.momentum != 0.0) {
+            float b = pc.step <= 1 ? g : pc.momentum * vel[i] + (1.0 - pc.dampening) * g;
+            vel[i] = b;
+            g = pc.nesterov != 0 ? g + pc.momentum * b : b;
+        }
+        w[i] = w[i] - pc.lr * g;
+#else
+        float g = gr[i];
+        float wi = w[i];
+        if (pc.decoupled != 0) {
+            wi *= 1.0 - pc.lr * pc.weight_decay;
+        } else {
+            g += pc.weight_decay * wi;
+        }
+        float mi = pc.beta1 * m[i] + (1.0 - pc.beta1) * g;
+        float vi = pc.beta2 * v[i] + (1.0 - pc.beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrt(vi / pc.bc2) + pc.eps;
+        w[i] = wi - pc.lr * (mi / pc.bc1) / denom;
+#endif
+    }
+}

@@ -1,0 +1,124 @@
+#version 450
+/*
+ * reduce.comp - the reduce family except softmax (softmax.comp):
+ *   -DOP_REDUCE_SUM  y[o] = scale * sum over the reduced dims; one workgroup per
+ *                    output (a uniform loop over outputs), a strided partial sum per
+ *                    invocation, then a shared-memory tree (WG is a power of two).
+ *   -DOP_BROADCAST   y[o] = scale * x[broadcast index], elementwise.
+ *   -DOP_ARGMAX      index of the first maximum of each last-axis row; NaN never wins
+ *                    (a row of NaN only gives 0), as in the CPU reference.
+ */
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+#ifdef OP_ARGMAX
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) writeonly buffer Y { int y[]; };
+#else
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) writeonly buffer Y { float y[]; };
+#endif
+
+layout(push_constant) uniform PC {
+    uint n;         /* outputs (REDUCE_SUM, BROADCAST) or rows (ARGMAX) */
+    uint d1, d2, d3; /* padded output dims 1..3; ARGMAX: d1 = columns */
+    uint s0, s1, s2, s3; /* input strides (BROADCAST: 0 along broadcast dims) */
+    uint r0, r1, r2, r3; /* REDUCE_SUM: input extent of each reduced dim, else 1 */
+    uint n_red;
+    float scale;
+} pc;
+
+#if defined(OP_REDUCE_SUM)
+shared float red[WG];
+
+void main()
+{
+    uint lid = gl_LocalInvocationID.x;
+    for (uint o = gl_WorkGroupID.x; o < pc.n; o += gl_NumWorkGroups.x) {
+        uint i3 = o % pc.d3;
+        uint q = o / pc.d3;
+        uint i2 = q % pc.d2;
+        q /= pc.d2;
+        uint i1 = q % pc.d1;
+        uint i0 = q / pc.d1;
+        uint base = i0 * pc.s0 + i1 * pc.s1 + i2 * pc.s2 + i3 * pc.s3;
+        float acc = 0.0;
+        for (uint r = lid; r < pc.n_red; r += WG) {
+            uint k3 = r % pc.r3;
+            uint t = r / pc.r3;
+            uint k2 = t % pc.r2;
+            t /= pc.r2;
+            uint k1 = t % pc.r1;
+            uint k0 = t / pc.r1;
+            acc += x[base + k0 * pc.s0 + k1 * pc.s1 + k2 * pc.s2 + k3 * pc.s3];
+        }
+        red[lid] = acc;
+        barrier();
+        for (uint s = WG / 2; s > 0; s >>= 1) {
+            if (lid < s) {
+                red[lid] += red[lid + s];
+            }
+            barrier();
+        }
+        if (lid == 0) {
+            y[o] = pc.scale * red[0];
+        }
+        barrier();
+    }
+}
+#elif defined(OP_BROADCAST)
+void main()
+{
+    for (uint i = GSTART; i < pc.n; i += GSTEP) {
+        uint i3 = i % pc.d3;
+        uint q = i / pc.d3;
+        uint i2 = q % pc.d2;
+        q /= pc.d2;
+        uint i1 = q % pc.d1;
+        uint i0 = q / pc.d1;
+        y[i] = pc.scale * x[i0 * pc.s0 + i1 * pc.s1 + i2 * pc.s2 + i3 * pc.s3];
+    }
+}
+#elif defined(OP_ARGMAX)
+shared float best_v[WG];
+shared int best_i[WG];
+
+void main()
+{
+    uint lid = gl_LocalInvocationID.x;
+    uint cols = pc.d1;
+    for (uint row = gl_WorkGroupID.x; row < pc.n; row += gl_NumWorkGroups.x) {
+        uint base = row * cols;
+        float bv = 0.0;
+        int bi = -1;
+        for (uint c = lid; c < cols; c += WG) {
+            float v = x[base + c];
+            if (!isnan(v) && (bi < 0 || v > bv)) {
+                bv = v;
+                bi = int(c);
+            }
+        }
+        best_v[lid] = bv;
+        best_i[lid] = bi;
+        barrier();
+        for (uint s = WG / 2; s > 0; s >>= 1) {
+            if (lid < s) {
+                int oi = best_i[lid + s], si = best_i[lid];
+                float ov = best_v[lid + s], sv = best_v[lid];
+                if (oi >= 0 && (si < 0 || ov > sv || (ov == sv && oi < si))) {
+                    best_v[lid] = ov;
+                    best_i[lid] = oi;
+                }
+            }
+            barrier();
+        }
+        if (lid == 0) {
+            int r = best_i[0];
+            y[row] = r < 0 ? 0 : r;
+        }
+        barrier();
+    }
+}
+#else
+#error "reduce.comp: no OP_ defined"
+#endif

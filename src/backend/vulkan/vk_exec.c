@@ -1,0 +1,559 @@
+/*
+ * vk_exec.c - command recording for the Vulkan backend: a small ring of command
+ * buffers with fences, one submission per graph run (run_end), host waits only when
+ * the host reads (downloads, uploads over live data), pipeline barriers from hazard
+ * tracking per buffer range (read-after-write, write-after-read, write-after-write),
+ * descriptor pools recycled after each wait, and compute pipelines created lazily
+ * from the embedded SPIR-V with specialization constants, kept in a VkPipelineCache
+ * saved under KILN_CACHE_DIR.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vk_impl.h"
+
+#define SETS_PER_POOL 256
+#define MAX_TRACKED   512
+
+/* ==== Frames: record, submit, wait ==== */
+
+kiln_status kiln__vk_wait_all(struct kiln__vk *vk)
+{
+    VkFence fences[KILN_VK_FRAMES];
+    uint32_t n = 0;
+    for (int i = 0; i < KILN_VK_FRAMES; i++) {
+        if (vk->frames[i].in_flight) {
+            fences[n++] = vk->frames[i].fence;
+        }
+    }
+    if (n > 0) {
+        VkResult r = vk->fn.vkWaitForFences(vk->dev, n, fences, VK_TRUE, UINT64_MAX);
+        vk->ctx->stats.host_waits++;
+        if (r != VK_SUCCESS) {
+            return kiln__vk_result(r, "vkWaitForFences");
+        }
+        KILN_VK_CHECK(vk->fn.vkResetFences(vk->dev, n, fences));
+        for (int i = 0; i < KILN_VK_FRAMES; i++) {
+            vk->frames[i].in_flight = false;
+        }
+    }
+    if (!vk->recording) { /* no descriptor set is in use any more */
+        for (int32_t i = 0; i < vk->n_dpools; i++) {
+            KILN_VK_CHECK(vk->fn.vkResetDescriptorPool(vk->dev, vk->dpools[i], 0));
+        }
+        vk->cur_dpool = 0;
+        vk->stage_head = 0; /* no recorded copy reads the staging ring any more */
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln__vk_record(struct kiln__vk *vk)
+{
+    if (vk->recording) {
+        return KILN_OK;
+    }
+    struct kiln__vk_frame *f = &vk->frames[vk->next];
+    if (f->in_flight) { /* the ring is full: wait for everything, recycle descriptors */
+        KILN_TRY(kiln__vk_wait_all(vk));
+    }
+    KILN_VK_CHECK(vk->fn.vkResetCommandBuffer(f->cb, 0));
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    KILN_VK_CHECK(vk->fn.vkBeginCommandBuffer(f->cb, &bi));
+    vk->cur = vk->next;
+    vk->recording = true;
+    return KILN_OK;
+}
+
+void kiln__vk_barrier(struct kiln__vk *vk, VkPipelineStageFlags src, VkAccessFlags src_access,
+                      VkPipelineStageFlags dst, VkAccessFlags dst_access)
+{
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = src_access,
+                          .dstAccessMask = dst_access};
+    vk->fn.vkCmdPipelineBarrier(vk->frames[vk->cur].cb, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
+    vk->n_acc = 0;
+}
+
+kiln_status kiln__vk_submit(struct kiln__vk *vk)
+{
+    if (!vk->recording) {
+        return KILN_OK;
+    }
+    struct kiln__vk_frame *f = &vk->frames[vk->cur];
+    /* Make every write of this batch visible to host reads after the fence. */
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask =
+                              VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+    vk->fn.vkCmdPipelineBarrier(
+        f->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+        VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    vk->recording = false;
+    vk->cur = -1;
+    vk->next = (vk->next + 1) % KILN_VK_FRAMES;
+    KILN_VK_CHECK(vk->fn.vkEndCommandBuffer(f->cb));
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &f->cb};
+    KILN_VK_CHECK(vk->fn.vkQueueSubmit(vk->queue, 1, &si, f->fence));
+    f->in_flight = true;
+    vk->ctx->stats.submissions++;
+    return KILN_OK;
+}
+
+kiln_status kiln__vk_run_begin(struct kiln_backend *be)
+{
+    (void)be; /* recording starts with the first dispatch */
+    return KILN_OK;
+}
+
+static kiln_status cache_save(struct kiln__vk *vk);
+
+kiln_status kiln__vk_run_end(struct kiln_backend *be)
+{
+    KILN_TRY(kiln__vk_submit(be->impl));
+    return cache_save(be->impl);
+}
+
+kiln_status kiln__vk_synchronize(struct kiln_backend *be)
+{
+    KILN_TRY(kiln__vk_submit(be->impl));
+    return kiln__vk_wait_all(be->impl);
+}
+
+/* ==== Pipeline cache on disk ==== */
+
+static int mkdirs(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            int r = mkdir(path, 0755);
+            *p = '/';
+            if (r != 0 && errno != EEXIST) {
+                return -1;
+            }
+        }
+    }
+    return (mkdir(path, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+static void cache_path(struct kiln__vk *vk)
+{
+    char dir[400];
+    const char *d = getenv("KILN_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (d != NULL && d[0] != '\0') {
+        snprintf(dir, sizeof(dir), "%s", d);
+    } else if (xdg != NULL && xdg[0] != '\0') {
+        snprintf(dir, sizeof(dir), "%s/kiln", xdg);
+    } else if (home != NULL && home[0] != '\0') {
+        snprintf(dir, sizeof(dir), "%s/.cache/kiln", home);
+    } else {
+        vk->cache_path[0] = '\0';
+        return;
+    }
+    if (mkdirs(dir) != 0) {
+        kiln__log(vk->ctx, KILN_LOG_WARN, "vulkan: cannot create cache directory '%s'", dir);
+        vk->cache_path[0] = '\0';
+        return;
+    }
+    char uuid[2 * VK_UUID_SIZE + 1];
+    for (uint32_t i = 0; i < VK_UUID_SIZE; i++) {
+        snprintf(uuid + 2 * i, 3, "%02x", vk->props.pipelineCacheUUID[i]);
+    }
+    snprintf(vk->cache_path, sizeof(vk->cache_path), "%s/vulkan-%04x-%04x-%s.bin", dir,
+             vk->props.vendorID, vk->props.deviceID, uuid);
+}
+
+static kiln_status cache_load(struct kiln__vk *vk)
+{
+    void *data = NULL;
+    size_t n = 0;
+    cache_path(vk);
+    FILE *f = vk->cache_path[0] ? fopen(vk->cache_path, "rb") : NULL;
+    if (f != NULL) {
+        if (fseek(f, 0, SEEK_END) == 0) {
+            long len = ftell(f);
+            if (len > 0 && fseek(f, 0, SEEK_SET) == 0) {
+                data = kiln__alloc(vk->ctx, (size_t)len, "the pipeline cache");
+                if (data == NULL) {
+                    fclose(f);
+                    return KILN_E_OUT_OF_HOST_MEMORY;
+                }
+                if (fread(data, 1, (size_t)len, f) == (size_t)len) {
+                    n = (size_t)len;
+                }
+            }
+        }
+        fclose(f);
+    }
+    /* The driver checks the header and ignores data from another device or version. */
+    VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                    .initialDataSize = n,
+                                    .pInitialData = n ? data : NULL};
+    VkResult r = vk->fn.vkCreatePipelineCache(vk->dev, &ci, NULL, &vk->cache);
+    if (r != VK_SUCCESS && n > 0) {
+        ci.initialDataSize = 0;
+        ci.pInitialData = NULL;
+        r = vk->fn.vkCreatePipelineCache(vk->dev, &ci, NULL, &vk->cache);
+    }
+    kiln__free(vk->ctx, data);
+    if (r != VK_SUCCESS) {
+        return kiln__vk_result(r, "vkCreatePipelineCache");
+    }
+    return KILN_OK;
+}
+
+/* Writes the cache when pipelines were created since the last save. A file that cannot
+ * be written is not an error (the next run compiles again); out of memory is. */
+static kiln_status cache_save(struct kiln__vk *vk)
+{
+    size_t n = 0;
+    if (!vk->cache_dirty || vk->cache_path[0] == '\0' ||
+        vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, NULL) != VK_SUCCESS || n == 0) {
+        return KILN_OK;
+    }
+    void *data = kiln__alloc(vk->ctx, n, "the pipeline cache");
+    if (data == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    vk->cache_dirty = false;
+    if (vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, data) != VK_SUCCESS) {
+        kiln__free(vk->ctx, data);
+        return KILN_OK;
+    }
+    char tmp[520];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", vk->cache_path);
+    FILE *f = fopen(tmp, "wb");
+    if (f != NULL) { /* write then rename: a reader never sees half a file */
+        bool ok = fwrite(data, 1, n, f) == n;
+        ok = fclose(f) == 0 && ok;
+        if (!ok || rename(tmp, vk->cache_path) != 0) {
+            remove(tmp);
+            kiln__log(vk->ctx, KILN_LOG_WARN, "vulkan: cannot write the pipeline cache '%s'",
+                      vk->cache_path);
+        }
+    }
+    kiln__free(vk->ctx, data);
+    return KILN_OK;
+}
+
+/* ==== Pipelines ==== */
+
+/* Matmul tiles from the device's limits: the first candidate whose workgroup (a
+ * multiple of the subgroup size) and shared memory fit. CPU devices (lavapipe) run one
+ * SIMD batch of invocations at a time, where shared-memory reads cost a gather each:
+ * large register blocks (16 x 16) and a short k step measured fastest there. GPUs get
+ * 8 x 8 blocks in square tiles. KILN_VK_MATMUL_TILE="BM,BN,BK,TM,TN" overrides (benchmarks;
+ * TM and TN multiples of 4). */
+static void choose_matmul_tile(struct kiln__vk *vk)
+{
+    static const uint32_t cpu_first[5] = {256, 128, 4, 16, 16};
+    static const uint32_t cands[][5] = {
+        {128, 128, 8, 8, 8}, {64, 64, 16, 4, 4}, {32, 32, 16, 4, 4},
+        {16, 16, 16, 4, 4},  {8, 8, 8, 4, 4},
+    };
+    const char *env = getenv("KILN_VK_MATMUL_TILE");
+    uint32_t t[5];
+    if (env != NULL && sscanf(env, "%u,%u,%u,%u,%u", &t[0], &t[1], &t[2], &t[3], &t[4]) == 5 &&
+        t[3] && t[4] && t[3] % 4 == 0 && t[4] % 4 == 0 && t[0] % t[3] == 0 && t[1] % t[4] == 0 &&
+        (t[0] / t[3]) * (t[1] / t[4]) <= vk->max_wg && (t[0] + t[1]) * t[2] * 4 <= vk->max_shared) {
+        memcpy(vk->mm_tile, t, sizeof(t));
+        return;
+    }
+    size_t n = sizeof(cands) / sizeof(cands[0]);
+    for (size_t i = 0; i <= n; i++) {
+        const uint32_t *c = i == 0 ? cpu_first : cands[i - 1];
+        if (i == 0 && vk->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU) {
+            continue;
+        }
+        uint32_t wg = (c[0] / c[3]) * (c[1] / c[4]);
+        if (wg <= vk->max_wg && (wg % vk->subgroup_size == 0 || wg < vk->subgroup_size) &&
+            (c[0] + c[1]) * c[2] * 4 <= vk->max_shared) {
+            memcpy(vk->mm_tile, c, sizeof(vk->mm_tile));
+            return;
+        }
+    }
+    memcpy(vk->mm_tile, cands[n - 1], sizeof(vk->mm_tile));
+}
+
+static bool is_matmul(enum kiln__vk_shader sh)
+{
+    return sh == KILN__VK_SH_MATMUL_NN || sh == KILN__VK_SH_MATMUL_NT ||
+           sh == KILN__VK_SH_MATMUL_TN || sh == KILN__VK_SH_MATMUL_TT;
+}
+
+uint32_t kiln__vk_matmul_wg(const struct kiln__vk *vk)
+{
+    return (vk->mm_tile[0] / vk->mm_tile[3]) * (vk->mm_tile[1] / vk->mm_tile[4]);
+}
+
+static kiln_status pipeline(struct kiln__vk *vk, enum kiln__vk_shader sh, VkPipeline *out)
+{
+    if (vk->pipes[sh] != VK_NULL_HANDLE) {
+        *out = vk->pipes[sh];
+        return KILN_OK;
+    }
+    const struct kiln__vk_shader_info *si = &kiln__vk_shaders[sh];
+    uint32_t spec[6] = {vk->max_wg, 0, 0, 0, 0, 0};
+    uint32_t n_spec = 1;
+    if (is_matmul(sh)) {
+        spec[0] = kiln__vk_matmul_wg(vk);
+        memcpy(&spec[1], vk->mm_tile, sizeof(vk->mm_tile));
+        n_spec = 6;
+    }
+    VkSpecializationMapEntry map[6];
+    for (uint32_t i = 0; i < n_spec; i++) {
+        map[i].constantID = i;
+        map[i].offset = i * 4;
+        map[i].size = 4;
+    }
+    VkSpecializationInfo spi = {
+        .mapEntryCount = n_spec, .pMapEntries = map, .dataSize = n_spec * 4, .pData = spec};
+    VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                    .codeSize = si->n_bytes,
+                                    .pCode = si->words};
+    VkShaderModule mod;
+    VkResult r = vk->fn.vkCreateShaderModule(vk->dev, &mci, NULL, &mod);
+    if (r != VK_SUCCESS) {
+        return KILN_FAIL_NATIVE(KILN_E_KERNEL_BUILD, r,
+                                "vulkan: vkCreateShaderModule(%s) failed with VkResult %d",
+                                si->name, (int)r);
+    }
+    VkComputePipelineCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                  .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .module = mod,
+                  .pName = "main",
+                  .pSpecializationInfo = &spi},
+        .layout = vk->layout[si->n_bindings]};
+    r = vk->fn.vkCreateComputePipelines(vk->dev, vk->cache, 1, &ci, NULL, &vk->pipes[sh]);
+    vk->fn.vkDestroyShaderModule(vk->dev, mod, NULL);
+    if (r != VK_SUCCESS) {
+        vk->pipes[sh] = VK_NULL_HANDLE;
+        return KILN_FAIL_NATIVE(KILN_E_KERNEL_BUILD, r,
+                                "vulkan: creating the pipeline of shader %s failed (VkResult %d)",
+                                si->name, (int)r);
+    }
+    vk->cache_dirty = true;
+    *out = vk->pipes[sh];
+    return KILN_OK;
+}
+
+/* ==== Descriptors ==== */
+
+static kiln_status alloc_set(struct kiln__vk *vk, int n_binds, VkDescriptorSet *out)
+{
+    for (;;) {
+        if (vk->cur_dpool == vk->n_dpools) {
+            if (vk->n_dpools == vk->cap_dpools) {
+                int32_t cap = vk->cap_dpools ? 2 * vk->cap_dpools : 4;
+                VkDescriptorPool *np = kiln__alloc(vk->ctx, sizeof(*np) * (size_t)cap, "pools");
+                if (np == NULL) {
+                    return KILN_E_OUT_OF_HOST_MEMORY;
+                }
+                if (vk->n_dpools > 0) {
+                    memcpy(np, vk->dpools, sizeof(*np) * (size_t)vk->n_dpools);
+                }
+                kiln__free(vk->ctx, vk->dpools);
+                vk->dpools = np;
+                vk->cap_dpools = cap;
+            }
+            VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                       SETS_PER_POOL * KILN_VK_MAX_BINDINGS};
+            VkDescriptorPoolCreateInfo pci = {.sType =
+                                                  VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                              .maxSets = SETS_PER_POOL,
+                                              .poolSizeCount = 1,
+                                              .pPoolSizes = &ps};
+            KILN_VK_CHECK(
+                vk->fn.vkCreateDescriptorPool(vk->dev, &pci, NULL, &vk->dpools[vk->n_dpools]));
+            vk->n_dpools++;
+        }
+        VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                          .descriptorPool = vk->dpools[vk->cur_dpool],
+                                          .descriptorSetCount = 1,
+                                          .pSetLayouts = &vk->dsl[n_binds]};
+        VkResult r = vk->fn.vkAllocateDescriptorSets(vk->dev, &ai, out);
+        if (r == VK_SUCCESS) {
+            return KILN_OK;
+        }
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) {
+            return kiln__vk_result(r, "vkAllocateDescriptorSets");
+        }
+        vk->cur_dpool++;
+    }
+}
+
+/* ==== Dispatch ==== */
+
+struct kiln__vk_bind kiln__vk_bind_tensor(const struct kiln_tensor *t, bool write)
+{
+    size_t off;
+    struct kiln__vk_bind b;
+    b.buf = kiln__tensor_buffer(t, &off);
+    b.off = off;
+    b.size = kiln_tensor_n_bytes(t);
+    if (b.size == 0) {
+        b.size = 4; /* a valid range; the shader reads nothing */
+    }
+    b.write = write;
+    return b;
+}
+
+static bool overlaps(const struct kiln__vk_access *a, const struct kiln__vk_bind *b)
+{
+    return a->buf == b->buf->buf && a->off < b->off + b->size && b->off < a->end;
+}
+
+/* Records the barrier this dispatch's accesses need, then tracks them. */
+static kiln_status track(struct kiln__vk *vk, int n_binds, const struct kiln__vk_bind *binds)
+{
+    bool hazard = vk->n_acc + n_binds > MAX_TRACKED;
+    for (int i = 0; i < n_binds && !hazard; i++) {
+        for (int32_t j = 0; j < vk->n_acc && !hazard; j++) {
+            hazard = overlaps(&vk->acc[j], &binds[i]) && (vk->acc[j].write || binds[i].write);
+        }
+    }
+    if (hazard) {
+        kiln__vk_barrier(vk, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+    }
+    for (int i = 0; i < n_binds; i++) {
+        struct kiln__vk_access *a = &vk->acc[vk->n_acc++];
+        a->buf = binds[i].buf->buf;
+        a->off = binds[i].off;
+        a->end = binds[i].off + binds[i].size;
+        a->write = binds[i].write;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln__vk_dispatch(struct kiln__vk *vk, enum kiln__vk_shader sh, int n_binds,
+                              const struct kiln__vk_bind *binds, const void *pc, size_t pc_bytes,
+                              uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    VkPipeline pipe = VK_NULL_HANDLE;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    KILN_ASSERT(n_binds == kiln__vk_shaders[sh].n_bindings && pc_bytes <= KILN_VK_PUSH_BYTES);
+    KILN_TRY(pipeline(vk, sh, &pipe));
+    KILN_TRY(kiln__vk_record(vk));
+    KILN_TRY(track(vk, n_binds, binds));
+    KILN_TRY(alloc_set(vk, n_binds, &set));
+    VkDescriptorBufferInfo bi[KILN_VK_MAX_BINDINGS];
+    VkWriteDescriptorSet w[KILN_VK_MAX_BINDINGS];
+    for (int i = 0; i < n_binds; i++) {
+        KILN_ASSERT(binds[i].size <= vk->max_range);
+        bi[i].buffer = binds[i].buf->buf;
+        bi[i].offset = binds[i].off;
+        bi[i].range = binds[i].size;
+        w[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = set,
+                                      .dstBinding = (uint32_t)i,
+                                      .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[i]};
+    }
+    vk->fn.vkUpdateDescriptorSets(vk->dev, (uint32_t)n_binds, w, 0, NULL);
+    VkCommandBuffer cb = vk->frames[vk->cur].cb;
+    VkPipelineLayout layout = vk->layout[n_binds];
+    vk->fn.vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    vk->fn.vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
+    if (pc_bytes > 0) {
+        vk->fn.vkCmdPushConstants(cb, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)pc_bytes,
+                                  pc);
+    }
+    vk->fn.vkCmdDispatch(cb, gx, gy, gz);
+    return KILN_OK;
+}
+
+/* ==== Setup ==== */
+
+kiln_status kiln__vk_exec_init(struct kiln__vk *vk)
+{
+    VkDescriptorSetLayoutBinding lb[KILN_VK_MAX_BINDINGS];
+    for (int i = 0; i < KILN_VK_MAX_BINDINGS; i++) {
+        lb[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i,
+                                               .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                               .descriptorCount = 1,
+                                               .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    }
+    VkPushConstantRange pr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, KILN_VK_PUSH_BYTES};
+    for (int n = 1; n <= KILN_VK_MAX_BINDINGS; n++) {
+        VkDescriptorSetLayoutCreateInfo dci = {
+            .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+            .bindingCount = (uint32_t)n,
+            .pBindings = lb};
+        KILN_VK_CHECK(vk->fn.vkCreateDescriptorSetLayout(vk->dev, &dci, NULL, &vk->dsl[n]));
+        VkPipelineLayoutCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                          .setLayoutCount = 1,
+                                          .pSetLayouts = &vk->dsl[n],
+                                          .pushConstantRangeCount = 1,
+                                          .pPushConstantRanges = &pr};
+        KILN_VK_CHECK(vk->fn.vkCreatePipelineLayout(vk->dev, &pci, NULL, &vk->layout[n]));
+    }
+    VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                   .queueFamilyIndex = vk->queue_family};
+    KILN_VK_CHECK(vk->fn.vkCreateCommandPool(vk->dev, &cpi, NULL, &vk->cmd_pool));
+    VkCommandBuffer cbs[KILN_VK_FRAMES];
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                      .commandPool = vk->cmd_pool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                      .commandBufferCount = KILN_VK_FRAMES};
+    KILN_VK_CHECK(vk->fn.vkAllocateCommandBuffers(vk->dev, &ai, cbs));
+    for (int i = 0; i < KILN_VK_FRAMES; i++) {
+        VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        vk->frames[i].cb = cbs[i];
+        KILN_VK_CHECK(vk->fn.vkCreateFence(vk->dev, &fci, NULL, &vk->frames[i].fence));
+    }
+    /* Host arrays the runs need are allocated here, so that a graph gives back exactly
+     * the host memory it took. */
+    vk->acc = kiln__alloc(vk->ctx, sizeof(*vk->acc) * MAX_TRACKED, "hazard tracking");
+    vk->cap_dpools = 16;
+    vk->dpools = kiln__alloc(vk->ctx, sizeof(*vk->dpools) * (size_t)vk->cap_dpools, "pools");
+    if (vk->acc == NULL || vk->dpools == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    choose_matmul_tile(vk);
+    return cache_load(vk);
+}
+
+void kiln__vk_exec_fini(struct kiln__vk *vk)
+{
+    for (int i = 0; i < KILN__VK_SHADER_COUNT; i++) {
+        if (vk->pipes[i] != VK_NULL_HANDLE) {
+            vk->fn.vkDestroyPipeline(vk->dev, vk->pipes[i], NULL);
+        }
+    }
+    if (vk->cache != VK_NULL_HANDLE) {
+        vk->fn.vkDestroyPipelineCache(vk->dev, vk->cache, NULL);
+    }
+    for (int32_t i = 0; i < vk->n_dpools; i++) {
+        vk->fn.vkDestroyDescriptorPool(vk->dev, vk->dpools[i], NULL);
+    }
+    kiln__free(vk->ctx, vk->dpools);
+    kiln__free(vk->ctx, vk->acc);
+    for (int i = 0; i < KILN_VK_FRAMES; i++) {
+        if (vk->frames[i].fence != VK_NULL_HANDLE) {
+            vk->fn.vkDestroyFence(vk->dev, vk->frames[i].fence, NULL);
+        }
+    }
+    if (vk->cmd_pool != VK_NULL_HANDLE) {
+        vk->fn.vkDestroyCommandPool(vk->dev, vk->cmd_pool, NULL);
+    }
+    for (int n = 1; n <= KILN_VK_MAX_BINDINGS; n++) {
+        if (vk->layout[n] != VK_NULL_HANDLE) {
+            vk->fn.vkDestroyPipelineLayout(vk->dev, vk->layout[n], NULL);
+        }
+        if (vk->dsl[n] != VK_NULL_HANDLE) {
+            vk->fn.vkDestroyDescriptorSetLayout(vk->dev, vk->dsl[n], NULL);
+        }
+    }
+}

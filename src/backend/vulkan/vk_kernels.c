@@ -1,0 +1,508 @@
+/*
+ * vk_kernels.c - the Vulkan backend's kernel table: one entry per op of
+ * src/ops/op_list.h (RESHAPE is a view and runs nothing), each recording one dispatch
+ * of a shader from shaders/ with a push-constant block mirrored here. The CPU
+ * references in the src/ops family files define what each op computes. The supports hook rejects,
+ * at compile time, tensors that one storage-buffer binding cannot reach.
+ */
+#include <string.h>
+
+#include "../../ops/family.h"
+#include "vk_impl.h"
+
+#define PC_ASSERT(T) _Static_assert(sizeof(T) <= KILN_VK_PUSH_BYTES, #T " exceeds 128 bytes")
+
+/* Push-constant blocks, mirrored from the shaders (std430: 4-byte scalars). */
+struct pc_binary { /* binary.comp */
+    uint32_t n, d1, d2, d3, sa[4], sb[4];
+};
+struct pc_unary { /* unary.comp */
+    uint32_t n;
+    float p0, p1;
+};
+struct pc_strided { /* shape.comp, reduce.comp */
+    uint32_t n, d1, d2, d3, s[4], r[4], n_red;
+    float scale;
+};
+struct pc_rows { /* softmax.comp */
+    uint32_t rows, cols;
+};
+struct pc_loss { /* loss.comp */
+    uint32_t n, cols;
+    float scale;
+};
+struct pc_matmul { /* matmul.comp */
+    uint32_t m, n, k, sa, sb, sc;
+};
+struct pc_sgd { /* optim.comp, OP_SGD */
+    uint32_t n;
+    float lr, momentum, dampening, weight_decay;
+    int32_t nesterov, step;
+};
+struct pc_adam { /* optim.comp, OP_ADAM */
+    uint32_t n;
+    float lr, beta1, beta2, eps, weight_decay;
+    int32_t decoupled;
+    float bc1, bc2;
+};
+PC_ASSERT(struct pc_binary);
+PC_ASSERT(struct pc_unary);
+PC_ASSERT(struct pc_strided);
+PC_ASSERT(struct pc_rows);
+PC_ASSERT(struct pc_loss);
+PC_ASSERT(struct pc_matmul);
+PC_ASSERT(struct pc_sgd);
+PC_ASSERT(struct pc_adam);
+
+/* ==== Helpers ==== */
+
+static struct kiln__vk *vk_of(struct kiln_backend *be)
+{
+    return be->impl;
+}
+
+/* Workgroups for a grid-stride loop over n items. */
+uint32_t kiln__vk_groups(const struct kiln__vk *vk, int64_t n, uint32_t wg)
+{
+    int64_t g = (n + wg - 1) / wg;
+    int64_t lim = vk->props.limits.maxComputeWorkGroupCount[0];
+    g = g < lim ? g : lim;
+    return g > 0 ? (uint32_t)g : 1;
+}
+
+/* Binds src 0..n_src-1 then the output (when with_out). */
+static int bind_node(const struct kiln_tensor *n, bool with_out, uint8_t write_mask,
+                     struct kiln__vk_bind *b)
+{
+    int k = 0;
+    for (int i = 0; i < n->n_src; i++) {
+        b[k++] = kiln__vk_bind_tensor(n->src[i], (write_mask >> i) & 1u);
+    }
+    if (with_out) {
+        b[k++] = kiln__vk_bind_tensor(n, true);
+    }
+    return k;
+}
+
+kiln_status kiln__vk_run_simple(struct kiln_backend *be, const struct kiln_tensor *n,
+                                enum kiln__vk_shader sh, const void *pc, size_t pc_bytes,
+                                uint32_t gx)
+{
+    struct kiln__vk_bind b[KILN_VK_MAX_BINDINGS];
+    int nb = bind_node(n, true, 0, b);
+    return kiln__vk_dispatch(vk_of(be), sh, nb, b, pc, pc_bytes, gx, 1, 1);
+}
+
+static bool fits(const struct kiln__vk *vk, const struct kiln_tensor *n,
+                 const struct kiln_tensor *t)
+{
+    size_t nb = kiln_tensor_n_bytes(t);
+    if (nb <= vk->max_range && t->n_elems < ((int64_t)1 << 31)) {
+        return true;
+    }
+    char s[64];
+    KILN_FAIL(KILN_E_UNSUPPORTED,
+              "tensor '%s' %s of node '%s' is %zu bytes, more than the %llu bytes one storage "
+              "buffer binding may span on '%s' (maxStorageBufferRange); use a smaller batch or "
+              "split the layer so that every tensor stays under that size",
+              t->name, kiln__shape_str(&t->shape, s, sizeof(s)), n->name, nb,
+              (unsigned long long)vk->max_range, vk->props.deviceName);
+    return false;
+}
+
+bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__vk *vk = be->impl;
+    for (int i = 0; i < n->n_src; i++) {
+        if (!fits(vk, n, n->src[i])) {
+            return false;
+        }
+    }
+    return fits(vk, n, n);
+}
+
+static void dims_u32(const int64_t in[4], uint32_t *out)
+{
+    for (int i = 0; i < 4; i++) {
+        out[i] = (uint32_t)in[i];
+    }
+}
+
+/* ==== Binary ==== */
+
+static kiln_status vk_binary(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    static const enum kiln__vk_shader sh[] = {
+        [KILN_OP_ADD] = KILN__VK_SH_ADD,
+        [KILN_OP_SUB] = KILN__VK_SH_SUB,
+        [KILN_OP_MUL] = KILN__VK_SH_MUL,
+        [KILN_OP_DIV] = KILN__VK_SH_DIV,
+    };
+    struct kiln__vk *vk = vk_of(be);
+    int64_t d[4], sa[4], sb[4];
+    struct pc_binary pc;
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    kiln__dims4(&n->shape, d);
+    kiln__bcast_strides(n, 0, sa);
+    kiln__bcast_strides(n, 1, sb);
+    pc.n = (uint32_t)n->n_elems;
+    pc.d1 = (uint32_t)d[1];
+    pc.d2 = (uint32_t)d[2];
+    pc.d3 = (uint32_t)d[3];
+    dims_u32(sa, pc.sa);
+    dims_u32(sb, pc.sb);
+    enum kiln__vk_shader s = sh[n->op];
+    if (s == KILN__VK_SH_DIV && vk->ieee) {
+        s = KILN__VK_SH_DIV_IEEE;
+    }
+    return kiln__vk_run_simple(be, n, s, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Unary and their _BWD ==== */
+
+static kiln_status vk_unary(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    static const enum kiln__vk_shader sh[] = {
+        [KILN_OP_SCALE_SHIFT] = KILN__VK_SH_SCALE_SHIFT,
+        [KILN_OP_RELU] = KILN__VK_SH_RELU,
+        [KILN_OP_LEAKY_RELU] = KILN__VK_SH_LEAKY_RELU,
+        [KILN_OP_SIGMOID] = KILN__VK_SH_SIGMOID,
+        [KILN_OP_TANH] = KILN__VK_SH_TANH,
+        [KILN_OP_GELU] = KILN__VK_SH_GELU,
+        [KILN_OP_EXP] = KILN__VK_SH_EXP,
+        [KILN_OP_LOG] = KILN__VK_SH_LOG,
+        [KILN_OP_SQRT] = KILN__VK_SH_SQRT,
+        [KILN_OP_RELU_BWD] = KILN__VK_SH_RELU_BWD,
+        [KILN_OP_LEAKY_RELU_BWD] = KILN__VK_SH_LEAKY_RELU_BWD,
+        [KILN_OP_SIGMOID_BWD] = KILN__VK_SH_SIGMOID_BWD,
+        [KILN_OP_TANH_BWD] = KILN__VK_SH_TANH_BWD,
+        [KILN_OP_GELU_BWD] = KILN__VK_SH_GELU_BWD,
+    };
+    struct kiln__vk *vk = vk_of(be);
+    struct pc_unary pc = {(uint32_t)n->n_elems, 0.0f, 0.0f};
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    if (n->op == KILN_OP_SCALE_SHIFT) {
+        const struct kiln__p_scale_shift *p = kiln__params(n);
+        pc.p0 = p->scale;
+        pc.p1 = p->shift;
+    } else if (n->op == KILN_OP_LEAKY_RELU || n->op == KILN_OP_LEAKY_RELU_BWD) {
+        pc.p0 = ((const struct kiln__p_alpha *)kiln__params(n))->alpha;
+    }
+    enum kiln__vk_shader s = sh[n->op];
+    if (vk->ieee) {
+        s = s == KILN__VK_SH_EXP    ? KILN__VK_SH_EXP_IEEE
+            : s == KILN__VK_SH_LOG  ? KILN__VK_SH_LOG_IEEE
+            : s == KILN__VK_SH_SQRT ? KILN__VK_SH_SQRT_IEEE
+                                    : s;
+    }
+    return kiln__vk_run_simple(be, n, s, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Matmul ==== */
+
+static void mm_dims(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int64_t *nn,
+                    int64_t *k)
+{
+    const struct kiln__p_matmul *p = kiln__params(n);
+    const struct kiln_shape *a = &n->src[0]->shape, *b = &n->src[1]->shape;
+    int32_t r = a->rank;
+    *batch = r == 3 ? a->dims[0] : 1;
+    *m = p->trans_a ? a->dims[r - 1] : a->dims[r - 2];
+    *k = p->trans_a ? a->dims[r - 2] : a->dims[r - 1];
+    *nn = p->trans_b ? b->dims[r - 2] : b->dims[r - 1];
+}
+
+static bool vk_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__vk *vk = be->impl;
+    int64_t batch, m, nn, k;
+    if (!kiln__vk_supports(be, n)) {
+        return false;
+    }
+    mm_dims(n, &batch, &m, &nn, &k);
+    const uint32_t *lim = vk->props.limits.maxComputeWorkGroupCount;
+    if ((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1] > lim[0] ||
+        (m + vk->mm_tile[0] - 1) / vk->mm_tile[0] > lim[1] || batch > lim[2]) {
+        KILN_FAIL(KILN_E_UNSUPPORTED,
+                  "matmul '%s': %lld x %lld x %lld (batch %lld) needs more workgroups than "
+                  "maxComputeWorkGroupCount allows on '%s'; use a smaller batch",
+                  n->name, (long long)m, (long long)nn, (long long)k, (long long)batch,
+                  vk->props.deviceName);
+        return false;
+    }
+    return true;
+}
+
+static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = vk_of(be);
+    const struct kiln__p_matmul *p = kiln__params(n);
+    int64_t batch, m, nn, k;
+    mm_dims(n, &batch, &m, &nn, &k);
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    struct pc_matmul pc = {(uint32_t)m,       (uint32_t)nn,       (uint32_t)k,
+                           (uint32_t)(m * k), (uint32_t)(k * nn), (uint32_t)(m * nn)};
+    enum kiln__vk_shader sh = p->trans_a
+                                  ? (p->trans_b ? KILN__VK_SH_MATMUL_TT : KILN__VK_SH_MATMUL_TN)
+                                  : (p->trans_b ? KILN__VK_SH_MATMUL_NT : KILN__VK_SH_MATMUL_NN);
+    struct kiln__vk_bind b[3];
+    int nb = bind_node(n, true, 0, b);
+    uint32_t gx = (uint32_t)((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1]);
+    uint32_t gy = (uint32_t)((m + vk->mm_tile[0] - 1) / vk->mm_tile[0]);
+    return kiln__vk_dispatch(vk, sh, nb, b, &pc, sizeof(pc), gx, gy, (uint32_t)batch);
+}
+
+/* ==== Shape ==== */
+
+static kiln_status vk_transpose(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = vk_of(be);
+    const struct kiln__p_transpose *p = kiln__params(n);
+    const struct kiln_shape *s = &n->src[0]->shape;
+    int64_t in_str[4], od[4], st[4] = {0, 0, 0, 0};
+    struct pc_strided pc;
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    memset(&pc, 0, sizeof(pc));
+    kiln__strides4(s, in_str);
+    kiln__dims4(&n->shape, od);
+    for (int32_t i = 0; i < s->rank; i++) {
+        st[4 - s->rank + i] = in_str[4 - s->rank + p->perm[i]];
+    }
+    pc.n = (uint32_t)n->n_elems;
+    pc.d1 = (uint32_t)od[1];
+    pc.d2 = (uint32_t)od[2];
+    pc.d3 = (uint32_t)od[3];
+    dims_u32(st, pc.s);
+    /* shape.comp reads the first 8 words of the block. */
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_TRANSPOSE, &pc, 8 * sizeof(uint32_t),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Reduce ==== */
+
+static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = vk_of(be);
+    const struct kiln__p_reduce *p = kiln__params(n);
+    int64_t id[4], od[4], is[4];
+    struct pc_strided pc;
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    kiln__dims4(&n->src[0]->shape, id);
+    kiln__dims4(&n->shape, od);
+    kiln__strides4(&n->src[0]->shape, is);
+    pc.n = (uint32_t)n->n_elems;
+    pc.d1 = (uint32_t)od[1];
+    pc.d2 = (uint32_t)od[2];
+    pc.d3 = (uint32_t)od[3];
+    dims_u32(is, pc.s);
+    pc.n_red = 1;
+    for (int k = 0; k < 4; k++) {
+        pc.r[k] = (od[k] == 1 && id[k] != 1) ? (uint32_t)id[k] : 1u;
+        pc.n_red *= pc.r[k];
+    }
+    pc.scale = p->scale;
+    uint32_t g = (uint32_t)(n->n_elems < vk->props.limits.maxComputeWorkGroupCount[0]
+                                ? n->n_elems
+                                : vk->props.limits.maxComputeWorkGroupCount[0]);
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_REDUCE_SUM, &pc, sizeof(pc), g);
+}
+
+static kiln_status vk_broadcast(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = vk_of(be);
+    int64_t d[4], s[4];
+    struct pc_strided pc;
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    memset(&pc, 0, sizeof(pc));
+    kiln__dims4(&n->shape, d);
+    kiln__bcast_strides(n, 0, s);
+    pc.n = (uint32_t)n->n_elems;
+    pc.d1 = (uint32_t)d[1];
+    pc.d2 = (uint32_t)d[2];
+    pc.d3 = (uint32_t)d[3];
+    dims_u32(s, pc.s);
+    pc.scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_BROADCAST, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+static uint32_t row_groups(const struct kiln__vk *vk, int64_t rows)
+{
+    int64_t lim = vk->props.limits.maxComputeWorkGroupCount[0];
+    return rows < 1 ? 1u : (uint32_t)(rows < lim ? rows : lim);
+}
+
+static kiln_status vk_argmax(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = vk_of(be);
+    int64_t rows, cols;
+    struct pc_strided pc;
+    kiln__rows_cols(&n->src[0]->shape, &rows, &cols);
+    if (rows == 0 || cols == 0) {
+        return KILN_OK;
+    }
+    memset(&pc, 0, sizeof(pc));
+    pc.n = (uint32_t)rows;
+    pc.d1 = (uint32_t)cols;
+    enum kiln__vk_shader sh = vk->ieee ? KILN__VK_SH_ARGMAX_IEEE : KILN__VK_SH_ARGMAX;
+    return kiln__vk_run_simple(be, n, sh, &pc, sizeof(pc), row_groups(vk, rows));
+}
+
+static kiln_status vk_softmax(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    static const enum kiln__vk_shader sh[] = {
+        [KILN_OP_SOFTMAX] = KILN__VK_SH_SOFTMAX,
+        [KILN_OP_LOG_SOFTMAX] = KILN__VK_SH_LOG_SOFTMAX,
+        [KILN_OP_SOFTMAX_BWD] = KILN__VK_SH_SOFTMAX_BWD,
+        [KILN_OP_LOG_SOFTMAX_BWD] = KILN__VK_SH_LOG_SOFTMAX_BWD,
+    };
+    struct kiln__vk *vk = vk_of(be);
+    int64_t rows, cols;
+    kiln__rows_cols(&n->shape, &rows, &cols);
+    if (rows == 0 || cols == 0) {
+        return KILN_OK;
+    }
+    struct pc_rows pc = {(uint32_t)rows, (uint32_t)cols};
+    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc), row_groups(vk, rows));
+}
+
+/* ==== Losses ==== */
+
+static kiln_status vk_loss(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    static const enum kiln__vk_shader sh[] = {
+        [KILN_OP_MSE] = KILN__VK_SH_MSE,
+        [KILN_OP_MSE_BWD] = KILN__VK_SH_MSE_BWD,
+        [KILN_OP_SOFTMAX_XENT] = KILN__VK_SH_SOFTMAX_XENT,
+        [KILN_OP_SOFTMAX_XENT_BWD] = KILN__VK_SH_SOFTMAX_XENT_BWD,
+        [KILN_OP_BCE_LOGITS] = KILN__VK_SH_BCE_LOGITS,
+        [KILN_OP_BCE_LOGITS_BWD] = KILN__VK_SH_BCE_LOGITS_BWD,
+        [KILN_OP_HINGE] = KILN__VK_SH_HINGE,
+        [KILN_OP_HINGE_BWD] = KILN__VK_SH_HINGE_BWD,
+    };
+    struct kiln__vk *vk = vk_of(be);
+    const struct kiln_tensor *x = n->src[0];
+    bool labels = n->src[1]->dtype == KILN_DTYPE_I32;
+    bool bwd = n->n_src == 3;
+    struct pc_loss pc = {0, 0, 1.0f};
+    int64_t rows = labels ? x->shape.dims[0] : x->n_elems;
+    int64_t cols = labels ? x->shape.dims[1] : 1;
+    pc.n = (uint32_t)rows;
+    pc.cols = (uint32_t)cols;
+    double count = (double)rows;
+    if (n->op == KILN_OP_HINGE || n->op == KILN_OP_HINGE_BWD) {
+        count = (double)rows * (double)cols;
+    }
+    pc.scale = (float)((n->op == KILN_OP_MSE_BWD ? 2.0 : 1.0) / count);
+    if (bwd && (rows == 0 || cols == 0)) {
+        return KILN_OK;
+    }
+    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc),
+                               bwd ? kiln__vk_groups(vk, rows, vk->max_wg) : 1);
+}
+
+/* ==== Optimizer updates (in place) ==== */
+
+static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = vk_of(be);
+    struct kiln__vk_bind b[KILN_VK_MAX_BINDINGS];
+    int64_t count = n->src[0]->n_elems;
+    if (count == 0) {
+        return KILN_OK;
+    }
+    int nb = bind_node(n, false, kiln__ops[n->op]->inplace_mask, b);
+    uint32_t g = kiln__vk_groups(vk, count, vk->max_wg);
+    if (n->op == KILN_OP_SGD_UPDATE) {
+        const struct kiln__p_sgd *p = kiln__params(n);
+        struct pc_sgd pc = {(uint32_t)count, p->lr,       p->momentum, p->dampening,
+                            p->weight_decay, p->nesterov, p->step};
+        return kiln__vk_dispatch(vk, KILN__VK_SH_SGD, nb, b, &pc, sizeof(pc), g, 1, 1);
+    }
+    const struct kiln__p_adam *p = kiln__params(n);
+    struct pc_adam pc = {(uint32_t)count, p->lr,        p->beta1, p->beta2, p->eps,
+                         p->weight_decay, p->decoupled, p->bc1,   p->bc2};
+    return kiln__vk_dispatch(vk, KILN__VK_SH_ADAM, nb, b, &pc, sizeof(pc), g, 1, 1);
+}
+
+/* ==== The table ==== */
+
+#define K(fn)                                                                                      \
+    {                                                                                              \
+        fn, kiln__vk_supports                                                                      \
+    }
+
+const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
+    [KILN_OP_ADD] = K(vk_binary),
+    [KILN_OP_SUB] = K(vk_binary),
+    [KILN_OP_MUL] = K(vk_binary),
+    [KILN_OP_DIV] = K(vk_binary),
+    [KILN_OP_SCALE_SHIFT] = K(vk_unary),
+    [KILN_OP_RELU] = K(vk_unary),
+    [KILN_OP_LEAKY_RELU] = K(vk_unary),
+    [KILN_OP_SIGMOID] = K(vk_unary),
+    [KILN_OP_TANH] = K(vk_unary),
+    [KILN_OP_GELU] = K(vk_unary),
+    [KILN_OP_EXP] = K(vk_unary),
+    [KILN_OP_LOG] = K(vk_unary),
+    [KILN_OP_SQRT] = K(vk_unary),
+    [KILN_OP_RELU_BWD] = K(vk_unary),
+    [KILN_OP_LEAKY_RELU_BWD] = K(vk_unary),
+    [KILN_OP_SIGMOID_BWD] = K(vk_unary),
+    [KILN_OP_TANH_BWD] = K(vk_unary),
+    [KILN_OP_GELU_BWD] = K(vk_unary),
+    [KILN_OP_MATMUL] = {vk_matmul, vk_matmul_supports},
+    [KILN_OP_TRANSPOSE] = K(vk_transpose),
+    [KILN_OP_REDUCE_SUM] = K(vk_reduce_sum),
+    [KILN_OP_BROADCAST] = K(vk_broadcast),
+    [KILN_OP_ARGMAX] = K(vk_argmax),
+    [KILN_OP_SOFTMAX] = K(vk_softmax),
+    [KILN_OP_LOG_SOFTMAX] = K(vk_softmax),
+    [KILN_OP_SOFTMAX_BWD] = K(vk_softmax),
+    [KILN_OP_LOG_SOFTMAX_BWD] = K(vk_softmax),
+    [KILN_OP_MSE] = K(vk_loss),
+    [KILN_OP_MSE_BWD] = K(vk_loss),
+    [KILN_OP_SOFTMAX_XENT] = K(vk_loss),
+    [KILN_OP_SOFTMAX_XENT_BWD] = K(vk_loss),
+    [KILN_OP_BCE_LOGITS] = K(vk_loss),
+    [KILN_OP_BCE_LOGITS_BWD] = K(vk_loss),
+    [KILN_OP_HINGE] = K(vk_loss),
+    [KILN_OP_HINGE_BWD] = K(vk_loss),
+    [KILN_OP_SGD_UPDATE] = K(vk_optim),
+    [KILN_OP_ADAM_UPDATE] = K(vk_optim),
+    [KILN_OP_CONV2D] = K(kiln__vk_conv),
+    [KILN_OP_CONV2D_BWD_DATA] = K(kiln__vk_conv),
+    [KILN_OP_CONV2D_BWD_FILTER] = K(kiln__vk_conv),
+    [KILN_OP_MAXPOOL2D] = K(kiln__vk_pool),
+    [KILN_OP_MAXPOOL2D_BWD] = K(kiln__vk_pool),
+    [KILN_OP_AVGPOOL2D] = K(kiln__vk_pool),
+    [KILN_OP_AVGPOOL2D_BWD] = K(kiln__vk_pool),
+    [KILN_OP_UPSAMPLE_NEAREST] = K(kiln__vk_pool),
+    [KILN_OP_UPSAMPLE_NEAREST_BWD] = K(kiln__vk_pool),
+    [KILN_OP_CONCAT] = K(kiln__vk_concat),
+    [KILN_OP_SLICE] = K(kiln__vk_slice_pad),
+    [KILN_OP_PAD] = K(kiln__vk_slice_pad),
+    [KILN_OP_DROPOUT] = K(kiln__vk_dropout),
+    [KILN_OP_BN_STATS] = K(kiln__vk_norm),
+    [KILN_OP_BN_STATS_BWD] = K(kiln__vk_norm),
+    [KILN_OP_BN_APPLY] = K(kiln__vk_norm),
+    [KILN_OP_BN_APPLY_BWD] = K(kiln__vk_norm),
+    [KILN_OP_BN_APPLY_BWD_PARAMS] = K(kiln__vk_norm),
+    [KILN_OP_BN_RUNNING_UPDATE] = K(kiln__vk_norm),
+    [KILN_OP_LRN] = K(kiln__vk_norm),
+    [KILN_OP_LRN_BWD] = K(kiln__vk_norm),
+};

@@ -1,0 +1,277 @@
+/*
+ * vk_kernels_cnn.c - the Vulkan kernels of the conv-net ops: direct convolution and
+ * its two gradients (shaders/conv.comp), max and average pooling and nearest
+ * upsampling with their _BWD (shaders/pool.comp), concat, slice and pad
+ * (shaders/layout.comp), dropout (shaders/random.comp, the reference's Philox mask
+ * bit for bit), batch norm and local response norm (shaders/norm.comp). Push-constant
+ * blocks are mirrored here; the table is in vk_kernels.c.
+ */
+#include <string.h>
+
+#include "vk_impl.h"
+
+#define PC_ASSERT(T) _Static_assert(sizeof(T) <= KILN_VK_PUSH_BYTES, #T " exceeds 128 bytes")
+
+struct pc_conv { /* conv.comp */
+    uint32_t n;
+    int32_t nb, c, h, w, k, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cg, kg;
+};
+struct pc_pool { /* pool.comp */
+    uint32_t n;
+    int32_t h, w, oh, ow, kh, kw, sh, sw, ph, pw, count_include_pad;
+};
+struct pc_slice_pad { /* layout.comp, OP_SLICE_PAD */
+    uint32_t n, od1, od2, od3;
+    int32_t id[4];
+    uint32_t is[4];
+    int32_t off[4];
+    int32_t sign;
+};
+struct pc_copy_rows { /* layout.comp, OP_COPY_ROWS */
+    uint32_t n, len, dst_stride, dst_off;
+};
+struct pc_dropout { /* random.comp */
+    uint32_t n;
+    float p, scale;
+    uint32_t seed_lo, seed_hi, t_lo, t_hi, training;
+};
+PC_ASSERT(struct pc_conv);
+PC_ASSERT(struct pc_pool);
+PC_ASSERT(struct pc_slice_pad);
+PC_ASSERT(struct pc_copy_rows);
+PC_ASSERT(struct pc_dropout);
+
+/* ==== Convolution ==== */
+
+kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    static const enum kiln__vk_shader sh[] = {
+        [KILN_OP_CONV2D] = KILN__VK_SH_CONV2D,
+        [KILN_OP_CONV2D_BWD_DATA] = KILN__VK_SH_CONV2D_BWD_DATA,
+        [KILN_OP_CONV2D_BWD_FILTER] = KILN__VK_SH_CONV2D_BWD_FILTER,
+    };
+    struct kiln__vk *vk = be->impl;
+    const struct kiln__p_conv2d *p = kiln__params(n);
+    const int64_t *x, *w, *y; /* the shapes of x (or dx), w (or dw), y (or dy) */
+    if (n->op == KILN_OP_CONV2D) {
+        x = n->src[0]->shape.dims, w = n->src[1]->shape.dims, y = n->shape.dims;
+    } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+        x = n->shape.dims, w = n->src[1]->shape.dims, y = n->src[0]->shape.dims;
+    } else {
+        x = n->src[0]->shape.dims, w = n->shape.dims, y = n->src[1]->shape.dims;
+    }
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    struct pc_conv pc = {(uint32_t)n->n_elems,
+                         (int32_t)x[0],
+                         (int32_t)x[1],
+                         (int32_t)x[2],
+                         (int32_t)x[3],
+                         (int32_t)w[0],
+                         (int32_t)w[2],
+                         (int32_t)w[3],
+                         (int32_t)y[2],
+                         (int32_t)y[3],
+                         p->stride[0],
+                         p->stride[1],
+                         p->pad[0],
+                         p->pad[1],
+                         p->dilation[0],
+                         p->dilation[1],
+                         (int32_t)(x[1] / p->groups),
+                         (int32_t)(w[0] / p->groups)};
+    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Pooling and upsampling ==== */
+
+kiln_status kiln__vk_pool(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = be->impl;
+    struct pc_pool pc;
+    enum kiln__vk_shader sh;
+    const int64_t *big, *small; /* the un-pooled and pooled (or small and upsampled) plane */
+    memset(&pc, 0, sizeof(pc));
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    pc.n = (uint32_t)n->n_elems;
+    if (n->op == KILN_OP_UPSAMPLE_NEAREST || n->op == KILN_OP_UPSAMPLE_NEAREST_BWD) {
+        const struct kiln__p_upsample *p = kiln__params(n);
+        bool fwd = n->op == KILN_OP_UPSAMPLE_NEAREST;
+        small = fwd ? n->src[0]->shape.dims : n->shape.dims;
+        big = fwd ? n->shape.dims : n->src[0]->shape.dims;
+        pc.h = (int32_t)small[2], pc.w = (int32_t)small[3];
+        pc.oh = (int32_t)big[2], pc.ow = (int32_t)big[3];
+        pc.kh = p->factor[0], pc.kw = p->factor[1];
+        sh = fwd ? KILN__VK_SH_UPSAMPLE : KILN__VK_SH_UPSAMPLE_BWD;
+    } else {
+        const struct kiln__p_pool2d *p = kiln__params(n);
+        bool fwd = n->op == KILN_OP_MAXPOOL2D || n->op == KILN_OP_AVGPOOL2D;
+        big = fwd ? n->src[0]->shape.dims : n->shape.dims;
+        small = fwd ? n->shape.dims : n->src[n->n_src - 1]->shape.dims;
+        pc.h = (int32_t)big[2], pc.w = (int32_t)big[3];
+        pc.oh = (int32_t)small[2], pc.ow = (int32_t)small[3];
+        pc.kh = p->kernel[0], pc.kw = p->kernel[1];
+        pc.sh = p->stride[0], pc.sw = p->stride[1];
+        pc.ph = p->pad[0], pc.pw = p->pad[1];
+        pc.count_include_pad = p->count_include_pad;
+        sh = n->op == KILN_OP_MAXPOOL2D       ? KILN__VK_SH_MAXPOOL2D
+             : n->op == KILN_OP_MAXPOOL2D_BWD ? KILN__VK_SH_MAXPOOL2D_BWD
+             : n->op == KILN_OP_AVGPOOL2D     ? KILN__VK_SH_AVGPOOL2D
+                                              : KILN__VK_SH_AVGPOOL2D_BWD;
+        if (vk->ieee && sh == KILN__VK_SH_MAXPOOL2D) { /* NaN must win: keep isnan */
+            sh = KILN__VK_SH_MAXPOOL2D_IEEE;
+        } else if (vk->ieee && sh == KILN__VK_SH_MAXPOOL2D_BWD) {
+            sh = KILN__VK_SH_MAXPOOL2D_BWD_IEEE;
+        }
+    }
+    return kiln__vk_run_simple(be, n, sh, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Layout ==== */
+
+kiln_status kiln__vk_concat(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = be->impl;
+    int32_t axis = ((const struct kiln__p_concat *)kiln__params(n))->axis;
+    int64_t inner = 1, off = 0;
+    for (int32_t k = axis + 1; k < n->shape.rank; k++) {
+        inner *= n->shape.dims[k];
+    }
+    int64_t dst_stride = n->shape.dims[axis] * inner;
+    /* One copy per input into its column range of the output rows; the ranges are
+     * disjoint, the hazard tracker orders them anyway (same output binding). */
+    for (int i = 0; i < n->n_src; i++) {
+        const struct kiln_tensor *x = n->src[i];
+        int64_t len = x->shape.dims[axis] * inner;
+        if (x->n_elems > 0) {
+            struct pc_copy_rows pc = {(uint32_t)x->n_elems, (uint32_t)len, (uint32_t)dst_stride,
+                                      (uint32_t)off};
+            struct kiln__vk_bind b[2] = {kiln__vk_bind_tensor(x, false),
+                                         kiln__vk_bind_tensor(n, true)};
+            KILN_TRY(kiln__vk_dispatch(vk, KILN__VK_SH_COPY_ROWS, 2, b, &pc, sizeof(pc),
+                                       kiln__vk_groups(vk, x->n_elems, vk->max_wg), 1, 1));
+        }
+        off += len;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = be->impl;
+    int64_t od[4], id[4], is[4];
+    struct pc_slice_pad pc;
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    memset(&pc, 0, sizeof(pc));
+    kiln__dims4(&n->shape, od);
+    kiln__dims4(&n->src[0]->shape, id);
+    kiln__strides4(&n->src[0]->shape, is);
+    int32_t r = n->shape.rank, lead = 4 - r;
+    for (int32_t k = 0; k < r; k++) {
+        pc.off[lead + k] = n->op == KILN_OP_SLICE
+                               ? ((const struct kiln__p_slice *)kiln__params(n))->begin[k]
+                               : ((const struct kiln__p_pad *)kiln__params(n))->before[k];
+    }
+    pc.n = (uint32_t)n->n_elems;
+    pc.od1 = (uint32_t)od[1], pc.od2 = (uint32_t)od[2], pc.od3 = (uint32_t)od[3];
+    for (int k = 0; k < 4; k++) {
+        pc.id[k] = (int32_t)id[k];
+        pc.is[k] = (uint32_t)is[k];
+    }
+    pc.sign = n->op == KILN_OP_SLICE ? 1 : -1;
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_SLICE_PAD, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Dropout ==== */
+
+kiln_status kiln__vk_dropout(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = be->impl;
+    const struct kiln__p_dropout *p = kiln__params(n);
+    uint64_t t = n->graph->run_count;
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    struct pc_dropout pc = {(uint32_t)n->n_elems,
+                            p->p,
+                            p->scale,
+                            (uint32_t)p->seed,
+                            (uint32_t)(p->seed >> 32),
+                            (uint32_t)t,
+                            (uint32_t)(t >> 32),
+                            (uint32_t)(n->graph->training != 0)};
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_DROPOUT, &pc, sizeof(pc),
+                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+}
+
+/* ==== Batch norm and local response norm ==== */
+
+struct pc_norm { /* norm.comp */
+    uint32_t n, nb, c, s;
+    float f0, f1, f2, f3;
+    int32_t size;
+    uint32_t training;
+};
+PC_ASSERT(struct pc_norm);
+
+kiln_status kiln__vk_norm(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    static const enum kiln__vk_shader sh[] = {
+        [KILN_OP_BN_STATS] = KILN__VK_SH_BN_STATS,
+        [KILN_OP_BN_STATS_BWD] = KILN__VK_SH_BN_STATS_BWD,
+        [KILN_OP_BN_APPLY] = KILN__VK_SH_BN_APPLY,
+        [KILN_OP_BN_APPLY_BWD] = KILN__VK_SH_BN_APPLY_BWD,
+        [KILN_OP_BN_APPLY_BWD_PARAMS] = KILN__VK_SH_BN_APPLY_BWD_PARAMS,
+        [KILN_OP_BN_RUNNING_UPDATE] = KILN__VK_SH_BN_RUNNING_UPDATE,
+        [KILN_OP_LRN] = KILN__VK_SH_LRN,
+        [KILN_OP_LRN_BWD] = KILN__VK_SH_LRN_BWD,
+    };
+    struct kiln__vk *vk = be->impl;
+    struct pc_norm pc;
+    memset(&pc, 0, sizeof(pc));
+    const struct kiln_shape *xs = &n->src[0]->shape; /* x, or running mean (in place) */
+    pc.nb = (uint32_t)xs->dims[0];
+    pc.c = xs->rank > 1 ? (uint32_t)xs->dims[1] : 1u;
+    pc.s = 1;
+    for (int32_t i = 2; i < xs->rank; i++) {
+        pc.s *= (uint32_t)xs->dims[i];
+    }
+    pc.training = n->graph->training != 0;
+    bool per_channel = n->op == KILN_OP_BN_STATS || n->op == KILN_OP_BN_APPLY_BWD_PARAMS;
+    if (n->op == KILN_OP_LRN || n->op == KILN_OP_LRN_BWD) {
+        const struct kiln__p_lrn *p = kiln__params(n);
+        pc.f0 = p->alpha, pc.f1 = p->beta, pc.f2 = p->k;
+        pc.size = p->size;
+    } else if (n->op == KILN_OP_BN_RUNNING_UPDATE) {
+        const struct kiln__p_bn *p = kiln__params(n);
+        pc.f0 = p->momentum;
+        pc.f1 = p->count > 1 ? (float)p->count / (float)(p->count - 1) : 1.0f;
+        pc.c = (uint32_t)n->src[0]->n_elems;
+        pc.s = 1;
+        pc.n = pc.c;
+        struct kiln__vk_bind b[3] = {kiln__vk_bind_tensor(n->src[0], true),
+                                     kiln__vk_bind_tensor(n->src[1], true),
+                                     kiln__vk_bind_tensor(n->src[2], false)};
+        return kiln__vk_dispatch(vk, sh[n->op], 3, b, &pc, sizeof(pc),
+                                 kiln__vk_groups(vk, pc.n, vk->max_wg), 1, 1);
+    } else if (n->op == KILN_OP_BN_STATS_BWD) {
+        pc.f1 = (float)(1.0 / ((double)pc.nb * (double)pc.s));
+    } else if (n->op != KILN_OP_BN_STATS) {
+        pc.f0 = ((const struct kiln__p_bn *)kiln__params(n))->eps;
+    }
+    pc.n = per_channel ? pc.c : (uint32_t)n->n_elems;
+    if (pc.n == 0) {
+        return KILN_OK;
+    }
+    uint32_t lim = vk->props.limits.maxComputeWorkGroupCount[0];
+    uint32_t g = per_channel ? (pc.c < lim ? pc.c : lim) : kiln__vk_groups(vk, pc.n, vk->max_wg);
+    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc), g);
+}

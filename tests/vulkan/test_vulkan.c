@@ -1,0 +1,382 @@
+/*
+ * test_vulkan.c - the Vulkan backend: device listing and selection, transfers at odd
+ * offsets on every memory path (mapped, staging, non-coherent), graphs checked node by
+ * node against the CPU reference (KILN_CHECK), a deliberate KILN_CHECK fault, one
+ * submission and one host wait per training step, and the storage-range limit. Every
+ * test runs under VK_LAYER_KHRONOS_validation (KILN_VK_VALIDATION, enabled here unless
+ * the caller set it) and fails on any validation warning or error. Exits 77 (SKIP)
+ * when there is no Vulkan loader, driver or device.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/vulkan/vk_impl.h"
+#include "context_impl.h"
+#include "kiln.h"
+
+#define SKIP 77
+
+static kiln_context *open_ctx(int check)
+{
+    kiln_context *ctx = NULL;
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    o.backend = "vulkan";
+    o.check = check;
+    kiln_status s = kiln_context_create(&o, &ctx);
+    ck_assert_msg(s == KILN_OK, "context: %s", kiln_last_error());
+    return ctx;
+}
+
+/* Fails the test on any validation message, then destroys the context. */
+static void close_ctx(kiln_context *ctx)
+{
+    uint32_t n = kiln__vk_validation_count(&ctx->be);
+    kiln_context_destroy(ctx);
+    ck_assert_msg(n == 0, "%u validation message(s); run with KILN_LOG=warn to see them", n);
+}
+
+/* ==== Devices ==== */
+
+START_TEST(test_devices)
+{
+    struct kiln_device_info info[8];
+    int32_t n = 0;
+    ck_assert_int_eq(kiln_backend_devices("vulkan", info, 8, &n), KILN_OK);
+    ck_assert_int_ge(n, 1);
+    ck_assert_msg(strstr(info[0].details, "maxStorageBufferRange") != NULL, "%s", info[0].details);
+    ck_assert_msg(strstr(info[0].details, "subgroup size") != NULL, "%s", info[0].details);
+    ck_assert(info[0].name[0] != '\0' && info[0].type[0] != '\0');
+
+    /* By index, by a case-swapped name substring, and a name that matches nothing. */
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    kiln_context *ctx;
+    o.backend = "vulkan";
+    o.device = "0";
+    ck_assert_int_eq(kiln_context_create(&o, &ctx), KILN_OK);
+    ck_assert_str_eq(kiln_context_device(ctx), info[0].name);
+    close_ctx(ctx);
+    char sub[8];
+    snprintf(sub, sizeof(sub), "%.4s", info[0].name);
+    for (char *c = sub; *c; c++) {
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : (*c >= 'A' && *c <= 'Z' ? *c + 32 : *c));
+    }
+    o.device = sub;
+    ck_assert_msg(kiln_context_create(&o, &ctx) == KILN_OK, "%s", kiln_last_error());
+    close_ctx(ctx);
+    o.device = "no-such-gpu";
+    ck_assert_int_eq(kiln_context_create(&o, &ctx), KILN_E_BACKEND_UNAVAILABLE);
+    ck_assert_msg(strstr(kiln_last_error(), "no-such-gpu") != NULL, "%s", kiln_last_error());
+    o.device = "99";
+    ck_assert_int_eq(kiln_context_create(&o, &ctx), KILN_E_BACKEND_UNAVAILABLE);
+}
+END_TEST
+
+/* ==== Transfers ==== */
+
+static const char *const modes[][2] = {
+    {NULL, NULL},
+    {"KILN_VK_FORCE_STAGING", NULL},
+    {"KILN_VK_FORCE_NONCOHERENT", NULL},
+    {"KILN_VK_FORCE_STAGING", "KILN_VK_FORCE_NONCOHERENT"},
+};
+
+static void set_mode(int i, int on)
+{
+    for (int k = 0; k < 2; k++) {
+        if (modes[i][k] != NULL) {
+            if (on) {
+                setenv(modes[i][k], "1", 1);
+            } else {
+                unsetenv(modes[i][k]);
+            }
+        }
+    }
+}
+
+START_TEST(test_roundtrip)
+{
+    set_mode(_i, 1);
+    kiln_context *ctx = open_ctx(0);
+    struct kiln_backend *be = &ctx->be;
+    struct kiln_buffer *buf;
+    enum { N = 5000 };
+    unsigned char src[N], dst[N];
+    for (int i = 0; i < N; i++) {
+        src[i] = (unsigned char)(i * 7 + 3);
+    }
+    ck_assert_int_eq(be->ops->buffer_alloc(be, N, &buf), KILN_OK);
+    static const size_t offs[][2] = {{0, N}, {1, 5}, {7, 101}, {333, 4000}, {4999, 1}, {65, 64}};
+    for (size_t k = 0; k < sizeof(offs) / sizeof(offs[0]); k++) {
+        size_t off = offs[k][0], len = offs[k][1];
+        ck_assert_int_eq(be->ops->upload(be, buf, off, src + k, len), KILN_OK);
+        memset(dst, 0, sizeof(dst));
+        ck_assert_int_eq(be->ops->download(be, buf, off, dst, len), KILN_OK);
+        ck_assert_msg(memcmp(dst, src + k, len) == 0, "mode %d: bytes %zu+%zu differ", _i, off,
+                      len);
+    }
+    /* Bytes outside an upload keep their value. */
+    ck_assert_int_eq(be->ops->upload(be, buf, 0, src, N), KILN_OK);
+    ck_assert_int_eq(be->ops->upload(be, buf, 100, src + 500, 3), KILN_OK);
+    ck_assert_int_eq(be->ops->download(be, buf, 0, dst, N), KILN_OK);
+    ck_assert(memcmp(dst, src, 100) == 0 && memcmp(dst + 100, src + 500, 3) == 0);
+    ck_assert(memcmp(dst + 103, src + 103, N - 103) == 0);
+    be->ops->buffer_free(be, buf);
+    close_ctx(ctx);
+    set_mode(_i, 0);
+}
+END_TEST
+
+/* ==== Training ==== */
+
+struct mlp {
+    kiln_graph *g;
+    kiln_tensor *x, *y, *loss, *h;
+    kiln_optimizer *opt;
+};
+
+static void mlp_build(kiln_context *ctx, struct mlp *m, kiln_optim_kind kind)
+{
+    int64_t xd[2] = {64, 2}, yd[1] = {64}, w1d[2] = {16, 2}, b1d[1] = {16}, w2d[2] = {2, 16},
+            b2d[1] = {2};
+    ck_assert_int_eq(kiln_graph_create(ctx, &m->g), KILN_OK);
+    kiln_graph *g = m->g;
+    m->x = kiln_input(g, "x", KILN_DTYPE_F32, 2, xd);
+    m->y = kiln_input(g, "y", KILN_DTYPE_I32, 1, yd);
+    kiln_tensor *w1 = kiln_param(g, "w1", 2, w1d, KILN_INIT_HE_UNIFORM, 0, 1);
+    kiln_tensor *b1 = kiln_param(g, "b1", 1, b1d, KILN_INIT_ZEROS, 0, 1);
+    kiln_tensor *w2 = kiln_param(g, "w2", 2, w2d, KILN_INIT_XAVIER_UNIFORM, 0, 1);
+    kiln_tensor *b2 = kiln_param(g, "b2", 1, b2d, KILN_INIT_ZEROS, 0, 1);
+    m->h = kiln_relu(g, kiln_add(g, kiln_matmul(g, m->x, w1, 0, 1), b1));
+    kiln_tensor *logits = kiln_add(g, kiln_matmul(g, m->h, w2, 0, 1), b2);
+    m->loss = kiln_tensor_keep(kiln_softmax_xent(g, logits, m->y));
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    oo.kind = kind;
+    oo.lr = kind == KILN_OPTIM_SGD ? 0.1f : 0.01f;
+    oo.momentum = 0.9f;
+    ck_assert_int_eq(kiln_optimizer_create(g, m->loss, &oo, &m->opt), KILN_OK);
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+}
+
+static kiln_status mlp_step(struct mlp *m, unsigned *seed, float *loss)
+{
+    float xs[128];
+    int32_t ys[64];
+    for (int i = 0; i < 64; i++) {
+        float a = (float)rand_r(seed) / RAND_MAX * 2 - 1,
+              b = (float)rand_r(seed) / RAND_MAX * 2 - 1;
+        xs[2 * i] = a;
+        xs[2 * i + 1] = b;
+        ys[i] = a * b > 0;
+    }
+    KILN_TRY(kiln_tensor_upload(m->x, xs, sizeof(xs)));
+    KILN_TRY(kiln_tensor_upload(m->y, ys, sizeof(ys)));
+    KILN_TRY(kiln_optimizer_step(m->opt));
+    return kiln_tensor_download(m->loss, loss, sizeof(*loss));
+}
+
+START_TEST(test_mlp_checked)
+{
+    kiln_context *ctx = open_ctx(1);
+    struct mlp m;
+    unsigned seed = 1;
+    float first = 0, last = 0;
+    mlp_build(ctx, &m, _i == 0 ? KILN_OPTIM_SGD : KILN_OPTIM_ADAM);
+    for (int step = 0; step < 100; step++) {
+        ck_assert_msg(mlp_step(&m, &seed, &last) == KILN_OK, "step %d: %s", step,
+                      kiln_last_error());
+        first = step == 0 ? last : first;
+    }
+    ck_assert_msg(last < 0.5f * first, "loss %g -> %g", first, last);
+    kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
+START_TEST(test_check_fault)
+{
+    kiln_context *ctx = open_ctx(1);
+    struct mlp m;
+    unsigned seed = 2;
+    float loss;
+    mlp_build(ctx, &m, KILN_OPTIM_SGD);
+    kiln__context_set_fault(ctx, KILN_OP_RELU);
+    ck_assert_int_eq(mlp_step(&m, &seed, &loss), KILN_E_CHECK);
+    const char *msg = kiln_last_error();
+    ck_assert_msg(strstr(msg, "op relu") != NULL && strstr(msg, m.h->name) != NULL, "%s", msg);
+    kiln__context_set_fault(ctx, -1);
+    ck_assert_msg(mlp_step(&m, &seed, &loss) == KILN_OK, "%s", kiln_last_error());
+    kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
+START_TEST(test_one_submission_per_step)
+{
+    kiln_context *ctx = open_ctx(0);
+    struct mlp m;
+    unsigned seed = 3;
+    float loss;
+    struct kiln_stats st;
+    mlp_build(ctx, &m, KILN_OPTIM_SGD);
+    ck_assert_int_eq(mlp_step(&m, &seed, &loss), KILN_OK); /* pipelines are built here */
+    for (int step = 0; step < 5; step++) {
+        kiln_context_reset_stats(ctx);
+        ck_assert_int_eq(mlp_step(&m, &seed, &loss), KILN_OK);
+        kiln_context_stats(ctx, &st);
+        ck_assert_msg(st.submissions == 1 && st.host_waits == 1,
+                      "step %d: %llu submissions, %llu host waits", step,
+                      (unsigned long long)st.submissions, (unsigned long long)st.host_waits);
+    }
+    kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
+/* ==== Every op family under KILN_CHECK ==== */
+
+START_TEST(test_ops_checked)
+{
+    kiln_context *ctx = open_ctx(1);
+    kiln_graph *g;
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    int64_t ad[3] = {3, 37, 29}, bd[3] = {3, 29, 45}, vd[1] = {45}, ld[1] = {111},
+            td[2] = {111, 45};
+    kiln_tensor *a = kiln_param(g, "a", 3, ad, KILN_INIT_NORMAL, 1.0f, 7);
+    kiln_tensor *b = kiln_param(g, "b", 3, bd, KILN_INIT_NORMAL, 1.0f, 8);
+    kiln_tensor *v = kiln_param(g, "v", 1, vd, KILN_INIT_UNIFORM, 1.0f, 9);
+    kiln_tensor *lab = kiln_input(g, "labels", KILN_DTYPE_I32, 1, ld);
+    kiln_tensor *tgt = kiln_input(g, "targets", KILN_DTYPE_F32, 2, td);
+    kiln_tensor *c = kiln_matmul(g, a, b, 0, 0);  /* [3, 37, 45] */
+    kiln_tensor *ct = kiln_matmul(g, b, a, 1, 1); /* [3, 45, 37] */
+    int32_t perm[3] = {0, 2, 1};
+    kiln_tensor *c2 = kiln_add(g, kiln_transpose(g, ct, perm), c); /* [3, 37, 45] */
+    kiln_tensor *h =
+        kiln_div(g, kiln_gelu(g, c2), kiln_shift(g, kiln_exp(g, kiln_scale(g, v, 0.1f)), 1.0f));
+    h = kiln_sub(g, kiln_tanh(g, h), kiln_sigmoid(g, kiln_leaky_relu(g, h, 0.1f)));
+    h = kiln_mul(g, h, kiln_sqrt(g, kiln_shift(g, kiln_relu(g, h), 1.0f)));
+    h = kiln_add(g, h, kiln_log(g, kiln_shift(g, kiln_softmax(g, h), 1.0f)));
+    int64_t flat[2] = {111, 45};
+    kiln_tensor *s = kiln_reshape(g, kiln_log_softmax(g, h), 2, flat);
+    kiln_tensor *l1 = kiln_softmax_xent(g, s, lab);
+    kiln_tensor *l2 = kiln_hinge_loss(g, s, lab);
+    kiln_tensor *l3 = kiln_bce_logits(g, s, tgt);
+    kiln_tensor *l4 = kiln_mse_loss(g, s, tgt);
+    kiln_tensor *l5 = kiln_mean(g, kiln_sum(g, c, 1u << 1, 1), 0x7, 0);
+    kiln_tensor *loss = kiln_add(g, kiln_add(g, kiln_add(g, l1, l2), kiln_add(g, l3, l4)), l5);
+    kiln_tensor *am = kiln_tensor_keep(kiln_argmax(g, s));
+    kiln_tensor_keep(loss);
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    oo.kind = KILN_OPTIM_ADAM;
+    kiln_optimizer *opt;
+    ck_assert_int_eq(kiln_optimizer_create(g, loss, &oo, &opt), KILN_OK);
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    int32_t labels[111];
+    float targets[111 * 45];
+    for (int i = 0; i < 111; i++) {
+        labels[i] = i == 5 ? -1 : (i * 13) % 45; /* one label out of range */
+    }
+    for (int i = 0; i < 111 * 45; i++) {
+        targets[i] = (float)((i * 37) % 101) / 100.0f;
+    }
+    ck_assert_int_eq(kiln_tensor_upload(lab, labels, sizeof(labels)), KILN_OK);
+    ck_assert_int_eq(kiln_tensor_upload(tgt, targets, sizeof(targets)), KILN_OK);
+    for (int step = 0; step < 2; step++) {
+        ck_assert_msg(kiln_optimizer_step(opt) == KILN_OK, "%s", kiln_last_error());
+    }
+    ck_assert_msg(kiln_graph_eval(g, 1, &am) == KILN_OK, "%s", kiln_last_error());
+    kiln_graph_destroy(g);
+    close_ctx(ctx);
+}
+END_TEST
+
+/* ==== Limits ==== */
+
+START_TEST(test_storage_range_limit)
+{
+    setenv("KILN_VK_MAX_STORAGE_RANGE", "4096", 1);
+    kiln_context *ctx = open_ctx(0);
+    unsetenv("KILN_VK_MAX_STORAGE_RANGE");
+    kiln_graph *g;
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    int64_t d[2] = {32, 64};
+    kiln_tensor *x = kiln_input(g, "big", KILN_DTYPE_F32, 2, d);
+    kiln_tensor_keep(kiln_relu(g, x));
+    ck_assert_int_eq(kiln_graph_compile(g), KILN_E_UNSUPPORTED);
+    const char *msg = kiln_last_error();
+    ck_assert_msg(strstr(msg, "maxStorageBufferRange") != NULL && strstr(msg, "big") != NULL &&
+                      strstr(msg, "smaller batch") != NULL,
+                  "%s", msg);
+    kiln_graph_destroy(g);
+    close_ctx(ctx);
+}
+END_TEST
+
+START_TEST(test_suballocation_and_oom)
+{
+    /* With one device allocation allowed, a training graph's two buffers share a block. */
+    setenv("KILN_VK_MAX_ALLOCATIONS", "1", 1);
+    kiln_context *ctx = open_ctx(0);
+    unsetenv("KILN_VK_MAX_ALLOCATIONS");
+    struct mlp m;
+    unsigned seed = 4;
+    float loss;
+    mlp_build(ctx, &m, KILN_OPTIM_ADAM);
+    ck_assert_msg(mlp_step(&m, &seed, &loss) == KILN_OK, "%s", kiln_last_error());
+    /* A second block is refused with a message naming the limit. */
+    struct kiln_backend *be = &ctx->be;
+    struct kiln_buffer *buf = NULL;
+    ck_assert_int_eq(be->ops->buffer_alloc(be, (size_t)64 << 20, &buf),
+                     KILN_E_OUT_OF_DEVICE_MEMORY);
+    ck_assert_msg(strstr(kiln_last_error(), "maxMemoryAllocationCount") != NULL, "%s",
+                  kiln_last_error());
+    /* More than one allocation may hold: the message names the request and the limit. */
+    ck_assert_int_eq(be->ops->buffer_alloc(be, (size_t)1 << 40, &buf), KILN_E_OUT_OF_DEVICE_MEMORY);
+    ck_assert_msg(strstr(kiln_last_error(), "1099511627776") != NULL, "%s", kiln_last_error());
+    kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
+int main(void)
+{
+    struct kiln_device_info info;
+    int32_t n = 0;
+    if (getenv("KILN_VK_VALIDATION") == NULL) {
+        setenv("KILN_VK_VALIDATION", "1", 1);
+    }
+    if (kiln_backend_devices("vulkan", &info, 1, &n) != KILN_OK || n == 0) {
+        fprintf(stderr, "SKIP: %s\n", n == 0 ? "no Vulkan device" : kiln_last_error());
+        return SKIP;
+    }
+    kiln_context *probe = NULL;
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    o.backend = "vulkan";
+    if (kiln_context_create(&o, &probe) != KILN_OK) {
+        const char *msg = kiln_last_error();
+        const char *ci = getenv("CI");
+        fprintf(stderr, "%s: %s\n", ci ? "FAIL" : "SKIP", msg);
+        return ci ? 1 : SKIP;
+    }
+    kiln_context_destroy(probe);
+
+    Suite *s = suite_create("vulkan");
+    TCase *tc = tcase_create("backend");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_devices);
+    tcase_add_loop_test(tc, test_roundtrip, 0, 4);
+    tcase_add_loop_test(tc, test_mlp_checked, 0, 2);
+    tcase_add_test(tc, test_check_fault);
+    tcase_add_test(tc, test_one_submission_per_step);
+    tcase_add_test(tc, test_ops_checked);
+    tcase_add_test(tc, test_storage_range_limit);
+    tcase_add_test(tc, test_suballocation_and_oom);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf == 0 ? 0 : 1;
+}
