@@ -700,6 +700,7 @@ static int cmd_train_gan(int argc, char **argv)
         rc = fail("scaling the data");
         goto done;
     }
+    printf("data: the GAN trains on (x - 0.5) / 0.5, in [-1, 1] as the generator's tanh\n");
     go.batch_size = a.batch;
     go.lr = (float)a.lr;
     go.seed = a.seed;
