@@ -46,6 +46,7 @@ static void usage(FILE *f)
                "                      [--cosine] [--depth N] [--width N]\n"
                "       kiln train gan [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
                "                      [--data DIR] [--seed S] [--train-limit N] [--out DIR]\n"
+               "                      [--width N]\n"
                "       kiln --version | --help\n"
                "\n"
                "Environment: KILN_BACKEND (auto, cpu, opencl, vulkan), KILN_DEVICE (index or\n"
@@ -702,6 +703,10 @@ static int cmd_train_gan(int argc, char **argv)
     }
     printf("data: the GAN trains on (x - 0.5) / 0.5, in [-1, 1] as the generator's tanh\n");
     go.batch_size = a.batch;
+    if (a.width > 0) {
+        go.g_width = a.width;
+        go.d_width = 2 * a.width;
+    }
     go.lr = (float)a.lr;
     go.seed = a.seed;
     if (kiln_context_create(NULL, &ctx) != KILN_OK) {
