@@ -1,8 +1,10 @@
 /*
  * kiln.c - the kiln command-line program: `kiln info` lists the backends compiled in,
  * their devices (or why they are unavailable) and what "auto" picks; `kiln train mlp`
- * trains the 784-256-128-10 MLP on Fashion-MNIST and reports accuracy and throughput.
- * It uses the public API only.
+ * trains the 784-256-128-10 MLP on Fashion-MNIST and reports accuracy and throughput;
+ * `kiln train lenet|alexnet|vgg|googlenet|resnet` trains a conv net from batches
+ * augmented and prefetched on a loader thread; `kiln train gan` trains a DCGAN and
+ * writes a PNG grid of samples every epoch. It uses the public API only.
  */
 #include "kiln.h"
 
@@ -11,10 +13,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
+/* Returns a failing status from a function that builds a graph. */
+#define KILN_TRY_CLI(expr)                                                                         \
+    do {                                                                                           \
+        kiln_status try_s_ = (expr);                                                               \
+        if (try_s_ != KILN_OK) {                                                                   \
+            return try_s_;                                                                         \
+        }                                                                                          \
+    } while (0)
+
 enum { EXIT_USAGE = 2 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void usage(FILE *f)
 {
@@ -22,6 +41,12 @@ static void usage(FILE *f)
                "       kiln train mlp [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
                "                      [--optimizer sgd|adam] [--data DIR] [--seed S] [--val N]\n"
                "                      [--train-limit N] [--test-limit N] [--stats]\n"
+               "       kiln train lenet|alexnet|vgg|googlenet|resnet [the options of mlp]\n"
+               "                      [--augment] [--size 28|32] [--no-prefetch] [--wd X]\n"
+               "                      [--cosine] [--depth N] [--width N]\n"
+               "       kiln train gan [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
+               "                      [--data DIR] [--seed S] [--train-limit N] [--out DIR]\n"
+               "                      [--width N]\n"
                "       kiln --version | --help\n"
                "\n"
                "Environment: KILN_BACKEND (auto, cpu, opencl, vulkan), KILN_DEVICE (index or\n"
@@ -93,6 +118,12 @@ struct train_args {
     const char *data;
     uint64_t seed;
     int stats;
+    /* conv nets and the GAN */
+    int conv; /* accept the conv-net options */
+    int augment, no_prefetch, cosine;
+    int64_t size, depth, width;
+    double wd;
+    const char *out;
 };
 
 static int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
@@ -164,6 +195,32 @@ static int parse_train_args(int argc, char **argv, struct train_args *a)
         } else if (strcmp(o, "--stats") == 0) {
             a->stats = 1;
             takes = 0;
+        } else if (a->conv && strcmp(o, "--augment") == 0) {
+            a->augment = 1;
+            takes = 0;
+        } else if (a->conv && strcmp(o, "--no-prefetch") == 0) {
+            a->no_prefetch = 1;
+            takes = 0;
+        } else if (a->conv && strcmp(o, "--cosine") == 0) {
+            a->cosine = 1;
+            takes = 0;
+        } else if (a->conv && strcmp(o, "--size") == 0) {
+            ok = parse_int(o, v, 28, 32, &a->size) && (a->size == 28 || a->size == 32);
+            if (!ok) {
+                fprintf(stderr, "kiln train: --size expects 28 or 32\n");
+            }
+        } else if (a->conv && strcmp(o, "--depth") == 0) {
+            ok = parse_int(o, v, 1, 64, &a->depth);
+        } else if (a->conv && strcmp(o, "--width") == 0) {
+            ok = parse_int(o, v, 1, 1024, &a->width);
+        } else if (a->conv && strcmp(o, "--wd") == 0) {
+            ok = parse_real(o, v, &a->wd);
+        } else if (a->conv && strcmp(o, "--out") == 0) {
+            ok = v != NULL && v[0] != '\0';
+            if (!ok) {
+                fprintf(stderr, "kiln train: --out expects a directory\n");
+            }
+            a->out = v;
         } else {
             fprintf(stderr, "kiln train: unknown option '%s'\n", o);
             ok = 0;
@@ -185,12 +242,15 @@ static int fail(const char *what)
     return EXIT_FAILURE;
 }
 
-/* Loads, splits and normalizes the data. On failure prints why and how to get it. */
+/* Loads, splits and normalizes the data (the training set only when normalize_train:
+ * a loader may normalize it instead); *mean_out, *std_out get the training set's
+ * statistics. On failure prints why and how to get it. */
 static int load_data(const struct train_args *a, struct kiln_dataset *train,
-                     struct kiln_dataset *val, struct kiln_dataset *test)
+                     struct kiln_dataset *val, struct kiln_dataset *test, int normalize_train,
+                     double *mean_out, double *std_out)
 {
     struct kiln_dataset all = {0};
-    double mean, std;
+    double mean = 0.0, std = 1.0;
     kiln_status s = kiln_dataset_load_mnist(a->data, "train", a->train_limit, &all);
     if (s == KILN_OK) {
         s = kiln_dataset_load_mnist(a->data, "t10k", a->test_limit, test);
@@ -226,7 +286,11 @@ static int load_data(const struct train_args *a, struct kiln_dataset *train,
         printf("data: %s: %lld training, %lld validation, %lld test images; normalized with "
                "mean %.4f, std %.4f\n",
                a->data, (long long)train->n, (long long)val->n, (long long)test->n, mean, std);
-        s = kiln_dataset_normalize(train, mean, std);
+        *mean_out = mean;
+        *std_out = std;
+        if (normalize_train) {
+            s = kiln_dataset_normalize(train, mean, std);
+        }
     }
     if (s == KILN_OK && val->n > 0) {
         s = kiln_dataset_normalize(val, mean, std);
@@ -323,7 +387,8 @@ static void print_stats(const struct stats_track *t, int64_t steps)
 
 static int cmd_train_mlp(int argc, char **argv)
 {
-    struct train_args a = {1, 0, 64, 0, 0, 0, 0.01, 0, "sgd", DEFAULT_DATA, 0, 0};
+    struct train_args a = {
+        .epochs = 1, .batch = 64, .lr = 0.01, .optimizer = "sgd", .data = DEFAULT_DATA, .size = 28};
     struct kiln_dataset train = {0}, val = {0}, test = {0};
     struct kiln_classifier m = KILN_CLASSIFIER_INIT;
     struct kiln_fit_options fo = KILN_FIT_OPTIONS_INIT;
@@ -336,7 +401,8 @@ static int cmd_train_mlp(int argc, char **argv)
         fprintf(stderr, "kiln train: see `kiln --help`\n");
         return EXIT_USAGE;
     }
-    if (!load_data(&a, &train, &val, &test)) {
+    double mean, std;
+    if (!load_data(&a, &train, &val, &test, 1, &mean, &std)) {
         goto done;
     }
     if (train.n < a.batch) {
@@ -389,6 +455,338 @@ done:
     return rc;
 }
 
+/* ==== kiln train lenet|alexnet|vgg|googlenet|resnet ==== */
+
+/* Pads (centred) a normalized evaluation set to size x size items in place of ds. */
+static kiln_status pad_dataset(struct kiln_dataset *ds, int64_t size)
+{
+    struct kiln_augment aug = KILN_AUGMENT_INIT;
+    int64_t h = ds->dims[0], w = ds->dims[1];
+    if (ds->n == 0 || (h == size && w == size)) {
+        return KILN_OK;
+    }
+    aug.pad = (int32_t)((size - h + 1) / 2);
+    aug.crop_h = aug.crop_w = (int32_t)size;
+    float *x = malloc((size_t)(ds->n * size * size) * sizeof(float));
+    if (x == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    kiln_status s = kiln_augment_apply(&aug, h, w, ds->n, ds->x, x, 0, 0);
+    if (s != KILN_OK) {
+        free(x);
+        return s;
+    }
+    free(ds->x);
+    ds->x = x;
+    ds->dim = size * size;
+    ds->dims[0] = ds->dims[1] = size;
+    return KILN_OK;
+}
+
+/* The progress printer plus an optional cosine learning-rate schedule over all steps. */
+struct conv_track {
+    struct stats_track st;
+    kiln_optimizer *opt;
+    double lr0;
+    int64_t total_steps;
+    int cosine;
+};
+
+static int conv_track_cb(void *ud, const struct kiln_fit_progress *p)
+{
+    struct conv_track *t = ud;
+    if (t->cosine && p->event == KILN_FIT_STEP && t->total_steps > 0) {
+        double f = (double)p->step / (double)t->total_steps;
+        kiln_optimizer_set_lr(t->opt, (float)(0.5 * t->lr0 * (1.0 + cos(3.14159265358979 * f))));
+    }
+    return track(&t->st, p);
+}
+
+static kiln_status build_conv(kiln_context *ctx, const struct train_args *a, kiln_model model,
+                              kiln_graph **g, struct kiln_classifier *m)
+{
+    struct kiln_model_options mo = KILN_MODEL_OPTIONS_INIT;
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    int64_t xd[4] = {a->batch, 1, a->size, a->size}, yd[1] = {a->batch};
+    KILN_TRY_CLI(kiln_graph_create(ctx, g));
+    mo.seed = a->seed;
+    if (a->depth > 0) {
+        mo.depth = (int32_t)a->depth;
+    }
+    if (a->width > 0) {
+        mo.width = (int32_t)a->width;
+    }
+    m->x = kiln_input(*g, "x", KILN_DTYPE_F32, 4, xd);
+    m->y = kiln_input(*g, "y", KILN_DTYPE_I32, 1, yd);
+    kiln_tensor *logits = kiln_model_build(*g, model, m->x, &mo);
+    m->loss = kiln_tensor_keep(kiln_softmax_xent(*g, logits, m->y));
+    m->pred = kiln_tensor_keep(kiln_argmax(*g, logits));
+    if (strcmp(a->optimizer, "adam") == 0) {
+        oo.kind = KILN_OPTIM_ADAM;
+        oo.lr = a->lr_given ? (float)a->lr : 0.001f;
+    } else {
+        oo.lr = (float)a->lr;
+        oo.momentum = 0.9f;
+    }
+    oo.weight_decay = (float)a->wd;
+    KILN_TRY_CLI(kiln_optimizer_create(*g, m->loss, &oo, &m->optimizer));
+    return kiln_graph_compile(*g);
+}
+
+static int cmd_train_conv(kiln_model model, int argc, char **argv)
+{
+    struct train_args a = {.epochs = 1,
+                           .batch = 64,
+                           .lr = 0.01,
+                           .optimizer = "sgd",
+                           .data = DEFAULT_DATA,
+                           .size = 28,
+                           .conv = 1};
+    struct kiln_dataset train = {0}, val = {0}, test = {0};
+    struct kiln_classifier m = KILN_CLASSIFIER_INIT;
+    struct kiln_fit_options fo = KILN_FIT_OPTIONS_INIT;
+    struct kiln_loader_options lo = KILN_LOADER_OPTIONS_INIT;
+    struct kiln_augment aug = KILN_AUGMENT_INIT;
+    struct kiln_fit_result res;
+    kiln_context *ctx = NULL;
+    kiln_graph *g = NULL;
+    kiln_loader *loader = NULL;
+    double mean, std;
+    int rc = EXIT_FAILURE;
+
+    if (model == KILN_MODEL_RESNET) {
+        a.lr = 0.05;
+        a.wd = 5e-4;
+    }
+    if (!parse_train_args(argc, argv, &a)) {
+        fprintf(stderr, "kiln train: see `kiln --help`\n");
+        return EXIT_USAGE;
+    }
+    if (!load_data(&a, &train, &val, &test, 0, &mean, &std)) {
+        goto done;
+    }
+    if (train.n < a.batch) {
+        fprintf(stderr, "kiln train: %lld training images make no batch of %lld\n",
+                (long long)train.n, (long long)a.batch);
+        goto done;
+    }
+    if (pad_dataset(&test, a.size) != KILN_OK || pad_dataset(&val, a.size) != KILN_OK) {
+        rc = fail("padding the evaluation data");
+        goto done;
+    }
+    /* torchvision's order: pad and crop the raw image, flip, then normalize */
+    aug.pad = (int32_t)(a.size - 28) / 2 + (a.augment ? 2 : 0);
+    aug.crop_h = aug.crop_w = (int32_t)a.size;
+    aug.random_crop = aug.hflip = a.augment;
+    aug.normalize = 1;
+    aug.mean[0] = (float)mean;
+    aug.std[0] = (float)std;
+    lo.batch_size = a.batch;
+    lo.seed = a.seed;
+    lo.prefetch = !a.no_prefetch;
+    lo.augment = &aug;
+    if (kiln_loader_create(&train, &lo, &loader) != KILN_OK) {
+        rc = fail("creating the loader");
+        goto done;
+    }
+    if (kiln_context_create(NULL, &ctx) != KILN_OK) {
+        rc = fail("creating a context");
+        goto done;
+    }
+    printf("backend: %s, device: %s%s\n", kiln_context_backend(ctx), kiln_context_device(ctx),
+           kiln_context_check(ctx) ? " (KILN_CHECK on)" : "");
+    if (build_conv(ctx, &a, model, &g, &m) != KILN_OK) {
+        rc = fail("building the model");
+        goto done;
+    }
+    printf("model: %s, %lld parameters, %.2f MFLOPs per image (forward), input 1x%lldx%lld\n",
+           kiln_model_name(model), (long long)kiln_graph_n_param_elems(g),
+           kiln_graph_flops(g, a.batch) / 1e6, (long long)a.size, (long long)a.size);
+    printf("training: %s lr %g%s%s%s, batch %lld, %d epoch%s%s; loader: %s%s\n", a.optimizer,
+           (double)kiln_optimizer_lr(m.optimizer),
+           strcmp(a.optimizer, "sgd") == 0 ? " momentum 0.9" : "", a.wd > 0 ? " weight decay" : "",
+           a.cosine ? " cosine schedule" : "", (long long)a.batch, a.epochs,
+           a.epochs == 1 ? "" : "s", a.max_steps ? " (step limit)" : "",
+           a.augment ? "random crop (padding 2) and flip, normalized" : "normalized",
+           a.no_prefetch ? "" : ", prefetching thread");
+    struct conv_track ct = {{ctx, {0}, {0}, {0}}, m.optimizer, 0.0, 0, a.cosine};
+    ct.lr0 = kiln_optimizer_lr(m.optimizer);
+    ct.total_steps = kiln_loader_n_batches(loader) * a.epochs;
+    if (a.max_steps > 0 && a.max_steps < ct.total_steps) {
+        ct.total_steps = a.max_steps;
+    }
+    kiln_context_reset_stats(ctx);
+    fo.epochs = a.epochs;
+    fo.max_steps = a.max_steps;
+    fo.callback = conv_track_cb;
+    fo.callback_ud = &ct;
+    if (kiln_fit_loader(&m, loader, val.n > 0 ? &val : NULL, &test, &fo, &res) != KILN_OK) {
+        rc = fail("training");
+        goto done;
+    }
+    printf("test accuracy: %.4f on %lld images after %lld steps (training %.2f s, %.0f "
+           "images/s; total with evaluation %.2f s)\n",
+           res.test_accuracy, (long long)test.n, (long long)res.steps, res.train_seconds,
+           res.images_per_s, res.total_seconds);
+    if (a.stats) {
+        print_stats(&ct.st, res.steps);
+    }
+    rc = EXIT_SUCCESS;
+
+done:
+    kiln_graph_destroy(g);
+    kiln_context_destroy(ctx);
+    kiln_loader_destroy(loader);
+    kiln_dataset_fini(&test);
+    kiln_dataset_fini(&val);
+    kiln_dataset_fini(&train);
+    return rc;
+}
+
+/* ==== kiln train gan ==== */
+
+static int write_samples(kiln_gan *gan, const char *dir, int32_t epoch, float *images, int64_t n,
+                         int *png_ok)
+{
+    char path[4096];
+    if (kiln_gan_sample(gan, images) != KILN_OK) {
+        return fail("sampling the generator");
+    }
+    if (!*png_ok) {
+        return EXIT_SUCCESS;
+    }
+    snprintf(path, sizeof(path), "%s/gan_epoch_%03d.png", dir, epoch);
+    kiln_status s = kiln_png_write_grid(path, images, n < 64 ? n : 64, 28, 28, 8, -1.0f, 1.0f);
+    if (s == KILN_E_UNSUPPORTED) {
+        fprintf(stderr, "kiln: cannot write sample grids: %s\n", kiln_last_error());
+        *png_ok = 0;
+        return EXIT_SUCCESS;
+    }
+    if (s != KILN_OK) {
+        return fail("writing the sample grid");
+    }
+    printf("samples: %s\n", path);
+    return EXIT_SUCCESS;
+}
+
+static int cmd_train_gan(int argc, char **argv)
+{
+    struct train_args a = {.epochs = 1,
+                           .batch = 64,
+                           .lr = 2e-4,
+                           .optimizer = "adam",
+                           .data = DEFAULT_DATA,
+                           .size = 28,
+                           .conv = 1,
+                           .out = "."};
+    struct kiln_dataset train = {0}, val = {0}, test = {0};
+    struct kiln_gan_options go = KILN_GAN_OPTIONS_INIT;
+    kiln_batch_iter *it = NULL;
+    kiln_context *ctx = NULL;
+    kiln_gan *gan = NULL;
+    float *real = NULL, *images = NULL;
+    int rc = EXIT_FAILURE, png_ok = 1;
+    double mean, std;
+
+    a.test_limit = 1;
+    if (!parse_train_args(argc, argv, &a)) {
+        fprintf(stderr, "kiln train: see `kiln --help`\n");
+        return EXIT_USAGE;
+    }
+    if (!load_data(&a, &train, &val, &test, 0, &mean, &std)) {
+        goto done;
+    }
+    /* tanh outputs: real images go to [-1, 1] */
+    if (kiln_dataset_normalize(&train, 0.5, 0.5) != KILN_OK) {
+        rc = fail("scaling the data");
+        goto done;
+    }
+    printf("data: the GAN trains on (x - 0.5) / 0.5, in [-1, 1] as the generator's tanh\n");
+    go.batch_size = a.batch;
+    if (a.width > 0) {
+        go.g_width = a.width;
+        go.d_width = 2 * a.width;
+    }
+    go.lr = (float)a.lr;
+    go.seed = a.seed;
+    if (kiln_context_create(NULL, &ctx) != KILN_OK) {
+        rc = fail("creating a context");
+        goto done;
+    }
+    printf("backend: %s, device: %s%s\n", kiln_context_backend(ctx), kiln_context_device(ctx),
+           kiln_context_check(ctx) ? " (KILN_CHECK on)" : "");
+    if (kiln_gan_create(ctx, &go, &gan) != KILN_OK) {
+        rc = fail("building the GAN");
+        goto done;
+    }
+    int64_t gp, dp;
+    double gf, df;
+    kiln_gan_n_params(gan, &gp, &dp);
+    kiln_gan_flops(gan, &gf, &df);
+    printf("model: DCGAN, generator %lld parameters, %.2f MFLOPs per image; discriminator %lld "
+           "parameters, %.2f MFLOPs per image\n",
+           (long long)gp, gf / 1e6, (long long)dp, df / 1e6);
+    printf("training: Adam lr %g betas (%g, 0.999) for both nets, batch %lld, %d epoch%s%s\n",
+           (double)go.lr, (double)go.beta1, (long long)a.batch, a.epochs, a.epochs == 1 ? "" : "s",
+           a.max_steps ? " (step limit)" : "");
+    real = malloc((size_t)(a.batch * train.dim) * sizeof(float));
+    images = malloc((size_t)(a.batch * 28 * 28) * sizeof(float));
+    if (real == NULL || images == NULL ||
+        kiln_batch_iter_create(&train, a.batch, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST, a.seed,
+                               &it) != KILN_OK) {
+        rc = fail("preparing batches");
+        goto done;
+    }
+    int64_t step = 0;
+    for (int32_t e = 1; e <= a.epochs && (a.max_steps == 0 || step < a.max_steps); e++) {
+        double dsum = 0.0, gsum = 0.0, t0 = now_s();
+        int64_t n = 0, got;
+        kiln_batch_iter_reset(it, e - 1);
+        while (a.max_steps == 0 || step < a.max_steps) {
+            float dl, gl;
+            if (kiln_batch_iter_next(it, real, NULL, &got) != KILN_OK) {
+                rc = fail("batching");
+                goto done;
+            }
+            if (got == 0) {
+                break;
+            }
+            if (kiln_gan_step(gan, real, &dl, &gl) != KILN_OK) {
+                rc = fail("training");
+                goto done;
+            }
+            dsum += dl;
+            gsum += gl;
+            n++;
+            step++;
+            if (n % 100 == 0) {
+                fprintf(stderr, "epoch %d step %lld: loss D %.4f G %.4f\n", e, (long long)n,
+                        dsum / (double)n, gsum / (double)n);
+            }
+        }
+        double secs = now_s() - t0;
+        printf("epoch %d/%d: loss D %.4f (mean BCE over real and fake), G %.4f (%lld steps in "
+               "%.2f s, %.0f images/s)\n",
+               e, a.epochs, n ? dsum / (double)n : NAN, n ? gsum / (double)n : NAN, (long long)n,
+               secs, secs > 0 ? (double)(n * a.batch) / secs : 0.0);
+        if (write_samples(gan, a.out, e, images, a.batch, &png_ok) != EXIT_SUCCESS) {
+            goto done;
+        }
+    }
+    rc = EXIT_SUCCESS;
+
+done:
+    kiln_batch_iter_destroy(it);
+    free(images);
+    free(real);
+    kiln_gan_destroy(gan);
+    kiln_context_destroy(ctx);
+    kiln_dataset_fini(&test);
+    kiln_dataset_fini(&val);
+    kiln_dataset_fini(&train);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     /* Line-buffered, so epoch lines and the progress on stderr interleave in order. */
@@ -414,12 +812,21 @@ int main(int argc, char **argv)
         return cmd_info();
     }
     if (strcmp(argv[1], "train") == 0) {
-        if (argc < 3 || strcmp(argv[2], "mlp") != 0) {
-            fprintf(stderr, "kiln train: unknown model '%s'; available: mlp\n",
+        kiln_model model;
+        if (argc >= 3 && strcmp(argv[2], "mlp") == 0) {
+            return cmd_train_mlp(argc - 3, argv + 3);
+        }
+        if (argc >= 3 && strcmp(argv[2], "gan") == 0) {
+            return cmd_train_gan(argc - 3, argv + 3);
+        }
+        if (argc < 3 || kiln_model_from_name(argv[2], &model) != KILN_OK) {
+            fprintf(stderr,
+                    "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
+                    "googlenet, resnet, gan\n",
                     argc < 3 ? "" : argv[2]);
             return EXIT_USAGE;
         }
-        return cmd_train_mlp(argc - 3, argv + 3);
+        return cmd_train_conv(model, argc - 3, argv + 3);
     }
     fprintf(stderr, "kiln: unknown command '%s'\n", argv[1]);
     usage(stderr);

@@ -125,6 +125,96 @@ KILN_API void kiln_batch_iter_reset(kiln_batch_iter *it, int64_t epoch);
 KILN_API kiln_status kiln_batch_iter_next(kiln_batch_iter *it, float *x, int32_t *y,
                                           int64_t *n_out);
 
+/* ---- Augmentation and the prefetching loader (src/train/loader.c) ---- */
+
+/*
+ * Per-item image augmentation, as torchvision's RandomCrop(size, padding),
+ * RandomHorizontalFlip() and Normalize(mean, std) in that order. An item of dim
+ * features is channels planes of H x W (dim = channels H W); it is zero-padded by pad
+ * on every side, cropped to crop_h x crop_w (at a random position when random_crop,
+ * else centred), flipped left-right with probability 1/2 when hflip, and each channel c
+ * is mapped to (x - mean[c]) / std[c] when normalize. Random draws are a pure function
+ * of (seed, counter): the same on every run and thread.
+ */
+struct kiln_augment {
+    uint32_t struct_size;   /* sizeof(struct kiln_augment) */
+    int32_t channels;       /* 1..4; default 1 */
+    int32_t pad;            /* >= 0; default 0 */
+    int32_t crop_h, crop_w; /* output size, <= padded size; 0: the item's own size */
+    int32_t random_crop;    /* default 0 (centre crop) */
+    int32_t hflip;          /* default 0 */
+    int32_t normalize;      /* default 0 */
+    float mean[4], std[4];  /* per channel; std > 0 */
+};
+
+#define KILN_AUGMENT_INIT                                                                          \
+    {                                                                                              \
+        sizeof(struct kiln_augment), 1, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0},                            \
+        {                                                                                          \
+            1, 1, 1, 1                                                                             \
+        }                                                                                          \
+    }
+
+/*
+ * Augments n items of src ([n, channels h w]) into dst ([n, channels, crop_h, crop_w]);
+ * item i draws its crop offset and flip from (seed, counter + i).
+ * [in] a: borrowed. [in] src, dst: borrowed, must not overlap.
+ * Returns KILN_OK or KILN_E_INVALID_ARG (bad options or sizes).
+ */
+KILN_API kiln_status kiln_augment_apply(const struct kiln_augment *a, int64_t h, int64_t w,
+                                        int64_t n, const float *src, float *dst, uint64_t seed,
+                                        uint64_t counter);
+
+typedef struct kiln_loader kiln_loader;
+
+struct kiln_loader_options {
+    uint32_t struct_size; /* sizeof(struct kiln_loader_options) */
+    int64_t batch_size;   /* > 0; default 64 */
+    uint32_t flags;       /* KILN_BATCH_*; default shuffle and drop last */
+    uint64_t seed;        /* keys the shuffles and the augmentation */
+    int32_t prefetch;     /* 1 (default): a loader thread prepares the next batch while the
+                             caller uses the current one; 0: batches are made in next() */
+    const struct kiln_augment *augment; /* borrowed for the call (copied); NULL: none */
+};
+
+#define KILN_LOADER_OPTIONS_INIT                                                                   \
+    {                                                                                              \
+        sizeof(struct kiln_loader_options), 64, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST, 0, 1,   \
+            NULL                                                                                   \
+    }
+
+/*
+ * Creates a loader over ds: the batches of kiln_batch_iter (same shuffles for the same
+ * seed and flags), each item augmented. With or without prefetch it yields the same
+ * batches. The item layout is [channels, H, W] with H, W = ds->dims[0], ds->dims[1]
+ * (rank-2 items) or ds->dims[1], ds->dims[2] (rank-3 items [C, H, W]).
+ * [in] ds: retained, must outlive the loader unchanged. [in] o: borrowed; NULL: defaults.
+ * [out] out: owned by the caller (kiln_loader_destroy).
+ * Returns KILN_OK, KILN_E_INVALID_ARG, KILN_E_OUT_OF_HOST_MEMORY, KILN_E_INTERNAL (no thread).
+ */
+KILN_API kiln_status kiln_loader_create(const struct kiln_dataset *ds,
+                                        const struct kiln_loader_options *o, kiln_loader **out);
+
+/* Stops the loader thread and frees l. NULL is a no-op. */
+KILN_API void kiln_loader_destroy(kiln_loader *l);
+
+/* Batches per epoch, and the shape of one output item ([C, H, W] after the crop). */
+KILN_API int64_t kiln_loader_n_batches(const kiln_loader *l);
+KILN_API void kiln_loader_item_dims(const kiln_loader *l, int64_t dims[3]);
+
+/* Starts epoch epoch (0-based), dropping any batch prepared for the previous one. The
+ * loader starts at epoch 0. */
+KILN_API void kiln_loader_reset(kiln_loader *l, int64_t epoch);
+
+/*
+ * Returns the next batch of the epoch: *x [batch_size, C, H, W] and *y [batch_size]
+ * (views valid until the next call of next, reset or destroy), and *n_out its real
+ * items (0 at the end of the epoch; padded rows as kiln_batch_iter_next). y may be NULL.
+ * Returns KILN_OK or KILN_E_INVALID_ARG.
+ */
+KILN_API kiln_status kiln_loader_next(kiln_loader *l, const float **x, const int32_t **y,
+                                      int64_t *n_out);
+
 #ifdef __cplusplus
 }
 #endif

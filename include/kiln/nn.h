@@ -145,6 +145,87 @@ KILN_API kiln_tensor *kiln_basic_block(kiln_graph *g, kiln_tensor *x, int64_t ou
 KILN_API kiln_tensor *kiln_inception_block(kiln_graph *g, kiln_tensor *x, const int64_t widths[6],
                                            const char *name, uint64_t seed);
 
+/* ==== Image classifiers and a DCGAN (src/nn/models.c) ==== */
+
+/*
+ * Ready-made convolutional classifiers for small NCHW images (designed for 28x28
+ * Fashion-MNIST and MNIST; 32x32 works too), assembled from the layers above. Parameter
+ * names are "<layer>.weight"/".bias" as the layers make them (e.g. "conv1.weight",
+ * "fc3.bias", "layer2.0.conv1.weight").
+ */
+typedef enum kiln_model {
+    KILN_MODEL_LENET = 0, /* LeNet-5: conv5x5(6, pad 2)-relu-maxpool, conv5x5(16)-relu-
+                             maxpool, fc 120-84-classes */
+    KILN_MODEL_ALEXNET,   /* AlexNet-style: conv-relu-LRN-maxpool stem twice, three 3x3
+                             convs, max pool, fc layers with dropout */
+    KILN_MODEL_VGG,       /* VGG-style: three stages of two 3x3 conv-BN-relu and a 2x2 max
+                             pool, fc 128 with dropout, fc classes */
+    KILN_MODEL_GOOGLENET, /* a 3x3 conv-BN-relu stem, max pool, three inception blocks,
+                             global average pool, fc classes */
+    KILN_MODEL_RESNET,    /* ResNet-(6n+2) for small images: 3x3 conv-BN-relu, three stages
+                             of n basic blocks (width, 2 width, 4 width channels; strides 1,
+                             2, 2), global average pool, fc classes */
+    KILN_MODEL_COUNT
+} kiln_model;
+
+struct kiln_model_options {
+    uint32_t struct_size; /* sizeof(struct kiln_model_options) */
+    int32_t n_classes;    /* default 10 */
+    int32_t depth;        /* KILN_MODEL_RESNET: blocks per stage n (depth 6n + 2); default 3 */
+    int32_t width;        /* KILN_MODEL_RESNET: channels of the first stage; default 16 */
+    float dropout;        /* KILN_MODEL_ALEXNET, _VGG: drop probability; default 0.5 */
+    uint64_t seed;        /* initializer and dropout seed */
+};
+
+#define KILN_MODEL_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        sizeof(struct kiln_model_options), 10, 3, 16, 0.5f, 0                                      \
+    }
+
+/* Returns "lenet", "alexnet", "vgg", "googlenet" or "resnet"; NULL for a bad value. */
+KILN_API const char *kiln_model_name(kiln_model m);
+
+/* Finds the model called name (as kiln_model_name returns it). [out] out: the model.
+ * Returns KILN_OK or KILN_E_INVALID_ARG. */
+KILN_API kiln_status kiln_model_from_name(const char *name, kiln_model *out);
+
+/*
+ * Appends model m to g on x [N, C, H, W] (H, W >= 28; resnet takes any size >= 8) and
+ * returns its logits [N, n_classes]. [in] o: borrowed; NULL means
+ * KILN_MODEL_OPTIONS_INIT. Errors are recorded in g as for every builder.
+ */
+KILN_API kiln_tensor *kiln_model_build(kiln_graph *g, kiln_model m, kiln_tensor *x,
+                                       const struct kiln_model_options *o);
+
+/*
+ * Floating-point operations of one forward pass through g's forward nodes (those not
+ * added by kiln_graph_backward or an optimizer): 2 per multiply-add of convolutions and
+ * matrix products plus 1 per output element of every other op, divided by batch (> 0),
+ * so that it gives FLOPs per image.
+ */
+KILN_API double kiln_graph_flops(const kiln_graph *g, int64_t batch);
+
+/*
+ * DCGAN-style generator for 28x28 one-channel images: z [N, nz] is viewed as
+ * [N, nz, 1, 1], then transposed convs 7x7 (4 width channels, 7x7), 4x4 stride 2
+ * (2 width, 14x14) and 4x4 stride 2 (1 channel, 28x28), batch norm and ReLU after the
+ * first two, tanh at the end, so images lie in [-1, 1]. Weights N(0, 0.02) as in the
+ * DCGAN paper. Names "gen.deconv1", "gen.bn1", ... Returns [N, 1, 28, 28].
+ */
+KILN_API kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_t width,
+                                           uint64_t seed);
+
+/*
+ * DCGAN-style discriminator for x [N, 1, 28, 28]: 4x4 stride-2 convs (width, then
+ * 2 width channels) with leaky ReLU (0.2), then a 7x7 conv to one logit; returns [N, 1]
+ * (train it with kiln_bce_logits). Names "disc.conv1.weight", ..., "disc.conv3.bias".
+ * With frozen != 0 the weights are not parameters but f32 inputs of the same names and
+ * shapes, uploaded from a discriminator trained in another graph, so that a generator's
+ * graph back-propagates through a fixed copy of it.
+ */
+KILN_API kiln_tensor *kiln_dcgan_discriminator(kiln_graph *g, kiln_tensor *x, int64_t width,
+                                               int frozen, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -131,6 +131,91 @@ KILN_API kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln
 KILN_API kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
                                    double *accuracy);
 
+/* ---- Training from a loader (src/train/fit_loader.c) ---- */
+
+/*
+ * As kiln_fit(), but the training batches come from train (kiln/data.h: augmented,
+ * prepared on the loader's thread while the step runs); epoch e calls
+ * kiln_loader_reset(train, e). opt->seed is unused (the loader has its own). val and
+ * test are evaluated as by kiln_evaluate(), so their items must already be in the
+ * model's input layout and normalization. [in] train: borrowed, its item size must
+ * match m->x and its batch size m's.
+ * Returns as kiln_fit().
+ */
+KILN_API kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
+                                     const struct kiln_dataset *val,
+                                     const struct kiln_dataset *test,
+                                     const struct kiln_fit_options *opt,
+                                     struct kiln_fit_result *out);
+
+/* ---- GAN training (src/train/gan.c) ---- */
+
+/*
+ * A DCGAN (kiln/nn.h: kiln_dcgan_generator, kiln_dcgan_discriminator) for 28x28
+ * one-channel images in [-1, 1], trained with BCE-with-logits and two Adam optimizers.
+ * It lives in two graphs on one context: the discriminator's (real and generated
+ * images in one batch of 2 B, targets 1 and 0) and the generator's, which ends in a
+ * frozen copy of the discriminator (its weights are inputs, refreshed after every
+ * discriminator step) so that its loss back-propagates into the generator only.
+ */
+typedef struct kiln_gan kiln_gan;
+
+struct kiln_gan_options {
+    uint32_t struct_size; /* sizeof(struct kiln_gan_options) */
+    int64_t batch_size;   /* B, default 64 */
+    int64_t nz;           /* noise features, default 64 */
+    int64_t g_width;      /* generator width (kiln_dcgan_generator), default 16 */
+    int64_t d_width;      /* discriminator width, default 32 */
+    float lr;             /* Adam learning rate of both nets, default 2e-4 */
+    float beta1;          /* Adam beta1 of both nets, default 0.5 (beta2 0.999) */
+    uint64_t seed;        /* initializers and noise */
+};
+
+#define KILN_GAN_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        sizeof(struct kiln_gan_options), 64, 64, 16, 32, 2e-4f, 0.5f, 0                            \
+    }
+
+/* Builds and compiles both graphs on ctx. [in] ctx: retained until destroy. [in] o:
+ * borrowed, NULL for defaults. [out] out: owned by the caller (kiln_gan_destroy).
+ * Returns KILN_OK, KILN_E_INVALID_ARG, or a build, compile or device error. */
+KILN_API kiln_status kiln_gan_create(kiln_context *ctx, const struct kiln_gan_options *o,
+                                     kiln_gan **out);
+
+/* Destroys gan and its graphs. NULL is a no-op. */
+KILN_API void kiln_gan_destroy(kiln_gan *gan);
+
+/* Trainable parameter counts of the generator and the discriminator. */
+KILN_API void kiln_gan_n_params(const kiln_gan *gan, int64_t *generator, int64_t *discriminator);
+
+/* Forward FLOPs per image of the generator and the discriminator (kiln_graph_flops). */
+KILN_API void kiln_gan_flops(const kiln_gan *gan, double *generator, double *discriminator);
+
+/*
+ * One training step: a generator step on fresh noise (loss BCE(D(G(z)), 1)), then a
+ * discriminator step on real and the generated images (mean BCE over both halves).
+ * [in] real: borrowed, [B, 1, 28, 28] in [-1, 1]. [out] d_loss, g_loss: may be NULL.
+ * Returns KILN_OK or the first error of a run or a transfer.
+ */
+KILN_API kiln_status kiln_gan_step(kiln_gan *gan, const float *real, float *d_loss, float *g_loss);
+
+/* Generates B images into images ([B, 1, 28, 28], in [-1, 1]) from a fixed noise batch,
+ * with the generator in inference mode (batch norm's running statistics). */
+KILN_API kiln_status kiln_gan_sample(kiln_gan *gan, float *images);
+
+/* Returns the generator's graph (e.g. for kiln_graph_save). */
+KILN_API kiln_graph *kiln_gan_generator_graph(const kiln_gan *gan);
+
+/*
+ * Writes n grayscale images ([n, h, w] floats, lo maps to black and hi to white,
+ * clamped) as one 8-bit PNG grid of cols columns with a 2-pixel black border around
+ * every image. [in] path, images: borrowed.
+ * Returns KILN_OK, KILN_E_INVALID_ARG, KILN_E_IO, or KILN_E_UNSUPPORTED when kiln was
+ * built without libpng.
+ */
+KILN_API kiln_status kiln_png_write_grid(const char *path, const float *images, int64_t n,
+                                         int64_t h, int64_t w, int32_t cols, float lo, float hi);
+
 #ifdef __cplusplus
 }
 #endif
