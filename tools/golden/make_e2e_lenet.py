@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""Writes kiln's LeNet-5 end-to-end training goldens (tests/golden/e2e/lenet_*).
+
+LeNet-5 for 28x28 inputs, as kiln's conv layers build it (PyTorch names and layouts):
+  conv1  nn.Conv2d(1, 6, 5, padding=2)   weight [6, 1, 5, 5], bias [6]    -> ReLU -> max pool 2
+  conv2  nn.Conv2d(6, 16, 5)             weight [16, 6, 5, 5], bias [16]  -> ReLU -> max pool 2
+  fc1    nn.Linear(400, 120) -> ReLU, fc2 nn.Linear(120, 84) -> ReLU, fc3 nn.Linear(84, 10)
+(61,706 parameters), flattened between conv2's pool and fc1 in C, H, W order. The initial
+weights are PyTorch's default initialization under torch.manual_seed(0). The model trains
+for STEPS steps on the MLP golden's batches (e2e/mlp_batches: x [NB, BATCH, 784] are the
+28x28 images, read as [BATCH, 1, 28, 28]), batch s % NB at step s, with softmax
+cross-entropy (mean over the batch), once with SGD (momentum) and once with Adam, in
+float64 (the golden) and in float32 (PyTorch's own float32 result), and writes:
+  lenet_init.safetensors    the ten parameters above (F32)
+  lenet_curves.safetensors  <opt>_loss [STEPS] (float64 run), <opt>_loss_f32 [STEPS];
+                            the optimizer settings are in __metadata__.
+Usage: make_e2e_lenet.py <out dir> [fashion-mnist dir]
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_e2e import BATCH, NB, STEPS, MEAN, STD, load_batches, f32  # noqa: E402
+from make_goldens import write_st  # noqa: E402
+
+OPTIMS = {
+    "sgd": {"kind": "sgd", "lr": 0.01, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0,
+            "nesterov": 0},
+    "adam": {"kind": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+             "weight_decay": 0.0, "decoupled": 0},
+}
+NAMES = ["conv1", "conv2", "fc1", "fc2", "fc3"]
+
+
+def init_weights():
+    torch.manual_seed(0)
+    mods = [torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.Conv2d(6, 16, 5),
+            torch.nn.Linear(400, 120), torch.nn.Linear(120, 84), torch.nn.Linear(84, 10)]
+    w = {}
+    for n, m in zip(NAMES, mods):
+        w[n + ".weight"] = m.weight.detach().float().contiguous()
+        w[n + ".bias"] = m.bias.detach().float().contiguous()
+    return w
+
+
+def forward(p, x):
+    h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=2)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, p["conv2.weight"], p["conv2.bias"])), 2)
+    h = h.reshape(h.shape[0], -1)
+    h = F.relu(F.linear(h, p["fc1.weight"], p["fc1.bias"]))
+    h = F.relu(F.linear(h, p["fc2.weight"], p["fc2.bias"]))
+    return F.linear(h, p["fc3.weight"], p["fc3.bias"])
+
+
+def train(init, x, y, o, dtype):
+    ps = {k: v.to(dtype).clone().requires_grad_(True) for k, v in init.items()}
+    params = [ps[n + s] for n in NAMES for s in (".weight", ".bias")]
+    if o["kind"] == "sgd":
+        opt = torch.optim.SGD(params, lr=f32(o["lr"]), momentum=f32(o["momentum"]),
+                              dampening=f32(o["dampening"]), weight_decay=f32(o["weight_decay"]),
+                              nesterov=bool(o["nesterov"]))
+    else:
+        opt = torch.optim.Adam(params, lr=f32(o["lr"]), betas=(f32(o["beta1"]), f32(o["beta2"])),
+                               eps=f32(o["eps"]), weight_decay=f32(o["weight_decay"]))
+    losses = []
+    for s in range(STEPS):
+        xb = x[s % NB].to(dtype).reshape(BATCH, 1, 28, 28)
+        loss = F.cross_entropy(forward(ps, xb), y[s % NB].long())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return torch.tensor(losses, dtype=torch.float64)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "tests/golden/e2e"
+    src = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
+    torch.set_num_threads(1)
+    x, y = load_batches(src)
+    init = init_weights()
+    meta = {"model": "lenet-5 28x28: conv 6@5x5 pad 2, relu, max pool 2, conv 16@5x5, relu, "
+                     "max pool 2, fc 120 relu, fc 84 relu, fc 10; softmax cross-entropy",
+            "batches_file": "mlp_batches.safetensors",
+            "batch": str(BATCH), "batches": str(NB), "steps": str(STEPS),
+            "normalize": "(pixel / 255 - %g) / %g" % (MEAN, STD),
+            "torch_version": torch.__version__}
+    write_st(os.path.join(out, "lenet_init.safetensors"), init, meta)
+    curves = {}
+    for name, o in OPTIMS.items():
+        c64 = train(init, x, y, o, torch.float64)
+        c32 = train(init, x, y, o, torch.float32)
+        curves[name + "_loss"] = c64.float()
+        curves[name + "_loss_f32"] = c32.float()
+        meta[name] = json.dumps(o)
+        gap = ((c32 - c64).abs() / c64.abs()).max()
+        print("%s: loss %.4f -> %.4f; float32 vs float64 max rel gap %.2e"
+              % (name, c64[0], c64[-1], gap))
+    write_st(os.path.join(out, "lenet_curves.safetensors"), curves, meta)
+
+
+if __name__ == "__main__":
+    main()
