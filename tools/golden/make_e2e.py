@@ -69,9 +69,15 @@ def init_weights():
             "fc2.weight": fc2.weight.detach().float(), "fc2.bias": fc2.bias.detach().float()}
 
 
-def train(init, x, y, o, dtype):
+def mlp_forward(p, x):
+    h = F.relu(x @ p["fc1.weight"].t() + p["fc1.bias"])
+    return h @ p["fc2.weight"].t() + p["fc2.bias"]
+
+
+def train(init, x, y, o, dtype, forward=mlp_forward, in_shape=(784,)):
+    """The loss curve of STEPS steps of optimizer o from init, cycling the batches."""
     ps = {k: v.to(dtype).clone().requires_grad_(True) for k, v in init.items()}
-    params = [ps["fc1.weight"], ps["fc1.bias"], ps["fc2.weight"], ps["fc2.bias"]]
+    params = list(ps.values())
     if o["kind"] == "sgd":
         opt = torch.optim.SGD(params, lr=f32(o["lr"]), momentum=f32(o["momentum"]),
                               dampening=f32(o["dampening"]), weight_decay=f32(o["weight_decay"]),
@@ -81,14 +87,29 @@ def train(init, x, y, o, dtype):
                                eps=f32(o["eps"]), weight_decay=f32(o["weight_decay"]))
     losses = []
     for s in range(STEPS):
-        xb, yb = x[s % NB].to(dtype), y[s % NB].long()
-        h = F.relu(xb @ ps["fc1.weight"].t() + ps["fc1.bias"])
-        loss = F.cross_entropy(h @ ps["fc2.weight"].t() + ps["fc2.bias"], yb)
+        xb = x[s % NB].to(dtype).reshape(BATCH, *in_shape)
+        loss = F.cross_entropy(forward(ps, xb), y[s % NB].long())
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss))
     return torch.tensor(losses, dtype=torch.float64)
+
+
+def write_curves(path, init, x, y, meta, forward=mlp_forward, in_shape=(784,)):
+    """Trains with every optimizer of OPTIMS in float64 (the golden) and in float32, and
+    writes both curves to path."""
+    curves = {}
+    for name, o in OPTIMS.items():
+        c64 = train(init, x, y, o, torch.float64, forward, in_shape)
+        c32 = train(init, x, y, o, torch.float32, forward, in_shape)
+        curves[name + "_loss"] = c64.float()
+        curves[name + "_loss_f32"] = c32.float()
+        meta[name] = json.dumps(o)
+        gap = ((c32 - c64).abs() / c64.abs()).max()
+        print("%s: loss %.4f -> %.4f; float32 vs float64 max rel gap %.2e"
+              % (name, c64[0], c64[-1], gap))
+    write_st(path, curves, meta)
 
 
 def main():
@@ -103,18 +124,7 @@ def main():
             "torch_version": torch.__version__}
     write_st(os.path.join(out, "mlp_init.safetensors"), init, meta)
     write_st(os.path.join(out, "mlp_batches.safetensors"), {"x": x, "y": y}, meta)
-    curves = {}
-    for name, o in OPTIMS.items():
-        c64 = train(init, x, y, o, torch.float64)
-        c32 = train(init, x, y, o, torch.float32)
-        curves[name + "_loss"] = c64.float()
-        curves[name + "_loss_f32"] = c32.float()
-        meta[name] = json.dumps(o)
-        gap = ((c32 - c64).abs() / c64.abs()).max()
-        print("%s: loss %.4f -> %.4f; float32 vs float64 max rel gap %.2e"
-              % (name, c64[0], c64[-1], gap))
-    write_st(os.path.join(out, "mlp_curves.safetensors"), curves, meta)
-
+    write_curves(os.path.join(out, "mlp_curves.safetensors"), init, x, y, meta)
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,6 @@ float64 (the golden) and in float32 (PyTorch's own float32 result), and writes:
                             the optimizer settings are in __metadata__.
 Usage: make_e2e_lenet.py <out dir> [fashion-mnist dir]
 """
-import json
 import os
 import sys
 
@@ -24,15 +23,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_e2e import BATCH, NB, STEPS, MEAN, STD, load_batches, f32  # noqa: E402
+from make_e2e import BATCH, NB, STEPS, MEAN, STD, load_batches, write_curves  # noqa: E402
 from make_goldens import write_st  # noqa: E402
 
-OPTIMS = {
-    "sgd": {"kind": "sgd", "lr": 0.01, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0,
-            "nesterov": 0},
-    "adam": {"kind": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
-             "weight_decay": 0.0, "decoupled": 0},
-}
 NAMES = ["conv1", "conv2", "fc1", "fc2", "fc3"]
 
 
@@ -56,27 +49,6 @@ def forward(p, x):
     return F.linear(h, p["fc3.weight"], p["fc3.bias"])
 
 
-def train(init, x, y, o, dtype):
-    ps = {k: v.to(dtype).clone().requires_grad_(True) for k, v in init.items()}
-    params = [ps[n + s] for n in NAMES for s in (".weight", ".bias")]
-    if o["kind"] == "sgd":
-        opt = torch.optim.SGD(params, lr=f32(o["lr"]), momentum=f32(o["momentum"]),
-                              dampening=f32(o["dampening"]), weight_decay=f32(o["weight_decay"]),
-                              nesterov=bool(o["nesterov"]))
-    else:
-        opt = torch.optim.Adam(params, lr=f32(o["lr"]), betas=(f32(o["beta1"]), f32(o["beta2"])),
-                               eps=f32(o["eps"]), weight_decay=f32(o["weight_decay"]))
-    losses = []
-    for s in range(STEPS):
-        xb = x[s % NB].to(dtype).reshape(BATCH, 1, 28, 28)
-        loss = F.cross_entropy(forward(ps, xb), y[s % NB].long())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
-    return torch.tensor(losses, dtype=torch.float64)
-
-
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/golden/e2e"
     src = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
@@ -90,18 +62,8 @@ def main():
             "normalize": "(pixel / 255 - %g) / %g" % (MEAN, STD),
             "torch_version": torch.__version__}
     write_st(os.path.join(out, "lenet_init.safetensors"), init, meta)
-    curves = {}
-    for name, o in OPTIMS.items():
-        c64 = train(init, x, y, o, torch.float64)
-        c32 = train(init, x, y, o, torch.float32)
-        curves[name + "_loss"] = c64.float()
-        curves[name + "_loss_f32"] = c32.float()
-        meta[name] = json.dumps(o)
-        gap = ((c32 - c64).abs() / c64.abs()).max()
-        print("%s: loss %.4f -> %.4f; float32 vs float64 max rel gap %.2e"
-              % (name, c64[0], c64[-1], gap))
-    write_st(os.path.join(out, "lenet_curves.safetensors"), curves, meta)
-
+    write_curves(os.path.join(out, "lenet_curves.safetensors"), init, x, y, meta, forward,
+                 (1, 28, 28))
 
 if __name__ == "__main__":
     main()
