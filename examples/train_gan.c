@@ -2,8 +2,9 @@
  * train_gan.c - train a DCGAN on Fashion-MNIST with the public API and write a grid of
  * generated samples after every epoch (samples_epoch_N.png, through libpng).
  *
- * The generator maps 64 noise features to 28x28 images through transposed convs, batch
- * norm and ReLU, ending in tanh; the discriminator is strided convs with leaky ReLU.
+ * The generator maps 64 noise features to 28x28 images through a transposed conv, then
+ * nearest upsampling and 3x3 convs, with batch norm and ReLU, ending in tanh; the
+ * discriminator is strided convs with leaky ReLU.
  * Both train with BCE-with-logits and Adam (lr 2e-4, beta1 0.5). Usage:
  *
  *   ./train_gan [EPOCHS [DIR]]

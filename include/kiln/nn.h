@@ -207,10 +207,13 @@ KILN_API double kiln_graph_flops(const kiln_graph *g, int64_t batch);
 
 /*
  * DCGAN-style generator for 28x28 one-channel images: z [N, nz] is viewed as
- * [N, nz, 1, 1], then transposed convs 7x7 (4 width channels, 7x7), 4x4 stride 2
- * (2 width, 14x14) and 4x4 stride 2 (1 channel, 28x28), batch norm and ReLU after the
- * first two, tanh at the end, so images lie in [-1, 1]. Weights N(0, 0.02) as in the
- * DCGAN paper. Names "gen.deconv1", "gen.bn1", ... Returns [N, 1, 28, 28].
+ * [N, nz, 1, 1] and projected by a 7x7 transposed conv to 4 width channels at 7x7;
+ * then nearest upsampling x2 and a 3x3 conv (2 width, 14x14), nearest upsampling x2
+ * and a 3x3 conv (width, 28x28), each followed by batch norm and ReLU, and a 3x3 conv
+ * with bias to 1 channel and tanh, so images lie in [-1, 1]. Upsampling + conv instead
+ * of stride-2 transposed convs keeps the samples free of checkerboard artifacts.
+ * Weights N(0, 0.02) as in the DCGAN paper. Names "gen.deconv1.weight", "gen.bn1",
+ * "gen.conv2.weight", ..., "gen.conv4.bias". Returns [N, 1, 28, 28].
  */
 KILN_API kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_t width,
                                            uint64_t seed);

@@ -244,22 +244,28 @@ kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_t width, 
     }
     int64_t nz = z->shape.dims[1];
     int64_t zd[4] = {z->shape.dims[0], nz, 1, 1};
-    int64_t w1[4] = {nz, 4 * width, 7, 7}, w2[4] = {4 * width, 2 * width, 4, 4};
-    int64_t w3[4] = {2 * width, 1, 4, 4};
-    struct kiln_conv2d_opts o1 = KILN_CONV2D_OPTS_INIT, o2 = KILN_CONV2D_OPTS_INIT;
-    o2.stride[0] = o2.stride[1] = 2;
-    o2.padding[0] = o2.padding[1] = 1;
+    int64_t w1[4] = {nz, 4 * width, 7, 7}, w2[4] = {2 * width, 4 * width, 3, 3};
+    int64_t w3[4] = {width, 2 * width, 3, 3}, w4[4] = {1, width, 3, 3}, bd[3] = {1, 1, 1};
+    struct kiln_conv2d_opts o1 = KILN_CONV2D_OPTS_INIT, o3 = KILN_CONV2D_OPTS_INIT;
+    o3.padding[0] = o3.padding[1] = 1;
+    /* 1x1 -> 7x7 projection, then nearest upsampling + 3x3 convs to 14x14 and 28x28:
+     * unlike stride-2 transposed convs, neighbouring output pixels get the same number
+     * of kernel taps, so the samples carry no checkerboard */
     kiln_tensor *h = kiln_reshape(g, z, 4, zd);
     h = kiln_conv_transpose2d(
         g, h, kiln_param(g, "gen.deconv1.weight", 4, w1, KILN_INIT_NORMAL, 0.02f, seed), &o1);
     h = kiln_relu(g, kiln_batch_norm(g, h, "gen.bn1", 0.1f, 1e-5f));
-    h = kiln_conv_transpose2d(
-        g, h, kiln_param(g, "gen.deconv2.weight", 4, w2, KILN_INIT_NORMAL, 0.02f, seed), &o2);
+    h = kiln_upsample_nearest2d(g, h, 2, 2);
+    h = kiln_conv2d(g, h, kiln_param(g, "gen.conv2.weight", 4, w2, KILN_INIT_NORMAL, 0.02f, seed),
+                    &o3);
     h = kiln_relu(g, kiln_batch_norm(g, h, "gen.bn2", 0.1f, 1e-5f));
-    h = kiln_conv_transpose2d(
-        g, h, kiln_param(g, "gen.deconv3.weight", 4, w3, KILN_INIT_NORMAL, 0.02f, seed), &o2);
-    int64_t bd[3] = {1, 1, 1};
-    h = kiln_add(g, h, kiln_param(g, "gen.deconv3.bias", 3, bd, KILN_INIT_ZEROS, 0.0f, seed));
+    h = kiln_upsample_nearest2d(g, h, 2, 2);
+    h = kiln_conv2d(g, h, kiln_param(g, "gen.conv3.weight", 4, w3, KILN_INIT_NORMAL, 0.02f, seed),
+                    &o3);
+    h = kiln_relu(g, kiln_batch_norm(g, h, "gen.bn3", 0.1f, 1e-5f));
+    h = kiln_conv2d(g, h, kiln_param(g, "gen.conv4.weight", 4, w4, KILN_INIT_NORMAL, 0.02f, seed),
+                    &o3);
+    h = kiln_add(g, h, kiln_param(g, "gen.conv4.bias", 3, bd, KILN_INIT_ZEROS, 0.0f, seed));
     return kiln_tanh(g, h);
 }
 

@@ -403,8 +403,9 @@ START_TEST(test_gan_png)
     ck_assert_msg(kiln_gan_create(ctx, &o, &gan) == KILN_OK, "%s", kiln_last_error());
     int64_t gp, dp;
     kiln_gan_n_params(gan, &gp, &dp);
-    /* deconv 16x16x7x7, BN 2x16, deconv 16x8x4x4, BN 2x8, deconv 8x1x4x4 + bias */
-    ck_assert_int_eq(gp, 16 * 16 * 49 + 32 + 16 * 8 * 16 + 16 + 8 * 16 + 1);
+    /* deconv 16x16x7x7, BN 2x16, conv 8x16x3x3, BN 2x8, conv 4x8x3x3, BN 2x4,
+     * conv 1x4x3x3 + bias */
+    ck_assert_int_eq(gp, 16 * 16 * 49 + 32 + 8 * 16 * 9 + 16 + 4 * 8 * 9 + 8 + 4 * 9 + 1);
     /* conv 4x1x4x4 + 4, conv 8x4x4x4 + 8, conv 1x8x7x7 + 1 */
     ck_assert_int_eq(dp, 4 * 16 + 4 + 8 * 4 * 16 + 8 + 8 * 49 + 1);
     for (int i = 0; i < 8 * 784; i++) {
