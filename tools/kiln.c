@@ -602,10 +602,14 @@ static int cmd_train_conv(kiln_model model, int argc, char **argv)
     printf("model: %s, %lld parameters, %.2f MFLOPs per image (forward), input 1x%lldx%lld\n",
            kiln_model_name(model), (long long)kiln_graph_n_param_elems(g),
            kiln_graph_flops(g, a.batch) / 1e6, (long long)a.size, (long long)a.size);
+    char wd[48] = "";
+    if (a.wd > 0) {
+        snprintf(wd, sizeof(wd), ", weight decay %g", a.wd);
+    }
     printf("training: %s lr %g%s%s%s, batch %lld, %d epoch%s%s; loader: %s%s\n", a.optimizer,
            (double)kiln_optimizer_lr(m.optimizer),
-           strcmp(a.optimizer, "sgd") == 0 ? " momentum 0.9" : "", a.wd > 0 ? " weight decay" : "",
-           a.cosine ? " cosine schedule" : "", (long long)a.batch, a.epochs,
+           strcmp(a.optimizer, "sgd") == 0 ? " momentum 0.9" : "", wd,
+           a.cosine ? ", cosine schedule" : "", (long long)a.batch, a.epochs,
            a.epochs == 1 ? "" : "s", a.max_steps ? " (step limit)" : "",
            a.augment ? "random crop (padding 2) and flip, normalized" : "normalized",
            a.no_prefetch ? "" : ", prefetching thread");
