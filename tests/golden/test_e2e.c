@@ -15,16 +15,19 @@
  * LeNet-5 (tools/golden/make_e2e_lenet.py: conv 6@5x5 pad 2, ReLU, max pool 2, conv
  * 16@5x5, ReLU, max pool 2, fc 120, fc 84, fc 10, parameters e2e/lenet_init) trains the
  * same way on the same batches (read as [16, 1, 28, 28]) and must follow e2e/lenet_curves
- *   |kiln - torch| <= LENET_ABS + LENET_REL * |torch|.
- * Why a wider tolerance: a convolution's sums (25 or 150 terms per output, 784 or 100
- * positions times the batch per filter gradient) run in a different order in each
- * backend's kernels (the CPU reference loops, GPU work-groups reduce in trees), and a
- * max pool passes the gradient to one element of each window, so a rounding difference
- * that reorders two nearly equal activations sends that gradient elsewhere; both are
- * carried along by 100 steps of training and Adam's normalized steps amplify small
- * gradients. PyTorch's float32 run stays within 7e-7 relative of the float64 curve.
- * LENET_REL = 1e-3 leaves room for that, while a wrong convolution or pooling gradient
- * moves the curve by 1e-2 or more.
+ *   |kiln - torch| <= LENET_ABS + LENET_REL * |torch| + LENET_SPREAD * |seq - torch|
+ * where seq is PyTorch's float32 curve with the convolutions summed in the plain loop
+ * order of a direct GPU kernel (<opt>_loss_f32_seqconv) instead of OpenBLAS's blocked
+ * order. Why: a convolution's sums (25 or 150 products per output) run in a different
+ * order in each backend, and the SGD run's first 50 steps sit on a plateau where max
+ * pools and ReLUs turn those few-ulp differences into different gradients that grow
+ * from step to step: with only the summation order changed, PyTorch's own curve moves
+ * 2e-6 from the float64 one by step 2, 4e-3 by step 42 and up to 0.24 relative later
+ * (tools/golden/README.md). The last term allows twice that measured spread; before the
+ * plateau amplifies it (the first 20 steps, spread below 1e-4) the bound is the fixed
+ * part, LENET_REL = 1e-3 (PyTorch's float32 run stays within 7e-7 relative of the
+ * float64 curve), while a wrong convolution or pooling gradient moves the curve by 1e-2
+ * or more within a few steps. Adam's normalized steps do not amplify (spread 1.3e-6).
  */
 #include <check.h>
 #include <math.h>
@@ -35,10 +38,11 @@
 #include "io/safetensors.h"
 #include "kiln.h"
 
-#define E2E_REL   1e-4
-#define E2E_ABS   1e-5
-#define LENET_REL 1e-3
-#define LENET_ABS 1e-4
+#define E2E_REL      1e-4
+#define E2E_ABS      1e-5
+#define LENET_REL    1e-3
+#define LENET_ABS    1e-4
+#define LENET_SPREAD 2.0
 
 static const char *backend = "cpu";
 static const char *golden_dir = "tests/golden";
@@ -116,10 +120,11 @@ struct model {
     const char *name; /* e2e/<name>_init, e2e/<name>_curves */
     kiln_tensor *(*build)(kiln_graph *g, kiln_tensor *x, const struct kiln__st_file *init);
     double rel, abs; /* tolerance */
+    double spread;   /* times |<opt>_loss_f32_seqconv - torch| added to it, or 0 */
 };
 
-static const struct model mlp = {"mlp", build_mlp, E2E_REL, E2E_ABS};
-static const struct model lenet = {"lenet", build_lenet, LENET_REL, LENET_ABS};
+static const struct model mlp = {"mlp", build_mlp, E2E_REL, E2E_ABS, 0};
+static const struct model lenet = {"lenet", build_lenet, LENET_REL, LENET_ABS, LENET_SPREAD};
 
 static void train_and_compare(const struct model *m, const char *opt_name,
                               const struct kiln_optim_options *oo)
@@ -133,7 +138,12 @@ static void train_and_compare(const struct model *m, const char *opt_name,
     const struct kiln__st_tensor *xs = need(&batches, "x"), *ys = need(&batches, "y");
     char cname[64];
     snprintf(cname, sizeof(cname), "%s_loss", opt_name);
-    const struct kiln__st_tensor *curve = need(&curves, cname);
+    const struct kiln__st_tensor *curve = need(&curves, cname), *seq = NULL;
+    if (m->spread > 0) {
+        snprintf(cname, sizeof(cname), "%s_loss_f32_seqconv", opt_name);
+        seq = need(&curves, cname);
+        ck_assert_int_eq(seq->n_elems, curve->n_elems);
+    }
     ck_assert_int_eq(xs->rank, 3);
     int64_t nb = xs->dims[0], batch = xs->dims[1], in_dim = xs->dims[2];
 
@@ -172,20 +182,23 @@ static void train_and_compare(const struct model *m, const char *opt_name,
         ck_assert_int_eq(kiln_tensor_download(loss, &got, sizeof(got)), KILN_OK);
         double ref = ((const float *)curve->data)[s];
         double err = fabs((double)got - ref), bound = m->abs + m->rel * fabs(ref);
+        if (seq != NULL) {
+            bound += m->spread * fabs((double)((const float *)seq->data)[s] - ref);
+        }
         if (err / bound > worst) {
             worst = err / bound;
             worst_step = (int)s;
         }
         ck_assert_msg(err <= bound,
                       "%s %s on %s: step %lld loss %.7g, PyTorch %.7g (|diff| %.3g > %.3g = %g + "
-                      "%g * |torch|)",
+                      "%g * |torch| + %g * |seqconv - torch|)",
                       m->name, opt_name, backend, (long long)s, got, ref, err, bound, m->abs,
-                      m->rel);
+                      m->rel, m->spread);
     }
     printf("%s %s on %s: %lld steps follow PyTorch, worst step %d at %.3g of the tolerance "
-           "(%g + %g * |torch|)\n",
-           m->name, opt_name, backend, (long long)curve->n_elems, worst_step, worst, m->abs,
-           m->rel);
+           "(%g + %g * |torch| + %g * |seqconv - torch|)\n",
+           m->name, opt_name, backend, (long long)curve->n_elems, worst_step, worst, m->abs, m->rel,
+           m->spread);
     fflush(stdout);
     kiln_graph_destroy(g);
     kiln_context_destroy(ctx);
@@ -262,11 +275,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_mlp_sgd);
     tcase_add_test(tc, test_mlp_adam);
     suite_add_tcase(s, tc);
-    /* One case per LeNet curve, tagged, so that meson can run a curve that is known to
-     * deviate on one backend as an expected failure (tests/golden/meson.build). */
     TCase *tl = tcase_create("lenet-sgd");
     tcase_set_timeout(tl, 240);
-    tcase_set_tags(tl, "lenet_sgd");
     tcase_add_test(tl, test_lenet_sgd);
     suite_add_tcase(s, tl);
     TCase *ta = tcase_create("lenet-adam");

@@ -96,9 +96,10 @@ def train(init, x, y, o, dtype, forward=mlp_forward, in_shape=(784,)):
     return torch.tensor(losses, dtype=torch.float64)
 
 
-def write_curves(path, init, x, y, meta, forward=mlp_forward, in_shape=(784,)):
+def write_curves(path, init, x, y, meta, forward=mlp_forward, in_shape=(784,), extra=None):
     """Trains with every optimizer of OPTIMS in float64 (the golden) and in float32, and
-    writes both curves to path."""
+    writes both curves to path; extra maps a suffix to another forward whose float32
+    curve is written as <opt>_loss_f32_<suffix>."""
     curves = {}
     for name, o in OPTIMS.items():
         c64 = train(init, x, y, o, torch.float64, forward, in_shape)
@@ -109,6 +110,11 @@ def write_curves(path, init, x, y, meta, forward=mlp_forward, in_shape=(784,)):
         gap = ((c32 - c64).abs() / c64.abs()).max()
         print("%s: loss %.4f -> %.4f; float32 vs float64 max rel gap %.2e"
               % (name, c64[0], c64[-1], gap))
+        for suffix, fwd in (extra or {}).items():
+            ce = train(init, x, y, o, torch.float32, fwd, in_shape)
+            curves[name + "_loss_f32_" + suffix] = ce.float()
+            gap = ((ce - c64).abs() / c64.abs()).max()
+            print("%s: float32 %s vs float64 max rel gap %.2e" % (name, suffix, gap))
     write_st(path, curves, meta)
 
 

@@ -12,8 +12,12 @@ for STEPS steps on the MLP golden's batches (e2e/mlp_batches: x [NB, BATCH, 784]
 cross-entropy (mean over the batch), once with SGD (momentum) and once with Adam, in
 float64 (the golden) and in float32 (PyTorch's own float32 result), and writes:
   lenet_init.safetensors    the ten parameters above (F32)
-  lenet_curves.safetensors  <opt>_loss [STEPS] (float64 run), <opt>_loss_f32 [STEPS];
-                            the optimizer settings are in __metadata__.
+  lenet_curves.safetensors  <opt>_loss [STEPS] (float64 run), <opt>_loss_f32 [STEPS],
+                            <opt>_loss_f32_seqconv [STEPS] (float32 with the convolutions
+                            summed in the plain-loop order, see conv_seq); the optimizer
+                            settings are in __metadata__.
+The seqconv curve measures how far another legitimate float32 summation order of the
+convolutions moves the training (tests/golden/test_e2e.c widens its bound by it).
 Usage: make_e2e_lenet.py <out dir> [fashion-mnist dir]
 """
 import os
@@ -49,6 +53,29 @@ def forward(p, x):
     return F.linear(h, p["fc3.weight"], p["fc3.bias"])
 
 
+def conv_seq(x, w, b, padding=0):
+    """conv2d + bias as a float32 loop over the (c, i, j) taps in order, each product
+    rounded and then added: the order of a direct GPU kernel (kiln's Vulkan and OpenCL
+    shaders), unlike OpenBLAS's blocked GEMM behind PyTorch's CPU convolution."""
+    n, _, h, _ = x.shape
+    k, _, kh, kw = w.shape
+    cols = F.unfold(x, (kh, kw), padding=padding)
+    wf = w.reshape(k, -1)
+    acc = torch.zeros(n, k, cols.shape[2], dtype=x.dtype)
+    for t in range(wf.shape[1]):
+        acc = acc + wf[:, t].reshape(1, k, 1) * cols[:, t:t + 1, :]
+    return acc.reshape(n, k, h + 2 * padding - kh + 1, -1) + b.reshape(1, k, 1, 1)
+
+
+def forward_seqconv(p, x):
+    h = F.max_pool2d(F.relu(conv_seq(x, p["conv1.weight"], p["conv1.bias"], 2)), 2)
+    h = F.max_pool2d(F.relu(conv_seq(h, p["conv2.weight"], p["conv2.bias"])), 2)
+    h = h.reshape(h.shape[0], -1)
+    h = F.relu(F.linear(h, p["fc1.weight"], p["fc1.bias"]))
+    h = F.relu(F.linear(h, p["fc2.weight"], p["fc2.bias"]))
+    return F.linear(h, p["fc3.weight"], p["fc3.bias"])
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/golden/e2e"
     src = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
@@ -63,7 +90,7 @@ def main():
             "torch_version": torch.__version__}
     write_st(os.path.join(out, "lenet_init.safetensors"), init, meta)
     write_curves(os.path.join(out, "lenet_curves.safetensors"), init, x, y, meta, forward,
-                 (1, 28, 28))
+                 (1, 28, 28), {"seqconv": forward_seqconv})
 
 if __name__ == "__main__":
     main()
