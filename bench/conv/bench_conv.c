@@ -6,8 +6,10 @@
  *    whole batch (forward [K, CKK] x [CKK, N OH OW]; data [CKK, K] x [K, N OH OW];
  *    filter [K, N OH OW] x [N OH OW, CKK]). It leaves out the im2col / col2im passes,
  *    so it is an upper bound on what an im2col + GEMM path would give.
- *  - "direct" (opencl only): the forward through kiln's direct kernel (KILN_CL_CONVGEMM=0),
- *    where "fwd" may have gone through CLBlast's convgemm (see cl_gemm.c).
+ *  - "direct": kiln's direct kernels, where "fwd", "data" and "filter" may have gone
+ *    another way: on opencl the forward through CLBlast's convgemm (KILN_CL_CONVGEMM=0
+ *    turns it off; the gradients are always direct there), on vulkan all three through
+ *    the implicit GEMM of shaders/convgemm.comp (KILN_VK_CONV=direct turns it off).
  *  - "convgemm" (opencl with CLBlast only): CLBlastSconvgemm called directly on the same
  *    device (forward only, NCHW input, KCHW kernel, cross-correlation).
  * Each figure is the median of `rounds` timings (default 5), each over enough graph runs
@@ -292,8 +294,17 @@ int main(int argc, char **argv)
     printf("backend %s, device %s; median of %d rounds; load average %.2f\n",
            backend != NULL ? backend : "(default)", kiln_context_device(ctx), rounds, load_avg());
     printf("GFLOP/s (2 N K C KH KW OH OW flops per op)\n");
-    printf("%-12s %-30s %8s %8s %8s %9s %8s %8s %8s %8s\n", "shape", "x * w", "fwd", "direct",
-           "fwd-gemm", "convgemm", "data", "dat-gemm", "filter", "fil-gemm");
+    const char *dir_var = NULL; /* the variable that selects the direct kernels */
+    if (backend != NULL && strcmp(backend, "opencl") == 0) {
+        dir_var = "KILN_CL_CONVGEMM=0";
+    } else if (backend != NULL && strcmp(backend, "vulkan") == 0) {
+        dir_var = "KILN_VK_CONV=direct";
+    }
+    if (dir_var != NULL) {
+        printf("direct: %s\n", dir_var);
+    }
+    printf("%-12s %-30s %6s %6s %6s %8s %6s %6s %6s %6s %6s %6s\n", "shape", "x * w", "fwd",
+           "direct", "gemm", "convgemm", "data", "direct", "gemm", "filter", "direct", "gemm");
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
         const struct shape *s = &shapes[i];
         int64_t oh = s->h + 2 * s->pad - s->kh + 1, ow = s->w + 2 * s->pad - s->kw + 1;
@@ -304,12 +315,9 @@ int main(int argc, char **argv)
                  (long long)s->k, (long long)s->c, (long long)s->kh, (long long)s->kw, s->pad);
         double fwd = kiln_conv(ctx, s, 0, oh, ow);
         double fg = kiln_gemm(ctx, s->k, nohw, ckk);
-        double cg = -1, dir = -1;
+        double cg = -1;
 #ifdef BENCH_CLBLAST
         if (use_clblast) {
-            setenv("KILN_CL_CONVGEMM", "0", 1);
-            dir = kiln_conv(ctx, s, 0, oh, ow);
-            unsetenv("KILN_CL_CONVGEMM");
             cg = clblast_conv(cx, q, s, oh, ow);
         }
 #endif
@@ -317,11 +325,25 @@ int main(int argc, char **argv)
         double dg = kiln_gemm(ctx, ckk, nohw, s->k);
         double fil = kiln_conv(ctx, s, 2, oh, ow);
         double flg = kiln_gemm(ctx, s->k, ckk, nohw);
-        char cgs[16], dirs[16];
+        double dir[3] = {-1, -1, -1};
+        if (dir_var != NULL) {
+            char var[32];
+            snprintf(var, sizeof(var), "%s", dir_var);
+            char *eq = strchr(var, '=');
+            *eq = 0;
+            setenv(var, eq + 1, 1);
+            for (int op = 0; op < 3; op++) { /* opencl's gradients are direct anyway */
+                dir[op] = op == 0 || !use_clblast ? kiln_conv(ctx, s, op, oh, ow) : -1;
+            }
+            unsetenv(var);
+        }
+        char cgs[16], ds[3][16];
         snprintf(cgs, sizeof(cgs), use_clblast ? "%.2f" : "-", cg);
-        snprintf(dirs, sizeof(dirs), use_clblast ? "%.2f" : "-", dir);
-        printf("%-12s %-30s %8.2f %8s %8.2f %9s %8.2f %8.2f %8.2f %8.2f\n", s->name, desc, fwd,
-               dirs, fg, cgs, dat, dg, fil, flg);
+        for (int op = 0; op < 3; op++) {
+            snprintf(ds[op], sizeof(ds[op]), dir[op] >= 0 ? "%.2f" : "-", dir[op]);
+        }
+        printf("%-12s %-30s %6.2f %6s %6.2f %8s %6.2f %6s %6.2f %6.2f %6s %6.2f\n", s->name, desc,
+               fwd, ds[0], fg, cgs, dat, ds[1], dg, fil, ds[2], flg);
         fflush(stdout);
     }
     printf("load average at the end %.2f\n", load_avg());

@@ -598,12 +598,15 @@ static kiln_status vk_init(struct kiln_backend *be, const char *device)
     KILN_TRY(kiln__vk_exec_init(vk));
     kiln__log(be->ctx, KILN_LOG_INFO,
               "vulkan: %s (%s): subgroup %u, workgroup <= %u, shared %u B, storage range %llu B, "
-              "%s memory%s%s, matmul tile %ux%ux%u/%ux%u",
+              "%s memory%s%s, matmul tile %ux%ux%u/%ux%u, conv tiles %ux%ux%u/%ux%u and "
+              "%ux%ux%u/%ux%u",
               vk->props.deviceName, type_name(vk->props.deviceType), vk->subgroup_size, vk->max_wg,
               vk->max_shared, (unsigned long long)vk->max_range,
               vk->dev_mappable ? "mapped" : "staged", vk->dev_coherent ? "" : " non-coherent",
               vk->ieee ? ", inf/nan-preserving shaders" : "", vk->mm_tile[0], vk->mm_tile[1],
-              vk->mm_tile[2], vk->mm_tile[3], vk->mm_tile[4]);
+              vk->mm_tile[2], vk->mm_tile[3], vk->mm_tile[4], vk->cv_tile[0][0], vk->cv_tile[0][1],
+              vk->cv_tile[0][2], vk->cv_tile[0][3], vk->cv_tile[0][4], vk->cv_tile[1][0],
+              vk->cv_tile[1][1], vk->cv_tile[1][2], vk->cv_tile[1][3], vk->cv_tile[1][4]);
     return KILN_OK;
 }
 

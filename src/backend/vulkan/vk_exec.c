@@ -244,47 +244,95 @@ static kiln_status cache_save(struct kiln__vk *vk)
 
 /* ==== Pipelines ==== */
 
-/* Matmul tiles from the device's limits: the first candidate whose workgroup (a
- * multiple of the subgroup size) and shared memory fit. CPU devices (lavapipe) run one
- * SIMD batch of invocations at a time, where shared-memory reads cost a gather each:
- * large register blocks (16 x 16) and a short k step measured fastest there. GPUs get
- * 8 x 8 blocks in square tiles. KILN_VK_MATMUL_TILE="BM,BN,BK,TM,TN" overrides (benchmarks;
- * TM and TN multiples of 4). */
-static void choose_matmul_tile(struct kiln__vk *vk)
+/* A tile BM,BN,BK,TM,TN fits when TM and TN are multiples of 4 dividing BM and BN, the
+ * workgroup (BM / TM) (BN / TN) is within our limit and a multiple of the subgroup size
+ * (or smaller than one), and both shared tiles fit, with `extra` bytes of other shared
+ * memory. */
+static bool tile_fits(const struct kiln__vk *vk, const uint32_t t[5], uint32_t extra)
 {
-    static const uint32_t cpu_first[5] = {256, 128, 4, 16, 16};
-    static const uint32_t cands[][5] = {
-        {128, 128, 8, 8, 8}, {64, 64, 16, 4, 4}, {32, 32, 16, 4, 4},
-        {16, 16, 16, 4, 4},  {8, 8, 8, 4, 4},
-    };
-    const char *env = getenv("KILN_VK_MATMUL_TILE");
+    if (t[0] == 0 || t[1] == 0 || t[2] == 0 || t[3] == 0 || t[4] == 0 || t[3] % 4 != 0 ||
+        t[4] % 4 != 0 || t[0] % t[3] != 0 || t[1] % t[4] != 0) {
+        return false;
+    }
+    uint32_t wg = (t[0] / t[3]) * (t[1] / t[4]);
+    return wg <= vk->max_wg && (wg % vk->subgroup_size == 0 || wg < vk->subgroup_size) &&
+           (t[0] + t[1]) * t[2] * 4 + extra <= vk->max_shared;
+}
+
+/* The tile named by environment variable env ("BM,BN,BK,TM,TN", for benchmarks) when
+ * it is set and fits, else the first candidate that fits, else the smallest one. */
+static void choose_tile(const struct kiln__vk *vk, const char *env, const uint32_t (*cands)[5],
+                        size_t n, bool conv, uint32_t out[5])
+{
+    const char *e = getenv(env);
     uint32_t t[5];
-    if (env != NULL && sscanf(env, "%u,%u,%u,%u,%u", &t[0], &t[1], &t[2], &t[3], &t[4]) == 5 &&
-        t[3] && t[4] && t[3] % 4 == 0 && t[4] % 4 == 0 && t[0] % t[3] == 0 && t[1] % t[4] == 0 &&
-        (t[0] / t[3]) * (t[1] / t[4]) <= vk->max_wg && (t[0] + t[1]) * t[2] * 4 <= vk->max_shared) {
-        memcpy(vk->mm_tile, t, sizeof(t));
+    if (e != NULL && sscanf(e, "%u,%u,%u,%u,%u", &t[0], &t[1], &t[2], &t[3], &t[4]) == 5 &&
+        tile_fits(vk, t, conv ? 16 * (t[1] + t[2]) : 0)) {
+        memcpy(out, t, sizeof(t));
         return;
     }
-    size_t n = sizeof(cands) / sizeof(cands[0]);
-    for (size_t i = 0; i <= n; i++) {
-        const uint32_t *c = i == 0 ? cpu_first : cands[i - 1];
-        if (i == 0 && vk->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU) {
-            continue;
-        }
-        uint32_t wg = (c[0] / c[3]) * (c[1] / c[4]);
-        if (wg <= vk->max_wg && (wg % vk->subgroup_size == 0 || wg < vk->subgroup_size) &&
-            (c[0] + c[1]) * c[2] * 4 <= vk->max_shared) {
-            memcpy(vk->mm_tile, c, sizeof(vk->mm_tile));
+    for (size_t i = 0; i < n; i++) {
+        if (tile_fits(vk, cands[i], conv ? 16 * (cands[i][1] + cands[i][2]) : 0)) {
+            memcpy(out, cands[i], sizeof(t));
             return;
         }
     }
-    memcpy(vk->mm_tile, cands[n - 1], sizeof(vk->mm_tile));
+    static const uint32_t smallest[5] = {8, 8, 8, 4, 4};
+    memcpy(out, smallest, sizeof(t));
 }
 
-static bool is_matmul(enum kiln__vk_shader sh)
+/* GEMM tiles from the device's limits. CPU devices (lavapipe) run one SIMD batch of
+ * invocations at a time, where shared-memory reads cost a gather each: large register
+ * blocks (16 x 16) and a short k step measured fastest there. GPUs get 8 x 8 blocks in
+ * square tiles for the matmul. Convolutions have few output channels (M) and many
+ * pixels (N), so their tiles are wide; the small tile serves M <= 16 (bench/conv).
+ * KILN_VK_MATMUL_TILE, KILN_VK_CONV_TILE_S and KILN_VK_CONV_TILE override. */
+static void choose_tiles(struct kiln__vk *vk)
 {
-    return sh == KILN__VK_SH_MATMUL_NN || sh == KILN__VK_SH_MATMUL_NT ||
-           sh == KILN__VK_SH_MATMUL_TN || sh == KILN__VK_SH_MATMUL_TT;
+    static const uint32_t mm_cpu[][5] = {
+        {256, 128, 4, 16, 16}, {128, 128, 8, 8, 8}, {64, 64, 16, 4, 4},
+        {32, 32, 16, 4, 4},    {16, 16, 16, 4, 4},
+    };
+    static const uint32_t cv_cpu[3][2][5] = {
+        {{16, 256, 4, 16, 16}, {16, 64, 8, 4, 4}},
+        {{64, 128, 4, 16, 16}, {32, 64, 8, 4, 4}},
+        {{16, 64, 4, 8, 8}, {8, 8, 8, 4, 4}},
+    };
+    static const uint32_t cv_gpu[3][2][5] = {
+        {{16, 128, 16, 4, 8}, {16, 64, 8, 4, 4}},
+        {{64, 64, 16, 4, 4}, {32, 32, 16, 4, 4}},
+        {{16, 32, 16, 4, 4}, {8, 8, 8, 4, 4}},
+    };
+    bool cpu = vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    const uint32_t(*mm)[5] = cpu ? mm_cpu : mm_cpu + 1;
+    choose_tile(vk, "KILN_VK_MATMUL_TILE", mm, cpu ? 5 : 4, false, vk->mm_tile);
+    const uint32_t(*cv)[2][5] = cpu ? cv_cpu : cv_gpu;
+    choose_tile(vk, "KILN_VK_CONV_TILE_S", cv[0], 2, true, vk->cv_tile[0]);
+    choose_tile(vk, "KILN_VK_CONV_TILE", cv[1], 2, true, vk->cv_tile[1]);
+    choose_tile(vk, "KILN_VK_CONV_TILE_F", cv[2], 2, true, vk->cv_tile[2]);
+}
+
+/* The tile a GEMM shader is specialized with, or NULL for the other shaders. */
+const uint32_t *kiln__vk_tile_of(const struct kiln__vk *vk, enum kiln__vk_shader sh)
+{
+    switch (sh) {
+    case KILN__VK_SH_MATMUL_NN:
+    case KILN__VK_SH_MATMUL_NT:
+    case KILN__VK_SH_MATMUL_TN:
+    case KILN__VK_SH_MATMUL_TT:
+        return vk->mm_tile;
+    case KILN__VK_SH_CONVGEMM_FWD_S:
+    case KILN__VK_SH_CONVGEMM_DATA_S:
+        return vk->cv_tile[0];
+    case KILN__VK_SH_CONVGEMM_FILTER_S:
+        return vk->cv_tile[2];
+    case KILN__VK_SH_CONVGEMM_FWD:
+    case KILN__VK_SH_CONVGEMM_DATA:
+    case KILN__VK_SH_CONVGEMM_FILTER:
+        return vk->cv_tile[1];
+    default:
+        return NULL;
+    }
 }
 
 uint32_t kiln__vk_matmul_wg(const struct kiln__vk *vk)
@@ -301,9 +349,10 @@ static kiln_status pipeline(struct kiln__vk *vk, enum kiln__vk_shader sh, VkPipe
     const struct kiln__vk_shader_info *si = &kiln__vk_shaders[sh];
     uint32_t spec[6] = {vk->max_wg, 0, 0, 0, 0, 0};
     uint32_t n_spec = 1;
-    if (is_matmul(sh)) {
-        spec[0] = kiln__vk_matmul_wg(vk);
-        memcpy(&spec[1], vk->mm_tile, sizeof(vk->mm_tile));
+    const uint32_t *tile = kiln__vk_tile_of(vk, sh);
+    if (tile != NULL) {
+        spec[0] = (tile[0] / tile[3]) * (tile[1] / tile[4]);
+        memcpy(&spec[1], tile, 5 * sizeof(uint32_t));
         n_spec = 6;
     }
     VkSpecializationMapEntry map[6];
@@ -521,7 +570,7 @@ kiln_status kiln__vk_exec_init(struct kiln__vk *vk)
     if (vk->acc == NULL || vk->dpools == NULL) {
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
-    choose_matmul_tile(vk);
+    choose_tiles(vk);
     return cache_load(vk);
 }
 

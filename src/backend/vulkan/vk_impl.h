@@ -188,7 +188,10 @@ struct kiln__vk {
     VkPipelineCache cache;
     bool cache_dirty; /* pipelines created since the cache was saved */
     char cache_path[512];
-    uint32_t mm_tile[5]; /* matmul BM, BN, BK, TM, TN */
+    uint32_t mm_tile[5];         /* matmul BM, BN, BK, TM, TN */
+    uint32_t cv_tile[3][5];      /* convolution GEMM tiles: M <= 16, larger M, small filter */
+    struct kiln_buffer *scratch; /* split-k partial products (conv filter gradient) */
+    VkDeviceSize scratch_bytes;
 
     /* recording */
     VkCommandPool cmd_pool;
@@ -210,6 +213,8 @@ void kiln__vk_memory_fini(struct kiln__vk *vk);
 kiln_status kiln__vk_buffer_alloc(struct kiln_backend *be, size_t n_bytes,
                                   struct kiln_buffer **out);
 void kiln__vk_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf);
+kiln_status kiln__vk_scratch_reserve(struct kiln__vk *vk, VkDeviceSize n_bytes);
+const uint32_t *kiln__vk_tile_of(const struct kiln__vk *vk, enum kiln__vk_shader sh);
 kiln_status kiln__vk_upload(struct kiln_backend *be, struct kiln_buffer *dst, size_t off,
                             const void *src, size_t n_bytes);
 kiln_status kiln__vk_download(struct kiln_backend *be, const struct kiln_buffer *src, size_t off,
@@ -265,6 +270,7 @@ bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *
 
 /* vk_kernels_cnn.c: convolution, pooling, layout, dropout, batch norm and LRN. */
 kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n);
+bool kiln__vk_conv_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_pool(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_concat(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n);

@@ -6,6 +6,7 @@
  * bit for bit), batch norm and local response norm (shaders/norm.comp). Push-constant
  * blocks are mirrored here; the table is in vk_kernels.c.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "vk_impl.h"
@@ -43,14 +44,40 @@ PC_ASSERT(struct pc_dropout);
 
 /* ==== Convolution ==== */
 
-kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
+struct pc_convgemm { /* convgemm.comp */
+    uint32_t m, n, k, kchunk;
+    int32_t nb, c, h, w, ko, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cg, kg, groups;
+};
+PC_ASSERT(struct pc_convgemm);
+
+/* How a convolution node runs: the direct shader, or an implicit GEMM with its tile
+ * and, for the filter gradient, the number of k splits summed by a second pass. */
+struct conv_plan {
+    struct pc_conv d;     /* geometry; the direct shader's push constants */
+    struct pc_convgemm g; /* the GEMM's, when gemm */
+    bool gemm;
+    enum kiln__vk_shader sh;
+    uint32_t gx, gy, splits;
+};
+
+/* KILN_VK_CONV=direct|gemm forces one implementation (tests, bench/conv); by default
+ * the GEMM runs when its M (output channels per group, or input channels per group
+ * for the data gradient) is at least 4 and, for the filter gradient, its N (input
+ * channels per group times the kernel size) at least 32, where its tiles are not
+ * mostly empty (bench/conv/README.md). */
+static int conv_mode(void)
 {
-    static const enum kiln__vk_shader sh[] = {
+    const char *e = getenv("KILN_VK_CONV");
+    return e == NULL ? 0 : strcmp(e, "direct") == 0 ? 1 : strcmp(e, "gemm") == 0 ? 2 : 0;
+}
+
+static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, struct conv_plan *cp)
+{
+    static const enum kiln__vk_shader direct[] = {
         [KILN_OP_CONV2D] = KILN__VK_SH_CONV2D,
         [KILN_OP_CONV2D_BWD_DATA] = KILN__VK_SH_CONV2D_BWD_DATA,
         [KILN_OP_CONV2D_BWD_FILTER] = KILN__VK_SH_CONV2D_BWD_FILTER,
     };
-    struct kiln__vk *vk = be->impl;
     const struct kiln__p_conv2d *p = kiln__params(n);
     const int64_t *x, *w, *y; /* the shapes of x (or dx), w (or dw), y (or dy) */
     if (n->op == KILN_OP_CONV2D) {
@@ -60,29 +87,134 @@ kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
     } else {
         x = n->src[0]->shape.dims, w = n->shape.dims, y = n->src[1]->shape.dims;
     }
+    memset(cp, 0, sizeof(*cp));
+    cp->d = (struct pc_conv){(uint32_t)n->n_elems,
+                             (int32_t)x[0],
+                             (int32_t)x[1],
+                             (int32_t)x[2],
+                             (int32_t)x[3],
+                             (int32_t)w[0],
+                             (int32_t)w[2],
+                             (int32_t)w[3],
+                             (int32_t)y[2],
+                             (int32_t)y[3],
+                             p->stride[0],
+                             p->stride[1],
+                             p->pad[0],
+                             p->pad[1],
+                             p->dilation[0],
+                             p->dilation[1],
+                             (int32_t)(x[1] / p->groups),
+                             (int32_t)(w[0] / p->groups)};
+    const struct pc_conv *d = &cp->d;
+    int64_t khw = (int64_t)d->kh * d->kw;
+    int64_t m, nn, k;
+    enum kiln__vk_shader sh, sh_s;
+    if (n->op == KILN_OP_CONV2D) {
+        m = d->kg, nn = (int64_t)d->nb * d->oh * d->ow, k = d->cg * khw;
+        sh = KILN__VK_SH_CONVGEMM_FWD, sh_s = KILN__VK_SH_CONVGEMM_FWD_S;
+    } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+        m = d->cg, nn = (int64_t)d->nb * d->h * d->w, k = d->kg * khw;
+        sh = KILN__VK_SH_CONVGEMM_DATA, sh_s = KILN__VK_SH_CONVGEMM_DATA_S;
+    } else {
+        m = d->kg, nn = d->cg * khw, k = (int64_t)d->nb * d->oh * d->ow;
+        sh = KILN__VK_SH_CONVGEMM_FILTER, sh_s = KILN__VK_SH_CONVGEMM_FILTER_S;
+    }
+    int mode = conv_mode();
+    cp->sh = direct[n->op];
+    cp->gemm =
+        mode == 2 || (mode == 0 && m >= 4 && (n->op != KILN_OP_CONV2D_BWD_FILTER || nn >= 32));
+    if (!cp->gemm) {
+        return;
+    }
+    cp->sh = m <= 16 ? sh_s : sh;
+    const uint32_t *t = kiln__vk_tile_of(vk, cp->sh);
+    cp->gx = (uint32_t)((nn + t[1] - 1) / t[1]);
+    cp->gy = (uint32_t)((m + t[0] - 1) / t[0]);
+    cp->splits = 1;
+    if (n->op == KILN_OP_CONV2D_BWD_FILTER) {
+        /* Split the long k range until there are enough workgroups to fill the device,
+         * keeping at least 32 k steps per split and the partials within one binding. */
+        const char *e = getenv("KILN_VK_CONV_SPLIT");
+        int64_t tiles = (int64_t)cp->gx * cp->gy * p->groups;
+        int64_t want = e != NULL ? atoll(e) : (64 + tiles - 1) / tiles;
+        int64_t most = (k + 32 * t[2] - 1) / (32 * t[2]);
+        if (e == NULL && want > most) {
+            want = most;
+        }
+        int64_t out_bytes = (int64_t)n->n_elems * 4;
+        int64_t by_range = (int64_t)(vk->max_range / (VkDeviceSize)(out_bytes > 0 ? out_bytes : 1));
+        want = want < by_range ? want : by_range;
+        want = want < 64 ? want : 64;
+        want = want > 1 ? want : 1;
+        int64_t chunk = (k + want - 1) / want;
+        chunk = chunk > 0 ? (chunk + t[2] - 1) / t[2] * t[2] : t[2];
+        cp->splits = (uint32_t)((k + chunk - 1) / chunk);
+    }
+    uint32_t kchunk = (uint32_t)((k + cp->splits - 1) / cp->splits);
+    kchunk = (kchunk + t[2] - 1) / t[2] * t[2];
+    cp->g = (struct pc_convgemm){(uint32_t)m, (uint32_t)nn, (uint32_t)k, kchunk,   d->nb, d->c,
+                                 d->h,        d->w,         d->k,        d->kh,    d->kw, d->oh,
+                                 d->ow,       d->sh,        d->sw,       d->ph,    d->pw, d->dh,
+                                 d->dw,       d->cg,        d->kg,       p->groups};
+}
+
+bool kiln__vk_conv_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = be->impl;
+    struct conv_plan cp;
+    if (!kiln__vk_supports(be, n)) {
+        return false;
+    }
+    conv_plan(vk, n, &cp);
+    if (!cp.gemm) {
+        return true;
+    }
+    const uint32_t *lim = vk->props.limits.maxComputeWorkGroupCount;
+    if (cp.gx > lim[0] || cp.gy > lim[1] || (uint64_t)cp.g.groups * cp.splits > lim[2]) {
+        KILN_FAIL(KILN_E_UNSUPPORTED,
+                  "conv '%s': %u x %u x %u workgroups exceed maxComputeWorkGroupCount on '%s'; "
+                  "use a smaller batch",
+                  n->name, cp.gx, cp.gy, (unsigned)(cp.g.groups * cp.splits), vk->props.deviceName);
+        return false;
+    }
+    if (cp.splits > 1) {
+        return kiln__vk_scratch_reserve(vk, (VkDeviceSize)cp.splits * n->n_elems * 4) == KILN_OK;
+    }
+    return true;
+}
+
+kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = be->impl;
+    struct conv_plan cp;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    struct pc_conv pc = {(uint32_t)n->n_elems,
-                         (int32_t)x[0],
-                         (int32_t)x[1],
-                         (int32_t)x[2],
-                         (int32_t)x[3],
-                         (int32_t)w[0],
-                         (int32_t)w[2],
-                         (int32_t)w[3],
-                         (int32_t)y[2],
-                         (int32_t)y[3],
-                         p->stride[0],
-                         p->stride[1],
-                         p->pad[0],
-                         p->pad[1],
-                         p->dilation[0],
-                         p->dilation[1],
-                         (int32_t)(x[1] / p->groups),
-                         (int32_t)(w[0] / p->groups)};
-    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc),
-                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+    conv_plan(vk, n, &cp);
+    if (!cp.gemm) {
+        return kiln__vk_run_simple(be, n, cp.sh, &cp.d, sizeof(cp.d),
+                                   kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+    }
+    struct kiln__vk_bind b[3] = {kiln__vk_bind_tensor(n->src[0], false),
+                                 kiln__vk_bind_tensor(n->src[1], false),
+                                 kiln__vk_bind_tensor(n, true)};
+    uint32_t gz = (uint32_t)cp.g.groups * cp.splits;
+    if (cp.splits == 1) {
+        return kiln__vk_dispatch(vk, cp.sh, 3, b, &cp.g, sizeof(cp.g), cp.gx, cp.gy, gz);
+    }
+    VkDeviceSize part = (VkDeviceSize)cp.splits * n->n_elems * 4;
+    KILN_ASSERT(vk->scratch != NULL && vk->scratch_bytes >= part);
+    struct kiln__vk_bind s = {vk->scratch, 0, part, true};
+    struct kiln__vk_bind gb[3] = {b[0], b[1], s};
+    KILN_TRY(kiln__vk_dispatch(vk, cp.sh, 3, gb, &cp.g, sizeof(cp.g), cp.gx, cp.gy, gz));
+    struct pc_convgemm sum = cp.g;
+    sum.m = cp.splits;
+    sum.n = (uint32_t)n->n_elems;
+    s.write = false;
+    struct kiln__vk_bind sb[2] = {s, b[2]};
+    return kiln__vk_dispatch(vk, KILN__VK_SH_CONVGEMM_SPLIT_SUM, 2, sb, &sum, sizeof(sum),
+                             kiln__vk_groups(vk, n->n_elems, vk->max_wg), 1, 1);
 }
 
 /* ==== Pooling and upsampling ==== */

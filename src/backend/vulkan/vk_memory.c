@@ -505,10 +505,28 @@ kiln_status kiln__vk_download(struct kiln_backend *be, const struct kiln_buffer 
     return KILN_OK;
 }
 
+/* Makes the scratch buffer at least n_bytes long. Called while graphs compile; a
+ * buffer being replaced may still be read by submitted work, so that is waited for. */
+kiln_status kiln__vk_scratch_reserve(struct kiln__vk *vk, VkDeviceSize n_bytes)
+{
+    if (vk->scratch != NULL && vk->scratch_bytes >= n_bytes) {
+        return KILN_OK;
+    }
+    KILN_TRY(drain(vk));
+    buffer_destroy(vk, vk->scratch);
+    vk->scratch = NULL;
+    vk->scratch_bytes = 0;
+    KILN_TRY(buffer_new(vk, round_up(n_bytes, 4), vk->dev_type, &vk->scratch));
+    vk->scratch_bytes = n_bytes;
+    return KILN_OK;
+}
+
 void kiln__vk_memory_fini(struct kiln__vk *vk)
 {
     buffer_destroy(vk, vk->staging);
     vk->staging = NULL;
+    buffer_destroy(vk, vk->scratch);
+    vk->scratch = NULL;
     while (vk->n_blocks > 0) {
         block_free(vk, vk->blocks[--vk->n_blocks]);
     }

@@ -16,6 +16,13 @@
 #include "conv_bwd_data.spv.h"
 #include "conv_bwd_filter.spv.h"
 #include "conv_fwd.spv.h"
+#include "convgemm_data.spv.h"
+#include "convgemm_data_s.spv.h"
+#include "convgemm_filter.spv.h"
+#include "convgemm_filter_s.spv.h"
+#include "convgemm_fwd.spv.h"
+#include "convgemm_fwd_s.spv.h"
+#include "convgemm_split_sum.spv.h"
 #include "layout_copy_rows.spv.h"
 #include "layout_slice_pad.spv.h"
 #include "loss_bce_logits.spv.h"
@@ -142,6 +149,19 @@ const struct kiln__vk_shader_info kiln__vk_shaders[KILN__VK_SHADER_COUNT] = {
                                      3},
     [KILN__VK_SH_CONV2D_BWD_FILTER] = {"conv_bwd_filter", conv_bwd_filter_spv,
                                        sizeof(conv_bwd_filter_spv), 3},
+    [KILN__VK_SH_CONVGEMM_FWD] = {"convgemm_fwd", convgemm_fwd_spv, sizeof(convgemm_fwd_spv), 3},
+    [KILN__VK_SH_CONVGEMM_FWD_S] = {"convgemm_fwd_s", convgemm_fwd_s_spv,
+                                    sizeof(convgemm_fwd_s_spv), 3},
+    [KILN__VK_SH_CONVGEMM_DATA] = {"convgemm_data", convgemm_data_spv, sizeof(convgemm_data_spv),
+                                   3},
+    [KILN__VK_SH_CONVGEMM_DATA_S] = {"convgemm_data_s", convgemm_data_s_spv,
+                                     sizeof(convgemm_data_s_spv), 3},
+    [KILN__VK_SH_CONVGEMM_FILTER] = {"convgemm_filter", convgemm_filter_spv,
+                                     sizeof(convgemm_filter_spv), 3},
+    [KILN__VK_SH_CONVGEMM_FILTER_S] = {"convgemm_filter_s", convgemm_filter_s_spv,
+                                       sizeof(convgemm_filter_s_spv), 3},
+    [KILN__VK_SH_CONVGEMM_SPLIT_SUM] = {"convgemm_split_sum", convgemm_split_sum_spv,
+                                        sizeof(convgemm_split_sum_spv), 2},
     [KILN__VK_SH_MAXPOOL2D] = {"pool_max", pool_max_spv, sizeof(pool_max_spv), 2},
     [KILN__VK_SH_MAXPOOL2D_BWD] = {"pool_max_bwd", pool_max_bwd_spv, sizeof(pool_max_bwd_spv), 3},
     [KILN__VK_SH_MAXPOOL2D_IEEE] = {"pool_max_ieee", pool_max_ieee_spv, sizeof(pool_max_ieee_spv),

@@ -60,6 +60,13 @@
     X(CONV2D, conv_fwd, 3)                                                                         \
     X(CONV2D_BWD_DATA, conv_bwd_data, 3)                                                           \
     X(CONV2D_BWD_FILTER, conv_bwd_filter, 3)                                                       \
+    X(CONVGEMM_FWD, convgemm_fwd, 3)                                                               \
+    X(CONVGEMM_FWD_S, convgemm_fwd_s, 3)                                                           \
+    X(CONVGEMM_DATA, convgemm_data, 3)                                                             \
+    X(CONVGEMM_DATA_S, convgemm_data_s, 3)                                                         \
+    X(CONVGEMM_FILTER, convgemm_filter, 3)                                                         \
+    X(CONVGEMM_FILTER_S, convgemm_filter_s, 3)                                                     \
+    X(CONVGEMM_SPLIT_SUM, convgemm_split_sum, 2)                                                   \
     X(MAXPOOL2D, pool_max, 2)                                                                      \
     X(MAXPOOL2D_BWD, pool_max_bwd, 3)                                                              \
     X(MAXPOOL2D_IEEE, pool_max_ieee, 2)                                                            \
