@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "context_impl.h"
+#include "ops/op_desc.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -217,6 +218,46 @@ static void available_backends(char *buf, size_t n)
 
 /* ==== Context ==== */
 
+_Static_assert(KILN_OP_COUNT <= 128, "check_repair holds 128 op bits");
+
+/* KILN_CHECK_REPAIR: a comma-separated list of op names (as KILN_CHECK's messages name
+ * them) or "all". With KILN_CHECK on, the shadow uploads the CPU reference's result
+ * over the backend's for those ops after comparing them, so the run continues from the
+ * reference's values there: rerunning with chosen ops repaired tells which op's
+ * rounding (or error) a training curve's difference comes from. */
+static kiln_status parse_repair(const char *env, uint64_t bits[2])
+{
+    bits[0] = bits[1] = 0;
+    if (env == NULL) {
+        return KILN_OK;
+    }
+    const char *p = env;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        if (len == 3 && strncmp(p, "all", 3) == 0) {
+            bits[0] = bits[1] = ~(uint64_t)0;
+        } else if (len > 0) {
+            int op = 0;
+            while (op < KILN_OP_COUNT && (strlen(kiln__ops[op]->name) != len ||
+                                          strncmp(kiln__ops[op]->name, p, len) != 0)) {
+                op++;
+            }
+            if (op == KILN_OP_COUNT) {
+                return KILN_FAIL(KILN_E_INVALID_ARG,
+                                 "KILN_CHECK_REPAIR: unknown op '%.*s' (use op names as KILN_CHECK "
+                                 "reports them, e.g. conv2d,matmul, or 'all')",
+                                 (int)len, p);
+            }
+            bits[op / 64] |= (uint64_t)1 << (op % 64);
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return KILN_OK;
+}
+
 kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_context **out)
 {
     struct kiln_context_options defaults = KILN_CONTEXT_OPTIONS_INIT;
@@ -259,6 +300,11 @@ kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_con
     } else {
         const char *c = getenv("KILN_CHECK");
         ctx->check = c != NULL && c[0] != '\0' && strcmp(c, "0") != 0;
+    }
+    s = parse_repair(getenv("KILN_CHECK_REPAIR"), ctx->check_repair);
+    if (s != KILN_OK) {
+        alloc.free(alloc.ud, ctx);
+        return s;
     }
     ctx->be.ops = ops;
     ctx->be.ctx = ctx;

@@ -20,6 +20,9 @@ struct kiln_context {
     /* ---- owned ---- */
     struct kiln_backend be;
     int check;
+    /* KILN_CHECK_REPAIR: bit op set when the shadow replaces that op's backend results
+     * by the reference's after comparing them */
+    uint64_t check_repair[2];
     kiln_log_level log_level;
     struct kiln_stats stats;
     int n_graphs;

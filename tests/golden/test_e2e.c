@@ -149,7 +149,7 @@ static void train_and_compare(const struct model *m, const char *opt_name,
 
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
     o.backend = backend;
-    o.check = 0;
+    o.check = -1; /* KILN_CHECK (and KILN_CHECK_REPAIR) from the environment */
     kiln_context *ctx;
     kiln_graph *g;
     ck_assert_msg(kiln_context_create(&o, &ctx) == KILN_OK, "%s", kiln_last_error());

@@ -212,6 +212,76 @@ START_TEST(test_check_fault)
 }
 END_TEST
 
+/* conv2d [4, 6, 14, 14] x [16, 6, 5, 5] on a context of the backend (check, repair as
+ * KILN_CHECK_REPAIR) or of the CPU: the output, 4 * 16 * 10 * 10 floats. */
+static void conv_run(const char *backend, int check, const char *repair, float *out)
+{
+    if (repair != NULL) {
+        setenv("KILN_CHECK_REPAIR", repair, 1);
+    }
+    kiln_context *ctx = NULL;
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    o.backend = backend;
+    o.check = check;
+    ck_assert_msg(kiln_context_create(&o, &ctx) == KILN_OK, "%s", kiln_last_error());
+    unsetenv("KILN_CHECK_REPAIR");
+    kiln_graph *g;
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    int64_t xd[4] = {4, 6, 14, 14}, wd[4] = {16, 6, 5, 5};
+    kiln_tensor *x = kiln_input(g, "x", KILN_DTYPE_F32, 4, xd);
+    kiln_tensor *w = kiln_input(g, "w", KILN_DTYPE_F32, 4, wd);
+    kiln_tensor *y = kiln_tensor_keep(kiln_relu(g, kiln_conv2d(g, x, w, NULL)));
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    static float xv[4 * 6 * 14 * 14], wv[16 * 6 * 5 * 5];
+    unsigned seed = 7;
+    for (size_t i = 0; i < sizeof(xv) / 4; i++) {
+        xv[i] = (float)rand_r(&seed) / RAND_MAX - 0.5f;
+    }
+    for (size_t i = 0; i < sizeof(wv) / 4; i++) {
+        wv[i] = (float)rand_r(&seed) / RAND_MAX - 0.5f;
+    }
+    ck_assert_int_eq(kiln_tensor_upload(x, xv, sizeof(xv)), KILN_OK);
+    ck_assert_int_eq(kiln_tensor_upload(w, wv, sizeof(wv)), KILN_OK);
+    ck_assert_msg(kiln_graph_eval(g, 1, &y) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_int_eq(kiln_tensor_download(y, out, 4 * 16 * 10 * 10 * 4), KILN_OK);
+    kiln_graph_destroy(g);
+    if (strcmp(backend, "vulkan") == 0) {
+        close_ctx(ctx);
+    } else {
+        kiln_context_destroy(ctx);
+    }
+}
+
+/* KILN_CHECK_REPAIR=conv2d puts the reference's conv result on the device, so what
+ * follows it computes from the CPU's values: the result equals the CPU's bit for bit,
+ * where the device's own sums (in another order than OpenBLAS's) differ in the last
+ * bits. An unknown op name is refused when the context is created. */
+START_TEST(test_check_repair)
+{
+    enum { N = 4 * 16 * 10 * 10 };
+    static float cpu[N], own[N], fixed[N];
+    conv_run("cpu", 0, NULL, cpu);
+    conv_run("vulkan", 1, NULL, own);
+    conv_run("vulkan", 1, "relu,conv2d", fixed);
+    int n_own = 0, n_fixed = 0;
+    for (int i = 0; i < N; i++) {
+        n_own += memcmp(&own[i], &cpu[i], 4) != 0;
+        n_fixed += memcmp(&fixed[i], &cpu[i], 4) != 0;
+    }
+    ck_assert_msg(n_own > 0, "the device's conv sums equal OpenBLAS's bit for bit");
+    ck_assert_msg(n_fixed == 0, "%d of %d repaired results differ from the CPU's", n_fixed, N);
+
+    setenv("KILN_CHECK_REPAIR", "conv2d,bogus", 1);
+    kiln_context *ctx = NULL;
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    o.backend = "vulkan";
+    kiln_status s = kiln_context_create(&o, &ctx);
+    unsetenv("KILN_CHECK_REPAIR");
+    ck_assert_int_eq(s, KILN_E_INVALID_ARG);
+    ck_assert_msg(strstr(kiln_last_error(), "'bogus'") != NULL, "%s", kiln_last_error());
+}
+END_TEST
+
 START_TEST(test_one_submission_per_step)
 {
     kiln_context *ctx = open_ctx(0);
@@ -368,6 +438,7 @@ int main(void)
     tcase_add_loop_test(tc, test_roundtrip, 0, 4);
     tcase_add_loop_test(tc, test_mlp_checked, 0, 2);
     tcase_add_test(tc, test_check_fault);
+    tcase_add_test(tc, test_check_repair);
     tcase_add_test(tc, test_one_submission_per_step);
     tcase_add_test(tc, test_ops_checked);
     tcase_add_test(tc, test_storage_range_limit);
