@@ -245,9 +245,12 @@ static int fail(const char *what)
 /* Loads, splits and normalizes the data (the training set only when normalize_train:
  * a loader may normalize it instead); *mean_out, *std_out get the training set's
  * statistics. On failure prints why and how to get it. */
+/* Loads and splits the data and prints what was read; the training images are
+ * normalized here when normalize_train, and `scaling` (NULL: the mean and std) says in
+ * that line how the caller will scale them. */
 static int load_data(const struct train_args *a, struct kiln_dataset *train,
                      struct kiln_dataset *val, struct kiln_dataset *test, int normalize_train,
-                     double *mean_out, double *std_out)
+                     const char *scaling, double *mean_out, double *std_out)
 {
     struct kiln_dataset all = {0};
     double mean = 0.0, std = 1.0;
@@ -283,9 +286,11 @@ static int load_data(const struct train_args *a, struct kiln_dataset *train,
         s = kiln_dataset_stats(train, &mean, &std);
     }
     if (s == KILN_OK) {
-        printf("data: %s: %lld training, %lld validation, %lld test images; normalized with "
-               "mean %.4f, std %.4f\n",
-               a->data, (long long)train->n, (long long)val->n, (long long)test->n, mean, std);
+        char norm[96];
+        snprintf(norm, sizeof(norm), "normalized with mean %.4f, std %.4f", mean, std);
+        printf("data: %s: %lld training, %lld validation, %lld test images; %s\n", a->data,
+               (long long)train->n, (long long)val->n, (long long)test->n,
+               scaling != NULL ? scaling : norm);
         *mean_out = mean;
         *std_out = std;
         if (normalize_train) {
@@ -402,7 +407,7 @@ static int cmd_train_mlp(int argc, char **argv)
         return EXIT_USAGE;
     }
     double mean, std;
-    if (!load_data(&a, &train, &val, &test, 1, &mean, &std)) {
+    if (!load_data(&a, &train, &val, &test, 1, NULL, &mean, &std)) {
         goto done;
     }
     if (train.n < a.batch) {
@@ -562,7 +567,7 @@ static int cmd_train_conv(kiln_model model, int argc, char **argv)
         fprintf(stderr, "kiln train: see `kiln --help`\n");
         return EXIT_USAGE;
     }
-    if (!load_data(&a, &train, &val, &test, 0, &mean, &std)) {
+    if (!load_data(&a, &train, &val, &test, 0, NULL, &mean, &std)) {
         goto done;
     }
     if (train.n < a.batch) {
@@ -697,7 +702,9 @@ static int cmd_train_gan(int argc, char **argv)
         fprintf(stderr, "kiln train: see `kiln --help`\n");
         return EXIT_USAGE;
     }
-    if (!load_data(&a, &train, &val, &test, 0, &mean, &std)) {
+    if (!load_data(&a, &train, &val, &test, 0,
+                   "scaled to [-1, 1] as (x - 0.5) / 0.5, the range of the generator's tanh", &mean,
+                   &std)) {
         goto done;
     }
     /* tanh outputs: real images go to [-1, 1] */
@@ -705,7 +712,6 @@ static int cmd_train_gan(int argc, char **argv)
         rc = fail("scaling the data");
         goto done;
     }
-    printf("data: the GAN trains on (x - 0.5) / 0.5, in [-1, 1] as the generator's tanh\n");
     go.batch_size = a.batch;
     if (a.width > 0) {
         go.g_width = a.width;
