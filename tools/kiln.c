@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
@@ -216,9 +218,14 @@ static int parse_train_args(int argc, char **argv, struct train_args *a)
         } else if (a->conv && strcmp(o, "--wd") == 0) {
             ok = parse_real(o, v, &a->wd);
         } else if (a->conv && strcmp(o, "--out") == 0) {
-            ok = v != NULL && v[0] != '\0';
+            /* checked now, so that a long training does not end in a failed write */
+            struct stat st;
+            ok = v != NULL && v[0] != '\0' && stat(v, &st) == 0 && S_ISDIR(st.st_mode) &&
+                 access(v, W_OK) == 0;
             if (!ok) {
-                fprintf(stderr, "kiln train: --out expects a directory\n");
+                fprintf(stderr, "kiln train: --out expects a writable directory%s%s%s\n",
+                        v != NULL ? " ('" : "", v != NULL ? v : "",
+                        v != NULL ? "' is not one)" : "");
             }
             a->out = v;
         } else {
@@ -639,6 +646,15 @@ static int cmd_train_conv(kiln_model model, int argc, char **argv)
            res.images_per_s, res.total_seconds);
     if (a.stats) {
         print_stats(&ct.st, res.steps);
+    }
+    if (a.out != NULL) { /* the trained weights (and batch norm's running statistics) */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s.safetensors", a.out, kiln_model_name(model));
+        if (kiln_graph_save(g, path, 0) != KILN_OK) {
+            rc = fail("saving the weights");
+            goto done;
+        }
+        printf("weights: %s\n", path);
     }
     rc = EXIT_SUCCESS;
 
