@@ -317,13 +317,28 @@ static int load_data(const struct train_args *a, struct kiln_dataset *train,
     return 1;
 }
 
+/* The optimizer of --optimizer, --lr and --wd: SGD with momentum 0.9, or Adam (lr
+ * 0.001 unless --lr is given). */
+static struct kiln_optim_options optim_options(const struct train_args *a)
+{
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    if (strcmp(a->optimizer, "adam") == 0) {
+        oo.kind = KILN_OPTIM_ADAM;
+        oo.lr = a->lr_given ? (float)a->lr : 0.001f;
+    } else {
+        oo.lr = (float)a->lr;
+        oo.momentum = 0.9f;
+    }
+    oo.weight_decay = (float)a->wd;
+    return oo;
+}
+
 /* Builds and compiles the classifier graph. */
 static kiln_status build_mlp(kiln_context *ctx, const struct train_args *a, int64_t dim,
                              kiln_graph **g, struct kiln_classifier *m)
 {
     static const int64_t sizes[3] = {256, 128, 10};
     struct kiln_dense_options dense = KILN_DENSE_OPTIONS_INIT;
-    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     int64_t xd[2] = {a->batch, dim}, yd[1] = {a->batch};
     kiln_status s = kiln_graph_create(ctx, g);
     if (s != KILN_OK) {
@@ -335,13 +350,7 @@ static kiln_status build_mlp(kiln_context *ctx, const struct train_args *a, int6
     kiln_tensor *logits = kiln_mlp(*g, m->x, 3, sizes, KILN_ACTIVATION_RELU, &dense);
     m->loss = kiln_tensor_keep(kiln_softmax_xent(*g, logits, m->y));
     m->pred = kiln_tensor_keep(kiln_argmax(*g, logits));
-    if (strcmp(a->optimizer, "adam") == 0) {
-        oo.kind = KILN_OPTIM_ADAM;
-        oo.lr = a->lr_given ? (float)a->lr : 0.001f;
-    } else {
-        oo.lr = (float)a->lr;
-        oo.momentum = 0.9f;
-    }
+    struct kiln_optim_options oo = optim_options(a);
     s = kiln_optimizer_create(*g, m->loss, &oo, &m->optimizer);
     if (s == KILN_OK) {
         s = kiln_graph_compile(*g);
@@ -518,7 +527,6 @@ static kiln_status build_conv(kiln_context *ctx, const struct train_args *a, kil
                               kiln_graph **g, struct kiln_classifier *m)
 {
     struct kiln_model_options mo = KILN_MODEL_OPTIONS_INIT;
-    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     int64_t xd[4] = {a->batch, 1, a->size, a->size}, yd[1] = {a->batch};
     KILN_TRY_CLI(kiln_graph_create(ctx, g));
     mo.seed = a->seed;
@@ -533,14 +541,7 @@ static kiln_status build_conv(kiln_context *ctx, const struct train_args *a, kil
     kiln_tensor *logits = kiln_model_build(*g, model, m->x, &mo);
     m->loss = kiln_tensor_keep(kiln_softmax_xent(*g, logits, m->y));
     m->pred = kiln_tensor_keep(kiln_argmax(*g, logits));
-    if (strcmp(a->optimizer, "adam") == 0) {
-        oo.kind = KILN_OPTIM_ADAM;
-        oo.lr = a->lr_given ? (float)a->lr : 0.001f;
-    } else {
-        oo.lr = (float)a->lr;
-        oo.momentum = 0.9f;
-    }
-    oo.weight_decay = (float)a->wd;
+    struct kiln_optim_options oo = optim_options(a);
     KILN_TRY_CLI(kiln_optimizer_create(*g, m->loss, &oo, &m->optimizer));
     return kiln_graph_compile(*g);
 }

@@ -294,14 +294,15 @@ int main(int argc, char **argv)
     printf("backend %s, device %s; median of %d rounds; load average %.2f\n",
            backend != NULL ? backend : "(default)", kiln_context_device(ctx), rounds, load_avg());
     printf("GFLOP/s (2 N K C KH KW OH OW flops per op)\n");
-    const char *dir_var = NULL; /* the variable that selects the direct kernels */
+    /* the variable that selects the direct kernels, and its value */
+    const char *dir_var = NULL, *dir_value = NULL;
     if (backend != NULL && strcmp(backend, "opencl") == 0) {
-        dir_var = "KILN_CL_CONVGEMM=0";
+        dir_var = "KILN_CL_CONVGEMM", dir_value = "0";
     } else if (backend != NULL && strcmp(backend, "vulkan") == 0) {
-        dir_var = "KILN_VK_CONV=direct";
+        dir_var = "KILN_VK_CONV", dir_value = "direct";
     }
     if (dir_var != NULL) {
-        printf("direct: %s\n", dir_var);
+        printf("direct: %s=%s\n", dir_var, dir_value);
     }
     printf("%-12s %-30s %6s %6s %6s %8s %6s %6s %6s %6s %6s %6s\n", "shape", "x * w", "fwd",
            "direct", "gemm", "convgemm", "data", "direct", "gemm", "filter", "direct", "gemm");
@@ -327,15 +328,11 @@ int main(int argc, char **argv)
         double flg = kiln_gemm(ctx, s->k, ckk, nohw);
         double dir[3] = {-1, -1, -1};
         if (dir_var != NULL) {
-            char var[32];
-            snprintf(var, sizeof(var), "%s", dir_var);
-            char *eq = strchr(var, '=');
-            *eq = 0;
-            setenv(var, eq + 1, 1);
+            setenv(dir_var, dir_value, 1);
             for (int op = 0; op < 3; op++) { /* opencl's gradients are direct anyway */
                 dir[op] = op == 0 || !use_clblast ? kiln_conv(ctx, s, op, oh, ow) : -1;
             }
-            unsetenv(var);
+            unsetenv(dir_var);
         }
         char cgs[16], ds[3][16];
         snprintf(cgs, sizeof(cgs), use_clblast ? "%.2f" : "-", cg);
