@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define KILN_MAX_DIMS 4
+#define KILN_MAX_DIMS 8
 
 /* ---- Types ---- */
 

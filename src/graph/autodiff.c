@@ -84,7 +84,7 @@ kiln_status kiln_graph_backward(kiln_graph *g, kiln_tensor *loss)
         if (n->op == KILN__OP_LEAF) {
             continue;
         }
-        struct kiln_tensor *dx[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+        struct kiln_tensor *dx[KILN__MAX_SRC] = {NULL};
         kiln__ops[n->op]->backward(g, n, grads[i], dx);
         for (int j = 0; j < n->n_src; j++) {
             if (dx[j] != NULL && kiln__needs_grad(n->src[j])) {

@@ -131,7 +131,7 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
     struct kiln_context *ctx = g->ctx;
     struct kiln_backend *be = &ctx->be;
     const struct kiln__op_desc *d = kiln__ops[n->op];
-    void *in[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+    void *in[KILN__MAX_SRC] = {NULL};
     void *ref_out = NULL, *got = NULL;
     kiln_status s = KILN_OK;
     struct kiln__op_args a;
@@ -168,7 +168,7 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
     }
     a.node = n;
     a.out = (d->flags & KILN__OPF_INPLACE) ? NULL : ref_out;
-    memcpy(a.in, in, sizeof(in));
+    a.in = in;
     s = d->cpu_ref(&a);
     if (s != KILN_OK) {
         goto done;

@@ -64,6 +64,7 @@ kiln_status kiln_graph_create(kiln_context *ctx, kiln_graph **out)
     g->poison.op = KILN__OP_LEAF;
     g->poison.id = -1;
     g->poison.view_root = &g->poison;
+    g->poison.src = g->poison.src_inline;
     snprintf(g->poison.name, sizeof(g->poison.name), "<error>");
     ctx->n_graphs++;
     *out = g;
@@ -83,6 +84,9 @@ void kiln_graph_destroy(kiln_graph *g)
         ctx->be.ops->buffer_free(&ctx->be, g->persist);
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i]->src != g->nodes[i]->src_inline) {
+            kiln__free(ctx, g->nodes[i]->src);
+        }
         kiln__free(ctx, g->nodes[i]);
     }
     for (int32_t i = 0; i < g->n_optims; i++) {
@@ -165,6 +169,7 @@ static struct kiln_tensor *append(kiln_graph *g, const char *what)
         return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
     }
     t->graph = g;
+    t->src = t->src_inline;
     t->id = g->n_nodes;
     t->view_root = t;
     t->last_use = t->id;
@@ -249,13 +254,23 @@ struct kiln_tensor *kiln__node(kiln_graph *g, int op, int n_src, struct kiln_ten
     }
     KILN_ASSERT(
         (n_src == d->n_in || ((d->flags & KILN__OPF_VARIADIC) && n_src >= 1 && n_src < d->n_in)) &&
-        params_bytes == d->params_bytes && params_bytes <= KILN__PARAMS_BYTES);
+        n_src <= KILN__MAX_SRC && params_bytes == d->params_bytes &&
+        params_bytes <= KILN__PARAMS_BYTES);
     struct kiln_tensor *t = append(g, d->name);
     if (t->flags & KILN__F_POISON) {
         return t;
     }
+    if (n_src > KILN__SRC_INLINE) {
+        t->src = kiln__alloc(g->ctx, sizeof(*t->src) * (size_t)n_src, d->name);
+        if (t->src == NULL) {
+            t->src = t->src_inline;
+            g->n_nodes--;
+            kiln__free(g->ctx, t);
+            return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
+        }
+    }
     t->op = op;
-    t->n_src = (uint8_t)n_src;
+    t->n_src = n_src;
     for (int i = 0; i < n_src; i++) {
         t->src[i] = src[i];
         if (src[i]->flags & KILN__F_NEEDS_GRAD) {
@@ -271,6 +286,9 @@ struct kiln_tensor *kiln__node(kiln_graph *g, int op, int n_src, struct kiln_ten
     if (s != KILN_OK) {
         /* Unlink the half-made node; the message was set by infer. */
         g->n_nodes--;
+        if (t->src != t->src_inline) {
+            kiln__free(g->ctx, t->src);
+        }
         kiln__free(g->ctx, t);
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", kiln_last_error());

@@ -31,7 +31,7 @@ enum {
 struct kiln_tensor {
     /* ---- borrowed (never owned) ---- */
     struct kiln_graph *graph;
-    struct kiln_tensor *src[KILN__MAX_SRC];
+    struct kiln_tensor **src; /* n_src sources: src_inline, or an owned array beyond it */
     struct kiln_tensor *grad;
     struct kiln_tensor *view_root; /* the tensor whose storage a view aliases, else self */
     struct kiln_buffer *buf;       /* set at compile */
@@ -40,7 +40,8 @@ struct kiln_tensor {
     int32_t op; /* enum kiln_op or KILN__OP_LEAF */
     kiln_dtype dtype;
     uint32_t flags;
-    uint8_t n_src;
+    int32_t n_src;
+    struct kiln_tensor *src_inline[KILN__SRC_INLINE];
     struct kiln_shape shape;
     int64_t n_elems;
     _Alignas(8) unsigned char params[KILN__PARAMS_BYTES];
