@@ -13,6 +13,7 @@
 #include "kiln/nn.h"
 #include "kiln/optim.h"
 #include "kiln/status.h"
+#include "kiln/store.h"
 #include "kiln/tensor.h"
 #include "kiln/train.h"
 

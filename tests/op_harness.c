@@ -279,6 +279,8 @@ static bool side_steps(const struct oh_env *env, const struct oh_case *c, struct
         if (c->flags & OH_EVAL) {
             SIDE_TRY(kiln_graph_eval(sd->g, 1, &sd->y), "kiln_graph_eval");
         } else {
+            /* Gradients add up in the store: each run starts from zero. */
+            SIDE_TRY(kiln_store_zero_grad(kiln_graph_store(sd->g)), "kiln_store_zero_grad");
             SIDE_TRY(kiln_graph_run(sd->g), "kiln_graph_run");
         }
         if (env->guard_bytes > 0) {

@@ -351,9 +351,12 @@ static kiln_status build_mlp(kiln_context *ctx, const struct train_args *a, int6
     m->loss = kiln_tensor_keep(kiln_softmax_xent(*g, logits, m->y));
     m->pred = kiln_tensor_keep(kiln_argmax(*g, logits));
     struct kiln_optim_options oo = optim_options(a);
-    s = kiln_optimizer_create(*g, m->loss, &oo, &m->optimizer);
+    s = kiln_graph_backward(*g, m->loss);
     if (s == KILN_OK) {
         s = kiln_graph_compile(*g);
+    }
+    if (s == KILN_OK) {
+        s = kiln_optimizer_create(kiln_graph_store(*g), &oo, &m->optimizer);
     }
     return s;
 }
@@ -542,8 +545,9 @@ static kiln_status build_conv(kiln_context *ctx, const struct train_args *a, kil
     m->loss = kiln_tensor_keep(kiln_softmax_xent(*g, logits, m->y));
     m->pred = kiln_tensor_keep(kiln_argmax(*g, logits));
     struct kiln_optim_options oo = optim_options(a);
-    KILN_TRY_CLI(kiln_optimizer_create(*g, m->loss, &oo, &m->optimizer));
-    return kiln_graph_compile(*g);
+    KILN_TRY_CLI(kiln_graph_backward(*g, m->loss));
+    KILN_TRY_CLI(kiln_graph_compile(*g));
+    return kiln_optimizer_create(kiln_graph_store(*g), &oo, &m->optimizer);
 }
 
 static int cmd_train_conv(kiln_model model, int argc, char **argv)

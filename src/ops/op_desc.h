@@ -74,6 +74,12 @@ struct kiln__p_adam {
     float bc1, bc2; /* 1 - beta1^t and 1 - beta2^t, computed by the host in double */
 };
 
+/* ACCUMULATE: dst = alpha dst + beta x in place; a coefficient of 0 drops its term (so
+ * alpha = beta = 0 writes zeros whatever dst and x hold, inf and NaN included). */
+struct kiln__p_accum {
+    float alpha, beta;
+};
+
 /* ---- Convolutional-network ops (conv.c, pool.c, norm.c, layout.c, random.c) ---- */
 
 /* CONV2D, CONV2D_BWD_DATA, CONV2D_BWD_FILTER. Pairs are [h, w]. For x [N, C, H, W] and

@@ -78,6 +78,7 @@ union gd_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_accum acc;
     unsigned char raw[KILN__PARAMS_BYTES];
 };
 

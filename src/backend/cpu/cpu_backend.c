@@ -130,6 +130,7 @@ static const struct kiln_kernel cpu_kernels[KILN_OP_COUNT] = {
 const struct kiln_backend_ops kiln__cpu_backend = {
     .abi = KILN__BACKEND_ABI,
     .name = "cpu",
+    .is_reference = true,
     .init = cpu_init,
     .fini = cpu_fini,
     .devices = cpu_devices,

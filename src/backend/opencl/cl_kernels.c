@@ -226,6 +226,23 @@ static kiln_status cl_adam(struct kiln_backend *be, const struct kiln_tensor *n)
     return kiln__cl_launch(be, KILN__CL_OPTIM, "adam_update", (size_t)count, 0, KILN__CL_N(a), a);
 }
 
+static kiln_status cl_accumulate(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_accum *p = kiln__params(n);
+    cl_mem my, mx;
+    cl_ulong oy, ox, count = (cl_ulong)n->src[0]->n_elems;
+    kiln__cl_tensor(n->src[0], &my, &oy);
+    kiln__cl_tensor(n->src[1], &mx, &ox);
+    cl_float alpha = p->alpha, beta = p->beta;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(my),  KILN__CL_ARG(oy),    KILN__CL_ARG(mx),
+                               KILN__CL_ARG(ox),  KILN__CL_ARG(count), KILN__CL_ARG(alpha),
+                               KILN__CL_ARG(beta)};
+    if (count == 0) {
+        return KILN_OK;
+    }
+    return kiln__cl_launch(be, KILN__CL_OPTIM, "accumulate", (size_t)count, 0, KILN__CL_N(a), a);
+}
+
 /* ==== The table ==== */
 
 const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
@@ -267,6 +284,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_SGD_UPDATE] = {cl_sgd, NULL},
     [KILN_OP_ADAM_UPDATE] = {cl_adam, NULL},
+    [KILN_OP_ACCUMULATE] = {cl_accumulate, NULL},
     [KILN_OP_CONV2D] = {kiln__cl_conv, NULL},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__cl_conv, NULL},
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__cl_conv, NULL},

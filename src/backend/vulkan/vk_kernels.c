@@ -51,7 +51,12 @@ PC_ASSERT(struct pc_strided);
 PC_ASSERT(struct pc_rows);
 PC_ASSERT(struct pc_loss);
 PC_ASSERT(struct pc_matmul);
+struct pc_accum { /* optim.comp, OP_ACCUM */
+    uint32_t n;
+    float alpha, beta;
+};
 PC_ASSERT(struct pc_sgd);
+PC_ASSERT(struct pc_accum);
 PC_ASSERT(struct pc_adam);
 
 /* ==== Helpers ==== */
@@ -445,6 +450,11 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     }
     int nb = bind_node(n, false, kiln__ops[n->op]->inplace_mask, b);
     uint32_t g = kiln__vk_groups(vk, count, vk->max_wg);
+    if (n->op == KILN_OP_ACCUMULATE) {
+        const struct kiln__p_accum *p = kiln__params(n);
+        struct pc_accum pc = {(uint32_t)count, p->alpha, p->beta};
+        return kiln__vk_dispatch(vk, KILN__VK_SH_ACCUMULATE, nb, b, &pc, sizeof(pc), g, 1, 1);
+    }
     if (n->op == KILN_OP_SGD_UPDATE) {
         const struct kiln__p_sgd *p = kiln__params(n);
         struct pc_sgd pc = {(uint32_t)count, p->lr,       p->momentum, p->dampening,
@@ -502,6 +512,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = K(vk_loss),
     [KILN_OP_SGD_UPDATE] = K(vk_optim),
     [KILN_OP_ADAM_UPDATE] = K(vk_optim),
+    [KILN_OP_ACCUMULATE] = K(vk_optim),
     [KILN_OP_CONV2D] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__vk_conv, kiln__vk_conv_supports},
