@@ -14,6 +14,7 @@
 #include "kiln/optim.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
+#include "kiln/text.h"
 #include "kiln/train.h"
 
 #endif /* KILN_H */
