@@ -13,8 +13,10 @@
 #include "kiln/nn.h"
 #include "kiln/optim.h"
 #include "kiln/status.h"
+#include "kiln/table.h"
 #include "kiln/tensor.h"
 #include "kiln/text.h"
 #include "kiln/train.h"
+#include "kiln/tree.h"
 
 #endif /* KILN_H */

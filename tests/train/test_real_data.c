@@ -1,14 +1,18 @@
 /*
- * test_text_data.c - kiln/text.h on the real corpora, when they are present (else exit
- * 77, SKIP):
- *   test_text_data fortunes DIR N   DIR holds fortunes-zh-N (tools/data/make_fortunes_zh.py):
+ * test_real_data.c - the data readers on the real data sets, when they are present (else
+ * exit 77, SKIP):
+ *   test_real_data fortunes DIR N   DIR holds fortunes-zh-N (tools/data/make_fortunes_zh.py):
  *                                   the split and class counts of DATASETS.md 4.1, the
  *                                   vocabulary, batches, a vocabulary JSON round trip and
  *                                   a naive Bayes classifier over character unigrams and
  *                                   bigrams well above the majority class;
- *   test_text_data moby [FILE]      Moby Dick (tools/data/get_moby_dick.sh; default
+ *   test_real_data moby [FILE]      Moby Dick (tools/data/get_moby_dick.sh; default
  *                                   $KILN_DATA_DIR or ~/.cache/kiln/data): 1,190,317
- *                                   characters, the 90/10 split, stream batches.
+ *                                   characters, the 90/10 split, stream batches;
+ *   test_real_data diabetes [FILE]  scikit-learn's diabetes data (tools/data/get_diabetes.sh,
+ *                                   same default directory): 442 rows, and least squares on
+ *                                   all ten features tested on the last 20 rows reproduces
+ *                                   MSE 2004.5 and R^2 0.585 (DATASETS.md 6).
  */
 #include <math.h>
 #include <stdint.h>
@@ -206,19 +210,22 @@ static int check_fortunes(const char *dir, int n_classes)
     return failures ? 1 : 0;
 }
 
+/* The path of name in the data cache of tools/data/ (into path). */
+static const char *cached(const char *name, char *path, size_t cap)
+{
+    const char *d = getenv("KILN_DATA_DIR"), *home = getenv("HOME");
+    if (d != NULL) {
+        snprintf(path, cap, "%s/%s", d, name);
+    } else {
+        snprintf(path, cap, "%s/.cache/kiln/data/%s", home ? home : ".", name);
+    }
+    return path;
+}
+
 static int check_moby(const char *file)
 {
     char path[4096];
-    if (file == NULL) {
-        const char *d = getenv("KILN_DATA_DIR"), *home = getenv("HOME");
-        if (d != NULL) {
-            snprintf(path, sizeof(path), "%s/moby-dick/data.txt", d);
-        } else {
-            snprintf(path, sizeof(path), "%s/.cache/kiln/data/moby-dick/data.txt",
-                     home ? home : ".");
-        }
-        file = path;
-    }
+    file = file != NULL ? file : cached("moby-dick/data.txt", path, sizeof(path));
     if (!exists(file)) {
         printf("SKIP: %s not found (run tools/data/get_moby_dick.sh)\n", file);
         return SKIP;
@@ -241,6 +248,49 @@ static int check_moby(const char *file)
     return failures ? 1 : 0;
 }
 
+static int check_diabetes(const char *file)
+{
+    char path[4096];
+    file = file != NULL ? file : cached("diabetes/diabetes.csv", path, sizeof(path));
+    if (!exists(file)) {
+        printf("SKIP: %s not found (run tools/data/get_diabetes.sh)\n", file);
+        return SKIP;
+    }
+    struct kiln_csv_options o = KILN_CSV_OPTIONS_INIT;
+    struct kiln_table t, train, test;
+    double w[11], mse, r2, mse_bmi, r2_bmi;
+    o.target = "target";
+    TRY(kiln_csv_read(file, &o, &t));
+    CHECK(t.n == 442 && t.n_features == 10, "%lld rows of %lld features", (long long)t.n,
+          (long long)t.n_features);
+    TRY(kiln_table_split(&t, t.n - 20, &train, &test));
+    TRY(kiln_linreg_fit(&train, 0.0, w));
+    TRY(kiln_linreg_eval(&test, w, &mse, &r2));
+    /* bmi alone: scikit-learn's "Linear Regression Example" (MSE 2548.07, R^2 0.47). */
+    struct kiln_table *parts[2] = {&train, &test};
+    for (int k = 0; k < 2; k++) {
+        for (int64_t i = 0; i < parts[k]->n; i++) {
+            parts[k]->x[i] = parts[k]->x[i * 10 + 2];
+        }
+        parts[k]->n_features = 1;
+    }
+    TRY(kiln_linreg_fit(&train, 0.0, w));
+    TRY(kiln_linreg_eval(&test, w, &mse_bmi, &r2_bmi));
+    printf("diabetes, least squares, tested on the last 20 rows: all features MSE %.2f R^2 %.4f; "
+           "bmi alone MSE %.2f R^2 %.4f\n",
+           mse, r2, mse_bmi, r2_bmi);
+    CHECK(fabs(mse - 2004.5) < 0.1 && fabs(r2 - 0.585) < 0.001, "MSE %.3f R^2 %.4f", mse, r2);
+    CHECK(fabs(mse_bmi - 2548.07) < 0.01 && fabs(r2_bmi - 0.47) < 0.005, "MSE %.3f R^2 %.4f",
+          mse_bmi, r2_bmi);
+    for (int k = 0; k < 2; k++) {
+        parts[k]->n_features = 10; /* so that fini frees every name */
+    }
+    kiln_table_fini(&train);
+    kiln_table_fini(&test);
+    kiln_table_fini(&t);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "fortunes") == 0) {
@@ -249,6 +299,9 @@ int main(int argc, char **argv)
     if ((argc == 2 || argc == 3) && strcmp(argv[1], "moby") == 0) {
         return check_moby(argc == 3 ? argv[2] : NULL);
     }
-    fprintf(stderr, "usage: test_text_data fortunes DIR 5|4 | moby [FILE]\n");
+    if ((argc == 2 || argc == 3) && strcmp(argv[1], "diabetes") == 0) {
+        return check_diabetes(argc == 3 ? argv[2] : NULL);
+    }
+    fprintf(stderr, "usage: test_real_data fortunes DIR 5|4 | moby [FILE] | diabetes [FILE]\n");
     return 2;
 }
