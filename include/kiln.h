@@ -9,6 +9,7 @@
 #include "kiln/backend.h"
 #include "kiln/data.h"
 #include "kiln/graph.h"
+#include "kiln/image.h"
 #include "kiln/io.h"
 #include "kiln/nn.h"
 #include "kiln/optim.h"
