@@ -106,6 +106,39 @@ static double naive_bayes(const struct kiln_text_data *td, const kiln_vocab *v)
     return (double)right / (double)td->test.n;
 }
 
+/* Bucketed batches of a split cover it once, with mostly characters in their cells. */
+static int check_batches(const struct kiln_text_split *split, const kiln_vocab *w)
+{
+    struct kiln_text_iter_options o = KILN_TEXT_ITER_OPTIONS_INIT;
+    o.batch_size = 64;
+    o.max_len = 256;
+    o.bucket_window = 1024;
+    o.len_multiple = 16;
+    kiln_text_iter *it;
+    TRY(kiln_text_iter_create(split, w, &o, &it));
+    struct kiln_text_batch b;
+    int64_t seen = 0, cells = 0, real = 0;
+    for (;;) {
+        TRY(kiln_text_iter_next(it, &b));
+        if (b.n == 0) {
+            break;
+        }
+        seen += b.n;
+        cells += b.batch * b.t;
+        for (int64_t r = 0; r < b.n; r++) {
+            real += b.lengths[r];
+        }
+    }
+    printf("bucketed batches of 64 (windows of 1024, T a multiple of 16): %.1f%% of the id "
+           "cells are characters\n",
+           100.0 * (double)real / (double)cells);
+    CHECK(seen == split->n, "%lld of %lld seen", (long long)seen, (long long)split->n);
+    CHECK(real * 2 > cells, "bucketing left %lld of %lld cells padding", (long long)(cells - real),
+          (long long)cells);
+    kiln_text_iter_destroy(it);
+    return 0;
+}
+
 static int check_fortunes(const char *dir, int n_classes)
 {
     /* DATASETS.md 4.1: train and test counts per class, in label order. */
@@ -121,7 +154,10 @@ static int check_fortunes(const char *dir, int n_classes)
     }
     struct kiln_text_data td;
     TRY(kiln_text_data_load(dir, &td));
-    CHECK(td.n_classes == n_classes, "%d classes", td.n_classes);
+    if (td.n_classes != n_classes) {
+        printf("FAIL: %d classes, expected %d\n", td.n_classes, n_classes);
+        return 1;
+    }
     int64_t tr[5] = {0}, te[5] = {0};
     for (int64_t i = 0; i < td.train.n; i++) {
         tr[td.train.labels[i]]++;
@@ -177,33 +213,9 @@ static int check_fortunes(const char *dir, int n_classes)
           "the JSON round trip changed the vocabulary");
     free(json);
 
-    struct kiln_text_iter_options o = KILN_TEXT_ITER_OPTIONS_INIT;
-    o.batch_size = 64;
-    o.max_len = 256;
-    o.bucket_window = 1024;
-    o.len_multiple = 16;
-    kiln_text_iter *it;
-    TRY(kiln_text_iter_create(&td.train, w, &o, &it));
-    struct kiln_text_batch b;
-    int64_t seen = 0, cells = 0, real = 0;
-    for (;;) {
-        TRY(kiln_text_iter_next(it, &b));
-        if (b.n == 0) {
-            break;
-        }
-        seen += b.n;
-        cells += b.batch * b.t;
-        for (int64_t r = 0; r < b.n; r++) {
-            real += b.lengths[r];
-        }
+    if (check_batches(&td.train, w) != 0) {
+        return 1;
     }
-    printf("bucketed batches of 64 (windows of 1024, T a multiple of 16): %.1f%% of the id "
-           "cells are characters\n",
-           100.0 * (double)real / (double)cells);
-    CHECK(seen == td.train.n, "%lld of %lld seen", (long long)seen, (long long)td.train.n);
-    CHECK(real * 2 > cells, "bucketing left %lld of %lld cells padding", (long long)(cells - real),
-          (long long)cells);
-    kiln_text_iter_destroy(it);
     kiln_vocab_destroy(w);
     kiln_vocab_destroy(v);
     kiln_text_data_fini(&td);
