@@ -71,6 +71,9 @@ static kiln_status check_options(const struct kiln_text_split *split, const kiln
                          "max_len %lld)",
                          (long long)o->batch_size, (long long)o->max_len);
     }
+    if (split->n > 0 && (split->texts == NULL || split->labels == NULL || split->n_chars == NULL)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_text_iter_create: the split lacks its arrays");
+    }
     for (int64_t i = 0; i < split->n; i++) {
         if (split->texts[i] == NULL || split->n_chars[i] < 0) {
             return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_text_iter_create: text %lld is missing",

@@ -81,7 +81,6 @@ static int32_t push(struct builder *b, int32_t op, int32_t l, int32_t r)
     int32_t k = (int32_t)s->n_nodes++;
     int32_t vl = l >= 0 ? s->value[l] : 0, vr = r >= 0 ? s->value[r] : 0;
     int32_t hl = l >= 0 ? s->level[l] : -1, hr = r >= 0 ? s->level[r] : -1;
-    static const int32_t leaf_value[2] = {0, 1};
     s->op[k] = op;
     s->left[k] = l;
     s->right[k] = r;
@@ -100,7 +99,7 @@ static int32_t push(struct builder *b, int32_t op, int32_t l, int32_t r)
         s->value[k] = vl ^ vr;
         break;
     default:
-        s->value[k] = leaf_value[op == KILN_TREE_TRUE];
+        s->value[k] = op == KILN_TREE_TRUE;
     }
     return k;
 }

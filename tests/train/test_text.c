@@ -426,6 +426,8 @@ START_TEST(test_text_iter_epoch)
     kiln_text_iter_destroy(it);
     o.batch_size = 0;
     EXPECT_FAIL(kiln_text_iter_create(&t.s, v, &o, &it), KILN_E_INVALID_ARG, "batch 0");
+    struct kiln_text_split bare = {3, NULL, NULL, NULL, NULL, NULL};
+    EXPECT_FAIL(kiln_text_iter_create(&bare, v, NULL, &it), KILN_E_INVALID_ARG, "lacks");
     kiln_vocab_destroy(v);
 }
 END_TEST
