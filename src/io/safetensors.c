@@ -401,7 +401,9 @@ static int cmp_str_ptr(const void *a, const void *b)
 /* Fails when two of the n strings are equal (sorts strs). */
 static kiln_status check_unique(struct parse *ps, const char **strs, int32_t n, const char *what)
 {
-    qsort(strs, (size_t)n, sizeof(*strs), cmp_str_ptr);
+    if (n > 1) {
+        qsort(strs, (size_t)n, sizeof(*strs), cmp_str_ptr);
+    }
     for (int32_t i = 1; i < n; i++) {
         if (strcmp(strs[i - 1], strs[i]) == 0) {
             return KILN_FAIL(KILN_E_FORMAT,
@@ -452,7 +454,9 @@ static int cmp_span(const void *a, const void *b)
 static kiln_status check_layout(struct parse *ps)
 {
     const struct kiln__st_file *f = ps->f;
-    qsort(ps->spans, (size_t)f->n_tensors, sizeof(*ps->spans), cmp_span);
+    if (f->n_tensors > 1) { /* spans is NULL when there is no tensor */
+        qsort(ps->spans, (size_t)f->n_tensors, sizeof(*ps->spans), cmp_span);
+    }
     uint64_t at = 0;
     const struct span *prev = NULL;
     for (int32_t i = 0; i < f->n_tensors; i++) {
