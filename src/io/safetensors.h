@@ -87,8 +87,15 @@ const struct kiln__st_tensor *kiln__st_find(const struct kiln__st_file *f, const
 /* Returns the "__metadata__" value of key, or NULL. Valid until kiln__st_free. */
 const char *kiln__st_meta(const struct kiln__st_file *f, const char *key);
 
-/* The size in bytes of one element of a loadable dtype (not KILN__ST_OTHER). */
+/* The size in bytes of one element of a loadable dtype (not KILN__ST_OTHER), else 0. */
 size_t kiln__st_dtype_size(enum kiln__st_dtype dtype);
+
+/* The safetensors name of a loadable dtype ("F32"), or NULL for KILN__ST_OTHER. */
+const char *kiln__st_dtype_str(enum kiln__st_dtype dtype);
+
+/* Fails with KILN_E_FORMAT, naming path and what ("tensor"), when two of the n strings
+ * are equal. Sorts strs (the pointers, not the strings). */
+kiln_status kiln__st_check_unique(const char *path, const char **strs, int32_t n, const char *what);
 
 /*
  * Writes n tensors to path atomically (a temporary file, fsync, rename), laid out in
