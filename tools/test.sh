@@ -1,11 +1,13 @@
 #!/bin/sh
 # test.sh - the full check of kiln on Debian 12: install the dependencies (as root,
 # unless KILN_NO_APT=1), build with -Dwerror=true and run every test, rebuild with
-# AddressSanitizer and UBSan and run the cpu suite, then check the C formatting.
-# Build directories: build-test and build-test-asan (recreated).
+# AddressSanitizer and UBSan and run the cpu suite, build the libFuzzer targets with
+# clang and run each for a short while, then check the C formatting.
+# Build directories: build-test, build-test-asan and build-test-fuzz (recreated).
 # Every stage runs even when an earlier one failed; the failures are listed at the end
 # and the exit status is 1 when there was any. .ci/run calls this.
 #
+# KILN_FUZZ_SECONDS: how long each fuzz target runs (default 30; 0 skips the stage).
 # KILN_ASAN_TIMEOUT_MULTIPLIER: the sanitizer stage's meson --timeout-multiplier
 # (default 3: the instrumented tests run up to about 3 times slower than plain ones).
 set -u
@@ -88,9 +90,19 @@ else
     skip "tests (suite cpu) under the sanitizers" "build-test-asan was not configured"
 fi
 
+fuzz_seconds=${KILN_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" -gt 0 ]; then
+    stage "build the fuzz targets (clang, libFuzzer)" tools/fuzz/run.sh --build build-test-fuzz
+    if [ -f build-test-fuzz/.kiln-built ]; then
+        stage "fuzz each target for $fuzz_seconds s" tools/fuzz/run.sh build-test-fuzz "$fuzz_seconds"
+    else
+        skip "fuzz each target for $fuzz_seconds s" "the fuzz targets were not built"
+    fi
+fi
+
 format() {
     clang-format --version &&
-        find src include tests examples tools bench opencl -type f \
+        find src include tests examples tools bench opencl fuzz -type f \
             \( -name '*.c' -o -name '*.h' -o -name '*.cl' \) -print0 |
         xargs -0 clang-format --dry-run -Werror
 }
