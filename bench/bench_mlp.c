@@ -61,8 +61,8 @@ static int bench(kiln_context *ctx, const struct kiln_dataset *train, int64_t ba
     m.pred = kiln_tensor_keep(kiln_argmax(g, logits));
     oo.lr = 0.01f;
     oo.momentum = 0.9f;
-    if (kiln_optimizer_create(g, m.loss, &oo, &m.optimizer) != KILN_OK ||
-        kiln_graph_compile(g) != KILN_OK) {
+    if (kiln_graph_backward(g, m.loss) != KILN_OK || kiln_graph_compile(g) != KILN_OK ||
+        kiln_optimizer_create(kiln_graph_store(g), &oo, &m.optimizer) != KILN_OK) {
         kiln_graph_destroy(g);
         return die("building the MLP");
     }

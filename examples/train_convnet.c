@@ -84,8 +84,8 @@ int main(int argc, char **argv)
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     oo.lr = 0.01f;
     oo.momentum = 0.9f;
-    if (kiln_optimizer_create(g, m.loss, &oo, &m.optimizer) != KILN_OK ||
-        kiln_graph_compile(g) != KILN_OK) {
+    if (kiln_graph_backward(g, m.loss) != KILN_OK || kiln_graph_compile(g) != KILN_OK ||
+        kiln_optimizer_create(kiln_graph_store(g), &oo, &m.optimizer) != KILN_OK) {
         return die("building the model");
     }
     printf("%s on %s: %lld parameters, %.2f MFLOPs per image\n", KILN_EXAMPLE_MODEL,

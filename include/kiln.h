@@ -9,11 +9,16 @@
 #include "kiln/backend.h"
 #include "kiln/data.h"
 #include "kiln/graph.h"
+#include "kiln/image.h"
 #include "kiln/io.h"
 #include "kiln/nn.h"
 #include "kiln/optim.h"
 #include "kiln/status.h"
+#include "kiln/store.h"
+#include "kiln/table.h"
 #include "kiln/tensor.h"
+#include "kiln/text.h"
 #include "kiln/train.h"
+#include "kiln/tree.h"
 
 #endif /* KILN_H */

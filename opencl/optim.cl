@@ -1,7 +1,8 @@
 /*
- * optim.cl - optimizer updates in place (the CPU reference is src/ops/optim.c): SGD with
- * momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD), and Adam / AdamW
- * with host-computed bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t. The
+ * optim.cl - in-place updates (the CPU reference is src/ops/optim.c): SGD with momentum,
+ * dampening, Nesterov and L2 weight decay (torch.optim.SGD), Adam / AdamW with
+ * host-computed bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, and
+ * accumulate (dst = alpha dst + beta x, a zero coefficient dropping its term). The
  * expressions keep the reference's order of operations. OpenCL C 1.2.
  */
 #pragma OPENCL FP_CONTRACT OFF
@@ -46,4 +47,15 @@ kernel void adam_update(global float *w, ulong ow, global const float *gr, ulong
     v[ov + i] = vi;
     float denom = sqrt(vi / bc2) + eps;
     w[ow + i] = wi - lr * (mi / bc1) / denom;
+}
+
+kernel void accumulate(global float *y, ulong oy, global const float *x, ulong ox, ulong n,
+                       float alpha, float beta)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) {
+        return;
+    }
+    float v = alpha == 0.0f ? 0.0f : alpha * y[oy + i];
+    y[oy + i] = beta == 0.0f ? v : v + beta * x[ox + i];
 }

@@ -1,11 +1,28 @@
 #version 450
 /*
- * optim.comp - in-place optimizer updates (-DOP_SGD: param, grad, velocity; -DOP_ADAM:
- * param, grad, m, v), elementwise, matching src/ops/optim.c (torch.optim semantics).
+ * optim.comp - in-place updates (-DOP_SGD: param, grad, velocity; -DOP_ADAM: param,
+ * grad, m, v; -DOP_ACCUM: dst, x with dst = alpha dst + beta x), elementwise, matching
+ * src/ops/optim.c (torch.optim semantics for the updates).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
+#ifdef OP_ACCUM
+layout(std430, binding = 0) buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(push_constant) uniform PC {
+    uint n;
+    float alpha, beta;
+} pc;
+
+void main()
+{
+    for (uint i = GSTART; i < pc.n; i += GSTEP) {
+        float v = pc.alpha == 0.0 ? 0.0 : pc.alpha * y[i];
+        y[i] = pc.beta == 0.0 ? v : v + pc.beta * x[i];
+    }
+}
+#else
 layout(std430, binding = 0) buffer W { float w[]; };
 layout(std430, binding = 1) readonly buffer G { float gr[]; };
 #ifdef OP_SGD
@@ -54,3 +71,4 @@ void main()
 #endif
     }
 }
+#endif

@@ -32,6 +32,7 @@ struct kiln_kernel {
 struct kiln_backend_ops {
     uint32_t abi; /* == KILN__BACKEND_ABI */
     const char *name;
+    bool is_reference; /* its kernels are the CPU references (KILN_CHECK shadows others) */
 
     /* Opens the device picked by device (index or name substring, NULL = the preferred
      * one). Must leave be->impl NULL or fully releasable by fini on failure. */

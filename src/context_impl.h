@@ -26,6 +26,7 @@ struct kiln_context {
     kiln_log_level log_level;
     struct kiln_stats stats;
     int n_graphs;
+    int run_depth; /* open kiln__exec_begin brackets */
     /* test hook: the shadow treats the next result of this op as wrong (-1: off) */
     int fault_op;
     int fault_pending;

@@ -44,7 +44,7 @@ static uint64_t case_seed(const struct oh_case *c)
     for (const char *s = c->note ? c->note : ""; *s; s++) {
         h = mix64(h ^ (unsigned char)*s);
     }
-    for (int i = 0; i < KILN__MAX_SRC; i++) {
+    for (int i = 0; i < OH_MAX_IN; i++) {
         for (int k = 0; k < c->shape[i].rank; k++) {
             h = mix64(h ^ (uint64_t)c->shape[i].dims[k]);
         }
@@ -189,7 +189,7 @@ kiln_status oh_build(kiln_graph *g, const struct oh_case *c, kiln_tensor **in, k
 void oh_side_free(struct oh_side *s)
 {
     free(s->out);
-    for (int i = 0; i < KILN__MAX_SRC; i++) {
+    for (int i = 0; i < OH_MAX_IN; i++) {
         free(s->grad[i]);
         free(s->upd[i]);
     }
@@ -279,6 +279,8 @@ static bool side_steps(const struct oh_env *env, const struct oh_case *c, struct
         if (c->flags & OH_EVAL) {
             SIDE_TRY(kiln_graph_eval(sd->g, 1, &sd->y), "kiln_graph_eval");
         } else {
+            /* Gradients add up in the store: each run starts from zero. */
+            SIDE_TRY(kiln_store_zero_grad(kiln_graph_store(sd->g)), "kiln_store_zero_grad");
             SIDE_TRY(kiln_graph_run(sd->g), "kiln_graph_run");
         }
         if (env->guard_bytes > 0) {
@@ -454,7 +456,7 @@ static bool compare_sides(const struct oh_env *env, const struct oh_case *c,
 bool oh_run_case(const struct oh_env *env, const struct oh_case *c, char *msg, size_t n)
 {
     int n_in = oh_n_in(c);
-    void *data[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+    void *data[OH_MAX_IN] = {NULL};
     struct oh_side ref, got;
     bool ok = false;
     memset(&ref, 0, sizeof(ref));

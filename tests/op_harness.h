@@ -38,6 +38,9 @@
 #include "graph/graph_impl.h"
 #include "kiln.h"
 
+/* Inputs of one case row at most (rows of variadic ops say how many they use). */
+#define OH_MAX_IN 8
+
 /* ---- Shapes in table rows ---- */
 
 #define OH_S0                                                                                      \
@@ -105,6 +108,7 @@ union oh_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_accum acc;
     struct kiln__p_conv2d conv;
     struct kiln__p_pool2d pool;
     struct kiln__p_upsample up;
@@ -136,11 +140,11 @@ struct oh_case {
     int op;           /* enum kiln_op: the op under test */
     const char *note; /* what the row is about */
     int n_in;         /* 0: the descriptor's n_in */
-    struct kiln_shape shape[KILN__MAX_SRC];
+    struct kiln_shape shape[OH_MAX_IN];
     uint32_t i32_mask;   /* bit i: input i is i32 */
     uint32_t const_mask; /* bit i: f32 input i is a plain input (no gradient) */
     union oh_params p;
-    struct oh_gen gen[KILN__MAX_SRC];
+    struct oh_gen gen[OH_MAX_IN];
     float special[OH_MAX_SPECIAL];
     int n_special;
     uint32_t flags;              /* OH_* */
@@ -212,10 +216,10 @@ kiln_status oh_build(kiln_graph *g, const struct oh_case *c, kiln_tensor **in, k
 /* One case run on one context: the graph, its tensors and what was downloaded. */
 struct oh_side {
     kiln_graph *g;
-    kiln_tensor *in[KILN__MAX_SRC], *y, *w;
+    kiln_tensor *in[OH_MAX_IN], *y, *w;
     void *out;                 /* y's data (NULL when y is empty) */
-    void *grad[KILN__MAX_SRC]; /* d loss / d in[i], NULL when none */
-    void *upd[KILN__MAX_SRC];  /* in-place updated inputs after the last step */
+    void *grad[OH_MAX_IN];     /* d loss / d in[i], NULL when none */
+    void *upd[OH_MAX_IN];      /* in-place updated inputs after the last step */
     struct kiln__tol out_tol;  /* the row's, else the loosest of the forward nodes */
     struct kiln__tol grad_tol; /* the loosest of out_tol and the backward nodes' */
     bool unsupported;          /* compile said KILN_E_UNSUPPORTED (a missing kernel) */

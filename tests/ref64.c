@@ -63,7 +63,7 @@ static bool r64_forward(struct r64_graph *e, int t)
         if (nd->op == KILN__OP_LEAF) {
             continue;
         }
-        double *in[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+        double *in[OH_MAX_IN] = {NULL};
         for (int k = 0; k < nd->n_src; k++) {
             in[k] = e->val[nd->src[k]->id];
         }
@@ -93,7 +93,7 @@ static struct kiln__tol case_forward_tol(const struct r64_graph *e)
 
 static void **alloc_inputs(const struct oh_case *c)
 {
-    void **data = calloc(KILN__MAX_SRC, sizeof(void *));
+    void **data = calloc(OH_MAX_IN, sizeof(void *));
     if (data == NULL) {
         return NULL;
     }
@@ -110,7 +110,7 @@ static void **alloc_inputs(const struct oh_case *c)
 
 static void free_inputs(void **data)
 {
-    for (int i = 0; data != NULL && i < KILN__MAX_SRC; i++) {
+    for (int i = 0; data != NULL && i < OH_MAX_IN; i++) {
         free(data[i]);
     }
     free(data);

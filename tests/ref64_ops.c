@@ -182,6 +182,18 @@ static void eval_sgd(const struct kiln_tensor *n, double *const *in, double *out
     }
 }
 
+static void eval_accum(const struct kiln_tensor *n, double *const *in, double *out, int t)
+{
+    (void)out;
+    (void)t;
+    const struct kiln__p_accum *p = (const void *)n->params;
+    for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
+        /* dst = alpha dst + beta x, a zero coefficient dropping its term */
+        double v = p->alpha == 0.0f ? 0.0 : p->alpha * in[0][i];
+        in[0][i] = p->beta == 0.0f ? v : v + p->beta * in[1][i];
+    }
+}
+
 static void eval_adam(const struct kiln_tensor *n, double *const *in, double *out, int t)
 {
     (void)out;
@@ -462,6 +474,7 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = {eval_label_loss_bwd, R64_TOL_DOUBLE_ACC},
     [KILN_OP_SGD_UPDATE] = {eval_sgd, R64_TOL_UPDATE},
     [KILN_OP_ADAM_UPDATE] = {eval_adam, R64_TOL_UPDATE},
+    [KILN_OP_ACCUMULATE] = {eval_accum, R64_TOL_UPDATE},
     /* convolutional-network ops: ref64_conv.c */
     [KILN_OP_CONV2D] = {r64_eval_conv, R64_TOL_CONV},
     [KILN_OP_CONV2D_BWD_DATA] = {r64_eval_conv, R64_TOL_CONV},

@@ -88,7 +88,7 @@ START_TEST(test_coverage)
     memset(oh_ops_seen, 0, sizeof(oh_ops_seen));
     for (int i = 0; i < n_all_cases(); i++) {
         kiln_graph *g;
-        kiln_tensor *in[KILN__MAX_SRC], *y, *w;
+        kiln_tensor *in[OH_MAX_IN], *y, *w;
         ck_assert_int_eq(kiln_graph_create(env.cpu, &g), KILN_OK);
         kiln_status s = oh_build(g, flat_case(i), in, &y, &w);
         ck_assert_msg(s == KILN_OK, "case %d (%s): %s", i, kiln__op_name(flat_case(i)->op),
@@ -214,7 +214,7 @@ static void fa_free(void *ud, void *p)
 static kiln_status run_once(kiln_context *ctx, const struct oh_case *c)
 {
     kiln_graph *g;
-    kiln_tensor *in[KILN__MAX_SRC], *y, *w;
+    kiln_tensor *in[OH_MAX_IN], *y, *w;
     KILN_TRY(kiln_graph_create(ctx, &g));
     kiln_status s = oh_build(g, c, in, &y, &w);
     if (s == KILN_OK) {

@@ -30,8 +30,9 @@ START_TEST(test_mlp_learns)
     oo.lr = 0.1f;
     oo.momentum = 0.9f;
     kiln_optimizer *opt;
-    ck_assert_int_eq(kiln_optimizer_create(g, loss, &oo, &opt), KILN_OK);
+    ck_assert_int_eq(kiln_graph_backward(g, loss), KILN_OK);
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_int_eq(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt), KILN_OK);
     float xs[128];
     int32_t ys[64];
     float first = 0, last = 0;
@@ -44,7 +45,7 @@ START_TEST(test_mlp_learns)
         }
         ck_assert_int_eq(kiln_tensor_upload(x, xs, sizeof(xs)), KILN_OK);
         ck_assert_int_eq(kiln_tensor_upload(y, ys, sizeof(ys)), KILN_OK);
-        ck_assert_msg(kiln_optimizer_step(opt) == KILN_OK, "%s", kiln_last_error());
+        ck_assert_msg(kiln_train_step(g, opt) == KILN_OK, "%s", kiln_last_error());
         ck_assert_int_eq(kiln_tensor_download(loss, &last, sizeof(last)), KILN_OK);
         if (step == 0) {
             first = last;

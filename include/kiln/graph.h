@@ -5,9 +5,11 @@
  * argument they record the graph's first error and return a poisoned tensor that every
  * later builder passes through, so a model reads as a chain of calls and the error
  * comes back from the next status-returning call (kiln_graph_status, compile, run).
- * Nodes keep construction order, which is a topological order. kiln_graph_backward()
- * appends the backward nodes; an optimizer (kiln/optim.h) appends update nodes;
- * kiln_graph_compile() plans memory and places every tensor on the backend.
+ * Nodes keep construction order, which is a topological order. A graph borrows its
+ * parameters from a parameter store (kiln/store.h): graphs over one store share them.
+ * kiln_graph_backward() appends the backward nodes, which add the gradients into the
+ * store; kiln_graph_compile() plans memory and places every tensor on the backend; an
+ * optimizer (kiln/optim.h) updates the store's parameters between runs.
  * Layers built from these ops are in kiln/nn.h.
  */
 #ifndef KILN_GRAPH_H
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "store.h"
 #include "tensor.h"
 
 #ifdef __cplusplus
@@ -26,12 +29,22 @@ typedef struct kiln_graph kiln_graph;
 
 /* ---- Lifetime ---- */
 
-/* Creates an empty graph on ctx. [in] ctx: retained until kiln_graph_destroy.
+/* Creates an empty graph on ctx with a parameter store of its own (destroyed with the
+ * graph; kiln_graph_store returns it). [in] ctx: retained until kiln_graph_destroy.
  * Returns KILN_OK, KILN_E_INVALID_ARG or KILN_E_OUT_OF_HOST_MEMORY. */
 KILN_API kiln_status kiln_graph_create(kiln_context *ctx, kiln_graph **out);
 
-/* Destroys g, its tensors, optimizers and device storage. NULL is a no-op. */
+/* Creates an empty graph on the context of store s whose parameters are s's entries
+ * (shared with every other graph over s). [in] s: retained; it must outlive the graph.
+ * Returns KILN_OK, KILN_E_INVALID_ARG or KILN_E_OUT_OF_HOST_MEMORY. */
+KILN_API kiln_status kiln_graph_create_in(kiln_store *s, kiln_graph **out);
+
+/* Destroys g, its tensors and device storage (and its own store, for a graph made by
+ * kiln_graph_create). NULL is a no-op. */
 KILN_API void kiln_graph_destroy(kiln_graph *g);
+
+/* Returns the parameter store g borrows its parameters from. */
+KILN_API kiln_store *kiln_graph_store(const kiln_graph *g);
 
 /* Returns the first error recorded while building g, or KILN_OK. */
 KILN_API kiln_status kiln_graph_status(const kiln_graph *g);
@@ -64,12 +77,45 @@ KILN_API kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt,
                                  const int64_t *dims);
 
 /*
- * A trainable f32 parameter named name (e.g. "fc1.weight"), initialized at compile with
- * init (arg as documented for the initializer) from the counter-based generator keyed
- * by (seed, the parameter's index). Names must be unique in the graph.
+ * The trainable f32 parameter named name (e.g. "fc1.weight") of g's store. On first use
+ * in the store it is created, and initialized when first allocated with init (arg as
+ * documented for the initializer) from the counter-based generator keyed by (seed, the
+ * parameter's creation index in the store); later uses, in g or any graph over the
+ * store, return the same parameter (the shape must match; init, arg and seed are then
+ * ignored); within one graph they return the same tensor, so a layer applied at several
+ * places (a recurrent cell at every step) shares its weights and their gradients add up.
+ * Its gradient adds into the store unless its name starts with a prefix frozen in g
+ * (kiln_graph_freeze).
  */
 KILN_API kiln_tensor *kiln_param(kiln_graph *g, const char *name, int32_t rank, const int64_t *dims,
                                  kiln_init init, float arg, uint64_t seed);
+
+/*
+ * The entry name of kind kind in g's store, created on first use as kiln_param creates
+ * parameters (KILN_STORE_PARAM is kiln_param). KILN_STORE_BUFFER entries (batch norm's
+ * running statistics) are saved with the parameters and written only by in-place ops;
+ * KILN_STORE_SHARED entries (of either dtype, zero-initialized) carry data from one graph
+ * to another, written by kiln_assign. Neither gets a gradient.
+ */
+KILN_API kiln_tensor *kiln_store_tensor(kiln_graph *g, const char *name, kiln_store_kind kind,
+                                        kiln_dtype dt, int32_t rank, const int64_t *dims,
+                                        kiln_init init, float arg, uint64_t seed);
+
+/*
+ * Parameters whose names start with prefix, taken by later builders of g, get no
+ * gradient in g (they are constants of g; other graphs over the store still train
+ * them). A GAN's generator graph freezes the discriminator it back-propagates through.
+ * Up to 8 prefixes; [in] prefix: copied. Records KILN_E_INVALID_ARG in g when too many
+ * or too long.
+ */
+KILN_API void kiln_graph_freeze(kiln_graph *g, const char *prefix);
+
+/*
+ * Appends an in-place copy of src into dst, run in training runs: dst must be a
+ * KILN_STORE_SHARED or KILN_STORE_BUFFER tensor of g of src's shape and dtype. Returns
+ * an empty tensor; keep it reachable by creating it in the graph.
+ */
+KILN_API kiln_tensor *kiln_assign(kiln_graph *g, kiln_tensor *dst, kiln_tensor *src);
 
 /* Returns the tensor named name, or NULL. */
 KILN_API kiln_tensor *kiln_graph_find(const kiln_graph *g, const char *name);
@@ -237,7 +283,9 @@ KILN_API kiln_tensor *kiln_pad(kiln_graph *g, kiln_tensor *x, const int32_t *bef
 
 /*
  * Appends the nodes computing d loss / d t for every trainable parameter (and every
- * tensor between them and loss). loss must be a scalar f32. Call once per graph.
+ * tensor between them and loss) and adding each parameter's gradient into the store's
+ * (kiln_tensor_grad of a parameter is then the store's accumulated gradient). loss must
+ * be a scalar f32. Call once per graph.
  * Returns KILN_OK, KILN_E_SHAPE, KILN_E_STATE (already differentiated or compiled).
  */
 KILN_API kiln_status kiln_graph_backward(kiln_graph *g, kiln_tensor *loss);
@@ -250,13 +298,16 @@ KILN_API kiln_status kiln_graph_backward(kiln_graph *g, kiln_tensor *loss);
  */
 KILN_API kiln_status kiln_graph_compile(kiln_graph *g);
 
-/* Runs every node of g once (forward, backward and updates) in training mode. */
+/* Runs every node of g once in training mode: forward and, for a differentiated graph,
+ * backward, adding the gradients into the store. Parameters change only in an
+ * optimizer step (kiln/optim.h; kiln_train_step does both in one submission). */
 KILN_API kiln_status kiln_graph_run(kiln_graph *g);
 
 /* Runs in inference mode only the nodes that targets depend on. [in] targets: borrowed. */
 KILN_API kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const *targets);
 
-/* Re-initializes every parameter from its initializer and zeroes optimizer state. */
+/* Resets g's store (kiln_store_reset): every parameter and buffer from its
+ * initializer, gradients and optimizer state to zero. */
 KILN_API kiln_status kiln_graph_reset_params(kiln_graph *g);
 
 /* Number of nodes in g, and the bytes of device memory planned for intermediates and

@@ -222,9 +222,10 @@ KILN_API kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_
  * DCGAN-style discriminator for x [N, 1, 28, 28]: 4x4 stride-2 convs (width, then
  * 2 width channels) with leaky ReLU (0.2), then a 7x7 conv to one logit; returns [N, 1]
  * (train it with kiln_bce_logits). Names "disc.conv1.weight", ..., "disc.conv3.bias".
- * With frozen != 0 the weights are not parameters but f32 inputs of the same names and
- * shapes, uploaded from a discriminator trained in another graph, so that a generator's
- * graph back-propagates through a fixed copy of it.
+ * With frozen != 0 the builder freezes "disc." in g (kiln_graph_freeze): g borrows the
+ * store's discriminator parameters without computing their gradients, so that a
+ * generator's graph back-propagates through the discriminator that another graph over
+ * the same store trains, with no copy.
  */
 KILN_API kiln_tensor *kiln_dcgan_discriminator(kiln_graph *g, kiln_tensor *x, int64_t width,
                                                int frozen, uint64_t seed);

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define KILN_MAX_DIMS 4
+#define KILN_MAX_DIMS 8
 
 /* ---- Types ---- */
 
@@ -35,6 +35,7 @@ struct kiln_shape {
 };
 
 typedef struct kiln_tensor kiln_tensor;
+typedef struct kiln_graph kiln_graph; /* kiln/graph.h */
 
 /* ---- Accessors (thread-safe for a graph not being built concurrently) ---- */
 
@@ -55,8 +56,13 @@ KILN_API size_t kiln_tensor_n_bytes(const kiln_tensor *t);
 KILN_API const char *kiln_tensor_name(const kiln_tensor *t);
 
 /* Returns the gradient of the loss with respect to t once kiln_graph_backward() ran, or
- * NULL when t does not influence the loss. The gradient is a tensor of the same graph. */
+ * NULL when t does not influence the loss. The gradient is a tensor of the same graph;
+ * for a parameter it is the store's gradient, accumulated over runs until an optimizer
+ * step or kiln_store_zero_grad clears it. */
 KILN_API kiln_tensor *kiln_tensor_grad(const kiln_tensor *t);
+
+/* Returns the graph t belongs to. */
+KILN_API kiln_graph *kiln_tensor_graph(const kiln_tensor *t);
 
 /* Returns the name of a dtype ("f32"). */
 KILN_API const char *kiln_dtype_name(kiln_dtype dt);

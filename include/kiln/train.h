@@ -26,7 +26,10 @@ extern "C" {
  * x is the f32 input whose first dim is the batch size B (B * item size elements), y
  * the i32 labels [B], loss the scalar loss (kept with kiln_tensor_keep, or NULL), pred
  * the kept i32 [B] predicted classes (kiln_argmax of the logits). Training runs
- * kiln_optimizer_step(optimizer); evaluation runs kiln_graph_eval() on pred only.
+ * kiln_train_step(graph of x, optimizer); the optimizer must be over that graph's store.
+ * Evaluation runs kiln_graph_eval() on pred only - or, when eval_x and eval_pred are set,
+ * on an evaluation graph over the same store (another batch size E; eval_x f32 [E, ...],
+ * eval_pred i32 [E]), which reads the trained parameters with no copy.
  */
 struct kiln_classifier {
     uint32_t struct_size; /* sizeof(struct kiln_classifier) */
@@ -35,11 +38,13 @@ struct kiln_classifier {
     kiln_tensor *y;
     kiln_tensor *loss;
     kiln_tensor *pred;
+    kiln_tensor *eval_x;    /* optional */
+    kiln_tensor *eval_pred; /* optional, with eval_x */
 };
 
 #define KILN_CLASSIFIER_INIT                                                                       \
     {                                                                                              \
-        sizeof(struct kiln_classifier), NULL, NULL, NULL, NULL, NULL                               \
+        sizeof(struct kiln_classifier), NULL, NULL, NULL, NULL, NULL, NULL, NULL                   \
     }
 
 /* ---- Progress ---- */

@@ -1,10 +1,12 @@
 /*
  * autodiff.c - reverse-mode differentiation: walks the nodes from the loss back to the
  * leaves, asks each op's backward rule for its sources' gradient contributions, and
- * sums contributions where a tensor feeds several nodes. The rules themselves are in
- * the op families (src/ops/); this file knows no op but REDUCE_SUM, used to undo
- * broadcasting.
+ * sums contributions where a tensor feeds several nodes; each parameter's gradient is
+ * then added into the parameter store's, as soon as it is complete. The rules
+ * themselves are in the op families (src/ops/); this file knows no op but REDUCE_SUM,
+ * used to undo broadcasting, and ACCUMULATE.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "graph_impl.h"
@@ -38,6 +40,27 @@ struct kiln_tensor *kiln__unbroadcast(kiln_graph *g, struct kiln_tensor *dy,
         r = kiln__node(g, KILN_OP_REDUCE_SUM, 1, &dy, &p, sizeof(p));
     }
     return kiln_reshape(g, r, target->shape.rank, target->shape.dims);
+}
+
+/* The store's gradient of parameter p as a leaf of g, after a node adding local (this
+ * graph's complete gradient of p) into it. Nodes after the last reader of local, so
+ * local's storage is free again right away. */
+static struct kiln_tensor *store_grad(kiln_graph *g, struct kiln_tensor *p,
+                                      struct kiln_tensor *local)
+{
+    char name[KILN_MAX_NAME];
+    snprintf(name, sizeof(name), "grad#%d", p->id);
+    struct kiln_tensor *t = kiln__leaf(g, name, KILN_DTYPE_F32, &p->shape, KILN__F_KEEP);
+    if (t->flags & KILN__F_POISON) {
+        return t;
+    }
+    t->entry = p->entry;
+    t->part = KILN__PART_GRAD;
+    t->seg = -1;
+    struct kiln_tensor *sink = kiln__accumulate(g, t, local, 1.0f, 1.0f);
+    sink->flags |= KILN__F_GRAD_SINK;
+    g->has_grads = true;
+    return t;
 }
 
 kiln_status kiln_graph_backward(kiln_graph *g, kiln_tensor *loss)
@@ -82,9 +105,12 @@ kiln_status kiln_graph_backward(kiln_graph *g, kiln_tensor *loss)
         }
         n->grad = grads[i];
         if (n->op == KILN__OP_LEAF) {
+            if (n->flags & KILN__F_PARAM) {
+                n->grad = store_grad(g, n, grads[i]);
+            }
             continue;
         }
-        struct kiln_tensor *dx[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+        struct kiln_tensor *dx[KILN__MAX_SRC] = {NULL};
         kiln__ops[n->op]->backward(g, n, grads[i], dx);
         for (int j = 0; j < n->n_src; j++) {
             if (dx[j] != NULL && kiln__needs_grad(n->src[j])) {

@@ -131,7 +131,7 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
     struct kiln_context *ctx = g->ctx;
     struct kiln_backend *be = &ctx->be;
     const struct kiln__op_desc *d = kiln__ops[n->op];
-    void *in[KILN__MAX_SRC] = {NULL, NULL, NULL, NULL};
+    void *in[KILN__MAX_SRC] = {NULL};
     void *ref_out = NULL, *got = NULL;
     kiln_status s = KILN_OK;
     struct kiln__op_args a;
@@ -168,7 +168,7 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
     }
     a.node = n;
     a.out = (d->flags & KILN__OPF_INPLACE) ? NULL : ref_out;
-    memcpy(a.in, in, sizeof(in));
+    a.in = in;
     s = d->cpu_ref(&a);
     if (s != KILN_OK) {
         goto done;
@@ -232,7 +232,7 @@ kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n)
     if (n->op == KILN__OP_LEAF || (kiln__ops[n->op]->flags & KILN__OPF_VIEW)) {
         return KILN_OK;
     }
-    if (ctx->check && be->ops != &kiln__cpu_backend) {
+    if (ctx->check && !be->ops->is_reference) {
         return shadow_node(g, n);
     }
     ctx->stats.nodes++;
@@ -241,25 +241,64 @@ kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n)
 
 /* ==== Runs ==== */
 
-static kiln_status run_nodes(kiln_graph *g, const unsigned char *mask)
+kiln_status kiln__exec_begin(struct kiln_context *ctx)
 {
-    struct kiln_context *ctx = g->ctx;
     struct kiln_backend *be = &ctx->be;
-    kiln_status s = KILN_OK;
-    if (be->ops->run_begin != NULL) {
-        KILN_TRY(be->ops->run_begin(be));
-    }
-    for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++) {
-        if (mask == NULL || mask[i]) {
-            s = kiln__exec_node(g, g->nodes[i]);
+    if (ctx->run_depth++ == 0 && be->ops->run_begin != NULL) {
+        kiln_status s = be->ops->run_begin(be);
+        if (s != KILN_OK) {
+            ctx->run_depth--;
+            return s;
         }
     }
-    if (be->ops->run_end != NULL) {
+    return KILN_OK;
+}
+
+kiln_status kiln__exec_end(struct kiln_context *ctx, kiln_status s)
+{
+    struct kiln_backend *be = &ctx->be;
+    KILN_ASSERT(ctx->run_depth > 0);
+    if (--ctx->run_depth == 0 && be->ops->run_end != NULL) {
         kiln_status e = be->ops->run_end(be);
         s = s != KILN_OK ? s : e;
     }
-    ctx->stats.runs++;
     return s;
+}
+
+/* Points every direct gradient tensor at the store's gradient (direct) or back at its
+ * planned storage. */
+static void route_grads(kiln_graph *g, bool direct)
+{
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        if (n->direct != NULL) {
+            n->direct->buf = direct ? n->src[0]->buf : n->direct->plan_buf;
+            n->direct->offset = direct ? n->src[0]->offset : n->direct->plan_offset;
+        }
+    }
+}
+
+/* Runs the nodes of g selected by mask (NULL: all). With direct, the store's gradients
+ * are known to be zero: the gradients are computed straight into the store and their
+ * sinks skipped, which gives the same values as adding them to zeros. */
+static kiln_status run_nodes_ex(kiln_graph *g, const unsigned char *mask, bool direct)
+{
+    struct kiln_context *ctx = g->ctx;
+    KILN_TRY(kiln__exec_begin(ctx));
+    kiln_status s = KILN_OK;
+    route_grads(g, direct);
+    for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++) {
+        if ((mask == NULL || mask[i]) && !(direct && g->nodes[i]->direct != NULL)) {
+            s = kiln__exec_node(g, g->nodes[i]);
+        }
+    }
+    ctx->stats.runs++;
+    return kiln__exec_end(ctx, s);
+}
+
+static kiln_status run_nodes(kiln_graph *g, const unsigned char *mask)
+{
+    return run_nodes_ex(g, mask, false);
 }
 
 static kiln_status check_compiled(const kiln_graph *g, const char *fn)
@@ -278,15 +317,19 @@ kiln_status kiln_graph_run(kiln_graph *g)
 {
     KILN_TRY(check_compiled(g, "kiln_graph_run"));
     g->training = 1;
-    g->run_count++;
-    for (int32_t i = 0; i < g->n_optims; i++) {
-        kiln__optimizer_prepare(g->optims[i]);
+    g->run_count = ++g->store->runs;
+    bool direct = g->store->grads_zero;
+    if (g->has_grads) {
+        g->store->grads_zero = false;
     }
-    KILN_TRY(run_nodes(g, NULL));
-    for (int32_t i = 0; i < g->n_optims; i++) {
-        g->optims[i]->steps++;
-    }
-    return KILN_OK;
+    return run_nodes_ex(g, NULL, direct);
+}
+
+kiln_status kiln__graph_exec(kiln_graph *g)
+{
+    KILN_TRY(check_compiled(g, "kiln__graph_exec"));
+    g->training = 1;
+    return run_nodes(g, NULL);
 }
 
 kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const *targets)

@@ -48,26 +48,55 @@ const char *kiln__shape_str(const struct kiln_shape *s, char *buf, size_t n)
 
 /* ==== Lifetime ==== */
 
+static kiln_status graph_new(kiln_context *ctx, kiln_store *store, bool owns, kiln_graph **out)
+{
+    struct kiln_graph *g = kiln__calloc(ctx, sizeof(*g), "a graph");
+    if (g == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    g->ctx = ctx;
+    g->store = store;
+    g->owns_store = owns;
+    g->poison.graph = g;
+    g->poison.flags = KILN__F_POISON;
+    g->poison.op = KILN__OP_LEAF;
+    g->poison.id = -1;
+    g->poison.view_root = &g->poison;
+    g->poison.src = g->poison.src_inline;
+    snprintf(g->poison.name, sizeof(g->poison.name), "<error>");
+    ctx->n_graphs++;
+    store->n_graphs++;
+    *out = g;
+    return KILN_OK;
+}
+
 kiln_status kiln_graph_create(kiln_context *ctx, kiln_graph **out)
 {
     if (ctx == NULL || out == NULL) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_create: NULL argument");
     }
     *out = NULL;
-    struct kiln_graph *g = kiln__calloc(ctx, sizeof(*g), "a graph");
-    if (g == NULL) {
-        return KILN_E_OUT_OF_HOST_MEMORY;
+    kiln_store *s;
+    KILN_TRY(kiln_store_create(ctx, &s));
+    kiln_status st = graph_new(ctx, s, true, out);
+    if (st != KILN_OK) {
+        kiln_store_destroy(s);
     }
-    g->ctx = ctx;
-    g->poison.graph = g;
-    g->poison.flags = KILN__F_POISON;
-    g->poison.op = KILN__OP_LEAF;
-    g->poison.id = -1;
-    g->poison.view_root = &g->poison;
-    snprintf(g->poison.name, sizeof(g->poison.name), "<error>");
-    ctx->n_graphs++;
-    *out = g;
-    return KILN_OK;
+    return st;
+}
+
+kiln_status kiln_graph_create_in(kiln_store *s, kiln_graph **out)
+{
+    if (s == NULL || out == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_graph_create_in: NULL argument");
+    }
+    *out = NULL;
+    return graph_new(s->ctx, s, false, out);
+}
+
+kiln_store *kiln_graph_store(const kiln_graph *g)
+{
+    return g->store;
 }
 
 void kiln_graph_destroy(kiln_graph *g)
@@ -83,16 +112,18 @@ void kiln_graph_destroy(kiln_graph *g)
         ctx->be.ops->buffer_free(&ctx->be, g->persist);
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i]->src != g->nodes[i]->src_inline) {
+            kiln__free(ctx, g->nodes[i]->src);
+        }
         kiln__free(ctx, g->nodes[i]);
     }
-    for (int32_t i = 0; i < g->n_optims; i++) {
-        kiln__free(ctx, g->optims[i]->updates);
-        kiln__free(ctx, g->optims[i]);
-    }
-    kiln__free(ctx, g->optims);
     kiln__free(ctx, g->nodes);
     kiln__free(ctx, g->run_mask);
     ctx->n_graphs--;
+    g->store->n_graphs--;
+    if (g->owns_store) {
+        kiln_store_destroy(g->store);
+    }
     kiln__free(ctx, g);
 }
 
@@ -165,6 +196,7 @@ static struct kiln_tensor *append(kiln_graph *g, const char *what)
         return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
     }
     t->graph = g;
+    t->src = t->src_inline;
     t->id = g->n_nodes;
     t->view_root = t;
     t->last_use = t->id;
@@ -249,13 +281,23 @@ struct kiln_tensor *kiln__node(kiln_graph *g, int op, int n_src, struct kiln_ten
     }
     KILN_ASSERT(
         (n_src == d->n_in || ((d->flags & KILN__OPF_VARIADIC) && n_src >= 1 && n_src < d->n_in)) &&
-        params_bytes == d->params_bytes && params_bytes <= KILN__PARAMS_BYTES);
+        n_src <= KILN__MAX_SRC && params_bytes == d->params_bytes &&
+        params_bytes <= KILN__PARAMS_BYTES);
     struct kiln_tensor *t = append(g, d->name);
     if (t->flags & KILN__F_POISON) {
         return t;
     }
+    if (n_src > KILN__SRC_INLINE) {
+        t->src = kiln__alloc(g->ctx, sizeof(*t->src) * (size_t)n_src, d->name);
+        if (t->src == NULL) {
+            t->src = t->src_inline;
+            g->n_nodes--;
+            kiln__free(g->ctx, t);
+            return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
+        }
+    }
     t->op = op;
-    t->n_src = (uint8_t)n_src;
+    t->n_src = n_src;
     for (int i = 0; i < n_src; i++) {
         t->src[i] = src[i];
         if (src[i]->flags & KILN__F_NEEDS_GRAD) {
@@ -271,6 +313,9 @@ struct kiln_tensor *kiln__node(kiln_graph *g, int op, int n_src, struct kiln_ten
     if (s != KILN_OK) {
         /* Unlink the half-made node; the message was set by infer. */
         g->n_nodes--;
+        if (t->src != t->src_inline) {
+            kiln__free(g->ctx, t->src);
+        }
         kiln__free(g->ctx, t);
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", kiln_last_error());
@@ -321,32 +366,155 @@ kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt, int32_t 
     return kiln__leaf(g, name, dt, &s, KILN__F_INPUT | KILN__F_KEEP);
 }
 
-kiln_tensor *kiln_param(kiln_graph *g, const char *name, int32_t rank, const int64_t *dims,
-                        kiln_init init, float arg, uint64_t seed)
+static bool frozen(const kiln_graph *g, const char *name)
+{
+    for (int32_t i = 0; i < g->n_frozen; i++) {
+        if (strncmp(name, g->frozen[i], strlen(g->frozen[i])) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void kiln_graph_freeze(kiln_graph *g, const char *prefix)
+{
+    if (g == NULL) {
+        return;
+    }
+    if (prefix == NULL || strlen(prefix) >= sizeof(g->frozen[0]) ||
+        g->n_frozen == KILN__MAX_FROZEN) {
+        kiln__graph_fail(g, KILN_E_INVALID_ARG,
+                         "kiln_graph_freeze: prefix missing, too long, or more than %d",
+                         KILN__MAX_FROZEN);
+        return;
+    }
+    snprintf(g->frozen[g->n_frozen++], sizeof(g->frozen[0]), "%s", prefix);
+}
+
+static const char *kind_name(kiln_store_kind k)
+{
+    return k == KILN_STORE_PARAM    ? "parameter"
+           : k == KILN_STORE_BUFFER ? "buffer"
+                                    : "shared tensor";
+}
+
+/* The store entry name (created on first use) after checking it against the request. */
+static struct kiln__entry *store_entry(kiln_graph *g, const char *name, kiln_store_kind kind,
+                                       kiln_dtype dt, const struct kiln_shape *s, kiln_init init,
+                                       float arg, uint64_t seed)
+{
+    struct kiln__entry *e = kiln__store_lookup(g->store, name);
+    char a[96], b[96];
+    if (e == NULL) {
+        e = kiln__store_add(g->store, name, kind, dt, s, init, arg, seed);
+        if (e == NULL) {
+            kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
+        }
+        return e;
+    }
+    if (e->kind != kind || e->dtype != dt || !kiln__shape_eq(&e->shape, s)) {
+        kiln__graph_fail(g, KILN_E_SHAPE,
+                         "'%s' is a %s %s %s in the parameter store; here a %s %s %s is asked for",
+                         name, kind_name(e->kind), kiln_dtype_name(e->dtype),
+                         kiln__shape_str(&e->shape, a, sizeof(a)), kind_name(kind),
+                         kiln_dtype_name(dt), kiln__shape_str(s, b, sizeof(b)));
+        return NULL;
+    }
+    return e;
+}
+
+kiln_tensor *kiln_store_tensor(kiln_graph *g, const char *name, kiln_store_kind kind, kiln_dtype dt,
+                               int32_t rank, const int64_t *dims, kiln_init init, float arg,
+                               uint64_t seed)
 {
     struct kiln_shape s;
     if (g == NULL) {
         return NULL;
     }
+    if (g->status != KILN_OK) {
+        return &g->poison;
+    }
     if (name == NULL || name[0] == '\0') {
-        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_param: a parameter needs a name");
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_param: a %s needs a name",
+                                kind_name(kind));
     }
     if ((int)init < KILN_INIT_ZEROS || (int)init > KILN_INIT_FAN_IN_UNIFORM) {
         return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_param '%s': unknown initializer %d",
                                 name, (int)init);
     }
+    if ((int)kind < KILN_STORE_PARAM || (int)kind > KILN_STORE_SHARED ||
+        (kind != KILN_STORE_SHARED && dt != KILN_DTYPE_F32)) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG,
+                                "kiln_store_tensor '%s': kind %d of dtype %s (parameters and "
+                                "buffers are f32)",
+                                name, (int)kind, kiln_dtype_name(dt));
+    }
     if (!set_shape(g, name, rank, dims, &s)) {
         return &g->poison;
     }
-    struct kiln_tensor *t =
-        kiln__leaf(g, name, KILN_DTYPE_F32, &s, KILN__F_PARAM | KILN__F_NEEDS_GRAD | KILN__F_KEEP);
+    struct kiln_tensor *had =
+        strlen(name) < sizeof(g->poison.name) ? kiln_graph_find(g, name) : NULL;
+    if (had != NULL) {
+        /* The same store tensor again in this graph (a layer applied at several places:
+         * a recurrent cell at every step, a tree net's composition at every node). */
+        if (had->entry != NULL && had->part == KILN__PART_VALUE) {
+            return store_entry(g, name, kind, dt, &s, init, arg, seed) != NULL ? had : &g->poison;
+        }
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "tensor name '%s' is already used", name);
+    }
+    /* The leaf first: it checks the name's length and the dtype before the store
+     * records anything. */
+    uint32_t flags = KILN__F_KEEP;
+    bool freeze = kind == KILN_STORE_PARAM && frozen(g, name);
+    flags |= kind == KILN_STORE_BUFFER   ? KILN__F_BUFFER
+             : kind == KILN_STORE_SHARED ? KILN__F_SHARED
+             : freeze                    ? KILN__F_FROZEN
+                                         : KILN__F_PARAM | KILN__F_NEEDS_GRAD;
+    struct kiln_tensor *t = kiln__leaf(g, name, dt, &s, flags);
+    if (t->flags & KILN__F_POISON) {
+        return t;
+    }
+    struct kiln__entry *e = store_entry(g, name, kind, dt, &s, init, arg, seed);
+    if (e == NULL) {
+        return &g->poison;
+    }
+    t->entry = e;
+    t->part = KILN__PART_VALUE;
+    t->seg = -1;
+    return t;
+}
+
+kiln_tensor *kiln_param(kiln_graph *g, const char *name, int32_t rank, const int64_t *dims,
+                        kiln_init init, float arg, uint64_t seed)
+{
+    return kiln_store_tensor(g, name, KILN_STORE_PARAM, KILN_DTYPE_F32, rank, dims, init, arg,
+                             seed);
+}
+
+struct kiln_tensor *kiln__store_range(kiln_graph *g, int32_t seg, int part, int64_t off, int64_t n)
+{
+    struct kiln_shape s = {1, {n}};
+    struct kiln_tensor *t = kiln__leaf(g, NULL, KILN_DTYPE_F32, &s, KILN__F_KEEP);
     if (!(t->flags & KILN__F_POISON)) {
-        t->init = init;
-        t->init_arg = arg;
-        t->init_seed = seed;
-        t->init_stream = g->n_params++;
+        t->part = part;
+        t->seg = seg;
+        t->soff = off;
     }
     return t;
+}
+
+kiln_tensor *kiln_assign(kiln_graph *g, kiln_tensor *dst, kiln_tensor *src)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+    if (dst != NULL && !(dst->flags & KILN__F_POISON) &&
+        (dst->part != KILN__PART_VALUE || !(dst->flags & (KILN__F_SHARED | KILN__F_BUFFER)))) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG,
+                                "kiln_assign: '%s' is not a shared or buffer tensor of the store",
+                                dst->name);
+    }
+    return kiln__accumulate(g, dst, src, 0.0f, 1.0f);
 }
 
 kiln_tensor *kiln_graph_find(const kiln_graph *g, const char *name)
@@ -408,6 +576,11 @@ const char *kiln_tensor_name(const kiln_tensor *t)
 kiln_tensor *kiln_tensor_grad(const kiln_tensor *t)
 {
     return t->grad;
+}
+
+kiln_graph *kiln_tensor_graph(const kiln_tensor *t)
+{
+    return t->graph;
 }
 
 kiln_tensor *kiln_tensor_keep(kiln_tensor *t)

@@ -12,6 +12,7 @@
 #include "../ops/op_desc.h"
 #include "kiln/graph.h"
 #include "kiln/optim.h"
+#include "store_impl.h"
 
 enum {
     KILN__F_INPUT = 1u << 0, /* uploaded by the caller */
@@ -26,12 +27,16 @@ enum {
     /* A non-trainable leaf saved and loaded with the parameters and initialized with
      * them (PyTorch's module buffers: batch norm's running statistics). */
     KILN__F_BUFFER = 1u << 9,
+    KILN__F_SHARED = 1u << 10, /* a store tensor graphs hand to each other (kiln_assign) */
+    KILN__F_FROZEN = 1u << 11, /* a store parameter without a gradient in this graph */
+    /* An ACCUMULATE adding a parameter's gradient into the store (autodiff). */
+    KILN__F_GRAD_SINK = 1u << 12,
 };
 
 struct kiln_tensor {
     /* ---- borrowed (never owned) ---- */
     struct kiln_graph *graph;
-    struct kiln_tensor *src[KILN__MAX_SRC];
+    struct kiln_tensor **src; /* n_src sources: src_inline, or an owned array beyond it */
     struct kiln_tensor *grad;
     struct kiln_tensor *view_root; /* the tensor whose storage a view aliases, else self */
     struct kiln_buffer *buf;       /* set at compile */
@@ -40,31 +45,41 @@ struct kiln_tensor {
     int32_t op; /* enum kiln_op or KILN__OP_LEAF */
     kiln_dtype dtype;
     uint32_t flags;
-    uint8_t n_src;
+    int32_t n_src;
+    struct kiln_tensor *src_inline[KILN__SRC_INLINE];
     struct kiln_shape shape;
     int64_t n_elems;
     _Alignas(8) unsigned char params[KILN__PARAMS_BYTES];
     char name[64];
     size_t offset;    /* byte offset in buf */
     int32_t last_use; /* id of the last node reading this storage */
-    /* leaves: initializer */
+    /* leaves: initializer (graph-owned constants; store entries keep their own) */
     kiln_init init;
     float init_arg;
     uint64_t init_seed;
     uint64_t init_stream;
+    /* leaves bound to parameter-store storage: the entry (NULL for a raw range), the part
+     * (enum kiln__part; KILN__PART_NONE for every other tensor), and where, once known */
+    struct kiln__entry *entry; /* borrowed */
+    int32_t part;
+    int32_t seg;
+    int64_t soff; /* element offset in the segment's part buffer */
+    /* A gradient sink whose source's storage can be the store's gradient itself: when a
+     * run starts with the store's gradients at zero, that tensor (borrowed) is computed
+     * straight into the store and the sink is skipped (src/graph/exec.c). */
+    struct kiln_tensor *direct;
+    struct kiln_buffer *plan_buf; /* the planned storage of a direct tensor */
+    size_t plan_offset;
 };
 
-struct kiln_optimizer {
-    struct kiln_graph *graph;
-    struct kiln_optim_options opt;
-    int64_t steps;
-    int32_t n_updates;
-    struct kiln_tensor **updates; /* owned array; the nodes belong to the graph */
-};
+#define KILN__MAX_FROZEN 8
 
 struct kiln_graph {
     /* ---- borrowed (never owned) ---- */
     struct kiln_context *ctx;
+    /* ---- optionally owned (see owns_store) ---- */
+    struct kiln_store *store;
+    bool owns_store;
     /* ---- owned ---- */
     struct kiln_tensor **nodes;
     int32_t n_nodes, cap_nodes;
@@ -73,16 +88,17 @@ struct kiln_graph {
     char status_msg[512];
     bool differentiated, compiled;
     int training; /* 1 during kiln_graph_run, 0 during kiln_graph_eval */
-    /* Training runs so far, counting the one in progress: kiln_graph_run increments it
-     * before running any node, so kernels read 1 on the first run. Dropout uses it as
-     * the Philox stream, so masks change every step yet are a pure function of
-     * (seed, run_count, index) on every backend. */
+    /* The store's training-run count for the run in progress: kiln_graph_run
+     * increments the store's count and copies it here before running any node, so
+     * kernels read 1 on the first run of the store. Dropout uses it as the Philox
+     * stream, so masks change every step of any graph of the store yet are a pure
+     * function of (seed, run_count, index) on every backend. */
     uint64_t run_count;
     struct kiln_buffer *arena, *persist;
     size_t arena_bytes, persist_bytes;
-    struct kiln_optimizer **optims;
-    int32_t n_optims;
-    uint64_t n_params;
+    char frozen[KILN__MAX_FROZEN][KILN_MAX_NAME]; /* kiln_graph_freeze prefixes */
+    int32_t n_frozen;
+    bool has_grads;          /* a backward pass adds gradients into the store */
     unsigned char *run_mask; /* scratch for eval */
     size_t guard_bytes;      /* test option: canary gap after every tensor (0: none) */
 };
@@ -128,11 +144,13 @@ struct kiln_tensor *kiln__grad_add(kiln_graph *g, struct kiln_tensor *a, struct 
 struct kiln_tensor *kiln__unbroadcast(kiln_graph *g, struct kiln_tensor *dy,
                                       const struct kiln_tensor *target);
 
-/* ---- Optimizers (src/train/optim.c) ---- */
+/* An in-place ACCUMULATE node: dst = alpha dst + beta x (src/ops/optim.c). */
+struct kiln_tensor *kiln__accumulate(kiln_graph *g, struct kiln_tensor *dst, struct kiln_tensor *x,
+                                     float alpha, float beta);
 
-/* Writes the step-dependent params (learning rate, step, bias corrections) of every
- * update node of o for its next step. */
-void kiln__optimizer_prepare(struct kiln_optimizer *o);
+/* A leaf of g bound to n elements of part (enum kiln__part) of store segment seg from
+ * element off: the flat views optimizers and gradient clearing run over. */
+struct kiln_tensor *kiln__store_range(kiln_graph *g, int32_t seg, int part, int64_t off, int64_t n);
 
 /* ---- Guard bands (src/graph/plan.c; used by the op tests) ---- */
 
@@ -157,7 +175,16 @@ kiln_status kiln__graph_check_guards(kiln_graph *g);
 /* Runs one node on the backend, with the KILN_CHECK shadow when enabled. */
 kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n);
 
-/* Fills a leaf's initial host data (parameters, constants, zeros). [out] host: n_bytes. */
+/* Brackets runs that the backend records into one submission: nested pairs submit at
+ * the outermost end. */
+kiln_status kiln__exec_begin(struct kiln_context *ctx);
+kiln_status kiln__exec_end(struct kiln_context *ctx, kiln_status s);
+
+/* Runs every node of compiled g in training mode without counting a training run of
+ * the store (the internal graphs of optimizers and gradient clearing). */
+kiln_status kiln__graph_exec(kiln_graph *g);
+
+/* Fills a graph-owned leaf's initial host data (constants, zeros). [out] host: n_bytes. */
 kiln_status kiln__leaf_init_data(const struct kiln_tensor *t, float *host);
 
 #endif /* KILN_GRAPH_IMPL_H */

@@ -1,14 +1,14 @@
 /*
- * plan.c - graph compilation: checks that the backend runs every node, plans device
- * memory (persistent tensors in one buffer; intermediates in an arena where buffers
- * are reused once their last reader has run), allocates both buffers on the backend
- * and writes the initial values of parameters, constants and optimizer state.
+ * plan.c - graph compilation: checks that the backend runs every node, allocates the
+ * parameter store's new entries and binds the leaves that borrow store storage, plans
+ * the graph's own device memory (inputs, kept tensors and constants in one buffer;
+ * intermediates in an arena where buffers are reused once their last reader has run),
+ * allocates both buffers on the backend and writes the constants' initial values.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../rng.h"
 #include "graph_impl.h"
 
 static size_t align_up(size_t x, size_t a)
@@ -30,7 +30,7 @@ static bool is_persistent(const struct kiln_tensor *t)
 
 static bool owns_storage(const struct kiln_tensor *t)
 {
-    return t->view_root == t && t->n_elems > 0 &&
+    return t->view_root == t && t->n_elems > 0 && t->part == KILN__PART_NONE &&
            (t->op == KILN__OP_LEAF || !(kiln__ops[t->op]->flags & KILN__OPF_INPLACE));
 }
 
@@ -121,70 +121,17 @@ static kiln_status plan_arena(kiln_graph *g, size_t align, size_t lead, size_t g
 
 kiln_status kiln__leaf_init_data(const struct kiln_tensor *t, float *host)
 {
-    int64_t n = t->n_elems;
-    double fan_in = 1.0, fan_out = 1.0, a;
-    if (t->shape.rank >= 2) {
-        double rf = 1.0;
-        for (int32_t i = 2; i < t->shape.rank; i++) {
-            rf *= (double)t->shape.dims[i];
-        }
-        fan_in = (double)t->shape.dims[1] * rf;
-        fan_out = (double)t->shape.dims[0] * rf;
-    } else if (t->shape.rank == 1) {
-        fan_in = fan_out = (double)t->shape.dims[0];
-    }
-    uint64_t seed = t->init_seed, st = t->init_stream;
-    switch (t->init) {
-    case KILN_INIT_ZEROS:
-        memset(host, 0, (size_t)n * sizeof(float));
-        return KILN_OK;
-    case KILN_INIT_ONES:
-    case KILN_INIT_CONSTANT:
-        for (int64_t i = 0; i < n; i++) {
-            host[i] = t->init == KILN_INIT_ONES ? 1.0f : t->init_arg;
-        }
-        return KILN_OK;
-    case KILN_INIT_UNIFORM:
-        a = t->init_arg;
-        break;
-    case KILN_INIT_XAVIER_UNIFORM:
-        a = sqrt(6.0 / (fan_in + fan_out));
-        break;
-    case KILN_INIT_HE_UNIFORM:
-        a = sqrt(6.0 / fan_in);
-        break;
-    case KILN_INIT_FAN_IN_UNIFORM:
-        a = 1.0 / sqrt(fan_in);
-        break;
-    case KILN_INIT_NORMAL:
-    case KILN_INIT_XAVIER_NORMAL:
-    case KILN_INIT_HE_NORMAL: {
-        double sd = t->init == KILN_INIT_NORMAL          ? t->init_arg
-                    : t->init == KILN_INIT_XAVIER_NORMAL ? sqrt(2.0 / (fan_in + fan_out))
-                                                         : sqrt(2.0 / fan_in);
-        for (int64_t i = 0; i < n; i++) {
-            host[i] = (float)(sd * kiln__rng_normal(seed, st, (uint64_t)i));
-        }
-        return KILN_OK;
-    }
-    default:
-        return KILN_FAIL(KILN_E_INVALID_ARG, "tensor '%s': unknown initializer %d", t->name,
-                         (int)t->init);
-    }
-    for (int64_t i = 0; i < n; i++) {
-        host[i] = (float)(a * (2.0 * kiln__rng_uniform(seed, st, (uint64_t)i) - 1.0));
-    }
-    return KILN_OK;
+    return kiln__init_values(&t->shape, t->init, t->init_arg, t->init_seed, t->init_stream, t->name,
+                             host);
 }
 
-static kiln_status init_leaves(kiln_graph *g, bool params, bool state)
+/* Writes the initial values of the graph's own constants (the gradient seed). */
+static kiln_status init_consts(kiln_graph *g)
 {
     struct kiln_backend *be = &g->ctx->be;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *t = g->nodes[i];
-        bool is_param = (t->flags & (KILN__F_PARAM | KILN__F_BUFFER)) != 0;
-        bool is_state = (t->flags & (KILN__F_STATE | KILN__F_CONST)) != 0;
-        if (t->op != KILN__OP_LEAF || !((params && is_param) || (state && is_state))) {
+        if (t->op != KILN__OP_LEAF || !(t->flags & KILN__F_CONST) || t->n_elems == 0) {
             continue;
         }
         size_t nb = kiln_tensor_n_bytes(t);
@@ -203,15 +150,70 @@ static kiln_status init_leaves(kiln_graph *g, bool params, bool state)
     return KILN_OK;
 }
 
+/* Allocates the store's new entries and binds every leaf that borrows store storage. */
+static kiln_status bind_store(kiln_graph *g)
+{
+    struct kiln_store *st = g->store;
+    KILN_TRY(kiln_store_alloc(st));
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        if (t->part == KILN__PART_NONE) {
+            continue;
+        }
+        if (t->entry != NULL) {
+            t->seg = t->entry->seg;
+            t->soff = t->entry->off;
+        }
+        KILN_ASSERT(t->seg >= 0 && t->seg < st->n_segs);
+        t->buf = kiln__store_buffer(st, t->seg, t->part);
+        t->offset = (size_t)t->soff * sizeof(float);
+        if (t->buf == NULL) {
+            return KILN_FAIL(KILN_E_INTERNAL, "tensor '%s' binds store storage that is missing",
+                             t->name);
+        }
+    }
+    return KILN_OK;
+}
+
+/* Finds the gradient sinks whose source can be computed straight into the store: an op
+ * result (not a leaf, not a view of another tensor's storage) of the gradient's size that
+ * nothing but the sink reads. */
+static kiln_status find_direct(kiln_graph *g)
+{
+    int32_t *readers = kiln__calloc(g->ctx, sizeof(*readers) * (size_t)g->n_nodes, "the planner");
+    if (readers == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        for (int j = 0; j < n->n_src; j++) {
+            readers[n->src[j]->view_root->id]++;
+        }
+    }
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *n = g->nodes[i];
+        n->direct = NULL;
+        if (!(n->flags & KILN__F_GRAD_SINK)) {
+            continue;
+        }
+        struct kiln_tensor *r = n->src[1]->view_root;
+        if (r->op != KILN__OP_LEAF && owns_storage(r) && !is_persistent(r) && readers[r->id] == 1 &&
+            kiln_tensor_n_bytes(r) == kiln_tensor_n_bytes(n->src[0])) {
+            n->direct = r;
+            r->plan_buf = r->buf;
+            r->plan_offset = r->offset;
+        }
+    }
+    kiln__free(g->ctx, readers);
+    return KILN_OK;
+}
+
 kiln_status kiln_graph_reset_params(kiln_graph *g)
 {
     if (g == NULL || !g->compiled) {
         return KILN_FAIL(KILN_E_STATE, "kiln_graph_reset_params: the graph is not compiled");
     }
-    for (int32_t i = 0; i < g->n_optims; i++) {
-        g->optims[i]->steps = 0;
-    }
-    return init_leaves(g, true, true);
+    return kiln_store_reset(g->store);
 }
 
 /* ==== Guard bands ==== */
@@ -360,6 +362,7 @@ kiln_status kiln_graph_compile(kiln_graph *g)
     }
     struct kiln_backend *be = &g->ctx->be;
     KILN_TRY(check_kernels(g));
+    KILN_TRY(bind_store(g));
 
     size_t align = be->alignment;
     size_t guard = g->guard_bytes;
@@ -392,7 +395,8 @@ kiln_status kiln_graph_compile(kiln_graph *g)
         s = fill_canary(g, g->persist, persist ? persist : align);
         s = s == KILN_OK ? fill_canary(g, g->arena, peak ? peak : align) : s;
     }
-    s = s == KILN_OK ? init_leaves(g, true, true) : s;
+    s = s == KILN_OK ? init_consts(g) : s;
+    s = s == KILN_OK ? find_direct(g) : s;
     if (s != KILN_OK) {
         goto fail_init;
     }

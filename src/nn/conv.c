@@ -119,7 +119,6 @@ kiln_tensor *kiln_batch_norm(kiln_graph *g, kiln_tensor *x, const char *name, fl
                                 name, (double)momentum, (double)eps);
     }
     int64_t c = x->shape.dims[1];
-    struct kiln_shape s = {1, {c, 0, 0, 0}};
     snprintf(nm, sizeof(nm), "%s.weight", name);
     kiln_tensor *gamma = kiln_param(g, nm, 1, &c, KILN_INIT_ONES, 0.0f, 0);
     snprintf(nm, sizeof(nm), "%s.bias", name);
@@ -127,13 +126,11 @@ kiln_tensor *kiln_batch_norm(kiln_graph *g, kiln_tensor *x, const char *name, fl
     /* Running statistics: buffer leaves (saved and loaded with the parameters, never
      * trained), initialized like PyTorch's: mean 0, variance 1. */
     snprintf(nm, sizeof(nm), "%s.running_mean", name);
-    kiln_tensor *rm = kiln__leaf(g, nm, KILN_DTYPE_F32, &s, KILN__F_BUFFER | KILN__F_KEEP);
+    kiln_tensor *rm = kiln_store_tensor(g, nm, KILN_STORE_BUFFER, KILN_DTYPE_F32, 1, &c,
+                                        KILN_INIT_ZEROS, 0.0f, 0);
     snprintf(nm, sizeof(nm), "%s.running_var", name);
-    kiln_tensor *rv = kiln__leaf(g, nm, KILN_DTYPE_F32, &s, KILN__F_BUFFER | KILN__F_KEEP);
-    if (rv->flags & KILN__F_POISON) {
-        return rv;
-    }
-    rv->init = KILN_INIT_ONES;
+    kiln_tensor *rv =
+        kiln_store_tensor(g, nm, KILN_STORE_BUFFER, KILN_DTYPE_F32, 1, &c, KILN_INIT_ONES, 0.0f, 0);
     kiln_tensor *st = kiln_bn_stats(g, x, rm, rv);
     kiln_bn_running_update(g, rm, rv, st, x, momentum);
     return kiln_bn_apply(g, x, st, gamma, beta, eps);

@@ -272,9 +272,7 @@ kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_t width, 
 static kiln_tensor *disc_leaf(kiln_graph *g, const char *name, int32_t rank, const int64_t *dims,
                               kiln_init init, int frozen, uint64_t seed)
 {
-    if (frozen) {
-        return kiln_input(g, name, KILN_DTYPE_F32, rank, dims);
-    }
+    (void)frozen; /* frozen: the caller froze "disc." in g */
     return kiln_param(g, name, rank, dims, init, init == KILN_INIT_NORMAL ? 0.02f : 0.0f, seed);
 }
 
@@ -287,6 +285,9 @@ kiln_tensor *kiln_dcgan_discriminator(kiln_graph *g, kiln_tensor *x, int64_t wid
     if (x == NULL || width < 1) {
         return kiln__graph_fail(g, KILN_E_INVALID_ARG,
                                 "kiln_dcgan_discriminator: x NULL or width %lld", (long long)width);
+    }
+    if (frozen) {
+        kiln_graph_freeze(g, "disc.");
     }
     if (x->flags & KILN__F_POISON) {
         return x;

@@ -95,26 +95,34 @@ static inline float f_div(float a, float b)
     return a / b;
 }
 
+/* The iteration over the output merges dims where both sources allow; the last merged
+ * dim is the inner loop, the others index rows. */
 #define BINARY_REF(fname, f)                                                                       \
     static kiln_status fname(const struct kiln__op_args *args)                                     \
     {                                                                                              \
         const struct kiln_tensor *n = args->node;                                                  \
         const float *a = args->in[0], *b = args->in[1];                                            \
         float *y = args->out;                                                                      \
-        int64_t d[4], sa[4], sb[4];                                                                \
-        kiln__dims4(&n->shape, d);                                                                 \
-        kiln__bcast_strides(n, 0, sa);                                                             \
-        kiln__bcast_strides(n, 1, sb);                                                             \
-        int64_t rows = d[0] * d[1] * d[2];                                                         \
+        const struct kiln_shape *ops[3] = {NULL, &n->src[0]->shape, &n->src[1]->shape};            \
+        struct kiln__iter it;                                                                      \
+        kiln__iter_bcast(&n->shape, 3, ops, &it);                                                  \
+        int32_t last = it.rank - 1;                                                                \
+        int64_t inner = it.dims[last], sa = it.strides[1][last], sb = it.strides[2][last];         \
+        int64_t rows = n->n_elems / (inner > 0 ? inner : 1);                                       \
         _Pragma("omp parallel for if (n->n_elems > KILN__PAR_MIN)") for (int64_t r = 0; r < rows;  \
                                                                          r++)                      \
         {                                                                                          \
-            int64_t i0 = r / (d[1] * d[2]), i1 = (r / d[2]) % d[1], i2 = r % d[2];                 \
-            const float *pa = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                            \
-            const float *pb = b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];                            \
-            float *py = y + r * d[3];                                                              \
-            for (int64_t i3 = 0; i3 < d[3]; i3++) {                                                \
-                py[i3] = f(pa[i3 * sa[3]], pb[i3 * sb[3]]);                                        \
+            int64_t rem = r, oa = 0, ob = 0;                                                       \
+            for (int32_t k = last - 1; k >= 0; k--) {                                              \
+                int64_t c = rem % it.dims[k];                                                      \
+                rem /= it.dims[k];                                                                 \
+                oa += c * it.strides[1][k];                                                        \
+                ob += c * it.strides[2][k];                                                        \
+            }                                                                                      \
+            const float *pa = a + oa, *pb = b + ob;                                                \
+            float *py = y + r * inner;                                                             \
+            for (int64_t i = 0; i < inner; i++) {                                                  \
+                py[i] = f(pa[i * sa], pb[i * sb]);                                                 \
             }                                                                                      \
         }                                                                                          \
         return KILN_OK;                                                                            \

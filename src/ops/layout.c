@@ -1,8 +1,8 @@
 /*
- * layout.c - ops that move values between layouts: CONCAT of 1..4 inputs along one
- * axis (inception branches), SLICE (a box of x, per-dim begin and size) and PAD (zeros
- * around x, per-dim before and after). SLICE and PAD are each other's adjoints, and
- * CONCAT's backward is one SLICE per input. All are exact copies.
+ * layout.c - ops that move values between layouts: CONCAT of 1..KILN__MAX_SRC inputs
+ * along one axis (inception branches; the builder joins longer lists in a tree), SLICE (a box of x,
+ * per-dim begin and size) and PAD (zeros around x, per-dim before and after). SLICE and PAD are
+ * each other's adjoints, and CONCAT's backward is one SLICE per input. All are exact copies.
  */
 #include <string.h>
 
@@ -88,7 +88,7 @@ static void bwd_concat(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor 
                        struct kiln_tensor **dx)
 {
     int32_t axis = ((const struct kiln__p_concat *)kiln__params(n))->axis;
-    int32_t begin[4] = {0, 0, 0, 0};
+    int32_t begin[KILN_MAX_DIMS] = {0};
     for (int i = 0; i < n->n_src; i++) {
         if (kiln__needs_grad(n->src[i])) {
             dx[i] = slice_node(g, dy, begin, &n->src[i]->shape);
@@ -130,11 +130,12 @@ static kiln_status infer_slice_pad(struct kiln_tensor *n)
 }
 
 /* The box of the larger tensor that holds the smaller one: for SLICE the larger is the
- * input, for PAD the output; offs are right-aligned to 4 dims like kiln__dims4. */
-static void box_of(const struct kiln_tensor *n, int64_t offs[4])
+ * input, for PAD the output; offs are right-aligned to KILN_MAX_DIMS dims like
+ * kiln__dims_nd. */
+static void box_of(const struct kiln_tensor *n, int64_t offs[KILN_MAX_DIMS])
 {
-    int32_t r = n->shape.rank, lead = 4 - r;
-    for (int k = 0; k < 4; k++) {
+    int32_t r = n->shape.rank, lead = KILN_MAX_DIMS - r;
+    for (int k = 0; k < KILN_MAX_DIMS; k++) {
         offs[k] = 0;
     }
     for (int32_t k = 0; k < r; k++) {
@@ -147,10 +148,10 @@ static void box_of(const struct kiln_tensor *n, int64_t offs[4])
 static kiln_status ref_slice_pad(const struct kiln__op_args *a)
 {
     const struct kiln_tensor *n = a->node;
-    int64_t od[4], id[4], is[4], offs[4];
-    kiln__dims4(&n->shape, od);
-    kiln__dims4(&n->src[0]->shape, id);
-    kiln__strides4(&n->src[0]->shape, is);
+    int64_t od[KILN_MAX_DIMS], id[KILN_MAX_DIMS], is[KILN_MAX_DIMS], offs[KILN_MAX_DIMS];
+    kiln__dims_nd(&n->shape, od);
+    kiln__dims_nd(&n->src[0]->shape, id);
+    kiln__strides_nd(&n->src[0]->shape, is);
     box_of(n, offs);
     int64_t sign = n->op == KILN_OP_SLICE ? 1 : -1;
     const float *x = a->in[0];
@@ -160,7 +161,7 @@ static kiln_status ref_slice_pad(const struct kiln__op_args *a)
     for (int64_t o = 0; o < total; o++) {
         int64_t rem = o, src = 0;
         bool in = true;
-        for (int k = 3; k >= 0; k--) {
+        for (int k = KILN_MAX_DIMS - 1; k >= 0; k--) {
             int64_t c = rem % od[k] + sign * offs[k];
             rem /= od[k];
             in = in && c >= 0 && c < id[k];
@@ -193,7 +194,7 @@ static void bwd_pad(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy
 
 const struct kiln__op_desc kiln__desc_CONCAT = {
     .name = "concat",
-    .n_in = 4,
+    .n_in = KILN__MAX_SRC,
     .flags = KILN__OPF_VARIADIC,
     .params_bytes = sizeof(struct kiln__p_concat),
     .infer = infer_concat,
@@ -227,11 +228,20 @@ kiln_tensor *kiln_concat(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32
     if (g == NULL) {
         return NULL;
     }
-    if (n < 1 || n > 4 || xs == NULL) {
-        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_concat: %d inputs; 1 to 4 allowed", n);
+    if (n < 1 || xs == NULL) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_concat: %d inputs; at least 1", n);
     }
     struct kiln__p_concat p = {axis};
-    return kiln__node(g, KILN_OP_CONCAT, n, xs, &p, sizeof(p));
+    if (n <= KILN__MAX_SRC) {
+        return kiln__node(g, KILN_OP_CONCAT, n, xs, &p, sizeof(p));
+    }
+    /* A longer list is joined in groups, then the groups' results. */
+    kiln_tensor *parts[KILN__MAX_SRC];
+    int32_t per = (n + KILN__MAX_SRC - 1) / KILN__MAX_SRC, n_parts = 0;
+    for (int32_t i = 0; i < n; i += per) {
+        parts[n_parts++] = kiln_concat(g, n - i < per ? n - i : per, xs + i, axis);
+    }
+    return kiln__node(g, KILN_OP_CONCAT, n_parts, parts, &p, sizeof(p));
 }
 
 kiln_tensor *kiln_slice(kiln_graph *g, kiln_tensor *x, int32_t axis, int64_t start, int64_t length)
@@ -248,7 +258,7 @@ kiln_tensor *kiln_slice(kiln_graph *g, kiln_tensor *x, int32_t axis, int64_t sta
                                 "kiln_slice('%s'): axis %d, start %lld, length %lld out of range",
                                 x->name, axis, (long long)start, (long long)length);
     }
-    int32_t begin[4] = {0, 0, 0, 0};
+    int32_t begin[KILN_MAX_DIMS] = {0};
     struct kiln_shape s = x->shape;
     begin[axis] = (int32_t)start;
     s.dims[axis] = length;

@@ -26,8 +26,12 @@ enum kiln_op {
 /* Leaves (inputs, parameters, optimizer state, constants) carry this op id. */
 #define KILN__OP_LEAF KILN_OP_COUNT
 
-#define KILN__MAX_SRC      4
-#define KILN__PARAMS_BYTES 64
+/* Sources of one node: the most any op takes (CONCAT, STACK); builders of variadic ops
+ * split longer lists into a tree of nodes. Nodes keep up to KILN__SRC_INLINE sources
+ * inline and allocate the array beyond that. */
+#define KILN__MAX_SRC      64
+#define KILN__SRC_INLINE   8
+#define KILN__PARAMS_BYTES 160
 
 /* Work (elements) below which a CPU reference loop stays on one thread. OpenMP's idle
  * threads spin after a parallel region and then compete with OpenBLAS's threads for the
@@ -46,7 +50,7 @@ struct kiln__p_matmul {
     int32_t trans_a, trans_b;
 };
 struct kiln__p_transpose {
-    int32_t perm[4]; /* out.dims[i] = in.dims[perm[i]] for i < rank */
+    int32_t perm[KILN_MAX_DIMS]; /* out.dims[i] = in.dims[perm[i]] for i < rank */
 };
 struct kiln__p_reduce { /* REDUCE_SUM: out = scale * sum over axes (bit i = dim i) */
     uint32_t axes;
@@ -68,6 +72,12 @@ struct kiln__p_adam {
     float lr, beta1, beta2, eps, weight_decay;
     int32_t decoupled;
     float bc1, bc2; /* 1 - beta1^t and 1 - beta2^t, computed by the host in double */
+};
+
+/* ACCUMULATE: dst = alpha dst + beta x in place; a coefficient of 0 drops its term (so
+ * alpha = beta = 0 writes zeros whatever dst and x hold, inf and NaN included). */
+struct kiln__p_accum {
+    float alpha, beta;
 };
 
 /* ---- Convolutional-network ops (conv.c, pool.c, norm.c, layout.c, random.c) ---- */
@@ -114,11 +124,11 @@ struct kiln__p_concat {
 };
 /* SLICE: out.dims[i] = size[i], out[c] = x[c + begin] (per dim, rank of x). */
 struct kiln__p_slice {
-    int32_t begin[4], size[4];
+    int32_t begin[KILN_MAX_DIMS], size[KILN_MAX_DIMS];
 };
 /* PAD: out.dims[i] = before[i] + x.dims[i] + after[i], zeros around x. */
 struct kiln__p_pad {
-    int32_t before[4], after[4];
+    int32_t before[KILN_MAX_DIMS], after[KILN_MAX_DIMS];
 };
 /* DROPOUT: see src/ops/random.c for the exact mask. scale = 1 / (1 - p) rounded to f32 on
  * the host (0 when p = 1), so that no device divides. */
@@ -133,7 +143,7 @@ struct kiln__p_dropout {
 struct kiln__op_args {
     const struct kiln_tensor *node; /* borrowed: shapes, dtypes, params */
     void *out;                      /* the node's output (NULL for in-place ops) */
-    void *in[KILN__MAX_SRC];        /* inputs; written only by in-place ops */
+    void **in;                      /* node->n_src inputs; written only by in-place ops */
 };
 
 /* Tolerance of a backend's result against the CPU reference (STYLE B.9): NMSE first,
@@ -152,7 +162,7 @@ struct kiln__op_desc {
     const char *name; /* lowercase, e.g. "matmul" */
     uint8_t n_in;
     uint32_t flags;
-    uint8_t inplace_mask; /* bit i: src[i] is written (KILN__OPF_INPLACE) */
+    uint32_t inplace_mask; /* bit i: src[i] is written (KILN__OPF_INPLACE) */
     size_t params_bytes;
     /* Validates the sources and params and sets the node's dtype and shape. */
     kiln_status (*infer)(struct kiln_tensor *n);
@@ -177,6 +187,9 @@ extern const struct kiln__tol kiln__tol_reduction;   /* sums, matmul, softmax, l
 
 /* ==== Broadcasting helpers shared by every backend ==== */
 
+/* The 4-dim helpers serve kernels written for up to 4 dims; they require rank <= 4
+ * (callers reduce higher ranks with kiln__iter first, or refuse the node). */
+
 /* The node's output dims padded to 4 with leading ones. */
 void kiln__dims4(const struct kiln_shape *s, int64_t out[4]);
 
@@ -186,5 +199,61 @@ void kiln__bcast_strides(const struct kiln_tensor *n, int i, int64_t strides[4])
 
 /* Row-major strides of a shape padded to 4 dims. */
 void kiln__strides4(const struct kiln_shape *s, int64_t out[4]);
+
+/* The same over KILN_MAX_DIMS padded dims. */
+void kiln__dims_nd(const struct kiln_shape *s, int64_t out[KILN_MAX_DIMS]);
+void kiln__strides_nd(const struct kiln_shape *s, int64_t out[KILN_MAX_DIMS]);
+/* Strides of a source of shape src read under numpy broadcasting into shape out. */
+void kiln__bcast_strides_nd(const struct kiln_shape *out, const struct kiln_shape *src,
+                            int64_t strides[KILN_MAX_DIMS]);
+
+#define KILN__ITER_OPS 4
+
+/*
+ * An iteration space over a node's output with the element strides of up to
+ * KILN__ITER_OPS operands, adjacent dims merged wherever every operand's strides allow
+ * (so a broadcast over 8 dims usually runs as 1 to 3), and dims of extent 1 dropped.
+ * rank >= 1; dims are outermost first, as are each operand's strides.
+ */
+struct kiln__iter {
+    int32_t rank;
+    int64_t dims[KILN_MAX_DIMS];
+    int64_t strides[KILN__ITER_OPS][KILN_MAX_DIMS];
+};
+
+/* The iteration over shape out for n_ops operands of shapes ops[k], each read with
+ * numpy broadcasting (a NULL shape is out itself, contiguous), then merged. */
+void kiln__iter_bcast(const struct kiln_shape *out, int n_ops, const struct kiln_shape *const *ops,
+                      struct kiln__iter *it);
+
+/* Merges adjacent dims of it where every operand's strides are contiguous across them,
+ * and drops dims of extent 1. */
+void kiln__iter_merge(struct kiln__iter *it, int n_ops);
+
+/* Pads it to exactly r >= it->rank dims with leading ones (stride 0): the form kernels
+ * with a fixed number of dims take. */
+void kiln__iter_pad(struct kiln__iter *it, int n_ops, int32_t r);
+
+/* ---- Shapes for kernels written for up to 4 dims (the GPU backends) ---- */
+
+/* Each merges what the op allows into at most 4 dims, padded to exactly 4 (leading
+ * ones); it returns false with KILN_E_UNSUPPORTED recorded (naming the node) when more
+ * than 4 remain, so a backend's supports hook can refuse the node at compile. */
+
+/* Elementwise with broadcasting: op 0 the output (contiguous), op 1 + i source i
+ * (n->n_src <= 3). */
+bool kiln__iter4_bcast(const struct kiln_tensor *n, struct kiln__iter *it);
+
+/* TRANSPOSE: op 0 the output (contiguous), op 1 the input's stride for each output dim. */
+bool kiln__iter4_transpose(const struct kiln_tensor *n, struct kiln__iter *it);
+
+/* REDUCE_SUM: input dims id, output dims od (1 where reduced) and the input's strides,
+ * adjacent dims merged when both are reduced or both kept. */
+bool kiln__reduce4(const struct kiln_tensor *n, int64_t id[4], int64_t od[4], int64_t is[4]);
+
+/* SLICE and PAD: output dims od, input dims id and strides is, and the box offset of the
+ * smaller tensor in the larger (SLICE: begin in the input; PAD: before in the output). */
+bool kiln__box4(const struct kiln_tensor *n, int64_t od[4], int64_t id[4], int64_t is[4],
+                int64_t offs[4]);
 
 #endif /* KILN_OP_DESC_H */

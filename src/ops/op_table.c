@@ -3,6 +3,7 @@
  * tolerances with their reasons, and the broadcasting helpers every backend uses.
  */
 #include <math.h>
+#include <string.h>
 
 #include "../graph/graph_impl.h"
 #include "op_desc.h"
@@ -40,8 +41,103 @@ const struct kiln__tol kiln__tol_elementwise = {1e-10, 1e-6, 1e-5};
  * ggml default for f32; elementwise bounds catch one bad element in a good average. */
 const struct kiln__tol kiln__tol_reduction = {1e-7, 1e-4, 1e-3};
 
+void kiln__dims_nd(const struct kiln_shape *s, int64_t out[KILN_MAX_DIMS])
+{
+    int32_t lead = KILN_MAX_DIMS - s->rank;
+    for (int i = 0; i < KILN_MAX_DIMS; i++) {
+        out[i] = i < lead ? 1 : s->dims[i - lead];
+    }
+}
+
+void kiln__strides_nd(const struct kiln_shape *s, int64_t out[KILN_MAX_DIMS])
+{
+    int64_t d[KILN_MAX_DIMS];
+    kiln__dims_nd(s, d);
+    out[KILN_MAX_DIMS - 1] = 1;
+    for (int i = KILN_MAX_DIMS - 2; i >= 0; i--) {
+        out[i] = out[i + 1] * d[i + 1];
+    }
+}
+
+void kiln__bcast_strides_nd(const struct kiln_shape *out, const struct kiln_shape *src,
+                            int64_t strides[KILN_MAX_DIMS])
+{
+    int64_t od[KILN_MAX_DIMS], sd[KILN_MAX_DIMS], ss[KILN_MAX_DIMS];
+    kiln__dims_nd(out, od);
+    kiln__dims_nd(src, sd);
+    kiln__strides_nd(src, ss);
+    for (int k = 0; k < KILN_MAX_DIMS; k++) {
+        strides[k] = (sd[k] == 1 && od[k] != 1) ? 0 : ss[k];
+    }
+}
+
+void kiln__iter_merge(struct kiln__iter *it, int n_ops)
+{
+    int32_t r = 0;
+    for (int32_t i = 0; i < it->rank; i++) {
+        if (it->dims[i] == 1) {
+            continue;
+        }
+        bool merge = r > 0;
+        for (int k = 0; merge && k < n_ops; k++) {
+            merge = it->strides[k][r - 1] == it->strides[k][i] * it->dims[i];
+        }
+        if (merge) {
+            it->dims[r - 1] *= it->dims[i];
+            for (int k = 0; k < n_ops; k++) {
+                it->strides[k][r - 1] = it->strides[k][i];
+            }
+            continue;
+        }
+        it->dims[r] = it->dims[i];
+        for (int k = 0; k < n_ops; k++) {
+            it->strides[k][r] = it->strides[k][i];
+        }
+        r++;
+    }
+    if (r == 0) {
+        r = 1;
+        it->dims[0] = 1;
+        for (int k = 0; k < n_ops; k++) {
+            it->strides[k][0] = 0;
+        }
+    }
+    it->rank = r;
+}
+
+void kiln__iter_bcast(const struct kiln_shape *out, int n_ops, const struct kiln_shape *const *ops,
+                      struct kiln__iter *it)
+{
+    KILN_ASSERT(n_ops >= 1 && n_ops <= KILN__ITER_OPS);
+    it->rank = KILN_MAX_DIMS;
+    kiln__dims_nd(out, it->dims);
+    for (int k = 0; k < n_ops; k++) {
+        if (ops[k] == NULL) {
+            kiln__strides_nd(out, it->strides[k]);
+        } else {
+            kiln__bcast_strides_nd(out, ops[k], it->strides[k]);
+        }
+    }
+    kiln__iter_merge(it, n_ops);
+}
+
+void kiln__iter_pad(struct kiln__iter *it, int n_ops, int32_t r)
+{
+    KILN_ASSERT(r >= it->rank && r <= KILN_MAX_DIMS);
+    int32_t lead = r - it->rank;
+    for (int32_t i = r - 1; i >= 0; i--) {
+        bool pad = i < lead;
+        it->dims[i] = pad ? 1 : it->dims[i - lead];
+        for (int k = 0; k < n_ops; k++) {
+            it->strides[k][i] = pad ? 0 : it->strides[k][i - lead];
+        }
+    }
+    it->rank = r;
+}
+
 void kiln__dims4(const struct kiln_shape *s, int64_t out[4])
 {
+    KILN_ASSERT(s->rank <= 4);
     int32_t lead = 4 - s->rank;
     for (int i = 0; i < 4; i++) {
         out[i] = i < lead ? 1 : s->dims[i - lead];
@@ -68,4 +164,135 @@ void kiln__bcast_strides(const struct kiln_tensor *n, int i, int64_t strides[4])
     for (int k = 0; k < 4; k++) {
         strides[k] = (sd[k] == 1 && od[k] != 1) ? 0 : ss[k];
     }
+}
+
+/* ==== Shapes for 4-dim kernels ==== */
+
+static bool fail_rank(const struct kiln_tensor *n, int32_t rank)
+{
+    KILN_FAIL(KILN_E_UNSUPPORTED,
+              "node '%s' (op %s) needs %d dims after merging; this backend's kernel takes at "
+              "most 4",
+              n->name, kiln__op_name(n->op), rank);
+    return false;
+}
+
+bool kiln__iter4_bcast(const struct kiln_tensor *n, struct kiln__iter *it)
+{
+    const struct kiln_shape *ops[KILN__ITER_OPS] = {NULL};
+    int n_ops = 1 + n->n_src;
+    KILN_ASSERT(n_ops <= KILN__ITER_OPS);
+    for (int i = 0; i < n->n_src; i++) {
+        ops[1 + i] = &n->src[i]->shape;
+    }
+    kiln__iter_bcast(&n->shape, n_ops, ops, it);
+    if (it->rank > 4) {
+        return fail_rank(n, it->rank);
+    }
+    kiln__iter_pad(it, n_ops, 4);
+    return true;
+}
+
+bool kiln__iter4_transpose(const struct kiln_tensor *n, struct kiln__iter *it)
+{
+    const int32_t *perm = ((const int32_t *)(const void *)n->params);
+    const struct kiln_shape *s = &n->src[0]->shape;
+    int32_t lead = KILN_MAX_DIMS - s->rank;
+    int64_t in_str[KILN_MAX_DIMS];
+    kiln__strides_nd(s, in_str);
+    it->rank = KILN_MAX_DIMS;
+    kiln__dims_nd(&n->shape, it->dims);
+    kiln__strides_nd(&n->shape, it->strides[0]);
+    for (int32_t i = 0; i < KILN_MAX_DIMS; i++) {
+        it->strides[1][i] = i < lead ? 0 : in_str[lead + perm[i - lead]];
+    }
+    kiln__iter_merge(it, 2);
+    if (it->rank > 4) {
+        return fail_rank(n, it->rank);
+    }
+    kiln__iter_pad(it, 2, 4);
+    return true;
+}
+
+bool kiln__reduce4(const struct kiln_tensor *n, int64_t id[4], int64_t od[4], int64_t is[4])
+{
+    int64_t i8[KILN_MAX_DIMS], o8[KILN_MAX_DIMS], mi[KILN_MAX_DIMS], mo[KILN_MAX_DIMS];
+    kiln__dims_nd(&n->src[0]->shape, i8);
+    kiln__dims_nd(&n->shape, o8);
+    int32_t r = 0;
+    bool prev_red = false;
+    for (int k = 0; k < KILN_MAX_DIMS; k++) {
+        if (i8[k] == 1) {
+            continue;
+        }
+        bool red = o8[k] == 1;
+        if (r > 0 && red == prev_red) {
+            mi[r - 1] *= i8[k];
+            mo[r - 1] *= o8[k];
+        } else {
+            mi[r] = i8[k];
+            mo[r] = o8[k];
+            r++;
+        }
+        prev_red = red;
+    }
+    if (r > 4) {
+        return fail_rank(n, r);
+    }
+    for (int k = 0; k < 4; k++) {
+        bool pad = k < 4 - r;
+        id[k] = pad ? 1 : mi[k - (4 - r)];
+        od[k] = pad ? 1 : mo[k - (4 - r)];
+    }
+    is[3] = 1;
+    for (int k = 2; k >= 0; k--) {
+        is[k] = is[k + 1] * id[k + 1];
+    }
+    return true;
+}
+
+bool kiln__box4(const struct kiln_tensor *n, int64_t od[4], int64_t id[4], int64_t is[4],
+                int64_t offs[4])
+{
+    int64_t o8[KILN_MAX_DIMS], i8[KILN_MAX_DIMS], f8[KILN_MAX_DIMS] = {0};
+    int64_t mo[KILN_MAX_DIMS], mi[KILN_MAX_DIMS], mf[KILN_MAX_DIMS];
+    kiln__dims_nd(&n->shape, o8);
+    kiln__dims_nd(&n->src[0]->shape, i8);
+    int32_t rank = n->shape.rank, lead = KILN_MAX_DIMS - rank;
+    for (int32_t k = 0; k < rank; k++) {
+        f8[lead + k] = n->op == KILN_OP_SLICE
+                           ? ((const struct kiln__p_slice *)kiln__params(n))->begin[k]
+                           : ((const struct kiln__p_pad *)kiln__params(n))->before[k];
+    }
+    /* A dim the box spans whole (same extent, offset 0) merges into the dim before it. */
+    int32_t r = 0;
+    for (int k = 0; k < KILN_MAX_DIMS; k++) {
+        if (i8[k] == 1 && o8[k] == 1) {
+            continue;
+        }
+        if (r > 0 && i8[k] == o8[k] && f8[k] == 0) {
+            mo[r - 1] *= o8[k];
+            mi[r - 1] *= i8[k];
+            mf[r - 1] *= i8[k];
+            continue;
+        }
+        mo[r] = o8[k];
+        mi[r] = i8[k];
+        mf[r] = f8[k];
+        r++;
+    }
+    if (r > 4) {
+        return fail_rank(n, r);
+    }
+    for (int k = 0; k < 4; k++) {
+        bool pad = k < 4 - r;
+        od[k] = pad ? 1 : mo[k - (4 - r)];
+        id[k] = pad ? 1 : mi[k - (4 - r)];
+        offs[k] = pad ? 0 : mf[k - (4 - r)];
+    }
+    is[3] = 1;
+    for (int k = 2; k >= 0; k--) {
+        is[k] = is[k + 1] * id[k + 1];
+    }
+    return true;
 }

@@ -1,10 +1,13 @@
 /*
- * optim.c - optimizer update ops, which write their parameter and state inputs in
- * place: SGD (momentum, dampening, Nesterov, L2 weight decay; torch.optim.SGD) and
- * Adam/AdamW (torch.optim.Adam / AdamW). The host sets the step-dependent params
- * (learning rate, bias corrections) before each run; see src/train/optim.c.
+ * optim.c - in-place update ops, which write their inputs: SGD (momentum, dampening,
+ * Nesterov, L2 weight decay; torch.optim.SGD) and Adam/AdamW (torch.optim.Adam /
+ * AdamW), whose step-dependent params (learning rate, bias corrections) the optimizer
+ * sets before each step (src/train/optim.c), and ACCUMULATE (dst = alpha dst + beta x),
+ * which adds gradients into the parameter store, clears them and copies between
+ * graphs (kiln_assign).
  */
 #include <math.h>
+#include <string.h>
 
 #include "../graph/graph_impl.h"
 #include "family.h"
@@ -91,3 +94,61 @@ const struct kiln__op_desc kiln__desc_ADAM_UPDATE = {
     .cpu_ref = ref_adam,
     .tol = {1e-12, 1e-6, 1e-5},
 };
+
+/* ==== ACCUMULATE ==== */
+
+static kiln_status infer_accum(struct kiln_tensor *n)
+{
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
+    KILN_TRY(kiln__want_dtype(n, 1, KILN_DTYPE_F32));
+    KILN_TRY(kiln__want_same_shape(n, 0, 1));
+    n->shape.rank = 1;
+    n->shape.dims[0] = 0;
+    return KILN_OK;
+}
+
+static kiln_status ref_accum(const struct kiln__op_args *args)
+{
+    const struct kiln__p_accum *p = kiln__params(args->node);
+    float *y = args->in[0];
+    const float *x = args->in[1];
+    int64_t n = args->node->src[0]->n_elems;
+    float a = p->alpha, b = p->beta;
+    /* The common cases as plain loops: the sum of gradients, the clear and the copy. */
+    if (a == 1.0f && b == 1.0f) {
+        for (int64_t i = 0; i < n; i++) {
+            y[i] += x[i];
+        }
+    } else if (a == 0.0f && b == 0.0f) {
+        memset(y, 0, (size_t)n * sizeof(float));
+    } else if (a == 0.0f && b == 1.0f) {
+        memmove(y, x, (size_t)n * sizeof(float));
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float v = a == 0.0f ? 0.0f : a * y[i];
+            y[i] = b == 0.0f ? v : v + b * x[i];
+        }
+    }
+    return KILN_OK;
+}
+
+/* One multiply-add per element at most; exact for the gradient sum (alpha = beta = 1),
+ * the clear (0, 0) and the copy (0, 1). */
+const struct kiln__op_desc kiln__desc_ACCUMULATE = {
+    .name = "accumulate",
+    .n_in = 2,
+    .flags = KILN__OPF_INPLACE,
+    .inplace_mask = 1u << 0,
+    .params_bytes = sizeof(struct kiln__p_accum),
+    .infer = infer_accum,
+    .cpu_ref = ref_accum,
+    .tol = {1e-12, 1e-6, 1e-5},
+};
+
+struct kiln_tensor *kiln__accumulate(kiln_graph *g, struct kiln_tensor *dst, struct kiln_tensor *x,
+                                     float alpha, float beta)
+{
+    struct kiln__p_accum p = {alpha, beta};
+    struct kiln_tensor *src[2] = {dst, x};
+    return kiln__node(g, KILN_OP_ACCUMULATE, 2, src, &p, sizeof(p));
+}

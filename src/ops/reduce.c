@@ -34,37 +34,39 @@ static kiln_status ref_reduce(const struct kiln__op_args *args)
 {
     const struct kiln_tensor *n = args->node;
     const struct kiln__p_reduce *p = kiln__params(n);
-    int64_t id[4], od[4], is[4];
-    kiln__dims4(&n->src[0]->shape, id);
-    kiln__dims4(&n->shape, od);
-    kiln__strides4(&n->src[0]->shape, is);
+    int64_t id[KILN_MAX_DIMS], od[KILN_MAX_DIMS], is[KILN_MAX_DIMS];
+    kiln__dims_nd(&n->src[0]->shape, id);
+    kiln__dims_nd(&n->shape, od);
+    kiln__strides_nd(&n->src[0]->shape, is);
+    /* The reduced dims (od == 1, id != 1) in order, with their extents and strides. */
+    int64_t rd[KILN_MAX_DIMS], rs[KILN_MAX_DIMS], n_red = 1;
+    int32_t nr = 0;
+    for (int k = 0; k < KILN_MAX_DIMS; k++) {
+        if (od[k] == 1 && id[k] != 1) {
+            rd[nr] = id[k];
+            rs[nr++] = is[k];
+            n_red *= id[k];
+        }
+    }
     const float *x = args->in[0];
     float *y = args->out;
     int64_t total = n->n_elems;
 #pragma omp parallel for if (n->src[0]->n_elems > KILN__PAR_MIN)
     for (int64_t o = 0; o < total; o++) {
-        int64_t c[4], rem = o;
-        for (int k = 3; k >= 0; k--) {
-            c[k] = rem % od[k];
+        int64_t rem = o, base = 0;
+        for (int k = KILN_MAX_DIMS - 1; k >= 0; k--) {
+            base += (rem % od[k]) * is[k];
             rem /= od[k];
         }
-        /* Reduced dims have od == 1 and run over their full input extent. */
-        int64_t lo[4], hi[4];
-        for (int k = 0; k < 4; k++) {
-            bool red = od[k] == 1 && id[k] != 1;
-            lo[k] = red ? 0 : c[k];
-            hi[k] = red ? id[k] : c[k] + 1;
-        }
+        /* Row-major over the reduced dims, the last one innermost. */
         double acc = 0.0;
-        for (int64_t a = lo[0]; a < hi[0]; a++) {
-            for (int64_t b = lo[1]; b < hi[1]; b++) {
-                for (int64_t cc = lo[2]; cc < hi[2]; cc++) {
-                    const float *row = x + a * is[0] + b * is[1] + cc * is[2];
-                    for (int64_t d = lo[3]; d < hi[3]; d++) {
-                        acc += row[d];
-                    }
-                }
+        for (int64_t j = 0; j < n_red; j++) {
+            int64_t r = j, off = base;
+            for (int32_t k = nr - 1; k >= 0; k--) {
+                off += (r % rd[k]) * rs[k];
+                r /= rd[k];
             }
+            acc += x[off];
         }
         y[o] = (float)(acc * p->scale);
     }
@@ -117,18 +119,18 @@ static kiln_status ref_broadcast(const struct kiln__op_args *args)
 {
     const struct kiln_tensor *n = args->node;
     float scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
-    int64_t d[4], s[4];
-    kiln__dims4(&n->shape, d);
-    kiln__bcast_strides(n, 0, s);
+    const struct kiln_shape *ops[2] = {NULL, &n->src[0]->shape};
+    struct kiln__iter it;
+    kiln__iter_bcast(&n->shape, 2, ops, &it);
     const float *x = args->in[0];
     float *y = args->out;
     int64_t total = n->n_elems;
 #pragma omp parallel for if (total > KILN__PAR_MIN)
     for (int64_t o = 0; o < total; o++) {
         int64_t rem = o, src = 0;
-        for (int k = 3; k >= 0; k--) {
-            src += (rem % d[k]) * s[k];
-            rem /= d[k];
+        for (int32_t k = it.rank - 1; k >= 0; k--) {
+            src += (rem % it.dims[k]) * it.strides[1][k];
+            rem /= it.dims[k];
         }
         y[o] = scale * x[src];
     }

@@ -1,6 +1,6 @@
 /*
  * shape.c - reshape (a view: the output aliases its input's storage and no kernel
- * runs), flatten (a reshape) and transpose (a permuting copy, up to 4 dims).
+ * runs), flatten (a reshape) and transpose (a permuting copy, up to KILN_MAX_DIMS dims).
  */
 #include <string.h>
 
@@ -124,23 +124,27 @@ static kiln_status ref_transpose(const struct kiln__op_args *args)
     const struct kiln_tensor *n = args->node;
     const struct kiln__p_transpose *p = kiln__params(n);
     const struct kiln_shape *s = &n->src[0]->shape;
-    int32_t r = s->rank;
-    int64_t in_str[4], od[4], st[4] = {0, 0, 0, 0};
-    kiln__strides4(s, in_str);
-    kiln__dims4(&n->shape, od);
+    int32_t r = s->rank, lead = KILN_MAX_DIMS - r;
+    int64_t in_str[KILN_MAX_DIMS];
+    struct kiln__iter it;
+    kiln__strides_nd(s, in_str);
+    it.rank = KILN_MAX_DIMS;
+    kiln__dims_nd(&n->shape, it.dims);
+    kiln__strides_nd(&n->shape, it.strides[0]);
     /* Stride in the input of each padded output dim. */
-    for (int32_t i = 0; i < r; i++) {
-        st[4 - r + i] = in_str[4 - r + p->perm[i]];
+    for (int32_t i = 0; i < KILN_MAX_DIMS; i++) {
+        it.strides[1][i] = i < lead ? 0 : in_str[lead + p->perm[i - lead]];
     }
+    kiln__iter_merge(&it, 2);
     const int32_t *x = args->in[0]; /* 4-byte elements of either dtype */
     int32_t *y = args->out;
     int64_t total = n->n_elems;
 #pragma omp parallel for if (total > KILN__PAR_MIN)
     for (int64_t o = 0; o < total; o++) {
         int64_t rem = o, src = 0;
-        for (int k = 3; k >= 0; k--) {
-            src += (rem % od[k]) * st[k];
-            rem /= od[k];
+        for (int32_t k = it.rank - 1; k >= 0; k--) {
+            src += (rem % it.dims[k]) * it.strides[1][k];
+            rem /= it.dims[k];
         }
         y[o] = x[src];
     }
@@ -151,7 +155,7 @@ static void bwd_transpose(kiln_graph *g, struct kiln_tensor *n, struct kiln_tens
                           struct kiln_tensor **dx)
 {
     const struct kiln__p_transpose *p = kiln__params(n);
-    int32_t inv[4] = {0, 1, 2, 3};
+    int32_t inv[KILN_MAX_DIMS] = {0};
     for (int32_t i = 0; i < n->shape.rank; i++) {
         inv[p->perm[i]] = i;
     }
@@ -170,7 +174,7 @@ const struct kiln__op_desc kiln__desc_TRANSPOSE = {
 
 kiln_tensor *kiln_transpose(kiln_graph *g, kiln_tensor *x, const int32_t *perm)
 {
-    struct kiln__p_transpose p = {{0, 1, 2, 3}};
+    struct kiln__p_transpose p = {{0}};
     if (g == NULL) {
         return NULL;
     }

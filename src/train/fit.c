@@ -22,19 +22,14 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Batch size and checks that the model fits ds. */
-static kiln_status check_model(const struct kiln_classifier *m, const struct kiln_dataset *ds,
-                               int64_t *batch)
+/* Checks input x and prediction pred of a classifier against ds; *batch is x's first dim. */
+static kiln_status check_io(const struct kiln_tensor *x, const struct kiln_tensor *pred,
+                            const struct kiln_tensor *y, const struct kiln_dataset *ds,
+                            int64_t *batch)
 {
-    if (m == NULL || ds == NULL || m->struct_size < sizeof(*m) || m->x == NULL || m->pred == NULL ||
-        m->optimizer == NULL) {
-        return KILN_FAIL(KILN_E_INVALID_ARG,
-                         "kiln_fit: the classifier needs struct_size, optimizer, x and pred");
-    }
-    const struct kiln_tensor *x = m->x;
-    if (x->dtype != KILN_DTYPE_F32 || x->shape.rank < 1 || m->pred->dtype != KILN_DTYPE_I32 ||
-        m->pred->shape.rank != 1 || m->pred->shape.dims[0] != x->shape.dims[0] ||
-        (m->y != NULL && (m->y->dtype != KILN_DTYPE_I32 || m->y->n_elems != x->shape.dims[0]))) {
+    if (x->dtype != KILN_DTYPE_F32 || x->shape.rank < 1 || pred->dtype != KILN_DTYPE_I32 ||
+        pred->shape.rank != 1 || pred->shape.dims[0] != x->shape.dims[0] ||
+        (y != NULL && (y->dtype != KILN_DTYPE_I32 || y->n_elems != x->shape.dims[0]))) {
         return KILN_FAIL(KILN_E_SHAPE, "kiln_fit: x must be f32 [B, ...], y and pred i32 [B]");
     }
     *batch = x->shape.dims[0];
@@ -46,6 +41,19 @@ static kiln_status check_model(const struct kiln_classifier *m, const struct kil
     return KILN_OK;
 }
 
+/* Batch size and checks that the model fits ds. */
+static kiln_status check_model(const struct kiln_classifier *m, const struct kiln_dataset *ds,
+                               int64_t *batch)
+{
+    if (m == NULL || ds == NULL || m->struct_size < sizeof(*m) || m->x == NULL || m->pred == NULL ||
+        m->optimizer == NULL || ((m->eval_x == NULL) != (m->eval_pred == NULL))) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "kiln_fit: the classifier needs struct_size, optimizer, x and pred (and "
+                         "eval_x with eval_pred)");
+    }
+    return check_io(m->x, m->pred, m->y, ds, batch);
+}
+
 kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
                           double *accuracy)
 {
@@ -55,11 +63,14 @@ kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dat
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: accuracy is NULL");
     }
     KILN_TRY(check_model(m, ds, &batch));
+    kiln_tensor *ex = m->eval_x != NULL ? m->eval_x : m->x;
+    kiln_tensor *target = m->eval_x != NULL ? m->eval_pred : m->pred;
+    KILN_TRY(check_io(ex, target, NULL, ds, &batch));
     *accuracy = NAN;
     if (ds->n == 0) {
         return KILN_OK;
     }
-    struct kiln_context *ctx = m->x->graph->ctx;
+    struct kiln_context *ctx = ex->graph->ctx;
     float *x = kiln__alloc(ctx, (size_t)(batch * ds->dim) * sizeof(float), "an evaluation batch");
     int32_t *y = kiln__alloc(ctx, (size_t)batch * sizeof(int32_t), "an evaluation batch");
     int32_t *pred = kiln__alloc(ctx, (size_t)batch * sizeof(int32_t), "an evaluation batch");
@@ -67,18 +78,17 @@ kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dat
     if (s == KILN_OK) {
         s = kiln_batch_iter_create(ds, batch, 0, 0, &it);
     }
-    kiln_tensor *target = m->pred;
     while (s == KILN_OK) {
         s = kiln_batch_iter_next(it, x, y, &n);
         if (s != KILN_OK || n == 0) {
             break;
         }
-        s = kiln_tensor_upload(m->x, x, (size_t)(batch * ds->dim) * sizeof(float));
+        s = kiln_tensor_upload(ex, x, (size_t)(batch * ds->dim) * sizeof(float));
         if (s == KILN_OK) {
-            s = kiln_graph_eval(m->x->graph, 1, &target);
+            s = kiln_graph_eval(ex->graph, 1, &target);
         }
         if (s == KILN_OK) {
-            s = kiln_tensor_download(m->pred, pred, (size_t)batch * sizeof(int32_t));
+            s = kiln_tensor_download(target, pred, (size_t)batch * sizeof(int32_t));
         }
         for (int64_t i = 0; s == KILN_OK && i < n; i++) {
             correct += pred[i] == y[i];
@@ -120,7 +130,7 @@ static kiln_status train_step(struct fit_state *st)
     if (m->y != NULL) {
         KILN_TRY(kiln_tensor_upload(m->y, st->y, (size_t)st->batch * sizeof(int32_t)));
     }
-    KILN_TRY(kiln_optimizer_step(m->optimizer));
+    KILN_TRY(kiln_train_step(m->x->graph, m->optimizer));
     st->p.step++;
     st->p.step_in_epoch++;
     if (m->loss != NULL && st->opt->loss_every > 0 &&

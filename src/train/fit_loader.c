@@ -33,7 +33,7 @@ static kiln_status step(const struct kiln_classifier *m, kiln_loader *l,
     if (m->y != NULL) {
         KILN_TRY(kiln_tensor_upload(m->y, y, (size_t)n * sizeof(int32_t)));
     }
-    KILN_TRY(kiln_optimizer_step(m->optimizer));
+    KILN_TRY(kiln_train_step(m->x->graph, m->optimizer));
     p->step++;
     p->step_in_epoch++;
     if (m->loss != NULL && opt->loss_every > 0 &&

@@ -1,8 +1,10 @@
 /*
- * gan.c - DCGAN training on two graphs of one context. The discriminator's graph takes
- * real and generated images as one batch; the generator's graph ends in a frozen copy of
- * the discriminator whose weights are inputs, uploaded from the discriminator's graph
- * after each of its steps. Noise comes from the counter-based generator on the host.
+ * gan.c - DCGAN training on two graphs over one parameter store. The generator's graph
+ * runs G(z), then the discriminator frozen (kiln_graph_freeze: its parameters borrowed
+ * from the store without gradients), and copies the generated batch into a shared
+ * store tensor; the discriminator's graph reads that tensor after the real batch, so
+ * the generated images never leave the device. Each network has its own Adam over its
+ * prefix of the store. Noise comes from the counter-based generator on the host.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,12 +23,12 @@ struct kiln_gan {
     kiln_context *ctx;
     kiln_tensor *z, *fake, *g_targets, *g_loss;
     kiln_tensor *x, *d_targets, *d_loss;
-    kiln_optimizer *g_opt, *d_opt;
+    kiln_optimizer *g_opt, *d_opt; /* owned by the store */
     /* ---- owned ---- */
     struct kiln_gan_options o;
+    kiln_store *store;
     kiln_graph *gg, *dg;
-    float *zbuf, *xbuf, *ones, *dt, *wbuf;
-    size_t wbuf_bytes;
+    float *zbuf, *ones, *dt;
     uint64_t noise_counter;
 };
 
@@ -35,46 +37,44 @@ static kiln_status build(kiln_gan *gan)
     const struct kiln_gan_options *o = &gan->o;
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     int64_t b = o->batch_size;
-    int64_t zd[2] = {b, o->nz}, xd[4] = {2 * b, 1, 28, 28}, td[2] = {2 * b, 1};
+    int64_t zd[2] = {b, o->nz}, xd[4] = {b, 1, 28, 28}, td[2] = {2 * b, 1};
     oo.kind = KILN_OPTIM_ADAM;
     oo.lr = o->lr;
     oo.beta1 = o->beta1;
     oo.beta2 = 0.999f;
 
-    KILN_TRY(kiln_graph_create(gan->ctx, &gan->dg));
+    KILN_TRY(kiln_store_create(gan->ctx, &gan->store));
+    /* The discriminator sees the real batch, then the generated one from the store. */
+    KILN_TRY(kiln_graph_create_in(gan->store, &gan->dg));
     gan->x = kiln_input(gan->dg, "x", KILN_DTYPE_F32, 4, xd);
+    kiln_tensor *both[2] = {gan->x,
+                            kiln_store_tensor(gan->dg, "gan.fake", KILN_STORE_SHARED,
+                                              KILN_DTYPE_F32, 4, xd, KILN_INIT_ZEROS, 0.0f, 0)};
     gan->d_targets = kiln_input(gan->dg, "targets", KILN_DTYPE_F32, 2, td);
-    kiln_tensor *logits = kiln_dcgan_discriminator(gan->dg, gan->x, o->d_width, 0, o->seed + 1);
+    kiln_tensor *logits = kiln_dcgan_discriminator(gan->dg, kiln_concat(gan->dg, 2, both, 0),
+                                                   o->d_width, 0, o->seed + 1);
     gan->d_loss = kiln_tensor_keep(kiln_bce_logits(gan->dg, logits, gan->d_targets));
-    KILN_TRY(kiln_optimizer_create(gan->dg, gan->d_loss, &oo, &gan->d_opt));
+    KILN_TRY(kiln_graph_backward(gan->dg, gan->d_loss));
     KILN_TRY(kiln_graph_compile(gan->dg));
 
     td[0] = b;
-    KILN_TRY(kiln_graph_create(gan->ctx, &gan->gg));
+    KILN_TRY(kiln_graph_create_in(gan->store, &gan->gg));
     gan->z = kiln_input(gan->gg, "z", KILN_DTYPE_F32, 2, zd);
     gan->g_targets = kiln_input(gan->gg, "targets", KILN_DTYPE_F32, 2, td);
     gan->fake = kiln_tensor_keep(kiln_dcgan_generator(gan->gg, gan->z, o->g_width, o->seed));
     logits = kiln_dcgan_discriminator(gan->gg, gan->fake, o->d_width, 1, 0);
     gan->g_loss = kiln_tensor_keep(kiln_bce_logits(gan->gg, logits, gan->g_targets));
-    KILN_TRY(kiln_optimizer_create(gan->gg, gan->g_loss, &oo, &gan->g_opt));
-    return kiln_graph_compile(gan->gg);
-}
+    kiln_assign(gan->gg,
+                kiln_store_tensor(gan->gg, "gan.fake", KILN_STORE_SHARED, KILN_DTYPE_F32, 4, xd,
+                                  KILN_INIT_ZEROS, 0.0f, 0),
+                gan->fake);
+    KILN_TRY(kiln_graph_backward(gan->gg, gan->g_loss));
+    KILN_TRY(kiln_graph_compile(gan->gg));
 
-/* Copies every discriminator parameter into the generator graph's input of that name. */
-static kiln_status sync_discriminator(kiln_gan *gan)
-{
-    for (int32_t i = 0; i < kiln_graph_n_params(gan->dg); i++) {
-        kiln_tensor *p = kiln_graph_param(gan->dg, i);
-        kiln_tensor *q = kiln_graph_find(gan->gg, kiln_tensor_name(p));
-        size_t nb = kiln_tensor_n_bytes(p);
-        if (q == NULL || kiln_tensor_n_bytes(q) != nb || nb > gan->wbuf_bytes) {
-            return KILN_FAIL(KILN_E_INTERNAL, "kiln_gan: no frozen copy of '%s'",
-                             kiln_tensor_name(p));
-        }
-        KILN_TRY(kiln_tensor_download(p, gan->wbuf, nb));
-        KILN_TRY(kiln_tensor_upload(q, gan->wbuf, nb));
-    }
-    return KILN_OK;
+    oo.prefix = "gen.";
+    KILN_TRY(kiln_optimizer_create(gan->store, &oo, &gan->g_opt));
+    oo.prefix = "disc.";
+    return kiln_optimizer_create(gan->store, &oo, &gan->d_opt);
 }
 
 kiln_status kiln_gan_create(kiln_context *ctx, const struct kiln_gan_options *o, kiln_gan **out)
@@ -96,12 +96,11 @@ kiln_status kiln_gan_create(kiln_context *ctx, const struct kiln_gan_options *o,
     }
     gan->ctx = ctx;
     gan->o = *o;
-    int64_t b = o->batch_size, img = 28 * 28;
+    int64_t b = o->batch_size;
     gan->zbuf = malloc((size_t)(b * o->nz) * sizeof(float));
-    gan->xbuf = malloc((size_t)(2 * b * img) * sizeof(float));
     gan->ones = malloc((size_t)b * sizeof(float));
     gan->dt = malloc((size_t)(2 * b) * sizeof(float));
-    if (gan->zbuf == NULL || gan->xbuf == NULL || gan->ones == NULL || gan->dt == NULL) {
+    if (gan->zbuf == NULL || gan->ones == NULL || gan->dt == NULL) {
         s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_gan_create: host buffers");
         goto fail;
     }
@@ -112,19 +111,6 @@ kiln_status kiln_gan_create(kiln_context *ctx, const struct kiln_gan_options *o,
         gan->ones[i] = 1.0f;
     }
     s = build(gan);
-    if (s != KILN_OK) {
-        goto fail;
-    }
-    for (int32_t i = 0; i < kiln_graph_n_params(gan->dg); i++) {
-        size_t nb = kiln_tensor_n_bytes(kiln_graph_param(gan->dg, i));
-        gan->wbuf_bytes = nb > gan->wbuf_bytes ? nb : gan->wbuf_bytes;
-    }
-    gan->wbuf = malloc(gan->wbuf_bytes);
-    if (gan->wbuf == NULL) {
-        s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_gan_create: a weight buffer");
-        goto fail;
-    }
-    s = sync_discriminator(gan);
     if (s == KILN_OK) {
         s = kiln_tensor_upload(gan->g_targets, gan->ones, (size_t)b * sizeof(float));
     }
@@ -149,10 +135,9 @@ void kiln_gan_destroy(kiln_gan *gan)
     }
     kiln_graph_destroy(gan->gg);
     kiln_graph_destroy(gan->dg);
-    free(gan->wbuf);
+    kiln_store_destroy(gan->store);
     free(gan->dt);
     free(gan->ones);
-    free(gan->xbuf);
     free(gan->zbuf);
     free(gan);
 }
@@ -198,22 +183,19 @@ kiln_status kiln_gan_step(kiln_gan *gan, const float *real, float *d_loss, float
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_gan_step: NULL argument");
     }
     int64_t b = gan->o.batch_size, img = 28 * 28;
-    size_t half = (size_t)(b * img) * sizeof(float);
     fill_noise(gan, STREAM_NOISE, gan->noise_counter);
     gan->noise_counter += (uint64_t)(b * gan->o.nz);
     KILN_TRY(kiln_tensor_upload(gan->z, gan->zbuf, (size_t)(b * gan->o.nz) * sizeof(float)));
-    KILN_TRY(kiln_optimizer_step(gan->g_opt));
+    KILN_TRY(kiln_train_step(gan->gg, gan->g_opt));
     if (g_loss != NULL) {
         KILN_TRY(kiln_tensor_download(gan->g_loss, g_loss, sizeof(float)));
     }
-    memcpy(gan->xbuf, real, half);
-    KILN_TRY(kiln_tensor_download(gan->fake, gan->xbuf + b * img, half));
-    KILN_TRY(kiln_tensor_upload(gan->x, gan->xbuf, 2 * half));
-    KILN_TRY(kiln_optimizer_step(gan->d_opt));
+    KILN_TRY(kiln_tensor_upload(gan->x, real, (size_t)(b * img) * sizeof(float)));
+    KILN_TRY(kiln_train_step(gan->dg, gan->d_opt));
     if (d_loss != NULL) {
         KILN_TRY(kiln_tensor_download(gan->d_loss, d_loss, sizeof(float)));
     }
-    return sync_discriminator(gan);
+    return KILN_OK;
 }
 
 kiln_status kiln_gan_sample(kiln_gan *gan, float *images)

@@ -1,8 +1,12 @@
 /*
- * optim.c - optimizers: create the state tensors and one update node per trainable
- * parameter, and set the step-dependent update params (learning rate, step count,
- * Adam's bias corrections) before each training step. The update kernels are the
- * SGD_UPDATE and ADAM_UPDATE ops (src/ops/optim.c).
+ * optim.c - optimizers over a parameter store. Each keeps an internal graph over the
+ * store's flat buffers: for every contiguous run of its parameters, the update op
+ * (SGD_UPDATE or ADAM_UPDATE, src/ops/optim.c) over the run's values, gradients and
+ * state, then an ACCUMULATE that clears the run's gradients; with gradient scaling or
+ * clipping, the scaled gradients come first (the clipping coefficient computed on the
+ * device from the global norm). The graph is rebuilt when the store gains a segment.
+ * Before each step the host writes the step-dependent params (learning rate, step,
+ * Adam's bias corrections) into the update nodes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -10,23 +14,27 @@
 
 #include "../graph/graph_impl.h"
 
-static struct kiln_tensor *state_like(kiln_graph *g, const struct kiln_tensor *p,
-                                      const char *suffix)
-{
-    char name[64];
-    if (strlen(p->name) + 1 + strlen(suffix) < sizeof(name)) {
-        snprintf(name, sizeof(name), "%s.%s", p->name, suffix);
-    } else {
-        /* Too long to keep the parameter's name: the state is named by its id. */
-        snprintf(name, sizeof(name), "param%d.%s", p->id, suffix);
-    }
-    struct kiln_tensor *t =
-        kiln__leaf(g, name, KILN_DTYPE_F32, &p->shape, KILN__F_STATE | KILN__F_KEEP);
-    if (!(t->flags & KILN__F_POISON)) {
-        t->init = KILN_INIT_ZEROS;
-    }
-    return t;
-}
+/* A run longer than this is split, so that every binding stays far below the smallest
+ * storage-buffer range a Vulkan device may have (128 MiB). */
+#define RUN_MAX ((int64_t)1 << 24)
+
+struct kiln_optimizer {
+    /* ---- borrowed (never owned) ---- */
+    struct kiln_store *store;
+    struct kiln_tensor **updates; /* the update nodes of ug (owned array) */
+    struct kiln_tensor *norm;     /* the global gradient norm, when clipping */
+    /* ---- owned ---- */
+    struct kiln_optim_options opt;
+    char prefix[KILN_MAX_NAME];
+    int64_t steps;
+    int32_t state[2]; /* the store's state kinds this optimizer uses */
+    kiln_grad_hook hook;
+    void *hook_ud;
+    kiln_graph *ug; /* the update graph, NULL until the first step */
+    uint32_t gen;   /* the store generation ug was built for */
+    int32_t n_updates, cap_updates;
+    bool stepped;
+};
 
 static kiln_status check_options(const struct kiln_optim_options *o)
 {
@@ -52,76 +60,72 @@ static kiln_status check_options(const struct kiln_optim_options *o)
                          "optimizer: Adam needs 0 <= beta1, beta2 < 1 and eps > 0 (got %g, %g, %g)",
                          o->beta1, o->beta2, o->eps);
     }
+    if (!isfinite(o->grad_scale) || o->grad_scale == 0.0f || !(o->clip_norm >= 0.0f) ||
+        !isfinite(o->clip_norm)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "optimizer: grad_scale %g must be finite and non-zero, clip_norm %g "
+                         "finite and >= 0",
+                         o->grad_scale, o->clip_norm);
+    }
+    if (o->prefix != NULL && strlen(o->prefix) >= KILN_MAX_NAME) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "optimizer: prefix longer than %d bytes",
+                         KILN_MAX_NAME - 1);
+    }
     return KILN_OK;
 }
 
-kiln_status kiln_optimizer_create(kiln_graph *g, kiln_tensor *loss,
-                                  const struct kiln_optim_options *opt, kiln_optimizer **out)
+kiln_status kiln_optimizer_create(kiln_store *s, const struct kiln_optim_options *opt,
+                                  kiln_optimizer **out)
 {
-    if (g == NULL || loss == NULL || opt == NULL || out == NULL) {
+    if (s == NULL || opt == NULL || out == NULL) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_optimizer_create: NULL argument");
     }
     *out = NULL;
     KILN_TRY(check_options(opt));
-    if (g->compiled) {
-        return KILN_FAIL(KILN_E_STATE, "kiln_optimizer_create: the graph is already compiled");
-    }
-    if (!g->differentiated) {
-        KILN_TRY(kiln_graph_backward(g, loss));
-    }
-    struct kiln_optimizer **list =
-        kiln__alloc(g->ctx, sizeof(*list) * (size_t)(g->n_optims + 1), "an optimizer");
-    if (list == NULL) {
+    struct kiln_optimizer *o = kiln__calloc(s->ctx, sizeof(*o), "an optimizer");
+    if (o == NULL) {
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
-    struct kiln_optimizer *o = kiln__calloc(g->ctx, sizeof(*o), "an optimizer");
-    int32_t n_params = kiln_graph_n_params(g);
-    struct kiln_tensor **upd =
-        kiln__alloc(g->ctx, sizeof(*upd) * (size_t)(n_params ? n_params : 1), "an optimizer");
-    if (o == NULL || upd == NULL) {
-        kiln__free(g->ctx, list);
-        kiln__free(g->ctx, o);
-        kiln__free(g->ctx, upd);
-        return KILN_E_OUT_OF_HOST_MEMORY;
-    }
-    if (g->n_optims > 0) {
-        memcpy(list, g->optims, sizeof(*list) * (size_t)g->n_optims);
-    }
-    kiln__free(g->ctx, g->optims);
-    g->optims = list;
-    g->optims[g->n_optims++] = o;
-    o->graph = g;
+    o->store = s;
     o->opt = *opt;
-    o->updates = upd;
-
-    int32_t n_nodes = g->n_nodes;
-    for (int32_t i = 0; i < n_nodes; i++) {
-        struct kiln_tensor *p = g->nodes[i];
-        if (!(p->flags & KILN__F_PARAM) || p->grad == NULL) {
-            continue;
-        }
-        struct kiln_tensor *u;
-        if (opt->kind == KILN_OPTIM_SGD) {
-            struct kiln__p_sgd sp = {opt->lr,           opt->momentum, opt->dampening,
-                                     opt->weight_decay, opt->nesterov, 1};
-            struct kiln_tensor *src[3] = {p, p->grad, state_like(g, p, "momentum_buffer")};
-            u = kiln__node(g, KILN_OP_SGD_UPDATE, 3, src, &sp, sizeof(sp));
-        } else {
-            struct kiln__p_adam ap = {opt->lr,           opt->beta1,     opt->beta2, opt->eps,
-                                      opt->weight_decay, opt->decoupled, 1.0f,       1.0f};
-            struct kiln_tensor *src[4] = {p, p->grad, state_like(g, p, "exp_avg"),
-                                          state_like(g, p, "exp_avg_sq")};
-            u = kiln__node(g, KILN_OP_ADAM_UPDATE, 4, src, &ap, sizeof(ap));
-        }
-        if (u->flags & KILN__F_POISON) {
-            break;
-        }
-        u->flags |= KILN__F_UPDATE;
-        o->updates[o->n_updates++] = u;
+    snprintf(o->prefix, sizeof(o->prefix), "%s", opt->prefix != NULL ? opt->prefix : "");
+    o->opt.prefix = NULL;
+    kiln_status st;
+    if (opt->kind == KILN_OPTIM_SGD) {
+        st = kiln__store_state_kind(s, "momentum_buffer", &o->state[0]);
+    } else {
+        st = kiln__store_state_kind(s, "exp_avg", &o->state[0]);
+        st = st == KILN_OK ? kiln__store_state_kind(s, "exp_avg_sq", &o->state[1]) : st;
     }
-    KILN_TRY(kiln_graph_status(g));
+    st = st == KILN_OK ? kiln__store_add_optim(s, o) : st;
+    if (st != KILN_OK) {
+        kiln__free(s->ctx, o);
+        return st;
+    }
     *out = o;
     return KILN_OK;
+}
+
+void kiln__optimizer_free(struct kiln_optimizer *o)
+{
+    kiln_graph_destroy(o->ug);
+    kiln__free(o->store->ctx, o->updates);
+    kiln__free(o->store->ctx, o);
+}
+
+void kiln_optimizer_destroy(kiln_optimizer *o)
+{
+    if (o == NULL) {
+        return;
+    }
+    kiln__store_remove_optim(o->store, o);
+    kiln__optimizer_free(o);
+}
+
+void kiln__optimizer_reset(struct kiln_optimizer *o)
+{
+    o->steps = 0;
+    o->stepped = false;
 }
 
 void kiln_optimizer_set_lr(kiln_optimizer *o, float lr)
@@ -139,7 +143,183 @@ int64_t kiln_optimizer_steps(const kiln_optimizer *o)
     return o->steps;
 }
 
-void kiln__optimizer_prepare(struct kiln_optimizer *o)
+void kiln_optimizer_set_steps(kiln_optimizer *o, int64_t steps)
+{
+    o->steps = steps < 0 ? 0 : steps;
+}
+
+void kiln_optimizer_set_grad_hook(kiln_optimizer *o, kiln_grad_hook hook, void *ud)
+{
+    o->hook = hook;
+    o->hook_ud = ud;
+}
+
+/* ==== The update graph ==== */
+
+static bool selected(const struct kiln_optimizer *o, const struct kiln__entry *e)
+{
+    return e->kind == KILN_STORE_PARAM && e->seg >= 0 &&
+           strncmp(e->name, o->prefix, strlen(o->prefix)) == 0;
+}
+
+/* A run of parameters [off, end) of segment seg. */
+struct run {
+    int32_t seg;
+    int64_t off, end;
+};
+
+/* Appends the maximal runs of o's parameters (gaps between neighbours included: they
+ * hold zeros), split at RUN_MAX elements. */
+static int32_t find_runs(const struct kiln_optimizer *o, struct run *runs, int32_t max)
+{
+    const struct kiln_store *s = o->store;
+    int32_t n = 0;
+    for (int32_t g = 0; g < s->n_segs; g++) {
+        bool open = false;
+        for (int32_t i = 0; i < s->n_entries; i++) {
+            const struct kiln__entry *e = s->entries[i];
+            if (e->seg != g || e->kind != KILN_STORE_PARAM) {
+                continue;
+            }
+            if (!selected(o, e)) {
+                open = false;
+                continue;
+            }
+            int64_t end = e->off + e->n_elems;
+            if (open && end - runs[n - 1].off <= RUN_MAX) {
+                runs[n - 1].end = end;
+                continue;
+            }
+            if (n == max) {
+                return -1;
+            }
+            runs[n++] = (struct run){g, e->off, end};
+            open = true;
+        }
+    }
+    return n;
+}
+
+static kiln_status add_update(struct kiln_optimizer *o, struct kiln_tensor *u)
+{
+    if (u->flags & KILN__F_POISON) {
+        return kiln_graph_status(u->graph);
+    }
+    if (o->n_updates == o->cap_updates) {
+        int32_t cap = o->cap_updates ? 2 * o->cap_updates : 8;
+        struct kiln_tensor **l = kiln__alloc(o->store->ctx, sizeof(*l) * (size_t)cap, "updates");
+        if (l == NULL) {
+            return KILN_E_OUT_OF_HOST_MEMORY;
+        }
+        if (o->n_updates > 0) {
+            memcpy(l, o->updates, sizeof(*l) * (size_t)o->n_updates);
+        }
+        kiln__free(o->store->ctx, o->updates);
+        o->updates = l;
+        o->cap_updates = cap;
+    }
+    o->updates[o->n_updates++] = u;
+    return KILN_OK;
+}
+
+/* The factor every gradient is multiplied by: grad_scale, times min(1, clip_norm /
+ * (norm + 1e-6)) of the scaled gradients' global norm when clipping. NULL when it is 1. */
+static struct kiln_tensor *grad_coef(struct kiln_optimizer *o, kiln_graph *g,
+                                     struct kiln_tensor *const *grads, int32_t n)
+{
+    float scale = o->opt.grad_scale;
+    o->norm = NULL;
+    if (o->opt.clip_norm <= 0.0f) {
+        return NULL;
+    }
+    struct kiln__p_reduce all = {1u, 1.0f};
+    struct kiln_tensor *total = NULL;
+    for (int32_t r = 0; r < n; r++) {
+        struct kiln_tensor *sq = kiln_mul(g, grads[r], grads[r]);
+        struct kiln_tensor *sum = kiln__node(g, KILN_OP_REDUCE_SUM, 1, &sq, &all, sizeof(all));
+        total = total == NULL ? sum : kiln_add(g, total, sum);
+    }
+    /* The norm of the scaled gradients, then PyTorch's clip_grad_norm_ coefficient,
+     * min(1, c) written as 1 - relu(1 - c). */
+    o->norm = kiln_tensor_keep(kiln_scale(g, kiln_sqrt(g, total), fabsf(scale)));
+    int64_t one = 1;
+    struct kiln_tensor *maxn = kiln_input(g, NULL, KILN_DTYPE_F32, 1, &one);
+    if (!(maxn->flags & KILN__F_POISON)) {
+        maxn->flags |= KILN__F_CONST;
+        maxn->init = KILN_INIT_CONSTANT;
+        maxn->init_arg = o->opt.clip_norm;
+    }
+    struct kiln_tensor *c = kiln_div(g, maxn, kiln_shift(g, o->norm, 1e-6f));
+    c = kiln_scale_shift(g, kiln_relu(g, kiln_scale_shift(g, c, -1.0f, 1.0f)), -1.0f, 1.0f);
+    return scale == 1.0f ? c : kiln_scale(g, c, scale);
+}
+
+static kiln_status build_updates(struct kiln_optimizer *o)
+{
+    struct kiln_store *s = o->store;
+    kiln_graph_destroy(o->ug);
+    o->ug = NULL;
+    o->n_updates = 0;
+    int32_t max = s->n_entries + s->n_segs + 1;
+    struct run *runs = kiln__alloc(s->ctx, sizeof(*runs) * (size_t)max, "optimizer runs");
+    struct kiln_tensor **gr = kiln__alloc(s->ctx, sizeof(*gr) * (size_t)max, "optimizer runs");
+    kiln_status st = runs != NULL && gr != NULL ? KILN_OK : KILN_E_OUT_OF_HOST_MEMORY;
+    int32_t n = st == KILN_OK ? find_runs(o, runs, max) : 0;
+    st = st == KILN_OK ? kiln_graph_create_in(s, &o->ug) : st;
+    if (st != KILN_OK || n < 0) {
+        st = st != KILN_OK ? st : KILN_FAIL(KILN_E_INTERNAL, "optimizer: too many runs");
+        goto done;
+    }
+    kiln_graph *g = o->ug;
+    for (int32_t r = 0; r < n; r++) {
+        gr[r] = kiln__store_range(g, runs[r].seg, KILN__PART_GRAD, runs[r].off,
+                                  runs[r].end - runs[r].off);
+    }
+    struct kiln_tensor *coef = grad_coef(o, g, gr, n);
+    for (int32_t r = 0; r < n && st == KILN_OK; r++) {
+        int64_t off = runs[r].off, len = runs[r].end - off;
+        struct kiln_tensor *src[4] = {
+            kiln__store_range(g, runs[r].seg, KILN__PART_VALUE, off, len), gr[r],
+            kiln__store_range(g, runs[r].seg, KILN__PART_STATE + o->state[0], off, len), NULL};
+        if (coef != NULL) {
+            src[1] = kiln_mul(g, gr[r], coef);
+        } else if (o->opt.grad_scale != 1.0f) {
+            src[1] = kiln_scale(g, gr[r], o->opt.grad_scale);
+        }
+        struct kiln_tensor *u;
+        if (o->opt.kind == KILN_OPTIM_SGD) {
+            struct kiln__p_sgd sp = {o->opt.lr,           o->opt.momentum, o->opt.dampening,
+                                     o->opt.weight_decay, o->opt.nesterov, 1};
+            u = kiln__node(g, KILN_OP_SGD_UPDATE, 3, src, &sp, sizeof(sp));
+        } else {
+            src[3] = kiln__store_range(g, runs[r].seg, KILN__PART_STATE + o->state[1], off, len);
+            struct kiln__p_adam ap = {
+                o->opt.lr,           o->opt.beta1,     o->opt.beta2, o->opt.eps,
+                o->opt.weight_decay, o->opt.decoupled, 1.0f,         1.0f};
+            u = kiln__node(g, KILN_OP_ADAM_UPDATE, 4, src, &ap, sizeof(ap));
+        }
+        st = add_update(o, u);
+    }
+    /* The gradients are cleared after every run was updated (the clipping coefficient
+     * reads all of them). */
+    for (int32_t r = 0; r < n && st == KILN_OK; r++) {
+        kiln__accumulate(g, gr[r], gr[r], 0.0f, 0.0f);
+    }
+    st = st == KILN_OK ? kiln_graph_compile(g) : st;
+    o->gen = s->gen;
+done:
+    kiln__free(s->ctx, runs);
+    kiln__free(s->ctx, gr);
+    if (st != KILN_OK) {
+        kiln_graph_destroy(o->ug);
+        o->ug = NULL;
+        o->n_updates = 0;
+    }
+    return st;
+}
+
+/* The step-dependent params of every update node for step steps + 1. */
+static void prepare(struct kiln_optimizer *o)
 {
     int64_t t = o->steps + 1;
     for (int32_t i = 0; i < o->n_updates; i++) {
@@ -157,11 +337,72 @@ void kiln__optimizer_prepare(struct kiln_optimizer *o)
     }
 }
 
+static kiln_status ensure_built(struct kiln_optimizer *o)
+{
+    if (o->ug == NULL || o->gen != o->store->gen) {
+        KILN_TRY(build_updates(o));
+    }
+    return KILN_OK;
+}
+
+/* The update itself, after the hook. */
+static kiln_status update(struct kiln_optimizer *o)
+{
+    KILN_TRY(ensure_built(o));
+    prepare(o);
+    KILN_TRY(kiln__graph_exec(o->ug));
+    o->steps++;
+    o->stepped = true;
+    if (o->prefix[0] == '\0') {
+        o->store->grads_zero = true;
+    }
+    return KILN_OK;
+}
+
 kiln_status kiln_optimizer_step(kiln_optimizer *o)
 {
     if (o == NULL) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_optimizer_step: optimizer is NULL");
     }
-    /* A run of the whole graph is a step of every optimizer of the graph. */
-    return kiln_graph_run(o->graph);
+    if (o->hook != NULL) {
+        KILN_TRY(o->hook(o->hook_ud, o->store));
+    }
+    return update(o);
+}
+
+kiln_status kiln_train_step(kiln_graph *g, kiln_optimizer *o)
+{
+    if (g == NULL || o == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_train_step: NULL argument");
+    }
+    if (g->store != o->store) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "kiln_train_step: the graph and the optimizer use different stores");
+    }
+    if (o->hook != NULL) {
+        /* The hook reads the gradients on the host: the run must be submitted first. */
+        KILN_TRY(kiln_graph_run(g));
+        return kiln_optimizer_step(o);
+    }
+    /* Allocations and uploads of a first build happen before the recording starts. */
+    KILN_TRY(ensure_built(o));
+    KILN_TRY(kiln__exec_begin(g->ctx));
+    kiln_status s = kiln_graph_run(g);
+    if (s == KILN_OK) {
+        s = update(o);
+    }
+    return kiln__exec_end(g->ctx, s);
+}
+
+kiln_status kiln_optimizer_grad_norm(kiln_optimizer *o, float *out)
+{
+    if (o == NULL || out == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_optimizer_grad_norm: NULL argument");
+    }
+    if (o->opt.clip_norm <= 0.0f || !o->stepped || o->norm == NULL) {
+        return KILN_FAIL(KILN_E_STATE,
+                         "kiln_optimizer_grad_norm: no clipping step has run (clip_norm %g)",
+                         (double)o->opt.clip_norm);
+    }
+    return kiln_tensor_download(o->norm, out, sizeof(float));
 }

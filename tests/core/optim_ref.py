@@ -35,3 +35,31 @@ for name, cls, kw in CASES:
         opt.step()
         vals.append(w.item())
     print(f'    {{"{name}", {{' + ", ".join(f"{v:.9g}f" for v in vals) + "}},")
+
+# Gradient clipping (test_plan.c's clip table): a = [1.5, -2, 0.25], b = [3, -1],
+# loss = sum((a - 0.5)^2) + sum((b - 0.5)^2), torch.nn.utils.clip_grad_norm_ over both
+# before every step; the gradients of a second run over the same batch are added first
+# when "runs" is 2 (kiln: two kiln_graph_run before the step), and scaled by 1/runs.
+CLIP = [
+    ("sgd_clip", torch.optim.SGD, dict(lr=0.1, momentum=0.9), 1.0, 1),
+    ("adam_clip", torch.optim.Adam, dict(lr=0.1), 0.5, 1),
+    ("sgd_clip_two_runs", torch.optim.SGD, dict(lr=0.1, momentum=0.9), 1.0, 2),
+    ("sgd_no_clip_needed", torch.optim.SGD, dict(lr=0.01), 100.0, 1),
+]
+for name, cls, kw, max_norm, runs in CLIP:
+    a = torch.tensor([1.5, -2.0, 0.25], dtype=torch.float32, requires_grad=True)
+    b = torch.tensor([3.0, -1.0], dtype=torch.float32, requires_grad=True)
+    opt = cls([a, b], **kw)
+    vals, norms = [], []
+    for step in range(3):
+        opt.zero_grad()
+        for _ in range(runs):
+            loss = ((a - 0.5) ** 2).sum() + ((b - 0.5) ** 2).sum()
+            loss.backward()
+        for p in (a, b):
+            p.grad /= runs
+        norms.append(torch.nn.utils.clip_grad_norm_([a, b], max_norm).item())
+        opt.step()
+        vals.append(a.tolist() + b.tolist())
+    print(f'    {{"{name}", {float(max_norm)!r}f, {runs}, {{' + ", ".join(f"{n:.9g}f" for n in norms)
+          + "}, {" + ", ".join("{" + ", ".join(f"{v:.9g}f" for v in s) + "}" for s in vals) + "}},")

@@ -155,11 +155,15 @@ static kiln_status scenario(enum variant v, const struct kiln_allocator *a, stru
         goto done;
     }
     optim_options(v, &oo);
-    s = kiln_optimizer_create(g, loss, &oo, &opt);
+    s = kiln_graph_backward(g, loss);
     if (s != KILN_OK) {
         goto done;
     }
     s = kiln_graph_compile(g);
+    if (s != KILN_OK) {
+        goto done;
+    }
+    s = kiln_optimizer_create(kiln_graph_store(g), &oo, &opt);
     if (s != KILN_OK) {
         goto done;
     }
@@ -169,7 +173,7 @@ static kiln_status scenario(enum variant v, const struct kiln_allocator *a, stru
         s = kiln_tensor_upload(ty, y, sizeof(y));
     }
     for (int step = 0; step < 2 && s == KILN_OK; step++) {
-        s = kiln_optimizer_step(opt);
+        s = kiln_train_step(g, opt);
         if (s == KILN_OK) {
             s = kiln_tensor_download(loss, &out->loss[step], sizeof(float));
         }

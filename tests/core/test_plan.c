@@ -225,8 +225,9 @@ static kiln_optimizer *one_param_problem(const struct kiln_optim_options *oo, ki
     kiln_tensor *t = kiln_input(g, "t", KILN_DTYPE_F32, 1, &one);
     kiln_tensor *loss = kiln_mse_loss(g, w, t);
     kiln_optimizer *opt = NULL;
-    EXPECT_OK(kiln_optimizer_create(g, loss, oo, &opt));
+    EXPECT_OK(kiln_graph_backward(g, loss));
     EXPECT_OK(kiln_graph_compile(g));
+    EXPECT_OK(kiln_optimizer_create(kiln_graph_store(g), oo, &opt));
     float target = 0.5f;
     EXPECT_OK(kiln_tensor_upload(t, &target, sizeof(target)));
     *w_out = w;
@@ -258,10 +259,10 @@ START_TEST(test_reset_params_and_step_count)
     EXPECT_OK(kiln_tensor_download(w, &w0, sizeof(w0)));
     ck_assert_float_eq(w0, 1.5f);
     ck_assert_int_eq(kiln_optimizer_steps(opt), 0);
-    EXPECT_OK(kiln_optimizer_step(opt));
+    EXPECT_OK(kiln_train_step(g, opt));
     EXPECT_OK(kiln_tensor_download(w, &w1, sizeof(w1)));
-    EXPECT_OK(kiln_optimizer_step(opt));
-    EXPECT_OK(kiln_optimizer_step(opt));
+    EXPECT_OK(kiln_train_step(g, opt));
+    EXPECT_OK(kiln_train_step(g, opt));
     EXPECT_OK(kiln_tensor_download(w, &w3, sizeof(w3)));
     ck_assert_int_eq(kiln_optimizer_steps(opt), 3);
     ck_assert_float_ne(w3, w0);
@@ -271,11 +272,11 @@ START_TEST(test_reset_params_and_step_count)
     EXPECT_OK(kiln_tensor_download(w, &v, sizeof(v)));
     ck_assert_float_eq(v, w0);
     /* The momentum buffer was zeroed and the step count restarted: the same trajectory. */
-    EXPECT_OK(kiln_optimizer_step(opt));
+    EXPECT_OK(kiln_train_step(g, opt));
     EXPECT_OK(kiln_tensor_download(w, &v, sizeof(v)));
     ck_assert_float_eq(v, w1);
-    EXPECT_OK(kiln_optimizer_step(opt));
-    EXPECT_OK(kiln_optimizer_step(opt));
+    EXPECT_OK(kiln_train_step(g, opt));
+    EXPECT_OK(kiln_train_step(g, opt));
     EXPECT_OK(kiln_tensor_download(w, &v, sizeof(v)));
     ck_assert_float_eq(v, w3);
     ck_assert_int_eq(kiln_optimizer_steps(opt), 3);
@@ -472,7 +473,7 @@ START_TEST(test_optimizer_matches_torch)
             kiln_optimizer_set_lr(opt, c->lr_after_first);
             ck_assert_float_eq(kiln_optimizer_lr(opt), c->lr_after_first);
         }
-        EXPECT_OK(kiln_optimizer_step(opt));
+        EXPECT_OK(kiln_train_step(g, opt));
         EXPECT_OK(kiln_tensor_download(w, &v, sizeof(v)));
         ck_assert_msg(fabsf(v - c->w[step]) <= 2e-6f * fabsf(c->w[step]),
                       "%s step %d: w = %.9g, torch.optim gives %.9g", c->name, step + 1, v,
@@ -496,12 +497,13 @@ START_TEST(test_optimizer_state_is_per_parameter)
     oo.lr = 0.1f;
     oo.momentum = 0.9f;
     kiln_optimizer *opt = NULL;
-    EXPECT_OK(kiln_optimizer_create(g, loss, &oo, &opt));
+    EXPECT_OK(kiln_graph_backward(g, loss));
     EXPECT_OK(kiln_graph_compile(g));
+    EXPECT_OK(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt));
     float target = 0.5f, va, vb;
     EXPECT_OK(kiln_tensor_upload(t, &target, sizeof(target)));
     for (int i = 0; i < 3; i++) {
-        EXPECT_OK(kiln_optimizer_step(opt));
+        EXPECT_OK(kiln_train_step(g, opt));
     }
     EXPECT_OK(kiln_tensor_download(a, &va, sizeof(va)));
     EXPECT_OK(kiln_tensor_download(b, &vb, sizeof(vb)));
@@ -511,23 +513,126 @@ START_TEST(test_optimizer_state_is_per_parameter)
 }
 END_TEST
 
-START_TEST(test_graph_run_is_an_optimizer_step)
+START_TEST(test_runs_accumulate_until_a_step)
 {
-    /* kiln_graph_run runs "forward, backward and updates" (graph.h): on a graph with an
-     * optimizer it must update like kiln_optimizer_step, so two plain runs with SGD
-     * momentum give the second torch.optim value and count as steps. */
+    /* kiln_graph_run adds the gradient into the store and changes no parameter; two runs
+     * then one step is one SGD step with the doubled gradient: g = 2 (w - 0.5) = 2, twice,
+     * w = 1.5 - 0.1 * 4. The step clears the gradients. */
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     kiln_tensor *w;
     oo.lr = 0.1f;
     oo.momentum = 0.9f;
     kiln_optimizer *opt = one_param_problem(&oo, &w);
-    float v;
+    float v, gr;
     EXPECT_OK(kiln_graph_run(g));
     EXPECT_OK(kiln_graph_run(g));
     EXPECT_OK(kiln_tensor_download(w, &v, sizeof(v)));
-    ck_assert_msg(fabsf(v - 0.959999979f) <= 2e-6f,
-                  "two kiln_graph_run calls give w = %.9g; two SGD momentum steps give 0.96", v);
-    ck_assert_int_eq(kiln_optimizer_steps(opt), 2);
+    ck_assert_float_eq(v, 1.5f);
+    EXPECT_OK(kiln_tensor_download(kiln_tensor_grad(w), &gr, sizeof(gr)));
+    ck_assert_float_eq(gr, 4.0f);
+    EXPECT_OK(kiln_store_read_grad(kiln_graph_store(g), "w", &gr, sizeof(gr)));
+    ck_assert_float_eq(gr, 4.0f);
+    EXPECT_OK(kiln_optimizer_step(opt));
+    EXPECT_OK(kiln_tensor_download(w, &v, sizeof(v)));
+    ck_assert_float_eq_tol(v, 1.1f, 1e-6f);
+    EXPECT_OK(kiln_tensor_download(kiln_tensor_grad(w), &gr, sizeof(gr)));
+    ck_assert_float_eq(gr, 0.0f);
+    ck_assert_int_eq(kiln_optimizer_steps(opt), 1);
+    /* kiln_store_zero_grad clears without stepping. */
+    EXPECT_OK(kiln_graph_run(g));
+    EXPECT_OK(kiln_store_zero_grad(kiln_graph_store(g)));
+    EXPECT_OK(kiln_store_read_grad(kiln_graph_store(g), "w", &gr, sizeof(gr)));
+    ck_assert_float_eq(gr, 0.0f);
+}
+END_TEST
+
+/* ==== Gradient clipping against torch.nn.utils.clip_grad_norm_ ==== */
+
+/* optim_ref.py prints these: a = [1.5, -2, 0.25], b = [3, -1], loss = sum((a - 0.5)^2) +
+ * sum((b - 0.5)^2), clipped to max_norm before each of 3 steps; runs graph runs add up
+ * before each step, scaled by 1 / runs. norm: the global norm clip_grad_norm_ returned. */
+struct clip_case {
+    const char *name;
+    float max_norm;
+    int runs;
+    float norm[3];
+    float v[3][5]; /* a then b after each step */
+};
+
+static const struct clip_case clip_cases[] = {
+    {"sgd_clip",
+     1.0f,
+     1,
+     {7.95298672f, 7.75298691f, 7.37298679f},
+     {{1.4748522f, -1.93713057f, 0.256286949f, 2.93713045f, -0.962278306f},
+      {1.42707145f, -1.81767857f, 0.268232137f, 2.81767845f, -0.890607119f},
+      {1.35892093f, -1.64730239f, 0.285269767f, 2.64730215f, -0.788381398f}}},
+    {"adam_clip",
+     0.5f,
+     1,
+     {7.95298672f, 7.56637335f, 7.18696117f},
+     {{1.39999998f, -1.89999998f, 0.349999964f, 2.9000001f, -0.900000036f},
+      {1.30018306f, -1.79997754f, 0.446377248f, 2.79997754f, -0.80005455f},
+      {1.20072699f, -1.69991815f, 0.532001734f, 2.69991803f, -0.700214267f}}},
+    {"sgd_clip_two_runs",
+     1.0f,
+     2,
+     {7.95298672f, 7.75298691f, 7.37298679f},
+     {{1.4748522f, -1.93713057f, 0.256286949f, 2.93713045f, -0.962278306f},
+      {1.42707145f, -1.81767857f, 0.268232137f, 2.81767845f, -0.890607119f},
+      {1.35892093f, -1.64730239f, 0.285269767f, 2.64730215f, -0.788381398f}}},
+    {"sgd_no_clip_needed",
+     100.0f,
+     1,
+     {7.95298672f, 7.79392672f, 7.63804865f},
+     {{1.48000002f, -1.95000005f, 0.254999995f, 2.95000005f, -0.970000029f},
+      {1.46039999f, -1.90100002f, 0.259900004f, 2.90100002f, -0.940600038f},
+      {1.44119203f, -1.85298002f, 0.264701992f, 2.85298014f, -0.911788046f}}},
+};
+
+START_TEST(test_clip_grad_norm)
+{
+    const struct clip_case *c = &clip_cases[_i];
+    int64_t three = 3, two = 2;
+    kiln_tensor *a = kiln_param(g, "a", 1, &three, KILN_INIT_ZEROS, 0.0f, 0);
+    kiln_tensor *b = kiln_param(g, "b", 1, &two, KILN_INIT_ZEROS, 0.0f, 0);
+    kiln_tensor *t = kiln_input(g, "t", KILN_DTYPE_F32, 0, NULL);
+    kiln_tensor *da = kiln_sub(g, a, t), *db = kiln_sub(g, b, t);
+    kiln_tensor *loss = kiln_add(g, kiln_sum(g, kiln_mul(g, da, da), 1u, 0),
+                                 kiln_sum(g, kiln_mul(g, db, db), 1u, 0));
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    oo.lr = 0.1f;
+    oo.momentum = 0.9f;
+    if (strstr(c->name, "adam") != NULL) {
+        oo.kind = KILN_OPTIM_ADAM;
+    } else if (strstr(c->name, "no_clip") != NULL) {
+        oo.lr = 0.01f;
+        oo.momentum = 0.0f;
+    }
+    oo.clip_norm = c->max_norm;
+    oo.grad_scale = 1.0f / (float)c->runs;
+    kiln_optimizer *opt = NULL;
+    EXPECT_OK(kiln_graph_backward(g, loss));
+    EXPECT_OK(kiln_graph_compile(g));
+    EXPECT_OK(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt));
+    float a0[3] = {1.5f, -2.0f, 0.25f}, b0[2] = {3.0f, -1.0f}, half = 0.5f, norm;
+    EXPECT_OK(kiln_store_write(kiln_graph_store(g), "a", a0, sizeof(a0)));
+    EXPECT_OK(kiln_store_write(kiln_graph_store(g), "b", b0, sizeof(b0)));
+    EXPECT_OK(kiln_tensor_upload(t, &half, sizeof(half)));
+    EXPECT_FAIL(kiln_optimizer_grad_norm(opt, &norm), KILN_E_STATE, "no clipping step");
+    for (int step = 0; step < 3; step++) {
+        for (int r = 1; r < c->runs; r++) {
+            EXPECT_OK(kiln_graph_run(g));
+        }
+        EXPECT_OK(kiln_train_step(g, opt));
+        EXPECT_OK(kiln_optimizer_grad_norm(opt, &norm));
+        ck_assert_msg(fabsf(norm - c->norm[step]) <= 1e-5f * c->norm[step],
+                      "%s step %d: norm %.9g, torch %.9g", c->name, step + 1, norm, c->norm[step]);
+        float v[5];
+        EXPECT_OK(kiln_tensor_download(a, v, 3 * sizeof(float)));
+        EXPECT_OK(kiln_tensor_download(b, v + 3, 2 * sizeof(float)));
+        expect_close(v, c->v[step], 5, 2e-6f, c->name);
+    }
 }
 END_TEST
 
@@ -550,7 +655,9 @@ static Suite *plan_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_optimizer_matches_torch, 0, N_OPTIM_CASES);
     tcase_add_test(tc, test_optimizer_state_is_per_parameter);
-    tcase_add_test(tc, test_graph_run_is_an_optimizer_step);
+    tcase_add_test(tc, test_runs_accumulate_until_a_step);
+    tcase_add_loop_test(tc, test_clip_grad_norm, 0,
+                        (int)(sizeof(clip_cases) / sizeof(clip_cases[0])));
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,6 +14,7 @@
 #include "graph/graph_impl.h"
 #include "io/safetensors.h"
 #include "kiln.h"
+#include "op_harness.h"
 
 #define GD_S0                                                                                      \
     {                                                                                              \
@@ -77,6 +78,7 @@ union gd_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_accum acc;
     unsigned char raw[KILN__PARAMS_BYTES];
 };
 
@@ -87,11 +89,11 @@ enum {
 struct gd_case {
     const char *name; /* file stem: data/<name>.safetensors */
     int op;           /* enum kiln_op */
-    struct kiln_shape shape[KILN__MAX_SRC];
+    struct kiln_shape shape[OH_MAX_IN];
     uint32_t i32_mask;   /* bit i: input i is i32 */
     uint32_t const_mask; /* bit i: f32 input i gets no gradient */
     union gd_params p;   /* ADAM_UPDATE: bc1 and bc2 are set from step */
-    struct gd_gen gen[KILN__MAX_SRC];
+    struct gd_gen gen[OH_MAX_IN];
     uint32_t flags; /* GD_* */
     int step;       /* SGD_UPDATE / ADAM_UPDATE: the optimizer step t (1 = first) */
 };

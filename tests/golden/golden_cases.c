@@ -392,6 +392,10 @@ void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
                  p.adam.lr, p.adam.beta1, p.adam.beta2, p.adam.eps, p.adam.weight_decay,
                  p.adam.decoupled, step);
         break;
+    case KILN_OP_ACCUMULATE:
+        snprintf(buf, n, "{\"alpha\": %.9g, \"beta\": %.9g, \"step\": %d}", p.acc.alpha, p.acc.beta,
+                 step);
+        break;
     default:
         gd_conv_params_json(op, params, buf, n);
         break;

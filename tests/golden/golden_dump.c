@@ -21,6 +21,7 @@
 
 struct job {
     const char *stem;
+    int op;
     int n_in;
     kiln_tensor **in;
     kiln_tensor *y, *w;
@@ -124,7 +125,9 @@ static int write_job(kiln_graph *g, const struct job *j, const char *dir)
     struct kiln_shape hs = {1, {2, 0, 0, 0}};
     gd_graph_hash(g, j->y, gh);
     st_tensor(&ts[n_t++], "graph_hash", KILN_DTYPE_I32, &hs, gh);
-    struct kiln_shape ps = {1, {KILN__PARAMS_BYTES / 4, 0, 0, 0}};
+    /* The op's parameter bytes (at least one word, so that the tensor is not empty). */
+    size_t pb = kiln__ops[j->op]->params_bytes;
+    struct kiln_shape ps = {1, {pb > 4 ? (int64_t)(pb + 3) / 4 : 1}};
     st_tensor(&ts[n_t++], "params", KILN_DTYPE_I32, &ps, j->raw_params);
     if (j->w != NULL) {
         float *wd = calloc((size_t)j->w->n_elems + 1, 4);
@@ -173,8 +176,8 @@ done:
 static int dump_own(kiln_context *ctx, const struct gd_case *c, const char *dir)
 {
     kiln_graph *g = NULL;
-    kiln_tensor *in[KILN__MAX_SRC] = {0}, *y, *w;
-    void *bufs[KILN__MAX_SRC] = {0};
+    kiln_tensor *in[OH_MAX_IN] = {0}, *y, *w;
+    void *bufs[OH_MAX_IN] = {0};
     union gd_params p;
     int n_in = gd_n_in(c), rc = 1;
     gd_params_of(c, &p);
@@ -188,7 +191,7 @@ static int dump_own(kiln_context *ctx, const struct gd_case *c, const char *dir)
     if (gd_build(g, c, in, &y, &w) != KILN_OK) {
         fprintf(stderr, "%s: %s\n", c->name, kiln_last_error());
     } else {
-        struct job j = {c->name, n_in, in, y, w, bufs, p.raw, c->step, 1, NULL};
+        struct job j = {c->name, c->op, n_in, in, y, w, bufs, p.raw, c->step, 1, NULL};
         rc = write_job(g, &j, dir);
     }
     for (int i = 0; i < n_in; i++) {
@@ -202,8 +205,8 @@ static int dump_harness(kiln_context *ctx, const struct oh_family *f, int k, con
 {
     const struct oh_case *c = &f->cases[k];
     kiln_graph *g = NULL;
-    kiln_tensor *in[KILN__MAX_SRC] = {0}, *y, *w;
-    void *bufs[KILN__MAX_SRC] = {0};
+    kiln_tensor *in[OH_MAX_IN] = {0}, *y, *w;
+    void *bufs[OH_MAX_IN] = {0};
     char stem[256];
     int n_in = oh_n_in(c), rc = 1;
     gd_harness_stem(f->name, f->cases, k, stem, sizeof(stem));
@@ -217,7 +220,8 @@ static int dump_harness(kiln_context *ctx, const struct oh_family *f, int k, con
     if (oh_build(g, c, in, &y, &w) != KILN_OK) {
         fprintf(stderr, "%s: %s\n", stem, kiln_last_error());
     } else {
-        struct job j = {stem, n_in, in, y, w, bufs, &c->p, 1, c->steps > 0 ? c->steps : 1, c};
+        struct job j = {stem, c->op, n_in, in, y, w, bufs, &c->p, 1, c->steps > 0 ? c->steps : 1,
+                        c};
         rc = write_job(g, &j, dir);
     }
     for (int i = 0; i < n_in; i++) {

@@ -165,8 +165,10 @@ static void train_and_compare(const struct model *m, const char *opt_name,
     kiln__st_free(&init);
     kiln_tensor *loss = kiln_tensor_keep(kiln_softmax_xent(g, logits, y));
     kiln_optimizer *opt;
-    ck_assert_msg(kiln_optimizer_create(g, loss, oo, &opt) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_graph_backward(g, loss) == KILN_OK, "%s", kiln_last_error());
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_optimizer_create(kiln_graph_store(g), oo, &opt) == KILN_OK, "%s",
+                  kiln_last_error());
     ck_assert_msg(kiln_graph_load(g, path, 0) == KILN_OK, "%s", kiln_last_error());
 
     size_t xb = (size_t)(batch * in_dim) * 4, yb = (size_t)batch * 4;
@@ -177,7 +179,7 @@ static void train_and_compare(const struct model *m, const char *opt_name,
         const unsigned char *yp = (const unsigned char *)ys->data + (size_t)(s % nb) * yb;
         ck_assert_int_eq(kiln_tensor_upload(x, xp, xb), KILN_OK);
         ck_assert_int_eq(kiln_tensor_upload(y, yp, yb), KILN_OK);
-        ck_assert_msg(kiln_optimizer_step(opt) == KILN_OK, "%s", kiln_last_error());
+        ck_assert_msg(kiln_train_step(g, opt) == KILN_OK, "%s", kiln_last_error());
         float got;
         ck_assert_int_eq(kiln_tensor_download(loss, &got, sizeof(got)), KILN_OK);
         double ref = ((const float *)curve->data)[s];

@@ -81,22 +81,26 @@ static void upload_batch(kiln_tensor *x, kiln_tensor *y, int64_t n, int64_t clas
     free(ys);
 }
 
-/* Adds SGD with momentum 0.9 on loss and compiles g. */
+/* The optimizer prepare() made for the graph under test. */
+static kiln_optimizer *opt;
+
+/* Differentiates loss, compiles g and makes SGD with momentum 0.9 over its store. */
 static void prepare(kiln_graph *g, kiln_tensor *loss, float lr)
 {
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
-    kiln_optimizer *opt;
     oo.lr = lr;
     oo.momentum = 0.9f;
     kiln_tensor_keep(loss);
-    ck_assert_msg(kiln_optimizer_create(g, loss, &oo, &opt) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_graph_backward(g, loss) == KILN_OK, "%s", kiln_last_error());
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt) == KILN_OK, "%s",
+                  kiln_last_error());
 }
 
 static float step_loss(kiln_graph *g, kiln_tensor *loss)
 {
     float l;
-    ck_assert_msg(kiln_graph_run(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_train_step(g, opt) == KILN_OK, "%s", kiln_last_error());
     ck_assert_int_eq(kiln_tensor_download(loss, &l, sizeof(l)), KILN_OK);
     return l;
 }

@@ -195,8 +195,9 @@ static void mlp_build(kiln_context *ctx, struct mlp *m, int adam)
     oo.kind = adam ? KILN_OPTIM_ADAM : KILN_OPTIM_SGD;
     oo.lr = adam ? 0.01f : 0.1f;
     oo.momentum = 0.9f;
-    ck_assert_int_eq(kiln_optimizer_create(g, m->loss, &oo, &m->opt), KILN_OK);
+    ck_assert_int_eq(kiln_graph_backward(g, m->loss), KILN_OK);
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_int_eq(kiln_optimizer_create(kiln_graph_store(g), &oo, &m->opt), KILN_OK);
 }
 
 static void mlp_batch(struct mlp *m, unsigned *seed)
@@ -223,14 +224,14 @@ START_TEST(test_check_fault)
     mlp_build(ctx, &m, 0);
     mlp_batch(&m, &seed);
     kiln__context_set_fault(ctx, KILN_OP_RELU);
-    kiln_status s = kiln_optimizer_step(m.opt);
+    kiln_status s = kiln_train_step(m.g, m.opt);
     ck_assert_int_eq(s, KILN_E_CHECK);
     const char *msg = kiln_last_error();
     ck_assert_msg(strstr(msg, "KILN_CHECK") != NULL && strstr(msg, "op relu") != NULL &&
                       strstr(msg, kiln_tensor_name(m.h)) != NULL && strstr(msg, "opencl") != NULL,
                   "%s", msg);
     kiln__context_set_fault(ctx, -1);
-    ck_assert_msg(kiln_optimizer_step(m.opt) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_train_step(m.g, m.opt) == KILN_OK, "%s", kiln_last_error());
     kiln_graph_destroy(m.g);
     kiln_context_destroy(ctx);
 }
@@ -248,7 +249,7 @@ START_TEST(test_check_clean)
         mlp_build(ctx, &m, adam);
         for (int step = 0; step < 60; step++) {
             mlp_batch(&m, &seed);
-            ck_assert_msg(kiln_optimizer_step(m.opt) == KILN_OK, "%s step %d: %s",
+            ck_assert_msg(kiln_train_step(m.g, m.opt) == KILN_OK, "%s step %d: %s",
                           adam ? "adam" : "sgd", step, kiln_last_error());
             ck_assert_int_eq(kiln_tensor_download(m.loss, &last, sizeof(last)), KILN_OK);
             if (step == 0) {
@@ -274,7 +275,7 @@ START_TEST(test_counters)
     mlp_build(ctx, &m, 0);
     mlp_batch(&m, &seed);
     kiln_context_reset_stats(ctx);
-    ck_assert_int_eq(kiln_optimizer_step(m.opt), KILN_OK);
+    ck_assert_int_eq(kiln_train_step(m.g, m.opt), KILN_OK);
     kiln_context_stats(ctx, &st);
     ck_assert_int_eq(st.submissions, 1);
     ck_assert_int_eq(st.host_waits, 0);
@@ -326,8 +327,9 @@ START_TEST(test_families)
     oo.weight_decay = 0.01f;
     oo.decoupled = 1;
     kiln_optimizer *opt;
-    ck_assert_int_eq(kiln_optimizer_create(g, loss, &oo, &opt), KILN_OK);
+    ck_assert_int_eq(kiln_graph_backward(g, loss), KILN_OK);
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_int_eq(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt), KILN_OK);
     float xs[105], ts[90];
     int32_t ls[15];
     unsigned seed = 11;
@@ -344,7 +346,7 @@ START_TEST(test_families)
     ck_assert_int_eq(kiln_tensor_upload(lab, ls, sizeof(ls)), KILN_OK);
     ck_assert_int_eq(kiln_tensor_upload(tgt, ts, sizeof(ts)), KILN_OK);
     for (int step = 0; step < 3; step++) {
-        ck_assert_msg(kiln_optimizer_step(opt) == KILN_OK, "step %d: %s", step, kiln_last_error());
+        ck_assert_msg(kiln_train_step(g, opt) == KILN_OK, "step %d: %s", step, kiln_last_error());
     }
     int32_t amax[15];
     ck_assert_int_eq(kiln_tensor_download(am, amax, sizeof(amax)), KILN_OK);

@@ -24,6 +24,7 @@ static const struct oh_case cases[] = {
      .gen = {U, U, U}},
     {.op = KILN_OP_CONCAT,
      .note = "4 inputs, channels (inception)",
+     .n_in = 4,
      .shape = {OH_S4(2, 1, 3, 3), OH_S4(2, 2, 3, 3), OH_S4(2, 3, 3, 3), OH_S4(2, 1, 3, 3)},
      .p.cat = {1},
      .gen = {U, U, U, U}},

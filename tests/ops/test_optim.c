@@ -1,8 +1,9 @@
 /*
  * test_optim.c - case rows for the in-place updates: SGD (plain, momentum, dampening,
  * Nesterov, weight decay) and Adam/AdamW, one step and several steps (a new gradient
- * each step), on odd sizes and sizes larger than a workgroup. The updated parameter
- * and state tensors are compared.
+ * each step), on odd sizes and sizes larger than a workgroup, and the in-place
+ * accumulate of the parameter store (sum, clear, copy, scaled sum). The updated
+ * parameter and state tensors are compared.
  */
 #include "../op_harness.h"
 
@@ -27,6 +28,12 @@
         .steps = st,                                                                               \
     }
 
+#define ACC(s, a, b, st, nt)                                                                       \
+    {                                                                                              \
+        .op = KILN_OP_ACCUMULATE, .note = nt, .shape = {s, s}, .p.acc = {a, b}, .gen = {U, U},     \
+        .steps = st,                                                                               \
+    }
+
 static const struct oh_case cases[] = {
     SGD(OH_S1(1), 0.1f, 0.0f, 0.0f, 0.0f, 0, 1, "plain, 1"),
     SGD(OH_S1(1031), 0.1f, 0.0f, 0.0f, 0.0f, 0, 1, "plain"),
@@ -41,6 +48,11 @@ static const struct oh_case cases[] = {
     ADAM(OH_S1(1031), 0.001f, 0.01f, 0, 3, "L2 weight decay, 3 steps"),
     ADAM(OH_S3(3, 5, 7), 0.001f, 0.01f, 1, 3, "AdamW, 3 steps"),
     ADAM(OH_S1(129), 0.1f, 0.1f, 1, 1, "AdamW, one large step"),
+    ACC(OH_S1(1), 1.0f, 1.0f, 1, "sum, 1"),
+    ACC(OH_S2(37, 29), 1.0f, 1.0f, 3, "sum, 3 steps"),
+    ACC(OH_S1(1031), 0.0f, 0.0f, 1, "clear"),
+    ACC(OH_S3(3, 5, 7), 0.0f, 1.0f, 1, "copy"),
+    ACC(OH_S1(257), 0.5f, -2.0f, 2, "scaled, 2 steps"),
 };
 
 const struct oh_family oh_family_optim = {"optim", cases, (int)(sizeof(cases) / sizeof(cases[0]))};

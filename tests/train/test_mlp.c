@@ -56,9 +56,10 @@ START_TEST(test_mlp_fashion_mnist_tiny)
     m.pred = kiln_tensor_keep(kiln_argmax(g, logits));
     oo.lr = 0.01f;
     oo.momentum = 0.9f;
-    ck_assert_msg(kiln_optimizer_create(g, m.loss, &oo, &m.optimizer) == KILN_OK, "%s",
-                  kiln_last_error());
+    ck_assert_msg(kiln_graph_backward(g, m.loss) == KILN_OK, "%s", kiln_last_error());
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_optimizer_create(kiln_graph_store(g), &oo, &m.optimizer) == KILN_OK, "%s",
+                  kiln_last_error());
     ck_assert_int_eq(kiln_graph_n_param_elems(g), 235146);
 
     fo.epochs = 10;

@@ -165,12 +165,14 @@ START_TEST(test_models_learn)
     kiln_tensor *xt = kiln_input(g, "x", KILN_DTYPE_F32, 4, xd);
     kiln_tensor *yt = kiln_input(g, "y", KILN_DTYPE_I32, 1, yd);
     kiln_tensor *l = kiln_tensor_keep(kiln_softmax_xent(g, kiln_model_build(g, m, xt, &mo), yt));
-    ck_assert_msg(kiln_optimizer_create(g, l, &oo, &opt) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_graph_backward(g, l) == KILN_OK, "%s", kiln_last_error());
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_msg(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt) == KILN_OK, "%s",
+                  kiln_last_error());
     ck_assert_int_eq(kiln_tensor_upload(xt, x, sizeof(x)), KILN_OK);
     ck_assert_int_eq(kiln_tensor_upload(yt, y, sizeof(y)), KILN_OK);
     for (int s = 0; s < STEPS; s++) {
-        ck_assert_msg(kiln_optimizer_step(opt) == KILN_OK, "%s", kiln_last_error());
+        ck_assert_msg(kiln_train_step(g, opt) == KILN_OK, "%s", kiln_last_error());
         ck_assert_int_eq(kiln_tensor_download(l, &loss[s], sizeof(float)), KILN_OK);
         ck_assert(isfinite(loss[s]));
     }

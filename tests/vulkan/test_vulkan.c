@@ -155,8 +155,9 @@ static void mlp_build(kiln_context *ctx, struct mlp *m, kiln_optim_kind kind)
     oo.kind = kind;
     oo.lr = kind == KILN_OPTIM_SGD ? 0.1f : 0.01f;
     oo.momentum = 0.9f;
-    ck_assert_int_eq(kiln_optimizer_create(g, m->loss, &oo, &m->opt), KILN_OK);
+    ck_assert_int_eq(kiln_graph_backward(g, m->loss), KILN_OK);
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_int_eq(kiln_optimizer_create(kiln_graph_store(g), &oo, &m->opt), KILN_OK);
 }
 
 static kiln_status mlp_step(struct mlp *m, unsigned *seed, float *loss)
@@ -172,7 +173,7 @@ static kiln_status mlp_step(struct mlp *m, unsigned *seed, float *loss)
     }
     KILN_TRY(kiln_tensor_upload(m->x, xs, sizeof(xs)));
     KILN_TRY(kiln_tensor_upload(m->y, ys, sizeof(ys)));
-    KILN_TRY(kiln_optimizer_step(m->opt));
+    KILN_TRY(kiln_train_step(m->g, m->opt));
     return kiln_tensor_download(m->loss, loss, sizeof(*loss));
 }
 
@@ -340,8 +341,9 @@ START_TEST(test_ops_checked)
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     oo.kind = KILN_OPTIM_ADAM;
     kiln_optimizer *opt;
-    ck_assert_int_eq(kiln_optimizer_create(g, loss, &oo, &opt), KILN_OK);
+    ck_assert_int_eq(kiln_graph_backward(g, loss), KILN_OK);
     ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_int_eq(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt), KILN_OK);
     int32_t labels[111];
     float targets[111 * 45];
     for (int i = 0; i < 111; i++) {
@@ -353,7 +355,7 @@ START_TEST(test_ops_checked)
     ck_assert_int_eq(kiln_tensor_upload(lab, labels, sizeof(labels)), KILN_OK);
     ck_assert_int_eq(kiln_tensor_upload(tgt, targets, sizeof(targets)), KILN_OK);
     for (int step = 0; step < 2; step++) {
-        ck_assert_msg(kiln_optimizer_step(opt) == KILN_OK, "%s", kiln_last_error());
+        ck_assert_msg(kiln_train_step(g, opt) == KILN_OK, "%s", kiln_last_error());
     }
     ck_assert_msg(kiln_graph_eval(g, 1, &am) == KILN_OK, "%s", kiln_last_error());
     kiln_graph_destroy(g);

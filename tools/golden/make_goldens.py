@@ -345,6 +345,17 @@ def run_bn_running(ins, rvs, p):
     return {"out0": rm, "out1": rv}
 
 
+def run_accumulate(ins, xs, p):
+    """ACCUMULATE(dst, x) over the harness's steps (at step t > 1 x is in1_s<t>):
+    dst = alpha dst + beta x, a zero coefficient dropping its term."""
+    y = ins[0].clone()
+    a, b = f32(p["alpha"]), f32(p["beta"])
+    for x in xs:
+        v = a * y if a != 0 else torch.zeros_like(y)
+        y = v + b * x if b != 0 else v
+    return {"out0": y}
+
+
 FLOAT = torch.float64  # set per file from metadata "precision"
 
 
@@ -403,6 +414,10 @@ def compute(tensors, meta):
         steps = int(meta["steps"])
         grads = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
         res = run_optim(first, ins, grads, nodes[0]["params"])
+    elif len(nodes) == 1 and first == "accumulate":
+        steps = int(meta["steps"])
+        xs = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
+        res = run_accumulate(ins, xs, nodes[0]["params"])
     elif len(nodes) == 1 and first == "bn_running_update":
         steps = int(meta["steps"])
         rvs = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]

@@ -110,12 +110,14 @@ static kiln_status cpu_run(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     (void)be;
     struct kiln__op_args a;
+    void *in[KILN__MAX_SRC];
     const struct kiln__op_desc *d = kiln__ops[n->op];
     a.node = n;
     a.out = (d->flags & KILN__OPF_INPLACE) ? NULL : data_of(n);
-    for (int i = 0; i < KILN__MAX_SRC; i++) {
-        a.in[i] = i < n->n_src ? data_of(n->src[i]) : NULL;
+    for (int i = 0; i < n->n_src; i++) {
+        in[i] = data_of(n->src[i]);
     }
+    a.in = in;
     return d->cpu_ref(&a);
 }
 
@@ -128,6 +130,7 @@ static const struct kiln_kernel cpu_kernels[KILN_OP_COUNT] = {
 const struct kiln_backend_ops kiln__cpu_backend = {
     .abi = KILN__BACKEND_ABI,
     .name = "cpu",
+    .is_reference = true,
     .init = cpu_init,
     .fini = cpu_fini,
     .devices = cpu_devices,

@@ -49,11 +49,11 @@ static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *
         return kiln__cl_launch(be, KILN__CL_BINARY, binary_name(n->op, 1), n->n_elems, 0,
                                KILN__CL_N(a), a);
     }
-    int64_t d[4], sa[4], sb[4];
-    kiln__dims4(&n->shape, d);
-    kiln__bcast_strides(n, 0, sa);
-    kiln__bcast_strides(n, 1, sb);
-    cl_long4 dd = long4_of(d), ssa = long4_of(sa), ssb = long4_of(sb);
+    struct kiln__iter it;
+    if (!kiln__iter4_bcast(n, &it)) {
+        return KILN_E_UNSUPPORTED;
+    }
+    cl_long4 dd = long4_of(it.dims), ssa = long4_of(it.strides[1]), ssb = long4_of(it.strides[2]);
     struct kiln__cl_arg a[] = {KILN__CL_ARG(ma),    KILN__CL_ARG(oa), KILN__CL_ARG(mb),
                                KILN__CL_ARG(ob),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
                                KILN__CL_ARG(count), KILN__CL_ARG(dd), KILN__CL_ARG(ssa),
@@ -132,20 +132,15 @@ static kiln_status cl_unary(struct kiln_backend *be, const struct kiln_tensor *n
 
 static kiln_status cl_transpose(struct kiln_backend *be, const struct kiln_tensor *n)
 {
-    const struct kiln__p_transpose *p = kiln__params(n);
-    const struct kiln_shape *s = &n->src[0]->shape;
-    int32_t r = s->rank;
-    int64_t in_str[4], od[4], st[4] = {0, 0, 0, 0};
-    kiln__strides4(s, in_str);
-    kiln__dims4(&n->shape, od);
-    for (int32_t i = 0; i < r; i++) {
-        st[4 - r + i] = in_str[4 - r + p->perm[i]];
+    struct kiln__iter it;
+    if (!kiln__iter4_transpose(n, &it)) {
+        return KILN_E_UNSUPPORTED;
     }
     cl_mem mx, my;
     cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
     kiln__cl_tensor(n->src[0], &mx, &ox);
     kiln__cl_tensor(n, &my, &oy);
-    cl_long4 d = long4_of(od), t = long4_of(st);
+    cl_long4 d = long4_of(it.dims), t = long4_of(it.strides[1]);
     struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
                                KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(d),
                                KILN__CL_ARG(t)};
@@ -155,18 +150,39 @@ static kiln_status cl_transpose(struct kiln_backend *be, const struct kiln_tenso
 static kiln_status cl_broadcast(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     cl_float scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
-    int64_t d[4], s[4];
-    kiln__dims4(&n->shape, d);
-    kiln__bcast_strides(n, 0, s);
+    struct kiln__iter it;
+    if (!kiln__iter4_bcast(n, &it)) {
+        return KILN_E_UNSUPPORTED;
+    }
     cl_mem mx, my;
     cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
     kiln__cl_tensor(n->src[0], &mx, &ox);
     kiln__cl_tensor(n, &my, &oy);
-    cl_long4 dd = long4_of(d), ss = long4_of(s);
+    cl_long4 dd = long4_of(it.dims), ss = long4_of(it.strides[1]);
     struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
                                KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(dd),
                                KILN__CL_ARG(ss), KILN__CL_ARG(scale)};
     return kiln__cl_launch(be, KILN__CL_REDUCE, "broadcast", n->n_elems, 0, KILN__CL_N(a), a);
+}
+
+/* ==== Ops whose kernels take 4 dims ==== */
+
+static bool cl_nd_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__iter it;
+    int64_t a[4], b[4], c[4], d[4];
+    (void)be;
+    switch (n->op) {
+    case KILN_OP_TRANSPOSE:
+        return kiln__iter4_transpose(n, &it);
+    case KILN_OP_REDUCE_SUM:
+        return kiln__reduce4(n, a, b, c);
+    case KILN_OP_SLICE:
+    case KILN_OP_PAD:
+        return kiln__box4(n, a, b, c, d);
+    default:
+        return kiln__iter4_bcast(n, &it);
+    }
 }
 
 /* ==== Optimizers ==== */
@@ -210,13 +226,30 @@ static kiln_status cl_adam(struct kiln_backend *be, const struct kiln_tensor *n)
     return kiln__cl_launch(be, KILN__CL_OPTIM, "adam_update", (size_t)count, 0, KILN__CL_N(a), a);
 }
 
+static kiln_status cl_accumulate(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_accum *p = kiln__params(n);
+    cl_mem my, mx;
+    cl_ulong oy, ox, count = (cl_ulong)n->src[0]->n_elems;
+    kiln__cl_tensor(n->src[0], &my, &oy);
+    kiln__cl_tensor(n->src[1], &mx, &ox);
+    cl_float alpha = p->alpha, beta = p->beta;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(my),  KILN__CL_ARG(oy),    KILN__CL_ARG(mx),
+                               KILN__CL_ARG(ox),  KILN__CL_ARG(count), KILN__CL_ARG(alpha),
+                               KILN__CL_ARG(beta)};
+    if (count == 0) {
+        return KILN_OK;
+    }
+    return kiln__cl_launch(be, KILN__CL_OPTIM, "accumulate", (size_t)count, 0, KILN__CL_N(a), a);
+}
+
 /* ==== The table ==== */
 
 const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
-    [KILN_OP_ADD] = {cl_binary, NULL},
-    [KILN_OP_SUB] = {cl_binary, NULL},
-    [KILN_OP_MUL] = {cl_binary, NULL},
-    [KILN_OP_DIV] = {cl_binary, NULL},
+    [KILN_OP_ADD] = {cl_binary, cl_nd_supports},
+    [KILN_OP_SUB] = {cl_binary, cl_nd_supports},
+    [KILN_OP_MUL] = {cl_binary, cl_nd_supports},
+    [KILN_OP_DIV] = {cl_binary, cl_nd_supports},
     [KILN_OP_SCALE_SHIFT] = {cl_unary, NULL},
     [KILN_OP_RELU] = {cl_unary, NULL},
     [KILN_OP_LEAKY_RELU] = {cl_unary, NULL},
@@ -233,9 +266,9 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_GELU_BWD] = {cl_unary, NULL},
     [KILN_OP_MATMUL] = {kiln__cl_matmul, kiln__cl_matmul_supports},
     [KILN_OP_RESHAPE] = {NULL, NULL}, /* a view: the executor runs no kernel */
-    [KILN_OP_TRANSPOSE] = {cl_transpose, NULL},
-    [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, NULL},
-    [KILN_OP_BROADCAST] = {cl_broadcast, NULL},
+    [KILN_OP_TRANSPOSE] = {cl_transpose, cl_nd_supports},
+    [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, cl_nd_supports},
+    [KILN_OP_BROADCAST] = {cl_broadcast, cl_nd_supports},
     [KILN_OP_ARGMAX] = {kiln__cl_argmax, NULL},
     [KILN_OP_SOFTMAX] = {kiln__cl_softmax, NULL},
     [KILN_OP_LOG_SOFTMAX] = {kiln__cl_softmax, NULL},
@@ -251,6 +284,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_SGD_UPDATE] = {cl_sgd, NULL},
     [KILN_OP_ADAM_UPDATE] = {cl_adam, NULL},
+    [KILN_OP_ACCUMULATE] = {cl_accumulate, NULL},
     [KILN_OP_CONV2D] = {kiln__cl_conv, NULL},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__cl_conv, NULL},
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__cl_conv, NULL},
@@ -261,8 +295,8 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_UPSAMPLE_NEAREST] = {kiln__cl_upsample, NULL},
     [KILN_OP_UPSAMPLE_NEAREST_BWD] = {kiln__cl_upsample, NULL},
     [KILN_OP_CONCAT] = {kiln__cl_concat, NULL},
-    [KILN_OP_SLICE] = {kiln__cl_slice_pad, NULL},
-    [KILN_OP_PAD] = {kiln__cl_slice_pad, NULL},
+    [KILN_OP_SLICE] = {kiln__cl_slice_pad, cl_nd_supports},
+    [KILN_OP_PAD] = {kiln__cl_slice_pad, cl_nd_supports},
     [KILN_OP_DROPOUT] = {kiln__cl_dropout, NULL},
     [KILN_OP_BN_STATS] = {kiln__cl_bn, NULL},
     [KILN_OP_BN_STATS_BWD] = {kiln__cl_bn, NULL},

@@ -47,15 +47,9 @@ kiln_status kiln__cl_concat(struct kiln_backend *be, const struct kiln_tensor *n
 
 kiln_status kiln__cl_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n)
 {
-    int64_t od[4], id[4], is[4], offs[4] = {0, 0, 0, 0};
-    int32_t r = n->shape.rank, lead = 4 - r;
-    kiln__dims4(&n->shape, od);
-    kiln__dims4(&n->src[0]->shape, id);
-    kiln__strides4(&n->src[0]->shape, is);
-    for (int32_t k = 0; k < r; k++) {
-        offs[lead + k] = n->op == KILN_OP_SLICE
-                             ? ((const struct kiln__p_slice *)kiln__params(n))->begin[k]
-                             : ((const struct kiln__p_pad *)kiln__params(n))->before[k];
+    int64_t od[4], id[4], is[4], offs[4];
+    if (!kiln__box4(n, od, id, is, offs)) {
+        return KILN_E_UNSUPPORTED;
     }
     cl_mem mx, my;
     cl_ulong ox, oy, count = (cl_ulong)n->n_elems;

@@ -42,9 +42,9 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
 {
     const struct kiln__p_reduce *p = kiln__params(n);
     int64_t id[4], od[4], is[4], rd[4];
-    kiln__dims4(&n->src[0]->shape, id);
-    kiln__dims4(&n->shape, od);
-    kiln__strides4(&n->src[0]->shape, is);
+    if (!kiln__reduce4(n, id, od, is)) {
+        return KILN_E_UNSUPPORTED;
+    }
     cl_ulong n_red = 1, n_out = (cl_ulong)n->n_elems;
     for (int k = 0; k < 4; k++) {
         rd[k] = (od[k] == 1 && id[k] != 1) ? id[k] : 1;

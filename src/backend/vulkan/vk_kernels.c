@@ -51,7 +51,12 @@ PC_ASSERT(struct pc_strided);
 PC_ASSERT(struct pc_rows);
 PC_ASSERT(struct pc_loss);
 PC_ASSERT(struct pc_matmul);
+struct pc_accum { /* optim.comp, OP_ACCUM */
+    uint32_t n;
+    float alpha, beta;
+};
 PC_ASSERT(struct pc_sgd);
+PC_ASSERT(struct pc_accum);
 PC_ASSERT(struct pc_adam);
 
 /* ==== Helpers ==== */
@@ -71,7 +76,7 @@ uint32_t kiln__vk_groups(const struct kiln__vk *vk, int64_t n, uint32_t wg)
 }
 
 /* Binds src 0..n_src-1 then the output (when with_out). */
-static int bind_node(const struct kiln_tensor *n, bool with_out, uint8_t write_mask,
+static int bind_node(const struct kiln_tensor *n, bool with_out, uint32_t write_mask,
                      struct kiln__vk_bind *b)
 {
     int k = 0;
@@ -121,6 +126,27 @@ bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *
     return fits(vk, n, n);
 }
 
+/* The ops whose shaders take 4 dims: their shapes must merge into 4 (see op_desc.h). */
+static bool vk_nd_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__iter it;
+    int64_t a[4], b[4], c[4], d[4];
+    if (!kiln__vk_supports(be, n)) {
+        return false;
+    }
+    switch (n->op) {
+    case KILN_OP_TRANSPOSE:
+        return kiln__iter4_transpose(n, &it);
+    case KILN_OP_REDUCE_SUM:
+        return kiln__reduce4(n, a, b, c);
+    case KILN_OP_SLICE:
+    case KILN_OP_PAD:
+        return kiln__box4(n, a, b, c, d);
+    default:
+        return kiln__iter4_bcast(n, &it);
+    }
+}
+
 static void dims_u32(const int64_t in[4], uint32_t *out)
 {
     for (int i = 0; i < 4; i++) {
@@ -139,20 +165,20 @@ static kiln_status vk_binary(struct kiln_backend *be, const struct kiln_tensor *
         [KILN_OP_DIV] = KILN__VK_SH_DIV,
     };
     struct kiln__vk *vk = vk_of(be);
-    int64_t d[4], sa[4], sb[4];
+    struct kiln__iter it;
     struct pc_binary pc;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    kiln__dims4(&n->shape, d);
-    kiln__bcast_strides(n, 0, sa);
-    kiln__bcast_strides(n, 1, sb);
+    if (!kiln__iter4_bcast(n, &it)) {
+        return KILN_E_UNSUPPORTED;
+    }
     pc.n = (uint32_t)n->n_elems;
-    pc.d1 = (uint32_t)d[1];
-    pc.d2 = (uint32_t)d[2];
-    pc.d3 = (uint32_t)d[3];
-    dims_u32(sa, pc.sa);
-    dims_u32(sb, pc.sb);
+    pc.d1 = (uint32_t)it.dims[1];
+    pc.d2 = (uint32_t)it.dims[2];
+    pc.d3 = (uint32_t)it.dims[3];
+    dims_u32(it.strides[1], pc.sa);
+    dims_u32(it.strides[2], pc.sb);
     enum kiln__vk_shader s = sh[n->op];
     if (s == KILN__VK_SH_DIV && vk->ieee) {
         s = KILN__VK_SH_DIV_IEEE;
@@ -265,24 +291,20 @@ static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *
 static kiln_status vk_transpose(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__vk *vk = vk_of(be);
-    const struct kiln__p_transpose *p = kiln__params(n);
-    const struct kiln_shape *s = &n->src[0]->shape;
-    int64_t in_str[4], od[4], st[4] = {0, 0, 0, 0};
+    struct kiln__iter it;
     struct pc_strided pc;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    memset(&pc, 0, sizeof(pc));
-    kiln__strides4(s, in_str);
-    kiln__dims4(&n->shape, od);
-    for (int32_t i = 0; i < s->rank; i++) {
-        st[4 - s->rank + i] = in_str[4 - s->rank + p->perm[i]];
+    if (!kiln__iter4_transpose(n, &it)) {
+        return KILN_E_UNSUPPORTED;
     }
+    memset(&pc, 0, sizeof(pc));
     pc.n = (uint32_t)n->n_elems;
-    pc.d1 = (uint32_t)od[1];
-    pc.d2 = (uint32_t)od[2];
-    pc.d3 = (uint32_t)od[3];
-    dims_u32(st, pc.s);
+    pc.d1 = (uint32_t)it.dims[1];
+    pc.d2 = (uint32_t)it.dims[2];
+    pc.d3 = (uint32_t)it.dims[3];
+    dims_u32(it.strides[1], pc.s);
     /* shape.comp reads the first 8 words of the block. */
     return kiln__vk_run_simple(be, n, KILN__VK_SH_TRANSPOSE, &pc, 8 * sizeof(uint32_t),
                                kiln__vk_groups(vk, n->n_elems, vk->max_wg));
@@ -299,9 +321,9 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    kiln__dims4(&n->src[0]->shape, id);
-    kiln__dims4(&n->shape, od);
-    kiln__strides4(&n->src[0]->shape, is);
+    if (!kiln__reduce4(n, id, od, is)) {
+        return KILN_E_UNSUPPORTED;
+    }
     pc.n = (uint32_t)n->n_elems;
     pc.d1 = (uint32_t)od[1];
     pc.d2 = (uint32_t)od[2];
@@ -322,19 +344,20 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
 static kiln_status vk_broadcast(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__vk *vk = vk_of(be);
-    int64_t d[4], s[4];
+    struct kiln__iter it;
     struct pc_strided pc;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
+    if (!kiln__iter4_bcast(n, &it)) {
+        return KILN_E_UNSUPPORTED;
+    }
     memset(&pc, 0, sizeof(pc));
-    kiln__dims4(&n->shape, d);
-    kiln__bcast_strides(n, 0, s);
     pc.n = (uint32_t)n->n_elems;
-    pc.d1 = (uint32_t)d[1];
-    pc.d2 = (uint32_t)d[2];
-    pc.d3 = (uint32_t)d[3];
-    dims_u32(s, pc.s);
+    pc.d1 = (uint32_t)it.dims[1];
+    pc.d2 = (uint32_t)it.dims[2];
+    pc.d3 = (uint32_t)it.dims[3];
+    dims_u32(it.strides[1], pc.s);
     pc.scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
     return kiln__vk_run_simple(be, n, KILN__VK_SH_BROADCAST, &pc, sizeof(pc),
                                kiln__vk_groups(vk, n->n_elems, vk->max_wg));
@@ -427,6 +450,11 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     }
     int nb = bind_node(n, false, kiln__ops[n->op]->inplace_mask, b);
     uint32_t g = kiln__vk_groups(vk, count, vk->max_wg);
+    if (n->op == KILN_OP_ACCUMULATE) {
+        const struct kiln__p_accum *p = kiln__params(n);
+        struct pc_accum pc = {(uint32_t)count, p->alpha, p->beta};
+        return kiln__vk_dispatch(vk, KILN__VK_SH_ACCUMULATE, nb, b, &pc, sizeof(pc), g, 1, 1);
+    }
     if (n->op == KILN_OP_SGD_UPDATE) {
         const struct kiln__p_sgd *p = kiln__params(n);
         struct pc_sgd pc = {(uint32_t)count, p->lr,       p->momentum, p->dampening,
@@ -447,10 +475,10 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     }
 
 const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
-    [KILN_OP_ADD] = K(vk_binary),
-    [KILN_OP_SUB] = K(vk_binary),
-    [KILN_OP_MUL] = K(vk_binary),
-    [KILN_OP_DIV] = K(vk_binary),
+    [KILN_OP_ADD] = {vk_binary, vk_nd_supports},
+    [KILN_OP_SUB] = {vk_binary, vk_nd_supports},
+    [KILN_OP_MUL] = {vk_binary, vk_nd_supports},
+    [KILN_OP_DIV] = {vk_binary, vk_nd_supports},
     [KILN_OP_SCALE_SHIFT] = K(vk_unary),
     [KILN_OP_RELU] = K(vk_unary),
     [KILN_OP_LEAKY_RELU] = K(vk_unary),
@@ -466,9 +494,9 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_TANH_BWD] = K(vk_unary),
     [KILN_OP_GELU_BWD] = K(vk_unary),
     [KILN_OP_MATMUL] = {vk_matmul, vk_matmul_supports},
-    [KILN_OP_TRANSPOSE] = K(vk_transpose),
-    [KILN_OP_REDUCE_SUM] = K(vk_reduce_sum),
-    [KILN_OP_BROADCAST] = K(vk_broadcast),
+    [KILN_OP_TRANSPOSE] = {vk_transpose, vk_nd_supports},
+    [KILN_OP_REDUCE_SUM] = {vk_reduce_sum, vk_nd_supports},
+    [KILN_OP_BROADCAST] = {vk_broadcast, vk_nd_supports},
     [KILN_OP_ARGMAX] = K(vk_argmax),
     [KILN_OP_SOFTMAX] = K(vk_softmax),
     [KILN_OP_LOG_SOFTMAX] = K(vk_softmax),
@@ -484,6 +512,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = K(vk_loss),
     [KILN_OP_SGD_UPDATE] = K(vk_optim),
     [KILN_OP_ADAM_UPDATE] = K(vk_optim),
+    [KILN_OP_ACCUMULATE] = K(vk_optim),
     [KILN_OP_CONV2D] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__vk_conv, kiln__vk_conv_supports},
@@ -494,8 +523,8 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_UPSAMPLE_NEAREST] = K(kiln__vk_pool),
     [KILN_OP_UPSAMPLE_NEAREST_BWD] = K(kiln__vk_pool),
     [KILN_OP_CONCAT] = K(kiln__vk_concat),
-    [KILN_OP_SLICE] = K(kiln__vk_slice_pad),
-    [KILN_OP_PAD] = K(kiln__vk_slice_pad),
+    [KILN_OP_SLICE] = {kiln__vk_slice_pad, vk_nd_supports},
+    [KILN_OP_PAD] = {kiln__vk_slice_pad, vk_nd_supports},
     [KILN_OP_DROPOUT] = K(kiln__vk_dropout),
     [KILN_OP_BN_STATS] = K(kiln__vk_norm),
     [KILN_OP_BN_STATS_BWD] = K(kiln__vk_norm),

@@ -296,20 +296,17 @@ kiln_status kiln__vk_concat(struct kiln_backend *be, const struct kiln_tensor *n
 kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__vk *vk = be->impl;
-    int64_t od[4], id[4], is[4];
+    int64_t od[4], id[4], is[4], offs[4];
     struct pc_slice_pad pc;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
     memset(&pc, 0, sizeof(pc));
-    kiln__dims4(&n->shape, od);
-    kiln__dims4(&n->src[0]->shape, id);
-    kiln__strides4(&n->src[0]->shape, is);
-    int32_t r = n->shape.rank, lead = 4 - r;
-    for (int32_t k = 0; k < r; k++) {
-        pc.off[lead + k] = n->op == KILN_OP_SLICE
-                               ? ((const struct kiln__p_slice *)kiln__params(n))->begin[k]
-                               : ((const struct kiln__p_pad *)kiln__params(n))->before[k];
+    if (!kiln__box4(n, od, id, is, offs)) {
+        return KILN_E_UNSUPPORTED;
+    }
+    for (int k = 0; k < 4; k++) {
+        pc.off[k] = (int32_t)offs[k];
     }
     pc.n = (uint32_t)n->n_elems;
     pc.od1 = (uint32_t)od[1], pc.od2 = (uint32_t)od[2], pc.od3 = (uint32_t)od[3];

@@ -45,6 +45,7 @@
 #include "norm_bn_stats_bwd.spv.h"
 #include "norm_lrn.spv.h"
 #include "norm_lrn_bwd.spv.h"
+#include "optim_accumulate.spv.h"
 #include "optim_adam.spv.h"
 #include "optim_sgd.spv.h"
 #include "pool_avg.spv.h"
@@ -143,6 +144,8 @@ const struct kiln__vk_shader_info kiln__vk_shaders[KILN__VK_SHADER_COUNT] = {
     [KILN__VK_SH_HINGE] = {"loss_hinge", loss_hinge_spv, sizeof(loss_hinge_spv), 3},
     [KILN__VK_SH_HINGE_BWD] = {"loss_hinge_bwd", loss_hinge_bwd_spv, sizeof(loss_hinge_bwd_spv), 4},
     [KILN__VK_SH_SGD] = {"optim_sgd", optim_sgd_spv, sizeof(optim_sgd_spv), 3},
+    [KILN__VK_SH_ACCUMULATE] = {"optim_accumulate", optim_accumulate_spv,
+                                sizeof(optim_accumulate_spv), 2},
     [KILN__VK_SH_ADAM] = {"optim_adam", optim_adam_spv, sizeof(optim_adam_spv), 4},
     [KILN__VK_SH_CONV2D] = {"conv_fwd", conv_fwd_spv, sizeof(conv_fwd_spv), 3},
     [KILN__VK_SH_CONV2D_BWD_DATA] = {"conv_bwd_data", conv_bwd_data_spv, sizeof(conv_bwd_data_spv),

@@ -1,0 +1,153 @@
+/*
+ * common.c - helpers every `kiln train` command uses: the clock, failure messages,
+ * loading Fashion-MNIST, the optimizer options and the --stats counters.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int fail(const char *what)
+{
+    fprintf(stderr, "kiln: %s: %s (%s)\n", what, kiln_last_error(),
+            kiln_status_name(kiln_last_status()));
+    return EXIT_FAILURE;
+}
+
+/* Loads, splits and normalizes the data (the training set only when normalize_train:
+ * a loader may normalize it instead); *mean_out, *std_out get the training set's
+ * statistics. On failure prints why and how to get it. */
+/* Loads and splits the data and prints what was read; the training images are
+ * normalized here when normalize_train, and `scaling` (NULL: the mean and std) says in
+ * that line how the caller will scale them. */
+int load_data(const struct train_args *a, struct kiln_dataset *train, struct kiln_dataset *val,
+              struct kiln_dataset *test, int normalize_train, const char *scaling, double *mean_out,
+              double *std_out)
+{
+    struct kiln_dataset all = {0};
+    double mean = 0.0, std = 1.0;
+    kiln_status s = kiln_dataset_load_mnist(a->data, "train", a->train_limit, &all);
+    if (s == KILN_OK) {
+        s = kiln_dataset_load_mnist(a->data, "t10k", a->test_limit, test);
+    }
+    if (s != KILN_OK) {
+        fprintf(stderr, "kiln: cannot read Fashion-MNIST: %s\n", kiln_last_error());
+        if (s == KILN_E_IO) {
+            fprintf(stderr, "kiln: on Debian, install it with `apt-get install "
+                            "dataset-fashion-mnist` (files go to " DEFAULT_DATA "),\n"
+                            "      or pass --data DIR with train-images-idx3-ubyte.gz, "
+                            "train-labels-idx1-ubyte.gz,\n"
+                            "      t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz\n");
+        }
+        kiln_dataset_fini(&all);
+        return 0;
+    }
+    if (a->val >= all.n) {
+        fprintf(stderr, "kiln train: --val %lld leaves no training images (%lld loaded)\n",
+                (long long)a->val, (long long)all.n);
+        kiln_dataset_fini(&all);
+        return 0;
+    }
+    if (a->val > 0) {
+        s = kiln_dataset_split(&all, a->val, a->seed, train, val);
+        kiln_dataset_fini(&all);
+    } else {
+        *train = all; /* no validation set: keep the data without a copy */
+    }
+    if (s == KILN_OK) {
+        s = kiln_dataset_stats(train, &mean, &std);
+    }
+    if (s == KILN_OK) {
+        char norm[96];
+        snprintf(norm, sizeof(norm), "normalized with mean %.4f, std %.4f", mean, std);
+        printf("data: %s: %lld training, %lld validation, %lld test images; %s\n", a->data,
+               (long long)train->n, (long long)val->n, (long long)test->n,
+               scaling != NULL ? scaling : norm);
+        *mean_out = mean;
+        *std_out = std;
+        if (normalize_train) {
+            s = kiln_dataset_normalize(train, mean, std);
+        }
+    }
+    if (s == KILN_OK && val->n > 0) {
+        s = kiln_dataset_normalize(val, mean, std);
+    }
+    if (s == KILN_OK) {
+        s = kiln_dataset_normalize(test, mean, std);
+    }
+    if (s != KILN_OK) {
+        fail("preparing the data");
+        return 0;
+    }
+    return 1;
+}
+
+/* The optimizer of --optimizer, --lr and --wd: SGD with momentum 0.9, or Adam (lr
+ * 0.001 unless --lr is given). */
+struct kiln_optim_options optim_options(const struct train_args *a)
+{
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    if (strcmp(a->optimizer, "adam") == 0) {
+        oo.kind = KILN_OPTIM_ADAM;
+        oo.lr = a->lr_given ? (float)a->lr : 0.001f;
+    } else {
+        oo.lr = (float)a->lr;
+        oo.momentum = 0.9f;
+    }
+    oo.weight_decay = (float)a->wd;
+    return oo;
+}
+
+void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a, const struct kiln_stats *b)
+{
+    acc->runs += b->runs - a->runs;
+    acc->nodes += b->nodes - a->nodes;
+    acc->submissions += b->submissions - a->submissions;
+    acc->host_waits += b->host_waits - a->host_waits;
+    acc->bytes_uploaded += b->bytes_uploaded - a->bytes_uploaded;
+    acc->bytes_downloaded += b->bytes_downloaded - a->bytes_downloaded;
+}
+
+int track(void *ud, const struct kiln_fit_progress *p)
+{
+    struct stats_track *t = ud;
+    struct kiln_stats now;
+    kiln_fit_print(stdout, p);
+    if (p->event == KILN_FIT_STEP && p->step_in_epoch != p->steps_per_epoch) {
+        return 0;
+    }
+    kiln_context_stats(t->ctx, &now);
+    add_stats_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
+    t->mark = now;
+    return 0;
+}
+
+void print_stats(const struct stats_track *t, int64_t steps)
+{
+    double n = steps > 0 ? (double)steps : 1.0;
+    const struct kiln_stats *s = &t->train;
+    printf("stats per training step (%lld steps): %.2f runs, %.1f nodes, %.2f submissions, "
+           "%.2f host waits, %.0f bytes up, %.0f bytes down\n",
+           (long long)steps, (double)s->runs / n, (double)s->nodes / n, (double)s->submissions / n,
+           (double)s->host_waits / n, (double)s->bytes_uploaded / n,
+           (double)s->bytes_downloaded / n);
+    s = &t->eval;
+    printf("stats of all evaluations: %llu runs, %llu nodes, %llu submissions, %llu host waits, "
+           "%llu bytes up, %llu bytes down\n",
+           (unsigned long long)s->runs, (unsigned long long)s->nodes,
+           (unsigned long long)s->submissions, (unsigned long long)s->host_waits,
+           (unsigned long long)s->bytes_uploaded, (unsigned long long)s->bytes_downloaded);
+}
