@@ -1,57 +1,22 @@
 /*
  * fuzz_idx.c - libFuzzer target for the IDX reader (kiln_dataset_load_idx), through two
- * temporary files rewritten for every input. An input is: byte 0 the item limit (0: all),
- * byte 1 the number of classes minus one, bytes 2-3 the length L of the image file
+ * temporary files rewritten for every input (fuzz_util.h). An input is: byte 0 the item limit (0:
+ * all), byte 1 the number of classes minus one, bytes 2-3 the length L of the image file
  * (little-endian), then L bytes of image file and the rest as the label file (raw or
  * gzip: zlib reads both). A load that succeeds must give a dataset within the limit whose
  * every value can be read and lies in range; anything else is a finding.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
+#include "fuzz_util.h"
 #include "kiln.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char paths[2][256];
-
-static void remove_files(void)
-{
-    unlink(paths[0]);
-    unlink(paths[1]);
-}
-
-/* Replaces the contents of file i with n bytes. */
-static void put(int i, const uint8_t *p, size_t n)
-{
-    FILE *f = fopen(paths[i], "wb");
-    if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
-        abort(); /* the harness, not kiln, is broken */
-    }
-}
-
-static void make_files(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    for (int i = 0; i < 2; i++) {
-        snprintf(paths[i], sizeof(paths[i]), "%s/kiln_fuzz_idx_%d_XXXXXX",
-                 tmp != NULL && tmp[0] ? tmp : "/tmp", i);
-        int fd = mkstemp(paths[i]);
-        if (fd < 0) {
-            abort();
-        }
-        close(fd);
-    }
-    atexit(remove_files);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (paths[0][0] == '\0') {
-        make_files();
-    }
+    char paths[2][512];
     if (size < 4) {
         return 0;
     }
@@ -61,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 4;
     size -= 4;
     n_img = n_img < size ? n_img : size;
-    put(0, data, n_img);
-    put(1, data + n_img, size - n_img);
+    fuzz_put("images", data, n_img, paths[0], sizeof(paths[0]));
+    fuzz_put("labels", data + n_img, size - n_img, paths[1], sizeof(paths[1]));
 
     struct kiln_dataset ds;
     if (kiln_dataset_load_idx(paths[0], paths[1], limit, n_classes, &ds) != KILN_OK) {

@@ -4,17 +4,18 @@ binary file is committed. Standard library only.
 
     tools/fuzz/make_corpus.py OUT_DIR
 
-writes OUT_DIR/idx/* and OUT_DIR/safetensors/*: small valid inputs of every shape the
-readers accept, and a few malformed ones near the checks (truncations, sizes that wrap,
-duplicate names, holes, overlaps, padding, escapes), from which libFuzzer mutates.
-The IDX inputs follow fuzz/fuzz_idx.c's layout: limit, classes - 1, the image file's
-length (2 bytes, little-endian), the image file, the label file.
+writes OUT_DIR/<target>/* for idx, safetensors, text, csv and png: small valid inputs of
+every shape the readers accept, and a few malformed ones near the checks (truncations,
+sizes that wrap, duplicate names, holes, overlaps, padding, escapes, bad UTF-8, stray
+quotes), from which libFuzzer mutates. Inputs follow the layouts described at the top
+of each fuzz/fuzz_<target>.c.
 """
 import gzip
 import json
 import os
 import struct
 import sys
+import zlib
 
 
 def idx_file(dims, data, dtype=0x08, magic=None):
@@ -95,11 +96,86 @@ def st_seeds():
     return seeds
 
 
+def text_input(train, test, valid=None, bigrams=False):
+    flags = (2 if valid is not None else 0) | (4 if bigrams else 0)
+    tr, te = train.encode(), test.encode()
+    return bytes([flags]) + struct.pack("<HH", len(tr), len(te)) + tr + te + (valid or "").encode()
+
+
+def text_seeds():
+    train = "pos\tgood film\nneg\tbad film\npos\t\u5f88\u597d\u7684\u7535\u5f71\nneg\tno\r\n"
+    test = "pos\tgreat\nneg\tawful film\n"
+    vocab = {"format": "kiln-vocab", "version": 1, "chars": [102, 105, 108, 109, 0x5f88],
+             "bigrams": [[102, 105]], "labels": ["neg", "pos"]}
+    return {
+        "tsv": text_input(train, test),
+        "tsv_valid": text_input(train, test, valid="neg\tmeh\n", bigrams=True),
+        "tsv_bom": text_input("\ufeff" + train, test),
+        "tsv_no_tab": text_input("pos good\n", test),
+        "tsv_unknown_label": text_input(train, "odd\tthing\n"),
+        "tsv_bad_utf8": bytes([0]) + struct.pack("<HH", 7, 6) + b"pos\tx\xc3\n" + b"pos\ty\n",
+        "vocab": b"\x01" + json.dumps(vocab).encode(),
+        "vocab_dup": b"\x01" + json.dumps(dict(vocab, chars=[102, 102])).encode(),
+    }
+
+
+def csv_seeds():
+    table = "a,b,target\n1,2.5,3\n-1,0,4e-1\n\n7,8,9\n"
+    return {
+        "numbers": b"\x00" + table.encode(),
+        "gzip": b"\x00" + gzip.compress(table.encode()),
+        "classes": b"\x08" + b'x;y;kind\r\n1;2;"cat"\r\n3;4;dog\r\n5;6;"a ""b"" c"\r\n',
+        "tabs": b"\x02" + b"1\t2\t3\n4\t5\t6\n",
+        "blanks": b"\x07" + b"  1 2   3\n 4\t5 6 \n",
+        "quoted_newline": b"\x08" + b'a,b,c\n1,2,"x\ny"\n',
+        "stray_quote": b"\x00" + b'a,b\n1,2"3\n',
+        "short_row": b"\x00" + b"a,b,c\n1,2\n",
+        "inf": b"\x00" + b"a,b\n1e39,2\nnan,3\n",
+        "dup_header": b"\x00" + b"a,a\n1,2\n",
+    }
+
+
+def png_chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png(w, h, color, depth, rows, plte=None, trns=None):
+    """A PNG of the given raw rows (each with its filter byte already)."""
+    out = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0))
+    if plte is not None:
+        out += png_chunk(b"PLTE", plte)
+    if trns is not None:
+        out += png_chunk(b"tRNS", trns)
+    return out + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
+
+
+def png_seeds():
+    g8 = b"".join(b"\x00" + bytes((x * 40 + y * 9) % 256 for x in range(5)) for y in range(3))
+    rgb = b"".join(b"\x01" + bytes((x * 11 + c * 70) % 256 for x in range(4) for c in range(3)) for _ in range(2))
+    rgba16 = b"".join(b"\x00" + b"".join(struct.pack(">HHHH", 1000 * x, 200, 65535, 30000) for x in range(3))
+                      for _ in range(2))
+    pal = b"".join(b"\x00" + bytes([0b00011011]) for _ in range(4))
+    g1 = b"".join(b"\x00" + bytes([0b10100000]) for _ in range(3))
+    seeds = {
+        "gray8": png(5, 3, 0, 8, g8),
+        "rgb8_sub": png(4, 2, 2, 8, rgb),
+        "rgba16": png(3, 2, 6, 16, rgba16),
+        "palette2_trns": png(4, 4, 3, 2, pal, plte=bytes(range(12)), trns=b"\x00\x80"),
+        "gray1": png(3, 3, 0, 1, g1),
+        "gray_alpha8": png(2, 1, 4, 8, b"\x00\x10\xff\x80\x40"),
+        "gray_key": png(5, 3, 0, 8, g8, trns=b"\x00\x28"),
+    }
+    seeds["truncated"] = seeds["gray8"][:-20]
+    seeds["huge"] = png(70000, 1, 0, 8, b"\x00" * 10)
+    return seeds
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_corpus.py OUT_DIR")
     out = sys.argv[1]
-    for target, seeds in (("idx", idx_seeds()), ("safetensors", st_seeds())):
+    for target, seeds in (("idx", idx_seeds()), ("safetensors", st_seeds()), ("text", text_seeds()),
+                          ("csv", csv_seeds()), ("png", png_seeds())):
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)
         for name, blob in seeds.items():

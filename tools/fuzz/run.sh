@@ -13,7 +13,7 @@
 # flags can be passed in KILN_FUZZ_FLAGS.
 set -u
 cd "$(dirname "$0")/../.."
-TARGETS="idx safetensors"
+TARGETS="idx safetensors text csv png"
 
 if [ "${1:-}" = "--build" ]; then
     dir=${2:?usage: run.sh --build DIR}
