@@ -42,11 +42,16 @@ KILN_API void kiln_dataset_fini(struct kiln_dataset *ds);
  * [in] images_path, labels_path: borrowed. [in] n_classes: labels must lie in
  * [0, n_classes), 1..256. [out] out: filled on success (release with
  * kiln_dataset_fini); left zeroed on failure.
+ * Limits: images of rank 1 to 3 (file rank 2 to 4), each dimension at most 2^30, and at
+ * most 2^60 pixel values read in all; memory grows with the data actually read, so a
+ * header that claims more than its file holds fails as truncated without allocating
+ * what it claims.
  * Returns KILN_OK; KILN_E_IO (cannot open or read a file); KILN_E_FORMAT (bad magic,
  * dtype code other than unsigned byte, labels file not rank 1, image and label counts
- * differ, data shorter than the header says, a label out of range); KILN_E_INVALID_ARG;
- * KILN_E_OUT_OF_HOST_MEMORY. The message names the file and the byte offset (in the
- * uncompressed stream) where the problem lies. Thread-safe.
+ * differ, a dimension or size beyond the limits, data shorter than the header says, a
+ * label out of range); KILN_E_INVALID_ARG; KILN_E_OUT_OF_HOST_MEMORY. The message names
+ * the file and the byte offset (in the uncompressed stream) where the problem lies.
+ * Thread-safe.
  */
 KILN_API kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_path,
                                            int64_t limit, int32_t n_classes,

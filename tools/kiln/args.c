@@ -1,8 +1,10 @@
 /*
- * args.c - the options of `kiln train`: integers and reals checked against their
- * ranges, and the option table shared by every model.
+ * args.c - the options of `kiln train`: integers parsed whole and range-checked with
+ * the header-only src/checked.h (nothing wraps), reals that must be finite and
+ * representable as floats, and the option table shared by every model.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,29 +13,37 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checked.h"
 #include "cli.h"
 
 int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    long long x = v != NULL ? strtoll(v, &end, 10) : 0;
-    if (v == NULL || v[0] == '\0' || *end != '\0' || errno != 0 || x < lo || x > hi) {
+    if (!kiln__parse_i64(v, lo, hi, out)) {
         fprintf(stderr, "kiln train: %s expects an integer in [%lld, %lld], got '%s'\n", opt,
                 (long long)lo, (long long)hi, v != NULL ? v : "(nothing)");
         return 0;
     }
-    *out = x;
     return 1;
 }
 
-int parse_real(const char *opt, const char *v, double *out)
+int parse_real(const char *opt, const char *v, int allow_zero, double *out)
 {
-    char *end;
+    char *end = NULL;
     errno = 0;
     double x = v != NULL ? strtod(v, &end) : 0.0;
-    if (v == NULL || v[0] == '\0' || *end != '\0' || errno != 0 || !(x > 0.0) || isinf(x)) {
-        fprintf(stderr, "kiln train: %s expects a positive number, got '%s'\n", opt,
+    const char *why = NULL;
+    if (v == NULL || v[0] == '\0' || *end != '\0' || isnan(x)) {
+        why = "a number";
+    } else if (x < 0.0 || (x == 0.0 && !allow_zero)) {
+        why = allow_zero ? "a number >= 0" : "a number > 0";
+    } else if (x > FLT_MAX) {
+        why = "a number at most 3.4e38 (the largest float)";
+    } else if (x != 0.0 && x < FLT_MIN) {
+        why = allow_zero ? "0 or a number at least 1.2e-38 (the smallest normal float)"
+                         : "a number at least 1.2e-38 (the smallest normal float)";
+    }
+    if (why != NULL) {
+        fprintf(stderr, "kiln train: %s expects %s, got '%s'\n", opt, why,
                 v != NULL ? v : "(nothing)");
         return 0;
     }
@@ -64,7 +74,7 @@ int parse_train_args(int argc, char **argv, struct train_args *a)
             ok = parse_int(o, v, 0, INT64_MAX, &x);
             a->seed = (uint64_t)x;
         } else if (strcmp(o, "--lr") == 0) {
-            ok = parse_real(o, v, &a->lr);
+            ok = parse_real(o, v, 0, &a->lr);
             a->lr_given = 1;
         } else if (strcmp(o, "--optimizer") == 0) {
             ok = v != NULL && (strcmp(v, "sgd") == 0 || strcmp(v, "adam") == 0);
@@ -101,7 +111,7 @@ int parse_train_args(int argc, char **argv, struct train_args *a)
         } else if (a->conv && strcmp(o, "--width") == 0) {
             ok = parse_int(o, v, 1, 1024, &a->width);
         } else if (a->conv && strcmp(o, "--wd") == 0) {
-            ok = parse_real(o, v, &a->wd);
+            ok = parse_real(o, v, 1, &a->wd);
         } else if (a->conv && strcmp(o, "--out") == 0) {
             /* checked now, so that a long training does not end in a failed write */
             struct stat st;

@@ -43,10 +43,12 @@ struct train_args {
     const char *out;
 };
 
-/* Parses an integer in [lo, hi] or a positive finite real for option opt; on failure
- * prints why and returns 0. */
+/* Parses an integer in [lo, hi], or a real for option opt: finite, positive (or zero
+ * when allow_zero) and representable as a float, so that a value that would become 0,
+ * a denormal or infinity as a float (--lr 1e-50, 1e300) is refused rather than
+ * silently changed. On failure prints why, naming opt, and returns 0. */
 int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out);
-int parse_real(const char *opt, const char *v, double *out);
+int parse_real(const char *opt, const char *v, int allow_zero, double *out);
 
 /* Parses the options of kiln train into a (defaults preset by the caller); on failure
  * prints why and returns 0. */
