@@ -1,0 +1,39 @@
+/*
+ * cpu_impl.h - the CPU backend's fast kernels: the ops of a training step where the
+ * reference kernel's plain loops cost the most (convolutions and their gradients as a
+ * few large GEMMs over chunks of the batch, pooling, ReLU, bias additions and their
+ * reductions). Each computes what its op's reference in src/ops defines, in another
+ * order or shape of loops; the references stay the definitions, and the op tests run
+ * the fast kernels against them (the CPU backend's "reference" device runs references
+ * only). A fast kernel takes only the nodes its predicate accepts; the reference runs
+ * the rest. Not installed.
+ */
+#ifndef KILN_CPU_IMPL_H
+#define KILN_CPU_IMPL_H
+
+#include <stdbool.h>
+
+#include "../../graph/graph_impl.h"
+
+/* A fast kernel of one op. */
+struct kiln__cpu_fast {
+    /* optional: NULL = every node of the op. Whether run handles node n (shapes,
+     * parameters); no message is recorded when it does not. */
+    bool (*accepts)(const struct kiln_tensor *n);
+    /* Computes a->node into a->out from a->in, like the op's reference. Scratch memory
+     * comes from ctx's allocator and is freed before returning. Returns KILN_OK or
+     * KILN_E_OUT_OF_HOST_MEMORY. */
+    kiln_status (*run)(struct kiln_context *ctx, const struct kiln__op_args *a);
+};
+
+/* ---- cpu_conv.c ---- */
+
+extern const struct kiln__cpu_fast kiln__cpu_conv2d, kiln__cpu_conv2d_bwd_data,
+    kiln__cpu_conv2d_bwd_filter;
+
+/* ---- cpu_layers.c ---- */
+
+extern const struct kiln__cpu_fast kiln__cpu_relu, kiln__cpu_relu_bwd, kiln__cpu_add,
+    kiln__cpu_reduce_sum, kiln__cpu_maxpool2d, kiln__cpu_maxpool2d_bwd;
+
+#endif /* KILN_CPU_IMPL_H */
