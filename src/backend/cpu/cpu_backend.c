@@ -2,8 +2,8 @@
  * cpu_backend.c - the CPU backend: buffers are host memory from the context's
  * allocator, transfers are memcpy, and ops run their CPU reference kernels (OpenMP
  * loops; OpenBLAS for matrix products), except those with a fast kernel (cpu_impl.h:
- * convolutions, pooling, ReLU, bias additions and sums, batch normalization) where
- * it accepts the node. It
+ * convolutions, mid-sized matrix products, pooling, ReLU, bias additions and sums,
+ * batch normalization) where it accepts the node. It
  * has two devices: 0 "cpu", with the fast kernels, and 1 "cpu-reference", which runs
  * every op's reference kernel: the definition the other backends and the fast kernels
  * are checked against (tests/test_ops.c), and the fallback of "auto" when no GPU is
@@ -180,7 +180,9 @@ static const struct kiln__cpu_fast *const cpu_fast[KILN_OP_COUNT] = {
     [KILN_OP_REDUCE_SUM] = &kiln__cpu_reduce_sum,
     [KILN_OP_MAXPOOL2D] = &kiln__cpu_maxpool2d,
     [KILN_OP_MAXPOOL2D_BWD] = &kiln__cpu_maxpool2d_bwd,
+    [KILN_OP_MATMUL] = &kiln__cpu_matmul,
     [KILN_OP_BN_STATS] = &kiln__cpu_bn_stats,
+
     [KILN_OP_BN_STATS_BWD] = &kiln__cpu_bn_stats_bwd,
     [KILN_OP_BN_APPLY] = &kiln__cpu_bn_apply,
     [KILN_OP_BN_APPLY_BWD] = &kiln__cpu_bn_apply,

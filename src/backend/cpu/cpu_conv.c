@@ -10,12 +10,14 @@
  *  - forward:  y_chunk [K/groups, B OH OW] = w [K/groups, CKK] col, scattered to NCHW;
  *  - data:     col = w^T dy_chunk, then col2im adds the columns into dx;
  *  - filter:   dw += dy_chunk col^T, summed over the chunks in batch order.
- * B is chosen so that col stays within COL_BYTES (about a core's L2 cache; one image's
- * columns when those alone are larger), so scratch memory is bounded and the GEMM reads
- * col from cache. OpenBLAS threads each GEMM itself; the gathers around it stay on the
- * calling thread (no OpenMP region around a BLAS call, which would oversubscribe the
- * cores). The sums run in another order than the reference's: results agree within the
- * op's reduction tolerance, which the op tests check against the reference.
+ * B is chosen so that col stays within COL_BYTES (a fraction of a core's L2 cache) and
+ * each GEMM within KILN__CPU_BLAS_PIECE multiply-adds (cpu_impl.h), one image at least:
+ * scratch memory is bounded, the GEMM reads col from cache, and OpenBLAS keeps the
+ * GEMMs of small layers on the calling thread; it threads an image's larger GEMM
+ * itself. The gathers around the GEMMs stay on the calling thread (an OpenMP region
+ * around a BLAS call would oversubscribe the cores). The sums run in another order than the
+ * reference's: results agree within the op's reduction tolerance, which the op tests check against
+ * the reference.
  */
 #include <cblas.h>
 #include <limits.h>
@@ -63,9 +65,10 @@ static void cgeom_of(const struct kiln_tensor *n, struct cgeom *g)
     g->dh = p->dilation[0], g->dw = p->dilation[1];
     size_t per_image = (size_t)(g->ckk * g->ohw) * sizeof(float);
     g->nb = per_image > 0 ? (int64_t)(COL_BYTES / per_image) : 1;
-    int64_t mnk = g->kg * g->ckk * g->ohw;
-    int64_t nb2 = mnk > 0 ? (int64_t)262144 / mnk : 1;
-    g->nb = nb2 < g->nb ? nb2 : g->nb;
+    int64_t macs = g->kg * g->ckk * g->ohw; /* of one image's GEMM */
+    if (macs > 0 && KILN__CPU_BLAS_PIECE / macs < g->nb) {
+        g->nb = KILN__CPU_BLAS_PIECE / macs;
+    }
     g->nb = g->nb < 1 ? 1 : g->nb > g->n ? g->n : g->nb;
 }
 

@@ -26,6 +26,23 @@ struct kiln__cpu_fast {
     kiln_status (*run)(struct kiln_context *ctx, const struct kiln__op_args *a);
 };
 
+/*
+ * OpenBLAS runs a product of up to 65536 x GEMM_MULTITHREAD_THRESHOLD (4 by default)
+ * multiply-adds on the calling thread and wakes its threads for larger ones. Below
+ * KILN__CPU_SERIAL_MACS in all, waking them costs more than it saves wherever the cores
+ * are shared (a step waits for the slowest thread, and on a busy machine that one may
+ * not be running), so the fast kernels cut such products into pieces of at most
+ * KILN__CPU_BLAS_PIECE multiply-adds, which stay on the calling thread. Larger products
+ * are left whole to OpenBLAS's threads; kiln itself opens no OpenMP region around a
+ * BLAS call.
+ */
+#define KILN__CPU_BLAS_PIECE  ((int64_t)1 << 18)
+#define KILN__CPU_SERIAL_MACS ((int64_t)1 << 22)
+
+/* ---- cpu_gemm.c ---- */
+
+extern const struct kiln__cpu_fast kiln__cpu_matmul;
+
 /* ---- cpu_conv.c ---- */
 
 extern const struct kiln__cpu_fast kiln__cpu_conv2d, kiln__cpu_conv2d_bwd_data,
