@@ -2,15 +2,15 @@
  * bench_train.c - training throughput of one model on the backend KILN_BACKEND picks,
  * the kiln side of bench/compare.sh (bench/torch_train.py is the PyTorch side):
  *
- *   bench_train MODEL BATCH STEPS [DATA_DIR]
+ *   bench_train [--warmup N] [--data DIR] MODEL BATCH STEPS
  *
  * MODEL is mlp (784-256-128-10 ReLU, kiln_mlp), resnet8 (kiln_model_build's resnet with
  * one basic block per stage) or any kiln_model_build name (lenet, resnet, ...). It
  * trains with SGD, momentum 0.9 and lr 0.01 (resnet models: lr 0.05, weight decay 5e-4)
  * on Fashion-MNIST normalized with the training set's mean and std (random data of the
  * same size when it is not installed), in shuffled batches, reading the loss back after
- * every step as `kiln train` does. After 5 warm-up steps (kernel builds, caches) it
- * times STEPS steps and prints one line:
+ * every step as `kiln train` does. After N warm-up steps (default 5: kernel builds,
+ * caches) it times STEPS steps and prints one line:
  *
  *   kiln BACKEND MODEL batch B: X images/s (S steps in T s, loss L)
  *
@@ -23,8 +23,6 @@
 #include <time.h>
 
 #include "kiln.h"
-
-#define WARMUP 5
 
 static double now(void)
 {
@@ -95,13 +93,28 @@ static kiln_tensor *build(kiln_graph *g, const char *name, int64_t batch, kiln_t
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: bench_train mlp|lenet|resnet8|MODEL BATCH STEPS [DATA_DIR]\n");
+    const char *dir = "/usr/share/datasets/fashion-mnist", *pos[3];
+    int64_t warmup = 5;
+    int n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) {
+            warmup = atoll(argv[++i]);
+        } else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (n_pos < 3) {
+            pos[n_pos++] = argv[i];
+        } else {
+            n_pos = 0;
+            break;
+        }
+    }
+    if (n_pos != 3 || warmup < 0) {
+        fprintf(stderr, "usage: bench_train [--warmup N] [--data DIR] mlp|lenet|resnet8|MODEL "
+                        "BATCH STEPS\n");
         return 2;
     }
-    const char *name = argv[1];
-    int64_t batch = atoll(argv[2]), steps = atoll(argv[3]);
-    const char *dir = argc > 4 ? argv[4] : "/usr/share/datasets/fashion-mnist";
+    const char *name = pos[0];
+    int64_t batch = atoll(pos[1]), steps = atoll(pos[2]);
     struct kiln_dataset train = {0};
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     kiln_context *ctx = NULL;
@@ -153,9 +166,9 @@ int main(int argc, char **argv)
         goto done;
     }
     double t0 = 0.0;
-    for (int64_t s = 0, epoch = 0; s < WARMUP + steps; s++) {
+    for (int64_t s = 0, epoch = 0; s < warmup + steps; s++) {
         int64_t got;
-        if (s == WARMUP) {
+        if (s == warmup) {
             t0 = now();
         }
         if (kiln_batch_iter_next(it, xb, yb, &got) != KILN_OK) {

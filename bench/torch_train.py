@@ -2,15 +2,15 @@
 """Times training steps of kiln's benchmark models in PyTorch on the CPU, the peer of
 bench/bench_train (same models, initialization family, optimizer and data):
 
-  torch_train.py MODEL BATCH STEPS [DATA_DIR]
+  torch_train.py [--warmup N] [--data DIR] MODEL BATCH STEPS
 
 MODEL is mlp (784-256-128-10 ReLU), lenet (LeNet-5 as kiln_model_build makes it) or
 resnet8 (ResNet-8: kiln_model_build's resnet with one basic block per stage). SGD with
 momentum 0.9 (lr 0.01; resnet8 0.05 with weight decay 5e-4), loss.item() every step as
 kiln reads its loss. Fashion-MNIST normalized with the training set's mean and std,
 shuffled with a fixed seed (random data of the same size when not installed). The
-threads are torch.set_num_threads(KILN_BENCH_THREADS, default 2). After 5 warm-up steps
-it times STEPS steps and prints one line:
+threads are torch.set_num_threads(KILN_BENCH_THREADS, default 2). After N warm-up steps
+(default 5) it times STEPS steps and prints one line:
 
   torch cpu MODEL batch B: X images/s (S steps in T s, loss L)
 """
@@ -84,10 +84,18 @@ def mlp():
 
 
 def main():
-    if len(sys.argv) < 4:
-        sys.exit("usage: torch_train.py mlp|lenet|resnet8 BATCH STEPS [DATA_DIR]")
-    name, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    data = sys.argv[4] if len(sys.argv) > 4 else "/usr/share/datasets/fashion-mnist"
+    args, warm, data = sys.argv[1:], 5, "/usr/share/datasets/fashion-mnist"
+    while args and args[0].startswith("--") and len(args) > 1:
+        if args[0] == "--warmup":
+            warm = int(args[1])
+        elif args[0] == "--data":
+            data = args[1]
+        else:
+            break
+        args = args[2:]
+    if len(args) != 3:
+        sys.exit("usage: torch_train.py [--warmup N] [--data DIR] mlp|lenet|resnet8 BATCH STEPS")
+    name, batch, steps = args[0], int(args[1]), int(args[2])
     models = {"mlp": (mlp, 0.01, 0.0), "lenet": (lenet, 0.01, 0.0),
               "resnet8": (resnet8, 0.05, 5e-4)}
     if name not in models:
@@ -102,7 +110,6 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     perm = torch.randperm(x.shape[0])
     per_epoch = x.shape[0] // batch
-    warm = 5
 
     def step(i):
         j = i % per_epoch
