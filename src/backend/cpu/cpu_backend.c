@@ -169,6 +169,25 @@ static void *data_of(const struct kiln_tensor *t)
     return b->data + off;
 }
 
+int kiln__cpu_max_threads(void)
+{
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    return t < 1 ? 1 : t > KILN__CPU_MAX_THREADS ? KILN__CPU_MAX_THREADS : t;
+#else
+    return 1;
+#endif
+}
+
+int kiln__cpu_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* The fast kernels by op (cpu_impl.h); NULL: the reference runs. */
 static const struct kiln__cpu_fast *const cpu_fast[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D] = &kiln__cpu_conv2d,

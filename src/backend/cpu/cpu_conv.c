@@ -253,33 +253,75 @@ static void scatter(const float *yc, int64_t img, int64_t nb, const struct cgeom
 
 /* ==== Kernels ==== */
 
-/* A kernel's scratch memory. */
+/* Filter gradients sum their chunks in this many slices of consecutive chunks, each into
+ * its own partial sum, then add the slices in order: the result does not depend on how
+ * the threads shared the chunks, nor on their number. */
+#define FILTER_SLICES 4
+
+/* A kernel's scratch memory: per thread a column matrix and, with several images per
+ * chunk, the [kg, nb OH OW] matrix of the output (forward) or of dy (gradients). */
 struct scratch {
-    struct tap *taps; /* [KH KW] */
-    float *col;       /* the column matrix of a chunk */
-    float *mat;       /* with several images per chunk: the [kg, nb OH OW] matrix of the
-                         output (forward) or of dy (gradients); else NULL */
+    struct tap *taps; /* [KH KW], shared */
+    int n_threads;
+    float *col[KILN__CPU_MAX_THREADS];
+    float *mat[KILN__CPU_MAX_THREADS]; /* NULL with one image per chunk */
+    float *part;                       /* filter gradient: slices 1.. of the partial sums */
 };
 
 static void scratch_free(struct kiln_context *ctx, struct scratch *s)
 {
     kiln__free(ctx, s->taps);
-    kiln__free(ctx, s->col);
-    kiln__free(ctx, s->mat);
+    for (int t = 0; t < s->n_threads; t++) {
+        kiln__free(ctx, s->col[t]);
+        kiln__free(ctx, s->mat[t]);
+    }
+    kiln__free(ctx, s->part);
 }
 
-static kiln_status scratch_alloc(struct kiln_context *ctx, const struct cgeom *g, struct scratch *s)
+/* The chunks of the batch. */
+static int64_t n_chunks(const struct cgeom *g)
 {
+    return (g->n + g->nb - 1) / g->nb;
+}
+
+/* Threads for an op: several when every chunk's GEMM stays on its calling thread in
+ * OpenBLAS (a product of one image is at most a piece) and the op is large enough to
+ * pay for waking them; else 1 (OpenBLAS threads an image's larger product itself). */
+static int threads_for(const struct cgeom *g, int64_t items)
+{
+    int64_t image_macs = g->kg * g->ckk * g->ohw;
+    if (image_macs > KILN__CPU_BLAS_PIECE || image_macs * g->groups * g->n < KILN__CPU_PAR_MACS) {
+        return 1;
+    }
+    int64_t t = kiln__cpu_max_threads();
+    t = t < items ? t : items;
+    return t < 1 ? 1 : (int)t;
+}
+
+static kiln_status scratch_alloc(struct kiln_context *ctx, const struct cgeom *g, int n_threads,
+                                 int64_t part_floats, struct scratch *s)
+{
+    bool ok = true;
     memset(s, 0, sizeof(*s));
+    s->n_threads = n_threads;
     s->taps = kiln__alloc(ctx, (size_t)(g->kh * g->kw) * sizeof(struct tap),
                           "a convolution's kernel offsets");
-    s->col = kiln__alloc(ctx, (size_t)(g->ckk * g->nb * g->ohw) * sizeof(float),
-                         "a convolution's column matrix");
-    if (g->nb > 1) {
-        s->mat = kiln__alloc(ctx, (size_t)(g->kg * g->nb * g->ohw) * sizeof(float),
-                             "a convolution's chunk of the batch");
+    ok = s->taps != NULL;
+    for (int t = 0; ok && t < n_threads; t++) {
+        s->col[t] = kiln__alloc(ctx, (size_t)(g->ckk * g->nb * g->ohw) * sizeof(float),
+                                "a convolution's column matrix");
+        if (s->col[t] != NULL && g->nb > 1) {
+            s->mat[t] = kiln__alloc(ctx, (size_t)(g->kg * g->nb * g->ohw) * sizeof(float),
+                                    "a convolution's chunk of the batch");
+        }
+        ok = s->col[t] != NULL && (g->nb == 1 || s->mat[t] != NULL);
     }
-    if (s->taps == NULL || s->col == NULL || (g->nb > 1 && s->mat == NULL)) {
+    if (ok && part_floats > 0) {
+        s->part = kiln__alloc(ctx, (size_t)part_floats * sizeof(float),
+                              "a filter gradient's partial sums");
+        ok = s->part != NULL;
+    }
+    if (!ok) {
         scratch_free(ctx, s);
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
@@ -287,28 +329,82 @@ static kiln_status scratch_alloc(struct kiln_context *ctx, const struct cgeom *g
     return KILN_OK;
 }
 
+/* The images [b0, b0 + nb) of chunk c. */
+static int64_t chunk_images(const struct cgeom *g, int64_t c, int64_t *b0)
+{
+    *b0 = c * g->nb;
+    return g->n - *b0 < g->nb ? g->n - *b0 : g->nb;
+}
+
+/* y for the images of chunk c, every group. */
+static void conv_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *yc,
+                       const float *x, const float *w, float *y, int64_t c)
+{
+    int64_t b0, nb = chunk_images(g, c, &b0);
+    int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        float *yb = y + b0 * yimg + gr * g->kg * g->ohw;
+        im2col(x + b0 * ximg + gr * g->cg * g->h * g->w, ximg, nb, g, taps, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->kg, (int)ld, (int)g->ckk,
+                    1.0f, w + gr * g->kg * g->ckk, (int)g->ckk, col, (int)ld, 0.0f,
+                    nb > 1 ? yc : yb, (int)ld);
+        if (nb > 1) {
+            scatter(yc, yimg, nb, g, yb);
+        }
+    }
+}
+
+/* dx for the images of chunk c (zeroed first), every group. */
+static void data_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *dyc,
+                       const float *dy, const float *w, float *dx, int64_t c)
+{
+    int64_t b0, nb = chunk_images(g, c, &b0);
+    int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
+    memset(dx + b0 * ximg, 0, (size_t)(nb * ximg) * sizeof(float));
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        const float *dyb = dy + b0 * yimg + gr * g->kg * g->ohw;
+        if (nb > 1) {
+            gather(dyb, yimg, nb, g, dyc);
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->kg, 1.0f,
+                    w + gr * g->kg * g->ckk, (int)g->ckk, nb > 1 ? dyc : dyb, (int)ld, 0.0f, col,
+                    (int)ld);
+        col2im(col, ximg, nb, g, taps, dx + b0 * ximg + gr * g->cg * g->h * g->w);
+    }
+}
+
+/* dw (every group) of the images of chunk c, written (first) or added to sum. */
+static void filter_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *dyc,
+                         const float *x, const float *dy, float *sum, bool first, int64_t c)
+{
+    int64_t b0, nb = chunk_images(g, c, &b0);
+    int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        const float *dyb = dy + b0 * yimg + gr * g->kg * g->ohw;
+        im2col(x + b0 * ximg + gr * g->cg * g->h * g->w, ximg, nb, g, taps, col);
+        if (nb > 1) {
+            gather(dyb, yimg, nb, g, dyc);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->kg, (int)g->ckk, (int)ld, 1.0f,
+                    nb > 1 ? dyc : dyb, (int)ld, col, (int)ld, first ? 0.0f : 1.0f,
+                    sum + gr * g->kg * g->ckk, (int)g->ckk);
+    }
+}
+
 static kiln_status fast_conv(struct kiln_context *ctx, const struct kiln__op_args *a)
 {
     struct cgeom g;
     struct scratch sc;
     cgeom_of(a->node, &g);
-    KILN_TRY(scratch_alloc(ctx, &g, &sc));
-    float *col = sc.col, *yc = sc.mat;
+    int64_t chunks = n_chunks(&g);
+    int nt = threads_for(&g, chunks);
+    KILN_TRY(scratch_alloc(ctx, &g, nt, 0, &sc));
     const float *x = a->in[0], *w = a->in[1];
     float *y = a->out;
-    int64_t ximg = g.c * g.h * g.w, yimg = g.k * g.ohw;
-    for (int64_t b0 = 0; b0 < g.n; b0 += g.nb) {
-        int64_t nb = g.n - b0 < g.nb ? g.n - b0 : g.nb;
-        for (int64_t gr = 0; gr < g.groups; gr++) {
-            float *yb = y + b0 * yimg + gr * g.kg * g.ohw;
-            im2col(x + b0 * ximg + gr * g.cg * g.h * g.w, ximg, nb, &g, sc.taps, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.kg, (int)(nb * g.ohw),
-                        (int)g.ckk, 1.0f, w + gr * g.kg * g.ckk, (int)g.ckk, col, (int)(nb * g.ohw),
-                        0.0f, nb > 1 ? yc : yb, (int)(nb * g.ohw));
-            if (nb > 1) {
-                scatter(yc, yimg, nb, &g, yb);
-            }
-        }
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int t = kiln__cpu_thread();
+        conv_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, w, y, c);
     }
     scratch_free(ctx, &sc);
     return KILN_OK;
@@ -319,24 +415,15 @@ static kiln_status fast_bwd_data(struct kiln_context *ctx, const struct kiln__op
     struct cgeom g;
     struct scratch sc;
     cgeom_of(a->node, &g);
-    KILN_TRY(scratch_alloc(ctx, &g, &sc));
-    float *col = sc.col, *dyc = sc.mat;
+    int64_t chunks = n_chunks(&g);
+    int nt = threads_for(&g, chunks);
+    KILN_TRY(scratch_alloc(ctx, &g, nt, 0, &sc));
     const float *dy = a->in[0], *w = a->in[1];
     float *dx = a->out;
-    int64_t ximg = g.c * g.h * g.w, yimg = g.k * g.ohw;
-    memset(dx, 0, (size_t)a->node->n_elems * sizeof(float));
-    for (int64_t b0 = 0; b0 < g.n; b0 += g.nb) {
-        int64_t nb = g.n - b0 < g.nb ? g.n - b0 : g.nb;
-        for (int64_t gr = 0; gr < g.groups; gr++) {
-            const float *dyb = dy + b0 * yimg + gr * g.kg * g.ohw;
-            if (nb > 1) {
-                gather(dyb, yimg, nb, &g, dyc);
-            }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.ckk, (int)(nb * g.ohw),
-                        (int)g.kg, 1.0f, w + gr * g.kg * g.ckk, (int)g.ckk, nb > 1 ? dyc : dyb,
-                        (int)(nb * g.ohw), 0.0f, col, (int)(nb * g.ohw));
-            col2im(col, ximg, nb, &g, sc.taps, dx + b0 * ximg + gr * g.cg * g.h * g.w);
-        }
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int t = kiln__cpu_thread();
+        data_chunk(&g, sc.taps, sc.col[t], sc.mat[t], dy, w, dx, c);
     }
     scratch_free(ctx, &sc);
     return KILN_OK;
@@ -347,23 +434,26 @@ static kiln_status fast_bwd_filter(struct kiln_context *ctx, const struct kiln__
     struct cgeom g;
     struct scratch sc;
     cgeom_of(a->node, &g);
-    KILN_TRY(scratch_alloc(ctx, &g, &sc));
-    float *col = sc.col, *dyc = sc.mat;
+    int64_t chunks = n_chunks(&g), slices = chunks < FILTER_SLICES ? chunks : FILTER_SLICES;
+    int64_t dw_floats = a->node->n_elems;
+    int nt = threads_for(&g, slices);
+    KILN_TRY(scratch_alloc(ctx, &g, nt, (slices - 1) * dw_floats, &sc));
     const float *x = a->in[0], *dy = a->in[1];
     float *dw = a->out;
-    int64_t ximg = g.c * g.h * g.w, yimg = g.k * g.ohw;
-    for (int64_t b0 = 0; b0 < g.n; b0 += g.nb) {
-        int64_t nb = g.n - b0 < g.nb ? g.n - b0 : g.nb;
-        for (int64_t gr = 0; gr < g.groups; gr++) {
-            const float *dyb = dy + b0 * yimg + gr * g.kg * g.ohw;
-            im2col(x + b0 * ximg + gr * g.cg * g.h * g.w, ximg, nb, &g, sc.taps, col);
-            if (nb > 1) {
-                gather(dyb, yimg, nb, &g, dyc);
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.kg, (int)g.ckk,
-                        (int)(nb * g.ohw), 1.0f, nb > 1 ? dyc : dyb, (int)(nb * g.ohw), col,
-                        (int)(nb * g.ohw), b0 == 0 ? 0.0f : 1.0f, dw + gr * g.kg * g.ckk,
-                        (int)g.ckk);
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+    for (int64_t sl = 0; sl < slices; sl++) {
+        int t = kiln__cpu_thread();
+        float *sum = sl == 0 ? dw : sc.part + (sl - 1) * dw_floats;
+        for (int64_t c = sl * chunks / slices; c < (sl + 1) * chunks / slices; c++) {
+            filter_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, dy, sum, c == sl * chunks / slices,
+                         c);
+        }
+    }
+    for (int64_t sl = 1; sl < slices; sl++) {
+        const float *p = sc.part + (sl - 1) * dw_floats;
+#pragma omp simd
+        for (int64_t i = 0; i < dw_floats; i++) {
+            dw[i] += p[i];
         }
     }
     scratch_free(ctx, &sc);

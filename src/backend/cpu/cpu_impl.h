@@ -39,6 +39,19 @@ struct kiln__cpu_fast {
 #define KILN__CPU_BLAS_PIECE  ((int64_t)1 << 18)
 #define KILN__CPU_SERIAL_MACS ((int64_t)1 << 22)
 
+/* Where every BLAS call of a kernel is at most a piece, the kernel may run its pieces
+ * on OpenMP threads itself (no BLAS threads nest inside), once it has at least
+ * KILN__CPU_PAR_MACS multiply-adds: a few hundred microseconds of work on one core,
+ * against tens for waking a thread. Up to KILN__CPU_MAX_THREADS threads. */
+#define KILN__CPU_PAR_MACS    ((int64_t)1 << 22)
+#define KILN__CPU_MAX_THREADS 16
+
+/* omp_get_max_threads() capped at KILN__CPU_MAX_THREADS (1 without OpenMP). */
+int kiln__cpu_max_threads(void);
+
+/* omp_get_thread_num() (0 without OpenMP). */
+int kiln__cpu_thread(void);
+
 /* ---- cpu_gemm.c ---- */
 
 extern const struct kiln__cpu_fast kiln__cpu_matmul;
