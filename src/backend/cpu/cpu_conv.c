@@ -9,15 +9,16 @@
  * element against the padding:
  *  - forward:  y_chunk [K/groups, B OH OW] = w [K/groups, CKK] col, scattered to NCHW;
  *  - data:     col = w^T dy_chunk, then col2im adds the columns into dx;
- *  - filter:   dw += dy_chunk col^T, summed over the chunks in batch order.
- * B is chosen so that col stays within COL_BYTES (a fraction of a core's L2 cache) and
- * each GEMM within KILN__CPU_BLAS_PIECE multiply-adds (cpu_impl.h), one image at least:
- * scratch memory is bounded, the GEMM reads col from cache, and OpenBLAS keeps the
- * GEMMs of small layers on the calling thread; it threads an image's larger GEMM
- * itself. The gathers around the GEMMs stay on the calling thread (an OpenMP region
- * around a BLAS call would oversubscribe the cores). The sums run in another order than the
- * reference's: results agree within the op's reduction tolerance, which the op tests check against
- * the reference.
+ *  - filter:   dw += dy_chunk col^T, summed over the chunks in fixed slices of the batch.
+ * B is chosen so that each GEMM stays within KILN__CPU_BLAS_PIECE multiply-adds
+ * (cpu_impl.h) and col within COL_BYTES (a fraction of a core's L2 cache), one image at
+ * least: OpenBLAS then runs the GEMM on the calling thread, so the chunks can be shared
+ * among OpenMP threads without nesting BLAS threads in them. Where one image's GEMM is
+ * larger, OpenBLAS threads it itself, the kernel's loop stays on one thread, and chunks
+ * grow to BIG_COL_BYTES of columns: fewer, larger GEMMs wait for OpenBLAS's threads
+ * less often. Scratch memory is bounded by those sizes (or one image's columns). The
+ * sums run in another order than the reference's: results agree within the op's
+ * reduction tolerance, which the op tests check against the reference.
  */
 #include <cblas.h>
 #include <limits.h>
@@ -26,8 +27,9 @@
 #include "../../context_impl.h"
 #include "cpu_impl.h"
 
-/* Column-matrix bytes per chunk. */
-#define COL_BYTES ((size_t)128 * 1024)
+/* Column-matrix bytes per chunk, for small and for large (OpenBLAS-threaded) GEMMs. */
+#define COL_BYTES     ((size_t)128 * 1024)
+#define BIG_COL_BYTES ((size_t)2048 * 1024)
 
 /* ==== Geometry ==== */
 
@@ -64,10 +66,14 @@ static void cgeom_of(const struct kiln_tensor *n, struct cgeom *g)
     g->ph = p->pad[0], g->pw = p->pad[1];
     g->dh = p->dilation[0], g->dw = p->dilation[1];
     size_t per_image = (size_t)(g->ckk * g->ohw) * sizeof(float);
-    g->nb = per_image > 0 ? (int64_t)(COL_BYTES / per_image) : 1;
     int64_t macs = g->kg * g->ckk * g->ohw; /* of one image's GEMM */
-    if (macs > 0 && KILN__CPU_BLAS_PIECE / macs < g->nb) {
-        g->nb = KILN__CPU_BLAS_PIECE / macs;
+    if (macs > KILN__CPU_BLAS_PIECE) {
+        /* OpenBLAS threads these GEMMs: fewer, larger ones wait for its threads less */
+        g->nb = per_image > 0 ? (int64_t)(BIG_COL_BYTES / per_image) : 1;
+    } else {
+        g->nb = per_image > 0 ? (int64_t)(COL_BYTES / per_image) : 1;
+        g->nb =
+            macs > 0 && KILN__CPU_BLAS_PIECE / macs < g->nb ? KILN__CPU_BLAS_PIECE / macs : g->nb;
     }
     g->nb = g->nb < 1 ? 1 : g->nb > g->n ? g->n : g->nb;
 }
