@@ -4,7 +4,8 @@
  * harness: batch-64 LeNet convolutions (large enough that the fast kernels share their
  * chunks among OpenMP threads), a ResNet layer (whose per-image GEMMs OpenBLAS threads
  * itself), LeNet's first dense layer (matrix products in row blocks), bias additions and
- * sums, pooling, ReLU and batch normalization on [64, 16, 28, 28]. The rows are too
+ * sums, pooling, ReLU and batch normalization on [64, 16, 28, 28], and SGD updates past
+ * the first step. The rows are too
  * large for the op tables of tests/ops (every row there has a PyTorch golden file), so
  * they live here, and only the CPU backend runs them. Also checks that a filter gradient
  * comes out bitwise the same on 1 and 3 threads (its chunks are summed in fixed slices).
@@ -83,6 +84,31 @@ static const struct oh_case cases[] = {
      .shape = {OH_S4(64, 16, 28, 28)},
      .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
      .gen = {U}},
+    /* SGD after the first step (the op tables' rows are first steps): plain momentum,
+     * dampening with weight decay, Nesterov; and a first step with Nesterov */
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "momentum, step 2",
+     .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146)},
+     .p.sgd = {0.01f, 0.9f, 0.0f, 0.0f, 0, 2},
+     .gen = {U, U, U},
+     .steps = 2},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "dampening and weight decay, step 3",
+     .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
+     .p.sgd = {0.05f, 0.9f, 0.5f, 5e-4f, 0, 3},
+     .gen = {U, U, U},
+     .steps = 2},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "nesterov, step 2",
+     .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
+     .p.sgd = {0.05f, 0.9f, 0.0f, 0.001f, 1, 2},
+     .gen = {U, U, U},
+     .steps = 3},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "nesterov, first step",
+     .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
+     .p.sgd = {0.05f, 0.9f, 0.0f, 0.001f, 1, 1},
+     .gen = {U, U, U}},
     {.op = KILN_OP_BN_APPLY,
      .note = "batch norm, [64, 16, 28, 28]",
      .shape = {OH_S4(64, 16, 28, 28)},

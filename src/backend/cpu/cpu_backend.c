@@ -3,7 +3,7 @@
  * allocator, transfers are memcpy, and ops run their CPU reference kernels (OpenMP
  * loops; OpenBLAS for matrix products), except those with a fast kernel (cpu_impl.h:
  * convolutions, mid-sized matrix products, pooling, ReLU, bias additions and sums,
- * batch normalization) where it accepts the node. It
+ * batch normalization, SGD updates) where it accepts the node. It
  * has two devices: 0 "cpu", with the fast kernels, and 1 "cpu-reference", which runs
  * every op's reference kernel: the definition the other backends and the fast kernels
  * are checked against (tests/test_ops.c), and the fallback of "auto" when no GPU is
@@ -200,6 +200,7 @@ static const struct kiln__cpu_fast *const cpu_fast[KILN_OP_COUNT] = {
     [KILN_OP_MAXPOOL2D] = &kiln__cpu_maxpool2d,
     [KILN_OP_MAXPOOL2D_BWD] = &kiln__cpu_maxpool2d_bwd,
     [KILN_OP_MATMUL] = &kiln__cpu_matmul,
+    [KILN_OP_SGD_UPDATE] = &kiln__cpu_sgd_update,
     [KILN_OP_BN_STATS] = &kiln__cpu_bn_stats,
 
     [KILN_OP_BN_STATS_BWD] = &kiln__cpu_bn_stats_bwd,
