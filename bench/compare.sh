@@ -183,7 +183,10 @@ for be in $avail; do
         sed -n "/^$be: /,/^[a-z]/s/^  0: \(.*\)/\1/p" | head -n 1)
     devices="$devices${devices:+; }$be: ${dev:-?}"
 done
-cmd="bench/compare.sh$([ "$quick" = 1 ] && echo " --quick") --rounds $rounds"
+cmd="bench/compare.sh --rounds $rounds"
+if [ "$quick" = 1 ]; then
+    cmd="bench/compare.sh --quick --rounds $rounds"
+fi
 KILN_CMP_LOG=$log KILN_CMP_SKIPS=$skips KILN_CMP_ROUNDS=$rounds KILN_CMP_BACKENDS="$avail" \
     KILN_CMP_HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($cpu_model), load average $load_start at the start and $load_end at the end, $((t_end - t_start)) s; \`$cmd\`; threads $threads, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; kiln $("$build/tools/kiln" info | sed -n 's/^kiln //p' | head -n 1), PyTorch ${torch_version:-(none)}; devices: $devices" \
     $python - <<'EOF'
