@@ -15,6 +15,7 @@
 #include "binary_sub.spv.h"
 #include "conv_bwd_data.spv.h"
 #include "conv_bwd_filter.spv.h"
+#include "conv_bwd_filter_part.spv.h"
 #include "conv_fwd.spv.h"
 #include "convgemm_data.spv.h"
 #include "convgemm_data_s.spv.h"
@@ -152,6 +153,8 @@ const struct kiln__vk_shader_info kiln__vk_shaders[KILN__VK_SHADER_COUNT] = {
                                      3},
     [KILN__VK_SH_CONV2D_BWD_FILTER] = {"conv_bwd_filter", conv_bwd_filter_spv,
                                        sizeof(conv_bwd_filter_spv), 3},
+    [KILN__VK_SH_CONV2D_BWD_FILTER_PART] = {"conv_bwd_filter_part", conv_bwd_filter_part_spv,
+                                            sizeof(conv_bwd_filter_part_spv), 3},
     [KILN__VK_SH_CONVGEMM_FWD] = {"convgemm_fwd", convgemm_fwd_spv, sizeof(convgemm_fwd_spv), 3},
     [KILN__VK_SH_CONVGEMM_FWD_S] = {"convgemm_fwd_s", convgemm_fwd_s_spv,
                                     sizeof(convgemm_fwd_s_spv), 3},

@@ -61,6 +61,7 @@
     X(CONV2D, conv_fwd, 3)                                                                         \
     X(CONV2D_BWD_DATA, conv_bwd_data, 3)                                                           \
     X(CONV2D_BWD_FILTER, conv_bwd_filter, 3)                                                       \
+    X(CONV2D_BWD_FILTER_PART, conv_bwd_filter_part, 3)                                             \
     X(CONVGEMM_FWD, convgemm_fwd, 3)                                                               \
     X(CONVGEMM_FWD_S, convgemm_fwd_s, 3)                                                           \
     X(CONVGEMM_DATA, convgemm_data, 3)                                                             \
