@@ -1,14 +1,15 @@
 #version 450
 /*
- * optim.comp - in-place optimizer updates (-DOP_SGD: param, grad, velocity; -DOP_ADAM:
- * param, grad, m, v), elementwise, matching src/ops/optim.c (torch.optim semantics).
+ * optim.comp - in-place optimizer updates (-DOP_SGD_UPDATE: param, grad, velocity;
+ * -DOP_ADAM_UPDATE: param, grad, m, v), elementwise, matching src/ops/optim.c
+ * (torch.optim semantics).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(std430, binding = 0) buffer W { float w[]; };
 layout(std430, binding = 1) readonly buffer G { float gr[]; };
-#ifdef OP_SGD
+#ifdef OP_SGD_UPDATE
 layout(std430, binding = 2) buffer V { float vel[]; };
 layout(push_constant) uniform PC {
     uint n;
@@ -29,7 +30,7 @@ layout(push_constant) uniform PC {
 void main()
 {
     for (uint i = GSTART; i < pc.n; i += GSTEP) {
-#ifdef OP_SGD
+#ifdef OP_SGD_UPDATE
         float g = gr[i] + pc.weight_decay * w[i];
         if (pc.momentum != 0.0) {
             float b = pc.step <= 1 ? g : pc.momentum * vel[i] + (1.0 - pc.dampening) * g;

@@ -31,7 +31,7 @@ static int64_t ravel(const struct kiln_shape *s, const int64_t *c)
 /* The element of `in` that element o of `out` reads under numpy broadcasting. */
 static int64_t bcast_index(const struct kiln_shape *out, const struct kiln_shape *in, int64_t o)
 {
-    int64_t oc[4], i = 0;
+    int64_t oc[KILN_MAX_DIMS], i = 0;
     unravel(out, o, oc);
     int32_t lead = out->rank - in->rank;
     for (int32_t k = 0; k < in->rank; k++) {
@@ -245,7 +245,7 @@ static void eval_transpose(const struct kiln_tensor *n, double *const *in, doubl
     const struct kiln__p_transpose *p = (const void *)n->params;
     (void)t;
     for (int64_t o = 0; o < n->n_elems; o++) {
-        int64_t oc[4], ic[4];
+        int64_t oc[KILN_MAX_DIMS], ic[KILN_MAX_DIMS];
         unravel(&n->shape, o, oc);
         for (int32_t k = 0; k < n->shape.rank; k++) {
             ic[p->perm[k]] = oc[k];
@@ -261,7 +261,7 @@ static void eval_reduce_sum(const struct kiln_tensor *n, double *const *in, doub
     (void)t;
     memset(out, 0, (size_t)n->n_elems * sizeof(double));
     for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
-        int64_t c[4];
+        int64_t c[KILN_MAX_DIMS];
         unravel(is, i, c);
         for (int32_t k = 0; k < is->rank; k++) {
             if (p->axes & (1u << k)) {

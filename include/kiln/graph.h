@@ -233,6 +233,33 @@ KILN_API kiln_tensor *kiln_slice(kiln_graph *g, kiln_tensor *x, int32_t axis, in
 KILN_API kiln_tensor *kiln_pad(kiln_graph *g, kiln_tensor *x, const int32_t *before,
                                const int32_t *after);
 
+/* ---- Indexing, selection and masks ---- */
+
+/*
+ * x's slices along axis picked by the i32 indices idx (any rank; PyTorch's index_select
+ * for rank 1): out = x.shape[:axis] + idx.shape + x.shape[axis + 1:], out[..., j..., ...]
+ * = x[..., idx[j...], ...]. An index outside [0, x.dims[axis]) reads zeros and gets no
+ * gradient. x is f32 (differentiable) or i32. The gradient sums the rows of each index
+ * in index order, without atomics, so it is the same on every backend and run.
+ */
+KILN_API kiln_tensor *kiln_gather(kiln_graph *g, kiln_tensor *x, kiln_tensor *idx, int32_t axis);
+/* Embedding lookup: table [V, D], idx i32 of any rank -> idx.shape + [D] (kiln_gather
+ * along axis 0). Row padding_idx (in [0, V); -1: none) is read like any other but never
+ * gets a gradient, as with PyTorch's nn.Embedding(padding_idx). */
+KILN_API kiln_tensor *kiln_embedding(kiln_graph *g, kiln_tensor *table, kiln_tensor *idx,
+                                     int32_t padding_idx);
+/* The adjoint of kiln_gather: zeros of src.shape[:axis] + [size] + src.shape[axis +
+ * idx.rank:] to which src[..., j..., ...] is added at row idx[j...] (PyTorch's
+ * index_add_ into zeros), in index order; indices outside [0, size) add nothing. */
+KILN_API kiln_tensor *kiln_scatter_add(kiln_graph *g, kiln_tensor *src, kiln_tensor *idx,
+                                       int32_t axis, int64_t size);
+/* cond != 0 ? a : b elementwise, the three broadcast like NumPy (any rank up to
+ * KILN_MAX_DIMS). cond is f32 (NaN counts as nonzero) or i32 and gets no gradient; a and
+ * b are f32. */
+KILN_API kiln_tensor *kiln_where(kiln_graph *g, kiln_tensor *cond, kiln_tensor *a, kiln_tensor *b);
+/* f32 mask of lengths.shape + [max_len]: 1 where t < lengths[...] (padded sequences). */
+KILN_API kiln_tensor *kiln_sequence_mask(kiln_graph *g, kiln_tensor *lengths, int64_t max_len);
+
 /* ---- Differentiation, compilation, execution ---- */
 
 /*

@@ -158,7 +158,7 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
         s = KILN_E_OUT_OF_HOST_MEMORY;
         goto done;
     }
-    s = be->ops->kernels[n->op].run(be, n);
+    s = kiln__kernel_of(be, n->op)->run(be, n);
     if (s != KILN_OK) {
         goto done;
     }
@@ -229,14 +229,14 @@ kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n)
 {
     struct kiln_context *ctx = g->ctx;
     struct kiln_backend *be = &ctx->be;
-    if (n->op == KILN__OP_LEAF || (kiln__ops[n->op]->flags & KILN__OPF_VIEW)) {
+    if (n->op == KILN__OP_LEAF || kiln__is_view(n)) {
         return KILN_OK;
     }
     if (ctx->check && be->ops != &kiln__cpu_backend) {
         return shadow_node(g, n);
     }
     ctx->stats.nodes++;
-    return be->ops->kernels[n->op].run(be, n);
+    return kiln__kernel_of(be, n->op)->run(be, n);
 }
 
 /* ==== Runs ==== */

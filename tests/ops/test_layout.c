@@ -1,6 +1,7 @@
 /*
  * test_layout.c - case rows for concat (1 to 4 inputs, every axis position), slice
- * (interior boxes) and zero padding (before and after, several dims).
+ * (interior boxes) and zero padding (before and after, several dims), both also over 8
+ * dims that do not merge.
  */
 #include "../op_harness.h"
 
@@ -49,6 +50,16 @@ static const struct oh_case cases[] = {
      .note = "3x4 rows and columns",
      .shape = {OH_S2(3, 4)},
      .p.pad = {{1, 0, 0, 0}, {2, 3, 0, 0}},
+     .gen = {U}},
+    {.op = KILN_OP_SLICE,
+     .note = "a box of rank 8",
+     .shape = {OH_S8(2, 3, 2, 3, 4, 3, 2, 3)},
+     .p.sl = {{1, 0, 1, 1, 0, 2, 1, 0}, {1, 2, 1, 2, 3, 1, 1, 2}},
+     .gen = {U}},
+    {.op = KILN_OP_PAD,
+     .note = "every dim of rank 8",
+     .shape = {OH_S8(2, 1, 2, 3, 1, 2, 1, 3)},
+     .p.pad = {{1, 0, 1, 0, 1, 0, 1, 0}, {0, 1, 0, 1, 0, 1, 0, 1}},
      .gen = {U}},
     {.op = KILN_OP_PAD,
      .note = "spatial of rank 4",
