@@ -117,33 +117,6 @@ static double unary_bwd(int op, const struct kiln_tensor *n, double v, double g)
     }
 }
 
-static void eval_matmul(const struct kiln_tensor *n, double *const *in, double *c, int t)
-{
-    const double *a = in[0], *b = in[1];
-    (void)t;
-    const struct kiln__p_matmul *p = (const void *)n->params;
-    const struct kiln_shape *sa = &n->src[0]->shape, *sb = &n->src[1]->shape;
-    int32_t r = sa->rank;
-    int64_t batch = r == 3 ? sa->dims[0] : 1;
-    int64_t m = p->trans_a ? sa->dims[r - 1] : sa->dims[r - 2];
-    int64_t k = p->trans_a ? sa->dims[r - 2] : sa->dims[r - 1];
-    int64_t nn = p->trans_b ? sb->dims[r - 2] : sb->dims[r - 1];
-    for (int64_t bi = 0; bi < batch; bi++) {
-        const double *ab = a + bi * m * k, *bb = b + bi * k * nn;
-        for (int64_t i = 0; i < m; i++) {
-            for (int64_t j = 0; j < nn; j++) {
-                double acc = 0.0;
-                for (int64_t q = 0; q < k; q++) {
-                    double x = p->trans_a ? ab[q * m + i] : ab[i * k + q];
-                    double y = p->trans_b ? bb[j * k + q] : bb[q * nn + j];
-                    acc += x * y;
-                }
-                c[bi * m * nn + i * nn + j] = acc;
-            }
-        }
-    }
-}
-
 static void softmax_row(const double *x, int64_t cols, double *y, int log_form)
 {
     double mx = -INFINITY, s = 0.0;
@@ -442,7 +415,7 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_SIGMOID_BWD] = {eval_unary_bwd, R64_TOL_FEW_ROUNDINGS},
     [KILN_OP_TANH_BWD] = {eval_unary_bwd, R64_TOL_FEW_ROUNDINGS},
     [KILN_OP_GELU_BWD] = {eval_unary_bwd, R64_TOL_GELU_BWD},
-    [KILN_OP_MATMUL] = {eval_matmul, R64_TOL_GEMM},
+    /* MATMUL: tests/ops/test_gemm.c */
     [KILN_OP_RESHAPE] = {eval_reshape, R64_TOL_EXACT},
     [KILN_OP_TRANSPOSE] = {eval_transpose, R64_TOL_EXACT},
     [KILN_OP_REDUCE_SUM] = {eval_reduce_sum, R64_TOL_DOUBLE_ACC},

@@ -102,9 +102,10 @@ KILN_API kiln_tensor *kiln_sqrt(kiln_graph *g, kiln_tensor *x);
 
 /* ---- Matrix products and shapes ---- */
 
-/* op(a) @ op(b), op = transpose when the flag is set. a and b are both rank 2, or both
- * rank 3 with equal batch (dims[0]); a rank-3 a with a rank-2 b multiplies every batch
- * entry by b. */
+/* op(a) @ op(b) over the last two dims, op = transpose (of those two) when the flag is
+ * set: a [..., M, K] by b [..., K, N] -> [..., M, N]. The dims before the last two are a
+ * batch and broadcast like NumPy's (torch.matmul; ranks 2 to KILN_MAX_DIMS, either may
+ * be rank 2). A batch of a (not transposed) by a rank-2 b runs as one product. */
 KILN_API kiln_tensor *kiln_matmul(kiln_graph *g, kiln_tensor *a, kiln_tensor *b, int trans_a,
                                   int trans_b);
 /* A view of x with a new shape of the same element count; one dim may be -1. */

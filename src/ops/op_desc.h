@@ -275,6 +275,22 @@ void kiln__iter_merge(struct kiln__iter *it, int n_ops);
  * with a fixed number of dims take. */
 void kiln__iter_pad(struct kiln__iter *it, int n_ops, int32_t r);
 
+/* ---- Matrix products (gemm.c) ---- */
+
+/* The sizes of a MATMUL node: each of its batch entries multiplies an m x k by a k x n
+ * matrix. The batch (the output's dims but the last two, batch entries in all) is merged
+ * into nb dims bdims (outermost first, nb >= 1) along which A's and B's first elements
+ * move by sa[i] and sb[i] elements (0 where the operand is broadcast); C is contiguous,
+ * m n elements per entry. */
+struct kiln__mm {
+    int64_t m, n, k, batch;
+    int32_t nb;
+    int64_t bdims[KILN_MAX_DIMS], sa[KILN_MAX_DIMS], sb[KILN_MAX_DIMS];
+};
+void kiln__matmul_dims(const struct kiln_tensor *n, struct kiln__mm *mm);
+/* The element offsets in A and B of batch entry i. */
+void kiln__matmul_batch(const struct kiln__mm *mm, int64_t i, int64_t *oa, int64_t *ob);
+
 /* ---- Shapes for the GPU kernels: 4 dims when they suffice, else 8 ---- */
 
 /* Each merges what the op allows; when at most 4 dims remain it pads them to exactly 4

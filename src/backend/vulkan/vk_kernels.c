@@ -40,7 +40,7 @@ struct pc_loss { /* loss.comp */
     float scale;
 };
 struct pc_matmul { /* matmul.comp */
-    uint32_t m, n, k, sa, sb, sc;
+    uint32_t m, n, k, nb, bd[6], sa[6], sb[6];
 };
 struct pc_sgd { /* optim.comp, OP_SGD */
     uint32_t n;
@@ -223,33 +223,21 @@ static kiln_status vk_unary(struct kiln_backend *be, const struct kiln_tensor *n
 
 /* ==== Matmul ==== */
 
-static void mm_dims(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int64_t *nn,
-                    int64_t *k)
-{
-    const struct kiln__p_matmul *p = kiln__params(n);
-    const struct kiln_shape *a = &n->src[0]->shape, *b = &n->src[1]->shape;
-    int32_t r = a->rank;
-    *batch = r == 3 ? a->dims[0] : 1;
-    *m = p->trans_a ? a->dims[r - 1] : a->dims[r - 2];
-    *k = p->trans_a ? a->dims[r - 2] : a->dims[r - 1];
-    *nn = p->trans_b ? b->dims[r - 2] : b->dims[r - 1];
-}
-
 static bool vk_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__vk *vk = be->impl;
-    int64_t batch, m, nn, k;
+    struct kiln__mm mm;
     if (!kiln__vk_supports(be, n)) {
         return false;
     }
-    mm_dims(n, &batch, &m, &nn, &k);
+    kiln__matmul_dims(n, &mm);
     const uint32_t *lim = vk->props.limits.maxComputeWorkGroupCount;
-    if ((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1] > lim[0] ||
-        (m + vk->mm_tile[0] - 1) / vk->mm_tile[0] > lim[1] || batch > lim[2]) {
+    if ((mm.n + vk->mm_tile[1] - 1) / vk->mm_tile[1] > lim[0] ||
+        (mm.m + vk->mm_tile[0] - 1) / vk->mm_tile[0] > lim[1] || mm.batch > lim[2]) {
         KILN_FAIL(KILN_E_UNSUPPORTED,
                   "matmul '%s': %lld x %lld x %lld (batch %lld) needs more workgroups than "
                   "maxComputeWorkGroupCount allows on '%s'; use a smaller batch",
-                  n->name, (long long)m, (long long)nn, (long long)k, (long long)batch,
+                  n->name, (long long)mm.m, (long long)mm.n, (long long)mm.k, (long long)mm.batch,
                   vk->props.deviceName);
         return false;
     }
@@ -260,13 +248,24 @@ static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *
 {
     struct kiln__vk *vk = vk_of(be);
     const struct kiln__p_matmul *p = kiln__params(n);
-    int64_t batch, m, nn, k;
-    mm_dims(n, &batch, &m, &nn, &k);
+    struct kiln__mm mm;
+    kiln__matmul_dims(n, &mm);
+    int64_t m = mm.m, nn = mm.n;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    struct pc_matmul pc = {(uint32_t)m,       (uint32_t)nn,       (uint32_t)k,
-                           (uint32_t)(m * k), (uint32_t)(k * nn), (uint32_t)(m * nn)};
+    /* At most KILN_MAX_DIMS - 2 = 6 batch dims remain after merging. */
+    struct pc_matmul pc;
+    memset(&pc, 0, sizeof(pc));
+    pc.m = (uint32_t)m;
+    pc.n = (uint32_t)nn;
+    pc.k = (uint32_t)mm.k;
+    pc.nb = (uint32_t)mm.nb;
+    for (int32_t i = 0; i < mm.nb; i++) {
+        pc.bd[i] = (uint32_t)mm.bdims[i];
+        pc.sa[i] = (uint32_t)mm.sa[i];
+        pc.sb[i] = (uint32_t)mm.sb[i];
+    }
     enum kiln__vk_shader sh = p->trans_a
                                   ? (p->trans_b ? KILN__VK_SH_MATMUL_TT : KILN__VK_SH_MATMUL_TN)
                                   : (p->trans_b ? KILN__VK_SH_MATMUL_NT : KILN__VK_SH_MATMUL_NN);
@@ -274,7 +273,7 @@ static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *
     int nb = bind_node(n, true, 0, b);
     uint32_t gx = (uint32_t)((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1]);
     uint32_t gy = (uint32_t)((m + vk->mm_tile[0] - 1) / vk->mm_tile[0]);
-    return kiln__vk_dispatch(vk, sh, nb, b, &pc, sizeof(pc), gx, gy, (uint32_t)batch);
+    return kiln__vk_dispatch(vk, sh, nb, b, &pc, sizeof(pc), gx, gy, (uint32_t)mm.batch);
 }
 
 /* ==== Shape ==== */
