@@ -225,11 +225,23 @@ KILN_API kiln_tensor *kiln_lrn(kiln_graph *g, kiln_tensor *x, int32_t size, floa
  */
 KILN_API kiln_tensor *kiln_dropout(kiln_graph *g, kiln_tensor *x, float p, uint64_t seed);
 
-/* Joins n (1..4) tensors along axis; the other dims must match. */
+/* Joins n >= 1 tensors along axis; the other dims must match. [in] xs: borrowed. */
 KILN_API kiln_tensor *kiln_concat(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32_t axis);
-/* x[..., start : start + length, ...] along axis. */
+/* Stacks n >= 1 tensors of one shape along a new dim at axis (0..rank): PyTorch's
+ * torch.stack (a reshape of each, which is a view, and a concat). [in] xs: borrowed. */
+KILN_API kiln_tensor *kiln_stack(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32_t axis);
+/* x[..., start : start + length, ...] along axis. When the result is one contiguous
+ * range of x (every dim before axis of size 1, as after kiln_split of the first dim), it
+ * is a view of x where the backend can bind its offset, and no copy runs. */
 KILN_API kiln_tensor *kiln_slice(kiln_graph *g, kiln_tensor *x, int32_t axis, int64_t start,
                                  int64_t length);
+/* Splits x along axis into n slices of sizes[i] (summing to x's extent): torch.split.
+ * [out] out: n tensors (the graph's poisoned tensor for each when the call fails). */
+KILN_API void kiln_split(kiln_graph *g, kiln_tensor *x, int32_t axis, int32_t n,
+                         const int64_t *sizes, kiln_tensor **out);
+/* Splits x along axis into n slices as equal as possible, the first (extent mod n) one
+ * longer (numpy.array_split; n <= the extent). [out] out: n tensors. */
+KILN_API void kiln_chunk(kiln_graph *g, kiln_tensor *x, int32_t axis, int32_t n, kiln_tensor **out);
 /* Zeros around x: before[i] and after[i] (x's rank entries each, >= 0) per dim. */
 KILN_API kiln_tensor *kiln_pad(kiln_graph *g, kiln_tensor *x, const int32_t *before,
                                const int32_t *after);
