@@ -5,9 +5,11 @@
  * (n items, training, run) and the op's params (its row in src/ops/op_list.h):
  *   -DOP_GATHER         y[o, j, c] = x[o, idx[j], c]; 0 for an index outside [0, v) and,
  *                       with zero_pad, for the padding row
+ *   -DOP_BUCKET_INDICES one invocation per block of TILE table rows lists the positions
+ *                       of the block's indices in index order (after the blocks' starts)
  *   -DOP_SCATTER_ADD    dx[o, v, c] = sum of dy[o, j, c] over idx[j] == v in index order;
- *                       one invocation per (o, tile of TILE rows, c) scans the indices
- *                       once (no atomics); the padding row gets 0
+ *                       one invocation per (o, block, c) adds its block's listed rows
+ *                       (no atomics); the padding row and unindexed rows get 0
  *   -DOP_WHERE          y = cond != 0 ? a : b over the merged broadcast dims
  *   -DOP_SEQUENCE_MASK  y[.., t] = t < lengths[..] ? 1 : 0
  * Grid-stride loops over the items.
@@ -15,7 +17,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#if defined(OP_GATHER) || defined(OP_SCATTER_ADD)
+#if defined(OP_GATHER) || defined(OP_SCATTER_ADD) || defined(OP_BUCKET_INDICES)
 layout(push_constant) uniform PC {
     uint n, training, run_lo, run_hi;
     int axis, padding_idx, zero_pad, outer, v, j, inner, tile;
@@ -50,36 +52,68 @@ void main()
         y[o] = ok ? x[(oo * uint(pc.v) + uint(v)) * inner + c] : 0u;
     }
 }
+#elif defined(OP_BUCKET_INDICES)
+layout(std430, binding = 0) readonly buffer I { int idx[]; };
+layout(std430, binding = 1) writeonly buffer O { int outp[]; };
+
+const uint TILE = 32u; /* rows per block (the host's tile) */
+
+void main()
+{
+    uint nb = pc.n;
+    for (uint b = GSTART; b < nb; b += GSTEP) {
+        uint start = 0u, total = 0u;
+        for (int jj = 0; jj < pc.j; jj++) {
+            int v = idx[jj];
+            if (v >= 0 && v < pc.v && v != pc.padding_idx) {
+                start += uint(v) / TILE < b ? 1u : 0u;
+                total++;
+            }
+        }
+        outp[b] = int(start);
+        uint k = nb + 1u + start;
+        for (int jj = 0; jj < pc.j; jj++) {
+            int v = idx[jj];
+            if (v >= 0 && v < pc.v && v != pc.padding_idx && uint(v) / TILE == b) {
+                outp[k++] = jj;
+            }
+        }
+        if (b == nb - 1u) {
+            outp[nb] = int(total);
+            for (uint r = total; r < uint(pc.j); r++) {
+                outp[nb + 1u + r] = -1;
+            }
+        }
+    }
+}
 #elif defined(OP_SCATTER_ADD)
 layout(std430, binding = 0) readonly buffer DY { float dy[]; };
 layout(std430, binding = 1) readonly buffer I { int idx[]; };
-layout(std430, binding = 2) writeonly buffer DX { float dx[]; };
+layout(std430, binding = 2) readonly buffer BK { int bk[]; };
+layout(std430, binding = 3) writeonly buffer DX { float dx[]; };
 
-const int TILE = 32; /* the most rows an invocation keeps (the host's tile) */
+const int TILE = 32; /* rows per block (the host's tile) */
 
 void main()
 {
     uint inner = uint(pc.inner), nj = uint(pc.j);
-    uint tiles = (uint(pc.v) + uint(pc.tile) - 1u) / uint(pc.tile);
-    int rows = min(pc.tile, TILE);
+    uint nb = (uint(pc.v) + uint(TILE) - 1u) / uint(TILE);
     for (uint it = GSTART; it < pc.n; it += GSTEP) {
         uint c = it % inner, t = it / inner;
-        uint tile = t % tiles, oo = t / tiles;
-        int v0 = int(tile) * pc.tile;
+        uint b = t % nb, oo = t / nb;
+        int v0 = int(b) * TILE;
         float acc[TILE];
         for (int r = 0; r < TILE; r++) {
             acc[r] = 0.0;
         }
         uint src = oo * nj * inner + c;
-        for (uint jj = 0u; jj < nj; jj++) {
-            int r = idx[jj] - v0;
-            if (r >= 0 && r < rows) {
-                acc[r] += dy[src + jj * inner];
-            }
+        for (int k = bk[b]; k < bk[b + 1u]; k++) {
+            uint jj = uint(bk[nb + 1u + uint(k)]);
+            acc[idx[jj] - v0] += dy[src + jj * inner];
         }
         uint dst = (oo * uint(pc.v) + uint(v0)) * inner + c;
-        for (int r = 0; r < rows && v0 + r < pc.v; r++) {
-            dx[dst + uint(r) * inner] = v0 + r == pc.padding_idx ? 0.0 : acc[r];
+        for (int r = 0; r < TILE && v0 + r < pc.v; r++) {
+            dx[dst + uint(r) * inner] = acc[r];
         }
     }
 }

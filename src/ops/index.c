@@ -1,9 +1,11 @@
 /*
  * index.c - ops that select by index or by condition: GATHER (index_select along an
  * axis; with axis 0 of a [V, D] table it is the embedding lookup), SCATTER_ADD (its
- * adjoint: sums rows into a table in index order, without atomics), WHERE (cond ? a :
- * b with numpy broadcasting over up to KILN_MAX_DIMS dims) and SEQUENCE_MASK (1 where
- * t < length, for padded sequences). The builders, shape inference (which also writes
+ * adjoint: sums rows into a table in index order, without atomics) with BUCKET_INDICES
+ * (the positions of the indices grouped by blocks of table rows, which SCATTER_ADD
+ * takes so that no GPU work-item scans every index), WHERE (cond ? a : b with numpy
+ * broadcasting over up to KILN_MAX_DIMS dims) and SEQUENCE_MASK (1 where t < length,
+ * for padded sequences). The builders, shape inference (which also writes
  * the sizes the GPU kernels need into the params), backward rules and CPU references.
  * All four run on the GPU backends through the generic kernel convention (op_desc.h);
  * their kernels are in opencl/index.cl and shaders/index.comp.
@@ -17,8 +19,8 @@
 #include "../graph/graph_impl.h"
 #include "family.h"
 
-/* Rows of dx one SCATTER_ADD work-item accumulates: the GPU kernels keep them in an
- * array of this size (opencl/index.cl, shaders/index.comp). */
+/* Rows of dx per block of BUCKET_INDICES, and so per SCATTER_ADD work-item, which keeps
+ * them in an array of this size (opencl/index.cl, shaders/index.comp). */
 #define SCATTER_TILE 32
 
 static bool fits_i32(int64_t v)
@@ -90,6 +92,26 @@ static kiln_status infer_gather(struct kiln_tensor *n)
     return check_sizes(n, p, outer, x->dims[p->axis], kiln__shape_elems(ix), inner);
 }
 
+/* The blocks of `tile` rows of a table of v rows. */
+static int64_t n_blocks(const struct kiln__p_gather *p)
+{
+    return (p->v + p->tile - 1) / p->tile;
+}
+
+static kiln_status infer_bucket(struct kiln_tensor *n)
+{
+    struct kiln__p_gather *p = (struct kiln__p_gather *)n->params;
+    KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_I32));
+    if (p->v < 1) {
+        return KILN_FAIL(KILN_E_SHAPE, "bucket_indices: table size %d is not positive", p->v);
+    }
+    KILN_TRY(check_sizes(n, p, 1, p->v, n->src[0]->n_elems, 1));
+    n->dtype = KILN_DTYPE_I32;
+    n->shape.rank = 1;
+    n->shape.dims[0] = n_blocks(p) + 1 + p->j;
+    return KILN_OK;
+}
+
 static kiln_status infer_scatter_add(struct kiln_tensor *n)
 {
     struct kiln__p_gather *p = (struct kiln__p_gather *)n->params;
@@ -97,6 +119,7 @@ static kiln_status infer_scatter_add(struct kiln_tensor *n)
     char a[64], b[64];
     KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
     KILN_TRY(kiln__want_dtype(n, 1, KILN_DTYPE_I32));
+    KILN_TRY(kiln__want_dtype(n, 2, KILN_DTYPE_I32));
     bool ok = p->axis >= 0 && p->v >= 1 && p->axis + ix->rank <= dy->rank &&
               dy->rank - ix->rank + 1 <= KILN_MAX_DIMS;
     for (int32_t i = 0; ok && i < ix->rank; i++) {
@@ -119,7 +142,12 @@ static kiln_status infer_scatter_add(struct kiln_tensor *n)
     }
     int64_t outer, inner;
     outer_inner(dy, p->axis, p->axis + ix->rank, &outer, &inner);
-    return check_sizes(n, p, outer, p->v, kiln__shape_elems(ix), inner);
+    KILN_TRY(check_sizes(n, p, outer, p->v, kiln__shape_elems(ix), inner));
+    if (n->src[2]->n_elems != n_blocks(p) + 1 + p->j) {
+        return KILN_FAIL(KILN_E_SHAPE, "scatter_add: '%s' is not the bucket_indices of '%s'",
+                         n->src[2]->name, n->src[1]->name);
+    }
+    return KILN_OK;
 }
 
 static bool row_valid(const struct kiln__p_gather *p, int32_t v)
@@ -174,18 +202,64 @@ static kiln_status ref_scatter_add(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
+/* The positions of the indices in range [0, v) and not the padding row, grouped by block
+ * of `tile` rows (idx / tile), in index order within each block: out[b] (b <= blocks) is
+ * where block b's positions start in out[blocks + 1 ...] (out[blocks] = their count);
+ * the rest of the list is -1. */
+static kiln_status ref_bucket(const struct kiln__op_args *args)
+{
+    const struct kiln__p_gather *p = kiln__params(args->node);
+    const int32_t *idx = args->in[0];
+    int32_t *out = args->out, nb = (int32_t)n_blocks(p), *list = out + nb + 1;
+    for (int32_t b = 0; b <= nb; b++) {
+        out[b] = 0;
+    }
+    for (int32_t jj = 0; jj < p->j; jj++) {
+        list[jj] = -1;
+        if (row_valid(p, idx[jj]) && idx[jj] != p->padding_idx) {
+            out[idx[jj] / p->tile + 1]++;
+        }
+    }
+    for (int32_t b = 0; b < nb; b++) {
+        out[b + 1] += out[b];
+    }
+    /* out[b] serves as block b's write cursor, which ends at block b + 1's start. */
+    for (int32_t jj = 0; jj < p->j; jj++) {
+        if (row_valid(p, idx[jj]) && idx[jj] != p->padding_idx) {
+            list[out[idx[jj] / p->tile]++] = jj;
+        }
+    }
+    for (int32_t b = nb; b > 0; b--) {
+        out[b] = out[b - 1];
+    }
+    out[0] = 0;
+    return KILN_OK;
+}
+
+static int64_t bucket_items(const struct kiln_tensor *n)
+{
+    return n_blocks(kiln__params(n));
+}
+
 static int64_t scatter_items(const struct kiln_tensor *n)
 {
     const struct kiln__p_gather *p = kiln__params(n);
-    return (int64_t)p->outer * ((p->v + p->tile - 1) / p->tile) * p->inner;
+    return (int64_t)p->outer * n_blocks(p) * p->inner;
+}
+
+/* SCATTER_ADD of dy at the indices of GATHER node n (with its params). */
+static struct kiln_tensor *scatter(kiln_graph *g, struct kiln_tensor *dy, struct kiln_tensor *idx,
+                                   const struct kiln__p_gather *p)
+{
+    struct kiln_tensor *src[3] = {dy, idx, NULL};
+    src[2] = kiln__node(g, KILN_OP_BUCKET_INDICES, 1, &idx, p, sizeof(*p));
+    return kiln__node(g, KILN_OP_SCATTER_ADD, 3, src, p, sizeof(*p));
 }
 
 static void bwd_gather(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
                        struct kiln_tensor **dx)
 {
-    struct kiln__p_gather p = *(const struct kiln__p_gather *)kiln__params(n);
-    struct kiln_tensor *src[2] = {dy, n->src[1]};
-    dx[0] = kiln__node(g, KILN_OP_SCATTER_ADD, 2, src, &p, sizeof(p));
+    dx[0] = scatter(g, dy, n->src[1], kiln__params(n));
 }
 
 /* The adjoint of SCATTER_ADD: every position reads its row of the table, positions of
@@ -211,13 +285,25 @@ const struct kiln__op_desc kiln__desc_GATHER = {
     .cpu_ref = ref_gather,
     .tol = {0, 0, 0}, /* copies */
 };
+/* No PyTorch counterpart; tools/golden/make_goldens.py computes the same lists. */
+const struct kiln__op_desc kiln__desc_BUCKET_INDICES = {
+    .name = "bucket_indices",
+    .n_in = 1,
+    .flags = KILN__OPF_GENERIC,
+    .params_bytes = sizeof(struct kiln__p_gather),
+    .infer = infer_bucket,
+    .cpu_ref = ref_bucket,
+    .tol = {0, 0, 0},
+    .gpu_items = bucket_items,
+};
 /* PyTorch: Tensor.index_add_ into zeros, without the padding row and out-of-range
- * indices. Every backend sums in index order, so results are bitwise equal between
+ * indices; src[2] is the BUCKET_INDICES of src[1] (the reference does not read it).
+ * Every backend sums in index order, so results are bitwise equal between
  * backends (the op tests check that); the tolerance is that of a float sum of the
  * duplicates, against exact sums (the goldens). */
 const struct kiln__op_desc kiln__desc_SCATTER_ADD = {
     .name = "scatter_add",
-    .n_in = 2,
+    .n_in = 3,
     .flags = KILN__OPF_GENERIC,
     .params_bytes = sizeof(struct kiln__p_gather),
     .infer = infer_scatter_add,
@@ -418,8 +504,7 @@ kiln_tensor *kiln_scatter_add(kiln_graph *g, kiln_tensor *src, kiln_tensor *idx,
         return kiln__graph_fail(g, KILN_E_SHAPE, "kiln_scatter_add: size %lld", (long long)size);
     }
     struct kiln__p_gather p = {.axis = axis, .padding_idx = -1, .v = (int32_t)size};
-    kiln_tensor *s[2] = {src, idx};
-    return kiln__node(g, KILN_OP_SCATTER_ADD, 2, s, &p, sizeof(p));
+    return scatter(g, src, idx, &p);
 }
 
 kiln_tensor *kiln_where(kiln_graph *g, kiln_tensor *cond, kiln_tensor *a, kiln_tensor *b)

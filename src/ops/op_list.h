@@ -96,8 +96,9 @@ KILN_OP_P(GATHER, index, 2, gather, /* (x, idx i32) -> x.shape[:axis] + idx.shap
           int32_t zero_pad;         /* 1: padding rows read as 0 (scatter_add's adjoint) */
           int32_t outer; int32_t v; /* derived by infer: prod(dims before axis), x.dims[axis] */
           int32_t j; int32_t inner; /* derived: idx elements, prod(dims after axis) */
-          int32_t tile;)            /* SCATTER_ADD: rows of dx per GPU work-item (derived) */
-KILN_OP(SCATTER_ADD, index, 2)      /* (dy, idx) -> dx [.., v, ..]; params as GATHER's */
+          int32_t tile;)            /* rows per block of BUCKET_INDICES (derived) */
+KILN_OP(BUCKET_INDICES, index, 1)   /* (idx) -> i32 block offsets and positions; as GATHER's */
+KILN_OP(SCATTER_ADD, index, 3)      /* (dy, idx, buckets) -> dx [.., v, ..]; as GATHER's */
 KILN_OP_P(WHERE, index, 3, where,   /* (cond f32 or i32, a, b): cond != 0 ? a : b */
           int32_t cond_i32;         /* derived: cond is i32 */
           int32_t rank;             /* derived: the merged iteration over the output */

@@ -1,10 +1,12 @@
 /*
  * test_index.c - case rows and double-precision evaluators of the index family: gather
  * (embedding lookups with duplicate, padding and out-of-range indices, inner axes, an
- * i32 table, a scalar index, a rank-8 result), scatter_add (tables wider than one tile
- * of rows, inner axes, padding), where (f32 and i32 conditions with NaN and -0, NumPy
- * broadcasting up to rank 8) and sequence_mask (lengths below 0 and above max_len).
- * gather and scatter_add rows are OH_BITWISE: every backend sums in index order.
+ * i32 table, a scalar index, a rank-8 result), bucket_indices (padding, out-of-range
+ * indices, several blocks), scatter_add (tables of several blocks of rows, inner axes,
+ * out-of-range indices; the padding row through gather's gradient), where (f32 and i32
+ * conditions with NaN and -0, NumPy broadcasting up to rank 8) and sequence_mask
+ * (lengths below 0 and above max_len). gather and scatter_add rows are OH_BITWISE:
+ * every backend sums in index order.
  */
 #include <math.h>
 #include <string.h>
@@ -46,6 +48,28 @@ static void eval_gather(const struct kiln_tensor *n, double *const *in, double *
                 out[(o * j + jj) * inner + c] = ok ? in[0][(o * v + (int64_t)iv) * inner + c] : 0.0;
             }
         }
+    }
+}
+
+/* Block offsets, then the positions of valid indices grouped by block (idx / tile) in
+ * index order, then -1. */
+static void eval_bucket(const struct kiln_tensor *n, double *const *in, double *out, int t)
+{
+    const struct kiln__p_gather *p = (const void *)n->params;
+    int64_t j = n->src[0]->n_elems, nb = (p->v + p->tile - 1) / p->tile, k = 0;
+    (void)t;
+    for (int64_t b = 0; b < nb; b++) {
+        out[b] = (double)k;
+        for (int64_t jj = 0; jj < j; jj++) {
+            double v = in[0][jj];
+            if (v >= 0 && v < p->v && v != p->padding_idx && (int64_t)v / p->tile == b) {
+                out[nb + 1 + k++] = (double)jj;
+            }
+        }
+    }
+    out[nb] = (double)k;
+    for (; k < j; k++) {
+        out[nb + 1 + k] = -1.0;
     }
 }
 
@@ -111,6 +135,7 @@ static void eval_sequence_mask(const struct kiln_tensor *n, double *const *in, d
 /* Copies and selections are exact; scatter_add rounds its sum of duplicates in f32. */
 static const struct oh_eval evals[] = {
     {KILN_OP_GATHER, eval_gather, R64_TOL_EXACT},
+    {KILN_OP_BUCKET_INDICES, eval_bucket, R64_TOL_EXACT},
     {KILN_OP_SCATTER_ADD, eval_scatter_add, R64_TOL_DOUBLE_ACC},
     {KILN_OP_WHERE, eval_where, R64_TOL_EXACT},
     {KILN_OP_SEQUENCE_MASK, eval_sequence_mask, R64_TOL_EXACT},
@@ -122,6 +147,12 @@ static const struct oh_eval evals[] = {
 static kiln_tensor *build_embedding(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
 {
     return kiln_embedding(g, in[0], in[1], c->p.gather.padding_idx);
+}
+
+static kiln_tensor *build_scatter_add(kiln_graph *g, kiln_tensor *const *in,
+                                      const struct oh_case *c)
+{
+    return kiln_scatter_add(g, in[0], in[1], c->p.gather.axis, c->p.gather.v);
 }
 
 /* A padded-sequence mean: sum(x * mask) over t / length, the mask from the lengths. */
@@ -209,35 +240,56 @@ static const struct oh_case cases[] = {
      .p.gather = {.padding_idx = 0, .zero_pad = 1},
      .gen = {U, IDX(-1, 10)},
      .flags = OH_BITWISE},
-    /* ---- scatter_add ---- */
+    /* ---- bucket_indices ---- */
+    {.op = KILN_OP_BUCKET_INDICES,
+     .note = "43 ids into 7 rows, padding row 2, out of range",
+     .shape = {OH_S1(43)},
+     .i32_mask = 1u,
+     .p.gather = {.padding_idx = 2, .v = 7},
+     .gen = {IDX(-2, 9)}},
+    {.op = KILN_OP_BUCKET_INDICES,
+     .note = "3x97 ids into 300 rows (10 blocks)",
+     .shape = {OH_S2(3, 97)},
+     .i32_mask = 1u,
+     .p.gather = {.padding_idx = -1, .v = 300},
+     .gen = {IDX(-1, 301)}},
+    /* ---- scatter_add (the public builder: bucket_indices, then scatter_add) ---- */
     {.op = KILN_OP_SCATTER_ADD,
      .note = "3x7 rows into 37",
+     .n_in = 2,
      .shape = {OH_S3(3, 7, 5), OH_S2(3, 7)},
      .i32_mask = I1,
      .p.gather = {.padding_idx = -1, .v = 37},
      .gen = {U, IDX(0, 37)},
-     .flags = OH_BITWISE},
+     .flags = OH_BITWISE,
+     .build = build_scatter_add},
     {.op = KILN_OP_SCATTER_ADD,
-     .note = "duplicates, padding row 2 and out-of-range ids into 7",
+     .note = "duplicates and out-of-range ids into 7",
+     .n_in = 2,
      .shape = {OH_S2(43, 3), OH_S1(43)},
      .i32_mask = I1,
-     .p.gather = {.padding_idx = 2, .v = 7},
+     .p.gather = {.padding_idx = -1, .v = 7},
      .gen = {U, IDX(-2, 9)},
-     .flags = OH_BITWISE},
+     .flags = OH_BITWISE,
+     .build = build_scatter_add},
     {.op = KILN_OP_SCATTER_ADD,
      .note = "axis 1 into 11",
+     .n_in = 2,
      .shape = {OH_S3(4, 5, 6), OH_S1(5)},
      .i32_mask = I1,
      .p.gather = {.axis = 1, .padding_idx = -1, .v = 11},
      .gen = {U, IDX(0, 11)},
-     .flags = OH_BITWISE},
+     .flags = OH_BITWISE,
+     .build = build_scatter_add},
     {.op = KILN_OP_SCATTER_ADD,
-     .note = "300 ids into 101 rows of 33 (four tiles, several workgroups)",
+     .note = "300 ids into 101 rows of 33 (four blocks, several workgroups)",
+     .n_in = 2,
      .shape = {OH_S2(300, 33), OH_S1(300)},
      .i32_mask = I1,
      .p.gather = {.padding_idx = -1, .v = 101},
      .gen = {U, IDX(0, 101)},
-     .flags = OH_BITWISE},
+     .flags = OH_BITWISE,
+     .build = build_scatter_add},
     /* ---- where ---- */
     {.op = KILN_OP_WHERE,
      .note = "13x11, f32 condition",

@@ -331,6 +331,7 @@ FWD.update({
     "pad": lambda i, p: op_pad(i[0], p),
     "dropout": lambda i, p: op_dropout(i[0], p),
     "gather": lambda i, p: op_gather(i[0], i[1], p),
+    "bucket_indices": lambda i, p: op_bucket_indices(i[0], p),
     "scatter_add": lambda i, p: op_scatter_add(i[0], i[1], p),
     # kiln: cond != 0 (NaN counts as true, -0 as false), for f32 and i32 conditions
     "where": lambda i, p: torch.where(i[0] != 0, i[1], i[2]),
@@ -348,7 +349,7 @@ RAW_PARAMS = {
     "where": [("cond_i32", "i"), ("rank", "i"), ("dims", "8I"), ("bcast", "3I")],
     "sequence_mask": [("max_len", "i")],
 }
-RAW_PARAMS["scatter_add"] = RAW_PARAMS["gather"]
+RAW_PARAMS["scatter_add"] = RAW_PARAMS["bucket_indices"] = RAW_PARAMS["gather"]
 
 
 def decode_params(op, p):
@@ -400,6 +401,23 @@ def op_scatter_add(src, idx, p):
     m = valid.reshape([1] * len(lead) + [ic.numel()] + [1] * len(tail)).to(src.dtype)
     out = torch.zeros(lead + [v] + tail, dtype=src.dtype)
     return out.index_add(a, ic, s * m)
+
+
+def op_bucket_indices(idx, p):
+    """kiln's bucket_indices: the positions of the indices in [0, v) other than the
+    padding row, grouped by block of `tile` rows in index order, after each block's start
+    and the total; the unused end of the list is -1."""
+    v, t, pad = p["v"], p["tile"], p["padding_idx"]
+    ids = [int(i) for i in idx.reshape(-1)]
+    nb = (v + t - 1) // t
+    blocks = [[j for j, i in enumerate(ids) if 0 <= i < v and i != pad and i // t == b]
+              for b in range(nb)]
+    starts, k = [], 0
+    for b in blocks:
+        starts.append(k)
+        k += len(b)
+    out = starts + [k] + [j for b in blocks for j in b] + [-1] * (len(ids) - k)
+    return torch.tensor(out, dtype=torch.int64)
 
 
 def op_sequence_mask(lengths, p):
