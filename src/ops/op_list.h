@@ -18,7 +18,7 @@
 #endif
 
 /*      name             family  n_in */
-/* binary: numpy broadcasting over up to 4 dims */
+/* binary: numpy broadcasting over up to 8 dims */
 KILN_OP(ADD, binary, 2)
 KILN_OP(SUB, binary, 2)
 KILN_OP(MUL, binary, 2)
@@ -84,7 +84,7 @@ KILN_OP(BN_RUNNING_UPDATE, norm, 3)   /* (running_mean, running_var, stats), in 
 KILN_OP(LRN, norm, 1)
 KILN_OP(LRN_BWD, norm, 2) /* (x, dy) -> dx */
 /* layout: concatenation, slices, zero padding */
-KILN_OP(CONCAT, layout, 4) /* 1..4 inputs along one axis */
+KILN_OP(CONCAT, layout, 4) /* 1..KILN__MAX_SRC inputs along one axis */
 KILN_OP(SLICE, layout, 1)
 KILN_OP(PAD, layout, 1)
 /* random */
