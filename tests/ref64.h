@@ -89,18 +89,20 @@
 
 /* ==== Evaluators ==== */
 
-/* Evaluates node n in double. in[i]: the values of n's sources (i32 data as integer
- * values); out: n->n_elems values. In-place updates write their inputs (the bits of
- * inplace_mask) instead, at step t (1-based). */
-typedef void (*r64_eval_fn)(const struct kiln_tensor *n, double *const *in, double *out, int t);
+/* Evaluates node n in double: oh_eval_fn (op_harness.h). */
+typedef oh_eval_fn r64_eval_fn;
 
 struct r64_op {
     r64_eval_fn eval;     /* NULL: no evaluator (the double checks fail for the op) */
     struct kiln__tol tol; /* the forward tolerance class */
 };
 
-/* Indexed by enum kiln_op (ref64_ops.c). */
+/* Indexed by enum kiln_op (ref64_ops.c): the ops whose family table has no evaluators. */
 extern const struct r64_op r64_ops[KILN_OP_COUNT];
+
+/* The evaluator of op: from its family's table (tests/ops/test_<family>.c), else from
+ * r64_ops. */
+struct r64_op r64_op_of(int op);
 
 /* ==== Checks ==== */
 

@@ -87,6 +87,7 @@ static kiln_status cpu_init(struct kiln_backend *be, const char *device)
     be->impl = st;
     snprintf(be->device_name, sizeof(be->device_name), "%s", cpu_device_names[dev]);
     be->alignment = 64;
+    be->view_alignment = 4;
     return KILN_OK;
 }
 

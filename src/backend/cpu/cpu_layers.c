@@ -80,35 +80,23 @@ struct bcast {
     int64_t d[4], sa[4], sb[4];
 };
 
-static void bcast_of(const struct kiln_tensor *n, struct bcast *m)
+/* Merges the node's dims (kiln__iter_bcast); false when more than 4 remain. */
+static bool bcast_of(const struct kiln_tensor *n, struct bcast *m)
 {
-    int64_t d[4], sa[4], sb[4];
-    kiln__dims4(&n->shape, d);
-    kiln__bcast_strides(n, 0, sa);
-    kiln__bcast_strides(n, 1, sb);
-    m->rank = 0;
+    const struct kiln_shape *ops[3] = {NULL, &n->src[0]->shape, &n->src[1]->shape};
+    struct kiln__iter it;
+    kiln__iter_bcast(&n->shape, 3, ops, &it);
+    if (it.rank > 4) {
+        return false;
+    }
+    kiln__iter_pad(&it, 3, 4);
+    m->rank = 4;
     for (int k = 0; k < 4; k++) {
-        if (d[k] == 1) {
-            continue; /* a dim of 1 moves no operand */
-        }
-        int32_t r = m->rank;
-        if (r > 0 && m->sa[r - 1] == sa[k] * d[k] && m->sb[r - 1] == sb[k] * d[k]) {
-            m->d[r - 1] *= d[k]; /* dim k continues the previous one for every operand */
-            m->sa[r - 1] = sa[k];
-            m->sb[r - 1] = sb[k];
-            continue;
-        }
-        m->d[r] = d[k], m->sa[r] = sa[k], m->sb[r] = sb[k];
-        m->rank++;
+        m->d[k] = it.dims[k];
+        m->sa[k] = it.strides[1][k];
+        m->sb[k] = it.strides[2][k];
     }
-    /* Pad at the front to 4 dims of 1. */
-    int32_t pad = 4 - m->rank;
-    for (int k = 3; k >= 0; k--) {
-        bool real = k >= pad;
-        m->d[k] = real ? m->d[k - pad] : 1;
-        m->sa[k] = real ? m->sa[k - pad] : 0;
-        m->sb[k] = real ? m->sb[k - pad] : 0;
-    }
+    return true;
 }
 
 /* y[0..n) = a[i sa] + b[i sb] for a run whose strides are 0 or 1. */
@@ -143,8 +131,8 @@ static void add_run(const float *a, int64_t sa, const float *b, int64_t sb, floa
 static bool add_accepts(const struct kiln_tensor *n)
 {
     struct bcast m;
-    bcast_of(n, &m);
-    return n->n_elems > 0 && (m.sa[3] == 0 || m.sa[3] == 1) && (m.sb[3] == 0 || m.sb[3] == 1);
+    return n->n_elems > 0 && bcast_of(n, &m) && (m.sa[3] == 0 || m.sa[3] == 1) &&
+           (m.sb[3] == 0 || m.sb[3] == 1);
 }
 
 static kiln_status fast_add(struct kiln_context *ctx, const struct kiln__op_args *a)
