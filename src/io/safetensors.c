@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,32 @@ done:
     return s;
 }
 
+/* Makes a rename into path's directory durable: fsync of the directory. */
+static kiln_status sync_dir(const char *path)
+{
+    char dir[600];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "%s: cannot open its directory %s: %s", path, dir,
+                                strerror(errno));
+    }
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory (EINVAL); the rename itself is done. */
+    if (rc != 0 && err != EINVAL) {
+        return KILN_FAIL_NATIVE(KILN_E_IO, err, "%s: fsync of the directory %s failed: %s", path,
+                                dir, strerror(err));
+    }
+    return KILN_OK;
+}
+
 kiln_status kiln__st_write(const char *path, const struct kiln__st_tensor *ts, int32_t n)
 {
     return kiln__st_write_meta(path, ts, n, NULL, 0);
@@ -283,6 +310,7 @@ kiln_status kiln__st_write_meta(const char *path, const struct kiln__st_tensor *
     }
     if (s != KILN_OK) {
         remove(tmp);
+        return s;
     }
-    return s;
+    return sync_dir(path);
 }

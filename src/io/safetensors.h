@@ -46,7 +46,8 @@ void kiln__st_free(struct kiln__st_file *f);
 /* Returns the tensor named name, or NULL. */
 const struct kiln__st_tensor *kiln__st_find(const struct kiln__st_file *f, const char *name);
 
-/* Writes tensors to path atomically (temporary file, fsync, rename). */
+/* Writes tensors to path atomically: a temporary file "<path>.tmp.<pid>", fsync,
+ * rename over path, fsync of the directory. */
 kiln_status kiln__st_write(const char *path, const struct kiln__st_tensor *tensors, int32_t n);
 
 /* Like kiln__st_write, with a "__metadata__" object of n_meta string pairs: meta[2 i]

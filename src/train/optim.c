@@ -122,6 +122,14 @@ void kiln_optimizer_destroy(kiln_optimizer *o)
     kiln__optimizer_free(o);
 }
 
+void kiln__optimizer_info(const struct kiln_optimizer *o, const char **kind, const char **prefix,
+                          float *lr)
+{
+    *kind = o->opt.kind == KILN_OPTIM_SGD ? "sgd" : "adam";
+    *prefix = o->prefix;
+    *lr = o->opt.lr;
+}
+
 void kiln__optimizer_reset(struct kiln_optimizer *o)
 {
     o->steps = 0;
