@@ -115,6 +115,11 @@ KILN_API int64_t kiln_batch_iter_n_batches(const kiln_batch_iter *it);
  * epoch's permutation. The iterator starts at epoch 0. */
 KILN_API void kiln_batch_iter_reset(kiln_batch_iter *it, int64_t epoch);
 
+/* Starts epoch epoch (0-based) at its batch `batch` (0-based; clamped to the epoch's
+ * end): kiln_batch_iter_reset, then skipping batch batches without copying them, so the
+ * next batch is the one an iterator that went through them would give (resuming). */
+KILN_API void kiln_batch_iter_seek(kiln_batch_iter *it, int64_t epoch, int64_t batch);
+
 /*
  * Copies the next batch into x ([batch_size, dim] floats) and y ([batch_size] labels).
  * *n_out receives the number of real items: batch_size, fewer for a last partial batch
@@ -205,6 +210,11 @@ KILN_API void kiln_loader_item_dims(const kiln_loader *l, int64_t dims[3]);
 /* Starts epoch epoch (0-based), dropping any batch prepared for the previous one. The
  * loader starts at epoch 0. */
 KILN_API void kiln_loader_reset(kiln_loader *l, int64_t epoch);
+
+/* Starts epoch epoch (0-based) at its batch `batch`, as kiln_batch_iter_seek: the next
+ * batch (and its augmentation) is the one a loader that went through the earlier ones
+ * would give. */
+KILN_API void kiln_loader_seek(kiln_loader *l, int64_t epoch, int64_t batch);
 
 /*
  * Returns the next batch of the epoch: *x [batch_size, C, H, W] and *y [batch_size]

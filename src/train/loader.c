@@ -275,6 +275,11 @@ void kiln_loader_item_dims(const kiln_loader *l, int64_t dims[3])
 
 void kiln_loader_reset(kiln_loader *l, int64_t epoch)
 {
+    kiln_loader_seek(l, epoch, 0);
+}
+
+void kiln_loader_seek(kiln_loader *l, int64_t epoch, int64_t batch)
+{
     if (l == NULL) {
         return;
     }
@@ -285,9 +290,12 @@ void kiln_loader_reset(kiln_loader *l, int64_t epoch)
             pthread_cond_wait(&l->cv, &l->mu);
         }
     }
-    kiln_batch_iter_reset(l->it, epoch);
+    batch = batch < 0 ? 0 : batch > l->n_batches ? l->n_batches : batch;
+    kiln_batch_iter_seek(l->it, epoch, batch);
     l->epoch = epoch;
-    l->produced = l->consumed = 0;
+    /* Batch p goes to slots[p % 2] and draws its augmentation from its index, so
+     * starting the counts at batch keeps both as they would have been. */
+    l->produced = l->consumed = batch;
     if (l->thread_started) {
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
