@@ -40,11 +40,15 @@ struct kiln_classifier {
     kiln_tensor *pred;
     kiln_tensor *eval_x;    /* optional */
     kiln_tensor *eval_pred; /* optional, with eval_x */
+    /* Optional f32 input [B, C] (kiln 0.2): the loops upload the one-hot encoding of each
+     * batch's labels into it (a row of zeros for a label outside [0, C)), for a loss on
+     * targets such as kiln_mse_loss of the logits. */
+    kiln_tensor *y_onehot;
 };
 
 #define KILN_CLASSIFIER_INIT                                                                       \
     {                                                                                              \
-        sizeof(struct kiln_classifier), NULL, NULL, NULL, NULL, NULL, NULL, NULL                   \
+        sizeof(struct kiln_classifier), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL             \
     }
 
 /* ---- Progress ---- */

@@ -52,7 +52,19 @@ static kiln_status check_model(const struct kiln_classifier *m, const struct kil
                          "kiln_fit: the classifier needs struct_size, optimizer, x and pred (and "
                          "eval_x with eval_pred)");
     }
-    return check_io(m->x, m->pred, m->y, ds, batch);
+    KILN_TRY(check_io(m->x, m->pred, m->y, ds, batch));
+    return kiln__fit_check_onehot(m, *batch);
+}
+
+kiln_status kiln__fit_check_onehot(const struct kiln_classifier *m, int64_t batch)
+{
+    const struct kiln_tensor *t = m->y_onehot;
+    if (t != NULL && (t->dtype != KILN_DTYPE_F32 || t->shape.rank != 2 ||
+                      t->shape.dims[0] != batch || t->shape.dims[1] < 1)) {
+        return KILN_FAIL(KILN_E_SHAPE, "kiln_fit: y_onehot ('%s') must be f32 [%lld, C]", t->name,
+                         (long long)batch);
+    }
+    return KILN_OK;
 }
 
 kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
@@ -112,6 +124,7 @@ struct fit_state {
     kiln_batch_iter *it;
     float *x;
     int32_t *y;
+    float *onehot; /* with m->y_onehot */
     int64_t batch, dim;
     struct kiln_fit_progress p;
     int stop;
@@ -143,6 +156,23 @@ kiln_status kiln__fit_sample_loss(const struct kiln_classifier *m,
     return KILN_OK;
 }
 
+kiln_status kiln__fit_upload_onehot(const struct kiln_classifier *m, const int32_t *y,
+                                    float *scratch)
+{
+    const struct kiln_tensor *t = m->y_onehot;
+    if (t == NULL) {
+        return KILN_OK;
+    }
+    int64_t b = t->shape.dims[0], c = t->shape.dims[1];
+    memset(scratch, 0, (size_t)(b * c) * sizeof(float));
+    for (int64_t i = 0; i < b; i++) {
+        if (y[i] >= 0 && y[i] < c) {
+            scratch[i * c + y[i]] = 1.0f;
+        }
+    }
+    return kiln_tensor_upload(m->y_onehot, scratch, (size_t)(b * c) * sizeof(float));
+}
+
 static kiln_status train_step(struct fit_state *st)
 {
     const struct kiln_classifier *m = st->m;
@@ -155,6 +185,7 @@ static kiln_status train_step(struct fit_state *st)
     if (m->y != NULL) {
         KILN_TRY(kiln_tensor_upload(m->y, st->y, (size_t)st->batch * sizeof(int32_t)));
     }
+    KILN_TRY(kiln__fit_upload_onehot(m, st->y, st->onehot));
     kiln__fit_schedule_lr(st->opt, m->optimizer, st->p.step);
     KILN_TRY(kiln_train_step(m->x->graph, m->optimizer));
     st->p.step++;
@@ -243,7 +274,11 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
     res.train_loss = res.val_accuracy = res.test_accuracy = NAN;
     st.x = kiln__alloc(ctx, (size_t)(st.batch * st.dim) * sizeof(float), "a training batch");
     st.y = kiln__alloc(ctx, (size_t)st.batch * sizeof(int32_t), "a training batch");
-    if (st.x == NULL || st.y == NULL) {
+    if (m->y_onehot != NULL) {
+        st.onehot =
+            kiln__alloc(ctx, (size_t)m->y_onehot->n_elems * sizeof(float), "one-hot labels");
+    }
+    if (st.x == NULL || st.y == NULL || (m->y_onehot != NULL && st.onehot == NULL)) {
         s = KILN_E_OUT_OF_HOST_MEMORY;
         goto done;
     }
@@ -275,6 +310,7 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
 
 done:
     kiln_batch_iter_destroy(st.it);
+    kiln__free(ctx, st.onehot);
     kiln__free(ctx, st.y);
     kiln__free(ctx, st.x);
     if (s == KILN_OK && out != NULL) {

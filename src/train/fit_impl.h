@@ -18,4 +18,12 @@ void kiln__fit_schedule_lr(const struct kiln_fit_options *opt, kiln_optimizer *o
 kiln_status kiln__fit_sample_loss(const struct kiln_classifier *m,
                                   const struct kiln_fit_options *opt, struct kiln_fit_progress *p);
 
+/* Checks m->y_onehot (when set) against the batch size. */
+kiln_status kiln__fit_check_onehot(const struct kiln_classifier *m, int64_t batch);
+
+/* Uploads the one-hot encoding of labels y (m->y_onehot's batch) when m has y_onehot;
+ * scratch: m->y_onehot's element count of floats (NULL when it has none). */
+kiln_status kiln__fit_upload_onehot(const struct kiln_classifier *m, const int32_t *y,
+                                    float *scratch);
+
 #endif /* KILN_FIT_IMPL_H */

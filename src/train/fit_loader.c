@@ -5,6 +5,7 @@
  * kiln_evaluate after every epoch, progress through the same callback.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,7 +22,7 @@ static double now_s(void)
 
 static kiln_status step(const struct kiln_classifier *m, kiln_loader *l,
                         const struct kiln_fit_options *opt, struct kiln_fit_progress *p,
-                        size_t x_bytes)
+                        size_t x_bytes, float *onehot)
 {
     const float *x;
     const int32_t *y;
@@ -34,6 +35,7 @@ static kiln_status step(const struct kiln_classifier *m, kiln_loader *l,
     if (m->y != NULL) {
         KILN_TRY(kiln_tensor_upload(m->y, y, (size_t)n * sizeof(int32_t)));
     }
+    KILN_TRY(kiln__fit_upload_onehot(m, y, onehot));
     kiln__fit_schedule_lr(opt, m->optimizer, p->step);
     KILN_TRY(kiln_train_step(m->x->graph, m->optimizer));
     p->step++;
@@ -69,6 +71,15 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
                          "%lld",
                          m->x->name, (long long)m->x->n_elems, (long long)item);
     }
+    KILN_TRY(kiln__fit_check_onehot(m, batch));
+    float *onehot = NULL;
+    kiln_status s = KILN_OK;
+    if (m->y_onehot != NULL) {
+        onehot = malloc((size_t)m->y_onehot->n_elems * sizeof(float));
+        if (onehot == NULL) {
+            return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_fit_loader: one-hot labels");
+        }
+    }
     memset(&p, 0, sizeof(p));
     memset(&res, 0, sizeof(res));
     res.train_loss = res.val_accuracy = res.test_accuracy = NAN;
@@ -97,7 +108,10 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
         p.loss_n = first > 0 ? opt->start_loss_n : 0;
         double t0 = now_s();
         while (p.step_in_epoch < n_batches && !stop) {
-            KILN_TRY(step(m, train, opt, &p, x_bytes));
+            s = step(m, train, opt, &p, x_bytes, onehot);
+            if (s != KILN_OK) {
+                goto done;
+            }
             p.seconds = now_s() - t0;
             p.steps_per_s = (double)(p.step_in_epoch - first) / p.seconds;
             p.images_per_s = p.steps_per_s * (double)batch;
@@ -108,10 +122,13 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
         double t1 = now_s();
         p.val_accuracy = p.test_accuracy = NAN;
         if (val != NULL && m->pred != NULL) {
-            KILN_TRY(kiln_evaluate(m, val, &p.val_accuracy));
+            s = kiln_evaluate(m, val, &p.val_accuracy);
         }
-        if (test != NULL && m->pred != NULL) {
-            KILN_TRY(kiln_evaluate(m, test, &p.test_accuracy));
+        if (s == KILN_OK && test != NULL && m->pred != NULL) {
+            s = kiln_evaluate(m, test, &p.test_accuracy);
+        }
+        if (s != KILN_OK) {
+            goto done;
         }
         p.eval_seconds = now_s() - t1;
         p.event = KILN_FIT_EPOCH_END;
@@ -132,5 +149,7 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
     if (out != NULL) {
         *out = res;
     }
-    return KILN_OK;
+done:
+    free(onehot);
+    return s;
 }
