@@ -225,4 +225,15 @@ kiln_status classifier_build(kiln_context *ctx, kiln_store *store, const struct 
  * model's input (channels x height x width). */
 void model_prepare_input(const struct model_cfg *cfg, const float *img, float *dst);
 
+/*
+ * Opens the classifier of checkpoint path for inference with batch size batch: its
+ * metadata (*meta, owned), configuration, a context (created as open_context does) and
+ * the evaluation graph with the checkpoint's weights. A model whose input_kind is not
+ * "image" is described only (*ctx NULL, c empty): its kind's handler builds it. Returns
+ * EXIT_SUCCESS or EXIT_FAILURE after printing why; release with model_close.
+ */
+int model_open(const char *path, int64_t batch, struct model_cfg *cfg, kiln_meta **meta,
+               kiln_context **ctx, struct classifier *c);
+void model_close(struct model_cfg *cfg, kiln_meta *meta, kiln_context *ctx, struct classifier *c);
+
 #endif /* KILN_TOOLS_CLI_H */

@@ -13,6 +13,9 @@
 
 const struct command commands[] = {
     {"info", cmd_info, info_help},
+    {"eval", cmd_eval, eval_help},
+    {"predict", cmd_predict, predict_help},
+    {"plot", cmd_plot, plot_help},
     {NULL, NULL, NULL},
 };
 

@@ -349,3 +349,44 @@ void model_prepare_input(const struct model_cfg *cfg, const float *img, float *d
         }
     }
 }
+
+int model_open(const char *path, int64_t batch, struct model_cfg *cfg, kiln_meta **meta,
+               kiln_context **ctx, struct classifier *c)
+{
+    struct kiln_load_options lo = KILN_LOAD_OPTIONS_INIT;
+    memset(c, 0, sizeof(*c));
+    *ctx = NULL;
+    if (kiln_meta_read(path, meta) != KILN_OK) {
+        return fail("reading the checkpoint");
+    }
+    if (!model_cfg_from_meta(cfg, *meta, path)) {
+        return EXIT_FAILURE;
+    }
+    if (cfg->n_classes < 1) {
+        fprintf(stderr, "kiln: %s is a checkpoint of %s, which is not a classifier\n", path,
+                cfg->model);
+        return EXIT_FAILURE;
+    }
+    if (strcmp(cfg->input_kind, "image") != 0) {
+        return EXIT_SUCCESS; /* the caller's handler for that kind builds the model */
+    }
+    if (open_context(ctx, NULL) != EXIT_SUCCESS) {
+        return EXIT_FAILURE;
+    }
+    if (classifier_build(*ctx, NULL, cfg, batch, 0, c) != KILN_OK) {
+        return fail("building the model");
+    }
+    if (kiln_checkpoint_load(kiln_graph_store(c->g), path, &lo, NULL) != KILN_OK) {
+        return fail("loading the weights");
+    }
+    return EXIT_SUCCESS;
+}
+
+void model_close(struct model_cfg *cfg, kiln_meta *meta, kiln_context *ctx, struct classifier *c)
+{
+    kiln_graph_destroy(c->g);
+    c->g = NULL;
+    kiln_context_destroy(ctx);
+    kiln_meta_destroy(meta);
+    model_cfg_fini(cfg);
+}
