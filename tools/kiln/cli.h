@@ -28,6 +28,12 @@
 
 enum { EXIT_USAGE = 2 };
 
+#if defined(__GNUC__)
+#define KILN_TOOL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define KILN_TOOL_PRINTF(a, b)
+#endif
+
 /* ==== Option tables (opts.c) ==== */
 
 enum opt_kind {

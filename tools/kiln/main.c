@@ -16,6 +16,7 @@ const struct command commands[] = {
     {"eval", cmd_eval, eval_help},
     {"predict", cmd_predict, predict_help},
     {"plot", cmd_plot, plot_help},
+    {"doctor", cmd_doctor, doctor_help},
     {NULL, NULL, NULL},
 };
 
