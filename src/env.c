@@ -50,6 +50,12 @@ static bool v_flag(const char *v)
     return is_one_of(v, ok);
 }
 
+static bool v_check(const char *v)
+{
+    static const char *const ok[] = {"0", "1", "nan", NULL};
+    return is_one_of(v, ok);
+}
+
 static bool v_log(const char *v)
 {
     static const char *const ok[] = {"error", "warn", "info", "debug", NULL};
@@ -121,7 +127,8 @@ static const struct {
 } vars[] = {
     {"KILN_BACKEND", "auto or a compiled-in backend", v_backend},
     {"KILN_DEVICE", "a device index or a case-insensitive substring of a device name", v_any},
-    {"KILN_CHECK", "0 or 1", v_flag},
+    {"KILN_CHECK", "0, 1 (every node against the CPU reference) or nan (non-finite values)",
+     v_check},
     {"KILN_CHECK_REPAIR", "'all' or a comma-separated list of op names (e.g. conv2d,matmul)",
      v_repair},
     {"KILN_LOG", "error, warn, info or debug", v_log},
@@ -154,7 +161,8 @@ static kiln_status check_var(int32_t i)
             size_t len = strlen(list);
             snprintf(list + len, sizeof(list) - len, ", %s", kiln_backend_name(b));
         }
-        return KILN_FAIL(KILN_E_INVALID_ARG, "KILN_BACKEND=%s: accepted values: %s", v, list);
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "KILN_BACKEND=%s: unknown backend '%s'; accepted values: %s", v, v, list);
     }
     return KILN_FAIL(KILN_E_INVALID_ARG, "%s=%s: accepted values: %s", vars[i].name, v,
                      vars[i].accepted);

@@ -67,6 +67,18 @@ kiln_status kiln__fit_check_onehot(const struct kiln_classifier *m, int64_t batc
     return KILN_OK;
 }
 
+kiln_status kiln__check_loss(float loss, int64_t step, int32_t epoch)
+{
+    if (isfinite(loss)) {
+        return KILN_OK;
+    }
+    return KILN_FAIL(KILN_E_DIVERGED,
+                     "training diverged: the loss is %g at step %lld (epoch %d); try a smaller "
+                     "learning rate or gradient clipping, and KILN_CHECK=nan to find the first op "
+                     "with non-finite values",
+                     (double)loss, (long long)step, epoch);
+}
+
 kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
                           double *accuracy)
 {
@@ -81,7 +93,7 @@ kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dat
     KILN_TRY(check_io(ex, target, NULL, ds, &batch));
     *accuracy = NAN;
     if (ds->n == 0) {
-        return KILN_OK;
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: the dataset has no items");
     }
     struct kiln_context *ctx = ex->graph->ctx;
     float *x = kiln__alloc(ctx, (size_t)(batch * ds->dim) * sizeof(float), "an evaluation batch");
@@ -147,6 +159,7 @@ kiln_status kiln__fit_sample_loss(const struct kiln_classifier *m,
         (p->step_in_epoch % opt->loss_every == 0 || p->step_in_epoch == p->steps_per_epoch)) {
         float loss;
         KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
+        KILN_TRY(kiln__check_loss(loss, p->step, p->epoch));
         p->loss = loss;
         p->loss_sum += loss;
         p->loss_n++;

@@ -1,20 +1,27 @@
 /*
- * fit_impl.h - what the two classifier training loops share: kiln_fit (fit.c, batches
- * from a kiln_batch_iter) and kiln_fit_loader (fit_loader.c, batches from a
- * kiln_loader) set the learning rate of a schedule and sample the loss the same way.
+ * fit_impl.h - what the two classifier training loops share inside the library:
+ * kiln_fit (fit.c, batches from a kiln_batch_iter) and kiln_fit_loader (fit_loader.c,
+ * batches from a prefetching kiln_loader) check the loss, set the learning rate of a
+ * schedule, sample the loss and upload one-hot labels the same way.
  */
 #ifndef KILN_FIT_IMPL_H
 #define KILN_FIT_IMPL_H
 
 #include <stdint.h>
 
+#include "kiln/status.h"
 #include "kiln/train.h"
+
+/* KILN_OK for a finite loss; else KILN_E_DIVERGED with a message naming the step and
+ * epoch (1-based) and what to try. */
+kiln_status kiln__check_loss(float loss, int64_t step, int32_t epoch);
 
 /* Sets o's learning rate for the step after `step` steps from opt->schedule, if any. */
 void kiln__fit_schedule_lr(const struct kiln_fit_options *opt, kiln_optimizer *o, int64_t step);
 
 /* After a step: samples the loss into p (p->loss, loss_sum, loss_n; every loss_every
- * steps of the epoch and at its last step), updates p->train_loss and p->lr. */
+ * steps of the epoch and at its last step; KILN_E_DIVERGED for a non-finite one),
+ * updates p->train_loss and p->lr. */
 kiln_status kiln__fit_sample_loss(const struct kiln_classifier *m,
                                   const struct kiln_fit_options *opt, struct kiln_fit_progress *p);
 

@@ -169,6 +169,10 @@ struct stats_track {
     struct kiln_stats mark, train, eval;
 };
 
+/* Adds the counters of b minus those of a to acc. */
+void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a,
+                     const struct kiln_stats *b);
+
 /* Accumulates the counters of a progress event into t. */
 void stats_note(struct stats_track *t, const struct kiln_fit_progress *p);
 

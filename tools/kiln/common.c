@@ -144,8 +144,7 @@ struct kiln_lr_schedule lr_schedule(const struct train_args *a, int64_t steps_pe
     return s;
 }
 
-static void add_delta(struct kiln_stats *acc, const struct kiln_stats *a,
-                      const struct kiln_stats *b)
+void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a, const struct kiln_stats *b)
 {
     acc->runs += b->runs - a->runs;
     acc->nodes += b->nodes - a->nodes;
@@ -162,7 +161,7 @@ void stats_note(struct stats_track *t, const struct kiln_fit_progress *p)
         return;
     }
     kiln_context_stats(t->ctx, &now);
-    add_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
+    add_stats_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
     t->mark = now;
 }
 

@@ -12,12 +12,9 @@
 #include "commands.h"
 
 const struct command commands[] = {
-    {"info", cmd_info, info_help},
-    {"eval", cmd_eval, eval_help},
-    {"predict", cmd_predict, predict_help},
-    {"plot", cmd_plot, plot_help},
-    {"doctor", cmd_doctor, doctor_help},
-    {NULL, NULL, NULL},
+    {"info", cmd_info, info_help},          {"eval", cmd_eval, eval_help},
+    {"predict", cmd_predict, predict_help}, {"plot", cmd_plot, plot_help},
+    {"doctor", cmd_doctor, doctor_help},    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)

@@ -337,7 +337,7 @@ const struct opt_def train_opts[] = {
      "print only a JSON summary on stdout at the end", RES | OPTF_NOT_SAVED},
     {"--quiet", NULL, OPT_FLAG, TA(quiet), 0, 0, NULL, SC_TRAIN, NULL, "print nothing but errors",
      RES | OPTF_NOT_SAVED},
-    {"--stats", NULL, OPT_FLAG, TA(stats), 0, 0, NULL, SC_CLASSIFIER, NULL,
+    {"--stats", NULL, OPT_FLAG, TA(stats), 0, 0, NULL, SC_TRAIN, NULL,
      "print device counters per training step and for evaluation", RES | OPTF_NOT_SAVED},
 };
 

@@ -92,9 +92,13 @@ static int gan_step(struct gan_loop *l, int64_t e, int64_t k, int64_t n_batches)
     if (kiln_batch_iter_next(l->it, l->real, NULL, &got) != KILN_OK || got != a->batch) {
         return fail("batching");
     }
+    struct kiln_stats st0, st1;
+    kiln_context_stats(r->st.ctx, &st0);
     if (kiln_gan_step(l->gan, l->real, &dl, &gl) != KILN_OK) {
         return fail("training");
     }
+    kiln_context_stats(r->st.ctx, &st1);
+    add_stats_delta(&r->st.train, &st0, &st1);
     struct run_pos *p = &r->pos;
     p->step++;
     p->loss_sum[0] += dl;
@@ -238,6 +242,7 @@ int cmd_train_gan(int argc, char **argv)
     int64_t per = kiln_batch_iter_n_batches(l.it), total = per * a.epochs;
     total = a.max_steps > 0 && a.max_steps < total ? a.max_steps : total;
     r.gan = 1;
+    r.st.ctx = ctx;
     if (per < 1 || !run_begin(&r, &a, &su, &cfg, kiln_gan_store(l.gan), per, total)) {
         goto done;
     }
@@ -272,6 +277,13 @@ int cmd_train_gan(int argc, char **argv)
                kiln_context_backend(ctx), (long long)r.pos.step,
                r.pos.loss_n ? r.pos.loss_sum[0] / (double)r.pos.loss_n : 0.0,
                r.pos.loss_n ? r.pos.loss_sum[1] / (double)r.pos.loss_n : 0.0, run_elapsed(&r));
+    }
+    if (a.stats && info != NULL) {
+        print_stats(stdout, &r.st, r.pos.step - r.start_step);
+        printf("of the bytes up per step: the real batch %lld, the noise %lld; down: the two "
+               "losses %zu\n",
+               (long long)(a.batch * 28 * 28 * 4), (long long)(a.batch * go.nz * 4),
+               2 * sizeof(float));
     }
     rc = EXIT_SUCCESS;
 
