@@ -162,7 +162,8 @@ static kiln_status check_var(int32_t i)
             snprintf(list + len, sizeof(list) - len, ", %s", kiln_backend_name(b));
         }
         return KILN_FAIL(KILN_E_INVALID_ARG,
-                         "KILN_BACKEND=%s: unknown backend '%s'; accepted values: %s", v, v, list);
+                         "KILN_BACKEND=%s: unknown backend '%s'; available backends: %s", v, v,
+                         list);
     }
     return KILN_FAIL(KILN_E_INVALID_ARG, "%s=%s: accepted values: %s", vars[i].name, v,
                      vars[i].accepted);
