@@ -1,7 +1,8 @@
 #version 450
 /*
  * optim.comp - in-place updates (-DOP_SGD: param, grad, velocity; -DOP_ADAM: param,
- * grad, m, v; -DOP_ACCUM: dst, x with dst = alpha dst + beta x), elementwise, matching
+ * grad, m, v; -DOP_RMSPROP: param, grad, square_avg; -DOP_ADAGRAD: param, grad, sum;
+ * -DOP_ACCUM: dst, x with dst = alpha dst + beta x), elementwise, matching
  * src/ops/optim.c (torch.optim semantics for the updates).
  */
 #extension GL_GOOGLE_include_directive : require
@@ -20,6 +21,29 @@ void main()
     for (uint i = GSTART; i < pc.n; i += GSTEP) {
         float v = pc.alpha == 0.0 ? 0.0 : pc.alpha * y[i];
         y[i] = pc.beta == 0.0 ? v : v + pc.beta * x[i];
+    }
+}
+#elif defined(OP_RMSPROP) || defined(OP_ADAGRAD)
+layout(std430, binding = 0) buffer W { float w[]; };
+layout(std430, binding = 1) readonly buffer G { float gr[]; };
+layout(std430, binding = 2) buffer S { float st[]; };
+layout(push_constant) uniform PC {
+    uint n;
+    float lr, alpha, eps, weight_decay; /* alpha: RMSprop only */
+} pc;
+
+void main()
+{
+    for (uint i = GSTART; i < pc.n; i += GSTEP) {
+        float wi = w[i];
+        float g = gr[i] + pc.weight_decay * wi;
+#ifdef OP_RMSPROP
+        float si = pc.alpha * st[i] + (1.0 - pc.alpha) * g * g;
+#else
+        float si = st[i] + g * g;
+#endif
+        st[i] = si;
+        w[i] = wi - pc.lr * (g / (sqrt(si) + pc.eps));
     }
 }
 #else

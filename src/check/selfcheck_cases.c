@@ -151,6 +151,16 @@ static kiln_tensor *b_adam(kiln_graph *g, kiln_tensor *const *in)
     struct kiln__p_adam p = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0.19f, 0.001999f};
     return kiln__node(g, KILN_OP_ADAM_UPDATE, 4, in, &p, sizeof(p));
 }
+static kiln_tensor *b_rmsprop(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_rmsprop p = {0.01f, 0.9f, 1e-6f, 0.01f};
+    return kiln__node(g, KILN_OP_RMSPROP_UPDATE, 3, in, &p, sizeof(p));
+}
+static kiln_tensor *b_adagrad(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_adagrad p = {0.1f, 1e-10f, 0.01f};
+    return kiln__node(g, KILN_OP_ADAGRAD_UPDATE, 3, in, &p, sizeof(p));
+}
 static kiln_tensor *b_accumulate(kiln_graph *g, kiln_tensor *const *in)
 {
     return kiln__accumulate(g, in[0], in[1], 0.5f, 2.0f);
@@ -371,6 +381,24 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .hi = 1.0f,
      .steps = 2,
      .build = b_adam},
+    {.op = KILN_OP_RMSPROP_UPDATE,
+     .note = "weight decay, 2 steps",
+     .n_in = 3,
+     .shape = {S1(1031), S1(1031), S1(1031)},
+     .inplace_mask = 5,
+     .lo = 0.0f,
+     .hi = 1.0f,
+     .steps = 2,
+     .build = b_rmsprop},
+    {.op = KILN_OP_ADAGRAD_UPDATE,
+     .note = "weight decay, 2 steps",
+     .n_in = 3,
+     .shape = {S1(1031), S1(1031), S1(1031)},
+     .inplace_mask = 5,
+     .lo = 0.0f,
+     .hi = 1.0f,
+     .steps = 2,
+     .build = b_adagrad},
     {.op = KILN_OP_ACCUMULATE,
      .note = "dst = 0.5 dst + 2 x",
      .n_in = 2,

@@ -55,6 +55,8 @@ KILN_OP(HINGE_BWD, loss, 3)        /* (scores, labels, dy) -> d/dscores */
 /* optim: update parameters and state in place; the output is empty */
 KILN_OP(SGD_UPDATE, optim, 3)  /* (param, grad, velocity) */
 KILN_OP(ADAM_UPDATE, optim, 4) /* (param, grad, m, v) */
+KILN_OP(RMSPROP_UPDATE, optim, 3) /* (param, grad, square_avg) */
+KILN_OP(ADAGRAD_UPDATE, optim, 3) /* (param, grad, sum) */
 KILN_OP(ACCUMULATE, optim, 2)  /* (dst, x): dst = alpha dst + beta x, in place */
 /* conv: NCHW convolutions; w is [K, C/groups, KH, KW] (PyTorch's Conv2d layout) */
 KILN_OP(CONV2D, conv, 2)            /* (x [N,C,H,W], w) -> [N,K,OH,OW] */

@@ -108,13 +108,19 @@ int load_data(const struct train_args *a, struct kiln_dataset *train, struct kil
     return 1;
 }
 
-/* The optimizer of --optimizer, --lr and --wd: SGD with momentum 0.9, or Adam. */
+/* The optimizer of --optimizer, --lr and --wd: SGD with momentum 0.9, Adam, RMSprop or
+ * Adagrad with PyTorch's defaults. */
 struct kiln_optim_options optim_options(const struct train_args *a)
 {
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
     oo.lr = (float)train_lr(a);
     if (strcmp(a->optimizer, "adam") == 0) {
         oo.kind = KILN_OPTIM_ADAM;
+    } else if (strcmp(a->optimizer, "rmsprop") == 0) {
+        oo.kind = KILN_OPTIM_RMSPROP;
+    } else if (strcmp(a->optimizer, "adagrad") == 0) {
+        oo.kind = KILN_OPTIM_ADAGRAD;
+        oo.eps = 1e-10f; /* PyTorch's default for Adagrad */
     } else {
         oo.momentum = 0.9f;
     }

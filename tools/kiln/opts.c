@@ -254,9 +254,13 @@ const struct opt_def train_opts[] = {
      "stop after N training steps in all", RES},
     {"--batch", "B", OPT_INT, TA(batch), 1, 65536, NULL, SC_TRAIN, NULL, "batch size", 0},
     {"--lr", "X", OPT_REAL, TA(lr), 0, 0, NULL, SC_TRAIN,
-     "0.01 with sgd (resnet: 0.05), 0.001 with adam (gan: 0.0002)", "learning rate", 0},
-    {"--optimizer", NULL, OPT_CHOICE, TA(optimizer), 0, 0, "sgd|adam", SC_CLASSIFIER, NULL,
-     "SGD with momentum 0.9, or Adam", 0},
+     "0.01 with sgd (resnet: 0.05), rmsprop and adagrad; 0.001 with adam (gan: 0.0002)",
+     "learning rate", 0},
+    {"--optimizer", NULL, OPT_CHOICE, TA(optimizer), 0, 0, "sgd|adam|rmsprop|adagrad",
+     SC_CLASSIFIER, NULL,
+     "SGD with momentum 0.9, Adam, RMSprop (alpha 0.99, eps 1e-8) or Adagrad (eps 1e-10), as "
+     "torch.optim defines them",
+     0},
     {"--wd", "X", OPT_REAL0, TA(wd), 0, 0, NULL, SC_CLASSIFIER, NULL, "L2 weight decay", 0},
     {"--loss", NULL, OPT_CHOICE, TA(loss), 0, 0, "xent|hinge|mse", SC_CLASSIFIER, NULL,
      "softmax cross-entropy, multi-class hinge (the SVM loss of PyTorch's MultiMarginLoss), or "
@@ -399,5 +403,5 @@ double train_lr(const struct train_args *a)
     if (strcmp(a->optimizer, "adam") == 0) {
         return 0.001;
     }
-    return resnet ? 0.05 : 0.01;
+    return resnet && strcmp(a->optimizer, "sgd") == 0 ? 0.05 : 0.01;
 }

@@ -94,18 +94,26 @@ static void print_summary(const struct run *r, kiln_context *ctx, const struct k
         }
     }
     if (a->json) {
+        char val[32] = "null", tst[32] = "null", loss[32] = "null", ck[4200] = "null";
+        if (!isnan(res->val_accuracy)) {
+            snprintf(val, sizeof(val), "%.6g", res->val_accuracy);
+        }
+        if (!isnan(res->test_accuracy)) {
+            snprintf(tst, sizeof(tst), "%.6g", res->test_accuracy);
+        }
+        if (!isnan(res->train_loss)) {
+            snprintf(loss, sizeof(loss), "%.6g", res->train_loss);
+        }
+        if (r->last_checkpoint[0] != '\0') {
+            snprintf(ck, sizeof(ck), "\"%s\"", r->last_checkpoint);
+        }
         printf("{\"model\": \"%s\", \"backend\": \"%s\", \"device\": \"%s\", \"parameters\": "
-               "%lld, \"epochs\": %d, \"steps\": %lld, \"train_loss\": %.6g, \"val_accuracy\": "
-               "%s%.6g%s, \"test_accuracy\": %.6g, \"train_seconds\": %.3f, \"images_per_s\": "
-               "%.1f, \"elapsed_s\": %.3f, \"stopped_early\": %s, \"checkpoint\": %s%s%s}\n",
+               "%lld, \"epochs\": %d, \"steps\": %lld, \"train_loss\": %s, \"val_accuracy\": %s, "
+               "\"test_accuracy\": %s, \"train_seconds\": %.3f, \"images_per_s\": %.1f, "
+               "\"elapsed_s\": %.3f, \"stopped_early\": %s, \"checkpoint\": %s}\n",
                a->model, kiln_context_backend(ctx), kiln_context_device(ctx), (long long)params,
-               res->epochs, (long long)res->steps, isnan(res->train_loss) ? 0 : res->train_loss,
-               isnan(res->val_accuracy) ? "null" : "",
-               isnan(res->val_accuracy) ? 0 : res->val_accuracy, "",
-               isnan(res->test_accuracy) ? 0 : res->test_accuracy, res->train_seconds,
-               res->images_per_s, run_elapsed(r), r->stopped_early ? "true" : "false",
-               r->last_checkpoint[0] ? "\"" : "null", r->last_checkpoint,
-               r->last_checkpoint[0] ? "\"" : "");
+               res->epochs, (long long)res->steps, loss, val, tst, res->train_seconds,
+               res->images_per_s, run_elapsed(r), r->stopped_early ? "true" : "false", ck);
     }
 }
 

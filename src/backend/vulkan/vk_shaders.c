@@ -46,7 +46,9 @@
 #include "norm_lrn.spv.h"
 #include "norm_lrn_bwd.spv.h"
 #include "optim_accumulate.spv.h"
+#include "optim_adagrad.spv.h"
 #include "optim_adam.spv.h"
+#include "optim_rmsprop.spv.h"
 #include "optim_sgd.spv.h"
 #include "pool_avg.spv.h"
 #include "pool_avg_bwd.spv.h"
@@ -147,6 +149,8 @@ const struct kiln__vk_shader_info kiln__vk_shaders[KILN__VK_SHADER_COUNT] = {
     [KILN__VK_SH_ACCUMULATE] = {"optim_accumulate", optim_accumulate_spv,
                                 sizeof(optim_accumulate_spv), 2},
     [KILN__VK_SH_ADAM] = {"optim_adam", optim_adam_spv, sizeof(optim_adam_spv), 4},
+    [KILN__VK_SH_RMSPROP] = {"optim_rmsprop", optim_rmsprop_spv, sizeof(optim_rmsprop_spv), 3},
+    [KILN__VK_SH_ADAGRAD] = {"optim_adagrad", optim_adagrad_spv, sizeof(optim_adagrad_spv), 3},
     [KILN__VK_SH_CONV2D] = {"conv_fwd", conv_fwd_spv, sizeof(conv_fwd_spv), 3},
     [KILN__VK_SH_CONV2D_BWD_DATA] = {"conv_bwd_data", conv_bwd_data_spv, sizeof(conv_bwd_data_spv),
                                      3},

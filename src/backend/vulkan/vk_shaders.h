@@ -57,6 +57,8 @@
     X(HINGE_BWD, loss_hinge_bwd, 4)                                                                \
     X(SGD, optim_sgd, 3)                                                                           \
     X(ADAM, optim_adam, 4)                                                                         \
+    X(RMSPROP, optim_rmsprop, 3)                                                                   \
+    X(ADAGRAD, optim_adagrad, 3)                                                                   \
     X(ACCUMULATE, optim_accumulate, 2)                                                             \
     X(CONV2D, conv_fwd, 3)                                                                         \
     X(CONV2D_BWD_DATA, conv_bwd_data, 3)                                                           \
