@@ -7,7 +7,8 @@
  * uninterrupted run bit for bit: every later loss, the epoch's mean loss and the final
  * weights, through dropout and augmentation; kiln_lr_at follows PyTorch's StepLR,
  * ExponentialLR and CosineAnnealingLR formulas with a linear warm-up, and kiln_fit
- * applies it. CPU backend, generated data.
+ * applies it; the random rotation of kiln_augment turns a point about the centre within
+ * the angle range, both ways, reproducibly. CPU backend, generated data.
  */
 #include <check.h>
 #include <math.h>
@@ -323,6 +324,73 @@ START_TEST(test_fit_schedule)
 }
 END_TEST
 
+/* The intensity centroid of a side x side image, relative to its centre. */
+static void centroid(const float *im, int side, double *cx, double *cy, double *mass)
+{
+    double sx = 0, sy = 0, m = 0, c = (side - 1) / 2.0;
+    for (int y = 0; y < side; y++) {
+        for (int x = 0; x < side; x++) {
+            m += im[y * side + x];
+            sx += im[y * side + x] * (x - c);
+            sy += im[y * side + x] * (y - c);
+        }
+    }
+    *cx = sx / m;
+    *cy = sy / m;
+    *mass = m;
+}
+
+START_TEST(test_rotation)
+{
+    enum { RS = 15, N_ITEMS_ROT = 64 };
+    struct kiln_augment a = KILN_AUGMENT_INIT;
+    static float src[N_ITEMS_ROT * RS * RS], dst[N_ITEMS_ROT * RS * RS],
+        again[N_ITEMS_ROT * RS * RS];
+    /* one bright pixel 4 to the right of the centre (7, 7) in every item */
+    memset(src, 0, sizeof(src));
+    for (int i = 0; i < N_ITEMS_ROT; i++) {
+        src[i * RS * RS + 7 * RS + 11] = 1.0f;
+    }
+    ck_assert_int_eq(kiln_augment_apply(&a, RS, RS, N_ITEMS_ROT, src, dst, 3, 0), KILN_OK);
+    ck_assert_mem_eq(src, dst, sizeof(src)); /* no rotation: unchanged */
+    a.rotate_degrees = 90.0f;
+    ck_assert_int_eq(kiln_augment_apply(&a, RS, RS, N_ITEMS_ROT, src, dst, 3, 0), KILN_OK);
+    int up = 0, down = 0;
+    for (int i = 0; i < N_ITEMS_ROT; i++) {
+        double cx, cy, m;
+        centroid(dst + i * RS * RS, RS, &cx, &cy, &m);
+        double r = sqrt(cx * cx + cy * cy), deg = atan2(-cy, cx) * 180.0 / 3.14159265358979;
+        /* the point turns about the centre by at most 90 degrees either way (positive:
+         * counter-clockwise as displayed, so up, y decreasing) */
+        ck_assert_msg(fabs(r - 4.0) < 0.2 && deg >= -90.5 && deg <= 90.5,
+                      "item %d: centroid at radius %g, angle %g", i, r, deg);
+        ck_assert_msg(m > 0.5 && m < 1.5, "item %d: mass %g", i, m);
+        up += deg > 10.0;
+        down += deg < -10.0;
+    }
+    ck_assert_msg(up > 10 && down > 10, "angles drawn both ways: %d up, %d down", up, down);
+    /* the same (seed, counter) draws the same rotation; the loader's batches too */
+    ck_assert_int_eq(kiln_augment_apply(&a, RS, RS, N_ITEMS_ROT, src, again, 3, 0), KILN_OK);
+    ck_assert_mem_eq(dst, again, sizeof(dst));
+    ck_assert_int_eq(kiln_augment_apply(&a, RS, RS, N_ITEMS_ROT, src, again, 3, 1), KILN_OK);
+    ck_assert(memcmp(dst, again, sizeof(dst)) != 0);
+    /* a centred disc is (nearly) invariant */
+    for (int y = 0; y < RS; y++) {
+        for (int x = 0; x < RS; x++) {
+            src[y * RS + x] = (x - 7) * (x - 7) + (y - 7) * (y - 7) <= 16 ? 1.0f : 0.0f;
+        }
+    }
+    ck_assert_int_eq(kiln_augment_apply(&a, RS, RS, 1, src, dst, 5, 0), KILN_OK);
+    double cx, cy, m;
+    centroid(dst, RS, &cx, &cy, &m);
+    ck_assert(fabs(cx) < 0.05 && fabs(cy) < 0.05 && dst[7 * RS + 7] == 1.0f);
+    a.rotate_degrees = 181.0f;
+    ck_assert_int_eq(kiln_augment_apply(&a, RS, RS, 1, src, dst, 5, 0), KILN_E_INVALID_ARG);
+    a.rotate_degrees = NAN;
+    ck_assert_int_eq(kiln_augment_apply(&a, RS, RS, 1, src, dst, 5, 0), KILN_E_INVALID_ARG);
+}
+END_TEST
+
 int main(void)
 {
     const char *dir = getenv("KILN_TEST_TMP");
@@ -335,6 +403,7 @@ int main(void)
     tcase_add_test(tc, test_fit_loader_resume);
     tcase_add_test(tc, test_schedules);
     tcase_add_test(tc, test_fit_schedule);
+    tcase_add_test(tc, test_rotation);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
