@@ -307,9 +307,23 @@ int run_checkpoint_final(struct run *r)
     return checkpoint_now(r, 1);
 }
 
+void run_first_step(struct run *r)
+{
+    double secs = now_s() - r->t0;
+    if (!r->first_step_seen && !r->a->quiet && secs > 2.0) {
+        run_progress_clear(r);
+        fprintf(stderr,
+                "first step: %.1f s (kernels compiled or loaded from the cache; the "
+                "next steps are faster)\n",
+                secs);
+    }
+    r->first_step_seen = 1;
+}
+
 static void step_event(struct run *r, const struct kiln_fit_progress *p)
 {
     char row[512], loss[32];
+    run_first_step(r);
     if (!isnan(p->loss)) {
         r->pos.log_sum[0] += p->loss;
         r->pos.log_n++;

@@ -70,6 +70,7 @@ struct run {
     double checkpoint_seconds;
     int stopped_early;
     int gan;
+    int first_step_seen; /* the first step of this process was reported */
     struct stats_track st;
 };
 
@@ -104,6 +105,10 @@ void run_progress_clear(struct run *r);
 /* Says on stderr that the backend compiles kernels on a first run when ctx's kernel
  * cache is empty (GPU backends), and how long that takes. */
 void run_compile_note(kiln_context *ctx, const struct train_args *a);
+
+/* After the first step of this process: when it took more than 2 s (kernel
+ * compilation), says so on stderr. */
+void run_first_step(struct run *r);
 
 /* The kiln_fit callback of the classifiers: log rows, progress, checkpoints, epoch
  * lines, early stopping. ud: the run. */

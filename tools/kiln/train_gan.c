@@ -99,6 +99,7 @@ static int gan_step(struct gan_loop *l, int64_t e, int64_t k, int64_t n_batches)
     }
     kiln_context_stats(r->st.ctx, &st1);
     add_stats_delta(&r->st.train, &st0, &st1);
+    run_first_step(r);
     struct run_pos *p = &r->pos;
     p->step++;
     p->loss_sum[0] += dl;
