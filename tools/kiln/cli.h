@@ -79,6 +79,10 @@ int opts_parse(const char *cmd, const struct opt_def *defs, int n_defs, unsigned
 void opts_help(FILE *f, const struct opt_def *defs, int n_defs, unsigned scope,
                const void *defaults);
 
+/* Prints text wrapped at width columns, the cursor being at column col; continuation
+ * lines are indented by indent. */
+void opts_wrap(FILE *f, const char *text, int col, int indent, int width);
+
 /* Formats the value of option d in args ("" for an unset string). */
 void opts_format(const struct opt_def *d, const void *args, char *buf, size_t n);
 

@@ -190,8 +190,7 @@ static void default_text(const struct opt_def *d, const void *defaults, char *bu
     }
 }
 
-/* Prints text wrapped at width, continuation lines indented by indent. */
-static void wrap(FILE *f, const char *text, int col, int indent, int width)
+void opts_wrap(FILE *f, const char *text, int col, int indent, int width)
 {
     const char *p = text;
     while (*p != '\0') {
@@ -238,7 +237,7 @@ void opts_help(FILE *f, const struct opt_def *defs, int n_defs, unsigned scope,
         } else {
             fprintf(f, "%*s", INDENT - col, "");
         }
-        wrap(f, text, INDENT, INDENT, WIDTH);
+        opts_wrap(f, text, INDENT, INDENT, WIDTH);
     }
 }
 

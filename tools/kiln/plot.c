@@ -151,7 +151,7 @@ static int read_log(const char *path, int fi, int n_files, struct curves *c)
         return 0;
     }
     const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
-    int k_loss = 0, k_acc = 0, col_of[MAX_SERIES];
+    int col_of[MAX_SERIES];
     for (int i = 0; i < nh && c->n < MAX_SERIES; i++) {
         int loss = ends_with(h[i], "loss"), acc = ends_with(h[i], "accuracy");
         if (!loss && !acc) {
@@ -161,15 +161,13 @@ static int read_log(const char *path, int fi, int n_files, struct curves *c)
         memset(s, 0, sizeof(*s));
         s->panel = acc;
         s->color = palette[fi % 8];
-        int k = acc ? k_acc++ : k_loss++;
-        s->dash = k == 0 ? 0.0 : (k == 1 ? 7.0 : 2.5);
+
         if (n_files > 1) {
             snprintf(s->label, sizeof(s->label), "%s %s", base, h[i]);
         } else {
             snprintf(s->label, sizeof(s->label), "%s", h[i]);
         }
         col_of[c->n - first] = i;
-        c->has_acc |= acc;
         c->n++;
     }
     /* two passes: loss curves use the step rows when there are any */
@@ -216,6 +214,16 @@ static int read_log(const char *path, int fi, int n_files, struct curves *c)
         }
     }
     fclose(fp);
+    /* a dash pattern per column of a panel that has data: solid, dashed, dotted */
+    int k_panel[2] = {0, 0};
+    for (int j = first; j < c->n; j++) {
+        struct series *s = &c->s[j];
+        if (s->n > 0) {
+            c->has_acc |= s->panel == 1;
+            int k = k_panel[s->panel]++;
+            s->dash = k == 0 ? 0.0 : (k == 1 ? 7.0 : 2.5);
+        }
+    }
     return 1;
 }
 
@@ -415,7 +423,7 @@ static void draw_panel(const struct painter *p, const struct curves *c, int pane
         tick_label(v, ys, buf, sizeof(buf));
         p->text(p->ud, fr->x - 8, py, buf, 2, 0, 0);
     }
-    p->text(p->ud, fr->x - 72, fr->y + fr->h / 2, ylabel, 1, 1, 0);
+    p->text(p->ud, fr->x - 96, fr->y + fr->h / 2, ylabel, 1, 1, 0);
     int n_legend = 0;
     size_t longest = 0;
     for (int i = 0; i < c->n; i++) {
@@ -473,7 +481,7 @@ static void draw(const struct painter *p, const struct curves *c, const struct p
     }
     x0 = x0 < 0 ? x0 : 0;
     int panels = c->has_acc ? 2 : 1;
-    double top = 44, bottom = 48, gap = 46, left = 96, right = 24;
+    double top = 44, bottom = 48, gap = 46, left = 112, right = 24;
     double ph = ((double)a->height - top - bottom - gap * (panels - 1)) / panels;
     p->rect(p->ud, 0, 0, (double)a->width, (double)a->height, 0xffffff, 0xffffff);
     p->text(p->ud, (double)a->width / 2, 20, title, 1, 0, 1);
@@ -523,9 +531,10 @@ int cmd_plot(int argc, char **argv)
         const char *base = strrchr(pos[i], '/') != NULL ? strrchr(pos[i], '/') + 1 : pos[i];
         snprintf(title + strlen(title), sizeof(title) - strlen(title), "%s%s", i ? ", " : "", base);
     }
-    int points = 0;
+    int points = 0, curves = 0;
     for (int i = 0; i < c.n; i++) {
         points += c.s[i].n;
+        curves += c.s[i].n > 0;
     }
     if (points == 0) {
         fprintf(stderr, "kiln plot: no loss or accuracy values in the files\n");
@@ -564,7 +573,7 @@ int cmd_plot(int argc, char **argv)
             goto done;
         }
     }
-    printf("plot: %s (%d curves, %d points)\n", a.out, c.n, points);
+    printf("plot: %s (%d curves, %d points)\n", a.out, curves, points);
     rc = EXIT_SUCCESS;
 done:
     free_curves(&c);

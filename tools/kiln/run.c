@@ -418,8 +418,8 @@ void train_help(FILE *f, const char *model)
             model != NULL ? model : "MODEL");
     for (size_t i = 0; i < sizeof(model_help) / sizeof(model_help[0]); i++) {
         if (model == NULL || strcmp(model, model_help[i][0]) == 0) {
-            fprintf(f, "%s%-10s %s\n", model != NULL ? "" : "  ", model_help[i][0],
-                    model_help[i][1]);
+            fprintf(f, "  %-10s ", model_help[i][0]);
+            opts_wrap(f, model_help[i][1], 13, 13, 100);
         }
     }
     fprintf(f, "\nTrains on Fashion-MNIST; prints the loss and accuracies per epoch.\n\n");
