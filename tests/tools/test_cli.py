@@ -281,7 +281,24 @@ def group_use(kiln, out, _):
         p = run([kiln, "plot", log, "-o", os.path.join(out, "x.jpg")], ok=False)
         check(p.returncode == 2, "unknown image type")
 
-    for t in (eval_text_and_json, predict_pngs, plot_svg_png):
+    def resume_dispatch():
+        d = os.path.join(out, "use", "gan")
+        os.makedirs(d, exist_ok=True)
+        run([kiln, "train", "gan", "--max-steps", "2", "--batch", "16", "--train-limit", "64",
+             "--out", d, "--quiet"])
+        ck_gan = os.path.join(d, "gan.safetensors")
+        # the model comes from the checkpoint: a GAN resumes as a GAN
+        p = run([kiln, "train", "--resume", ck_gan, "--max-steps", "4"])
+        check("resuming" in p.stdout and "DCGAN" in p.stdout, "GAN resume: " + p.stdout)
+        p = run([kiln, "train", "--resume", ck_gan], ok=True)
+        check("complete" in p.stderr, "a finished run says so: " + p.stderr)
+        p = run([kiln, "train", "lenet", "--resume", ck_gan], ok=False)
+        check(p.returncode == 2 and "checkpoint of gan" in p.stderr, "model mismatch")
+        p = run([kiln, "train", "--resume", ck, "--lr", "0.5"], ok=False)
+        check(p.returncode == 2 and "--lr" in p.stderr and "differs" in p.stderr,
+              "a resumed run keeps its options")
+
+    for t in (eval_text_and_json, predict_pngs, plot_svg_png, resume_dispatch):
         case(t)
 
 

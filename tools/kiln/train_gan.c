@@ -185,6 +185,30 @@ static int train_loop(struct gan_loop *l)
     return EXIT_SUCCESS;
 }
 
+/* The model and training lines. */
+static void describe(FILE *info, const struct train_args *a, kiln_gan *gan,
+                     const struct kiln_gan_options *go)
+{
+    int64_t gp, dp;
+    double gf, df;
+    if (info == NULL) {
+        return;
+    }
+    kiln_gan_n_params(gan, &gp, &dp);
+    kiln_gan_flops(gan, &gf, &df);
+    fprintf(info,
+            "model: DCGAN, generator %lld parameters, %.2f MFLOPs per image; discriminator "
+            "%lld parameters, %.2f MFLOPs per image\n",
+            (long long)gp, gf / 1e6, (long long)dp, df / 1e6);
+    fprintf(info,
+            "training: Adam lr %g betas (%g, 0.999) for both nets, batch %lld, %lld epoch%s%s\n",
+            (double)go->lr, (double)go->beta1, (long long)a->batch, (long long)a->epochs,
+            a->epochs == 1 ? "" : "s", a->max_steps ? " (step limit)" : "");
+    if (a->out == NULL) {
+        fprintf(info, "no --out DIR: sample grids and checkpoints are not written\n");
+    }
+}
+
 int cmd_train_gan(int argc, char **argv)
 {
     struct train_args a;
@@ -247,24 +271,15 @@ int cmd_train_gan(int argc, char **argv)
     if (per < 1 || !run_begin(&r, &a, &su, &cfg, kiln_gan_store(l.gan), per, total)) {
         goto done;
     }
-    if (info != NULL) {
-        int64_t gp, dp;
-        double gf, df;
-        kiln_gan_n_params(l.gan, &gp, &dp);
-        kiln_gan_flops(l.gan, &gf, &df);
-        fprintf(info,
-                "model: DCGAN, generator %lld parameters, %.2f MFLOPs per image; discriminator "
-                "%lld parameters, %.2f MFLOPs per image\n",
-                (long long)gp, gf / 1e6, (long long)dp, df / 1e6);
-        fprintf(info,
-                "training: Adam lr %g betas (%g, 0.999) for both nets, batch %lld, %lld "
-                "epoch%s%s\n",
-                (double)go.lr, (double)go.beta1, (long long)a.batch, (long long)a.epochs,
-                a.epochs == 1 ? "" : "s", a.max_steps ? " (step limit)" : "");
-        if (a.out == NULL) {
-            fprintf(info, "no --out DIR: sample grids and checkpoints are not written\n");
-        }
+    if (su.meta != NULL && su.pos.step >= total) {
+        fprintf(stderr,
+                "kiln train: the run of %s is complete (step %lld of %lld); --epochs or "
+                "--max-steps extend it\n",
+                su.ckpt, (long long)su.pos.step, (long long)total);
+        rc = EXIT_SUCCESS;
+        goto done;
     }
+    describe(info, &a, l.gan, &go);
     run_compile_note(ctx, &a);
     if (train_loop(&l) != EXIT_SUCCESS || !checkpoint(&l, 1)) {
         goto done;

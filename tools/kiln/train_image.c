@@ -231,6 +231,10 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         train_setup_fini(&su);
         return rc < 0 ? EXIT_SUCCESS : rc;
     }
+    if (strcmp(a.model, "gan") == 0) { /* `kiln train --resume` of a GAN's checkpoint */
+        train_setup_fini(&su);
+        return cmd_train_gan(argc, argv);
+    }
     rc = EXIT_FAILURE;
     FILE *info = a.quiet || a.json ? NULL : stdout;
     if (open_context(&ctx, info) != EXIT_SUCCESS || !prepare_data(&a, &d, info)) {
@@ -253,6 +257,14 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
     struct kiln_lr_schedule sched = lr_schedule(&a, per, total);
     r.st.ctx = ctx;
     if (!run_begin(&r, &a, &su, &cfg, store, per, total)) {
+        goto done;
+    }
+    if (su.meta != NULL && su.pos.step >= total) {
+        fprintf(stderr,
+                "kiln train: the run of %s is complete (step %lld of %lld); --epochs or "
+                "--max-steps extend it\n",
+                su.ckpt, (long long)su.pos.step, (long long)total);
+        rc = EXIT_SUCCESS;
         goto done;
     }
     describe(info, &a, c.g, opt, &sched);
