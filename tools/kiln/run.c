@@ -258,11 +258,17 @@ void run_compile_note(kiln_context *ctx, const struct train_args *a)
     if (a->quiet || strcmp(be, "cpu") == 0 || cache_warm(be)) {
         return;
     }
-    fprintf(stderr,
-            "%s: first run on %s: compiling %s while the first steps run (on PoCL "
-            "about 1 to 3 minutes, on lavapipe seconds; later runs load them from the cache)\n",
-            be, kiln_context_device(ctx),
-            strcmp(be, "opencl") == 0 ? "the OpenCL kernels" : "the Vulkan pipelines");
+    if (strcmp(be, "opencl") == 0) {
+        fprintf(stderr,
+                "opencl: first run on %s: the OpenCL kernels compile while the first steps run "
+                "(PoCL on a CPU: about 1 to 3 minutes; later runs load them from the cache)\n",
+                kiln_context_device(ctx));
+    } else {
+        fprintf(stderr,
+                "%s: first run on %s: the pipelines are created while the first steps run "
+                "(seconds; later runs load them from the pipeline cache)\n",
+                be, kiln_context_device(ctx));
+    }
 }
 
 /* ==== The classifiers' loop ==== */
