@@ -357,7 +357,40 @@ def group_methods(kiln, out, _):
         j = json.loads(p.stdout)
         check(j["steps"] == 3 and j["model"] == "mlp", "--json summary")
 
-    for t in (schedules, early_stopping, losses_and_optimizers, rotation, quiet_and_json):
+    def progress_bar():
+        import fcntl
+        import pty
+        import termios
+        for cols in (60, 120):
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.environ.setdefault("KILN_BACKEND", "cpu")
+                os.execv(kiln, [kiln, "train", "mlp", "--train-limit", "1920", "--test-limit",
+                                "100", "--epochs", "2"])
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+            data = b""
+            while True:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            os.waitpid(pid, 0)
+            text = data.decode(errors="replace")
+            draws = [seg for line in text.split("\n") for seg in line.split("\r")
+                     if seg.startswith("epoch ") and "ETA" in seg]
+            check(len(draws) > 2, "%d cols: no progress bar redrawn in place" % cols)
+            check(all(len(d.rstrip()) < cols for d in draws),
+                  "%d cols: a bar line of %d characters" % (cols, max(len(d) for d in draws)))
+            check(all(re.search(r"\d+/30 loss \d\.\d{4} \| \d+ img/s \| \d+:\d\d ETA", d)
+                      for d in draws), "bar fields: " + draws[-1])
+            check(("[" in draws[-1]) == (cols >= 100), "%d cols: the bar drawn only if it fits"
+                  % cols)
+
+    for t in (schedules, early_stopping, losses_and_optimizers, rotation, quiet_and_json,
+              progress_bar):
         case(t)
 
 
