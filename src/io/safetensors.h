@@ -98,7 +98,8 @@ const char *kiln__st_dtype_str(enum kiln__st_dtype dtype);
 kiln_status kiln__st_check_unique(const char *path, const char **strs, int32_t n, const char *what);
 
 /*
- * Writes n tensors to path atomically (a temporary file, fsync, rename), laid out in
+ * Writes n tensors to path atomically (a temporary file "<path>.tmp.<pid>", fsync,
+ * rename over path, fsync of the directory), laid out in
  * the given order. Refuses (KILN_E_INVALID_ARG, writing nothing) what the reader would
  * reject: an empty, duplicate, over-long or non-UTF-8 name, "__metadata__" as a name,
  * KILN__ST_OTHER, a rank outside 0..KILN__ST_MAX_RANK, n_elems or n_bytes not matching

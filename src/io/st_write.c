@@ -1,11 +1,12 @@
 /*
  * st_write.c - the safetensors writer: the header built as JSON by hand (names and
  * metadata escaped, integers exact), padded with spaces to keep the data section
- * 8-aligned, and the file written to a temporary file, synced and renamed. It refuses
- * (KILN_E_INVALID_ARG) what the reader of safetensors.c would reject, so kiln never
- * writes a file it cannot read back.
+ * 8-aligned, and the file written to a temporary file, synced and renamed (and the directory
+ * synced). It refuses (KILN_E_INVALID_ARG) what the reader of safetensors.c would reject, so kiln
+ * never writes a file it cannot read back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,32 @@ static void sb_json(struct sbuf *b, const char *s)
         }
     }
     sb_put(b, "\"", 1);
+}
+
+/* Makes a rename into path's directory durable: fsync of the directory. */
+static kiln_status sync_dir(const char *path)
+{
+    char dir[600];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "%s: cannot open its directory %s: %s", path, dir,
+                                strerror(errno));
+    }
+    int rc = fsync(fd);
+    int err = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory (EINVAL); the rename itself is done. */
+    if (rc != 0 && err != EINVAL) {
+        return KILN_FAIL_NATIVE(KILN_E_IO, err, "%s: fsync of the directory %s failed: %s", path,
+                                dir, strerror(err));
+    }
+    return KILN_OK;
 }
 
 /* Refuses tensors and metadata the reader would reject. */
@@ -235,6 +262,7 @@ kiln_status kiln__st_write_meta(const char *path, const struct kiln__st_tensor *
     }
     if (s != KILN_OK) {
         remove(tmp);
+        return s;
     }
-    return s;
+    return sync_dir(path);
 }

@@ -1,11 +1,15 @@
 /*
- * cli.h - what the files of the kiln command-line program share: the options of
- * `kiln train` and their parser, data loading, the optimizer options, the counters
- * printed by --stats, and the commands (main.c dispatches them). Public API only.
+ * cli.h - what the files of the kiln command-line program share: the option tables
+ * that both parse the command line and print the help (opts.c), the options of
+ * `kiln train`, data loading and the optimizer options (common.c), the models and
+ * their configuration as checkpoint metadata (model.c), a training run's checkpoints,
+ * metrics log and progress display (run.c), and the commands (main.c dispatches them).
+ * Public API only.
  */
 #ifndef KILN_TOOLS_CLI_H
 #define KILN_TOOLS_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -24,24 +28,66 @@
 
 enum { EXIT_USAGE = 2 };
 
-/* ==== Options of kiln train (args.c) ==== */
+#if defined(__GNUC__)
+#define KILN_TOOL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define KILN_TOOL_PRINTF(a, b)
+#endif
 
-struct train_args {
-    int32_t epochs;
-    int64_t max_steps, batch, train_limit, test_limit, val;
-    double lr;
-    int lr_given;
-    const char *optimizer;
-    const char *data;
-    uint64_t seed;
-    int stats;
-    /* conv nets and the GAN */
-    int conv; /* accept the conv-net options */
-    int augment, no_prefetch, cosine;
-    int64_t size, depth, width;
-    double wd;
-    const char *out;
+/* ==== Option tables (opts.c) ==== */
+
+enum opt_kind {
+    OPT_FLAG,    /* int, set to 1 */
+    OPT_INT,     /* int64_t in [lo, hi] */
+    OPT_REAL,    /* double > 0 */
+    OPT_REAL0,   /* double >= 0 */
+    OPT_STR,     /* const char *, non-empty */
+    OPT_CHOICE,  /* const char *, one of choices ("a|b|c") */
+    OPT_DIR_OUT, /* const char *, an existing writable directory */
 };
+
+/* One option: where its value goes in the command's argument struct, which commands
+ * or models take it (scope bits), and its help. */
+struct opt_def {
+    const char *name;    /* "--epochs" */
+    const char *metavar; /* "N"; NULL for flags */
+    enum opt_kind kind;
+    size_t off; /* offsetof the field in the argument struct */
+    int64_t lo, hi;
+    const char *choices;
+    unsigned scope;
+    const char *zero; /* how a default of 0 or NULL reads ("no limit"); NULL: the value */
+    const char *help;
+    unsigned flags; /* OPTF_* */
+};
+
+enum {
+    OPTF_RESUMABLE = 1u << 0, /* train: may differ from the checkpoint when resuming */
+    OPTF_NOT_SAVED = 1u << 1, /* train: not recorded in a checkpoint's options */
+};
+
+/*
+ * Parses argv into args by the rows of defs whose scope has a bit of `scope`; other
+ * words are positional and go to pos (at most max_pos; NULL: none allowed). "--help"
+ * or "-h" sets *help. On an error prints "kiln <cmd>: ..." and returns 0.
+ */
+int opts_parse(const char *cmd, const struct opt_def *defs, int n_defs, unsigned scope, int argc,
+               char **argv, void *args, const char **pos, int max_pos, int *n_pos, int *help);
+
+/* Prints the options of defs within scope with their help and their defaults, read
+ * from the argument struct defaults. */
+void opts_help(FILE *f, const struct opt_def *defs, int n_defs, unsigned scope,
+               const void *defaults);
+
+/* Prints text wrapped at width columns, the cursor being at column col; continuation
+ * lines are indented by indent. */
+void opts_wrap(FILE *f, const char *text, int col, int indent, int width);
+
+/* Formats the value of option d in args ("" for an unset string). */
+void opts_format(const struct opt_def *d, const void *args, char *buf, size_t n);
+
+/* Sets option d of args from text v (as on the command line); returns 0 when v is bad. */
+int opts_set(const char *cmd, const struct opt_def *d, void *args, const char *v);
 
 /* Parses an integer in [lo, hi], or a real for option opt: finite, positive (or zero
  * when allow_zero) and representable as a float, so that a value that would become 0,
@@ -50,11 +96,59 @@ struct train_args {
 int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out);
 int parse_real(const char *opt, const char *v, int allow_zero, double *out);
 
-/* Parses the options of kiln train into a (defaults preset by the caller); on failure
- * prints why and returns 0. */
-int parse_train_args(int argc, char **argv, struct train_args *a);
+/* ==== kiln train (common.c, train_*.c) ==== */
 
-/* ==== Shared helpers (common.c) ==== */
+/* Scope bits of the train options. */
+enum {
+    SC_MLP = 1u << 0,
+    SC_CONV = 1u << 1,
+    SC_RESNET = 1u << 2,
+    SC_GAN = 1u << 3,
+    SC_CLASSIFIER = SC_MLP | SC_CONV | SC_RESNET,
+    SC_TRAIN = SC_CLASSIFIER | SC_GAN,
+};
+
+struct train_args {
+    const char *model; /* "mlp", "lenet", ..., "gan" */
+    int64_t epochs, max_steps, batch, train_limit, test_limit, val, seed;
+    double lr; /* 0: the optimizer's default */
+    const char *optimizer;
+    double wd;
+    const char *data;
+    int stats;
+    /* conv nets and the GAN */
+    int augment, no_prefetch, cosine;
+    double rotate;
+    int64_t size, depth, width;
+    /* objectives and schedules */
+    const char *loss;
+    double label_smoothing;
+    const char *schedule;
+    int64_t step_epochs, warmup, patience;
+    double gamma, min_lr;
+    const char *class_names;
+    /* checkpoints, logs and output */
+    const char *out;
+    int64_t checkpoint_every, keep;
+    const char *resume, *init_from;
+    int partial;
+    const char *log;
+    int64_t log_every;
+    int json, quiet;
+};
+
+/* The train option table. */
+extern const struct opt_def train_opts[];
+extern const int n_train_opts;
+
+/* The scope bit of a model name (0 for an unknown one). */
+unsigned train_scope(const char *model);
+
+/* The defaults of model's options. */
+void train_defaults(const char *model, struct train_args *a);
+
+/* The optimizer's learning rate: --lr, else the default of the optimizer and model. */
+double train_lr(const struct train_args *a);
 
 /* Seconds of a monotonic clock. */
 double now_s(void);
@@ -65,12 +159,17 @@ int fail(const char *what);
 /* Loads and splits the data and prints what was read (see common.c). */
 int load_data(const struct train_args *a, struct kiln_dataset *train, struct kiln_dataset *val,
               struct kiln_dataset *test, int normalize_train, const char *scaling, double *mean_out,
-              double *std_out);
+              double *std_out, FILE *info);
 
 /* The optimizer of --optimizer, --lr and --wd. */
 struct kiln_optim_options optim_options(const struct train_args *a);
 
-/* Counter deltas of the training steps, kept by the callback. */
+/* The learning-rate schedule of --schedule (or --cosine) over total steps of
+ * steps_per_epoch each. */
+struct kiln_lr_schedule lr_schedule(const struct train_args *a, int64_t steps_per_epoch,
+                                    int64_t total_steps);
+
+/* Counter deltas of the training steps. */
 struct stats_track {
     kiln_context *ctx;
     struct kiln_stats mark, train, eval;
@@ -80,16 +179,77 @@ struct stats_track {
 void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a,
                      const struct kiln_stats *b);
 
-/* The kiln_fit callback of --stats: prints progress and accumulates the counters. */
-int track(void *ud, const struct kiln_fit_progress *p);
+/* Accumulates the counters of a progress event into t. */
+void stats_note(struct stats_track *t, const struct kiln_fit_progress *p);
 
 /* Prints the counters per training step and of all evaluations. */
-void print_stats(const struct stats_track *t, int64_t steps);
+void print_stats(FILE *f, const struct stats_track *t, int64_t steps);
 
-/* ==== Commands ==== */
+/* Creates the context of KILN_BACKEND / KILN_DEVICE (before any data is read, so that a
+ * bad device is reported first); prints the backend line to info (may be NULL). */
+int open_context(kiln_context **ctx, FILE *info);
 
-int cmd_train_mlp(int argc, char **argv);                    /* train_image.c */
-int cmd_train_conv(kiln_model model, int argc, char **argv); /* train_image.c */
-int cmd_train_gan(int argc, char **argv);                    /* train_gan.c */
+/* ==== Models and their configuration (model.c) ==== */
+
+#define MAX_CLASSES 256
+
+/* What a checkpoint's metadata says of a model: enough to rebuild it for evaluation,
+ * prediction or resuming. */
+struct model_cfg {
+    char model[16];                  /* "mlp", "lenet", ..., "gan" */
+    int64_t channels, height, width; /* the input */
+    int64_t image_h, image_w;        /* the images before centred zero padding to the input */
+    int32_t n_classes;
+    int32_t depth, width_param;
+    uint64_t seed;
+    char loss[8]; /* "xent", "hinge", "mse" */
+    double label_smoothing;
+    double mean, std;   /* input normalization: (x - mean) / std of pixels in [0, 1] */
+    char input_kind[8]; /* "image"; "text" for text models (see predict.c) */
+    char *labels[MAX_CLASSES];
+    /* GAN */
+    int64_t nz, g_width, d_width;
+};
+
+/* Fills cfg from the train options and the data's normalization. */
+void model_cfg_from_args(struct model_cfg *cfg, const struct train_args *a, double mean,
+                         double std);
+void model_cfg_fini(struct model_cfg *cfg);
+
+/* Writes cfg as metadata ("model", "config", "normalization", "labels"). */
+kiln_status model_cfg_to_meta(const struct model_cfg *cfg, kiln_meta *meta);
+
+/* Reads cfg from a checkpoint's metadata; on failure prints why (naming path). */
+int model_cfg_from_meta(struct model_cfg *cfg, const kiln_meta *meta, const char *path);
+
+/* The built graph of a classifier: x [batch, input], logits, and the training parts. */
+struct classifier {
+    kiln_graph *g;
+    kiln_tensor *x, *y, *y_onehot, *logits, *probs, *loss, *pred;
+};
+
+/*
+ * Builds cfg's classifier on a new graph over store (NULL: the graph's own) with batch
+ * size batch. training: adds the loss (cfg->loss), its backward pass and compiles;
+ * otherwise the softmax probabilities, compiled for kiln_graph_eval.
+ */
+kiln_status classifier_build(kiln_context *ctx, kiln_store *store, const struct model_cfg *cfg,
+                             int64_t batch, int training, struct classifier *c);
+
+/* Writes the input of cfg's model for an image of h x w pixels in [0, 1] (c planes):
+ * centred zero padding to the input size, then the normalization. [out] dst: the
+ * model's input (channels x height x width). */
+void model_prepare_input(const struct model_cfg *cfg, const float *img, float *dst);
+
+/*
+ * Opens the classifier of checkpoint path for inference with batch size batch: its
+ * metadata (*meta, owned), configuration, a context (created as open_context does) and
+ * the evaluation graph with the checkpoint's weights. A model whose input_kind is not
+ * "image" is described only (*ctx NULL, c empty): its kind's handler builds it. Returns
+ * EXIT_SUCCESS or EXIT_FAILURE after printing why; release with model_close.
+ */
+int model_open(const char *path, int64_t batch, struct model_cfg *cfg, kiln_meta **meta,
+               kiln_context **ctx, struct classifier *c);
+void model_close(struct model_cfg *cfg, kiln_meta *meta, kiln_context *ctx, struct classifier *c);
 
 #endif /* KILN_TOOLS_CLI_H */
