@@ -7,6 +7,7 @@
 #define KILN_H
 
 #include "kiln/backend.h"
+#include "kiln/comm.h"
 #include "kiln/data.h"
 #include "kiln/graph.h"
 #include "kiln/image.h"

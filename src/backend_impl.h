@@ -50,6 +50,11 @@ struct kiln_backend_ops {
     kiln_status (*run_begin)(struct kiln_backend *be);   /* optional: NULL = no-op */
     kiln_status (*run_end)(struct kiln_backend *be);     /* optional: NULL = no-op; submits */
     kiln_status (*synchronize)(struct kiln_backend *be); /* optional: NULL = no-op */
+    /* optional: NULL = buffers are not host-addressable. The host address of buf's
+     * first byte, which the host may read and write between runs (after synchronize)
+     * instead of download/upload; NULL for a buffer that is not host-addressable. Lets
+     * MPI reduce gradients in the backend's own memory (src/train/comm_reduce.c). */
+    void *(*host_ptr)(struct kiln_backend *be, struct kiln_buffer *buf);
 
     const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: see generic */
     /* optional: NULL = none. The launcher of ops whose descriptor says KILN__OPF_GENERIC

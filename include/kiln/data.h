@@ -126,6 +126,16 @@ KILN_API void kiln_batch_iter_reset(kiln_batch_iter *it, int64_t epoch);
 KILN_API void kiln_batch_iter_seek(kiln_batch_iter *it, int64_t epoch, int64_t batch);
 
 /*
+ * Makes it the iterator of shard `shard` of n_shards (data-parallel training,
+ * kiln/comm.h): batch k of an epoch is then items [shard B, (shard + 1) B) of batch k
+ * of an iterator with batch size n_shards B (B = batch_size) and the same seed, so the
+ * shards' batches together are the single iterator's; an epoch has floor(n / (n_shards
+ * B)) batches. Needs KILN_BATCH_DROP_LAST when n_shards > 1. Call it before the first
+ * batch; it rewinds to epoch 0. Returns KILN_OK or KILN_E_INVALID_ARG.
+ */
+KILN_API kiln_status kiln_batch_iter_shard(kiln_batch_iter *it, int32_t shard, int32_t n_shards);
+
+/*
  * Copies the next batch into x ([batch_size, dim] floats) and y ([batch_size] labels).
  * *n_out receives the number of real items: batch_size, fewer for a last partial batch
  * (whose remaining rows are zero features with label -1, which kiln_softmax_xent
@@ -188,12 +198,17 @@ struct kiln_loader_options {
     int32_t prefetch;     /* 1 (default): a loader thread prepares the next batch while the
                              caller uses the current one; 0: batches are made in next() */
     const struct kiln_augment *augment; /* borrowed for the call (copied); NULL: none */
+    /* Appended in kiln 0.2: this loader's shard of n_shards (kiln_batch_iter_shard;
+     * data-parallel training). An item's augmentation depends on its position in the
+     * unsharded epoch, so the shards together get what one loader of batch n_shards
+     * batch_size gets. Default 0 of 1. */
+    int32_t shard, n_shards;
 };
 
 #define KILN_LOADER_OPTIONS_INIT                                                                   \
     {                                                                                              \
         sizeof(struct kiln_loader_options), 64, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST, 0, 1,   \
-            NULL                                                                                   \
+            NULL, 0, 1                                                                             \
     }
 
 /*

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "comm.h"
 #include "data.h"
 #include "graph.h"
 #include "optim.h"
@@ -153,11 +154,21 @@ struct kiln_fit_options {
     /* Optional (borrowed): before each step the optimizer's learning rate is set to
      * kiln_lr_at(schedule, steps taken). NULL: the optimizer's rate is left alone. */
     const struct kiln_lr_schedule *schedule;
+    /* Optional (borrowed): data-parallel training over comm's ranks (kiln/comm.h). Every
+     * rank calls the loop with the same options and a graph of batch size B; step k
+     * trains on batch k of the single-process run with batch N B (N ranks), rank r on
+     * its items r B .. r B + B - 1, so the union of the ranks' shards is the epoch. The
+     * optimizer must have comm's hook (kiln_comm_attach). The sampled losses are
+     * averaged over the ranks, evaluation is sharded and its counts summed, a stop
+     * asked for by any rank's callback stops all, and the progress reports the global
+     * batch N B. kiln_fit_loader's loader must be sharded the same way
+     * (kiln_loader_options.shard, n_shards). NULL: one process. */
+    kiln_comm *comm;
 };
 
 #define KILN_FIT_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        sizeof(struct kiln_fit_options), 1, 0, 0, 1, NULL, NULL, 0, 0.0, 0, NULL                   \
+        sizeof(struct kiln_fit_options), 1, 0, 0, 1, NULL, NULL, 0, 0.0, 0, NULL, NULL             \
     }
 
 /* What kiln_fit() achieved, from its last epoch. */
@@ -195,6 +206,16 @@ KILN_API kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln
  */
 KILN_API kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
                                    double *accuracy);
+
+/*
+ * kiln_evaluate over comm's ranks: rank r evaluates items [r n / N, (r + 1) n / N) of
+ * ds and the counts are summed, so every rank gets the accuracy of all of ds. Every
+ * rank calls it with the same ds. [in] comm: borrowed; NULL is kiln_evaluate.
+ * Returns as kiln_evaluate(), or KILN_E_PEER.
+ */
+KILN_API kiln_status kiln_evaluate_sharded(const struct kiln_classifier *m,
+                                           const struct kiln_dataset *ds, kiln_comm *comm,
+                                           double *accuracy);
 
 /* ---- Training from a loader (src/train/fit_loader.c) ---- */
 

@@ -148,6 +148,7 @@ struct kiln_batch_iter {
     const struct kiln_dataset *ds;
     /* ---- owned ---- */
     int64_t batch, n_batches, pos;
+    int32_t shard, n_shards; /* kiln_batch_iter_shard; 0 of 1 */
     uint32_t flags;
     uint64_t seed;
     int64_t *order; /* this epoch's item order */
@@ -176,6 +177,7 @@ kiln_status kiln_batch_iter_create(const struct kiln_dataset *ds, int64_t batch_
     it->flags = flags;
     it->seed = seed;
     it->order = order;
+    it->n_shards = 1;
     it->n_batches =
         (flags & KILN_BATCH_DROP_LAST) ? ds->n / batch_size : (ds->n + batch_size - 1) / batch_size;
     kiln_batch_iter_reset(it, 0);
@@ -212,8 +214,24 @@ void kiln_batch_iter_seek(kiln_batch_iter *it, int64_t epoch, int64_t batch)
 {
     kiln_batch_iter_reset(it, epoch);
     if (batch > 0) {
-        it->pos = batch < it->n_batches ? batch * it->batch : it->ds->n;
+        it->pos = batch < it->n_batches ? batch * it->batch * it->n_shards : it->ds->n;
     }
+}
+
+kiln_status kiln_batch_iter_shard(kiln_batch_iter *it, int32_t shard, int32_t n_shards)
+{
+    if (it == NULL || n_shards < 1 || shard < 0 || shard >= n_shards ||
+        (n_shards > 1 && !(it->flags & KILN_BATCH_DROP_LAST))) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "kiln_batch_iter_shard: shard %d of %d (sharding needs "
+                         "KILN_BATCH_DROP_LAST)",
+                         shard, n_shards);
+    }
+    it->shard = shard;
+    it->n_shards = n_shards;
+    it->n_batches = it->ds->n / (it->batch * n_shards);
+    kiln_batch_iter_reset(it, 0);
+    return KILN_OK;
 }
 
 kiln_status kiln_batch_iter_next(kiln_batch_iter *it, float *x, int32_t *y, int64_t *n_out)
@@ -222,14 +240,17 @@ kiln_status kiln_batch_iter_next(kiln_batch_iter *it, float *x, int32_t *y, int6
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_batch_iter_next: NULL argument");
     }
     const struct kiln_dataset *ds = it->ds;
-    int64_t left = ds->n - it->pos, d = ds->dim;
+    /* A shard takes its part of the batch of n_shards batch items at pos. */
+    int64_t stride = it->batch * it->n_shards, base = it->pos + it->shard * it->batch;
+    int64_t left = ds->n - base, d = ds->dim;
     int64_t m = left < it->batch ? left : it->batch;
-    if (m <= 0 || (m < it->batch && (it->flags & KILN_BATCH_DROP_LAST))) {
+    if (m <= 0 || (m < it->batch && (it->flags & KILN_BATCH_DROP_LAST)) ||
+        (it->n_shards > 1 && it->pos / stride >= it->n_batches)) {
         *n_out = 0;
         return KILN_OK;
     }
     for (int64_t i = 0; i < m; i++) {
-        int64_t k = it->order[it->pos + i];
+        int64_t k = it->order[base + i];
         memcpy(x + i * d, ds->x + k * d, (size_t)d * sizeof(float));
         if (y != NULL) {
             y[i] = ds->y[k];
@@ -241,7 +262,7 @@ kiln_status kiln_batch_iter_next(kiln_batch_iter *it, float *x, int32_t *y, int6
             y[i] = -1;
         }
     }
-    it->pos += m;
+    it->pos += it->n_shards > 1 ? stride : m;
     *n_out = m;
     return KILN_OK;
 }

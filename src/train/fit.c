@@ -79,21 +79,19 @@ kiln_status kiln__check_loss(float loss, int64_t step, int32_t epoch)
                      (double)loss, (long long)step, epoch);
 }
 
-kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
-                          double *accuracy)
+/* Counts m's correct predictions on ds (which may be empty). */
+static kiln_status count_correct(const struct kiln_classifier *m, const struct kiln_dataset *ds,
+                                 int64_t *correct)
 {
-    int64_t batch, n, correct = 0;
+    int64_t batch, n;
     kiln_batch_iter *it = NULL;
-    if (accuracy == NULL) {
-        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: accuracy is NULL");
-    }
     KILN_TRY(check_model(m, ds, &batch));
     kiln_tensor *ex = m->eval_x != NULL ? m->eval_x : m->x;
     kiln_tensor *target = m->eval_x != NULL ? m->eval_pred : m->pred;
     KILN_TRY(check_io(ex, target, NULL, ds, &batch));
-    *accuracy = NAN;
+    *correct = 0;
     if (ds->n == 0) {
-        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: the dataset has no items");
+        return KILN_OK;
     }
     struct kiln_context *ctx = ex->graph->ctx;
     float *x = kiln__alloc(ctx, (size_t)(batch * ds->dim) * sizeof(float), "an evaluation batch");
@@ -116,17 +114,71 @@ kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dat
             s = kiln_tensor_download(target, pred, (size_t)batch * sizeof(int32_t));
         }
         for (int64_t i = 0; s == KILN_OK && i < n; i++) {
-            correct += pred[i] == y[i];
+            *correct += pred[i] == y[i];
         }
     }
     kiln_batch_iter_destroy(it);
     kiln__free(ctx, pred);
     kiln__free(ctx, y);
     kiln__free(ctx, x);
+    return s;
+}
+
+kiln_status kiln_evaluate_sharded(const struct kiln_classifier *m, const struct kiln_dataset *ds,
+                                  kiln_comm *comm, double *accuracy)
+{
+    if (accuracy == NULL || ds == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: accuracy or dataset is NULL");
+    }
+    *accuracy = NAN;
+    if (ds->n == 0) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: the dataset has no items");
+    }
+    /* Rank r's items: a view of ds. */
+    int64_t r = kiln_comm_rank(comm), n = kiln_comm_size(comm);
+    int64_t lo = ds->n * r / n, hi = ds->n * (r + 1) / n, correct = 0;
+    struct kiln_dataset part = *ds;
+    part.n = hi - lo;
+    part.x = ds->x + lo * ds->dim;
+    part.y = ds->y + lo;
+    kiln_status s = count_correct(m, &part, &correct);
+    if (n > 1) {
+        /* Every rank joins the sum, even after failing, so no rank waits for it. */
+        double v[2] = {(double)correct, s == KILN_OK ? 0.0 : 1.0};
+        kiln_status rs = kiln_comm_allreduce_sum(comm, v, 2);
+        if (s == KILN_OK && rs != KILN_OK) {
+            return rs;
+        }
+        if (s == KILN_OK && v[1] > 0) {
+            return KILN_FAIL(KILN_E_PEER, "kiln_evaluate: another rank failed to evaluate");
+        }
+        correct = (int64_t)v[0];
+    }
     if (s == KILN_OK) {
         *accuracy = (double)correct / (double)ds->n;
     }
     return s;
+}
+
+kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
+                          double *accuracy)
+{
+    return kiln_evaluate_sharded(m, ds, NULL, accuracy);
+}
+
+int32_t kiln__fit_ranks(const struct kiln_fit_options *opt)
+{
+    return opt->comm != NULL ? kiln_comm_size(opt->comm) : 1;
+}
+
+kiln_status kiln__fit_agree_stop(const struct kiln_fit_options *opt, int *stop)
+{
+    if (kiln__fit_ranks(opt) > 1) {
+        double v = *stop ? 1.0 : 0.0;
+        KILN_TRY(kiln_comm_allreduce_sum(opt->comm, &v, 1));
+        *stop = v > 0.0;
+    }
+    return KILN_OK;
 }
 
 /* The loop's working state. */
@@ -159,6 +211,12 @@ kiln_status kiln__fit_sample_loss(const struct kiln_classifier *m,
         (p->step_in_epoch % opt->loss_every == 0 || p->step_in_epoch == p->steps_per_epoch)) {
         float loss;
         KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
+        if (kiln__fit_ranks(opt) > 1) {
+            /* The mean of the ranks' batch means: the loss of the global batch. */
+            double v = loss;
+            KILN_TRY(kiln_comm_allreduce_sum(opt->comm, &v, 1));
+            loss = (float)(v / kiln__fit_ranks(opt));
+        }
         KILN_TRY(kiln__check_loss(loss, p->step, p->epoch));
         p->loss = loss;
         p->loss_sum += loss;
@@ -226,25 +284,26 @@ static kiln_status run_epoch(struct fit_state *st, const struct kiln_dataset *va
         KILN_TRY(train_step(st));
         st->p.seconds = now_s() - t0;
         st->p.steps_per_s = (double)(st->p.step_in_epoch - first) / st->p.seconds;
-        st->p.images_per_s = st->p.steps_per_s * (double)st->batch;
+        st->p.images_per_s = st->p.steps_per_s * (double)st->p.batch_size;
         if (opt->callback != NULL && opt->callback(opt->callback_ud, &st->p)) {
             st->stop = 1;
         }
+        KILN_TRY(kiln__fit_agree_stop(opt, &st->stop));
     }
     double t1 = now_s();
     st->p.val_accuracy = st->p.test_accuracy = NAN;
     if (val != NULL) {
-        KILN_TRY(kiln_evaluate(st->m, val, &st->p.val_accuracy));
+        KILN_TRY(kiln_evaluate_sharded(st->m, val, opt->comm, &st->p.val_accuracy));
     }
     if (test != NULL) {
-        KILN_TRY(kiln_evaluate(st->m, test, &st->p.test_accuracy));
+        KILN_TRY(kiln_evaluate_sharded(st->m, test, opt->comm, &st->p.test_accuracy));
     }
     st->p.eval_seconds = now_s() - t1;
     st->p.event = KILN_FIT_EPOCH_END;
     if (opt->callback != NULL && opt->callback(opt->callback_ud, &st->p)) {
         st->stop = 1;
     }
-    return KILN_OK;
+    return kiln__fit_agree_stop(opt, &st->stop);
 }
 
 kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset *train,
@@ -273,16 +332,17 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
     if ((val != NULL && val->dim != train->dim) || (test != NULL && test->dim != train->dim)) {
         return KILN_FAIL(KILN_E_SHAPE, "kiln_fit: the datasets' item sizes differ");
     }
-    if (train->n < st.batch) {
+    int32_t ranks = kiln__fit_ranks(opt);
+    if (train->n < st.batch * ranks) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_fit: %lld training items make no batch of %lld",
-                         (long long)train->n, (long long)st.batch);
+                         (long long)train->n, (long long)(st.batch * ranks));
     }
     struct kiln_context *ctx = m->x->graph->ctx;
     st.m = m;
     st.opt = opt;
     st.dim = train->dim;
     st.p.n_epochs = opt->epochs;
-    st.p.batch_size = st.batch;
+    st.p.batch_size = st.batch * ranks;
     memset(&res, 0, sizeof(res));
     res.train_loss = res.val_accuracy = res.test_accuracy = NAN;
     st.x = kiln__alloc(ctx, (size_t)(st.batch * st.dim) * sizeof(float), "a training batch");
@@ -297,6 +357,9 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
     }
     s = kiln_batch_iter_create(train, st.batch, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST,
                                opt->seed, &st.it);
+    if (s == KILN_OK && ranks > 1) {
+        s = kiln_batch_iter_shard(st.it, kiln_comm_rank(opt->comm), ranks);
+    }
     double t0 = now_s();
     int64_t per = s == KILN_OK ? kiln_batch_iter_n_batches(st.it) : 1;
     int32_t e0 = (int32_t)(opt->start_step / per) + 1;
@@ -317,9 +380,10 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
     }
     res.steps = st.p.step;
     res.total_seconds = now_s() - t0;
-    res.images_per_s = res.train_seconds > 0
-                           ? (double)((res.steps - opt->start_step) * st.batch) / res.train_seconds
-                           : 0.0;
+    res.images_per_s =
+        res.train_seconds > 0
+            ? (double)((res.steps - opt->start_step) * st.p.batch_size) / res.train_seconds
+            : 0.0;
 
 done:
     kiln_batch_iter_destroy(st.it);

@@ -25,6 +25,15 @@ void kiln__fit_schedule_lr(const struct kiln_fit_options *opt, kiln_optimizer *o
 kiln_status kiln__fit_sample_loss(const struct kiln_classifier *m,
                                   const struct kiln_fit_options *opt, struct kiln_fit_progress *p);
 
+/* The shard of a loader (loader.c). */
+void kiln__loader_shard(const kiln_loader *l, int32_t *shard, int32_t *n_shards);
+
+/* The ranks of opt->comm (1 without one). */
+int32_t kiln__fit_ranks(const struct kiln_fit_options *opt);
+
+/* With opt->comm: *stop becomes 1 on every rank when it is on any. */
+kiln_status kiln__fit_agree_stop(const struct kiln_fit_options *opt, int *stop);
+
 /* Checks m->y_onehot (when set) against the batch size. */
 kiln_status kiln__fit_check_onehot(const struct kiln_classifier *m, int64_t batch);
 

@@ -72,6 +72,14 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
                          m->x->name, (long long)m->x->n_elems, (long long)item);
     }
     KILN_TRY(kiln__fit_check_onehot(m, batch));
+    int32_t shard, n_shards, ranks = kiln__fit_ranks(opt);
+    kiln__loader_shard(train, &shard, &n_shards);
+    if (n_shards != ranks || (ranks > 1 && shard != kiln_comm_rank(opt->comm))) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "kiln_fit_loader: the loader is shard %d of %d, the communicator's "
+                         "rank %d of %d",
+                         shard, n_shards, kiln_comm_rank(opt->comm), ranks);
+    }
     float *onehot = NULL;
     kiln_status s = KILN_OK;
     if (m->y_onehot != NULL) {
@@ -84,7 +92,7 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
     memset(&res, 0, sizeof(res));
     res.train_loss = res.val_accuracy = res.test_accuracy = NAN;
     p.n_epochs = opt->epochs;
-    p.batch_size = batch;
+    p.batch_size = batch * ranks;
     size_t x_bytes = (size_t)(batch * item) * sizeof(float);
     double t_start = now_s();
     int64_t per = kiln_loader_n_batches(train) > 0 ? kiln_loader_n_batches(train) : 1;
@@ -114,18 +122,22 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
             }
             p.seconds = now_s() - t0;
             p.steps_per_s = (double)(p.step_in_epoch - first) / p.seconds;
-            p.images_per_s = p.steps_per_s * (double)batch;
+            p.images_per_s = p.steps_per_s * (double)p.batch_size;
             if (opt->callback != NULL && opt->callback(opt->callback_ud, &p)) {
                 stop = 1;
+            }
+            s = kiln__fit_agree_stop(opt, &stop);
+            if (s != KILN_OK) {
+                goto done;
             }
         }
         double t1 = now_s();
         p.val_accuracy = p.test_accuracy = NAN;
         if (val != NULL && m->pred != NULL) {
-            s = kiln_evaluate(m, val, &p.val_accuracy);
+            s = kiln_evaluate_sharded(m, val, opt->comm, &p.val_accuracy);
         }
         if (s == KILN_OK && test != NULL && m->pred != NULL) {
-            s = kiln_evaluate(m, test, &p.test_accuracy);
+            s = kiln_evaluate_sharded(m, test, opt->comm, &p.test_accuracy);
         }
         if (s != KILN_OK) {
             goto done;
@@ -135,6 +147,10 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
         if (opt->callback != NULL && opt->callback(opt->callback_ud, &p)) {
             stop = 1;
         }
+        s = kiln__fit_agree_stop(opt, &stop);
+        if (s != KILN_OK) {
+            goto done;
+        }
         res.epochs = e;
         res.train_loss = p.train_loss;
         res.val_accuracy = p.val_accuracy;
@@ -143,9 +159,10 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
     }
     res.steps = p.step;
     res.total_seconds = now_s() - t_start;
-    res.images_per_s = res.train_seconds > 0
-                           ? (double)((res.steps - opt->start_step) * batch) / res.train_seconds
-                           : 0.0;
+    res.images_per_s =
+        res.train_seconds > 0
+            ? (double)((res.steps - opt->start_step) * p.batch_size) / res.train_seconds
+            : 0.0;
     if (out != NULL) {
         *out = res;
     }

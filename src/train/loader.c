@@ -14,6 +14,7 @@
 
 #include "../rng.h"
 #include "../status_impl.h"
+#include "fit_impl.h"
 #include "kiln/data.h"
 
 #define STREAM_AUGMENT 0x61756721u /* keeps augmentation draws apart from the shuffles */
@@ -144,6 +145,7 @@ struct kiln_loader {
     kiln_batch_iter *it;
     struct kiln_augment aug;
     int64_t batch, n_batches, h, w, oh, ow;
+    int32_t shard, n_shards;
     uint64_t seed;
     int prefetch;
     float *raw; /* [batch, dim]: what the iterator copies out */
@@ -165,8 +167,10 @@ struct kiln_loader {
 static void make_batch(kiln_loader *l, int64_t epoch, int64_t idx, struct slot *s)
 {
     kiln_status st = kiln_batch_iter_next(l->it, l->raw, s->y, &s->n);
-    uint64_t counter =
-        ((uint64_t)epoch * (uint64_t)l->n_batches + (uint64_t)idx) * (uint64_t)l->batch;
+    /* The position of the batch's first item in the unsharded epoch. */
+    uint64_t counter = ((uint64_t)epoch * (uint64_t)l->n_batches + (uint64_t)idx) *
+                           (uint64_t)l->batch * (uint64_t)l->n_shards +
+                       (uint64_t)l->shard * (uint64_t)l->batch;
     if (st == KILN_OK) {
         st = kiln_augment_apply(&l->aug, l->h, l->w, l->batch, l->raw, s->x, l->seed, counter);
     }
@@ -241,8 +245,15 @@ kiln_status kiln_loader_create(const struct kiln_dataset *ds, const struct kiln_
     if (s != KILN_OK) {
         goto fail_options;
     }
+    l->shard = o->shard;
+    l->n_shards = o->n_shards > 0 ? o->n_shards : 1;
     s = kiln_batch_iter_create(ds, l->batch, o->flags, o->seed, &l->it);
     if (s != KILN_OK) {
+        goto fail_options;
+    }
+    s = kiln_batch_iter_shard(l->it, l->shard, l->n_shards);
+    if (s != KILN_OK) {
+        kiln_batch_iter_destroy(l->it);
         goto fail_options;
     }
     l->n_batches = kiln_batch_iter_n_batches(l->it);
@@ -315,6 +326,12 @@ void kiln_loader_item_dims(const kiln_loader *l, int64_t dims[3])
     dims[0] = l != NULL ? l->aug.channels : 0;
     dims[1] = l != NULL ? l->oh : 0;
     dims[2] = l != NULL ? l->ow : 0;
+}
+
+void kiln__loader_shard(const kiln_loader *l, int32_t *shard, int32_t *n_shards)
+{
+    *shard = l->shard;
+    *n_shards = l->n_shards;
 }
 
 void kiln_loader_reset(kiln_loader *l, int64_t epoch)

@@ -154,6 +154,12 @@ static kiln_status cpu_upload(struct kiln_backend *be, struct kiln_buffer *dst, 
     return KILN_OK;
 }
 
+static void *cpu_host_ptr(struct kiln_backend *be, struct kiln_buffer *buf)
+{
+    (void)be;
+    return buf->data;
+}
+
 static kiln_status cpu_download(struct kiln_backend *be, const struct kiln_buffer *src, size_t off,
                                 void *dst, size_t n_bytes)
 {
@@ -246,5 +252,6 @@ const struct kiln_backend_ops kiln__cpu_backend = {
     .buffer_free = cpu_buffer_free,
     .upload = cpu_upload,
     .download = cpu_download,
+    .host_ptr = cpu_host_ptr,
     .kernels = cpu_kernels,
 };

@@ -1,0 +1,378 @@
+/*
+ * comm_reduce.c - the gradient reduction of data-parallel training: the optimizer hook
+ * that kiln_comm_attach installs. At the first step (and whenever the store gains a
+ * segment) it plans the reduction of the optimizer's gradients as a "wire" of elements
+ * cut into buckets of at most bucket_bytes:
+ *   - when every rank's store has the same layout (the same backend alignment), the
+ *     wire is the maximal runs of the optimizer's parameters in the segments' gradient
+ *     buffers (alignment gaps included: they hold zeros), and a bucket that lies in one
+ *     run of a host-addressable buffer (the CPU backend) is all-reduced in place there,
+ *     with no copy;
+ *   - else (ranks on backends of different alignment) the wire packs the parameters in
+ *     entry order, through host staging buffers.
+ * At each step every bucket is staged (downloaded) and its MPI_Iallreduce started at
+ * once, so the download of one bucket overlaps the reduction of those before it; then
+ * the host waits for all of them against the communicator's deadline, divides by the
+ * number of ranks and uploads. The buckets start after the backward pass has finished:
+ * starting them while it runs would need a callback from the executor per gradient,
+ * which the graph engine does not have (kiln/comm.h says so).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../graph/graph_impl.h"
+#include "comm_impl.h"
+
+/* A run of gradient elements of a segment, at wire position wire. */
+struct span {
+    int32_t seg;
+    int64_t off, n, wire;
+};
+
+/* A bucket: wire elements [wire, wire + n); direct: their host address in the
+ * backend's gradient buffer when they lie in one span of a host-addressable buffer. */
+struct bucket {
+    int64_t wire, n;
+    float *direct;
+};
+
+struct kiln__comm_attach {
+    /* ---- borrowed (never owned) ---- */
+    kiln_comm *c;
+    kiln_optimizer *o;
+    /* ---- owned ---- */
+    bool planned, packed;
+    uint32_t gen; /* the store generation of the plan */
+    struct span *spans;
+    int32_t n_spans;
+    struct bucket *buckets;
+    int32_t n_buckets;
+    int64_t n_wire;
+    float *host; /* [n_wire] staging */
+#ifdef KILN_HAVE_MPI
+    MPI_Request *reqs; /* [n_buckets] */
+#endif
+};
+
+static void plan_free(struct kiln__comm_attach *a)
+{
+    free(a->spans);
+    free(a->buckets);
+    free(a->host);
+    a->spans = NULL;
+    a->buckets = NULL;
+    a->host = NULL;
+#ifdef KILN_HAVE_MPI
+    free(a->reqs);
+    a->reqs = NULL;
+#endif
+    a->n_spans = a->n_buckets = 0;
+    a->n_wire = 0;
+    a->planned = false;
+}
+
+void kiln__comm_attach_free(struct kiln__comm_attach *a)
+{
+    if (a != NULL) {
+        plan_free(a);
+        free(a);
+    }
+}
+
+static bool selected(const struct kiln__entry *e, const char *prefix)
+{
+    return e->kind == KILN_STORE_PARAM && e->seg >= 0 &&
+           strncmp(e->name, prefix, strlen(prefix)) == 0;
+}
+
+/* Appends a span (growing the array). */
+static kiln_status add_span(struct kiln__comm_attach *a, int32_t *cap, struct span sp)
+{
+    if (a->n_spans == *cap) {
+        int32_t nc = *cap ? 2 * *cap : 16;
+        struct span *l = realloc(a->spans, sizeof(*l) * (size_t)nc);
+        if (l == NULL) {
+            return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "gradient reduction: spans");
+        }
+        a->spans = l;
+        *cap = nc;
+    }
+    sp.wire = a->n_wire;
+    a->spans[a->n_spans++] = sp;
+    a->n_wire += sp.n;
+    return KILN_OK;
+}
+
+/* The spans: runs of the selected parameters per segment, or (packed) one per entry. */
+static kiln_status plan_spans(struct kiln__comm_attach *a, const kiln_store *s, const char *prefix)
+{
+    int32_t cap = 0;
+    if (a->packed) {
+        for (int32_t i = 0; i < s->n_entries; i++) {
+            const struct kiln__entry *e = s->entries[i];
+            if (selected(e, prefix)) {
+                KILN_TRY(add_span(a, &cap, (struct span){e->seg, e->off, e->n_elems, 0}));
+            }
+        }
+        return KILN_OK;
+    }
+    for (int32_t g = 0; g < s->n_segs; g++) {
+        bool open = false;
+        for (int32_t i = 0; i < s->n_entries; i++) {
+            const struct kiln__entry *e = s->entries[i];
+            if (e->seg != g || e->kind != KILN_STORE_PARAM) {
+                continue;
+            }
+            if (!selected(e, prefix)) {
+                open = false;
+                continue;
+            }
+            struct span *last = open ? &a->spans[a->n_spans - 1] : NULL;
+            if (last != NULL && e->off >= last->off + last->n) {
+                int64_t grow = e->off + e->n_elems - (last->off + last->n);
+                last->n += grow;
+                a->n_wire += grow;
+                continue;
+            }
+            KILN_TRY(add_span(a, &cap, (struct span){g, e->off, e->n_elems, 0}));
+            open = true;
+        }
+    }
+    return KILN_OK;
+}
+
+/* Cuts the wire into buckets of at most cap elements, never across a span boundary
+ * when the bucket could be reduced in place. */
+static kiln_status plan_buckets(struct kiln__comm_attach *a, const kiln_store *s, int64_t cap)
+{
+    struct kiln_backend *be = &s->ctx->be;
+    int32_t n = 0, max = 0;
+    for (int32_t i = 0; i < a->n_spans; i++) {
+        max += (int32_t)((a->spans[i].n + cap - 1) / cap) + 1;
+    }
+    a->buckets = calloc((size_t)(max > 0 ? max : 1), sizeof(*a->buckets));
+    if (a->buckets == NULL) {
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "gradient reduction: buckets");
+    }
+    for (int32_t i = 0; i < a->n_spans; i++) {
+        const struct span *sp = &a->spans[i];
+        unsigned char *base = NULL;
+        if (!a->packed && be->ops->host_ptr != NULL) {
+            base = be->ops->host_ptr(be, kiln__store_buffer(s, sp->seg, KILN__PART_GRAD));
+        }
+        for (int64_t k = 0; k < sp->n; k += cap) {
+            int64_t m = sp->n - k < cap ? sp->n - k : cap;
+            struct bucket *prev = n > 0 ? &a->buckets[n - 1] : NULL;
+            /* Staged buckets gather small spans (packed biases) into one message. */
+            if (base == NULL && prev != NULL && prev->direct == NULL && prev->n + m <= cap &&
+                prev->wire + prev->n == sp->wire + k) {
+                prev->n += m;
+                continue;
+            }
+            a->buckets[n] = (struct bucket){sp->wire + k, m, NULL};
+            if (base != NULL) {
+                a->buckets[n].direct = (float *)(base + (size_t)(sp->off + k) * sizeof(float));
+            }
+            n++;
+        }
+    }
+    a->n_buckets = n;
+    return KILN_OK;
+}
+
+/* A hash of the selected entries' names and sizes (content), and of where they lie
+ * (layout). */
+static void plan_hashes(const kiln_store *s, const char *prefix, uint64_t *content,
+                        uint64_t *layout)
+{
+    uint64_t h = 0xcbf29ce484222325ull, l = h;
+    for (int32_t i = 0; i < s->n_entries; i++) {
+        const struct kiln__entry *e = s->entries[i];
+        if (e->kind != KILN_STORE_PARAM || strncmp(e->name, prefix, strlen(prefix)) != 0) {
+            continue;
+        }
+        h = kiln__comm_hash(h, e->name, strlen(e->name) + 1);
+        h = kiln__comm_hash(h, &e->n_elems, sizeof(e->n_elems));
+        h = kiln__comm_hash(h, &e->seg, sizeof(e->seg));
+        l = kiln__comm_hash(l, &e->seg, sizeof(e->seg));
+        l = kiln__comm_hash(l, &e->off, sizeof(e->off));
+    }
+    *content = h;
+    *layout = kiln__comm_hash(l, &h, sizeof(h));
+}
+
+static kiln_status plan(struct kiln__comm_attach *a, kiln_store *s)
+{
+    const char *kind, *prefix;
+    float lr;
+    uint64_t content, layout;
+    int same;
+    plan_free(a);
+    kiln__optimizer_info(a->o, &kind, &prefix, &lr);
+    plan_hashes(s, prefix, &content, &layout);
+    KILN_TRY(kiln__comm_agree(a->c, content, "the comparison of the ranks' parameters", &same));
+    if (!same) {
+        return KILN_FAIL(KILN_E_STATE,
+                         "gradient reduction: the ranks' parameters differ (names, sizes or "
+                         "allocation): build the same model on every rank");
+    }
+    KILN_TRY(kiln__comm_agree(a->c, layout, "the comparison of the ranks' layouts", &same));
+    a->packed = !same;
+    KILN_TRY(plan_spans(a, s, prefix));
+    int64_t cap = a->c->opt.bucket_bytes / (int64_t)sizeof(float);
+    KILN_TRY(plan_buckets(a, s, cap > 0 ? cap : 1));
+    a->host = malloc((size_t)(a->n_wire > 0 ? a->n_wire : 1) * sizeof(float));
+#ifdef KILN_HAVE_MPI
+    a->reqs = calloc((size_t)(a->n_buckets > 0 ? a->n_buckets : 1), sizeof(*a->reqs));
+    if (a->reqs == NULL) {
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "gradient reduction: requests");
+    }
+#endif
+    if (a->host == NULL) {
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "gradient reduction: %lld staging floats",
+                         (long long)a->n_wire);
+    }
+    a->gen = s->gen;
+    a->planned = true;
+    return KILN_OK;
+}
+
+/* Copies the part of the wire [w0, w0 + n) between the gradient buffers and host. */
+static kiln_status stage(struct kiln__comm_attach *a, kiln_store *s, int64_t w0, int64_t n, bool up)
+{
+    struct kiln_backend *be = &s->ctx->be;
+    for (int32_t i = 0; i < a->n_spans; i++) {
+        const struct span *sp = &a->spans[i];
+        int64_t lo = w0 > sp->wire ? w0 : sp->wire;
+        int64_t hi = w0 + n < sp->wire + sp->n ? w0 + n : sp->wire + sp->n;
+        if (lo >= hi) {
+            continue;
+        }
+        struct kiln_buffer *b = kiln__store_buffer(s, sp->seg, KILN__PART_GRAD);
+        size_t off = (size_t)(sp->off + lo - sp->wire) * sizeof(float);
+        size_t nb = (size_t)(hi - lo) * sizeof(float);
+        if (up) {
+            s->ctx->stats.bytes_uploaded += nb;
+            KILN_TRY(be->ops->upload(be, b, off, a->host + lo, nb));
+        } else {
+            s->ctx->stats.bytes_downloaded += nb;
+            KILN_TRY(be->ops->download(be, b, off, a->host + lo, nb));
+        }
+    }
+    return KILN_OK;
+}
+
+#ifdef KILN_HAVE_MPI
+/* Starts every bucket's all-reduce, each as soon as it is staged. */
+static kiln_status start_buckets(struct kiln__comm_attach *a, kiln_store *s)
+{
+    kiln_comm *c = a->c;
+    for (int32_t b = 0; b < a->n_buckets; b++) {
+        a->reqs[b] = MPI_REQUEST_NULL;
+    }
+    for (int32_t b = 0; b < a->n_buckets; b++) {
+        struct bucket *k = &a->buckets[b];
+        if (k->direct == NULL) {
+            KILN_TRY(stage(a, s, k->wire, k->n, false));
+        }
+        float *p = k->direct != NULL ? k->direct : a->host + k->wire;
+        int rc =
+            MPI_Iallreduce(MPI_IN_PLACE, p, (int)k->n, MPI_FLOAT, MPI_SUM, c->world, &a->reqs[b]);
+        if (rc != MPI_SUCCESS) {
+            return kiln__comm_mpi_fail(c, rc, "MPI_Iallreduce");
+        }
+        if (b > 0) {
+            int flag; /* progress for the buckets in flight */
+            MPI_Test(&a->reqs[b - 1], &flag, MPI_STATUS_IGNORE);
+        }
+    }
+    return KILN_OK;
+}
+
+/* Divides by the number of ranks and puts the sums back. */
+static kiln_status finish_buckets(struct kiln__comm_attach *a, kiln_store *s)
+{
+    float inv = 1.0f / (float)a->c->size;
+    for (int32_t b = 0; b < a->n_buckets; b++) {
+        struct bucket *k = &a->buckets[b];
+        float *p = k->direct != NULL ? k->direct : a->host + k->wire;
+        for (int64_t i = 0; i < k->n; i++) {
+            p[i] *= inv;
+        }
+        if (k->direct == NULL) {
+            KILN_TRY(stage(a, s, k->wire, k->n, true));
+        } else {
+            a->c->stats.zero_copy++;
+        }
+    }
+    s->grads_zero = false;
+    return KILN_OK;
+}
+#endif
+
+/* The optimizer hook. */
+static kiln_status reduce_hook(void *ud, kiln_store *s)
+{
+    struct kiln__comm_attach *a = ud;
+    kiln_comm *c = a->c;
+    KILN_TRY(kiln__comm_usable(c, "the gradient reduction"));
+    if (!c->mpi || c->size == 1) {
+        return KILN_OK;
+    }
+#ifdef KILN_HAVE_MPI
+    double t0 = kiln__comm_now(), wait = 0.0;
+    if (!a->planned || a->gen != s->gen) {
+        KILN_TRY(plan(a, s));
+    }
+    struct kiln_backend *be = &s->ctx->be;
+    if (be->ops->synchronize != NULL) {
+        KILN_TRY(be->ops->synchronize(be));
+    }
+    char what[96];
+    snprintf(what, sizeof(what), "the gradient reduction of step %lld",
+             (long long)kiln_optimizer_steps(a->o) + 1);
+    kiln__comm_begin(c);
+    KILN_TRY(start_buckets(a, s));
+    KILN_TRY(kiln__comm_wait(c, a->reqs, a->n_buckets, what, &wait));
+    KILN_TRY(finish_buckets(a, s));
+    c->first_done = true;
+    c->stats.reductions++;
+    c->stats.messages += (uint64_t)a->n_buckets;
+    c->stats.bytes_reduced += (uint64_t)a->n_wire * sizeof(float);
+    c->stats.seconds += kiln__comm_now() - t0;
+    c->stats.wait_seconds += wait;
+#else
+    (void)s;
+#endif
+    return KILN_OK;
+}
+
+kiln_status kiln_comm_attach(kiln_comm *c, kiln_optimizer *o)
+{
+    KILN_TRY(kiln__comm_usable(c, "kiln_comm_attach"));
+    if (o == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_comm_attach: optimizer is NULL");
+    }
+    if (c->size == 1) {
+        return KILN_OK;
+    }
+    if (c->n_attached == c->cap_attached) {
+        int32_t cap = c->cap_attached ? 2 * c->cap_attached : 4;
+        struct kiln__comm_attach **l = realloc(c->attached, sizeof(*l) * (size_t)cap);
+        if (l == NULL) {
+            return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_comm_attach");
+        }
+        c->attached = l;
+        c->cap_attached = cap;
+    }
+    struct kiln__comm_attach *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_comm_attach");
+    }
+    a->c = c;
+    a->o = o;
+    c->attached[c->n_attached++] = a;
+    kiln_optimizer_set_grad_hook(o, reduce_hook, a);
+    return KILN_OK;
+}
