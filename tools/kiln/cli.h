@@ -135,6 +135,8 @@ struct train_args {
     const char *log;
     int64_t log_every;
     int json, quiet;
+    /* data-parallel runs (mpirun): seconds before a silent rank stops the run */
+    double comm_timeout;
 };
 
 /* The train option table. */
@@ -188,6 +190,44 @@ void print_stats(FILE *f, const struct stats_track *t, int64_t steps);
 /* Creates the context of KILN_BACKEND / KILN_DEVICE (before any data is read, so that a
  * bad device is reported first); prints the backend line to info (may be NULL). */
 int open_context(kiln_context **ctx, FILE *info);
+
+/* ==== Data-parallel runs under mpirun (dist.c) ==== */
+
+/* The ranks of a `kiln train` run: one process without an MPI launcher. */
+struct dist {
+    kiln_comm *comm; /* owned */
+    int32_t rank, size;
+    int64_t local_batch; /* --batch / size */
+    char parallel[512];  /* the checkpoints' "parallel" metadata (JSON), "" with one rank */
+};
+
+/* The number of processes an MPI launcher started (0 without one). */
+int dist_launched(void);
+
+/* Creates the communicator (the --comm-timeout of a) and checks that --batch divides
+ * among the ranks. Returns EXIT_SUCCESS or an exit status after printing why. */
+int dist_begin(struct dist *d, const struct train_args *a);
+
+/* Ranks other than 0 print nothing and write no checkpoint or log: their copy of the
+ * options says so. */
+void dist_quiet(const struct dist *d, struct train_args *a);
+
+/* Creates the context as open_context does, a GPU device picked by the local rank
+ * unless KILN_DEVICE is set; rank 0 prints every rank's backend and device to info. */
+int dist_context(struct dist *d, kiln_context **ctx, FILE *info);
+
+/* Prints the data-parallel line (ranks, global batch, learning rate) to info and fills
+ * d->parallel. */
+void dist_describe(struct dist *d, FILE *info, const struct train_args *a, double lr);
+
+/* Prints the communication per step (with one rank nothing). */
+void dist_summary(struct dist *d, FILE *f);
+
+/* After a failure with more than one rank: ends every rank (their collectives would
+ * wait for this one); otherwise returns rc. */
+int dist_fail(struct dist *d, int rc);
+
+void dist_end(struct dist *d);
 
 /* ==== Models and their configuration (model.c) ==== */
 

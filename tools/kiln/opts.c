@@ -332,6 +332,10 @@ const struct opt_def train_opts[] = {
      RES | OPTF_NOT_SAVED},
     {"--stats", NULL, OPT_FLAG, TA(stats), 0, 0, NULL, SC_TRAIN, NULL,
      "print device counters per training step and for evaluation", RES | OPTF_NOT_SAVED},
+    {"--comm-timeout", "S", OPT_REAL, TA(comm_timeout), 0, 0, NULL, SC_CLASSIFIER, NULL,
+     "under mpirun: a rank that does not reach a gradient reduction within S seconds stops "
+     "the run with an error naming it (the first step may take up to max(S, 900) s)",
+     RES | OPTF_NOT_SAVED},
 };
 
 const int n_train_opts = (int)(sizeof(train_opts) / sizeof(train_opts[0]));
@@ -371,6 +375,7 @@ void train_defaults(const char *model, struct train_args *a)
     a->keep = 3;
     a->depth = 3;
     a->width = 16;
+    a->comm_timeout = 120.0;
     if (model != NULL && strcmp(model, "resnet") == 0) {
         a->wd = 5e-4;
     }

@@ -418,6 +418,9 @@ int run_checkpoint(struct run *r, const struct run_pos *pos, int final)
     s = s == KILN_OK ? model_cfg_to_meta(r->cfg, meta) : s;
     s = s == KILN_OK ? kiln_meta_set(meta, "options", opts) : s;
     s = s == KILN_OK ? kiln_meta_set(meta, "training", train) : s;
+    if (r->parallel != NULL && r->parallel[0] != '\0') {
+        s = s == KILN_OK ? kiln_meta_set(meta, "parallel", r->parallel) : s;
+    }
     so.meta = meta;
     double t0 = now_s();
     s = s == KILN_OK ? kiln_checkpoint_save(r->store, path, &so) : s;

@@ -103,9 +103,11 @@ int run_begin(struct run *r, const struct train_args *a, const struct train_setu
 {
     int gan = r->gan;
     struct stats_track st = r->st;
+    const char *parallel = r->parallel;
     memset(r, 0, sizeof(*r));
     r->gan = gan;
     r->st = st;
+    r->parallel = parallel;
     r->a = a;
     r->cfg = cfg;
     r->store = store;

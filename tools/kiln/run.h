@@ -58,7 +58,8 @@ struct run {
     const struct train_args *a;
     const struct model_cfg *cfg;
     kiln_store *store;
-    FILE *out; /* epoch lines and results: stdout, NULL with --quiet or --json */
+    const char *parallel; /* "parallel" metadata of checkpoints (JSON); NULL: none */
+    FILE *out;            /* epoch lines and results: stdout, NULL with --quiet or --json */
     /* ---- owned ---- */
     FILE *log;
     int bar;   /* redraw a progress bar on stderr (a terminal) */

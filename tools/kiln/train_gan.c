@@ -229,6 +229,12 @@ int cmd_train_gan(int argc, char **argv)
         return rc < 0 ? EXIT_SUCCESS : rc;
     }
     rc = EXIT_FAILURE;
+    if (dist_launched() > 1) {
+        fprintf(stderr, "kiln train gan: data-parallel training (mpirun with more than one "
+                        "process) covers the classifiers, not the GAN yet\n");
+        train_setup_fini(&su);
+        return EXIT_USAGE;
+    }
     FILE *info = a.quiet || a.json ? NULL : stdout;
     a.test_limit = 1;
     if (open_context(&ctx, info) != EXIT_SUCCESS ||

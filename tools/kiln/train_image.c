@@ -126,7 +126,8 @@ struct data {
     double mean, std;
 };
 
-static int prepare_data(const struct train_args *a, struct data *d, FILE *info)
+static int prepare_data(const struct train_args *a, const struct dist *dist, struct data *d,
+                        FILE *info)
 {
     int mlp = strcmp(a->model, "mlp") == 0;
     struct kiln_loader_options lo = KILN_LOADER_OPTIONS_INIT;
@@ -157,7 +158,9 @@ static int prepare_data(const struct train_args *a, struct data *d, FILE *info)
     d->aug.normalize = 1;
     d->aug.mean[0] = (float)d->mean;
     d->aug.std[0] = (float)d->std;
-    lo.batch_size = a->batch;
+    lo.batch_size = dist->local_batch;
+    lo.shard = dist->rank;
+    lo.n_shards = dist->size;
     lo.seed = (uint64_t)a->seed;
     lo.prefetch = !a->no_prefetch;
     lo.augment = &d->aug;
@@ -220,9 +223,11 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
     struct classifier c;
     struct run r;
     struct kiln_fit_result res;
+    struct dist dist;
     kiln_context *ctx = NULL;
     kiln_optimizer *opt = NULL;
     int rc = train_parse(model, argc, argv, &a, &su);
+    memset(&dist, 0, sizeof(dist));
     memset(&d, 0, sizeof(d));
     memset(&cfg, 0, sizeof(cfg));
     memset(&c, 0, sizeof(c));
@@ -235,15 +240,21 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         train_setup_fini(&su);
         return cmd_train_gan(argc, argv);
     }
+    rc = dist_begin(&dist, &a);
+    if (rc != EXIT_SUCCESS) {
+        goto done;
+    }
+    dist_quiet(&dist, &a); /* only rank 0 prints and writes */
     rc = EXIT_FAILURE;
     FILE *info = a.quiet || a.json ? NULL : stdout;
-    if (open_context(&ctx, info) != EXIT_SUCCESS || !prepare_data(&a, &d, info)) {
+    if (dist_context(&dist, &ctx, info) != EXIT_SUCCESS || !prepare_data(&a, &dist, &d, info)) {
         goto done;
     }
     model_cfg_from_args(&cfg, &a, d.mean, d.std);
     struct kiln_optim_options oo = optim_options(&a);
-    if (classifier_build(ctx, NULL, &cfg, a.batch, 1, &c) != KILN_OK ||
-        kiln_optimizer_create(kiln_graph_store(c.g), &oo, &opt) != KILN_OK) {
+    if (classifier_build(ctx, NULL, &cfg, dist.local_batch, 1, &c) != KILN_OK ||
+        kiln_optimizer_create(kiln_graph_store(c.g), &oo, &opt) != KILN_OK ||
+        kiln_comm_attach(dist.comm, opt) != KILN_OK) {
         rc = fail("building the model");
         goto done;
     }
@@ -251,11 +262,18 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
     if (load_start(&a, &su, store, info) != EXIT_SUCCESS) {
         goto done;
     }
+    /* Every rank starts from rank 0's weights, optimizer state and counts. */
+    if (kiln_comm_broadcast_store(dist.comm, store, 1) != KILN_OK) {
+        rc = fail("broadcasting the parameters");
+        goto done;
+    }
     int64_t per = d.loader != NULL ? kiln_loader_n_batches(d.loader) : d.train.n / a.batch;
     int64_t total = per * a.epochs;
     total = a.max_steps > 0 && a.max_steps < total ? a.max_steps : total;
     struct kiln_lr_schedule sched = lr_schedule(&a, per, total);
     r.st.ctx = ctx;
+    dist_describe(&dist, NULL, &a, kiln_optimizer_lr(opt));
+    r.parallel = dist.parallel;
     if (!run_begin(&r, &a, &su, &cfg, store, per, total)) {
         goto done;
     }
@@ -268,6 +286,7 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         goto done;
     }
     describe(info, &a, c.g, opt, &sched);
+    dist_describe(&dist, info, &a, kiln_optimizer_lr(opt));
     run_compile_note(ctx, &a);
     struct kiln_classifier m = KILN_CLASSIFIER_INIT;
     struct kiln_fit_options fo = KILN_FIT_OPTIONS_INIT;
@@ -286,6 +305,7 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
     fo.start_loss_sum = su.pos.loss_sum[0];
     fo.start_loss_n = su.pos.loss_n;
     fo.schedule = &sched;
+    fo.comm = dist.comm;
     kiln_context_reset_stats(ctx);
     const struct kiln_dataset *val = d.val.n > 0 ? &d.val : NULL;
     kiln_status s = d.loader != NULL ? kiln_fit_loader(&m, d.loader, val, &d.test, &fo, &res)
@@ -299,12 +319,14 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         goto done;
     }
     print_summary(&r, ctx, &res, &d.test, kiln_graph_n_param_elems(c.g));
+    dist_summary(&dist, r.out);
     if (a.stats && info != NULL) {
         print_stats(stdout, &r.st, res.steps - su.pos.step);
     }
     rc = EXIT_SUCCESS;
 
 done:
+    rc = dist_fail(&dist, rc);
     run_end(&r);
     kiln_graph_destroy(c.g);
     kiln_context_destroy(ctx);
@@ -314,5 +336,6 @@ done:
     kiln_dataset_fini(&d.train);
     model_cfg_fini(&cfg);
     train_setup_fini(&su);
+    dist_end(&dist);
     return rc;
 }
