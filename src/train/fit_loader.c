@@ -22,13 +22,13 @@ static double now_s(void)
 
 static kiln_status step(const struct kiln_classifier *m, kiln_loader *l,
                         const struct kiln_fit_options *opt, struct kiln_fit_progress *p,
-                        size_t x_bytes, float *onehot)
+                        int64_t batch, size_t x_bytes, float *onehot)
 {
     const float *x;
     const int32_t *y;
     int64_t n;
     KILN_TRY(kiln_loader_next(l, &x, &y, &n));
-    if (n != p->batch_size) {
+    if (n != batch) {
         return KILN_FAIL(KILN_E_INTERNAL, "kiln_fit_loader: short batch of %lld", (long long)n);
     }
     KILN_TRY(kiln_tensor_upload(m->x, x, x_bytes));
@@ -116,7 +116,7 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
         p.loss_n = first > 0 ? opt->start_loss_n : 0;
         double t0 = now_s();
         while (p.step_in_epoch < n_batches && !stop) {
-            s = step(m, train, opt, &p, x_bytes, onehot);
+            s = step(m, train, opt, &p, batch, x_bytes, onehot);
             if (s != KILN_OK) {
                 goto done;
             }

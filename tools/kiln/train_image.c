@@ -171,8 +171,8 @@ static int prepare_data(const struct train_args *a, const struct dist *dist, str
     return 1;
 }
 
-static void describe(FILE *f, const struct train_args *a, kiln_graph *g, kiln_optimizer *opt,
-                     const struct kiln_lr_schedule *sched)
+static void describe(FILE *f, const struct train_args *a, kiln_graph *g, int64_t graph_batch,
+                     kiln_optimizer *opt, const struct kiln_lr_schedule *sched)
 {
     char extra[160] = "";
     if (f == NULL) {
@@ -185,7 +185,7 @@ static void describe(FILE *f, const struct train_args *a, kiln_graph *g, kiln_op
         fprintf(f,
                 "model: %s, %lld parameters, %.2f MFLOPs per image (forward), input 1x%lldx%lld\n",
                 a->model, (long long)kiln_graph_n_param_elems(g),
-                kiln_graph_flops(g, a->batch) / 1e6, (long long)a->size, (long long)a->size);
+                kiln_graph_flops(g, graph_batch) / 1e6, (long long)a->size, (long long)a->size);
     }
     if (a->wd > 0) {
         snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", weight decay %g", a->wd);
@@ -285,7 +285,7 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         rc = EXIT_SUCCESS;
         goto done;
     }
-    describe(info, &a, c.g, opt, &sched);
+    describe(info, &a, c.g, dist.local_batch, opt, &sched);
     dist_describe(&dist, info, &a, kiln_optimizer_lr(opt));
     run_compile_note(ctx, &a);
     struct kiln_classifier m = KILN_CLASSIFIER_INIT;
