@@ -323,7 +323,11 @@ static kiln_status reduce_hook(void *ud, kiln_store *s)
 #ifdef KILN_HAVE_MPI
     double t0 = kiln__comm_now(), wait = 0.0;
     if (!a->planned || a->gen != s->gen) {
+        /* Planning waits for every rank's first step: counted apart from the reductions. */
         KILN_TRY(plan(a, s));
+        c->stats.collectives += 2;
+        c->stats.other_seconds += kiln__comm_now() - t0;
+        t0 = kiln__comm_now();
     }
     struct kiln_backend *be = &s->ctx->be;
     if (be->ops->synchronize != NULL) {
