@@ -72,10 +72,11 @@ def run(cmd, backend="cpu", timeout=900, **kw):
 
 
 def single(kiln, out):
-    """The reference: one process, batch 64."""
+    """The reference: one process, batch 64 (run anew, never a stale file of an older kiln)."""
     log = os.path.join(out, "single.csv")
-    if not os.path.exists(log):
-        run([kiln] + ARGS + ["--log", log, "--quiet"])
+    if os.path.exists(log):
+        os.remove(log)
+    run([kiln] + ARGS + ["--log", log, "--quiet"])
     return log
 
 
