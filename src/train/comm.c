@@ -529,6 +529,7 @@ kiln_status kiln_comm_barrier(kiln_comm *c)
 
 /* ==== Broadcasting a store ==== */
 
+#ifdef KILN_HAVE_MPI
 /* Whether entry e's values take part in a broadcast. */
 static bool broadcast_entry(const struct kiln__entry *e)
 {
@@ -589,7 +590,6 @@ static kiln_status store_transfer(kiln_store *s, int with_state, float *host, bo
     return KILN_OK;
 }
 
-#ifdef KILN_HAVE_MPI
 /* Broadcasts n elements of type t at p from rank 0, in chunks. */
 static kiln_status bcast(kiln_comm *c, void *p, int64_t n, MPI_Datatype t, size_t elem,
                          const char *what)

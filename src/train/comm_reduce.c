@@ -80,6 +80,9 @@ void kiln__comm_attach_free(struct kiln__comm_attach *a)
     }
 }
 
+#ifdef KILN_HAVE_MPI
+/* The plan and the staging exist only with MPI: one process has nothing to reduce. */
+
 static bool selected(const struct kiln__entry *e, const char *prefix)
 {
     return e->kind == KILN_STORE_PARAM && e->seg >= 0 &&
@@ -223,12 +226,10 @@ static kiln_status plan(struct kiln__comm_attach *a, kiln_store *s)
     int64_t cap = a->c->opt.bucket_bytes / (int64_t)sizeof(float);
     KILN_TRY(plan_buckets(a, s, cap > 0 ? cap : 1));
     a->host = malloc((size_t)(a->n_wire > 0 ? a->n_wire : 1) * sizeof(float));
-#ifdef KILN_HAVE_MPI
     a->reqs = calloc((size_t)(a->n_buckets > 0 ? a->n_buckets : 1), sizeof(*a->reqs));
     if (a->reqs == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "gradient reduction: requests");
     }
-#endif
     if (a->host == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "gradient reduction: %lld staging floats",
                          (long long)a->n_wire);
@@ -263,7 +264,6 @@ static kiln_status stage(struct kiln__comm_attach *a, kiln_store *s, int64_t w0,
     return KILN_OK;
 }
 
-#ifdef KILN_HAVE_MPI
 /* Starts every bucket's all-reduce, each as soon as it is staged. */
 static kiln_status start_buckets(struct kiln__comm_attach *a, kiln_store *s)
 {

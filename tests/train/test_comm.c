@@ -199,6 +199,7 @@ START_TEST(test_single)
 }
 END_TEST
 
+#ifdef KILN_HAVE_MPI
 /* Under mpirun -np 2: rank 0's store reaches rank 1, and a step uses the mean of the
  * ranks' gradients. Prints its failures; returns the number of failures. */
 static int run_mpi(void)
@@ -280,6 +281,7 @@ static int run_mpi(void)
     kiln_comm_destroy(c);
     return bad;
 }
+#endif
 
 int main(int argc, char **argv)
 {
