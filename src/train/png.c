@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef KILN_HAVE_PNG
 #include <png.h>
 #endif
 
+#include "../file.h"
 #include "../status_impl.h"
 #include "kiln/image.h"
 #include "kiln/train.h"
@@ -212,9 +214,13 @@ kiln_status kiln_png_read(const char *path, struct kiln_image *out)
     struct png_read_ctx c;
     memset(&c, 0, sizeof(c));
     c.path = path;
-    c.f = fopen(path, "rb");
+    int fd;
+    KILN_TRY(kiln__open_regular(path, "a PNG file is read whole", &fd));
+    c.f = fdopen(fd, "rb");
     if (c.f == NULL) {
-        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "cannot open '%s': %s", path, strerror(errno));
+        int e = errno;
+        close(fd);
+        return KILN_FAIL_NATIVE(KILN_E_IO, e, "cannot open '%s': %s", path, strerror(e));
     }
     unsigned char sig[8];
     kiln_status s = KILN_OK;

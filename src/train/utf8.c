@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "../file.h"
 #include "../status_impl.h"
 #include "kiln/text.h"
 #include "text_impl.h"
@@ -141,11 +143,12 @@ kiln_status kiln__read_file(const char *path, char **buf, size_t *n_bytes)
 {
     *buf = NULL;
     *n_bytes = 0;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
+    int fd;
+    KILN_TRY(kiln__open_regular(path, "a data file is read to its end", &fd));
+    gzFile f = gzdopen(fd, "rb");
     if (f == NULL) {
-        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "cannot open '%s': %s", path,
-                                errno ? strerror(errno) : "out of memory");
+        close(fd);
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory opening '%s'", path);
     }
     kiln_status s = KILN_OK;
     size_t cap = 1 << 16, n = 0;

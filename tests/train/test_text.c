@@ -148,6 +148,12 @@ START_TEST(test_tsv_errors)
     unlink(p);
     EXPECT_FAIL(kiln_text_data_load(tu_dir, &td), KILN_E_IO, "test.tsv");
     EXPECT_FAIL(kiln_text_data_load(NULL, &td), KILN_E_INVALID_ARG, "NULL");
+    /* A FIFO without a writer would block the reader; it is refused before any read. */
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    EXPECT_FAIL(kiln_text_data_load(tu_dir, &td), KILN_E_IO, "test.tsv': is a FIFO");
+    struct kiln_lm_text lm;
+    EXPECT_FAIL(kiln_lm_text_load(p, NULL, &lm), KILN_E_IO, "is a FIFO, not a regular file");
+    EXPECT_FAIL(kiln_lm_text_load("/dev/zero", NULL, &lm), KILN_E_IO, "a character device");
 }
 END_TEST
 
