@@ -136,8 +136,11 @@ void kiln__line_col(const char *buf, size_t off, int64_t *line, int64_t *col)
 }
 
 /* Files larger than this are refused rather than risking size arithmetic near
- * SIZE_MAX; it is far above any text data set kiln reads. */
-#define MAX_FILE_BYTES ((size_t)1 << 40)
+ * SIZE_MAX (readers multiply the byte count by up to 8 for their arrays); it is far
+ * above any text data set kiln reads: 2^40 bytes, or SIZE_MAX / 16 where size_t is
+ * narrower. */
+#define MAX_FILE_BYTES                                                                             \
+    ((size_t)((UINT64_C(1) << 40) < SIZE_MAX / 16 ? (UINT64_C(1) << 40) : SIZE_MAX / 16))
 
 kiln_status kiln__read_file(const char *path, char **buf, size_t *n_bytes)
 {

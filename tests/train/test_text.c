@@ -564,6 +564,12 @@ START_TEST(test_lm_text)
         ck_assert(found);
     }
     EXPECT_FAIL(kiln_lm_random_windows(lm.ids, 4, 3, 4, 9, 5, w1), KILN_E_INVALID_ARG, "n 4");
+    /* batch rows of t + 1 ids that no array can hold (the product overflows int64_t)
+     * are refused before anything is written. */
+    EXPECT_FAIL(kiln_lm_random_windows(lm.ids, lm.n_train, INT64_MAX / 2, 4, 9, 5, w1),
+                KILN_E_INVALID_ARG, "bad arguments");
+    EXPECT_FAIL(kiln_lm_random_windows(lm.ids, lm.n_train, INT64_C(1) << 61, 4, 9, 5, w1),
+                KILN_E_INVALID_ARG, "bad arguments");
 
     /* A given vocabulary is copied; limit and held_out = 0. */
     struct kiln_lm_options o = KILN_LM_OPTIONS_INIT;
