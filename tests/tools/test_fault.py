@@ -12,6 +12,7 @@ fault, then with the faults of the test hooks (src/env.c):
     and no final checkpoint, and every step checkpoint it wrote before the fault holds
     the same tensors as the fault-free run's; at least one such run had written a
     checkpoint before the fault.
+Malformed values of both variables are refused before any work (exit 2).
 Exits 77 without Fashion-MNIST or without a device of BACKEND.
 """
 import json
@@ -71,6 +72,13 @@ def main():
         print("SKIP: no %s device" % backend)
         return 77
     out = os.path.join(out, backend)
+    for var, val in (("KILN_MAX_DEVICE_MEMORY", "12X"), ("KILN_MAX_DEVICE_MEMORY", "0"),
+                     ("KILN_TEST_FAULT", "lost:0"), ("KILN_TEST_FAULT", "oom:1,oom:2"),
+                     ("KILN_TEST_FAULT", "oom:99999999999999999999")):
+        p = train(kiln, os.path.join(out, "malformed"), backend, {var: val})
+        if p.returncode != 2 or "%s=%s: accepted values" % (var, val) not in p.stderr:
+            sys.exit("%s=%s was not refused before any work:\n%s" % (var, val, p.stderr))
+    print("malformed KILN_MAX_DEVICE_MEMORY and KILN_TEST_FAULT values refused")
     ref = os.path.join(out, "ref")
     p = train(kiln, ref, backend)
     if p.returncode != 0:
