@@ -89,6 +89,31 @@ static inline bool kiln__i64_add(int64_t a, int64_t b, int64_t *out)
 }
 
 /*
+ * *out = n * elem bytes for an array of n elements of elem bytes, when n is not
+ * negative and the product fits in size_t (n an int64_t or size_t count, e.g. rows + 1).
+ * What every reader passes to malloc for an array whose length came from outside.
+ */
+static inline bool kiln__array_bytes(int64_t n, size_t elem, size_t *out)
+{
+    if (n < 0 || (uint64_t)n > (uint64_t)SIZE_MAX) {
+        return false;
+    }
+    return kiln__size_mul((size_t)n, elem, out);
+}
+
+/* malloc of an array of n elements of elem bytes (at least one byte, so that an empty
+ * array is not NULL); NULL when n is negative or the size overflows, as when memory
+ * runs out. */
+static inline void *kiln__array_alloc(int64_t n, size_t elem)
+{
+    size_t bytes;
+    if (!kiln__array_bytes(n, elem, &bytes)) {
+        return NULL;
+    }
+    return malloc(bytes > 0 ? bytes : 1);
+}
+
+/*
  * The product of n counts (dims of a shape), each in [0, max]; the empty product is 1.
  * Returns false when a count is negative or above max, or the product exceeds max (a
  * zero anywhere makes the product 0, but every count is still range-checked). *bad gets

@@ -313,6 +313,12 @@ kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_con
     ctx->be.ctx = ctx;
     ctx->be.alignment = 256;
     ctx->fault_op = -1;
+    /* both were checked by kiln__env_check_context */
+    const char *cap = getenv("KILN_MAX_DEVICE_MEMORY");
+    if (cap != NULL && cap[0] != '\0') {
+        (void)kiln__parse_bytes(cap, &ctx->mem.limit);
+    }
+    (void)kiln__parse_fault(getenv("KILN_TEST_FAULT"), &ctx->oom_at, &ctx->lost_at);
     const char *device = opt->device != NULL ? opt->device : getenv("KILN_DEVICE");
     if (device != NULL && device[0] == '\0') {
         device = NULL;
@@ -371,6 +377,137 @@ void kiln_context_stats(const kiln_context *ctx, struct kiln_stats *out)
 void kiln_context_reset_stats(kiln_context *ctx)
 {
     memset(&ctx->stats, 0, sizeof(ctx->stats));
+}
+
+void kiln_context_memory(const kiln_context *ctx, struct kiln_memory_stats *out)
+{
+    *out = ctx->mem;
+}
+
+/* ==== Device memory and injected faults ==== */
+
+kiln_status kiln__dev_reserve(struct kiln_context *ctx, uint64_t n_bytes, const char *what)
+{
+    struct kiln_memory_stats *m = &ctx->mem;
+    if (m->limit > 0 && (n_bytes > m->limit || m->reserved > m->limit - n_bytes)) {
+        return KILN_FAIL(KILN_E_OUT_OF_DEVICE_MEMORY,
+                         "%s: out of device memory: %llu bytes more for %s would pass "
+                         "KILN_MAX_DEVICE_MEMORY=%llu (%llu bytes reserved in %llu blocks, "
+                         "%llu in use)",
+                         ctx->be.ops->name, (unsigned long long)n_bytes, what,
+                         (unsigned long long)m->limit, (unsigned long long)m->reserved,
+                         (unsigned long long)m->n_blocks, (unsigned long long)m->in_use);
+    }
+    m->reserved += n_bytes;
+    m->n_blocks++;
+    m->peak_reserved = m->reserved > m->peak_reserved ? m->reserved : m->peak_reserved;
+    return KILN_OK;
+}
+
+void kiln__dev_release(struct kiln_context *ctx, uint64_t n_bytes)
+{
+    KILN_ASSERT(ctx->mem.reserved >= n_bytes && ctx->mem.n_blocks > 0);
+    ctx->mem.reserved -= n_bytes;
+    ctx->mem.n_blocks--;
+}
+
+uint64_t kiln__dev_headroom(const struct kiln_context *ctx)
+{
+    const struct kiln_memory_stats *m = &ctx->mem;
+    if (m->limit == 0) {
+        return UINT64_MAX;
+    }
+    return m->reserved < m->limit ? m->limit - m->reserved : 0;
+}
+
+void kiln__dev_use(struct kiln_context *ctx, int64_t delta)
+{
+    KILN_ASSERT(delta >= 0 || ctx->mem.in_use >= (uint64_t)-delta);
+    ctx->mem.in_use += (uint64_t)delta; /* modulo 2^64: adds or subtracts */
+}
+
+kiln_status kiln__fault_alloc(struct kiln_context *ctx, size_t n_bytes)
+{
+    if (++ctx->n_buffer_allocs != ctx->oom_at) {
+        return KILN_OK;
+    }
+    return KILN_FAIL(KILN_E_OUT_OF_DEVICE_MEMORY,
+                     "%s: out of device memory allocating a buffer of %zu bytes (buffer "
+                     "allocation %lld failed as KILN_TEST_FAULT asks)",
+                     ctx->be.ops->name, n_bytes, (long long)ctx->oom_at);
+}
+
+bool kiln__fault_lose(struct kiln_context *ctx)
+{
+    return ++ctx->n_fault_submits == ctx->lost_at;
+}
+
+/* Parses digits (at least one) at *p into *out, advancing *p; false on overflow. */
+static bool parse_digits(const char **p, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *s = *p;
+    if (*s < '0' || *s > '9') {
+        return false;
+    }
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10) {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *out = v;
+    return true;
+}
+
+bool kiln__parse_bytes(const char *v, uint64_t *out)
+{
+    uint64_t n;
+    const char *p = v;
+    if (v == NULL || !parse_digits(&p, &n)) {
+        return false;
+    }
+    unsigned shift = *p == 'K' ? 10 : *p == 'M' ? 20 : *p == 'G' ? 30 : 0;
+    p += shift > 0;
+    if (*p != '\0' || n == 0 || n > (UINT64_MAX >> shift)) {
+        return false;
+    }
+    *out = n << shift;
+    return true;
+}
+
+bool kiln__parse_fault(const char *v, int64_t *oom_at, int64_t *lost_at)
+{
+    *oom_at = 0;
+    *lost_at = 0;
+    if (v == NULL || v[0] == '\0') {
+        return true;
+    }
+    const char *p = v;
+    for (;;) {
+        int64_t *at = NULL;
+        if (strncmp(p, "oom:", 4) == 0) {
+            at = oom_at;
+        } else if (strncmp(p, "lost:", 5) == 0) {
+            at = lost_at;
+        }
+        uint64_t n;
+        if (at == NULL) {
+            return false;
+        }
+        p += at == oom_at ? 4 : 5;
+        if (!parse_digits(&p, &n) || n == 0 || n > (uint64_t)INT64_MAX || *at != 0) {
+            return false;
+        }
+        *at = (int64_t)n;
+        if (*p == '\0') {
+            return true;
+        }
+        if (*p++ != ',') {
+            return false;
+        }
+    }
 }
 
 void kiln__context_set_fault(struct kiln_context *ctx, int op)

@@ -6,7 +6,9 @@
 #ifndef KILN_CONTEXT_IMPL_H
 #define KILN_CONTEXT_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend_impl.h"
 #include "kiln/backend.h"
@@ -30,6 +32,13 @@ struct kiln_context {
     /* test hook: the shadow treats the next result of this op as wrong (-1: off) */
     int fault_op;
     int fault_pending;
+    /* the backend's device memory (kiln_context_memory), kept by the backends through
+     * kiln__dev_reserve / kiln__dev_release and kiln__dev_use */
+    struct kiln_memory_stats mem;
+    /* KILN_TEST_FAULT: fail the oom_at-th buffer allocation, lose the device at the
+     * lost_at-th submission (0: never); the counts so far */
+    int64_t oom_at, lost_at;
+    int64_t n_buffer_allocs, n_fault_submits;
 };
 
 enum {
@@ -42,6 +51,35 @@ enum {
 void *kiln__alloc(struct kiln_context *ctx, size_t n_bytes, const char *what);
 void *kiln__calloc(struct kiln_context *ctx, size_t n_bytes, const char *what);
 void kiln__free(struct kiln_context *ctx, void *p);
+
+/* ---- Device memory and injected faults (context.c) ---- */
+
+/*
+ * The pool of the backend takes n_bytes more from the driver (a block, a chunk, a CPU
+ * buffer) for what: KILN_E_OUT_OF_DEVICE_MEMORY, naming what and the limit, when
+ * KILN_MAX_DEVICE_MEMORY would be passed; else counts them as reserved.
+ */
+kiln_status kiln__dev_reserve(struct kiln_context *ctx, uint64_t n_bytes, const char *what);
+/* The pool gave n_bytes back to the driver. */
+void kiln__dev_release(struct kiln_context *ctx, uint64_t n_bytes);
+/* Bytes the pool may still reserve under KILN_MAX_DEVICE_MEMORY (UINT64_MAX: no limit),
+ * so that a pool sizes its next block to fit. */
+uint64_t kiln__dev_headroom(const struct kiln_context *ctx);
+/* Live buffers grew (delta > 0) or shrank by |delta| bytes. */
+void kiln__dev_use(struct kiln_context *ctx, int64_t delta);
+/* Called by every backend's buffer_alloc first: KILN_E_OUT_OF_DEVICE_MEMORY when
+ * KILN_TEST_FAULT=oom:N names this allocation, else KILN_OK. */
+kiln_status kiln__fault_alloc(struct kiln_context *ctx, size_t n_bytes);
+/* Called by a GPU backend at each submission (what kiln_stats counts): true when
+ * KILN_TEST_FAULT=lost:N names this one, and the backend must then fail it as its
+ * driver reports a lost device (VK_ERROR_DEVICE_LOST, CL_OUT_OF_RESOURCES). */
+bool kiln__fault_lose(struct kiln_context *ctx);
+/* Parses KILN_TEST_FAULT ("oom:N", "lost:N", or both, comma-separated; N >= 1) into
+ * *oom_at and *lost_at (0 when absent). Returns false when malformed. */
+bool kiln__parse_fault(const char *v, int64_t *oom_at, int64_t *lost_at);
+/* Parses KILN_MAX_DEVICE_MEMORY: bytes, optionally with a K, M or G suffix (KiB, MiB,
+ * GiB), at least 1. Returns false when malformed. */
+bool kiln__parse_bytes(const char *v, uint64_t *out);
 
 /* Test hook for KILN_CHECK: corrupt the shadowed result of op (-1 disables). */
 void kiln__context_set_fault(struct kiln_context *ctx, int op);

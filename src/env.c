@@ -113,6 +113,18 @@ static bool v_split(const char *v)
     return end != v && *end == '\0' && n >= 1 && n <= 64;
 }
 
+static bool v_bytes(const char *v)
+{
+    uint64_t n;
+    return kiln__parse_bytes(v, &n);
+}
+
+static bool v_fault(const char *v)
+{
+    int64_t a, b;
+    return kiln__parse_fault(v, &a, &b);
+}
+
 /* What the variables accept. "backends" lists the compiled-in ones at run time. */
 static const struct {
     const char *name;
@@ -127,6 +139,14 @@ static const struct {
      v_repair},
     {"KILN_LOG", "error, warn, info or debug", v_log},
     {"KILN_CACHE_DIR", "a directory (created when missing)", v_dir},
+    {"KILN_MAX_DEVICE_MEMORY",
+     "the most device memory the backend's pool may take: bytes, or a number with K, M or G "
+     "(KiB, MiB, GiB), at least 1",
+     v_bytes},
+    {"KILN_TEST_FAULT",
+     "test hook: oom:N (buffer allocation N fails), lost:N (submission N loses the device), "
+     "or both comma-separated; N >= 1",
+     v_fault},
     {"KILN_VK_VALIDATION", "0, 1, sync, gpu or sync,gpu", v_validation},
     {"KILN_VK_FORCE_STAGING", "0 or 1", v_flag},
     {"KILN_VK_FORCE_NONCOHERENT", "0 or 1", v_flag},

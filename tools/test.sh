@@ -8,8 +8,10 @@
 # and the exit status is 1 when there was any. .ci/run calls this.
 #
 # KILN_FUZZ_SECONDS: how long each fuzz target runs (default 30; 0 skips the stage).
-# KILN_ASAN_TIMEOUT_MULTIPLIER: the sanitizer stage's meson --timeout-multiplier
+# KILN_ASAN_TIMEOUT_MULTIPLIER: the sanitizer stages' meson --timeout-multiplier
 # (default 3: the instrumented tests run up to about 3 times slower than plain ones).
+# KILN_ASAN_GPU=1: also run a subset of the GPU tests under the sanitizers (off by
+# default; see that stage).
 set -u
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -86,6 +88,22 @@ if [ -f build-test-asan/build.ninja ]; then
         LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tools/lsan.supp:print_suppressions=0}" \
         meson test -C build-test-asan --no-rebuild --suite cpu --print-errorlogs \
         --timeout-multiplier "${KILN_ASAN_TIMEOUT_MULTIPLIER:-3}"
+    # KILN_ASAN_GPU=1: also a subset of the GPU tests under the sanitizers, on lavapipe
+    # and PoCL. Off by default: it adds 3 to 5 minutes and the script must stay well
+    # under CI's 20. Leak detection is off there: PoCL (LLVM while it compiles kernels)
+    # and lavapipe (once per driver load) leak, and naming their frames needs the slow
+    # unwinder, which makes both tens of times slower; kiln's own host allocations are
+    # checked by the cpu stage above and by the tests' counting allocators.
+    if [ "${KILN_ASAN_GPU:-0}" = 1 ]; then
+        stage "GPU subset (lavapipe, PoCL) under the sanitizers" env \
+            UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}" \
+            ASAN_OPTIONS="detect_leaks=0" \
+            meson test -C build-test-asan --no-rebuild --print-errorlogs \
+            --timeout-multiplier "${KILN_ASAN_TIMEOUT_MULTIPLIER:-3}" \
+            ops-vulkan ops-opencl core-plan-vulkan core-plan-opencl core-store-vulkan \
+            core-store-opencl core-device-fault-vulkan core-device-fault-opencl \
+            cli-fault-vulkan cli-fault-opencl
+    fi
 else
     skip "tests (suite cpu) under the sanitizers" "build-test-asan was not configured"
 fi

@@ -100,8 +100,27 @@ struct kiln_stats {
 /* Writes the counters accumulated since creation or the last reset to *out. */
 KILN_API void kiln_context_stats(const kiln_context *ctx, struct kiln_stats *out);
 
-/* Resets the counters to zero. */
+/* Resets the counters to zero (not the memory figures of kiln_context_memory). */
 KILN_API void kiln_context_reset_stats(kiln_context *ctx);
+
+/* The device memory of a context's backend: gauges, not counters. On the cpu backend
+ * the "device" buffers are host memory taken through the context's allocator. Memory a
+ * driver or library takes for itself (CLBlast's temporary buffers, the driver's own
+ * allocations) is not counted. */
+struct kiln_memory_stats {
+    /* bytes of live buffers: graphs' arenas, store segments, scratch, staging */
+    uint64_t in_use;
+    /* bytes the backend's pool holds from the driver (blocks of sub-allocated buffers;
+     * >= in_use) */
+    uint64_t reserved;
+    uint64_t peak_reserved; /* the most reserved at once since the context was created */
+    uint64_t limit;         /* KILN_MAX_DEVICE_MEMORY in bytes; 0: no limit */
+    uint64_t n_blocks;      /* driver allocations the pool holds (blocks, chunks, buffers) */
+};
+
+/* Writes the device memory figures of ctx to *out. Not thread-safe with respect to
+ * other calls on ctx. */
+KILN_API void kiln_context_memory(const kiln_context *ctx, struct kiln_memory_stats *out);
 
 /* ---- Backends and devices ---- */
 
@@ -150,8 +169,9 @@ struct kiln_env_var {
 
 /*
  * Describes every KILN_* variable that contexts and backends read (KILN_BACKEND,
- * KILN_DEVICE, KILN_CHECK, KILN_CHECK_REPAIR, KILN_LOG, KILN_CACHE_DIR, the KILN_VK_* and
- * OpenCL knobs), each judged against its accepted values. [out] out: borrowed array of
+ * KILN_DEVICE, KILN_CHECK, KILN_CHECK_REPAIR, KILN_LOG, KILN_CACHE_DIR,
+ * KILN_MAX_DEVICE_MEMORY, the test hook KILN_TEST_FAULT, the KILN_VK_* and OpenCL
+ * knobs), each judged against its accepted values. [out] out: borrowed array of
  * max entries (may be NULL when max is 0). Returns the number of variables (may exceed
  * max). Not thread-safe with respect to changes of the environment.
  */

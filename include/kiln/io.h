@@ -39,10 +39,16 @@ KILN_API kiln_status kiln_store_save(kiln_store *s, const char *path, int with_s
  * Reads a safetensors file into the parameters and buffers of s (allocating pending
  * entries first), matching tensors by name. Every parameter and buffer must be present
  * with the same shape and an F32 dtype, unless allow_missing is set; tensors in the file
- * that the store does not have are ignored. Optimizer state present in the file is
- * loaded too. Nothing is written unless the whole file checks out.
+ * that the store does not have are ignored. Optimizer state in the file is loaded too,
+ * and must then be whole: when the file holds the state of any parameter, every state
+ * tensor of every parameter it holds must be there (a missing one is KILN_E_FORMAT
+ * naming it), so that no parameter resumes with state left from other weights. A file
+ * without any state loads the weights and leaves the store's state as it is (as
+ * PyTorch's load_state_dict on a model leaves its optimizer). Nothing is written
+ * unless the whole file checks out.
  * Returns KILN_OK, KILN_E_IO, KILN_E_FORMAT (malformed file: names the file and byte
- * offset), KILN_E_SHAPE or KILN_E_DTYPE (naming the tensor), or a device error.
+ * offset; a missing parameter, buffer or state tensor: names it), KILN_E_SHAPE or
+ * KILN_E_DTYPE (naming the tensor), or a device error.
  */
 KILN_API kiln_status kiln_store_load(kiln_store *s, const char *path, int allow_missing);
 

@@ -8,7 +8,9 @@
  * the strict or partial matching of names and shapes that resuming and fine-tuning need.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,10 @@
 #include "../graph/graph_impl.h"
 #include "kiln/io.h"
 #include "safetensors.h"
+
+/* The largest step count kiln.optimizers may hold: 2^53, the last integer from which a
+ * double counts exactly. */
+#define MAX_EXACT_STEPS 9007199254740992.0
 
 /* One tensor of a checkpoint: an entry's values (state < 0) or its state kind state. */
 struct item {
@@ -137,6 +143,44 @@ static kiln_status check_item(const char *path, const struct item *it,
     return KILN_OK;
 }
 
+static bool is_state_name(const struct kiln_store *s, const char *name);
+
+/* Whether the file holds optimizer state for s: a tensor named as the state of one of
+ * its parameters ("<parameter>.<kind>", of any kind). */
+static bool file_has_state(const struct kiln_store *s, const struct kiln__st_file *f)
+{
+    for (int32_t j = 0; j < f->n_tensors; j++) {
+        if (is_state_name(s, f->tensors[j].name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The checks of kiln_store_load for item i, whose tensor in the file is ft (NULL when
+ * absent); value_in_file tells whether the item's parameter is in the file. */
+static kiln_status check_load_item(const char *path, const struct item *it,
+                                   const struct kiln__st_tensor *ft, int allow_missing,
+                                   bool has_state, bool value_in_file)
+{
+    if (ft != NULL) {
+        return check_item(path, it, ft);
+    }
+    if (it->state < 0 && !allow_missing) {
+        return KILN_FAIL(KILN_E_FORMAT, "%s: %s '%s' is missing", path,
+                         it->e->kind == KILN_STORE_PARAM ? "parameter" : "buffer", it->name);
+    }
+    /* State that is there must be whole: keeping the store's old state for the tensors
+     * the file lacks would resume with state that belongs to other weights. */
+    if (it->state >= 0 && has_state && value_in_file) {
+        return KILN_FAIL(KILN_E_FORMAT,
+                         "%s: optimizer state '%s' is missing (the file holds the state of "
+                         "other parameters; a file with state must hold all of it)",
+                         path, it->name);
+    }
+    return KILN_OK;
+}
+
 kiln_status kiln_store_load(kiln_store *s, const char *path, int allow_missing)
 {
     if (s == NULL || path == NULL) {
@@ -150,20 +194,19 @@ kiln_status kiln_store_load(kiln_store *s, const char *path, int allow_missing)
     kiln_status st = it != NULL ? KILN_OK
                                 : KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY,
                                             "kiln_store_load(%s): out of host memory", path);
-    /* Check everything before writing anything, so a bad file changes nothing. */
+    bool has_state = st == KILN_OK && file_has_state(s, &f);
+    /* Check everything before writing anything, so a bad file changes nothing. Items
+     * come in entry order, each parameter's value before its state. */
     for (int pass = 0; pass < 2 && st == KILN_OK; pass++) {
+        bool value_in_file = false;
         for (int32_t i = 0; i < n && st == KILN_OK; i++) {
             const struct kiln__st_tensor *ft = kiln__st_find(&f, it[i].name);
-            if (ft == NULL) {
-                if (!allow_missing && it[i].state < 0) {
-                    st = KILN_FAIL(KILN_E_FORMAT, "%s: %s '%s' is missing", path,
-                                   it[i].e->kind == KILN_STORE_PARAM ? "parameter" : "buffer",
-                                   it[i].name);
-                }
-                continue;
+            if (it[i].state < 0) {
+                value_in_file = ft != NULL;
             }
-            st = check_item(path, &it[i], ft);
-            if (st == KILN_OK && pass == 1) {
+            if (pass == 0) {
+                st = check_load_item(path, &it[i], ft, allow_missing, has_state, value_in_file);
+            } else if (ft != NULL) {
                 st = item_transfer(s, &it[i], (void *)ft->data, true);
             }
         }
@@ -369,11 +412,19 @@ static kiln_status match_optimizers(const struct kiln_store *s, const char *path
                          "not saved with its training state",
                          path);
     }
-    *runs = strtoull(rs, &end, 10);
+    /* Digits only: strtoull alone would take "-1" (as 2^64 - 1), blanks and a sign. */
+    errno = 0;
+    *runs = rs[0] >= '0' && rs[0] <= '9' ? strtoull(rs, &end, 10) : 0;
     cJSON *arr = cJSON_Parse(json);
     kiln_status st = KILN_OK;
-    if (end == rs || *end != '\0' || !cJSON_IsArray(arr)) {
-        st = KILN_FAIL(KILN_E_FORMAT, "%s: malformed kiln.runs or kiln.optimizers", path);
+    if (end == NULL || end == rs || *end != '\0' || errno != 0) {
+        st = KILN_FAIL(KILN_E_FORMAT, "%s: malformed kiln.runs '%.40s' (expected a run count)",
+                       path, rs);
+        goto done;
+    }
+    if (!cJSON_IsArray(arr)) {
+        st =
+            KILN_FAIL(KILN_E_FORMAT, "%s: malformed kiln.optimizers (expected a JSON array)", path);
         goto done;
     }
     if (cJSON_GetArraySize(arr) != s->n_optims) {
@@ -389,8 +440,15 @@ static kiln_status match_optimizers(const struct kiln_store *s, const char *path
         const char *kind, *prefix;
         float lr;
         kiln__optimizer_info(s->optims[i], &kind, &prefix, &lr);
-        if (!cJSON_IsString(k) || !cJSON_IsString(p) || !cJSON_IsNumber(n) || n->valuedouble < 0) {
-            st = KILN_FAIL(KILN_E_FORMAT, "%s: malformed entry %d of kiln.optimizers", path, i);
+        /* A step count is a whole number that a double holds exactly; anything else
+         * (negative, fractional, 1e300) would not convert to int64_t. */
+        if (!cJSON_IsString(k) || !cJSON_IsString(p) || !cJSON_IsNumber(n) ||
+            !(n->valuedouble >= 0.0 && n->valuedouble <= MAX_EXACT_STEPS) ||
+            n->valuedouble != floor(n->valuedouble)) {
+            st = KILN_FAIL(KILN_E_FORMAT,
+                           "%s: malformed entry %d of kiln.optimizers (a kind, a prefix and a "
+                           "step count from 0 to 2^53)",
+                           path, i);
             goto done;
         }
         if (strcmp(k->valuestring, kind) != 0 || strcmp(p->valuestring, prefix) != 0) {

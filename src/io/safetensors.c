@@ -8,7 +8,6 @@
 #include "safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "../checked.h"
+#include "../file.h"
 #include "../status_impl.h"
 #include "st_json.h"
 
@@ -598,16 +598,6 @@ kiln_status kiln__st_parse(const char *name, unsigned char *buf, size_t n_bytes,
     return parse_owned(name, buf, pad, n_bytes, out);
 }
 
-static const char *file_kind(mode_t m)
-{
-    return S_ISFIFO(m)   ? "a FIFO"
-           : S_ISCHR(m)  ? "a character device"
-           : S_ISBLK(m)  ? "a block device"
-           : S_ISDIR(m)  ? "a directory"
-           : S_ISSOCK(m) ? "a socket"
-                         : "not a regular file";
-}
-
 /* Reads n bytes at offset off of fd into buf. */
 static bool read_at(int fd, unsigned char *buf, size_t n, off_t off)
 {
@@ -632,18 +622,10 @@ kiln_status kiln__st_read(const char *path, struct kiln__st_file *out)
     unsigned char head[8], *alloc = NULL;
     kiln_status s = KILN_OK;
     memset(out, 0, sizeof(*out));
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "%s: cannot open: %s", path, strerror(errno));
-    }
+    int fd;
+    KILN_TRY(kiln__open_regular(path, "a safetensors file is read whole", &fd));
     if (fstat(fd, &st) != 0) {
         s = KILN_FAIL_NATIVE(KILN_E_IO, errno, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        s = KILN_FAIL(KILN_E_IO, "%s: is %s, not a regular file (a safetensors file is read whole)",
-                      path, file_kind(st.st_mode));
         goto done;
     }
     size_t n = (size_t)st.st_size, pad = 0, total;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../status_impl.h"
 #include "kiln/table.h"
 #include "text_impl.h"
@@ -37,7 +38,8 @@ static kiln_status add_field(struct csv *c, size_t off)
 {
     if (c->n_f == c->cap_f) {
         int64_t cap = c->cap_f ? 2 * c->cap_f : 16;
-        struct field *f = realloc(c->f, (size_t)cap * sizeof(*f));
+        size_t bytes;
+        struct field *f = kiln__array_bytes(cap, sizeof(*f), &bytes) ? realloc(c->f, bytes) : NULL;
         if (f == NULL) {
             return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", c->path);
         }
@@ -332,16 +334,19 @@ static int rows_grow(struct rows *r, int classify)
         return 1;
     }
     int64_t cap = r->cap ? 2 * r->cap : 256;
-    if (cap > (INT64_C(1) << 40) / (r->nf + 1)) {
+    size_t x_bytes, t_bytes;
+    /* At most 2^40 values in all (the file holds at least a byte per value). */
+    if (cap > (INT64_C(1) << 40) / (r->nf + 1) ||
+        !kiln__array_bytes(cap * r->nf, sizeof(float), &x_bytes) ||
+        !kiln__array_bytes(cap, classify ? sizeof(char *) : sizeof(float), &t_bytes)) {
         return 0;
     }
-    float *x = realloc(r->x, (size_t)(cap * r->nf) * sizeof(float));
+    float *x = realloc(r->x, x_bytes);
     r->x = x != NULL ? x : r->x;
     if (x == NULL) {
         return 0;
     }
-    void *t = classify ? realloc(r->cls, (size_t)cap * sizeof(char *))
-                       : realloc(r->y, (size_t)cap * sizeof(float));
+    void *t = classify ? realloc(r->cls, t_bytes) : realloc(r->y, t_bytes);
     if (t == NULL) {
         return 0;
     }
@@ -488,7 +493,7 @@ static kiln_status fill_table(struct rows *r, const struct columns *cols,
         return KILN_OK;
     }
     KILN_TRY(class_names(r, o, t));
-    t->labels = malloc((size_t)(r->n + 1) * sizeof(int32_t));
+    t->labels = kiln__array_alloc(r->n + 1, sizeof(int32_t));
     if (t->labels == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory for labels");
     }
@@ -575,8 +580,9 @@ kiln_status kiln_csv_read(const char *path, const struct kiln_csv_options *o,
     }
     c.buf = buf + skip;
     c.n = n - skip;
-    /* Each field adds at most its bytes and a NUL; a field holds at least a separator. */
-    c.scratch = s == KILN_OK ? malloc(2 * c.n + 2) : NULL;
+    /* Each field adds at most its bytes and a NUL; a field holds at least a separator.
+     * kiln__read_file keeps c.n far below INT64_MAX / 2. */
+    c.scratch = s == KILN_OK ? kiln__array_alloc(2 * (int64_t)c.n + 2, 1) : NULL;
     if (s == KILN_OK && c.scratch == NULL) {
         s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", path);
     }

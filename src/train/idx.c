@@ -12,9 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "../checked.h"
+#include "../file.h"
 #include "../status_impl.h"
 #include "kiln/data.h"
 
@@ -50,13 +53,15 @@ struct idx_file {
 
 static kiln_status idx_open(struct idx_file *f, const char *path)
 {
+    int fd;
     f->path = path;
     f->off = 0;
+    KILN_TRY(kiln__open_regular(path, "an IDX file is read from its start", &fd));
     errno = 0;
-    f->f = gzopen(path, "rb");
+    f->f = gzdopen(fd, "rb");
     if (f->f == NULL) {
-        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "cannot open '%s': %s", path,
-                                errno ? strerror(errno) : "out of memory");
+        close(fd);
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory opening '%s'", path);
     }
     gzbuffer(f->f, 1 << 17);
     return KILN_OK;
@@ -316,14 +321,12 @@ fail_open_images:
     return s;
 }
 
-/* Whether path names a readable file. */
-static int readable(const char *path)
+/* Whether path names an existing regular file. Only a stat: opening a FIFO to probe it
+ * would wait for a writer (kiln_dataset_load_idx then refuses what is not a file). */
+static int exists(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f != NULL) {
-        fclose(f);
-    }
-    return f != NULL;
+    struct stat st;
+    return stat(path, &st) == 0;
 }
 
 kiln_status kiln_dataset_load_mnist(const char *dir, const char *split, int64_t limit,
@@ -336,10 +339,10 @@ kiln_status kiln_dataset_load_mnist(const char *dir, const char *split, int64_t 
     memset(out, 0, sizeof(*out));
     snprintf(img, sizeof(img), "%s/%s-images-idx3-ubyte.gz", dir, split);
     snprintf(lab, sizeof(lab), "%s/%s-labels-idx1-ubyte.gz", dir, split);
-    if (!readable(img) || !readable(lab)) {
+    if (!exists(img) || !exists(lab)) {
         snprintf(img, sizeof(img), "%s/%s-images-idx3-ubyte", dir, split);
         snprintf(lab, sizeof(lab), "%s/%s-labels-idx1-ubyte", dir, split);
-        if (!readable(img) || !readable(lab)) {
+        if (!exists(img) || !exists(lab)) {
             return KILN_FAIL(KILN_E_IO,
                              "no '%s' data in '%s': need %s-images-idx3-ubyte[.gz] and "
                              "%s-labels-idx1-ubyte[.gz]",

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../status_impl.h"
 
 #define MAX_OUT_SIDE 16384
@@ -33,11 +34,13 @@ static void taps_fini(struct taps *t)
 /* Bilinear (out >= in) or area (out < in) taps from in samples to out. */
 static kiln_status taps_init(struct taps *t, int64_t in, int64_t out)
 {
-    int64_t per = out >= in ? 2 : in / out + 2; /* most taps one output can have */
-    t->j0 = malloc((size_t)out * sizeof(int64_t));
-    t->n = malloc((size_t)out * sizeof(int64_t));
-    t->first_w = malloc((size_t)out * sizeof(int64_t));
-    t->w = malloc((size_t)(out * per) * sizeof(double));
+    /* most taps one output can have; out * per is about in + 2 out, far from overflow
+     * (in <= 2^31, out <= MAX_OUT_SIDE) */
+    int64_t per = out >= in ? 2 : in / out + 2;
+    t->j0 = kiln__array_alloc(out, sizeof(int64_t));
+    t->n = kiln__array_alloc(out, sizeof(int64_t));
+    t->first_w = kiln__array_alloc(out, sizeof(int64_t));
+    t->w = kiln__array_alloc(out * per, sizeof(double));
     if (t->j0 == NULL || t->n == NULL || t->first_w == NULL || t->w == NULL) {
         taps_fini(t);
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory resampling an image");
@@ -144,8 +147,8 @@ kiln_status kiln_image_convert(const struct kiln_image *src,
         taps_fini(&tx);
         return s;
     }
-    float *planes = malloc((size_t)(c * h * w) * sizeof(float));
-    float *mid = malloc((size_t)(c * h * ow) * sizeof(float));
+    float *planes = kiln__array_alloc(c * h * w, sizeof(float)); /* h w <= 2^31, c <= 3 */
+    float *mid = kiln__array_alloc(c * h * ow, sizeof(float));
     if (planes == NULL || mid == NULL) {
         s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory converting a %dx%d image",
                       src->h, src->w);

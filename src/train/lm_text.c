@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../rng.h"
 #include "../status_impl.h"
 #include "kiln/text.h"
@@ -86,7 +87,8 @@ kiln_status kiln_lm_text_load(const char *path, const struct kiln_lm_options *o,
     kiln_status s;
     size_t skip = n_bytes >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0, end = 0;
     const char *text = buf + skip;
-    int32_t *cps = malloc((n_bytes + 1) * sizeof(int32_t));
+    /* kiln__read_file keeps n_bytes far below INT64_MAX */
+    int32_t *cps = kiln__array_alloc((int64_t)n_bytes + 1, sizeof(int32_t));
     if (cps == NULL) {
         s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", path);
         goto done;
@@ -156,7 +158,10 @@ kiln_status kiln_lm_stream_chunk(const int32_t *ids, int64_t n, int64_t batch, i
 kiln_status kiln_lm_random_windows(const int32_t *ids, int64_t n, int64_t batch, int64_t t,
                                    uint64_t seed, int64_t step, int32_t *out)
 {
-    if (ids == NULL || out == NULL || batch < 1 || t < 1 || n <= t || step < 0) {
+    int64_t cells;
+    /* n > t makes t + 1 safe; batch rows of t + 1 ids must be addressable. */
+    if (ids == NULL || out == NULL || batch < 1 || t < 1 || n <= t || step < 0 ||
+        !kiln__i64_mul(batch, t + 1, &cells) || (uint64_t)cells > SIZE_MAX / sizeof(int32_t)) {
         return KILN_FAIL(KILN_E_INVALID_ARG,
                          "kiln_lm_random_windows: bad arguments (n %lld, batch %lld, t %lld)",
                          (long long)n, (long long)batch, (long long)t);

@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef KILN_HAVE_PNG
 #include <png.h>
 #endif
 
+#include "../checked.h"
+#include "../file.h"
 #include "../status_impl.h"
 #include "kiln/image.h"
 #include "kiln/train.h"
@@ -150,8 +153,9 @@ static int read_png(struct png_read_ctx *c)
                  c->w, c->h, c->channels, c->depth);
         return 2;
     }
-    c->pixels = malloc(row_bytes * c->h);
-    c->rows = malloc(c->h * sizeof(png_bytep));
+    /* w h <= 2^26 and row_bytes matches w: nothing below can overflow */
+    c->pixels = kiln__array_alloc((int64_t)c->h, row_bytes);
+    c->rows = kiln__array_alloc((int64_t)c->h, sizeof(png_bytep));
     if (c->pixels == NULL || c->rows == NULL) {
         snprintf(c->msg, sizeof(c->msg), "out of host memory for %ux%u pixels", c->w, c->h);
         return 2;
@@ -168,7 +172,7 @@ static int read_png(struct png_read_ctx *c)
 static kiln_status to_planes(const struct png_read_ctx *c, struct kiln_image *out)
 {
     size_t n = (size_t)c->w * c->h;
-    out->data = malloc(n * (size_t)c->channels * sizeof(float));
+    out->data = kiln__array_alloc((int64_t)n * c->channels, sizeof(float));
     if (out->data == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "'%s': out of host memory for %ux%u pixels",
                          c->path, c->w, c->h);
@@ -212,9 +216,13 @@ kiln_status kiln_png_read(const char *path, struct kiln_image *out)
     struct png_read_ctx c;
     memset(&c, 0, sizeof(c));
     c.path = path;
-    c.f = fopen(path, "rb");
+    int fd;
+    KILN_TRY(kiln__open_regular(path, "a PNG file is read whole", &fd));
+    c.f = fdopen(fd, "rb");
     if (c.f == NULL) {
-        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "cannot open '%s': %s", path, strerror(errno));
+        int e = errno;
+        close(fd);
+        return KILN_FAIL_NATIVE(KILN_E_IO, e, "cannot open '%s': %s", path, strerror(e));
     }
     unsigned char sig[8];
     kiln_status s = KILN_OK;

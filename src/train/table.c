@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../status_impl.h"
 #include "linalg.h"
 
@@ -61,9 +62,13 @@ static kiln_status copy_rows(const struct kiln_table *src, int64_t from, int64_t
     dst->names = copy_names(src->names, nf);
     dst->class_names = copy_names(src->class_names, src->n_classes);
     dst->target_name = src->target_name != NULL ? strdup(src->target_name) : NULL;
-    dst->x = malloc((size_t)(n * nf + 1) * sizeof(float));
-    dst->y = src->y != NULL ? malloc((size_t)(n + 1) * sizeof(float)) : NULL;
-    dst->labels = src->labels != NULL ? malloc((size_t)(n + 1) * sizeof(int32_t)) : NULL;
+    int64_t n_values = -1;
+    if (!kiln__i64_mul(n, nf, &n_values) || n_values == INT64_MAX) {
+        n_values = -2; /* kiln__array_alloc refuses it: out of memory */
+    }
+    dst->x = kiln__array_alloc(n_values + 1, sizeof(float));
+    dst->y = src->y != NULL ? kiln__array_alloc(n + 1, sizeof(float)) : NULL;
+    dst->labels = src->labels != NULL ? kiln__array_alloc(n + 1, sizeof(int32_t)) : NULL;
     if (dst->names == NULL || dst->class_names == NULL || dst->x == NULL ||
         (src->target_name != NULL && dst->target_name == NULL) ||
         (src->y != NULL && dst->y == NULL) || (src->labels != NULL && dst->labels == NULL)) {
@@ -71,7 +76,7 @@ static kiln_status copy_rows(const struct kiln_table *src, int64_t from, int64_t
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory copying %lld rows",
                          (long long)n);
     }
-    memcpy(dst->x, src->x + from * nf, (size_t)(n * nf) * sizeof(float));
+    memcpy(dst->x, src->x + from * nf, (size_t)n_values * sizeof(float));
     if (src->y != NULL) {
         memcpy(dst->y, src->y + from, (size_t)n * sizeof(float));
     }
@@ -104,14 +109,18 @@ kiln_status kiln_table_to_dataset(const struct kiln_table *t, struct kiln_datase
                          "kiln_table_to_dataset: needs a classification table (class labels)");
     }
     memset(out, 0, sizeof(*out));
-    out->x = malloc((size_t)(t->n * t->n_features + 1) * sizeof(float));
-    out->y = malloc((size_t)(t->n + 1) * sizeof(int32_t));
+    int64_t n_values = -1;
+    if (!kiln__i64_mul(t->n, t->n_features, &n_values) || n_values == INT64_MAX) {
+        n_values = -2; /* kiln__array_alloc refuses it: out of memory */
+    }
+    out->x = kiln__array_alloc(n_values + 1, sizeof(float));
+    out->y = kiln__array_alloc(t->n + 1, sizeof(int32_t));
     if (out->x == NULL || out->y == NULL) {
         kiln_dataset_fini(out);
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory for %lld rows",
                          (long long)t->n);
     }
-    memcpy(out->x, t->x, (size_t)(t->n * t->n_features) * sizeof(float));
+    memcpy(out->x, t->x, (size_t)n_values * sizeof(float));
     memcpy(out->y, t->labels, (size_t)t->n * sizeof(int32_t));
     out->n = t->n;
     out->dim = t->n_features;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../checked.h"
 #include "../status_impl.h"
 #include "text_impl.h"
 
@@ -98,7 +99,7 @@ static kiln_status read_tsv(const char *path, char **buf, struct row **rows, int
     for (size_t i = pos; i < n; i++) {
         max_rows += b[i] == '\n';
     }
-    struct row *r = malloc(max_rows * sizeof(*r));
+    struct row *r = kiln__array_alloc((int64_t)max_rows, sizeof(*r));
     if (r == NULL) {
         s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", path);
         goto fail;
@@ -138,7 +139,7 @@ static int cmp_str(const void *a, const void *b)
 /* The sorted distinct labels of rows, copied into td->label_names. */
 static kiln_status collect_labels(const struct row *rows, int64_t n, struct kiln_text_data *td)
 {
-    char **tmp = malloc((size_t)n * sizeof(*tmp));
+    char **tmp = kiln__array_alloc(n, sizeof(*tmp));
     if (tmp == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory sorting labels");
     }
@@ -176,10 +177,10 @@ static kiln_status fill_split(const char *path, const struct kiln_text_data *td,
 {
     memset(split, 0, sizeof(*split));
     split->buf = buf;
-    split->labels = malloc((size_t)n * sizeof(int32_t));
-    split->texts = malloc((size_t)n * sizeof(char *));
-    split->n_chars = malloc((size_t)n * sizeof(int64_t));
-    split->lines = malloc((size_t)n * sizeof(int64_t));
+    split->labels = kiln__array_alloc(n, sizeof(int32_t));
+    split->texts = kiln__array_alloc(n, sizeof(char *));
+    split->n_chars = kiln__array_alloc(n, sizeof(int64_t));
+    split->lines = kiln__array_alloc(n, sizeof(int64_t));
     if (split->labels == NULL || split->texts == NULL || split->n_chars == NULL ||
         split->lines == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory for '%s'", path);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../rng.h"
 #include "../status_impl.h"
 #include "kiln/text.h"
@@ -64,6 +65,7 @@ static kiln_status check_options(const struct kiln_text_split *split, const kiln
 {
     if (split == NULL || v == NULL || o->struct_size < sizeof(*o) || o->batch_size < 1 ||
         o->max_len < 1 || o->bucket_window < 0 || o->len_multiple < 0 || split->n < 0 ||
+        split->n > INT64_MAX - o->batch_size ||
         (o->flags & ~(uint32_t)(KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST)) ||
         o->batch_size > INT32_MAX || o->max_len > INT32_MAX / o->batch_size) {
         return KILN_FAIL(KILN_E_INVALID_ARG,
@@ -108,15 +110,16 @@ kiln_status kiln_text_iter_create(const struct kiln_text_split *split, const kil
         it->o.bucket_window = (w + b - 1) / b * b;
     }
     it->n_batches = (o->flags & KILN_BATCH_DROP_LAST) ? n / b : (n + b - 1) / b;
-    size_t cells = (size_t)(b * o->max_len), rows = (size_t)b, items = (size_t)(n > 0 ? n : 1);
-    it->order = malloc(items * sizeof(int64_t));
-    it->batches = malloc((size_t)(it->n_batches + 1) * sizeof(int64_t));
-    it->sort = malloc(items * sizeof(*it->sort));
-    it->ids = malloc(cells * sizeof(int32_t));
-    it->bigram_ids = o->bigrams ? malloc(cells * sizeof(int32_t)) : NULL;
-    it->lengths = malloc(rows * sizeof(int32_t));
-    it->labels = malloc(rows * sizeof(int32_t));
-    it->index = malloc(rows * sizeof(int64_t));
+    /* check_options bounds b * max_len by INT32_MAX */
+    int64_t cells = b * o->max_len;
+    it->order = kiln__array_alloc(n, sizeof(int64_t));
+    it->batches = kiln__array_alloc(it->n_batches + 1, sizeof(int64_t));
+    it->sort = kiln__array_alloc(n, sizeof(*it->sort));
+    it->ids = kiln__array_alloc(cells, sizeof(int32_t));
+    it->bigram_ids = o->bigrams ? kiln__array_alloc(cells, sizeof(int32_t)) : NULL;
+    it->lengths = kiln__array_alloc(b, sizeof(int32_t));
+    it->labels = kiln__array_alloc(b, sizeof(int32_t));
+    it->index = kiln__array_alloc(b, sizeof(int64_t));
     if (it->order == NULL || it->batches == NULL || it->sort == NULL || it->ids == NULL ||
         (o->bigrams && it->bigram_ids == NULL) || it->lengths == NULL || it->labels == NULL ||
         it->index == NULL) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../rng.h"
 #include "../status_impl.h"
 #include "kiln/tree.h"
@@ -60,7 +61,7 @@ static int grow(struct builder *b)
     }
     int32_t **arrays[] = {&b->s->op, &b->s->left, &b->s->right, &b->s->level, &b->s->value};
     for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
-        int32_t *p = realloc(*arrays[i], (size_t)cap * sizeof(int32_t));
+        int32_t *p = realloc(*arrays[i], (size_t)cap * sizeof(int32_t)); /* cap <= 2^31 */
         if (p == NULL) {
             return 0;
         }
@@ -109,8 +110,8 @@ static kiln_status builder_init(struct builder *b, struct kiln_tree_set *s, int6
     memset(s, 0, sizeof(*s));
     b->s = s;
     b->cap = 0;
-    s->first = malloc((size_t)(n_trees + 1) * sizeof(int64_t));
-    s->label = malloc((size_t)(n_trees + 1) * sizeof(int32_t));
+    s->first = kiln__array_alloc(n_trees + 1, sizeof(int64_t));
+    s->label = kiln__array_alloc(n_trees + 1, sizeof(int32_t));
     if (s->first == NULL || s->label == NULL || !grow(b)) {
         kiln_tree_set_fini(s);
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory for %lld trees",
@@ -356,6 +357,10 @@ kiln_status kiln_tree_parse(const char *text, struct kiln_tree_set *out)
     }
     /* Every tree takes at least one byte, so there are at most strlen + 1 of them. */
     size_t len = strlen(text);
+    if (len > (size_t)INT32_MAX) { /* nodes are numbered by int32_t */
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_tree_parse: %zu bytes of text; at most 2^31 - 1",
+                         len);
+    }
     struct builder b;
     KILN_TRY(builder_init(&b, out, (int64_t)len + 1));
     struct parser p = {text, 0, &b};
@@ -496,7 +501,7 @@ kiln_status kiln_tree_bag_baseline(const struct kiln_tree_set *s, int64_t n_trai
                          "empty",
                          (long long)n_train, (long long)(s != NULL ? s->n_trees : 0));
     }
-    double *x = malloc((size_t)s->n_trees * N_FEAT * sizeof(double));
+    double *x = kiln__array_alloc(s->n_trees, N_FEAT * sizeof(double));
     if (x == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory for the baseline");
     }

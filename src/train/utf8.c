@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "../file.h"
 #include "../status_impl.h"
 #include "kiln/text.h"
 #include "text_impl.h"
@@ -134,18 +136,22 @@ void kiln__line_col(const char *buf, size_t off, int64_t *line, int64_t *col)
 }
 
 /* Files larger than this are refused rather than risking size arithmetic near
- * SIZE_MAX; it is far above any text data set kiln reads. */
-#define MAX_FILE_BYTES ((size_t)1 << 40)
+ * SIZE_MAX (readers multiply the byte count by up to 8 for their arrays); it is far
+ * above any text data set kiln reads: 2^40 bytes, or SIZE_MAX / 16 where size_t is
+ * narrower. */
+#define MAX_FILE_BYTES                                                                             \
+    ((size_t)((UINT64_C(1) << 40) < SIZE_MAX / 16 ? (UINT64_C(1) << 40) : SIZE_MAX / 16))
 
 kiln_status kiln__read_file(const char *path, char **buf, size_t *n_bytes)
 {
     *buf = NULL;
     *n_bytes = 0;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
+    int fd;
+    KILN_TRY(kiln__open_regular(path, "a data file is read to its end", &fd));
+    gzFile f = gzdopen(fd, "rb");
     if (f == NULL) {
-        return KILN_FAIL_NATIVE(KILN_E_IO, errno, "cannot open '%s': %s", path,
-                                errno ? strerror(errno) : "out of memory");
+        close(fd);
+        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory opening '%s'", path);
     }
     kiln_status s = KILN_OK;
     size_t cap = 1 << 16, n = 0;

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../checked.h"
 #include "../status_impl.h"
 #include "kiln/text.h"
 #include "text_impl.h"
 
-#define FIRST_CHAR_ID 2 /* after KILN_VOCAB_PAD and KILN_VOCAB_UNK */
+#define FIRST_CHAR_ID  2                  /* after KILN_VOCAB_PAD and KILN_VOCAB_UNK */
+#define MAX_TEXT_BYTES (INT64_C(1) << 40) /* what kiln_vocab_build reads in all */
 
 /* A character or a bigram (a << 21 | b) with its id or its count. */
 struct entry {
@@ -137,9 +139,9 @@ static kiln_status vocab_from_keys(const int64_t *keys, int64_t n_c, int64_t n_b
     }
     kiln_vocab *v = calloc(1, sizeof(*v));
     size_t n = (size_t)(n_c + n_b);
-    if (v == NULL || (v->keys = malloc((n + 1) * sizeof(int64_t))) == NULL ||
-        (v->chars = malloc(((size_t)n_c + 1) * sizeof(struct entry))) == NULL ||
-        (v->pairs = malloc(((size_t)n_b + 1) * sizeof(struct entry))) == NULL) {
+    if (v == NULL || (v->keys = kiln__array_alloc(n_c + n_b + 1, sizeof(int64_t))) == NULL ||
+        (v->chars = kiln__array_alloc(n_c + 1, sizeof(struct entry))) == NULL ||
+        (v->pairs = kiln__array_alloc(n_b + 1, sizeof(struct entry))) == NULL) {
         kiln_vocab_destroy(v);
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory for a vocabulary");
     }
@@ -227,7 +229,7 @@ static kiln_status check_options(const struct kiln_vocab_options *o, const char 
                                  int64_t n_texts)
 {
     if (o->struct_size < sizeof(*o) || o->min_count < 1 || o->max_chars < 0 ||
-        o->bigram_min_count < 1 || o->max_bigrams < 0 || n_texts < 0 ||
+        o->bigram_min_count < 1 || o->max_bigrams < 0 || n_texts < 0 || n_texts == INT64_MAX ||
         (texts == NULL && n_texts > 0)) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_vocab_build: bad options or texts");
     }
@@ -266,21 +268,24 @@ kiln_status kiln_vocab_build(const char *const *texts, const size_t *n_bytes, in
     }
     *out = NULL;
     KILN_TRY(check_options(o, texts, n_texts));
-    size_t total = 0;
+    /* At most 2^40 bytes of text, so that the counts below fit in int64_t with room
+     * (the arrays' byte sizes are checked again as they are allocated). */
+    int64_t total = 0;
     for (int64_t i = 0; i < n_texts; i++) {
         size_t nb = n_bytes != NULL ? n_bytes[i] : strlen(texts[i]);
-        if (nb > ((size_t)1 << 40) - total) {
-            return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_vocab_build: texts too large");
+        if (nb > (uint64_t)(MAX_TEXT_BYTES - total)) {
+            return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY,
+                             "kiln_vocab_build: the texts hold more than 2^40 bytes");
         }
-        total += nb;
+        total += (int64_t)nb;
     }
     kiln_status s;
     kiln_vocab *chars = NULL;
-    int32_t *cps = malloc((total + 1) * sizeof(int32_t));
-    int64_t *starts = malloc(((size_t)n_texts + 1) * sizeof(int64_t));
+    int32_t *cps = kiln__array_alloc(total + 1, sizeof(int32_t));
+    int64_t *starts = kiln__array_alloc(n_texts + 1, sizeof(int64_t));
     /* Room for the characters' keys and, after them, every bigram's key. */
-    int64_t *keys = malloc((2 * total + 1) * sizeof(int64_t));
-    struct entry *e = malloc((total + 1) * sizeof(struct entry));
+    int64_t *keys = kiln__array_alloc(2 * total + 1, sizeof(int64_t));
+    struct entry *e = kiln__array_alloc(total + 1, sizeof(struct entry));
     if (cps == NULL || starts == NULL || keys == NULL || e == NULL) {
         s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory building a vocabulary");
         goto done;
@@ -505,7 +510,7 @@ static kiln_status json_keys(const cJSON *root, int64_t **keys, int64_t *n_c, in
     }
     *n_c = cJSON_GetArraySize(chars);
     *n_b = pairs != NULL ? cJSON_GetArraySize(pairs) : 0;
-    *keys = malloc((size_t)(*n_c + *n_b + 1) * sizeof(int64_t));
+    *keys = kiln__array_alloc(*n_c + *n_b + 1, sizeof(int64_t));
     if (*keys == NULL) {
         return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading a vocabulary");
     }

@@ -1,7 +1,7 @@
 /*
  * test_checked.c - the checked arithmetic of src/checked.h against 128-bit arithmetic on
  * the edges of size_t and int64_t (every pair of a list of boundary values, both signs),
- * the dims product with its range and zero rules, and kiln__parse_i64. Built twice by
+ * array sizes, the dims product with its range and zero rules, and kiln__parse_i64. Built twice by
  * tests/core/meson.build: with the compiler's overflow builtins and with the portable
  * fallback (KILN__NO_OVERFLOW_BUILTINS).
  */
@@ -91,6 +91,32 @@ START_TEST(test_size)
 }
 END_TEST
 
+/* Array sizes: every count of the edges (both signs) times element sizes, against
+ * 128-bit arithmetic; negative counts and overflow give false (and no allocation). */
+START_TEST(test_array)
+{
+    static const size_t elems[] = {0, 1, 4, 8, 24, 4096};
+    for (size_t i = 0; i < N_EDGES; i++) {
+        for (size_t j = 0; j < sizeof(elems) / sizeof(elems[0]); j++) {
+            for (int neg = 0; neg < 2; neg++) {
+                int64_t n = neg ? -edges[i] : edges[i];
+                u128 p = (u128)(uint64_t)n * elems[j];
+                bool fits = n >= 0 && p <= SIZE_MAX;
+                size_t r = 42;
+                ck_assert_msg(kiln__array_bytes(n, elems[j], &r) == fits, "%lld x %zu",
+                              (long long)n, elems[j]);
+                ck_assert(fits ? r == (size_t)p : r == 42);
+            }
+        }
+    }
+    ck_assert_ptr_null(kiln__array_alloc(-1, 4));
+    ck_assert_ptr_null(kiln__array_alloc(INT64_MAX, 4));
+    void *p = kiln__array_alloc(0, 4); /* empty, not NULL */
+    ck_assert_ptr_nonnull(p);
+    free(p);
+}
+END_TEST
+
 START_TEST(test_product)
 {
     int64_t p = -1;
@@ -138,6 +164,7 @@ int main(void)
     TCase *tc = tcase_create("arithmetic");
     tcase_add_test(tc, test_i64);
     tcase_add_test(tc, test_size);
+    tcase_add_test(tc, test_array);
     tcase_add_test(tc, test_product);
     tcase_add_test(tc, test_parse);
     suite_add_tcase(s, tc);

@@ -1,7 +1,8 @@
 /*
  * test_checkpoint.c - safetensors checkpoints: a round trip restores parameters and
- * optimizer state exactly; malformed, truncated and mismatched files are rejected with
- * a message naming the file, and leave the graph untouched.
+ * optimizer state exactly; malformed, truncated and mismatched files, and files with
+ * part of the optimizer state, are rejected with a message naming the file (and the
+ * tensor), and leave the graph untouched.
  */
 #include <check.h>
 #include <stdio.h>
@@ -182,6 +183,85 @@ START_TEST(test_atomic_save)
 }
 END_TEST
 
+/* Writes to out the tensors of the safetensors file in, without the one named drop. */
+static void copy_without(const char *in, const char *out, const char *drop)
+{
+    struct kiln__st_file f;
+    ck_assert_int_eq(kiln__st_read(in, &f), KILN_OK);
+    struct kiln__st_tensor *ts = calloc((size_t)f.n_tensors, sizeof(*ts));
+    int32_t n = 0;
+    for (int32_t i = 0; i < f.n_tensors; i++) {
+        if (strcmp(f.tensors[i].name, drop) != 0) {
+            ts[n++] = f.tensors[i];
+        }
+    }
+    ck_assert_int_eq(n, f.n_tensors - 1);
+    ck_assert_int_eq(kiln__st_write(out, ts, n), KILN_OK);
+    free(ts);
+    kiln__st_free(&f);
+}
+
+/* The optimizer state tensor name of the graph's store, through a save with state. */
+static void read_state(const char *name, float *out, size_t n_bytes)
+{
+    char tmp[600];
+    struct kiln__st_file f;
+    snprintf(tmp, sizeof(tmp), "%s.state", path);
+    ck_assert_int_eq(kiln_graph_save(g, tmp, 1), KILN_OK);
+    ck_assert_int_eq(kiln__st_read(tmp, &f), KILN_OK);
+    const struct kiln__st_tensor *t = kiln__st_find(&f, name);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(t->n_bytes, n_bytes);
+    memcpy(out, t->data, n_bytes);
+    kiln__st_free(&f);
+    remove(tmp);
+}
+
+/* Optimizer state must be whole: a file holding the state of some parameters but not
+ * of others is refused, naming the missing tensor, and changes nothing (it used to
+ * load, keeping the store's old state for the rest). A file without any state loads
+ * the weights alone. */
+START_TEST(test_partial_state)
+{
+    float w0[12], b0[4], w1[12], b1[4], m0[4], m1[4];
+    char cut[600];
+    snprintf(cut, sizeof(cut), "%s.cut", path);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(kiln_train_step(g, opt), KILN_OK);
+    }
+    ck_assert_int_eq(kiln_graph_save(g, path, 1), KILN_OK);
+    copy_without(path, cut, "fc.bias.exp_avg");
+    ck_assert_int_eq(kiln_train_step(g, opt), KILN_OK);
+    read_params(w0, b0);
+    read_state("fc.bias.exp_avg", m0, sizeof(m0));
+    ck_assert_int_eq(kiln_graph_load(g, cut, 0), KILN_E_FORMAT);
+    ck_assert_ptr_nonnull(
+        strstr(kiln_last_error(), "optimizer state 'fc.bias.exp_avg' is missing"));
+    ck_assert_int_eq(kiln_graph_load(g, cut, 1), KILN_E_FORMAT); /* allow_missing: params */
+    read_params(w1, b1);
+    read_state("fc.bias.exp_avg", m1, sizeof(m1));
+    ck_assert_mem_eq(w0, w1, sizeof(w0));
+    ck_assert_mem_eq(b0, b1, sizeof(b0));
+    ck_assert_mem_eq(m0, m1, sizeof(m0));
+
+    /* Without a parameter (allowed with allow_missing), that parameter's state is not
+     * asked for; the others' state still is, and is there. */
+    copy_without(path, cut, "fc.bias");
+    copy_without(cut, cut, "fc.bias.exp_avg");
+    copy_without(cut, cut, "fc.bias.exp_avg_sq");
+    ck_assert_int_eq(kiln_graph_load(g, cut, 0), KILN_E_FORMAT);
+    ck_assert_msg(kiln_graph_load(g, cut, 1) == KILN_OK, "%s", kiln_last_error());
+
+    /* Weights only: loads, and the state is left as it is. */
+    ck_assert_int_eq(kiln_graph_save(g, cut, 0), KILN_OK);
+    ck_assert_msg(kiln_graph_load(g, cut, 0) == KILN_OK, "%s", kiln_last_error());
+    read_state("fc.bias.exp_avg", m1, sizeof(m1));
+    ck_assert_mem_eq(m0, m1, sizeof(m0));
+    remove(cut);
+    remove(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -191,6 +271,7 @@ int main(void)
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_mismatch);
     tcase_add_test(tc, test_atomic_save);
+    tcase_add_test(tc, test_partial_state);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -4,7 +4,8 @@
  * fresh context continues bit for bit (parameters, Adam state, step counts and the run
  * count that keys dropout); the metadata reads back from the header; strict loads name
  * a missing, extra or mis-shaped tensor, partial loads skip and count them; a file
- * without state or with other optimizers is refused for resuming, changing nothing.
+ * without state or with other optimizers, or with malformed step or run counts, is
+ * refused for resuming, changing nothing.
  */
 #include <check.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/safetensors.h"
 #include "kiln.h"
 
 struct model {
@@ -246,6 +248,69 @@ START_TEST(test_other_optimizer)
 }
 END_TEST
 
+/* Rewrites the checkpoint at path into out with metadata key set to value. */
+static void rewrite_meta(const char *out, const char *key, const char *value)
+{
+    struct kiln__st_file f;
+    ck_assert_int_eq(kiln__st_read(path, &f), KILN_OK);
+    const char **meta = calloc((size_t)(2 * f.n_meta + 1), sizeof(*meta));
+    int found = 0;
+    for (int32_t i = 0; i < f.n_meta; i++) {
+        meta[2 * i] = f.meta[2 * i];
+        found |= strcmp(f.meta[2 * i], key) == 0;
+        meta[2 * i + 1] = strcmp(f.meta[2 * i], key) == 0 ? value : f.meta[2 * i + 1];
+    }
+    ck_assert(found);
+    ck_assert_int_eq(kiln__st_write_meta(out, f.tensors, f.n_tensors, meta, f.n_meta), KILN_OK);
+    free(meta);
+    kiln__st_free(&f);
+}
+
+/* The numbers of kiln.runs and kiln.optimizers come from a file: a run count must be
+ * digits (strtoull took "-1" as 2^64 - 1), a step count a whole number a double holds
+ * exactly (1e300 and -1 converted to int64_t are undefined, 2.5 was cut to 2). Each is
+ * refused and changes nothing. */
+START_TEST(test_bad_numbers)
+{
+    struct model a;
+    float l[2], w0[96], w1[96];
+    build(&a, 32, 0, KILN_OPTIM_ADAM);
+    steps(&a, 2, l, w0);
+    save(&a, 1);
+    char bad[600];
+    snprintf(bad, sizeof(bad), "%s.bad", path);
+    static const char *const runs[] = {"-1", " 3", "+3", "3x", "", "99999999999999999999999"};
+    static const char *const optims[] = {
+        "[{\"kind\":\"adam\",\"prefix\":\"\",\"steps\":1e300,\"lr\":0.05}]",
+        "[{\"kind\":\"adam\",\"prefix\":\"\",\"steps\":-1,\"lr\":0.05}]",
+        "[{\"kind\":\"adam\",\"prefix\":\"\",\"steps\":2.5,\"lr\":0.05}]",
+        "[{\"kind\":\"adam\",\"prefix\":\"\",\"steps\":1e16,\"lr\":0.05}]"};
+    struct kiln_load_options lo = KILN_LOAD_OPTIONS_INIT;
+    lo.with_state = 1;
+    kiln_store *s = kiln_graph_store(a.g);
+    for (int k = 0; k < 10; k++) {
+        if (k < 6) {
+            rewrite_meta(bad, "kiln.runs", runs[k]);
+        } else {
+            rewrite_meta(bad, "kiln.optimizers", optims[k - 6]);
+        }
+        ck_assert_msg(kiln_checkpoint_load(s, bad, &lo, NULL) == KILN_E_FORMAT, "case %d", k);
+        ck_assert_ptr_nonnull(strstr(kiln_last_error(), k < 6 ? "kiln.runs" : "kiln.optimizers"));
+        ck_assert_int_eq(kiln_optimizer_steps(a.opt), 2);
+        ck_assert_uint_eq(kiln_store_runs(s), 2);
+    }
+    ck_assert_int_eq(kiln_store_read(s, "fc1.weight", w1, sizeof(w1)), KILN_OK);
+    ck_assert_mem_eq(w0, w1, sizeof(w0));
+    /* 2^53 steps is still a count */
+    rewrite_meta(bad, "kiln.optimizers",
+                 "[{\"kind\":\"adam\",\"prefix\":\"\",\"steps\":9007199254740992,\"lr\":0.05}]");
+    ck_assert_msg(kiln_checkpoint_load(s, bad, &lo, NULL) == KILN_OK, "%s", kiln_last_error());
+    ck_assert(kiln_optimizer_steps(a.opt) == INT64_C(9007199254740992));
+    remove(bad);
+    destroy(&a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("checkpoint-meta");
@@ -256,6 +321,7 @@ int main(void)
     tcase_add_test(tc, test_meta_read);
     tcase_add_test(tc, test_strict_and_partial);
     tcase_add_test(tc, test_other_optimizer);
+    tcase_add_test(tc, test_bad_numbers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

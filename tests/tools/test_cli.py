@@ -132,6 +132,24 @@ def group_help(kiln, out, examples):
         check(p.returncode == 2 and "--out" in p.stderr, "--checkpoint-every needs --out")
         p = run([kiln, "eval"], ok=False)
         check(p.returncode == 2 and "checkpoint" in p.stderr, "kiln eval without a file")
+        # each command's numbers are checked and reported in its own name
+        for args, words in ((["eval", "x.safetensors", "--limit", "-5"],
+                             "kiln eval: --limit expects an integer in [1, "),
+                            (["predict", "x.safetensors", "a.png", "--top", "0"],
+                             "kiln predict: --top expects an integer in [1, 256], got '0'"),
+                            (["predict", "x.safetensors", "a.png", "--background", "2"],
+                             "kiln predict: --background expects a number in [0, 1], got '2'"),
+                            (["predict", "x.safetensors", "a.png", "--background", "1e39"],
+                             "kiln predict: --background expects a number in [0, 1]"),
+                            (["plot", "a.csv", "--width", "5"],
+                             "kiln plot: --width expects an integer in [320, 8192], got '5'"),
+                            (["train", "lenet", "--rotate", "181"],
+                             "kiln train: --rotate expects a number in [0, 180], got '181'"),
+                            (["train", "mlp", "--batch", "1e3"],
+                             "kiln train: --batch expects an integer in [1, 65536], got '1e3'")):
+            p = run([kiln] + args, ok=False)
+            check(p.returncode == 2 and words in p.stderr,
+                  "%s: exit %d, %s" % (" ".join(args), p.returncode, p.stderr.strip()))
 
     def example_help():
         for ex in examples:
@@ -298,7 +316,32 @@ def group_use(kiln, out, _):
         check(p.returncode == 2 and "--lr" in p.stderr and "differs" in p.stderr,
               "a resumed run keeps its options")
 
-    for t in (eval_text_and_json, predict_pngs, plot_svg_png, resume_dispatch):
+    def resume_bad_position():
+        # The numbers of the "training" metadata come from a file: a fraction, a signed
+        # noise position, 1e300 (undefined as int64_t), a negative count, a non-finite
+        # time are each a malformed position, refused before any work.
+        d = os.path.join(out, "use", "badpos")
+        os.makedirs(d, exist_ok=True)
+        b = open(ck, "rb").read()
+        n = struct.unpack("<Q", b[:8])[0]
+        header = json.loads(b[8:8 + n])
+        good = json.loads(header["__metadata__"]["training"])
+        for key, value in (("step", 2.5), ("noise", "-1"), ("epoch", 1e300), ("loss_n", -1),
+                           ("elapsed", "nan"), ("steps_per_epoch", 0), ("step", "12x")):
+            t = dict(good)
+            t[key] = value
+            header["__metadata__"]["training"] = json.dumps(t)
+            h = json.dumps(header).encode()
+            h += b" " * (-len(h) % 8)
+            bad = os.path.join(d, "lenet.safetensors")
+            with open(bad, "wb") as f:
+                f.write(struct.pack("<Q", len(h)) + h + b[8 + n:])
+            p = run([kiln, "train", "--resume", bad, "--epochs", "3"], ok=False)
+            check(p.returncode == 1 and "malformed one" in p.stderr,
+                  "%s %r: exit %d, %s" % (key, value, p.returncode, p.stderr.strip()))
+
+    for t in (eval_text_and_json, predict_pngs, plot_svg_png, resume_dispatch,
+              resume_bad_position):
         case(t)
 
 

@@ -1,15 +1,17 @@
 /*
  * test_data.c - the IDX reader's error paths (missing, bad magic, bad dtype, truncated,
  * mismatched counts, labels out of range, truncated gzip, dimensions whose products do
- * not fit, headers claiming more than the file holds), reading raw and gzip files
- * and prefixes, the seeded split, normalization, the batch iterator, the dense layer's
- * parameters, and kiln_evaluate's coverage of a partial last batch.
+ * not fit, headers claiming more than the file holds, FIFOs and devices refused without
+ * blocking), reading raw and gzip files and prefixes, the seeded split, normalization,
+ * the batch iterator, the dense layer's parameters, and kiln_evaluate's coverage of a
+ * partial last batch.
  */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -117,6 +119,37 @@ START_TEST(test_idx_missing)
     write_labels(lab, 4, 10, -1);
     expect_fail(kiln_dataset_load_idx(img, lab, 0, 10, &ds), KILN_E_IO, img, NULL, &ds);
     expect_fail(kiln_dataset_load_mnist(dir, "train", 0, &ds), KILN_E_IO, dir, NULL, &ds);
+}
+END_TEST
+
+/* A FIFO without a writer would block gzopen (and the probe of load_mnist) forever;
+ * /dev/zero never ends; a directory is no file. Each is refused before any read. */
+START_TEST(test_idx_not_regular)
+{
+    char img[300], lab[300], fifo[300];
+    struct kiln_dataset ds = {0};
+    path_of(img, sizeof(img), "images");
+    path_of(lab, sizeof(lab), "labels");
+    path_of(fifo, sizeof(fifo), "fifo");
+    write_images(img, 0, 4, 2, 3, 24, 0);
+    write_labels(lab, 4, 10, -1);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    expect_fail(kiln_dataset_load_idx(fifo, lab, 0, 10, &ds), KILN_E_IO, fifo, NULL, &ds);
+    ck_assert_ptr_nonnull(strstr(kiln_last_error(), "is a FIFO, not a regular file"));
+    expect_fail(kiln_dataset_load_idx(img, fifo, 0, 10, &ds), KILN_E_IO, fifo, NULL, &ds);
+    expect_fail(kiln_dataset_load_idx(img, "/dev/zero", 0, 10, &ds), KILN_E_IO, "/dev/zero", NULL,
+                &ds);
+    ck_assert_ptr_nonnull(strstr(kiln_last_error(), "a character device"));
+    expect_fail(kiln_dataset_load_idx(dir, lab, 0, 10, &ds), KILN_E_IO, "a directory", NULL, &ds);
+    /* load_mnist finds the gzip names (here a FIFO) before the raw ones. */
+    char gz[300];
+    path_of(gz, sizeof(gz), "train-images-idx3-ubyte.gz");
+    ck_assert_int_eq(mkfifo(gz, 0600), 0);
+    path_of(gz, sizeof(gz), "train-labels-idx1-ubyte.gz");
+    write_labels(gz, 4, 10, -1);
+    expect_fail(kiln_dataset_load_mnist(dir, "train", 0, &ds), KILN_E_IO,
+                "train-images-idx3-ubyte.gz", NULL, &ds);
+    ck_assert_ptr_nonnull(strstr(kiln_last_error(), "a FIFO"));
 }
 END_TEST
 
@@ -485,6 +518,7 @@ int main(void)
     TCase *tc = tcase_create("idx");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_idx_missing);
+    tcase_add_test(tc, test_idx_not_regular);
     tcase_add_test(tc, test_idx_bad_magic);
     tcase_add_test(tc, test_idx_truncated);
     tcase_add_test(tc, test_idx_mismatch);

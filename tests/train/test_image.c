@@ -182,6 +182,10 @@ START_TEST(test_png_grid_and_errors)
     tu_write("crc.png", (const char *)buf, (long)n, p, sizeof(p));
     EXPECT_FAIL(kiln_png_read(p, &im), KILN_E_FORMAT, "crc.png': bad PNG data");
     EXPECT_FAIL(kiln_png_read(NULL, &im), KILN_E_INVALID_ARG, "NULL");
+    snprintf(p, sizeof(p), "%s/fifo.png", tu_dir);
+    ck_assert_int_eq(mkfifo(p, 0600), 0); /* must not block */
+    EXPECT_FAIL(kiln_png_read(p, &im), KILN_E_IO, "fifo.png': is a FIFO");
+    EXPECT_FAIL(kiln_png_read("/dev/zero", &im), KILN_E_IO, "a character device");
 }
 END_TEST
 #else

@@ -153,6 +153,8 @@ START_TEST(test_csv_errors)
     struct kiln_table t;
     snprintf(p, sizeof(p), "%s/missing.csv", tu_dir);
     EXPECT_FAIL(kiln_csv_read(p, NULL, &t), KILN_E_IO, "missing.csv");
+    ck_assert_int_eq(mkfifo(p, 0600), 0); /* must not block */
+    EXPECT_FAIL(kiln_csv_read(p, NULL, &t), KILN_E_IO, "missing.csv': is a FIFO");
     o.separator = '|';
     EXPECT_FAIL(kiln_csv_read(p, &o, &t), KILN_E_INVALID_ARG, "separator");
 }

@@ -148,6 +148,12 @@ START_TEST(test_tsv_errors)
     unlink(p);
     EXPECT_FAIL(kiln_text_data_load(tu_dir, &td), KILN_E_IO, "test.tsv");
     EXPECT_FAIL(kiln_text_data_load(NULL, &td), KILN_E_INVALID_ARG, "NULL");
+    /* A FIFO without a writer would block the reader; it is refused before any read. */
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    EXPECT_FAIL(kiln_text_data_load(tu_dir, &td), KILN_E_IO, "test.tsv': is a FIFO");
+    struct kiln_lm_text lm;
+    EXPECT_FAIL(kiln_lm_text_load(p, NULL, &lm), KILN_E_IO, "is a FIFO, not a regular file");
+    EXPECT_FAIL(kiln_lm_text_load("/dev/zero", NULL, &lm), KILN_E_IO, "a character device");
 }
 END_TEST
 
@@ -558,6 +564,12 @@ START_TEST(test_lm_text)
         ck_assert(found);
     }
     EXPECT_FAIL(kiln_lm_random_windows(lm.ids, 4, 3, 4, 9, 5, w1), KILN_E_INVALID_ARG, "n 4");
+    /* batch rows of t + 1 ids that no array can hold (the product overflows int64_t)
+     * are refused before anything is written. */
+    EXPECT_FAIL(kiln_lm_random_windows(lm.ids, lm.n_train, INT64_MAX / 2, 4, 9, 5, w1),
+                KILN_E_INVALID_ARG, "bad arguments");
+    EXPECT_FAIL(kiln_lm_random_windows(lm.ids, lm.n_train, INT64_C(1) << 61, 4, 9, 5, w1),
+                KILN_E_INVALID_ARG, "bad arguments");
 
     /* A given vocabulary is copied; limit and held_out = 0. */
     struct kiln_lm_options o = KILN_LM_OPTIONS_INIT;

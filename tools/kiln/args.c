@@ -16,26 +16,31 @@
 #include "checked.h"
 #include "cli.h"
 
-int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
+int parse_int(const char *cmd, const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
 {
     if (!kiln__parse_i64(v, lo, hi, out)) {
-        fprintf(stderr, "kiln train: %s expects an integer in [%lld, %lld], got '%s'\n", opt,
+        fprintf(stderr, "kiln %s: %s expects an integer in [%lld, %lld], got '%s'\n", cmd, opt,
                 (long long)lo, (long long)hi, v != NULL ? v : "(nothing)");
         return 0;
     }
     return 1;
 }
 
-int parse_real(const char *opt, const char *v, int allow_zero, double *out)
+int parse_real(const char *cmd, const char *opt, const char *v, int allow_zero, double hi,
+               double *out)
 {
     char *end = NULL;
     errno = 0;
     double x = v != NULL ? strtod(v, &end) : 0.0;
     const char *why = NULL;
+    char range[96];
     if (v == NULL || v[0] == '\0' || *end != '\0' || isnan(x)) {
         why = "a number";
     } else if (x < 0.0 || (x == 0.0 && !allow_zero)) {
         why = allow_zero ? "a number >= 0" : "a number > 0";
+    } else if (hi > 0.0 && x > hi) {
+        snprintf(range, sizeof(range), "a number in [%s, %g]", allow_zero ? "0" : "1.2e-38", hi);
+        why = range;
     } else if (x > FLT_MAX) {
         why = "a number at most 3.4e38 (the largest float)";
     } else if (x != 0.0 && x < FLT_MIN) {
@@ -43,7 +48,7 @@ int parse_real(const char *opt, const char *v, int allow_zero, double *out)
                          : "a number at least 1.2e-38 (the smallest normal float)";
     }
     if (why != NULL) {
-        fprintf(stderr, "kiln train: %s expects %s, got '%s'\n", opt, why,
+        fprintf(stderr, "kiln %s: %s expects %s, got '%s'\n", cmd, opt, why,
                 v != NULL ? v : "(nothing)");
         return 0;
     }

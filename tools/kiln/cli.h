@@ -39,8 +39,8 @@ enum { EXIT_USAGE = 2 };
 enum opt_kind {
     OPT_FLAG,    /* int, set to 1 */
     OPT_INT,     /* int64_t in [lo, hi] */
-    OPT_REAL,    /* double > 0 */
-    OPT_REAL0,   /* double >= 0 */
+    OPT_REAL,    /* double > 0 (at most hi when hi > 0) */
+    OPT_REAL0,   /* double >= 0 (at most hi when hi > 0) */
     OPT_STR,     /* const char *, non-empty */
     OPT_CHOICE,  /* const char *, one of choices ("a|b|c") */
     OPT_DIR_OUT, /* const char *, an existing writable directory */
@@ -90,11 +90,14 @@ void opts_format(const struct opt_def *d, const void *args, char *buf, size_t n)
 int opts_set(const char *cmd, const struct opt_def *d, void *args, const char *v);
 
 /* Parses an integer in [lo, hi], or a real for option opt: finite, positive (or zero
- * when allow_zero) and representable as a float, so that a value that would become 0,
- * a denormal or infinity as a float (--lr 1e-50, 1e300) is refused rather than
- * silently changed. On failure prints why, naming opt, and returns 0. */
-int parse_int(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out);
-int parse_real(const char *opt, const char *v, int allow_zero, double *out);
+ * when allow_zero), at most hi when hi > 0, and representable as a float, so that a
+ * value that would become 0, a denormal or infinity as a float (--lr 1e-50, 1e300) is
+ * refused rather than silently changed. On failure prints "kiln <cmd>: " and why,
+ * naming opt, and returns 0. */
+int parse_int(const char *cmd, const char *opt, const char *v, int64_t lo, int64_t hi,
+              int64_t *out);
+int parse_real(const char *cmd, const char *opt, const char *v, int allow_zero, double hi,
+               double *out);
 
 /* ==== kiln train (common.c, train_*.c) ==== */
 

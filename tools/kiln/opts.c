@@ -42,15 +42,16 @@ int opts_set(const char *cmd, const struct opt_def *d, void *args, const char *v
         *FIELD(args, d, int) = 1;
         return 1;
     case OPT_INT:
-        if (!parse_int(d->name, v, d->lo, d->hi, &x)) {
+        if (!parse_int(cmd, d->name, v, d->lo, d->hi, &x)) {
             return 0;
         }
         *FIELD(args, d, int64_t) = x;
         return 1;
     case OPT_REAL:
     case OPT_REAL0:
-        /* Finite, representable as a float; OPT_REAL0 also takes 0. */
-        if (!parse_real(d->name, v, d->kind == OPT_REAL0, &r)) {
+        /* Finite, representable as a float, at most hi when hi > 0; OPT_REAL0 also
+         * takes 0. */
+        if (!parse_real(cmd, d->name, v, d->kind == OPT_REAL0, (double)d->hi, &r)) {
             return 0;
         }
         *FIELD(args, d, double) = r;
@@ -287,7 +288,7 @@ const struct opt_def train_opts[] = {
      "use only the first N test images", RES},
     {"--augment", NULL, OPT_FLAG, TA(augment), 0, 0, NULL, SC_CONV | SC_RESNET, NULL,
      "random crop from 2-pixel zero padding and random horizontal flip", 0},
-    {"--rotate", "DEG", OPT_REAL0, TA(rotate), 0, 0, NULL, SC_CONV | SC_RESNET, "none",
+    {"--rotate", "DEG", OPT_REAL0, TA(rotate), 0, 180, NULL, SC_CONV | SC_RESNET, "none",
      "random rotation by an angle drawn uniformly from [-DEG, DEG] (bilinear, zero fill), "
      "before the crop and flip",
      0},

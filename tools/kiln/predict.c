@@ -27,7 +27,7 @@ struct predict_args {
 static const struct opt_def predict_opts[] = {
     {"--top", "K", OPT_INT, PA(top), 1, MAX_CLASSES, NULL, 1, NULL,
      "print the K most probable classes of each input", 0},
-    {"--background", "G", OPT_REAL0, PA(background), 0, 0, NULL, 1, "0 (black)",
+    {"--background", "G", OPT_REAL0, PA(background), 0, 1, NULL, 1, "0 (black)",
      "gray level in [0, 1] that transparent pixels are composited over (1: white)", 0},
     {"--invert", NULL, OPT_FLAG, PA(invert), 0, 0, NULL, 1, NULL,
      "invert the converted image (dark drawings on white for a model trained on light on "
@@ -161,10 +161,9 @@ int cmd_predict(int argc, char **argv)
         free(pos);
         return EXIT_SUCCESS;
     }
-    if (n_pos < 2 || a.background > 1.0) {
-        fprintf(stderr, "kiln predict: %s (see kiln help predict)\n",
-                n_pos < 2 ? "expects a checkpoint and at least one file"
-                          : "--background expects a gray level in [0, 1]");
+    if (n_pos < 2) {
+        fprintf(stderr, "kiln predict: expects a checkpoint and at least one file (see kiln help "
+                        "predict)\n");
         free(pos);
         return EXIT_USAGE;
     }

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checked.h"
 #include "run.h"
 
 /* ==== Checkpoint files ==== */
@@ -131,46 +132,76 @@ static char *position_json(const struct run_pos *p)
     return s;
 }
 
+/* A real of the "training" object: a JSON number or a decimal string (the sums are
+ * written as exact "%.17g" strings), finite. Clears *ok otherwise. */
 static double field(const cJSON *o, const char *key, int *ok)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     char *end;
+    double x = NAN;
     if (cJSON_IsNumber(v)) {
-        return v->valuedouble;
+        x = v->valuedouble;
+    } else if (cJSON_IsString(v) && v->valuestring[0] != '\0') {
+        x = strtod(v->valuestring, &end);
+        x = *end == '\0' ? x : NAN;
     }
-    if (cJSON_IsString(v)) {
-        double x = strtod(v->valuestring, &end);
-        if (*end == '\0' && end != v->valuestring) {
-            return x;
-        }
+    if (!isfinite(x)) {
+        *ok = 0;
+        return 0.0;
     }
-    *ok = 0;
-    return 0.0;
+    return x;
 }
 
-/* Reads the position of a checkpoint; quietly returns 0 when it has none. */
+/* A count of the "training" object in [lo, hi]: a JSON number that is a whole number
+ * (converting 1e300 or -1e300 to int64_t would be undefined), or a string of digits.
+ * Clears *ok otherwise. */
+static int64_t count_field(const cJSON *o, const char *key, int64_t lo, int64_t hi, int *ok)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    int64_t x = 0;
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d >= (double)lo && d <= (double)hi && d == floor(d)) {
+            return (int64_t)d;
+        }
+    } else if (cJSON_IsString(v) && kiln__parse_i64(v->valuestring, lo, hi, &x)) {
+        return x;
+    }
+    *ok = 0;
+    return lo;
+}
+
+/* Reads the position of a checkpoint; quietly returns 0 when it has none or when one
+ * of its numbers is out of range (the file is not kiln's, or was damaged). */
 static int position_from_meta(const kiln_meta *meta, struct run_pos *p)
 {
+    /* Steps and counts of any real run stay far below 2^53. */
+    const int64_t max = INT64_C(1) << 53;
     const char *json = kiln_meta_get(meta, "training");
     cJSON *o = json != NULL ? cJSON_Parse(json) : NULL;
     int ok = cJSON_IsObject(o);
     memset(p, 0, sizeof(*p));
-    p->epoch = (int64_t)field(o, "epoch", &ok);
-    p->step = (int64_t)field(o, "step", &ok);
-    p->steps_per_epoch = (int64_t)field(o, "steps_per_epoch", &ok);
+    p->epoch = count_field(o, "epoch", 0, max, &ok);
+    p->step = count_field(o, "step", 0, max, &ok);
+    p->steps_per_epoch = count_field(o, "steps_per_epoch", 1, max, &ok);
     p->loss_sum[0] = field(o, "loss_sum", &ok);
     p->loss_sum[1] = field(o, "loss2_sum", &ok);
-    p->loss_n = (int64_t)field(o, "loss_n", &ok);
+    p->loss_n = count_field(o, "loss_n", 0, max, &ok);
     p->log_sum[0] = field(o, "log_sum", &ok);
     p->log_sum[1] = field(o, "log2_sum", &ok);
-    p->log_n = (int64_t)field(o, "log_n", &ok);
+    p->log_n = count_field(o, "log_n", 0, max, &ok);
     p->elapsed = field(o, "elapsed", &ok);
     p->best_val = field(o, "best_val", &ok);
-    p->bad_epochs = (int64_t)field(o, "bad_epochs", &ok);
+    p->bad_epochs = count_field(o, "bad_epochs", 0, max, &ok);
     const cJSON *nz = cJSON_GetObjectItemCaseSensitive(o, "noise");
-    p->noise = cJSON_IsString(nz) ? strtoull(nz->valuestring, NULL, 10) : 0;
+    const char *nzs = cJSON_IsString(nz) ? nz->valuestring : "0";
+    char *end = NULL;
+    errno = 0;
+    /* Digits only: strtoull alone takes a sign ("-1" as 2^64 - 1) and blanks. */
+    p->noise = nzs[0] >= '0' && nzs[0] <= '9' ? strtoull(nzs, &end, 10) : 0;
+    ok = ok && end != NULL && *end == '\0' && errno == 0 && p->elapsed >= 0.0;
     cJSON_Delete(o);
-    return ok && p->step >= 0 && p->steps_per_epoch >= 1 && p->loss_n >= 0 && p->log_n >= 0;
+    return ok;
 }
 
 /* The checkpoint --resume path means: the file, or the one of model with the most
@@ -304,8 +335,6 @@ static int check_combinations(const struct train_args *a)
         why = "--resume and --init-from exclude each other (a resumed run has its weights)";
     } else if (a->partial && a->init_from == NULL) {
         why = "--partial applies to --init-from";
-    } else if (a->rotate > 180.0) {
-        why = "--rotate expects degrees in [0, 180]";
     } else if (a->json && a->quiet) {
         why = "--json and --quiet exclude each other";
     }
@@ -342,8 +371,8 @@ int train_parse(const char *model, int argc, char **argv, struct train_args *a,
         model = kiln_meta_get(su->meta, "model");
         if (!position_from_meta(su->meta, &su->pos)) {
             fprintf(stderr,
-                    "kiln train: %s has no training position (\"training\" metadata): use "
-                    "--init-from to start from its weights\n",
+                    "kiln train: %s has no training position, or a malformed one "
+                    "(\"training\" metadata): use --init-from to start from its weights\n",
                     su->ckpt);
             return EXIT_FAILURE;
         }

@@ -123,16 +123,22 @@ static kiln_status cpu_buffer_alloc(struct kiln_backend *be, size_t n_bytes,
                                     struct kiln_buffer **out)
 {
     struct kiln_context *ctx = be->ctx;
+    KILN_TRY(kiln__fault_alloc(ctx, n_bytes));
+    /* The buffers are the pool: each one is reserved and in use while it lives. */
+    KILN_TRY(kiln__dev_reserve(ctx, n_bytes, "a cpu buffer"));
     struct kiln_buffer *b = kiln__alloc(ctx, sizeof(*b), "a cpu buffer");
     if (b == NULL) {
+        kiln__dev_release(ctx, n_bytes);
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
     b->n_bytes = n_bytes;
     b->data = kiln__calloc(ctx, n_bytes, "a cpu buffer");
     if (b->data == NULL) {
         kiln__free(ctx, b);
+        kiln__dev_release(ctx, n_bytes);
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
+    kiln__dev_use(ctx, (int64_t)n_bytes);
     *out = b;
     return KILN_OK;
 }
@@ -140,6 +146,8 @@ static kiln_status cpu_buffer_alloc(struct kiln_backend *be, size_t n_bytes,
 static void cpu_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf)
 {
     if (buf != NULL) {
+        kiln__dev_use(be->ctx, -(int64_t)buf->n_bytes);
+        kiln__dev_release(be->ctx, buf->n_bytes);
         kiln__free(be->ctx, buf->data);
         kiln__free(be->ctx, buf);
     }

@@ -99,6 +99,15 @@ kiln_status kiln__cl_check(cl_int err, const char *call, const char *file, int l
                       call, kiln__cl_error_name(err), (int)err);
 }
 
+/* The error of every call after the device was lost. */
+static kiln_status lost_error(void)
+{
+    return KILN_FAIL(KILN_E_DEVICE_LOST,
+                     "opencl: the device was lost earlier (it did not run queued work; see the "
+                     "first error): nothing more can run on this context: destroy it (a new "
+                     "context may reopen the device)");
+}
+
 /* ==== Context ==== */
 
 static kiln_status query_device(struct kiln_backend *be, struct kiln__cl *cl)
@@ -193,12 +202,15 @@ static void cl_fini(struct kiln_backend *be)
     for (int32_t i = 0; i < cl->n_chunks; i++) {
         if (cl->chunks[i].mem != NULL) {
             clReleaseMemObject(cl->chunks[i].mem);
+            kiln__dev_release(be->ctx, cl->chunks[i].size);
         }
         kiln__free(be->ctx, cl->chunks[i].blocks);
     }
     kiln__free(be->ctx, cl->chunks);
     if (cl->scratch != NULL) {
         clReleaseMemObject(cl->scratch);
+        kiln__dev_use(be->ctx, -(int64_t)cl->scratch_bytes);
+        kiln__dev_release(be->ctx, cl->scratch_bytes);
     }
     if (cl->queue != NULL) {
         clReleaseCommandQueue(cl->queue);
@@ -294,9 +306,20 @@ static kiln_status new_chunk(struct kiln_backend *be, size_t size, int32_t *out)
         slot = cl->n_chunks++;
     }
     size_t chunk = CHUNK_BYTES < cl->max_alloc ? CHUNK_BYTES : (size_t)cl->max_alloc;
+    /* When KILN_MAX_DEVICE_MEMORY leaves less than a chunk, chunks are cut to the
+     * request (in MiB steps): one chunk taking all that is left would starve the
+     * reduction scratch, which is a buffer of its own. */
+    uint64_t room = kiln__dev_headroom(be->ctx);
+    if (room < chunk) {
+        size_t mib = (size_t)1 << 20;
+        chunk = (size + mib - 1) / mib * mib;
+        chunk = room < chunk ? (size_t)room : chunk;
+    }
     size = size > chunk ? size : chunk;
+    KILN_TRY(kiln__dev_reserve(be->ctx, size, "a buffer pool chunk"));
     cl_mem mem = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, size, NULL, &err);
     if (err != CL_SUCCESS) {
+        kiln__dev_release(be->ctx, size);
         return KILN_FAIL_NATIVE(kiln__cl_status(err), err,
                                 "opencl: clCreateBuffer of %zu bytes failed: %s (%d) on '%s'", size,
                                 kiln__cl_error_name(err), (int)err, be->device_name);
@@ -313,6 +336,10 @@ static kiln_status cl_buffer_alloc(struct kiln_backend *be, size_t n_bytes,
 {
     struct kiln__cl *cl = kiln__cl_of(be);
     size_t size = align_up(n_bytes ? n_bytes : 1, be->alignment);
+    if (cl->lost) {
+        return lost_error();
+    }
+    KILN_TRY(kiln__fault_alloc(be->ctx, n_bytes));
     if (size > cl->max_alloc) {
         return KILN_FAIL(KILN_E_OUT_OF_DEVICE_MEMORY,
                          "opencl: a buffer of %zu bytes was requested but '%s' allows at most "
@@ -345,6 +372,7 @@ static kiln_status cl_buffer_alloc(struct kiln_backend *be, size_t n_bytes,
     b->base = off;
     b->n_bytes = n_bytes;
     b->chunk = ci;
+    kiln__dev_use(be->ctx, (int64_t)size);
     *out = b;
     /* Zero the block like the CPU backend does; this also makes lazily allocating
      * drivers commit the memory now, so running out shows here. */
@@ -369,6 +397,7 @@ static void cl_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf)
     struct kiln__cl_chunk *c = &cl->chunks[buf->chunk];
     for (int32_t i = 0; i < c->n_blocks; i++) {
         if (c->blocks[i].off == buf->base) {
+            kiln__dev_use(be->ctx, -(int64_t)c->blocks[i].size);
             memmove(&c->blocks[i], &c->blocks[i + 1],
                     sizeof(*c->blocks) * (size_t)(c->n_blocks - i - 1));
             c->n_blocks--;
@@ -378,6 +407,7 @@ static void cl_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf)
     if (c->n_blocks == 0) {
         /* The runtime keeps the memory alive until enqueued work using it has finished. */
         clReleaseMemObject(c->mem);
+        kiln__dev_release(be->ctx, c->size);
         kiln__free(be->ctx, c->blocks);
         memset(c, 0, sizeof(*c));
     }
@@ -402,6 +432,26 @@ static void cl_buffer_free(struct kiln_backend *be, struct kiln_buffer *buf)
 }
 
 /* ==== Transfers and runs ==== */
+
+/* A call that waits for or submits queued work (clFlush, clFinish, a blocking read)
+ * failed with err. CL_OUT_OF_RESOURCES there means the device could not run the work
+ * (a faulting kernel, a reset, a lost device: NVIDIA's drivers report these so), as
+ * does an event's execution error; the context then stays lost. Other errors map as
+ * usual. */
+static kiln_status exec_fail(struct kiln_backend *be, cl_int err, const char *call)
+{
+    struct kiln__cl *cl = kiln__cl_of(be);
+    if (err == CL_OUT_OF_RESOURCES || err == CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST) {
+        cl->lost = true;
+        return KILN_FAIL_NATIVE(KILN_E_DEVICE_LOST, err,
+                                "opencl: %s failed: %s (%d) on '%s': the device did not run the "
+                                "queued work (a faulting kernel, a reset or a lost device); the "
+                                "work of this run is lost and nothing more can run on this "
+                                "context",
+                                call, kiln__cl_error_name(err), (int)err, be->device_name);
+    }
+    return kiln__cl_check(err, call, __FILE__, __LINE__);
+}
 
 /* The queue is drained: every staged upload has been read by the device. Keeps the
  * largest staging block for the next uploads and frees the others. */
@@ -440,8 +490,9 @@ static unsigned char *stage_take(struct kiln_backend *be, struct kiln__cl *cl, s
         }
     }
     if (cl->n_stage == KILN__CL_MAX_STAGE || cl->staged_bytes + n > KILN__CL_STAGE_LIMIT) {
-        if (clFinish(cl->queue) != CL_SUCCESS) {
-            KILN_FAIL(KILN_E_DEVICE_LOST, "opencl: clFinish failed while staging an upload");
+        cl_int err = clFinish(cl->queue);
+        if (err != CL_SUCCESS) {
+            exec_fail(be, err, "clFinish (staging an upload)");
             return NULL;
         }
         be->ctx->stats.host_waits++;
@@ -465,6 +516,9 @@ static kiln_status cl_upload(struct kiln_backend *be, struct kiln_buffer *dst, s
 {
     struct kiln__cl *cl = kiln__cl_of(be);
     KILN_ASSERT(off + n_bytes <= dst->n_bytes);
+    if (cl->lost) {
+        return lost_error();
+    }
     /* The caller may free src as soon as this returns, so the write reads a staged copy
      * and does not block: the host waits only when it reads a result. */
     unsigned char *copy = stage_take(be, cl, n_bytes);
@@ -482,9 +536,18 @@ static kiln_status cl_download(struct kiln_backend *be, const struct kiln_buffer
 {
     struct kiln__cl *cl = kiln__cl_of(be);
     KILN_ASSERT(off + n_bytes <= src->n_bytes);
-    /* A blocking read submits the work recorded so far and waits for it (in order). */
-    KILN_CL_CHECK(clEnqueueReadBuffer(cl->queue, src->mem, CL_TRUE, src->base + off, n_bytes, dst,
-                                      0, NULL, NULL));
+    if (cl->lost) {
+        return lost_error();
+    }
+    /* A blocking read submits the work recorded so far and waits for it (in order).
+     * KILN_TEST_FAULT=lost:N: that submission fails as a driver reports a lost device. */
+    cl_int err = cl->pending > 0 && kiln__fault_lose(be->ctx)
+                     ? CL_OUT_OF_RESOURCES
+                     : clEnqueueReadBuffer(cl->queue, src->mem, CL_TRUE, src->base + off, n_bytes,
+                                           dst, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        return exec_fail(be, err, "clEnqueueReadBuffer (blocking)");
+    }
     if (cl->pending > 0) {
         be->ctx->stats.submissions++;
         cl->pending = 0;
@@ -494,11 +557,23 @@ static kiln_status cl_download(struct kiln_backend *be, const struct kiln_buffer
     return KILN_OK;
 }
 
+static kiln_status cl_run_begin(struct kiln_backend *be)
+{
+    return kiln__cl_of(be)->lost ? lost_error() : KILN_OK;
+}
+
 static kiln_status cl_run_end(struct kiln_backend *be)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
+    if (cl->lost) {
+        return lost_error();
+    }
     if (cl->pending > 0) {
-        KILN_CL_CHECK(clFlush(cl->queue));
+        /* KILN_TEST_FAULT=lost:N: this submission fails as a driver reports a lost device */
+        cl_int err = kiln__fault_lose(be->ctx) ? CL_OUT_OF_RESOURCES : clFlush(cl->queue);
+        if (err != CL_SUCCESS) {
+            return exec_fail(be, err, "clFlush");
+        }
         be->ctx->stats.submissions++;
         cl->pending = 0;
     }
@@ -509,7 +584,10 @@ static kiln_status cl_synchronize(struct kiln_backend *be)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
     KILN_TRY(cl_run_end(be));
-    KILN_CL_CHECK(clFinish(cl->queue));
+    cl_int err = clFinish(cl->queue);
+    if (err != CL_SUCCESS) {
+        return exec_fail(be, err, "clFinish");
+    }
     be->ctx->stats.host_waits++;
     stage_reset(be, cl);
     return KILN_OK;
@@ -525,6 +603,7 @@ const struct kiln_backend_ops kiln__cl_backend = {
     .buffer_free = cl_buffer_free,
     .upload = cl_upload,
     .download = cl_download,
+    .run_begin = cl_run_begin,
     .run_end = cl_run_end,
     .synchronize = cl_synchronize,
     .kernels = kiln__cl_kernels,

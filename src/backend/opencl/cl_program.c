@@ -408,12 +408,19 @@ kiln_status kiln__cl_scratch(struct kiln_backend *be, size_t n_bytes, cl_mem *ou
         /* Enqueued kernels keep the old buffer alive until they finish. */
         if (cl->scratch != NULL) {
             clReleaseMemObject(cl->scratch);
+            kiln__dev_use(be->ctx, -(int64_t)cl->scratch_bytes);
+            kiln__dev_release(be->ctx, cl->scratch_bytes);
             cl->scratch = NULL;
             cl->scratch_bytes = 0;
         }
+        KILN_TRY(kiln__dev_reserve(be->ctx, size, "the reduction scratch"));
         cl->scratch = clCreateBuffer(cl->context, CL_MEM_READ_WRITE, size, NULL, &err);
+        if (err != CL_SUCCESS) {
+            kiln__dev_release(be->ctx, size);
+        }
         KILN_CL_CHECK_ERR(err, "clCreateBuffer (reduction scratch)");
         cl->scratch_bytes = size;
+        kiln__dev_use(be->ctx, (int64_t)size);
     }
     *out = cl->scratch;
     return KILN_OK;

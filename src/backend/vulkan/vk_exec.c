@@ -20,6 +20,30 @@
 
 /* ==== Frames: record, submit, wait ==== */
 
+/* The error of every call after the device was lost: a lost device stays lost, and the
+ * context can only be destroyed. */
+static kiln_status lost_error(void)
+{
+    return KILN_FAIL(KILN_E_DEVICE_LOST,
+                     "vulkan: the device was lost earlier (VK_ERROR_DEVICE_LOST); nothing more "
+                     "can run on this context: destroy it (a new context may reopen the device)");
+}
+
+/* A call reported r: remember a lost device, and describe it. */
+static kiln_status vk_fail(struct kiln__vk *vk, VkResult r, const char *call)
+{
+    if (r == VK_ERROR_DEVICE_LOST) {
+        vk->lost = true;
+        return KILN_FAIL_NATIVE(KILN_E_DEVICE_LOST, r,
+                                "vulkan: %s failed: VK_ERROR_DEVICE_LOST on '%s' (a driver "
+                                "reset, a hung or faulting shader, or the GPU removed); the "
+                                "work of this run is lost and nothing more can run on this "
+                                "context",
+                                call, vk->props.deviceName);
+    }
+    return kiln__vk_result(r, call);
+}
+
 kiln_status kiln__vk_wait_all(struct kiln__vk *vk)
 {
     VkFence fences[KILN_VK_FRAMES];
@@ -29,11 +53,23 @@ kiln_status kiln__vk_wait_all(struct kiln__vk *vk)
             fences[n++] = vk->frames[i].fence;
         }
     }
+    if (vk->lost) {
+        /* What was submitted before the loss still owns its buffers: let it finish (a
+         * truly lost device returns at once) before anything is freed. */
+        if (n > 0) {
+            (void)vk->fn.vkWaitForFences(vk->dev, n, fences, VK_TRUE, UINT64_MAX);
+            (void)vk->fn.vkResetFences(vk->dev, n, fences);
+        }
+        for (int i = 0; i < KILN_VK_FRAMES; i++) {
+            vk->frames[i].in_flight = false;
+        }
+        return lost_error();
+    }
     if (n > 0) {
         VkResult r = vk->fn.vkWaitForFences(vk->dev, n, fences, VK_TRUE, UINT64_MAX);
         vk->ctx->stats.host_waits++;
         if (r != VK_SUCCESS) {
-            return kiln__vk_result(r, "vkWaitForFences");
+            return vk_fail(vk, r, "vkWaitForFences");
         }
         KILN_VK_CHECK(vk->fn.vkResetFences(vk->dev, n, fences));
         for (int i = 0; i < KILN_VK_FRAMES; i++) {
@@ -54,6 +90,9 @@ kiln_status kiln__vk_record(struct kiln__vk *vk)
 {
     if (vk->recording) {
         return KILN_OK;
+    }
+    if (vk->lost) {
+        return lost_error();
     }
     struct kiln__vk_frame *f = &vk->frames[vk->next];
     if (f->in_flight) { /* the ring is full: wait for everything, recycle descriptors */
@@ -96,9 +135,17 @@ kiln_status kiln__vk_submit(struct kiln__vk *vk)
     vk->cur = -1;
     vk->next = (vk->next + 1) % KILN_VK_FRAMES;
     KILN_VK_CHECK(vk->fn.vkEndCommandBuffer(f->cb));
+    if (vk->lost) { /* lost while this frame was recorded: it is dropped */
+        return lost_error();
+    }
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &f->cb};
-    KILN_VK_CHECK(vk->fn.vkQueueSubmit(vk->queue, 1, &si, f->fence));
+    /* KILN_TEST_FAULT=lost:N: this submission fails as a driver reports a lost device */
+    VkResult r = kiln__fault_lose(vk->ctx) ? VK_ERROR_DEVICE_LOST
+                                           : vk->fn.vkQueueSubmit(vk->queue, 1, &si, f->fence);
+    if (r != VK_SUCCESS) {
+        return vk_fail(vk, r, "vkQueueSubmit");
+    }
     f->in_flight = true;
     vk->ctx->stats.submissions++;
     return KILN_OK;

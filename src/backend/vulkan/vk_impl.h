@@ -200,6 +200,7 @@ struct kiln__vk {
     int32_t cur;    /* frame being recorded, or -1 */
     int32_t next;   /* frame to use next */
     bool recording; /* frames[cur].cb is in the recording state */
+    bool lost;      /* a submission or wait reported VK_ERROR_DEVICE_LOST: nothing runs */
     VkDescriptorPool *dpools;
     int32_t n_dpools, cap_dpools, cur_dpool;
     struct kiln__vk_access *acc;

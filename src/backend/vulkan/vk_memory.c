@@ -104,6 +104,7 @@ static void block_free(struct kiln__vk *vk, struct kiln__vk_block *b)
     }
     vk->fn.vkFreeMemory(vk->dev, b->mem, NULL);
     vk->heap_used -= b->size;
+    kiln__dev_release(vk->ctx, b->size);
     kiln__free(vk->ctx, b->used);
     kiln__free(vk->ctx, b);
 }
@@ -134,6 +135,14 @@ static kiln_status block_new(struct kiln__vk *vk, uint32_t type, VkDeviceSize ne
     if (size > vk->max_alloc) {
         size = need;
     }
+    /* When KILN_MAX_DEVICE_MEMORY leaves less than a block, blocks are cut to the
+     * request (in MiB steps): one block taking all that is left would starve the
+     * staging ring, which needs memory of another type. */
+    uint64_t room = kiln__dev_headroom(vk->ctx) / atom(vk) * atom(vk);
+    if (size > room) {
+        size = round_up(round_up(need, MIB), atom(vk));
+        size = size > room ? (need > room ? need : room) : size;
+    }
     if (vk->n_blocks == vk->cap_blocks) {
         int32_t cap = vk->cap_blocks ? 2 * vk->cap_blocks : 8;
         struct kiln__vk_block **nb = kiln__alloc(vk->ctx, sizeof(*nb) * (size_t)cap, "vk blocks");
@@ -157,10 +166,19 @@ static kiln_status block_new(struct kiln__vk *vk, uint32_t type, VkDeviceSize ne
         kiln__free(vk->ctx, b);
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
+    kiln_status s = kiln__dev_reserve(vk->ctx, size, "a memory block");
+    if (s != KILN_OK) {
+        kiln__free(vk->ctx, b->used);
+        kiln__free(vk->ctx, b);
+        return s;
+    }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                .allocationSize = size,
                                .memoryTypeIndex = type};
     VkResult r = vk->fn.vkAllocateMemory(vk->dev, &ai, NULL, &b->mem);
+    if (r != VK_SUCCESS) {
+        kiln__dev_release(vk->ctx, size);
+    }
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
         kiln__free(vk->ctx, b->used);
         kiln__free(vk->ctx, b);
@@ -246,6 +264,7 @@ static kiln_status sub_alloc(struct kiln__vk *vk, uint32_t type, VkDeviceSize si
     b->used[at].off = *off;
     b->used[at].size = size;
     b->n_used++;
+    kiln__dev_use(vk->ctx, (int64_t)size);
     *out = b;
     return KILN_OK;
 }
@@ -254,6 +273,7 @@ static void sub_free(struct kiln__vk *vk, struct kiln__vk_block *b, VkDeviceSize
 {
     for (int32_t i = 0; i < b->n_used; i++) {
         if (b->used[i].off == off) {
+            kiln__dev_use(vk->ctx, -(int64_t)b->used[i].size);
             memmove(&b->used[i], &b->used[i + 1], sizeof(*b->used) * (size_t)(b->n_used - i - 1));
             b->n_used--;
             break;
@@ -390,8 +410,12 @@ kiln_status kiln__vk_buffer_alloc(struct kiln_backend *be, size_t n_bytes, struc
 {
     struct kiln__vk *vk = be->impl;
     VkDeviceSize n = round_up(n_bytes ? n_bytes : 4, 4);
+    KILN_TRY(kiln__fault_alloc(vk->ctx, n_bytes));
     KILN_TRY(buffer_new(vk, n, vk->dev_type, out));
     struct kiln_buffer *b = *out;
+    /* Tensors are mapped only where their memory type was chosen for it: with
+     * KILN_VK_FORCE_STAGING the same (mappable) type goes through staging. */
+    b->host_visible = b->host_visible && vk->dev_mappable;
     if (b->host_visible) { /* start from zeros, like the CPU backend */
         memset(b->block->map + b->mem_off, 0, (size_t)n);
         return sync_range(vk, b, 0, n, true);
