@@ -186,6 +186,7 @@ static void cl_fini(struct kiln_backend *be)
     if (cl->queue != NULL) {
         clFinish(cl->queue);
     }
+    kiln__cl_profile_fini(be);
     kiln__cl_programs_release(cl);
     for (int32_t i = 0; i < cl->n_stage; i++) {
         kiln__free(be->ctx, cl->stage[i].p);
@@ -445,6 +446,7 @@ static unsigned char *stage_take(struct kiln_backend *be, struct kiln__cl *cl, s
             return NULL;
         }
         be->ctx->stats.host_waits++;
+        kiln__cl_collect(be);
         stage_reset(be, cl);
         return stage_take(be, cl, n);
     }
@@ -490,6 +492,7 @@ static kiln_status cl_download(struct kiln_backend *be, const struct kiln_buffer
         cl->pending = 0;
     }
     be->ctx->stats.host_waits++;
+    kiln__cl_collect(be);
     stage_reset(be, cl);
     return KILN_OK;
 }
@@ -511,6 +514,7 @@ static kiln_status cl_synchronize(struct kiln_backend *be)
     KILN_TRY(cl_run_end(be));
     KILN_CL_CHECK(clFinish(cl->queue));
     be->ctx->stats.host_waits++;
+    kiln__cl_collect(be);
     stage_reset(be, cl);
     return KILN_OK;
 }
@@ -527,6 +531,7 @@ const struct kiln_backend_ops kiln__cl_backend = {
     .download = cl_download,
     .run_end = cl_run_end,
     .synchronize = cl_synchronize,
+    .set_profiling = kiln__cl_set_profiling,
     .kernels = kiln__cl_kernels,
     .generic = &kiln__cl_generic,
 };
