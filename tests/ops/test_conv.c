@@ -79,6 +79,9 @@ static const struct oh_case cases[] = {
     CV("2 groups, chunks of the batch", OH_S4(4, 4, 24, 24), OH_S4(8, 2, 5, 5), 1, 1, 0, 0, 1, 1,
        2),
     CV("1x1 stride 2", OH_S4(3, 8, 9, 9), OH_S4(16, 8, 1, 1), 2, 2, 0, 0, 1, 1, 1),
+    /* More weights (4,608) than the Vulkan blocked shader stages in shared memory. */
+    CV("32 channels in, 16 out, pad 1", OH_S4(1, 32, 5, 6), OH_S4(16, 32, 3, 3), 1, 1, 1, 1, 1, 1,
+       1),
     BD("stride 2, pad 1, 8x7", OH_S4(2, 5, 4, 4), OH_S4(5, 3, 3, 3), 2, 2, 1, 1, 1, 1, 1, 8, 7),
     BD("depthwise", OH_S4(2, 4, 4, 4), OH_S4(4, 1, 3, 3), 2, 2, 1, 1, 1, 1, 4, 7, 7),
     BD("dilation 2", OH_S4(1, 3, 9, 4), OH_S4(3, 2, 3, 2), 1, 2, 2, 1, 2, 2, 1, 9, 8),
