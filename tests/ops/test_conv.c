@@ -86,6 +86,8 @@ static const struct oh_case cases[] = {
     BD("depthwise", OH_S4(2, 4, 4, 4), OH_S4(4, 1, 3, 3), 2, 2, 1, 1, 1, 1, 4, 7, 7),
     BD("dilation 2", OH_S4(1, 3, 9, 4), OH_S4(3, 2, 3, 2), 1, 2, 2, 1, 2, 2, 1, 9, 8),
     BD("2 groups", OH_S4(2, 6, 6, 5), OH_S4(6, 2, 3, 3), 1, 1, 1, 1, 1, 1, 2, 6, 5),
+    BD("12 channels per group, 2 groups, stride 2, dilation 2", OH_S4(2, 4, 4, 4),
+       OH_S4(4, 12, 3, 3), 2, 2, 1, 1, 2, 2, 2, 9, 9),
     BD("LeNet conv2, an image per chunk", OH_S4(3, 16, 10, 10), OH_S4(16, 6, 5, 5), 1, 1, 0, 0, 1,
        1, 1, 14, 14),
     BD("pad 2, chunks of the batch", OH_S4(3, 6, 28, 28), OH_S4(6, 1, 5, 5), 1, 1, 2, 2, 1, 1, 1,
