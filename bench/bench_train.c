@@ -12,7 +12,8 @@
  * every step as `kiln train` does. After N warm-up steps (default 5: kernel builds,
  * caches) it times STEPS steps and prints one line:
  *
- *   kiln BACKEND MODEL batch B: X images/s (S steps in T s, loss L)
+ *   kiln BACKEND MODEL batch B: X images/s (S steps in T s, loss L; per step D launches,
+ *   B barriers, W host waits)
  *
  * It uses the public API only: the model is built the way tools/kiln.c builds it, and
  * each step is a batch upload and kiln_train_step. Not run by meson test.
@@ -144,10 +145,12 @@ int main(int argc, char **argv)
         goto done;
     }
     double t0 = 0.0;
+    struct kiln_stats st = {0};
     for (int64_t s = 0, epoch = 0; s < warmup + steps; s++) {
         int64_t got;
         if (s == warmup) {
             t0 = now();
+            kiln_context_reset_stats(ctx);
         }
         if (kiln_batch_iter_next(it, xb, yb, &got) != KILN_OK) {
             rc = fail("reading a batch");
@@ -167,9 +170,12 @@ int main(int argc, char **argv)
         }
     }
     double secs = now() - t0;
-    printf("kiln %s %s batch %lld: %.0f images/s (%lld steps in %.3f s, loss %.4f)\n",
+    kiln_context_stats(ctx, &st);
+    printf("kiln %s %s batch %lld: %.0f images/s (%lld steps in %.3f s, loss %.4f; per step "
+           "%.1f launches, %.1f barriers, %.2f host waits)\n",
            kiln_context_backend(ctx), name, (long long)batch, (double)(steps * batch) / secs,
-           (long long)steps, secs, (double)lv);
+           (long long)steps, secs, (double)lv, (double)st.dispatches / (double)steps,
+           (double)st.barriers / (double)steps, (double)st.host_waits / (double)steps);
     rc = 0;
 
 done:

@@ -56,6 +56,13 @@ struct kiln_backend_ops {
      * MPI reduce gradients in the backend's own memory (src/train/comm_reduce.c). */
     void *(*host_ptr)(struct kiln_backend *be, struct kiln_buffer *buf);
 
+    /* optional: NULL = nothing to do. Called by kiln_context_set_profiling with the new
+     * setting before it takes effect (device timing of the launches on or off). */
+    kiln_status (*set_profiling)(struct kiln_backend *be, bool on);
+    /* The kernels have finished when run returns: the executor times them on the host
+     * when profiling (the CPU backends). */
+    bool host_timed;
+
     const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: see generic */
     /* optional: NULL = none. The launcher of ops whose descriptor says KILN__OPF_GENERIC
      * and that have no entry in kernels (op_desc.h: the generic kernel convention). */

@@ -377,6 +377,63 @@ void kiln_context_stats(const kiln_context *ctx, struct kiln_stats *out)
 void kiln_context_reset_stats(kiln_context *ctx)
 {
     memset(&ctx->stats, 0, sizeof(ctx->stats));
+    memset(ctx->prof.rows, 0, sizeof(ctx->prof.rows));
+}
+
+kiln_status kiln_context_set_profiling(kiln_context *ctx, int on)
+{
+    if (ctx == NULL) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_context_set_profiling: ctx is NULL");
+    }
+    if (ctx->run_depth > 0) {
+        return KILN_FAIL(KILN_E_STATE, "kiln_context_set_profiling: called during a run");
+    }
+    if ((on != 0) == ctx->prof.on) {
+        return KILN_OK;
+    }
+    if (ctx->be.ops->set_profiling != NULL) {
+        KILN_TRY(ctx->be.ops->set_profiling(&ctx->be, on != 0));
+    }
+    ctx->prof.on = on != 0;
+    ctx->prof.op = KILN__PROF_OTHER;
+    return KILN_OK;
+}
+
+int32_t kiln_context_profile(kiln_context *ctx, struct kiln_profile_row *rows, int32_t max)
+{
+    if (ctx == NULL || max < 0 || (max > 0 && rows == NULL)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_context_profile: bad arguments");
+    }
+    if (ctx->run_depth == 0 && ctx->be.ops->synchronize != NULL) {
+        KILN_TRY(ctx->be.ops->synchronize(&ctx->be));
+    }
+    int32_t n = 0;
+    for (int32_t op = 0; op <= KILN__PROF_OTHER; op++) {
+        const struct kiln__prof_row *r = &ctx->prof.rows[op];
+        if (r->nodes == 0 && r->dispatches == 0 && r->seconds == 0.0) {
+            continue;
+        }
+        /* Insertion by descending time into the first max places. */
+        int32_t at = n < max ? n : max;
+        while (at > 0 && rows[at - 1].seconds < r->seconds) {
+            if (at < max) {
+                rows[at] = rows[at - 1];
+            }
+            at--;
+        }
+        if (at < max) {
+            rows[at] = (struct kiln_profile_row){
+                op < KILN__PROF_OTHER ? kiln__op_name(op) : "(outside nodes)",
+                op < KILN__PROF_OTHER ? kiln__op_family(op) : "other",
+                r->nodes,
+                r->dispatches,
+                r->barriers,
+                r->bytes,
+                r->seconds};
+        }
+        n++;
+    }
+    return n;
 }
 
 void kiln_context_memory(const kiln_context *ctx, struct kiln_memory_stats *out)

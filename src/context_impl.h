@@ -14,6 +14,20 @@
 #include "kiln/backend.h"
 #include "status_impl.h"
 
+/* One op's profile counters (kiln_context_set_profiling). */
+struct kiln__prof_row {
+    uint64_t nodes, dispatches, barriers, bytes;
+    double seconds;
+};
+
+/* The profile: rows by op, and the row of launches made outside any node. */
+#define KILN__PROF_OTHER KILN_OP_COUNT
+struct kiln__prof {
+    bool on;
+    int32_t op; /* the op of the node being run, else KILN__PROF_OTHER */
+    struct kiln__prof_row rows[KILN_OP_COUNT + 1];
+};
+
 struct kiln_context {
     /* ---- borrowed (never owned) ---- */
     struct kiln_allocator alloc; /* copied; its ud is borrowed */
@@ -27,6 +41,7 @@ struct kiln_context {
     uint64_t check_repair[2];
     kiln_log_level log_level;
     struct kiln_stats stats;
+    struct kiln__prof prof;
     int n_graphs;
     int run_depth; /* open kiln__exec_begin brackets */
     /* test hook: the shadow treats the next result of this op as wrong (-1: off) */
@@ -89,6 +104,32 @@ kiln_status kiln__parse_repair(const char *env, uint64_t bits[2]);
 
 /* Checks the KILN_* variables that a context created with opt would read (src/env.c). */
 kiln_status kiln__env_check_context(const struct kiln_context_options *opt);
+
+/* Counts a kernel launch, and charges it to the running node's op when profiling. */
+static inline void kiln__count_dispatch(struct kiln_context *ctx)
+{
+    ctx->stats.dispatches++;
+    if (ctx->prof.on) {
+        ctx->prof.rows[ctx->prof.op].dispatches++;
+    }
+}
+
+/* Counts a barrier between launches, likewise. */
+static inline void kiln__count_barrier(struct kiln_context *ctx)
+{
+    ctx->stats.barriers++;
+    if (ctx->prof.on) {
+        ctx->prof.rows[ctx->prof.op].barriers++;
+    }
+}
+
+/* Charges seconds of device time to op's row (KILN__PROF_OTHER: outside nodes). */
+static inline void kiln__prof_time(struct kiln_context *ctx, int32_t op, double seconds)
+{
+    if (op >= 0 && op <= KILN__PROF_OTHER) {
+        ctx->prof.rows[op].seconds += seconds;
+    }
+}
 
 void kiln__log(struct kiln_context *ctx, kiln_log_level level, const char *fmt, ...)
     KILN__PRINTF(3, 4);

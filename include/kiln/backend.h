@@ -95,12 +95,17 @@ struct kiln_stats {
     uint64_t host_waits;       /* host waits on the device (fences, clFinish) */
     uint64_t bytes_uploaded;   /* host to device */
     uint64_t bytes_downloaded; /* device to host */
+    /* Kernel launches: Vulkan dispatches, OpenCL NDRange enqueues (a CLBlast call counts
+     * as one), CPU node kernels. */
+    uint64_t dispatches;
+    uint64_t barriers; /* execution barriers recorded between launches (Vulkan) */
 };
 
 /* Writes the counters accumulated since creation or the last reset to *out. */
 KILN_API void kiln_context_stats(const kiln_context *ctx, struct kiln_stats *out);
 
-/* Resets the counters to zero (not the memory figures of kiln_context_memory). */
+/* Resets the counters, and the profile (below), to zero (not the memory figures of
+ * kiln_context_memory). */
 KILN_API void kiln_context_reset_stats(kiln_context *ctx);
 
 /* The device memory of a context's backend: gauges, not counters. On the cpu backend
@@ -121,6 +126,44 @@ struct kiln_memory_stats {
 /* Writes the device memory figures of ctx to *out. Not thread-safe with respect to
  * other calls on ctx. */
 KILN_API void kiln_context_memory(const kiln_context *ctx, struct kiln_memory_stats *out);
+
+/* ---- Profile ---- */
+
+/* What the nodes of one op cost since profiling was switched on or the counters reset. */
+struct kiln_profile_row {
+    const char *op;      /* the op's name ("conv2d_bwd_data"); static */
+    const char *family;  /* its family in src/ops/op_list.h ("conv"); static */
+    uint64_t nodes;      /* node kernels run */
+    uint64_t dispatches; /* kernel launches (as in kiln_stats) */
+    uint64_t barriers;   /* barriers recorded before those launches */
+    uint64_t bytes;      /* bytes the nodes read and write: every source and the output once
+                            (in-place sources twice), an upper bound on their traffic */
+    double seconds;      /* device time: Vulkan timestamps after every dispatch, OpenCL
+                            event profiling, wall time of the kernel on the CPU. A launch
+                            is charged from the end of the one before it (or its own
+                            queueing, whichever is later) to its end, so waits at barriers
+                            and launch latency count, host idle time does not */
+};
+
+/*
+ * Switches per-op profiling on (on != 0) or off. While on, every node adds its counts
+ * and its device time to its op's row; the GPU backends record a timestamp query
+ * (Vulkan) or an event (OpenCL, whose queue is recreated with profiling enabled) per
+ * launch, which costs a little time. Call it between runs, not during one.
+ * Returns KILN_OK, or the backend's error when the OpenCL queue cannot be recreated.
+ * Not thread-safe with respect to runs on the same context.
+ */
+KILN_API kiln_status kiln_context_set_profiling(kiln_context *ctx, int on);
+
+/*
+ * Waits for the device's pending work (so that every launch's time is known) and
+ * writes one row per op that ran since profiling was switched on or the counters were
+ * reset, ordered by descending time. [out] rows: borrowed array of max entries (may be
+ * NULL when max is 0). Returns the number of rows (may exceed max), or a negative
+ * kiln_status when the wait fails. Thread-safety as kiln_context_set_profiling.
+ */
+KILN_API int32_t kiln_context_profile(kiln_context *ctx, struct kiln_profile_row *rows,
+                                      int32_t max);
 
 /* ---- Backends and devices ---- */
 

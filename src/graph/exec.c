@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "compare.h"
 #include "graph_impl.h"
@@ -66,6 +67,54 @@ kiln_status kiln_tensor_download(const kiln_tensor *t, void *dst, size_t n_bytes
     KILN_TRY(ctx->be.ops->download(&ctx->be, buf, off, dst, n_bytes));
     ctx->stats.bytes_downloaded += n_bytes;
     return KILN_OK;
+}
+
+/* ==== Kernels and their profile ==== */
+
+/* The bytes node n reads and writes: its sources and output once, in-place sources
+ * twice (the profile's traffic bound). */
+static uint64_t node_bytes(const struct kiln_tensor *n)
+{
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    uint64_t b = (d->flags & KILN__OPF_INPLACE) ? 0 : kiln_tensor_n_bytes(n);
+    for (int i = 0; i < n->n_src; i++) {
+        uint64_t sb = kiln_tensor_n_bytes(n->src[i]);
+        b += ((d->flags & KILN__OPF_INPLACE) && (d->inplace_mask & (1u << i))) ? 2 * sb : sb;
+    }
+    return b;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs n's kernel, charging it to n's op in the profile when profiling. */
+static kiln_status run_kernel(struct kiln_context *ctx, struct kiln_tensor *n)
+{
+    struct kiln_backend *be = &ctx->be;
+    if (!ctx->prof.on) {
+        if (be->ops->host_timed) {
+            kiln__count_dispatch(ctx);
+        }
+        return kiln__kernel_of(be, n->op)->run(be, n);
+    }
+    struct kiln__prof_row *row = &ctx->prof.rows[n->op];
+    row->nodes++;
+    row->bytes += node_bytes(n);
+    ctx->prof.op = n->op;
+    double t0 = be->ops->host_timed ? seconds_now() : 0.0;
+    if (be->ops->host_timed) {
+        kiln__count_dispatch(ctx);
+    }
+    kiln_status s = kiln__kernel_of(be, n->op)->run(be, n);
+    if (be->ops->host_timed) {
+        row->seconds += seconds_now() - t0;
+    }
+    ctx->prof.op = KILN__PROF_OTHER;
+    return s;
 }
 
 /* ==== The KILN_CHECK shadow ==== */
@@ -210,7 +259,6 @@ static bool compare_tensor(const struct kiln_tensor *t, const void *ref, const v
 static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
 {
     struct kiln_context *ctx = g->ctx;
-    struct kiln_backend *be = &ctx->be;
     const struct kiln__op_desc *d = kiln__ops[n->op];
     void *in[KILN__MAX_SRC] = {NULL};
     void *ref_out = NULL, *got = NULL;
@@ -239,7 +287,7 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
         s = KILN_E_OUT_OF_HOST_MEMORY;
         goto done;
     }
-    s = kiln__kernel_of(be, n->op)->run(be, n);
+    s = run_kernel(ctx, n);
     if (s != KILN_OK) {
         goto done;
     }
@@ -334,7 +382,7 @@ kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n)
         return shadow_node(g, n);
     }
     ctx->stats.nodes++;
-    KILN_TRY(kiln__kernel_of(be, n->op)->run(be, n));
+    KILN_TRY(run_kernel(ctx, n));
     /* KILN_CHECK=nan on any backend; KILN_CHECK=1 on the reference backend itself. */
     return ctx->check ? watch_node(g, n) : KILN_OK;
 }

@@ -32,3 +32,24 @@ print("per step: %d bytes up (batch + noise = %d), %d bytes down (two losses = 8
       % (up, want_up, down))
 if up != want_up or down != 8:
     sys.exit("host<->device traffic per step is not the batch, the noise and the losses")
+
+# The per-op profile of a step: one row per op family, whose launches add up to the
+# step's (each row's figure is rounded to 0.1).
+m = re.search(r"stats per training step \(3 steps\):.* ([0-9.]+) dispatches, ([0-9.]+) barriers",
+              p.stdout)
+if m is None:
+    sys.exit("no dispatch counts in:\n" + p.stdout)
+launches = float(m.group(1))
+rows = re.findall(r"^  ([a-z_]+) +([0-9.]+) +([0-9.]+)% +([0-9.]+) +([0-9.]+) +([0-9.]+)  (.*)$",
+                  p.stdout, re.M)
+if "profile per training step" not in p.stdout or not rows:
+    sys.exit("no profile in:\n" + p.stdout)
+families = {r[0] for r in rows}
+total = sum(float(r[3]) for r in rows)
+print("per step: %.1f launches, profile: %.1f in %d families %s"
+      % (launches, total, len(rows), sorted(families)))
+if launches <= 0 or abs(total - launches) > 0.05 * len(rows) + 1e-9:
+    sys.exit("the profile's launches do not add up to the step's")
+for need in ("conv", "optim"):
+    if need not in families:
+        sys.exit("no %s row in the profile" % need)

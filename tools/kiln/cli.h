@@ -174,10 +174,21 @@ struct kiln_optim_options optim_options(const struct train_args *a);
 struct kiln_lr_schedule lr_schedule(const struct train_args *a, int64_t steps_per_epoch,
                                     int64_t total_steps);
 
-/* Counter deltas of the training steps. */
+/* One op's profile: its counters at the last note and what training and evaluation
+ * added since profiling started. */
+struct stats_op {
+    const char *op, *family;
+    struct kiln_profile_row mark, train, eval;
+};
+#define STATS_MAX_OPS 128
+
+/* Counter deltas of the training steps (and, with --stats, the per-op profile). */
 struct stats_track {
     kiln_context *ctx;
     struct kiln_stats mark, train, eval;
+    int profile; /* kiln_context_set_profiling is on */
+    int32_t n_ops;
+    struct stats_op ops[STATS_MAX_OPS];
 };
 
 /* Adds the counters of b minus those of a to acc. */
@@ -186,6 +197,13 @@ void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a,
 
 /* Accumulates the counters of a progress event into t. */
 void stats_note(struct stats_track *t, const struct kiln_fit_progress *p);
+
+/* Switches profiling on for t's context (--stats); a failure is a warning. */
+void stats_profile_start(struct stats_track *t);
+
+/* Takes the profile's deltas since the last call: into t's training (train = 1) or
+ * evaluation (0) sums, or nowhere (-1). */
+void stats_profile_note(struct stats_track *t, int train);
 
 /* Prints the counters per training step and of all evaluations. */
 void print_stats(FILE *f, const struct stats_track *t, int64_t steps);

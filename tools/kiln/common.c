@@ -150,6 +150,54 @@ struct kiln_lr_schedule lr_schedule(const struct train_args *a, int64_t steps_pe
     return s;
 }
 
+void stats_profile_start(struct stats_track *t)
+{
+    if (t->ctx == NULL || kiln_context_set_profiling(t->ctx, 1) != KILN_OK) {
+        fprintf(stderr, "kiln: warning: no per-op profile: %s\n", kiln_last_error());
+        return;
+    }
+    t->profile = 1;
+}
+
+static void prof_add(struct kiln_profile_row *acc, const struct kiln_profile_row *a,
+                     const struct kiln_profile_row *b)
+{
+    acc->nodes += b->nodes - a->nodes;
+    acc->dispatches += b->dispatches - a->dispatches;
+    acc->barriers += b->barriers - a->barriers;
+    acc->bytes += b->bytes - a->bytes;
+    acc->seconds += b->seconds - a->seconds;
+}
+
+void stats_profile_note(struct stats_track *t, int train)
+{
+    struct kiln_profile_row rows[STATS_MAX_OPS];
+    if (!t->profile) {
+        return;
+    }
+    int32_t n = kiln_context_profile(t->ctx, rows, STATS_MAX_OPS);
+    for (int32_t i = 0; i < n && i < STATS_MAX_OPS; i++) {
+        int32_t j = 0;
+        while (j < t->n_ops && t->ops[j].op != rows[i].op) {
+            j++;
+        }
+        if (j == t->n_ops) {
+            if (j == STATS_MAX_OPS) {
+                continue;
+            }
+            memset(&t->ops[j], 0, sizeof(t->ops[j]));
+            t->ops[j].op = rows[i].op;
+            t->ops[j].family = rows[i].family;
+            t->n_ops++;
+        }
+        struct stats_op *o = &t->ops[j];
+        if (train >= 0) {
+            prof_add(train ? &o->train : &o->eval, &o->mark, &rows[i]);
+        }
+        o->mark = rows[i];
+    }
+}
+
 void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a, const struct kiln_stats *b)
 {
     acc->runs += b->runs - a->runs;
@@ -158,6 +206,8 @@ void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a, const s
     acc->host_waits += b->host_waits - a->host_waits;
     acc->bytes_uploaded += b->bytes_uploaded - a->bytes_uploaded;
     acc->bytes_downloaded += b->bytes_downloaded - a->bytes_downloaded;
+    acc->dispatches += b->dispatches - a->dispatches;
+    acc->barriers += b->barriers - a->barriers;
 }
 
 void stats_note(struct stats_track *t, const struct kiln_fit_progress *p)
@@ -169,6 +219,58 @@ void stats_note(struct stats_track *t, const struct kiln_fit_progress *p)
     kiln_context_stats(t->ctx, &now);
     add_stats_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
     t->mark = now;
+    stats_profile_note(t, p->event == KILN_FIT_STEP);
+}
+
+/* The training profile per step, one line per op family (most time first) with its
+ * ops' times. */
+static void print_profile(FILE *f, const struct stats_track *t, double n)
+{
+    struct fam {
+        const char *name;
+        struct kiln_profile_row sum;
+        char ops[160];
+    } fam[STATS_MAX_OPS];
+    int32_t n_fam = 0;
+    double total = 0.0;
+    for (int32_t i = 0; i < t->n_ops; i++) {
+        const struct stats_op *o = &t->ops[i];
+        if (o->train.nodes == 0 && o->train.dispatches == 0) {
+            continue;
+        }
+        int32_t j = 0;
+        while (j < n_fam && strcmp(fam[j].name, o->family) != 0) {
+            j++;
+        }
+        if (j == n_fam) {
+            memset(&fam[j], 0, sizeof(fam[j]));
+            fam[j].name = o->family;
+            n_fam++;
+        }
+        struct kiln_profile_row zero = {0};
+        prof_add(&fam[j].sum, &zero, &o->train);
+        size_t len = strlen(fam[j].ops);
+        snprintf(fam[j].ops + len, sizeof(fam[j].ops) - len, "%s%s %.2f", len ? ", " : "", o->op,
+                 1e3 * o->train.seconds / n);
+        total += o->train.seconds;
+    }
+    for (int32_t i = 1; i < n_fam; i++) { /* by time, most first */
+        for (int32_t j = i; j > 0 && fam[j].sum.seconds > fam[j - 1].sum.seconds; j--) {
+            struct fam x = fam[j];
+            fam[j] = fam[j - 1];
+            fam[j - 1] = x;
+        }
+    }
+    fprintf(f, "profile per training step (%.2f ms of device time):\n", 1e3 * total / n);
+    fprintf(f, "  %-8s %9s %6s %10s %8s %9s  %s\n", "family", "time ms", "share", "dispatches",
+            "barriers", "MB moved", "ops (ms)");
+    for (int32_t i = 0; i < n_fam; i++) {
+        const struct kiln_profile_row *r = &fam[i].sum;
+        fprintf(f, "  %-8s %9.2f %5.1f%% %10.1f %8.1f %9.2f  %s\n", fam[i].name,
+                1e3 * r->seconds / n, total > 0 ? 100.0 * r->seconds / total : 0.0,
+                (double)r->dispatches / n, (double)r->barriers / n, 1e-6 * (double)r->bytes / n,
+                fam[i].ops);
+    }
 }
 
 void print_stats(FILE *f, const struct stats_track *t, int64_t steps)
@@ -176,11 +278,14 @@ void print_stats(FILE *f, const struct stats_track *t, int64_t steps)
     double n = steps > 0 ? (double)steps : 1.0;
     const struct kiln_stats *s = &t->train;
     fprintf(f,
-            "stats per training step (%lld steps): %.2f runs, %.1f nodes, %.2f submissions, "
-            "%.2f host waits, %.0f bytes up, %.0f bytes down\n",
-            (long long)steps, (double)s->runs / n, (double)s->nodes / n, (double)s->submissions / n,
-            (double)s->host_waits / n, (double)s->bytes_uploaded / n,
-            (double)s->bytes_downloaded / n);
+            "stats per training step (%lld steps): %.2f runs, %.1f nodes, %.1f dispatches, "
+            "%.1f barriers, %.2f submissions, %.2f host waits, %.0f bytes up, %.0f bytes down\n",
+            (long long)steps, (double)s->runs / n, (double)s->nodes / n, (double)s->dispatches / n,
+            (double)s->barriers / n, (double)s->submissions / n, (double)s->host_waits / n,
+            (double)s->bytes_uploaded / n, (double)s->bytes_downloaded / n);
+    if (t->profile) {
+        print_profile(f, t, n);
+    }
     s = &t->eval;
     fprintf(f,
             "stats of all evaluations: %llu runs, %llu nodes, %llu submissions, %llu host waits, "

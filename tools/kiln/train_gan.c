@@ -93,12 +93,14 @@ static int gan_step(struct gan_loop *l, int64_t e, int64_t k, int64_t n_batches)
         return fail("batching");
     }
     struct kiln_stats st0, st1;
+    stats_profile_note(&r->st, -1);
     kiln_context_stats(r->st.ctx, &st0);
     if (kiln_gan_step(l->gan, l->real, &dl, &gl) != KILN_OK) {
         return fail("training");
     }
     kiln_context_stats(r->st.ctx, &st1);
     add_stats_delta(&r->st.train, &st0, &st1);
+    stats_profile_note(&r->st, 1);
     run_first_step(r);
     struct run_pos *p = &r->pos;
     p->step++;
@@ -287,6 +289,9 @@ int cmd_train_gan(int argc, char **argv)
     }
     describe(info, &a, l.gan, &go);
     run_compile_note(ctx, &a);
+    if (a.stats) {
+        stats_profile_start(&r.st);
+    }
     if (train_loop(&l) != EXIT_SUCCESS || !checkpoint(&l, 1)) {
         goto done;
     }

@@ -307,6 +307,9 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
     fo.schedule = &sched;
     fo.comm = dist.comm;
     kiln_context_reset_stats(ctx);
+    if (a.stats) {
+        stats_profile_start(&r.st);
+    }
     const struct kiln_dataset *val = d.val.n > 0 ? &d.val : NULL;
     kiln_status s = d.loader != NULL ? kiln_fit_loader(&m, d.loader, val, &d.test, &fo, &res)
                                      : kiln_fit(&m, &d.train, val, &d.test, &fo, &res);

@@ -253,6 +253,7 @@ const struct kiln_backend_ops kiln__cpu_backend = {
     .abi = KILN__BACKEND_ABI,
     .name = "cpu",
     .is_reference = true,
+    .host_timed = true,
     .init = cpu_init,
     .fini = cpu_fini,
     .devices = cpu_devices,

@@ -195,6 +195,7 @@ static void cl_fini(struct kiln_backend *be)
     if (cl->queue != NULL) {
         clFinish(cl->queue);
     }
+    kiln__cl_profile_fini(be);
     kiln__cl_programs_release(cl);
     for (int32_t i = 0; i < cl->n_stage; i++) {
         kiln__free(be->ctx, cl->stage[i].p);
@@ -496,6 +497,7 @@ static unsigned char *stage_take(struct kiln_backend *be, struct kiln__cl *cl, s
             return NULL;
         }
         be->ctx->stats.host_waits++;
+        kiln__cl_collect(be);
         stage_reset(be, cl);
         return stage_take(be, cl, n);
     }
@@ -553,6 +555,7 @@ static kiln_status cl_download(struct kiln_backend *be, const struct kiln_buffer
         cl->pending = 0;
     }
     be->ctx->stats.host_waits++;
+    kiln__cl_collect(be);
     stage_reset(be, cl);
     return KILN_OK;
 }
@@ -589,6 +592,7 @@ static kiln_status cl_synchronize(struct kiln_backend *be)
         return exec_fail(be, err, "clFinish");
     }
     be->ctx->stats.host_waits++;
+    kiln__cl_collect(be);
     stage_reset(be, cl);
     return KILN_OK;
 }
@@ -606,6 +610,7 @@ const struct kiln_backend_ops kiln__cl_backend = {
     .run_begin = cl_run_begin,
     .run_end = cl_run_end,
     .synchronize = cl_synchronize,
+    .set_profiling = kiln__cl_set_profiling,
     .kernels = kiln__cl_kernels,
     .generic = &kiln__cl_generic,
 };

@@ -73,7 +73,7 @@ kiln_status kiln__cl_clblast_fail(int code, const char *what)
 static CLBlastStatusCode gemm_offsets(struct kiln_backend *be, const struct kiln__mm *mm,
                                       CLBlastTranspose ta, CLBlastTranspose tb, cl_mem ma,
                                       size_t oa, size_t lda, cl_mem mb, size_t ob, size_t ldb,
-                                      cl_mem mc, size_t oc, kiln_status *s)
+                                      cl_mem mc, size_t oc, cl_event *ev, kiln_status *s)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
     size_t n = (size_t)mm->batch;
@@ -96,7 +96,7 @@ static CLBlastStatusCode gemm_offsets(struct kiln_backend *be, const struct kiln
     }
     st = CLBlastSgemmBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)mm->m, (size_t)mm->n,
                              (size_t)mm->k, ab, ma, offs, lda, mb, offs + n, ldb, ab + n, mc,
-                             offs + 2 * n, (size_t)mm->n, n, &cl->queue, NULL);
+                             offs + 2 * n, (size_t)mm->n, n, &cl->queue, ev);
 done:
     kiln__free(be->ctx, offs);
     kiln__free(be->ctx, ab);
@@ -152,11 +152,12 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
     CLBlastStatusCode st;
     kiln_status hs = KILN_OK;
     char what[160];
+    cl_event *ev = kiln__cl_event_slot(be);
     pthread_mutex_lock(&clblast_lock);
     if (batch == 1) {
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)nn, (size_t)k, 1.0f, ma,
                           (size_t)oa, lda, mb, (size_t)ob, ldb, 0.0f, mc, (size_t)oc, (size_t)nn,
-                          &cl->queue, NULL);
+                          &cl->queue, ev);
         snprintf(what, sizeof(what), "CLBlastSgemm(%s%s, m %lld, n %lld, k %lld) of node '%s'",
                  p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)m, (long long)nn,
                  (long long)k, n->name);
@@ -164,7 +165,7 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
         st = CLBlastSgemmStridedBatched(
             CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)nn, (size_t)k, 1.0f, ma, (size_t)oa,
             lda, (size_t)mm.sa[0], mb, (size_t)ob, ldb, (size_t)mm.sb[0], 0.0f, mc, (size_t)oc,
-            (size_t)nn, (size_t)(m * nn), (size_t)batch, &cl->queue, NULL);
+            (size_t)nn, (size_t)(m * nn), (size_t)batch, &cl->queue, ev);
         snprintf(what, sizeof(what),
                  "CLBlastSgemmStridedBatched(%s%s, batch %lld, m %lld, n %lld, k %lld) of node "
                  "'%s'",
@@ -172,14 +173,14 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
                  (long long)nn, (long long)k, n->name);
     } else {
         st = gemm_offsets(be, &mm, ta, tb, ma, (size_t)oa, lda, mb, (size_t)ob, ldb, mc, (size_t)oc,
-                          &hs);
+                          ev, &hs);
         snprintf(what, sizeof(what),
                  "CLBlastSgemmBatched(%s%s, batch %lld, m %lld, n %lld, k %lld) of node '%s'",
                  p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)batch, (long long)m,
                  (long long)nn, (long long)k, n->name);
     }
     pthread_mutex_unlock(&clblast_lock);
-    cl->pending++;
+    kiln__cl_launched(be, st == CLBlastSuccess ? ev : NULL);
     KILN_TRY(hs);
     if (st != CLBlastSuccess) {
         return kiln__cl_clblast_fail((int)st, what);
@@ -231,14 +232,15 @@ kiln_status kiln__cl_conv_convgemm(struct kiln_backend *be, const struct kiln_te
     kiln__cl_tensor(n->src[0], &mx, &ox);
     kiln__cl_tensor(n->src[1], &mw, &ow);
     kiln__cl_tensor(n, &my, &oy);
+    cl_event *ev = kiln__cl_event_slot(be);
     pthread_mutex_lock(&clblast_lock);
     CLBlastStatusCode st = CLBlastSconvgemm(
         CLBlastKernelModeCrossCorrelation, (size_t)x[1], (size_t)x[2], (size_t)x[3], (size_t)w[2],
         (size_t)w[3], (size_t)p->pad[0], (size_t)p->pad[1], (size_t)p->stride[0],
         (size_t)p->stride[1], (size_t)p->dilation[0], (size_t)p->dilation[1], (size_t)w[0],
-        (size_t)x[0], mx, (size_t)ox, mw, (size_t)ow, my, (size_t)oy, &cl->queue, NULL);
+        (size_t)x[0], mx, (size_t)ox, mw, (size_t)ow, my, (size_t)oy, &cl->queue, ev);
     pthread_mutex_unlock(&clblast_lock);
-    cl->pending++;
+    kiln__cl_launched(be, st == CLBlastSuccess ? ev : NULL);
     if (st != CLBlastSuccess) {
         char what[160];
         snprintf(what, sizeof(what),

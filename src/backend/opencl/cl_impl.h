@@ -116,6 +116,12 @@ struct kiln__cl {
     } stage[KILN__CL_MAX_STAGE];
     int32_t n_stage;
     size_t staged_bytes;
+    /* Profiling (cl_profile.c): the queue has CL_QUEUE_PROFILING_ENABLE; the events of
+     * the launches since the last host wait, with the op each is charged to. */
+    bool profiling;
+    cl_event *ev;
+    int32_t *ev_op;
+    int32_t n_ev, cap_ev;
 };
 
 static inline struct kiln__cl *kiln__cl_of(const struct kiln_backend *be)
@@ -182,6 +188,19 @@ size_t kiln__cl_group_size(struct kiln_backend *be, cl_kernel k);
 void kiln__cl_tensor(const struct kiln_tensor *t, cl_mem *mem, cl_ulong *off);
 /* A scratch buffer of at least n_bytes (grown as needed; valid until the next call). */
 kiln_status kiln__cl_scratch(struct kiln_backend *be, size_t n_bytes, cl_mem *out);
+
+/* ==== Launch counts and profiling (cl_profile.c) ==== */
+
+/* Recreates the queue with or without profiling (after draining it). */
+kiln_status kiln__cl_set_profiling(struct kiln_backend *be, bool on);
+/* Where the next launch should put its event: NULL unless profiling (or when the event
+ * list cannot grow; that launch is then not timed). */
+cl_event *kiln__cl_event_slot(struct kiln_backend *be);
+/* Counts a launch just enqueued with the slot ev (NULL when none was used). */
+void kiln__cl_launched(struct kiln_backend *be, cl_event *ev);
+/* After a host wait (every launch has finished): charges their times, releases events. */
+void kiln__cl_collect(struct kiln_backend *be);
+void kiln__cl_profile_fini(struct kiln_backend *be);
 
 /* ==== Kernel families ==== */
 

@@ -169,6 +169,16 @@ kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
     cl_int2 dl = {{p->dilation[0], p->dilation[1]}};
     cl_mem m0, m1, my;
     cl_ulong o0, o1, oy, count = (cl_ulong)n->n_elems;
+    if (n->op == KILN_OP_CONV2D_BWD_DATA && ws.s[1] >= 4) {
+        /* 8 channels per work-item (conv.cl): a load of dy serves 8 products. */
+        int64_t blocks = (ws.s[1] + 7) / 8;
+        count = (cl_ulong)(x->dims[0] * p->groups * blocks * x->dims[2] * x->dims[3]);
+        name = "conv2d_bwd_data_blk";
+    } else if (n->op == KILN_OP_CONV2D && ws.s[0] / p->groups >= 4) {
+        int64_t blocks = (ws.s[0] / p->groups + 7) / 8;
+        count = (cl_ulong)(x->dims[0] * p->groups * blocks * y->dims[2] * y->dims[3]);
+        name = "conv2d_blk";
+    }
     kiln__cl_tensor(n->src[0], &m0, &o0);
     kiln__cl_tensor(n->src[1], &m1, &o1);
     kiln__cl_tensor(n, &my, &oy);

@@ -380,14 +380,15 @@ kiln_status kiln__cl_launch(struct kiln_backend *be, enum kiln__cl_prog prog, co
         local = kiln__cl_group_size(be, k);
     }
     size_t global = (n_items + local - 1) / local * local;
-    cl_int err = clEnqueueNDRangeKernel(cl->queue, k, 1, NULL, &global, &local, 0, NULL, NULL);
+    cl_event *ev = kiln__cl_event_slot(be);
+    cl_int err = clEnqueueNDRangeKernel(cl->queue, k, 1, NULL, &global, &local, 0, NULL, ev);
     if (err != CL_SUCCESS) {
         return KILN_FAIL_NATIVE(kiln__cl_status(err), err,
                                 "opencl: clEnqueueNDRangeKernel(%s, global %zu, local %zu) "
                                 "failed: %s (%d)",
                                 name, global, local, kiln__cl_error_name(err), (int)err);
     }
-    cl->pending++;
+    kiln__cl_launched(be, ev);
     return KILN_OK;
 }
 

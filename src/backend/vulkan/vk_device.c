@@ -513,6 +513,7 @@ static kiln_status create_device(struct kiln__vk *vk, const struct dev_query *q)
                          vk->props.deviceName);
     }
     vk->queue_family = fam;
+    vk->ts_bits = qf[fam].timestampValidBits;
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
                                    .queueFamilyIndex = fam,
@@ -647,6 +648,7 @@ const struct kiln_backend_ops kiln__vk_backend = {
     .run_begin = kiln__vk_run_begin,
     .run_end = kiln__vk_run_end,
     .synchronize = kiln__vk_synchronize,
+    .set_profiling = kiln__vk_set_profiling,
     .kernels = kiln__vk_kernels,
     .generic = &kiln__vk_generic,
 };

@@ -44,6 +44,29 @@ static kiln_status vk_fail(struct kiln__vk *vk, VkResult r, const char *call)
     return kiln__vk_result(r, call);
 }
 
+/* Charges the time between a finished frame's timestamps to the ops of its dispatches:
+ * each dispatch from the timestamp before it (the end of the previous dispatch, or the
+ * frame's start) to its own. */
+static void collect_times(struct kiln__vk *vk, struct kiln__vk_frame *f)
+{
+    if (!f->timed || f->n_q < 2) {
+        return;
+    }
+    f->timed = false;
+    VkResult r =
+        vk->fn.vkGetQueryPoolResults(vk->dev, f->queries, 0, f->n_q, sizeof(uint64_t) * f->n_q,
+                                     f->q_ts, sizeof(uint64_t), VK_QUERY_RESULT_64_BIT);
+    if (r != VK_SUCCESS) { /* not after the fence; the frame's times are lost, not the run */
+        return;
+    }
+    uint64_t mask = vk->ts_bits >= 64 ? UINT64_MAX : (((uint64_t)1 << vk->ts_bits) - 1);
+    double period = 1e-9 * (double)vk->props.limits.timestampPeriod;
+    for (uint32_t i = 1; i < f->n_q; i++) {
+        uint64_t dt = (f->q_ts[i] - f->q_ts[i - 1]) & mask;
+        kiln__prof_time(vk->ctx, f->q_op[i], (double)dt * period);
+    }
+}
+
 kiln_status kiln__vk_wait_all(struct kiln__vk *vk)
 {
     VkFence fences[KILN_VK_FRAMES];
@@ -73,6 +96,9 @@ kiln_status kiln__vk_wait_all(struct kiln__vk *vk)
         }
         KILN_VK_CHECK(vk->fn.vkResetFences(vk->dev, n, fences));
         for (int i = 0; i < KILN_VK_FRAMES; i++) {
+            if (vk->frames[i].in_flight) {
+                collect_times(vk, &vk->frames[i]);
+            }
             vk->frames[i].in_flight = false;
         }
     }
@@ -104,6 +130,41 @@ kiln_status kiln__vk_record(struct kiln__vk *vk)
     KILN_VK_CHECK(vk->fn.vkBeginCommandBuffer(f->cb, &bi));
     vk->cur = vk->next;
     vk->recording = true;
+    f->timed = vk->ctx->prof.on && f->queries != VK_NULL_HANDLE;
+    f->n_q = 0;
+    if (f->timed) {
+        vk->fn.vkCmdResetQueryPool(f->cb, f->queries, 0, KILN_VK_QUERIES);
+        vk->fn.vkCmdWriteTimestamp(f->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, f->queries, 0);
+        f->n_q = 1;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln__vk_set_profiling(struct kiln_backend *be, bool on)
+{
+    struct kiln__vk *vk = be->impl;
+    if (!on || vk->ts_bits == 0) {
+        return KILN_OK; /* without timestamps the profile has counts but no times */
+    }
+    VkQueryPoolCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                 .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                 .queryCount = KILN_VK_QUERIES};
+    for (int i = 0; i < KILN_VK_FRAMES; i++) {
+        struct kiln__vk_frame *f = &vk->frames[i];
+        if (f->queries != VK_NULL_HANDLE) {
+            continue;
+        }
+        if (f->q_op == NULL) {
+            f->q_op = kiln__alloc(vk->ctx, sizeof(*f->q_op) * KILN_VK_QUERIES, "timestamps");
+        }
+        if (f->q_ts == NULL) {
+            f->q_ts = kiln__alloc(vk->ctx, sizeof(*f->q_ts) * KILN_VK_QUERIES, "timestamps");
+        }
+        if (f->q_op == NULL || f->q_ts == NULL) {
+            return KILN_E_OUT_OF_HOST_MEMORY;
+        }
+        KILN_VK_CHECK(vk->fn.vkCreateQueryPool(vk->dev, &qci, NULL, &f->queries));
+    }
     return KILN_OK;
 }
 
@@ -115,6 +176,7 @@ void kiln__vk_barrier(struct kiln__vk *vk, VkPipelineStageFlags src, VkAccessFla
                           .dstAccessMask = dst_access};
     vk->fn.vkCmdPipelineBarrier(vk->frames[vk->cur].cb, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
     vk->n_acc = 0;
+    kiln__count_barrier(vk->ctx);
 }
 
 kiln_status kiln__vk_submit(struct kiln__vk *vk)
@@ -559,6 +621,12 @@ kiln_status kiln__vk_dispatch(struct kiln__vk *vk, enum kiln__vk_shader sh, int 
                                   pc);
     }
     vk->fn.vkCmdDispatch(cb, gx, gy, gz);
+    kiln__count_dispatch(vk->ctx);
+    struct kiln__vk_frame *f = &vk->frames[vk->cur];
+    if (f->timed && f->n_q < KILN_VK_QUERIES) {
+        vk->fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, f->queries, f->n_q);
+        f->q_op[f->n_q++] = vk->ctx->prof.op;
+    }
     return KILN_OK;
 }
 
@@ -630,9 +698,15 @@ void kiln__vk_exec_fini(struct kiln__vk *vk)
     kiln__free(vk->ctx, vk->dpools);
     kiln__free(vk->ctx, vk->acc);
     for (int i = 0; i < KILN_VK_FRAMES; i++) {
-        if (vk->frames[i].fence != VK_NULL_HANDLE) {
-            vk->fn.vkDestroyFence(vk->dev, vk->frames[i].fence, NULL);
+        struct kiln__vk_frame *f = &vk->frames[i];
+        if (f->fence != VK_NULL_HANDLE) {
+            vk->fn.vkDestroyFence(vk->dev, f->fence, NULL);
         }
+        if (f->queries != VK_NULL_HANDLE) {
+            vk->fn.vkDestroyQueryPool(vk->dev, f->queries, NULL);
+        }
+        kiln__free(vk->ctx, f->q_op);
+        kiln__free(vk->ctx, f->q_ts);
     }
     if (vk->cmd_pool != VK_NULL_HANDLE) {
         vk->fn.vkDestroyCommandPool(vk->dev, vk->cmd_pool, NULL);

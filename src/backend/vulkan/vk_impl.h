@@ -83,7 +83,12 @@
     X(vkDestroyFence)                                                                              \
     X(vkResetFences)                                                                               \
     X(vkWaitForFences)                                                                             \
-    X(vkQueueSubmit)
+    X(vkQueueSubmit)                                                                               \
+    X(vkCreateQueryPool)                                                                           \
+    X(vkDestroyQueryPool)                                                                          \
+    X(vkCmdResetQueryPool)                                                                         \
+    X(vkCmdWriteTimestamp)                                                                         \
+    X(vkGetQueryPoolResults)
 
 /* Optional: present only with VK_EXT_debug_utils (validation runs). */
 #define KILN_VK_DEBUG_FNS(X)                                                                       \
@@ -134,10 +139,19 @@ struct kiln__vk_access {
     bool write;
 };
 
+#define KILN_VK_QUERIES 1024 /* timestamp queries per frame when profiling */
+
 struct kiln__vk_frame {
     VkCommandBuffer cb;
     VkFence fence;
     bool in_flight;
+    /* Profiling: a timestamp at the start and after every dispatch, and the op each
+     * dispatch is charged to (query i > 0). */
+    VkQueryPool queries; /* VK_NULL_HANDLE until profiling is first switched on */
+    int32_t *q_op;
+    uint64_t *q_ts;
+    uint32_t n_q;
+    bool timed; /* recorded with timestamps */
 };
 
 struct kiln__vk_pipeline_info {
@@ -167,7 +181,8 @@ struct kiln__vk {
     VkDeviceSize max_range; /* maxStorageBufferRange */
     VkDeviceSize max_alloc; /* maxMemoryAllocationSize */
     uint32_t max_alloc_count;
-    bool ieee; /* SignedZeroInfNanPreserve shader variants usable */
+    bool ieee;        /* SignedZeroInfNanPreserve shader variants usable */
+    uint32_t ts_bits; /* the queue's timestampValidBits (0: no timestamps) */
 
     /* memory */
     bool force_staging, force_noncoherent;
@@ -238,6 +253,7 @@ void kiln__vk_barrier(struct kiln__vk *vk, VkPipelineStageFlags src, VkAccessFla
 kiln_status kiln__vk_run_begin(struct kiln_backend *be);
 kiln_status kiln__vk_run_end(struct kiln_backend *be);
 kiln_status kiln__vk_synchronize(struct kiln_backend *be);
+kiln_status kiln__vk_set_profiling(struct kiln_backend *be, bool on);
 kiln_status kiln__vk_result(VkResult r, const char *call);
 
 /* One storage-buffer binding of a dispatch. */

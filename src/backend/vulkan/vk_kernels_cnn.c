@@ -16,7 +16,8 @@
 struct pc_conv { /* conv.comp */
     uint32_t n;
     int32_t nb, c, h, w, k, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cg, kg;
-    uint32_t kchunk, splits; /* OP_BWD_FILTER_PART: positions per split, splits */
+    uint32_t kchunk, splits; /* OP_BWD_FILTER_PART, convblk OP_FILTER: positions per split */
+    uint32_t nblk, unused;   /* convblk.comp: blocks of channels per group */
 };
 struct pc_pool { /* pool.comp */
     uint32_t n;
@@ -64,7 +65,7 @@ PC_ASSERT(struct pc_convgemm);
 struct conv_plan {
     struct pc_conv d;     /* geometry; the direct and two-level shaders' push constants */
     struct pc_convgemm g; /* the GEMM's, when gemm */
-    bool gemm, reduce;
+    bool gemm, reduce, blk;
     enum kiln__vk_shader sh;
     uint32_t gx, gy, splits;
 };
@@ -80,11 +81,50 @@ struct conv_plan {
 static int conv_mode(void)
 {
     const char *e = getenv("KILN_VK_CONV");
-    return e == NULL                  ? 0
-           : strcmp(e, "direct") == 0 ? 1
-           : strcmp(e, "gemm") == 0   ? 2
-           : strcmp(e, "reduce") == 0 ? 3
-                                      : 0;
+    return e == NULL                   ? 0
+           : strcmp(e, "direct") == 0  ? 1
+           : strcmp(e, "gemm") == 0    ? 2
+           : strcmp(e, "reduce") == 0  ? 3
+           : strcmp(e, "blocked") == 0 ? 4
+                                       : 0;
+}
+
+#define BLK_CB 8 /* convblk.comp's CB */
+
+/* The register-blocked direct shaders of convblk.comp: invocations, and for the filter
+ * gradient the splits of the batch's positions (as reduce_plan chooses them). */
+static void blk_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, struct conv_plan *cp)
+{
+    struct pc_conv *d = &cp->d;
+    uint64_t khw = (uint64_t)d->kh * (uint64_t)d->kw, groups = (uint64_t)(d->c / d->cg);
+    cp->blk = true;
+    cp->splits = 1;
+    if (n->op == KILN_OP_CONV2D) {
+        d->nblk = (uint32_t)((d->kg + BLK_CB - 1) / BLK_CB);
+        d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk * (uint64_t)(d->oh * d->ow));
+        cp->sh = KILN__VK_SH_CONVBLK_FWD;
+        return;
+    }
+    if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+        d->nblk = (uint32_t)((d->cg + BLK_CB - 1) / BLK_CB);
+        d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk * (uint64_t)(d->h * d->w));
+        cp->sh = KILN__VK_SH_CONVBLK_DATA;
+        return;
+    }
+    d->nblk = (uint32_t)((d->kg + BLK_CB - 1) / BLK_CB);
+    uint64_t per = groups * d->nblk * (uint64_t)d->cg * khw;
+    uint64_t k = (uint64_t)d->nb * (uint64_t)(d->oh * d->ow);
+    uint64_t want = (16u * vk->max_wg + per - 1) / per;
+    uint64_t most = k / 256, by_range = vk->max_range / ((VkDeviceSize)n->n_elems * 4 + 1);
+    want = want < most ? want : most;
+    want = want < 256 ? want : 256;
+    want = want < by_range ? want : by_range;
+    want = want > 1 ? want : 1;
+    d->kchunk = (uint32_t)((k + want - 1) / want);
+    d->splits = (uint32_t)((k + d->kchunk - 1) / d->kchunk);
+    d->n = (uint32_t)(per * d->splits);
+    cp->splits = d->splits;
+    cp->sh = KILN__VK_SH_CONVBLK_FILTER;
 }
 
 #define REDUCE_MIN_K  4096
@@ -148,6 +188,8 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
                              (int32_t)(x[1] / p->groups),
                              (int32_t)(w[0] / p->groups),
                              0,
+                             0,
+                             0,
                              0};
     const struct pc_conv *d = &cp->d;
     int64_t khw = (int64_t)d->kh * d->kw;
@@ -164,6 +206,13 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
         sh = KILN__VK_SH_CONVGEMM_FILTER, sh_s = KILN__VK_SH_CONVGEMM_FILTER_S;
     }
     int mode = conv_mode();
+    /* A data gradient of 4 to BLK_CB input channels per group fills at most one block of
+     * convblk.comp but a quarter of the GEMM's smallest M tile (LeNet conv2's: about 1.8x
+     * the GEMM's GFLOP/s on lavapipe). */
+    if (mode == 4 || (mode == 0 && n->op == KILN_OP_CONV2D_BWD_DATA && m >= 4 && m <= BLK_CB)) {
+        blk_plan(vk, n, cp);
+        return;
+    }
     cp->sh = direct[n->op];
     cp->gemm =
         mode == 2 || (mode != 1 && m >= 4 && (n->op != KILN_OP_CONV2D_BWD_FILTER || nn >= 32));
@@ -216,8 +265,11 @@ bool kiln__vk_conv_supports(const struct kiln_backend *be, const struct kiln_ten
         return false;
     }
     conv_plan(vk, n, &cp);
-    if (cp.reduce) {
+    if (cp.reduce || (cp.blk && cp.splits > 1)) {
         return kiln__vk_scratch_reserve(vk, (VkDeviceSize)cp.splits * n->n_elems * 4) == KILN_OK;
+    }
+    if (cp.blk) {
+        return true;
     }
     if (!cp.gemm) {
         return true;
@@ -259,7 +311,7 @@ static kiln_status conv_reduce(struct kiln__vk *vk, const struct kiln_tensor *n,
     struct kiln__vk_bind part = {vk->scratch, 0, bytes, true};
     struct kiln__vk_bind b[3] = {kiln__vk_bind_tensor(n->src[0], false),
                                  kiln__vk_bind_tensor(n->src[1], false), part};
-    uint64_t invocations = (uint64_t)cp->d.n * cp->splits;
+    uint64_t invocations = cp->blk ? cp->d.n : (uint64_t)cp->d.n * cp->splits;
     KILN_TRY(kiln__vk_dispatch(vk, cp->sh, 3, b, &cp->d, sizeof(cp->d),
                                kiln__vk_groups(vk, (int64_t)invocations, vk->max_wg), 1, 1));
     return split_sum(vk, n, part, cp->splits);
@@ -273,8 +325,12 @@ kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
         return KILN_OK;
     }
     conv_plan(vk, n, &cp);
-    if (cp.reduce) {
+    if (cp.reduce || (cp.blk && cp.splits > 1)) {
         return conv_reduce(vk, n, &cp);
+    }
+    if (cp.blk) {
+        return kiln__vk_run_simple(be, n, cp.sh, &cp.d, sizeof(cp.d),
+                                   kiln__vk_groups(vk, cp.d.n, vk->max_wg));
     }
     if (!cp.gemm) {
         return kiln__vk_run_simple(be, n, cp.sh, &cp.d, sizeof(cp.d),
