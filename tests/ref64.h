@@ -123,6 +123,15 @@ extern const struct r64_op r64_ops[KILN_OP_COUNT];
     }
 void r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out, int t);
 
+/* The recurrent ops (ref64_rnn.c). Tolerance class RNN: the f32 reference's
+ * activations (within 3 ULP; src/ops/rnn.c) and its products' roundings feed every
+ * later step, so the error of T steps is a few times one step's. */
+#define R64_TOL_RNN                                                                                \
+    {                                                                                              \
+        1e-10, 1e-5, 1e-5                                                                          \
+    }
+void r64_eval_rnn(const struct kiln_tensor *n, double *const *in, double *out, int t);
+
 /* CPU forward of case c vs the double evaluation. True when they agree (or the row
  * says OH_NO_DOUBLE); otherwise writes msg. */
 bool r64_check_forward(kiln_context *cpu, const struct oh_case *c, char *msg, size_t n);

@@ -497,4 +497,6 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_SLICE] = {r64_eval_conv, R64_TOL_EXACT},
     [KILN_OP_PAD] = {r64_eval_conv, R64_TOL_EXACT},
     [KILN_OP_DROPOUT] = {r64_eval_conv, R64_TOL_FEW_ROUNDINGS},
+    [KILN_OP_RNN_SEQ] = {r64_eval_rnn, R64_TOL_RNN},
+    [KILN_OP_RNN_SEQ_BWD] = {r64_eval_rnn, R64_TOL_RNN},
 };

@@ -230,6 +230,69 @@ KILN_API kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_
 KILN_API kiln_tensor *kiln_dcgan_discriminator(kiln_graph *g, kiln_tensor *x, int64_t width,
                                                int frozen, uint64_t seed);
 
+/* ==== Recurrent layers (src/nn/rnn.c) ==== */
+
+/* The cell of a recurrent layer, with PyTorch's equations and gate order:
+ *  - KILN_RNN_TANH, KILN_RNN_RELU (nn.RNN): h' = act(W_ih x + b_ih + W_hh h + b_hh);
+ *  - KILN_RNN_LSTM (nn.LSTM): gates i, f, g, o (in that order in the weights' rows),
+ *    c' = f c + i g, h' = o tanh(c');
+ *  - KILN_RNN_GRU (nn.GRU): gates r, z, n, n = tanh(W_in x + b_in + r (W_hn h + b_hn)),
+ *    h' = (1 - z) n + z h. */
+typedef enum kiln_rnn_cell {
+    KILN_RNN_TANH = 0,
+    KILN_RNN_RELU = 1,
+    KILN_RNN_LSTM = 2,
+    KILN_RNN_GRU = 3,
+} kiln_rnn_cell;
+
+/* Options of kiln_rnn(). Initialize with KILN_RNN_OPTIONS_INIT and set hidden. */
+struct kiln_rnn_options {
+    uint32_t struct_size; /* sizeof(struct kiln_rnn_options) */
+    kiln_rnn_cell cell;   /* default KILN_RNN_LSTM */
+    int64_t hidden;       /* H, > 0 (no default) */
+    int32_t n_layers;     /* stacked layers; default 1 */
+    int32_t bidirectional;
+    int32_t batch_first; /* 1: x is [N, T, C], the mask [N, T] and y [N, T, D H] */
+    int32_t use_bias;    /* default 1: b_ih and b_hh */
+    float dropout;       /* on every layer's output but the last's, in training runs */
+    uint64_t seed;       /* initializer and dropout seed */
+};
+
+#define KILN_RNN_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        sizeof(struct kiln_rnn_options), KILN_RNN_LSTM, 0, 1, 0, 0, 1, 0.0f, 0                     \
+    }
+
+/* Returns "rnn_tanh", "rnn_relu", "lstm" or "gru"; NULL for a bad value. */
+KILN_API const char *kiln_rnn_cell_name(kiln_rnn_cell cell);
+
+/*
+ * PyTorch's nn.RNN / nn.LSTM / nn.GRU(C, hidden, n_layers, bias, batch_first, dropout,
+ * bidirectional) over x [T, N, C] (time first, as PyTorch by default): returns y
+ * [T, N, D H] (D = 2 when bidirectional: the forward direction's H features, then the
+ * reverse direction's), the last layer's h at every step.
+ * Parameters "<name>.weight_ih_l<k>" [G, C_k], "<name>.weight_hh_l<k>" [G, H],
+ * "<name>.bias_ih_l<k>", "<name>.bias_hh_l<k>" [G], and the reverse direction's with
+ * "_reverse" appended (G = H, 4 H or 3 H), all U(-1/sqrt(H), 1/sqrt(H)) as PyTorch
+ * initializes them, so state dicts exchange with PyTorch unchanged.
+ * Variable lengths: mask (f32 [T, N], or [N, T] with batch_first; NULL: every step is
+ * real) marks real steps with 1 and padding with 0. Padding must follow each
+ * sequence's real steps. A padded step keeps the state unchanged, its outputs in y are
+ * 0, and it contributes nothing to any gradient, so each sequence of a padded batch
+ * gets the outputs, final states and gradients it gets alone (as with PyTorch's packed
+ * sequences).
+ * [in] h0, c0: initial states [L D, N, H] (layer-major, directions inner, as PyTorch;
+ * c0 for an LSTM only), or NULL for zeros; they get gradients like any tensor.
+ * [out] h_n, c_n: when not NULL, the final states [L D, N, H] (for each sequence, the
+ * state after its last real step; c_n only for an LSTM, else set to NULL).
+ * [in] o: borrowed; name: parameter prefix of 1 to 40 characters.
+ * Returns y, or the poisoned tensor with the error recorded in g (KILN_E_INVALID_ARG,
+ * KILN_E_SHAPE). Not thread-safe with respect to other builders on g.
+ */
+KILN_API kiln_tensor *kiln_rnn(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask, kiln_tensor *h0,
+                               kiln_tensor *c0, const struct kiln_rnn_options *o, const char *name,
+                               kiln_tensor **h_n, kiln_tensor **c_n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -82,3 +82,6 @@ KILN_OP(SLICE, layout, 1)
 KILN_OP(PAD, layout, 1)
 /* random */
 KILN_OP(DROPOUT, random, 1) /* its own adjoint: the backward is DROPOUT of dy */
+/* rnn: one direction of a recurrent layer over a padded batch (see src/ops/rnn.c) */
+KILN_OP(RNN_SEQ, rnn, 5)     /* (xg [T,N,G], w_hh [G,H], b_hh [G], s0, mask [T,N]) -> flat */
+KILN_OP(RNN_SEQ_BWD, rnn, 5) /* (y, dy, w_hh, s0, mask) -> flat gate and state gradients */
