@@ -61,6 +61,10 @@
 #include "reduce_argmax_ieee.spv.h"
 #include "reduce_broadcast.spv.h"
 #include "reduce_sum.spv.h"
+#include "rnn_bwd.spv.h"
+#include "rnn_fwd.spv.h"
+#include "rnngemm_nn_acc.spv.h"
+#include "rnngemm_nt.spv.h"
 #include "shape_transpose.spv.h"
 #include "softmax_bwd.spv.h"
 #include "softmax_fwd.spv.h"
@@ -193,4 +197,9 @@ const struct kiln__vk_shader_info kiln__vk_shaders[KILN__VK_SHADER_COUNT] = {
                                        sizeof(norm_bn_running_spv), 3},
     [KILN__VK_SH_LRN] = {"norm_lrn", norm_lrn_spv, sizeof(norm_lrn_spv), 2},
     [KILN__VK_SH_LRN_BWD] = {"norm_lrn_bwd", norm_lrn_bwd_spv, sizeof(norm_lrn_bwd_spv), 3},
+    [KILN__VK_SH_RNN_FWD] = {"rnn_fwd", rnn_fwd_spv, sizeof(rnn_fwd_spv), 5},
+    [KILN__VK_SH_RNN_BWD] = {"rnn_bwd", rnn_bwd_spv, sizeof(rnn_bwd_spv), 5},
+    [KILN__VK_SH_RNN_GEMM_NT] = {"rnngemm_nt", rnngemm_nt_spv, sizeof(rnngemm_nt_spv), 3},
+    [KILN__VK_SH_RNN_GEMM_NN_ACC] = {"rnngemm_nn_acc", rnngemm_nn_acc_spv,
+                                     sizeof(rnngemm_nn_acc_spv), 3},
 };

@@ -86,7 +86,11 @@
     X(BN_APPLY_BWD_PARAMS, norm_bn_bwd_params, 5)                                                  \
     X(BN_RUNNING_UPDATE, norm_bn_running, 3)                                                       \
     X(LRN, norm_lrn, 2)                                                                            \
-    X(LRN_BWD, norm_lrn_bwd, 3)
+    X(LRN_BWD, norm_lrn_bwd, 3)                                                                    \
+    X(RNN_FWD, rnn_fwd, 5)                                                                         \
+    X(RNN_BWD, rnn_bwd, 5)                                                                         \
+    X(RNN_GEMM_NT, rnngemm_nt, 3)                                                                  \
+    X(RNN_GEMM_NN_ACC, rnngemm_nn_acc, 3)
 
 enum kiln__vk_shader {
 #define KILN_VK_SHADER_ENUM(e, sym, nb) KILN__VK_SH_##e,
