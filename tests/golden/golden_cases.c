@@ -412,6 +412,7 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
     struct kiln__p_slice sl;
     struct kiln__p_pad pd;
     struct kiln__p_dropout dr;
+    struct kiln__p_rnn rn;
     int32_t i2[2];
     switch (op) {
     case KILN_OP_CONV2D:
@@ -469,6 +470,11 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
         snprintf(buf, n, "{\"before\": [%d, %d, %d, %d], \"after\": [%d, %d, %d, %d]}",
                  pd.before[0], pd.before[1], pd.before[2], pd.before[3], pd.after[0], pd.after[1],
                  pd.after[2], pd.after[3]);
+        break;
+    case KILN_OP_RNN_SEQ:
+    case KILN_OP_RNN_SEQ_BWD:
+        memcpy(&rn, raw, sizeof(rn));
+        snprintf(buf, n, "{\"cell\": %d, \"reverse\": %d}", rn.cell, rn.reverse);
         break;
     case KILN_OP_DROPOUT:
         memcpy(&dr, raw, sizeof(dr));
