@@ -296,10 +296,12 @@ kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_con
     ctx->log_level = opt->log_level >= 0 ? (kiln_log_level)opt->log_level
                                          : (kiln_log_level)parse_log_level(getenv("KILN_LOG"));
     if (opt->check >= 0) {
-        ctx->check = opt->check != 0;
+        ctx->check = opt->check == 2 ? KILN__CHECK_NAN : opt->check != 0 ? KILN__CHECK_FULL : 0;
     } else {
         const char *c = getenv("KILN_CHECK");
-        ctx->check = c != NULL && c[0] != '\0' && strcmp(c, "0") != 0;
+        ctx->check = c == NULL || c[0] == '\0' || strcmp(c, "0") == 0 ? 0
+                     : strcmp(c, "nan") == 0                          ? KILN__CHECK_NAN
+                                                                      : KILN__CHECK_FULL;
     }
     s = parse_repair(getenv("KILN_CHECK_REPAIR"), ctx->check_repair);
     if (s != KILN_OK) {

@@ -19,7 +19,7 @@ struct kiln_context {
     void *log_ud;
     /* ---- owned ---- */
     struct kiln_backend be;
-    int check;
+    int check; /* 0, KILN__CHECK_FULL or KILN__CHECK_NAN */
     /* KILN_CHECK_REPAIR: bit op set when the shadow replaces that op's backend results
      * by the reference's after comparing them */
     uint64_t check_repair[2];
@@ -30,6 +30,11 @@ struct kiln_context {
     /* test hook: the shadow treats the next result of this op as wrong (-1: off) */
     int fault_op;
     int fault_pending;
+};
+
+enum {
+    KILN__CHECK_FULL = 1, /* KILN_CHECK=1: shadow every node on the CPU reference */
+    KILN__CHECK_NAN = 2,  /* KILN_CHECK=nan: stop at the first node with non-finite values */
 };
 
 /* Host memory through the context's allocator. kiln__alloc fails with

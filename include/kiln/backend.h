@@ -48,7 +48,8 @@ struct kiln_context_options {
     uint32_t struct_size; /* sizeof(struct kiln_context_options) */
     const char *backend;  /* "cpu", "opencl", "vulkan", "auto"; NULL: KILN_BACKEND */
     const char *device;   /* index or name substring; NULL: KILN_DEVICE */
-    int32_t check;        /* 1: shadow every node on the CPU; -1: KILN_CHECK */
+    int32_t check;        /* 1: shadow every node on the CPU; 2: only watch for non-finite
+                             values (KILN_CHECK=nan); -1: KILN_CHECK */
     int32_t log_level;    /* a kiln_log_level; -1: KILN_LOG, default warn */
     const struct kiln_allocator *allocator; /* NULL: malloc; borrowed, must outlive ctx */
     kiln_log_fn log;                        /* NULL: write to stderr */

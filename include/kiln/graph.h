@@ -82,8 +82,10 @@ KILN_API kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt,
  * documented for the initializer) from the counter-based generator keyed by (seed, the
  * parameter's creation index in the store); later uses, in g or any graph over the
  * store, return the same parameter (the shape must match; init, arg and seed are then
- * ignored). A parameter appears once per graph. Its gradient adds into the store unless
- * its name starts with a prefix frozen in g (kiln_graph_freeze).
+ * ignored); within one graph they return the same tensor, so a layer applied at several
+ * places (a recurrent cell at every step) shares its weights and their gradients add up.
+ * Its gradient adds into the store unless its name starts with a prefix frozen in g
+ * (kiln_graph_freeze).
  */
 KILN_API kiln_tensor *kiln_param(kiln_graph *g, const char *name, int32_t rank, const int64_t *dims,
                                  kiln_init init, float arg, uint64_t seed);

@@ -41,7 +41,8 @@ extern "C" {
     X(E_FORMAT, -11, "malformed file")                                                             \
     X(E_CHECK, -12, "backend result differs from the CPU reference")                               \
     X(E_STATE, -13, "call not valid in this state")                                                \
-    X(E_INTERNAL, -14, "internal error")
+    X(E_INTERNAL, -14, "internal error")                                                           \
+    X(E_DIVERGED, -15, "non-finite values: the computation diverged")
 
 typedef enum kiln_status {
 #define KILN__STATUS_ENUM(name, value, desc) KILN_##name = value,

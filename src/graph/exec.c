@@ -4,6 +4,7 @@
  * shadow that reruns every node on the CPU reference and stops at the first result
  * outside the op's tolerance. Backend-independent: the backend only sees nodes.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,6 +118,86 @@ static kiln_status report(const struct kiln_tensor *n, const char *what, const s
                      (long long)c->worst, c->ref_v, c->got_v);
 }
 
+/* ==== Non-finite values (KILN_CHECK=nan, and divergence under KILN_CHECK=1) ==== */
+
+/* Index of the first non-finite element of f32 tensor t's host copy v, or -1. */
+static int64_t first_nonfinite(const struct kiln_tensor *t, const float *v)
+{
+    if (t->dtype != KILN_DTYPE_F32) {
+        return -1;
+    }
+    for (int64_t i = 0; i < t->n_elems; i++) {
+        if (!isfinite(v[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The divergence report for node n whose result what (host copy v) holds a non-finite
+ * value at i; in (host copies of n's sources, or NULL) tells whether they were finite. */
+static kiln_status diverged(const struct kiln_tensor *n, const char *what, const float *v,
+                            int64_t i, void *const *in)
+{
+    char sb[64], src[160] = "finite inputs";
+    for (int j = 0; in != NULL && j < n->n_src; j++) {
+        int64_t k = first_nonfinite(n->src[j], in[j]);
+        if (k >= 0) {
+            snprintf(src, sizeof(src), "input %d ('%s') already non-finite (element %lld is %g)", j,
+                     n->src[j]->name, (long long)k, (double)((const float *)in[j])[k]);
+            break;
+        }
+    }
+    return KILN_FAIL(KILN_E_DIVERGED,
+                     "KILN_CHECK: node '%s' (op %s -> %s %s) on '%s' produced non-finite values in "
+                     "%s from %s: element %lld is %g. The run diverged here (not a backend "
+                     "mismatch); a smaller learning rate or gradient clipping may help",
+                     n->name, kiln__ops[n->op]->name, kiln_dtype_name(n->dtype),
+                     kiln__shape_str(&n->shape, sb, sizeof(sb)), n->graph->ctx->be.ops->name, what,
+                     src, (long long)i, (double)v[i]);
+}
+
+/* After node n ran: downloads what it wrote and fails with KILN_E_DIVERGED at the first
+ * non-finite value, naming whether its inputs were finite. */
+static kiln_status watch_node(kiln_graph *g, struct kiln_tensor *n)
+{
+    struct kiln_context *ctx = g->ctx;
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    kiln_status s = KILN_OK;
+    int64_t bad = -1;
+    const struct kiln_tensor *t = NULL;
+    float *v = NULL;
+    for (int i = -1; i < n->n_src && bad < 0 && s == KILN_OK; i++) {
+        t = i < 0 ? n : n->src[i];
+        bool written = i < 0 ? !(d->flags & KILN__OPF_INPLACE)
+                             : (d->flags & KILN__OPF_INPLACE) && (d->inplace_mask & (1u << i));
+        if (!written || t->dtype != KILN_DTYPE_F32 || t->n_elems == 0) {
+            continue;
+        }
+        kiln__free(ctx, v);
+        v = kiln__alloc(ctx, kiln_tensor_n_bytes(t), "KILN_CHECK=nan");
+        s = v != NULL ? download_raw(ctx, t, v) : KILN_E_OUT_OF_HOST_MEMORY;
+        bad = s == KILN_OK ? first_nonfinite(t, v) : -1;
+    }
+    if (bad >= 0) {
+        void *in[KILN__MAX_SRC] = {NULL};
+        for (int j = 0; j < n->n_src && s == KILN_OK; j++) {
+            in[j] = kiln__alloc(ctx, kiln_tensor_n_bytes(n->src[j]) + 4, "KILN_CHECK=nan");
+            s = in[j] != NULL ? download_raw(ctx, n->src[j], in[j]) : KILN_E_OUT_OF_HOST_MEMORY;
+        }
+        /* In-place ops overwrote their inputs: their finiteness before is unknown. */
+        bool known = !(d->flags & KILN__OPF_INPLACE);
+        char what[96];
+        snprintf(what, sizeof(what), "%s '%s'", t == n ? "its output" : "updated input", t->name);
+        s = s == KILN_OK ? diverged(n, what, v, bad, known ? in : NULL) : s;
+        for (int j = 0; j < n->n_src; j++) {
+            kiln__free(ctx, in[j]);
+        }
+    }
+    kiln__free(ctx, v);
+    return s;
+}
+
 static bool compare_tensor(const struct kiln_tensor *t, const void *ref, const void *got,
                            const struct kiln__tol *tol, struct kiln__cmp *c)
 {
@@ -184,6 +265,15 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
             if (s != KILN_OK) {
                 goto done;
             }
+            int64_t bad = first_nonfinite(n->src[i], in[i]);
+            bad = bad >= 0 ? bad : first_nonfinite(n->src[i], got);
+            if (bad >= 0) {
+                char what[96];
+                snprintf(what, sizeof(what), "updated input %d ('%s')", i, n->src[i]->name);
+                s = diverged(n, what, first_nonfinite(n->src[i], in[i]) >= 0 ? in[i] : got, bad,
+                             NULL);
+                goto done;
+            }
             if (!compare_tensor(n->src[i], in[i], got, &d->tol, &c)) {
                 char what[96];
                 snprintf(what, sizeof(what), "updated input %d ('%s')", i, n->src[i]->name);
@@ -206,6 +296,14 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
             /* Test hook: pretend the backend's kernel is wrong. */
             ((float *)got)[n->n_elems / 2] += 1.0f;
             ctx->fault_pending = 0;
+        }
+        /* Non-finite values are the run diverging, not the backend disagreeing. */
+        int64_t bad = first_nonfinite(n, ref_out);
+        bad = bad >= 0 ? bad : first_nonfinite(n, got);
+        if (bad >= 0) {
+            s = diverged(n, "its output", first_nonfinite(n, ref_out) >= 0 ? ref_out : got, bad,
+                         in);
+            goto done;
         }
         if (!compare_tensor(n, ref_out, got, &d->tol, &c)) {
             s = report(n, "its output", &c, &d->tol);
@@ -232,11 +330,13 @@ kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n)
     if (n->op == KILN__OP_LEAF || (kiln__ops[n->op]->flags & KILN__OPF_VIEW)) {
         return KILN_OK;
     }
-    if (ctx->check && !be->ops->is_reference) {
+    if (ctx->check == KILN__CHECK_FULL && !be->ops->is_reference) {
         return shadow_node(g, n);
     }
     ctx->stats.nodes++;
-    return be->ops->kernels[n->op].run(be, n);
+    KILN_TRY(be->ops->kernels[n->op].run(be, n));
+    /* KILN_CHECK=nan on any backend; KILN_CHECK=1 on the reference backend itself. */
+    return ctx->check ? watch_node(g, n) : KILN_OK;
 }
 
 /* ==== Runs ==== */

@@ -452,7 +452,14 @@ kiln_tensor *kiln_store_tensor(kiln_graph *g, const char *name, kiln_store_kind 
     if (!set_shape(g, name, rank, dims, &s)) {
         return &g->poison;
     }
-    if (strlen(name) < sizeof(g->poison.name) && kiln_graph_find(g, name) != NULL) {
+    struct kiln_tensor *had =
+        strlen(name) < sizeof(g->poison.name) ? kiln_graph_find(g, name) : NULL;
+    if (had != NULL) {
+        /* The same store tensor again in this graph (a layer applied at several places:
+         * a recurrent cell at every step, a tree net's composition at every node). */
+        if (had->entry != NULL && had->part == KILN__PART_VALUE) {
+            return store_entry(g, name, kind, dt, &s, init, arg, seed) != NULL ? had : &g->poison;
+        }
         return kiln__graph_fail(g, KILN_E_INVALID_ARG, "tensor name '%s' is already used", name);
     }
     /* The leaf first: it checks the name's length and the dtype before the store

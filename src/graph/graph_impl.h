@@ -17,12 +17,10 @@
 enum {
     KILN__F_INPUT = 1u << 0, /* uploaded by the caller */
     KILN__F_PARAM = 1u << 1, /* trainable parameter */
-    KILN__F_STATE = 1u << 2, /* optimizer state (zeroed at compile) */
     KILN__F_CONST = 1u << 3, /* constant leaf filled at compile */
     KILN__F_KEEP = 1u << 4,  /* never reused by the planner */
     KILN__F_NEEDS_GRAD = 1u << 5,
     KILN__F_BACKWARD = 1u << 6, /* appended by autodiff */
-    KILN__F_UPDATE = 1u << 7,   /* appended by an optimizer */
     KILN__F_POISON = 1u << 8,   /* result of a failed builder */
     /* A non-trainable leaf saved and loaded with the parameters and initialized with
      * them (PyTorch's module buffers: batch norm's running statistics). */

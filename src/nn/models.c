@@ -199,7 +199,7 @@ double kiln_graph_flops(const kiln_graph *g, int64_t batch)
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const struct kiln_tensor *n = g->nodes[i];
-        if (n->op == KILN__OP_LEAF || (n->flags & (KILN__F_BACKWARD | KILN__F_UPDATE)) ||
+        if (n->op == KILN__OP_LEAF || (n->flags & KILN__F_BACKWARD) ||
             n->op == KILN_OP_RESHAPE || (n->flags & KILN__F_POISON)) {
             continue;
         }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../graph/graph_impl.h"
+#include "fit_impl.h"
 #include "kiln/train.h"
 
 static double now_s(void)
@@ -54,6 +55,18 @@ static kiln_status check_model(const struct kiln_classifier *m, const struct kil
     return check_io(m->x, m->pred, m->y, ds, batch);
 }
 
+kiln_status kiln__check_loss(float loss, int64_t step, int32_t epoch)
+{
+    if (isfinite(loss)) {
+        return KILN_OK;
+    }
+    return KILN_FAIL(KILN_E_DIVERGED,
+                     "training diverged: the loss is %g at step %lld (epoch %d); try a smaller "
+                     "learning rate or gradient clipping, and KILN_CHECK=nan to find the first op "
+                     "with non-finite values",
+                     (double)loss, (long long)step, epoch);
+}
+
 kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dataset *ds,
                           double *accuracy)
 {
@@ -68,7 +81,7 @@ kiln_status kiln_evaluate(const struct kiln_classifier *m, const struct kiln_dat
     KILN_TRY(check_io(ex, target, NULL, ds, &batch));
     *accuracy = NAN;
     if (ds->n == 0) {
-        return KILN_OK;
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_evaluate: the dataset has no items");
     }
     struct kiln_context *ctx = ex->graph->ctx;
     float *x = kiln__alloc(ctx, (size_t)(batch * ds->dim) * sizeof(float), "an evaluation batch");
@@ -138,6 +151,7 @@ static kiln_status train_step(struct fit_state *st)
          st->p.step_in_epoch == st->p.steps_per_epoch)) {
         float loss;
         KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
+        KILN_TRY(kiln__check_loss(loss, st->p.step, st->p.epoch));
         st->loss_sum += loss;
         st->loss_n++;
     }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../graph/graph_impl.h"
+#include "fit_impl.h"
 #include "kiln/train.h"
 
 static double now_s(void)
@@ -40,6 +41,7 @@ static kiln_status step(const struct kiln_classifier *m, kiln_loader *l,
         (p->step_in_epoch % opt->loss_every == 0 || p->step_in_epoch == p->steps_per_epoch)) {
         float loss;
         KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
+        KILN_TRY(kiln__check_loss(loss, p->step, p->epoch));
         *loss_sum += loss;
         (*loss_n)++;
     }

@@ -234,6 +234,39 @@ static kiln_optimizer *one_param_problem(const struct kiln_optim_options *oo, ki
     return opt;
 }
 
+/* KILN_CHECK=nan (check 2) and KILN_CHECK=1 (check 1) stop at the first node whose
+ * result is not finite and call it divergence, naming the node; without a check the run
+ * goes on. exp(100) overflows float; the sum after it is inf too. */
+START_TEST(test_check_catches_divergence)
+{
+    for (int mode = 0; mode <= 2; mode++) {
+        struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+        kiln_context *c = NULL;
+        kiln_graph *gg = NULL;
+        int64_t n = 3;
+        o.backend = core_backend;
+        o.check = mode;
+        EXPECT_OK(kiln_context_create(&o, &c));
+        EXPECT_OK(kiln_graph_create(c, &gg));
+        kiln_tensor *x = kiln_input(gg, "x", KILN_DTYPE_F32, 1, &n);
+        kiln_tensor *e = kiln_exp(gg, kiln_scale(gg, x, 2.0f));
+        kiln_tensor_keep(kiln_sum(gg, e, 1u, 0));
+        EXPECT_OK(kiln_graph_compile(gg));
+        float v[3] = {1.0f, 50.0f, -2.0f};
+        EXPECT_OK(kiln_tensor_upload(x, v, sizeof(v)));
+        if (mode == 0) {
+            EXPECT_OK(kiln_graph_run(gg));
+        } else {
+            EXPECT_FAIL(kiln_graph_run(gg), KILN_E_DIVERGED, "node 'exp#2' (op exp -> f32 [3]) on");
+            ck_assert_msg(strstr(kiln_last_error(), "from finite inputs: element 1 is inf") != NULL,
+                          "%s", kiln_last_error());
+        }
+        kiln_graph_destroy(gg);
+        kiln_context_destroy(c);
+    }
+}
+END_TEST
+
 START_TEST(test_eval_does_not_train)
 {
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
@@ -649,6 +682,7 @@ static Suite *plan_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_eval_runs_only_ancestors);
     tcase_add_test(tc, test_eval_does_not_train);
+    tcase_add_test(tc, test_check_catches_divergence);
     tcase_add_test(tc, test_reset_params_and_step_count);
     suite_add_tcase(s, tc);
     tc = tcase_create("optim");

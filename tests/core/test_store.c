@@ -180,6 +180,8 @@ START_TEST(test_shared_by_name)
     EXPECT_OK(kiln_graph_create_in(s, &g1));
     EXPECT_OK(kiln_graph_create_in(s, &g2));
     kiln_tensor *w1 = kiln_param(g1, "w", 1, &d3, KILN_INIT_CONSTANT, 2.0f, 0);
+    /* Within a graph the same name is the same tensor (a layer used twice). */
+    ck_assert_ptr_eq(kiln_param(g1, "w", 1, &d3, KILN_INIT_ZEROS, 0.0f, 0), w1);
     /* The second graph's initializer is ignored: the entry exists. */
     kiln_tensor *w2 = kiln_param(g2, "w", 1, &d3, KILN_INIT_ZEROS, 0.0f, 0);
     kiln_tensor_keep(kiln_relu(g1, w1));

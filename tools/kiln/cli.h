@@ -74,6 +74,10 @@ struct stats_track {
     struct kiln_stats mark, train, eval;
 };
 
+/* Adds the counters of b minus those of a to acc. */
+void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a,
+                     const struct kiln_stats *b);
+
 /* The kiln_fit callback of --stats: prints progress and accumulates the counters. */
 int track(void *ud, const struct kiln_fit_progress *p);
 

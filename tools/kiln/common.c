@@ -111,8 +111,7 @@ struct kiln_optim_options optim_options(const struct train_args *a)
     return oo;
 }
 
-static void add_delta(struct kiln_stats *acc, const struct kiln_stats *a,
-                      const struct kiln_stats *b)
+void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a, const struct kiln_stats *b)
 {
     acc->runs += b->runs - a->runs;
     acc->nodes += b->nodes - a->nodes;
@@ -131,7 +130,7 @@ int track(void *ud, const struct kiln_fit_progress *p)
         return 0;
     }
     kiln_context_stats(t->ctx, &now);
-    add_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
+    add_stats_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
     t->mark = now;
     return 0;
 }

@@ -107,6 +107,8 @@ int cmd_train_gan(int argc, char **argv)
         goto done;
     }
     int64_t step = 0;
+    struct kiln_stats st0, st1;
+    struct stats_track trk = {.ctx = ctx};
     for (int32_t e = 1; e <= a.epochs && (a.max_steps == 0 || step < a.max_steps); e++) {
         double dsum = 0.0, gsum = 0.0, t0 = now_s();
         int64_t n = 0, got;
@@ -120,10 +122,13 @@ int cmd_train_gan(int argc, char **argv)
             if (got == 0) {
                 break;
             }
+            kiln_context_stats(ctx, &st0);
             if (kiln_gan_step(gan, real, &dl, &gl) != KILN_OK) {
                 rc = fail("training");
                 goto done;
             }
+            kiln_context_stats(ctx, &st1);
+            add_stats_delta(&trk.train, &st0, &st1);
             dsum += dl;
             gsum += gl;
             n++;
@@ -141,6 +146,13 @@ int cmd_train_gan(int argc, char **argv)
         if (write_samples(gan, a.out, e, images, a.batch, &png_ok) != EXIT_SUCCESS) {
             goto done;
         }
+    }
+    if (a.stats) {
+        print_stats(&trk, step);
+        printf("of the bytes up per step: the real batch %lld, the noise %lld; down: the two "
+               "losses %zu\n",
+               (long long)(a.batch * 28 * 28 * 4), (long long)(a.batch * go.nz * 4),
+               2 * sizeof(float));
     }
     rc = EXIT_SUCCESS;
 
