@@ -293,6 +293,39 @@ KILN_API kiln_tensor *kiln_rnn(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask,
                                kiln_tensor *c0, const struct kiln_rnn_options *o, const char *name,
                                kiln_tensor **h_n, kiln_tensor **c_n);
 
+/* ==== Sequence models (src/nn/seq_models.c) ==== */
+
+/* Options of kiln_char_lm(). Initialize with KILN_CHAR_LM_OPTIONS_INIT and set vocab. */
+struct kiln_char_lm_options {
+    uint32_t struct_size; /* sizeof(struct kiln_char_lm_options) */
+    kiln_rnn_cell cell;   /* default KILN_RNN_LSTM */
+    int64_t vocab;        /* V: characters, the one-hot width and the logits (no default) */
+    int64_t hidden;       /* default 256 */
+    int32_t n_layers;     /* default 1 */
+    float dropout;        /* between layers and before the decoder, in training runs */
+    uint64_t seed;        /* initializer and dropout seed */
+};
+
+#define KILN_CHAR_LM_OPTIONS_INIT                                                                  \
+    {                                                                                              \
+        sizeof(struct kiln_char_lm_options), KILN_RNN_LSTM, 0, 256, 1, 0.0f, 0                     \
+    }
+
+/*
+ * A character language model (char-rnn): x f32 [T, N, V], each step's character as a
+ * one-hot row (so the first layer's input weight is the character embedding), through
+ * kiln_rnn ("rnn.weight_ih_l0", ...; time first, every step real) and a dense decoder
+ * ("decoder.weight" [V, H], "decoder.bias" [V]) to logits [T, N, V] for the next
+ * character (train with kiln_softmax_xent on [T N, V]). [in] h0, c0: initial states
+ * [L, N, H] (c0 for an LSTM only) or NULL for zeros, so that training on contiguous
+ * streams carries the state from one chunk to the next. [out] h_n, c_n: the final
+ * states (may be NULL; c_n NULL unless LSTM). [in] o: borrowed.
+ * Returns the logits or the poisoned tensor (errors as kiln_rnn).
+ */
+KILN_API kiln_tensor *kiln_char_lm(kiln_graph *g, kiln_tensor *x, kiln_tensor *h0, kiln_tensor *c0,
+                                   const struct kiln_char_lm_options *o, kiln_tensor **h_n,
+                                   kiln_tensor **c_n);
+
 #ifdef __cplusplus
 }
 #endif

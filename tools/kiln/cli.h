@@ -84,10 +84,46 @@ int track(void *ud, const struct kiln_fit_progress *p);
 /* Prints the counters per training step and of all evaluations. */
 void print_stats(const struct stats_track *t, int64_t steps);
 
+/* ==== Text commands (text_common.c) ==== */
+
+/* The options of the text commands: those of kiln train plus the model's. */
+struct text_args {
+    struct train_args base;
+    const char *rnn; /* "lstm" or "gru" */
+    int bidirectional;
+    int64_t layers, hidden, embed, bptt, max_len;
+    double dropout, clip;
+    const char *out; /* a writable directory, or NULL */
+};
+
+/* Parses the text options and passes the others to parse_train_args; cmd names the
+ * command in messages. Prints why and returns 0 on failure. */
+int parse_text_args(int argc, char **argv, struct text_args *t, const char *cmd);
+
+/* out[i, :] = the one-hot row of ids[i * stride] (ids outside [0, vocab) give zeros),
+ * for n rows of vocab floats. */
+void one_hot_rows(const int32_t *ids, int64_t n, int64_t stride, int64_t vocab, float *out);
+
+/*
+ * The one place a text model is saved: the store's parameters and buffers to
+ * DIR/NAME.safetensors, and its configuration (config_json, an object) with the
+ * vocabulary (and label names) to DIR/NAME.json, written atomically. Returns
+ * EXIT_SUCCESS or prints why and returns EXIT_FAILURE.
+ */
+int save_text_model(kiln_store *s, const char *dir, const char *name, const char *config_json,
+                    const kiln_vocab *v);
+
+/* Reads what save_text_model wrote next to CHECKPOINT (NAME.safetensors): the
+ * configuration as JSON text (*config_json, free()) and the vocabulary (*v,
+ * kiln_vocab_destroy). Returns EXIT_SUCCESS or prints why and returns EXIT_FAILURE. */
+int load_text_model(const char *checkpoint, char **config_json, kiln_vocab **v);
+
 /* ==== Commands ==== */
 
 int cmd_train_mlp(int argc, char **argv);                    /* train_image.c */
 int cmd_train_conv(kiln_model model, int argc, char **argv); /* train_image.c */
 int cmd_train_gan(int argc, char **argv);                    /* train_gan.c */
+int cmd_train_charlm(int argc, char **argv);                 /* train_lm.c */
+int cmd_sample(int argc, char **argv);                       /* train_lm.c */
 
 #endif /* KILN_TOOLS_CLI_H */

@@ -1,8 +1,9 @@
 /*
  * main.c - the kiln command-line program: `kiln info` lists the backends compiled in,
  * their devices (or why they are unavailable) and what "auto" picks; `kiln train`
- * dispatches to the image classifiers (train_image.c) and the GAN (train_gan.c). It
- * uses the public API only.
+ * dispatches to the image classifiers (train_image.c), the GAN (train_gan.c) and the
+ * character language model (train_lm.c, which also holds `kiln sample`). It uses the
+ * public API only.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,6 +28,12 @@ static void usage(FILE *f)
                "       kiln train gan [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
                "                      [--data DIR] [--seed S] [--train-limit N] [--out DIR]\n"
                "                      [--width N]\n"
+               "       kiln train charlm [--data FILE] [--rnn lstm|gru] [--layers N] [--hidden N]\n"
+               "                      [--bptt T] [--dropout P] [--clip X] [--epochs N]\n"
+               "                      [--max-steps N] [--batch B] [--lr X] [--optimizer sgd|adam]\n"
+               "                      [--seed S] [--train-limit N] [--out DIR]\n"
+               "       kiln sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T]\n"
+               "                      [--seed S]\n"
                "       kiln --version | --help\n"
                "\n"
                "Environment: KILN_BACKEND (auto, cpu, opencl, vulkan), KILN_DEVICE (index or\n"
@@ -119,14 +126,20 @@ int main(int argc, char **argv)
         if (argc >= 3 && strcmp(argv[2], "gan") == 0) {
             return cmd_train_gan(argc - 3, argv + 3);
         }
+        if (argc >= 3 && strcmp(argv[2], "charlm") == 0) {
+            return cmd_train_charlm(argc - 3, argv + 3);
+        }
         if (argc < 3 || kiln_model_from_name(argv[2], &model) != KILN_OK) {
             fprintf(stderr,
                     "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
-                    "googlenet, resnet, gan\n",
+                    "googlenet, resnet, gan, charlm\n",
                     argc < 3 ? "" : argv[2]);
             return EXIT_USAGE;
         }
         return cmd_train_conv(model, argc - 3, argv + 3);
+    }
+    if (strcmp(argv[1], "sample") == 0) {
+        return cmd_sample(argc - 2, argv + 2);
     }
     fprintf(stderr, "kiln: unknown command '%s'\n", argv[1]);
     usage(stderr);
