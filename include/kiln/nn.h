@@ -293,6 +293,29 @@ KILN_API kiln_tensor *kiln_rnn(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask,
                                kiln_tensor *c0, const struct kiln_rnn_options *o, const char *name,
                                kiln_tensor **h_n, kiln_tensor **c_n);
 
+/* ==== Sequence layers (src/nn/seq_layers.c) ==== */
+
+/*
+ * nn.Conv1d(C, out_channels, kernel, padding=padding) on x [N, C, L] (zero padding,
+ * stride 1): "<name>.weight" [out_channels, C, kernel] and, when use_bias,
+ * "<name>.bias" [out_channels], both U(-b, b) with b = 1 / sqrt(C kernel) as PyTorch
+ * initializes them. Returns [N, out_channels, L + 2 padding - kernel + 1]. name: 1 to
+ * 48 characters. Errors are recorded in g as for every builder.
+ */
+KILN_API kiln_tensor *kiln_conv1d_layer(kiln_graph *g, kiln_tensor *x, int64_t out_channels,
+                                        int32_t kernel, int32_t padding, int use_bias,
+                                        const char *name, uint64_t seed);
+
+/*
+ * The maximum and the mean over the steps of x [N, C, L] -> [N, C]. mask: f32 [N, L],
+ * 1 at real steps and 0 at padding, or NULL when every step is real; each sequence needs
+ * a real step. A padded step never wins the maximum (it is pushed 1e30 below before the
+ * max, so it gets no gradient) and does not count in the mean (the sum of the real
+ * steps divided by their number).
+ */
+KILN_API kiln_tensor *kiln_max_over_time(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask);
+KILN_API kiln_tensor *kiln_mean_over_time(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask);
+
 /* ==== Sequence models (src/nn/seq_models.c) ==== */
 
 /* Options of kiln_char_lm(). Initialize with KILN_CHAR_LM_OPTIONS_INIT and set vocab. */

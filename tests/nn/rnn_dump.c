@@ -4,7 +4,8 @@
  * and writes its inputs, parameters, outputs and gradients (of loss = sum(y * wy) +
  * sum(h_n * wh) + sum(c_n * wc), with fixed random weights wy, wh, wc) to
  * DIR/<case>_<tensor>.bin (raw f32), for torch_rnn_ref.py to compare with PyTorch's
- * nn.RNN, nn.LSTM and nn.GRU run on each sequence alone.
+ * nn.RNN, nn.LSTM and nn.GRU run on each sequence alone; and kiln_conv1d_layer with the
+ * masked maximum and mean over time of its output (case "conv1d").
  * Usage: rnn_dump DIR [BACKEND]. Prints one line per case: its name, cell, layers,
  * bidirectional, batch_first, bias, T, N, C, H and the N lengths.
  */
@@ -169,6 +170,51 @@ static int run(kiln_context *ctx, const struct rcase *rc)
     return bad;
 }
 
+/* nn.Conv1d(3, 4, 3, padding=1) on x [2, 3, 7] and the maximum and mean over time of its
+ * output under lengths 7 and 4; loss = sum(max * wy) + sum(mean * wh). */
+static int run_conv1d(kiln_context *ctx)
+{
+    kiln_graph *g;
+    int bad = 0;
+    int64_t xd[3] = {2, 3, 7}, md[2] = {2, 7};
+    if (kiln_graph_create(ctx, &g) != KILN_OK) {
+        return 1;
+    }
+    kiln_tensor *x = kiln_param(g, "x", 3, xd, KILN_INIT_ZEROS, 0.0f, 0);
+    kiln_tensor *mask = kiln_input(g, "mask", KILN_DTYPE_F32, 2, md);
+    kiln_tensor *y = kiln_tensor_keep(kiln_conv1d_layer(g, x, 4, 3, 1, 1, "conv", 9));
+    kiln_tensor *mx = kiln_tensor_keep(kiln_max_over_time(g, y, mask));
+    kiln_tensor *mean = kiln_tensor_keep(kiln_mean_over_time(g, y, mask));
+    kiln_tensor *loss = kiln_add(g, weighted(g, mx, "wy"), weighted(g, mean, "wh"));
+    if (kiln_graph_backward(g, loss) != KILN_OK || kiln_graph_compile(g) != KILN_OK) {
+        fprintf(stderr, "conv1d: %s\n", kiln_last_error());
+        kiln_graph_destroy(g);
+        return 1;
+    }
+    float m[14];
+    for (int i = 0; i < 14; i++) {
+        m[i] = (i < 7 || i - 7 < 4) ? 1.0f : 0.0f;
+    }
+    bad |= kiln_tensor_upload(mask, m, sizeof(m)) != KILN_OK;
+    bad |= upload_random(x, 21u) | upload_random(kiln_graph_find(g, "wy"), 22u);
+    bad |= upload_random(kiln_graph_find(g, "wh"), 23u);
+    bad |= kiln_graph_run(g) != KILN_OK;
+    bad |= save("conv1d", "x", x) | save("conv1d", "y", y) | save("conv1d", "max", mx);
+    bad |= save("conv1d", "mean", mean) | save("conv1d", "wy", kiln_graph_find(g, "wy"));
+    bad |= save("conv1d", "wh", kiln_graph_find(g, "wh"));
+    bad |= save("conv1d", "grad_x", kiln_tensor_grad(x));
+    const char *ps[2] = {"conv.weight", "conv.bias"};
+    for (int i = 0; i < 2; i++) {
+        kiln_tensor *p = kiln_graph_find(g, ps[i]);
+        char what[64];
+        snprintf(what, sizeof(what), "grad_%s", ps[i]);
+        bad |= save("conv1d", ps[i], p) | save("conv1d", what, kiln_tensor_grad(p));
+    }
+    printf("conv1d\n");
+    kiln_graph_destroy(g);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     static const struct rcase cases[] = {
@@ -196,6 +242,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bad |= run(ctx, &cases[i]);
     }
+    bad |= run_conv1d(ctx);
     kiln_context_destroy(ctx);
     return bad;
 }

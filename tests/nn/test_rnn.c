@@ -3,8 +3,9 @@
  * padded batch of sequences of different lengths gives each sequence the outputs,
  * final states and parameter gradients it gets when run alone (one graph per sequence
  * over the same store, whose gradients add up), for a stacked bidirectional LSTM with
- * initial states, a GRU and a ReLU RNN; the padded outputs are zero; and a small
- * character language model trains (the loss of a fixed chunk falls).
+ * initial states, a GRU and a ReLU RNN; the padded outputs are zero; a small character
+ * language model trains (the loss of a fixed chunk falls); and the maximum and mean over
+ * time ignore padded steps, in value and gradient.
  */
 #include <check.h>
 #include <math.h>
@@ -245,6 +246,67 @@ START_TEST(test_char_lm_trains)
 }
 END_TEST
 
+/* The maximum and mean over time of x [2, 3, 5] under a mask of lengths 3 and 5: the
+ * padded steps hold the largest values of their rows, yet never win and get no
+ * gradient; the mean divides by the real steps. */
+START_TEST(test_pool_over_time)
+{
+    enum { N = 2, C = 3, L = 5 };
+    kiln_graph *g;
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    int64_t xd[3] = {N, C, L}, md[2] = {N, L};
+    kiln_tensor *x = kiln_param(g, "x", 3, xd, KILN_INIT_ZEROS, 0.0f, 0);
+    kiln_tensor *mask = kiln_input(g, "mask", KILN_DTYPE_F32, 2, md);
+    kiln_tensor *mx = kiln_tensor_keep(kiln_max_over_time(g, x, mask));
+    kiln_tensor *mean = kiln_tensor_keep(kiln_mean_over_time(g, x, mask));
+    kiln_tensor *loss = kiln_add(g, kiln_sum(g, mx, 3u, 0), kiln_sum(g, mean, 3u, 0));
+    ck_assert_int_eq(kiln_graph_backward(g, loss), KILN_OK);
+    kiln_tensor *dx = kiln_tensor_keep(kiln_tensor_grad(x));
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    float xs[N * C * L], ms[N * L], got[N * C], gm[N * C], gx[N * C * L];
+    for (int i = 0; i < N * C * L; i++) {
+        xs[i] = (float)((i * 7) % 11) - 5.0f;
+    }
+    for (int n = 0; n < N; n++) {
+        int len = n == 0 ? 3 : 5;
+        for (int t = 0; t < L; t++) {
+            ms[n * L + t] = t < len ? 1.0f : 0.0f;
+            for (int c = 0; c < C && t >= len; c++) {
+                xs[(n * C + c) * L + t] = 100.0f + (float)t; /* padding: the largest */
+            }
+        }
+    }
+    ck_assert_int_eq(kiln_tensor_upload(x, xs, sizeof(xs)), KILN_OK);
+    ck_assert_int_eq(kiln_tensor_upload(mask, ms, sizeof(ms)), KILN_OK);
+    ck_assert_int_eq(kiln_graph_run(g), KILN_OK);
+    ck_assert_int_eq(kiln_tensor_download(mx, got, sizeof(got)), KILN_OK);
+    ck_assert_int_eq(kiln_tensor_download(mean, gm, sizeof(gm)), KILN_OK);
+    ck_assert_int_eq(kiln_tensor_download(dx, gx, sizeof(gx)), KILN_OK);
+    for (int n = 0; n < N; n++) {
+        int len = n == 0 ? 3 : 5;
+        for (int c = 0; c < C; c++) {
+            const float *row = xs + (n * C + c) * L;
+            float best = row[0], sum = 0.0f;
+            int arg = 0;
+            for (int t = 0; t < len; t++) {
+                arg = row[t] > best ? t : arg;
+                best = row[t] > best ? row[t] : best;
+                sum += row[t];
+            }
+            ck_assert_float_eq(got[n * C + c], best);
+            ck_assert_float_eq_tol(gm[n * C + c], sum / (float)len, 1e-6f);
+            for (int t = 0; t < L; t++) {
+                float want = t >= len ? 0.0f : (t == arg ? 1.0f : 0.0f) + 1.0f / (float)len;
+                ck_assert_msg(fabsf(gx[(n * C + c) * L + t] - want) < 1e-6f,
+                              "gradient of x[%d, %d, %d] on %s: %g, expected %g", n, c, t, backend,
+                              (double)gx[(n * C + c) * L + t], (double)want);
+            }
+        }
+    }
+    kiln_graph_destroy(g);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc > 1) {
@@ -263,6 +325,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_padded_gru);
     tcase_add_test(tc, test_padded_relu);
     tcase_add_test(tc, test_char_lm_trains);
+    tcase_add_test(tc, test_pool_over_time);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     if (strcmp(backend, "cpu") != 0) {

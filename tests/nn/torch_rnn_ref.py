@@ -52,6 +52,26 @@ def main(exe, backend):
 
         for line in run.stdout.splitlines():
             f = line.split()
+            if f[0] == "conv1d":
+                conv = torch.nn.Conv1d(3, 4, 3, padding=1)
+                with torch.no_grad():
+                    conv.weight.copy_(load("conv1d", "conv.weight", (4, 3, 3)))
+                    conv.bias.copy_(load("conv1d", "conv.bias", (4,)))
+                x = load("conv1d", "x", (2, 3, 7)).clone().requires_grad_()
+                y = conv(x)
+                real = torch.tensor([[1.0] * 7, [1.0] * 4 + [0.0] * 3]).unsqueeze(1)
+                mx = y.masked_fill(real == 0, -float("inf")).max(dim=2).values
+                mean = (y * real).sum(dim=2) / real.sum(dim=2)
+                loss = (mx * load("conv1d", "wy", (2, 4))).sum()
+                (loss + (mean * load("conv1d", "wh", (2, 4))).sum()).backward()
+                check("conv1d y", load("conv1d", "y", (2, 4, 7)), y.detach())
+                check("conv1d max over time", load("conv1d", "max", (2, 4)), mx.detach())
+                check("conv1d mean over time", load("conv1d", "mean", (2, 4)), mean.detach())
+                check("conv1d dx", load("conv1d", "grad_x", (2, 3, 7)), x.grad)
+                check("conv1d dweight", load("conv1d", "grad_conv.weight", (4, 3, 3)),
+                      conv.weight.grad)
+                check("conv1d dbias", load("conv1d", "grad_conv.bias", (4,)), conv.bias.grad)
+                continue
             tag, cell = f[0], f[1]
             layers, bidir, bf, bias, t, n, c, h = (int(v) for v in f[2:10])
             lens = [int(v) for v in f[10:]]
