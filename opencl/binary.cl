@@ -2,8 +2,9 @@
  * binary.cl - add, sub, mul and div of two f32 tensors with numpy broadcasting over up
  * to 4 dims (the CPU reference is src/ops/binary.c). Every buffer comes with an element
  * offset; d holds the 4 padded output dims and sa/sb the element strides of each source
- * (0 along broadcast dims). The _c variants are for sources of the output's shape.
- * OpenCL C 1.2; work-items past n return.
+ * (0 along broadcast dims). The _c variants are for sources of the output's shape, the
+ * _nd ones for shapes that need 8 dims after merging. OpenCL C 1.2; work-items past n
+ * return.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -32,6 +33,14 @@
         ulong i = get_global_id(0);                                                                \
         if (i < n) {                                                                               \
             y[oy + i] = a[oa + i] op b[ob + i];                                                    \
+        }                                                                                          \
+    }                                                                                              \
+    kernel void name##_nd(global const float *a, ulong oa, global const float *b, ulong ob,        \
+                          global float *y, ulong oy, ulong n, long8 d, long8 sa, long8 sb)         \
+    {                                                                                              \
+        ulong i = get_global_id(0);                                                                \
+        if (i < n) {                                                                               \
+            y[oy + i] = a[oa + offset8((long)i, d, sa)] op b[ob + offset8((long)i, d, sb)];        \
         }                                                                                          \
     }
 

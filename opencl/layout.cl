@@ -1,7 +1,7 @@
 /*
  * layout.cl - concatenation, slices and zero padding of 4-byte elements (the CPU
- * reference is src/ops/layout.c). Dims are padded to 4 like kiln__dims4. OpenCL C 1.2;
- * work-items past n return.
+ * reference is src/ops/layout.c). Dims are padded to 4 like kiln__dims4, or to 8 for the
+ * _nd kernel. OpenCL C 1.2; work-items past n return.
  */
 
 /* One input of a concat: its element o goes to row o / len, column off + o % len of an
@@ -33,4 +33,27 @@ kernel void slice_pad(global const uint *x, ulong ox, global uint *y, ulong oy, 
     bool in = c0 >= 0 && c0 < id.x && c1 >= 0 && c1 < id.y && c2 >= 0 && c2 < id.z && c3 >= 0 &&
               c3 < id.w;
     y[oy + o] = in ? x[ox + c0 * is.x + c1 * is.y + c2 * is.z + c3 * is.w] : 0u;
+}
+
+/* slice_pad over 8 dims: the input is contiguous, its strides follow from id. */
+kernel void slice_pad_nd(global const uint *x, ulong ox, global uint *y, ulong oy, ulong n,
+                         long8 od, long8 id, long8 offs, long sign)
+{
+    ulong o = get_global_id(0);
+    if (o >= n) {
+        return;
+    }
+    long dd[8], ii[8], ff[8], rem = (long)o, src = 0, stride = 1;
+    vstore8(od, 0, dd);
+    vstore8(id, 0, ii);
+    vstore8(offs, 0, ff);
+    bool in = true;
+    for (int k = 7; k >= 0; k--) {
+        long c = rem % dd[k] + sign * ff[k];
+        rem /= dd[k];
+        in = in && c >= 0 && c < ii[k];
+        src += c * stride;
+        stride *= ii[k];
+    }
+    y[oy + o] = in ? x[ox + src] : 0u;
 }

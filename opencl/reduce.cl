@@ -21,12 +21,50 @@ static long4 unravel(long i, long4 d)
     return c;
 }
 
+/* This work-item's share of the reduced elements [lo, hi) of one output when they are
+ * the strided run x[base + r * step] (chunked: a contiguous span of them rather than
+ * every local-size-th). */
+static float strided_part(global const float *x, ulong lo, ulong hi, long step, int chunked)
+{
+    float acc = 0.0f;
+    if (chunked) {
+        /* CPU devices: each work-item adds a contiguous span (what caches prefetch). */
+        ulong span = (hi - lo + get_local_size(0) - 1) / get_local_size(0);
+        ulong a = min(hi, lo + get_local_id(0) * span), b = min(hi, a + span);
+        for (ulong r = a; r < b; r++) {
+            acc += x[(long)r * step];
+        }
+    } else {
+        /* No index arithmetic per element, and neighbouring work-items read neighbouring
+         * elements (coalesced on GPUs). */
+        for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
+            acc += x[(long)r * step];
+        }
+    }
+    return acc;
+}
+
+/* Sums acc over the work-group: scale * the sum to y[o] when parts == 1, else the
+ * partial sum to part[g]. */
+static void finish_part(local float *buf, float acc, global float *y, ulong o, global float *part,
+                        ulong g, ulong parts, float scale)
+{
+    float s = group_sum(buf, acc);
+    if (get_local_id(0) == 0) {
+        if (parts == 1) {
+            y[o] = s * scale;
+        } else {
+            part[g] = s;
+        }
+    }
+}
+
 /*
  * Work-group g sums part (g % parts) of the reduced elements of output g / parts. od:
  * output dims (1 on reduced dims); rd: reduced extents (1 on kept dims); is: input
- * strides; step: when nonzero, the reduced elements are base + r * step (chunked: each
- * work-item takes a contiguous span of them rather than every local-size-th). With parts == 1
- * it writes scale * sum to y, else the partial sum to part.
+ * strides; step: when nonzero, the reduced elements are base + r * step. With parts == 1
+ * it writes scale * sum to y, else the partial sum to part. reduce_sum_nd: the same over
+ * 8 dims.
  */
 kernel void reduce_sum(global const float *x, ulong ox, global float *y, ulong oy,
                        global float *part, ulong n_red, ulong parts, long4 od, long4 rd, long4 is,
@@ -39,33 +77,35 @@ kernel void reduce_sum(global const float *x, ulong ox, global float *y, ulong o
     long4 c = unravel((long)o, od);
     long base = c.x * is.x + c.y * is.y + c.z * is.z + c.w * is.w;
     float acc = 0.0f;
-    if (step != 0 && chunked) {
-        /* CPU devices: each work-item adds a contiguous span (what caches prefetch). */
-        ulong span = (hi - lo + get_local_size(0) - 1) / get_local_size(0);
-        ulong a = min(hi, lo + get_local_id(0) * span), b = min(hi, a + span);
-        for (ulong r = a; r < b; r++) {
-            acc += x[ox + base + (long)r * step];
-        }
-    } else if (step != 0) {
-        /* The reduced elements are one strided run: no index arithmetic per element, and
-         * neighbouring work-items read neighbouring elements (coalesced on GPUs). */
-        for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
-            acc += x[ox + base + (long)r * step];
-        }
+    if (step != 0) {
+        acc = strided_part(x + ox + base, lo, hi, step, chunked);
     } else {
         for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
             long4 k = unravel((long)r, rd);
             acc += x[ox + base + k.x * is.x + k.y * is.y + k.z * is.z + k.w * is.w];
         }
     }
-    float s = group_sum(buf, acc);
-    if (get_local_id(0) == 0) {
-        if (parts == 1) {
-            y[oy + o] = s * scale;
-        } else {
-            part[g] = s;
+    finish_part(buf, acc, y + oy, o, part, g, parts, scale);
+}
+
+kernel void reduce_sum_nd(global const float *x, ulong ox, global float *y, ulong oy,
+                          global float *part, ulong n_red, ulong parts, long8 od, long8 rd,
+                          long8 is, long step, int chunked, float scale)
+{
+    local float buf[MAX_GROUP];
+    ulong g = get_group_id(0), o = g / parts, p = g % parts;
+    ulong per = (n_red + parts - 1) / parts;
+    ulong lo = p * per, hi = min(n_red, lo + per);
+    long base = offset8((long)o, od, is);
+    float acc = 0.0f;
+    if (step != 0) {
+        acc = strided_part(x + ox + base, lo, hi, step, chunked);
+    } else {
+        for (ulong r = lo + get_local_id(0); r < hi; r += get_local_size(0)) {
+            acc += x[ox + base + offset8((long)r, rd, is)];
         }
     }
+    finish_part(buf, acc, y + oy, o, part, g, parts, scale);
 }
 
 /* Second pass: output o is scale * the sum of its parts, in part order. */
@@ -94,6 +134,15 @@ kernel void broadcast(global const float *x, ulong ox, global float *y, ulong oy
     }
     long4 c = unravel((long)i, od);
     y[oy + i] = scale * x[ox + c.x * s.x + c.y * s.y + c.z * s.z + c.w * s.w];
+}
+
+kernel void broadcast_nd(global const float *x, ulong ox, global float *y, ulong oy, ulong n,
+                         long8 od, long8 s, float scale)
+{
+    ulong i = get_global_id(0);
+    if (i < n) {
+        y[oy + i] = scale * x[ox + offset8((long)i, od, s)];
+    }
 }
 
 /* One work-item per row: the first maximum; NaN never wins, not even at index 0. */

@@ -2,11 +2,11 @@
 /*
  * conv.comp - direct 2-D convolution over NCHW tensors with stride, padding, dilation
  * and groups, matching src/ops/conv.c (which goes through im2col and GEMM):
- *   -DOP_CONV2D        y[b, k, oh, ow] = sum over c of the group, i, j of
- *                      w[k, c, i, j] x[b, g cg + c, oh sh - ph + i dh, ow sw - pw + j dw]
- *   -DOP_BWD_DATA      dx[b, c, ih, iw]: the same sum gathered over the (k, i, j) whose
- *                      window reaches (ih, iw)
- *   -DOP_BWD_FILTER    dw[k, c, i, j] = sum over b, oh, ow of dy x
+ *   -DOP_CONV2D             y[b, k, oh, ow] = sum over c of the group, i, j of
+ *                           w[k, c, i, j] x[b, g cg + c, oh sh - ph + i dh, ow sw - pw + j dw]
+ *   -DOP_CONV2D_BWD_DATA    dx[b, c, ih, iw]: the same sum gathered over the (k, i, j)
+ *                           whose window reaches (ih, iw)
+ *   -DOP_CONV2D_BWD_FILTER  dw[k, c, i, j] = sum over b, oh, ow of dy x
  * One invocation per output element (grid-stride); out-of-range taps read nothing.
  */
 #extension GL_GOOGLE_include_directive : require
@@ -51,7 +51,7 @@ void main()
                 }
             }
         }
-#elif defined(OP_BWD_DATA)
+#elif defined(OP_CONV2D_BWD_DATA)
         int iw = int(o % uint(pc.w));
         uint r = o / uint(pc.w);
         int ih = int(r % uint(pc.h));
@@ -76,7 +76,7 @@ void main()
                 }
             }
         }
-#elif defined(OP_BWD_FILTER)
+#elif defined(OP_CONV2D_BWD_FILTER)
         int j = int(o % uint(pc.kw));
         uint r = o / uint(pc.kw);
         int i = int(r % uint(pc.kh));

@@ -5,6 +5,7 @@
  *                   start in x; PAD: sign -1, the zeros before x), 4 padded dims.
  *   -DOP_COPY_ROWS  one CONCAT input: y[r * dst_stride + dst_off + c] = x[r * len + c]
  *                   for r < n / len, c < len.
+ * -DOP_SLICE_PAD -DND: the same over 8 padded dims (x contiguous in its dims id).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -12,7 +13,14 @@
 layout(std430, binding = 0) readonly buffer X { uint x[]; };
 layout(std430, binding = 1) buffer Y { uint y[]; };
 
-#if defined(OP_SLICE_PAD)
+#if defined(OP_SLICE_PAD) && defined(ND)
+layout(push_constant) uniform PC {
+    uint n;
+    uint od[8];
+    int id[8], off[8];
+    int sign;
+} pc;
+#elif defined(OP_SLICE_PAD)
 layout(push_constant) uniform PC {
     uint n;
     uint od1, od2, od3;
@@ -30,7 +38,18 @@ layout(push_constant) uniform PC {
 void main()
 {
     for (uint o = GSTART; o < pc.n; o += GSTEP) {
-#if defined(OP_SLICE_PAD)
+#if defined(OP_SLICE_PAD) && defined(ND)
+        uint r = o, src = 0u, stride = 1u;
+        bool in_x = true;
+        for (int k = 7; k >= 0; k--) {
+            int c = int(r % pc.od[k]) + pc.sign * pc.off[k];
+            r /= pc.od[k];
+            in_x = in_x && c >= 0 && c < pc.id[k];
+            src += uint(c) * stride;
+            stride *= uint(pc.id[k]);
+        }
+        y[o] = in_x ? x[src] : 0u;
+#elif defined(OP_SLICE_PAD)
         uint r = o;
         int c3 = int(r % pc.od3) + pc.sign * pc.off3;
         r /= pc.od3;

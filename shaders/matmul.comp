@@ -2,7 +2,9 @@
 /*
  * matmul.comp - C = op(A) op(B), batched over workgroup z, through the tiled product
  * of gemm.glsl. Variants: -DTA (A stored transposed, [K, M]) and -DTB (B stored
- * transposed, [N, K]).
+ * transposed, [N, K]). The batch index z runs over nb merged batch dims bd (outermost
+ * first); A and B move by sa and sb elements along each (0 where broadcast), C is
+ * contiguous.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -21,33 +23,48 @@ layout(std430, binding = 2) writeonly buffer C { float c[]; };
 
 layout(push_constant) uniform PC {
     uint M, N, K;
-    uint sa, sb, sc; /* batch strides in elements */
+    uint nb;           /* merged batch dims */
+    uint bd[6];        /* their extents */
+    uint sa[6], sb[6]; /* element strides of A and B along them */
 } pc;
+
+/* The first elements of this workgroup's A, B and C matrices. */
+uint a0, b0, c0;
 
 float gemm_a(uint m, uint k, uint ml, uint kl)
 {
 #ifdef TA
-    return a[gl_WorkGroupID.z * pc.sa + k * pc.M + m];
+    return a[a0 + k * pc.M + m];
 #else
-    return a[gl_WorkGroupID.z * pc.sa + m * pc.K + k];
+    return a[a0 + m * pc.K + k];
 #endif
 }
 
 float gemm_b(uint k, uint n, uint kl, uint nl)
 {
 #ifdef TB
-    return b[gl_WorkGroupID.z * pc.sb + n * pc.K + k];
+    return b[b0 + n * pc.K + k];
 #else
-    return b[gl_WorkGroupID.z * pc.sb + k * pc.N + n];
+    return b[b0 + k * pc.N + n];
 #endif
 }
 
 void gemm_c(uint m, uint n, uint ml, uint nl, float v)
 {
-    c[gl_WorkGroupID.z * pc.sc + m * pc.N + n] = v;
+    c[c0 + m * pc.N + n] = v;
 }
 
 void main()
 {
+    uint z = gl_WorkGroupID.z;
+    a0 = 0u;
+    b0 = 0u;
+    c0 = z * pc.M * pc.N;
+    for (int d = int(pc.nb) - 1; d >= 0; d--) {
+        uint i = z % pc.bd[d];
+        z /= pc.bd[d];
+        a0 += i * pc.sa[d];
+        b0 += i * pc.sb[d];
+    }
     gemm_tile(pc.M, pc.N, 0, pc.K);
 }

@@ -2,15 +2,15 @@
 /*
  * norm.comp - batch norm and local response norm over [N, C, spatial...] tensors
  * (S = the product of the spatial dims), matching src/ops/norm.c:
- *   -DOP_BN_STATS        st = [mean; biased var] per channel (one workgroup per channel,
- *                        shared-memory sums; two passes); outside training, the running
- *                        statistics.
- *   -DOP_BN_STATS_BWD    dx = (dmean + 2 dvar (x - mean)) / M
- *   -DOP_BN_APPLY        y = (x - mean) r gamma + beta, r = 1 / sqrt(var + eps)
- *   -DOP_BN_APPLY_BWD    dx = dy gamma r
- *   -DOP_BN_BWD_PARAMS   [4, C]: d mean, d var, d gamma, d beta (per-channel sums)
- *   -DOP_BN_RUNNING      running mean and var updated in place (training only)
- *   -DOP_LRN, -DOP_LRN_BWD  across channels, one invocation per element
+ *   -DOP_BN_STATS             st = [mean; biased var] per channel (one workgroup per
+ *                             channel, shared-memory sums; two passes); outside training,
+ *                             the running statistics.
+ *   -DOP_BN_STATS_BWD         dx = (dmean + 2 dvar (x - mean)) / M
+ *   -DOP_BN_APPLY             y = (x - mean) r gamma + beta, r = 1 / sqrt(var + eps)
+ *   -DOP_BN_APPLY_BWD         dx = dy gamma r
+ *   -DOP_BN_APPLY_BWD_PARAMS  [4, C]: d mean, d var, d gamma, d beta (per-channel sums)
+ *   -DOP_BN_RUNNING_UPDATE    running mean and var updated in place (training only)
+ *   -DOP_LRN, -DOP_LRN_BWD    across channels, one invocation per element
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -20,13 +20,13 @@ layout(std430, binding = 0) readonly buffer B0 { float x[]; };
 layout(std430, binding = 1) readonly buffer B1 { float b1[]; }; /* running mean | st */
 layout(std430, binding = 2) readonly buffer B2 { float b2[]; }; /* running var | dstats */
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
-#elif defined(OP_BN_APPLY) || defined(OP_BN_APPLY_BWD) || defined(OP_BN_BWD_PARAMS)
+#elif defined(OP_BN_APPLY) || defined(OP_BN_APPLY_BWD) || defined(OP_BN_APPLY_BWD_PARAMS)
 layout(std430, binding = 0) readonly buffer B0 { float x[]; };
 layout(std430, binding = 1) readonly buffer B1 { float st[]; };
 layout(std430, binding = 2) readonly buffer B2 { float gm[]; };
 layout(std430, binding = 3) readonly buffer B3 { float b3[]; }; /* beta | dy */
 layout(std430, binding = 4) writeonly buffer Y { float y[]; };
-#elif defined(OP_BN_RUNNING)
+#elif defined(OP_BN_RUNNING_UPDATE)
 layout(std430, binding = 0) buffer B0 { float rm[]; };
 layout(std430, binding = 1) buffer B1 { float rv[]; };
 layout(std430, binding = 2) readonly buffer B2 { float st[]; };
@@ -85,7 +85,7 @@ float lrn_den(uint base, int ch)
 
 void main()
 {
-#if defined(OP_BN_STATS) || defined(OP_BN_BWD_PARAMS)
+#if defined(OP_BN_STATS) || defined(OP_BN_APPLY_BWD_PARAMS)
     uint lid = gl_LocalInvocationID.x, m = pc.nb * pc.s;
     for (uint ch = gl_WorkGroupID.x; ch < pc.c; ch += gl_NumWorkGroups.x) {
 #ifdef OP_BN_STATS
@@ -139,7 +139,7 @@ void main()
 #elif defined(OP_BN_APPLY_BWD)
         float r = 1.0 / sqrt(st[pc.c + ch] + pc.f0);
         y[i] = b3[i] * gm[ch] * r;
-#elif defined(OP_BN_RUNNING)
+#elif defined(OP_BN_RUNNING_UPDATE)
         if (pc.training != 0u) {
             rm[i] = (1.0 - pc.f0) * rm[i] + pc.f0 * st[i];
             rv[i] = (1.0 - pc.f0) * rv[i] + pc.f0 * (st[pc.n + i] * pc.f1);

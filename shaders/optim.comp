@@ -1,13 +1,14 @@
 #version 450
 /*
- * optim.comp - in-place updates (-DOP_SGD: param, grad, velocity; -DOP_ADAM: param,
- * grad, m, v; -DOP_ACCUM: dst, x with dst = alpha dst + beta x), elementwise, matching
- * src/ops/optim.c (torch.optim semantics for the updates).
+ * optim.comp - in-place updates (-DOP_SGD_UPDATE: param, grad, velocity;
+ * -DOP_ADAM_UPDATE: param, grad, m, v; -DOP_ACCUMULATE: dst, x with dst = alpha dst +
+ * beta x), elementwise, matching src/ops/optim.c (torch.optim semantics for the
+ * updates).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#ifdef OP_ACCUM
+#ifdef OP_ACCUMULATE
 layout(std430, binding = 0) buffer Y { float y[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(push_constant) uniform PC {
@@ -25,7 +26,7 @@ void main()
 #else
 layout(std430, binding = 0) buffer W { float w[]; };
 layout(std430, binding = 1) readonly buffer G { float gr[]; };
-#ifdef OP_SGD
+#ifdef OP_SGD_UPDATE
 layout(std430, binding = 2) buffer V { float vel[]; };
 layout(push_constant) uniform PC {
     uint n;
@@ -46,7 +47,7 @@ layout(push_constant) uniform PC {
 void main()
 {
     for (uint i = GSTART; i < pc.n; i += GSTEP) {
-#ifdef OP_SGD
+#ifdef OP_SGD_UPDATE
         float g = gr[i] + pc.weight_decay * w[i];
         if (pc.momentum != 0.0) {
             float b = pc.step <= 1 ? g : pc.momentum * vel[i] + (1.0 - pc.dampening) * g;

@@ -1,12 +1,14 @@
 #version 450
 /*
  * pool.comp - windows over the H x W planes of NCHW tensors, matching src/ops/pool.c:
- *   -DOP_MAXPOOL       y = the first maximum of each window (row-major; NaN beats numbers)
- *   -DOP_MAXPOOL_BWD   dx[e] = sum of dy over the windows whose maximum is e
- *   -DOP_AVGPOOL       y = window sum / divisor (count_include_pad or in-range count)
- *   -DOP_AVGPOOL_BWD   dx[e] = sum over windows holding e of dy / divisor
- *   -DOP_UPSAMPLE      y[i, j] = x[i / fh, j / fw]
- *   -DOP_UPSAMPLE_BWD  dx[i, j] = sum of its fh x fw block of dy
+ *   -DOP_MAXPOOL2D             y = the first maximum of each window (row-major; NaN
+ *                              beats numbers)
+ *   -DOP_MAXPOOL2D_BWD         dx[e] = sum of dy over the windows whose maximum is e
+ *   -DOP_AVGPOOL2D             y = window sum / divisor (count_include_pad or in-range
+ *                              count)
+ *   -DOP_AVGPOOL2D_BWD         dx[e] = sum over windows holding e of dy / divisor
+ *   -DOP_UPSAMPLE_NEAREST      y[i, j] = x[i / fh, j / fw]
+ *   -DOP_UPSAMPLE_NEAREST_BWD  dx[i, j] = sum of its fh x fw block of dy
  * One invocation per output element (grid-stride). The backward kernels gather over the
  * windows that cover an element, in the reference's row-major order, instead of
  * scattering, so no atomics are needed and sums match the reference's order.
@@ -15,7 +17,7 @@
 #include "common.glsl"
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
-#if defined(OP_MAXPOOL_BWD)
+#if defined(OP_MAXPOOL2D_BWD)
 layout(std430, binding = 1) readonly buffer DY { float dy[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 #else
@@ -76,14 +78,14 @@ void cover(int e, int k, int s, int p, int len, out int lo, out int hi)
 void main()
 {
     for (uint o = GSTART; o < pc.n; o += GSTEP) {
-#if defined(OP_MAXPOOL) || defined(OP_AVGPOOL) || defined(OP_UPSAMPLE)
+#if defined(OP_MAXPOOL2D) || defined(OP_AVGPOOL2D) || defined(OP_UPSAMPLE_NEAREST)
         uint plane = o / uint(pc.oh * pc.ow);
         int r = int(o % uint(pc.oh * pc.ow));
         int i = r / pc.ow, j = r % pc.ow;
         uint base = plane * uint(pc.h * pc.w);
-#if defined(OP_MAXPOOL)
+#if defined(OP_MAXPOOL2D)
         y[o] = x[base + uint(window_argmax(base, i, j))];
-#elif defined(OP_AVGPOOL)
+#elif defined(OP_AVGPOOL2D)
         float s = 0.0;
         for (int a = 0; a < pc.kh; a++) {
             int ih = i * pc.sh - pc.ph + a;
@@ -102,7 +104,7 @@ void main()
         int e = int(o % uint(pc.h * pc.w));
         int ih = e / pc.w, iw = e % pc.w;
         uint obase = plane * uint(pc.oh * pc.ow);
-#if defined(OP_UPSAMPLE_BWD)
+#if defined(OP_UPSAMPLE_NEAREST_BWD)
         float s = 0.0;
         for (int a = 0; a < pc.kh; a++) {
             for (int b = 0; b < pc.kw; b++) {
@@ -117,7 +119,7 @@ void main()
         float s = 0.0;
         for (int i = i0; i <= i1; i++) {
             for (int j = j0; j <= j1; j++) {
-#if defined(OP_MAXPOOL_BWD)
+#if defined(OP_MAXPOOL2D_BWD)
                 if (window_argmax(plane * uint(pc.h * pc.w), i, j) == e) {
                     s += dy[obase + uint(i * pc.ow + j)];
                 }

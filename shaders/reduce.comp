@@ -7,6 +7,7 @@
  *   -DOP_BROADCAST   y[o] = scale * x[broadcast index], elementwise.
  *   -DOP_ARGMAX      index of the first maximum of each last-axis row; NaN never wins
  *                    (a row of NaN only gives 0), as in the CPU reference.
+ * REDUCE_SUM and BROADCAST take 4 padded dims, or 8 with -DND.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -19,6 +20,25 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 #endif
 
+#ifdef ND
+layout(push_constant) uniform PC {
+    uint n;
+    uint d[8], s[8], r[8]; /* as below, over 8 padded dims */
+    uint n_red;
+    float scale;
+} pc;
+
+/* The input offset of row-major index i over extents e (d or r), strides s. */
+#define OFFSET_ND(i, e, out)                                                                      \
+    {                                                                                             \
+        uint q_ = (i);                                                                            \
+        out = 0u;                                                                                 \
+        for (int k_ = 7; k_ >= 0; k_--) {                                                         \
+            out += (q_ % pc.e[k_]) * pc.s[k_];                                                    \
+            q_ /= pc.e[k_];                                                                       \
+        }                                                                                         \
+    }
+#else
 layout(push_constant) uniform PC {
     uint n;         /* outputs (REDUCE_SUM, BROADCAST) or rows (ARGMAX) */
     uint d1, d2, d3; /* padded output dims 1..3; ARGMAX: d1 = columns */
@@ -27,6 +47,7 @@ layout(push_constant) uniform PC {
     uint n_red;
     float scale;
 } pc;
+#endif
 
 #if defined(OP_REDUCE_SUM)
 shared float red[WG];
@@ -35,6 +56,10 @@ void main()
 {
     uint lid = gl_LocalInvocationID.x;
     for (uint o = gl_WorkGroupID.x; o < pc.n; o += gl_NumWorkGroups.x) {
+#ifdef ND
+        uint base;
+        OFFSET_ND(o, d, base);
+#else
         uint i3 = o % pc.d3;
         uint q = o / pc.d3;
         uint i2 = q % pc.d2;
@@ -42,8 +67,14 @@ void main()
         uint i1 = q % pc.d1;
         uint i0 = q / pc.d1;
         uint base = i0 * pc.s0 + i1 * pc.s1 + i2 * pc.s2 + i3 * pc.s3;
+#endif
         float acc = 0.0;
         for (uint r = lid; r < pc.n_red; r += WG) {
+#ifdef ND
+            uint off;
+            OFFSET_ND(r, r, off);
+            acc += x[base + off];
+#else
             uint k3 = r % pc.r3;
             uint t = r / pc.r3;
             uint k2 = t % pc.r2;
@@ -51,6 +82,7 @@ void main()
             uint k1 = t % pc.r1;
             uint k0 = t / pc.r1;
             acc += x[base + k0 * pc.s0 + k1 * pc.s1 + k2 * pc.s2 + k3 * pc.s3];
+#endif
         }
         red[lid] = acc;
         barrier();
@@ -70,6 +102,11 @@ void main()
 void main()
 {
     for (uint i = GSTART; i < pc.n; i += GSTEP) {
+#ifdef ND
+        uint src;
+        OFFSET_ND(i, d, src);
+        y[i] = pc.scale * x[src];
+#else
         uint i3 = i % pc.d3;
         uint q = i / pc.d3;
         uint i2 = q % pc.d2;
@@ -77,6 +114,7 @@ void main()
         uint i1 = q % pc.d1;
         uint i0 = q / pc.d1;
         y[i] = pc.scale * x[i0 * pc.s0 + i1 * pc.s1 + i2 * pc.s2 + i3 * pc.s3];
+#endif
     }
 }
 #elif defined(OP_ARGMAX)

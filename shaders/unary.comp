@@ -1,11 +1,16 @@
 #version 450
 /*
- * unary.comp - elementwise ops of one tensor (-DOP_RELU ...) and, with -DBWD, the
- * _BWD kernels of (x or y, dy). p0 and p1 carry the op's parameters (scale and shift,
- * or alpha). Matches src/ops/unary.c.
+ * unary.comp - elementwise ops of one tensor (-DOP_RELU ...) and the _BWD kernels of
+ * (x or y, dy) (-DOP_RELU_BWD ...). p0 and p1 carry the op's parameters (scale and
+ * shift, or alpha). Matches src/ops/unary.c.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+
+#if defined(OP_RELU_BWD) || defined(OP_LEAKY_RELU_BWD) || defined(OP_SIGMOID_BWD) ||             \
+    defined(OP_TANH_BWD) || defined(OP_GELU_BWD)
+#define BWD 1
+#endif
 
 #define GELU_K 0.7978845608028654
 #define GELU_C 0.044715

@@ -51,7 +51,10 @@ struct kiln_backend_ops {
     kiln_status (*run_end)(struct kiln_backend *be);     /* optional: NULL = no-op; submits */
     kiln_status (*synchronize)(struct kiln_backend *be); /* optional: NULL = no-op */
 
-    const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: unsupported */
+    const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: see generic */
+    /* optional: NULL = none. The launcher of ops whose descriptor says KILN__OPF_GENERIC
+     * and that have no entry in kernels (op_desc.h: the generic kernel convention). */
+    const struct kiln_kernel *generic;
 };
 
 struct kiln_backend {
@@ -62,6 +65,9 @@ struct kiln_backend {
     void *impl; /* backend device state */
     char device_name[128];
     size_t alignment; /* required alignment of tensor offsets in a buffer */
+    /* Byte offsets within a tensor at which a view may start (a divisor of alignment);
+     * 0: views only at offset 0. */
+    size_t view_alignment;
 };
 
 /* The compiled-in backends, in "auto" preference order for GPUs, cpu last. */
@@ -79,5 +85,20 @@ extern const struct kiln_backend_ops kiln__vk_backend;
 
 /* Where a tensor's data is: its buffer and byte offset (views resolve to their root). */
 struct kiln_buffer *kiln__tensor_buffer(const struct kiln_tensor *t, size_t *offset);
+
+/* The kernel that runs op on be: its entry in be's kernel table, else be's generic
+ * launcher when the op's descriptor allows it; NULL when neither exists. The one place
+ * that decides (the planner's check and the executor both call it). */
+static inline const struct kiln_kernel *kiln__kernel_of(const struct kiln_backend *be, int op)
+{
+    const struct kiln_kernel *k = &be->ops->kernels[op];
+    if (k->run != NULL) {
+        return k;
+    }
+    if ((kiln__ops[op]->flags & KILN__OPF_GENERIC) && be->ops->generic != NULL) {
+        return be->ops->generic;
+    }
+    return NULL;
+}
 
 #endif /* KILN_BACKEND_IMPL_H */

@@ -16,13 +16,15 @@
  * adds others); gradients use the loosest of that and the descriptor tolerances of
  * every backward node (a gradient is as exact as the least exact op that computed it).
  *
- * Rows live in tests/ops/test_<family>.c, one table per family. Adding a family: its
- * file defining oh_family_<family>, its extern below, its entry in oh_families[]
- * (op_harness.c) and its file in tests/meson.build; test_ops makes its TCase. Adding an
- * op: add rows
- * for it (odd and prime sizes, one larger than a workgroup, the broadcasting or axis
- * patterns it takes, its special values) and, in tests/ref64.c, its double evaluator
- * and its forward tolerance class; the coverage check fails until both exist.
+ * Rows live in tests/ops/test_<family>.c, one table per family, with the double-precision
+ * evaluators of the family's ops (struct oh_eval; ref64.h). Adding a family: its file
+ * defining oh_family_<family>, its extern below, its entry in oh_families[]
+ * (op_harness.c) and its file in tests/meson.build and tests/golden/meson.build;
+ * test_ops makes its TCase. Adding an op: add rows for it (odd and prime sizes, one
+ * larger than a workgroup, the broadcasting or axis patterns it takes, its special
+ * values) and its evaluator with its forward tolerance class to its family's table (the
+ * ops from before that table existed have theirs in tests/ref64_ops.c); the coverage
+ * check fails until both exist.
  * Run one family with CK_RUN_CASE=<family>, one op's rows with KILN_TEST_OP=<op name>
  * (e.g. matmul), without fork with CK_FORK=no; KILN_TEST_VERBOSE=1 prints every
  * comparison's errors next to its tolerance.
@@ -78,6 +80,34 @@
             a, b, c, d                                                                             \
         }                                                                                          \
     }
+#define OH_S5(a, b, c, d, e)                                                                       \
+    {                                                                                              \
+        5,                                                                                         \
+        {                                                                                          \
+            a, b, c, d, e                                                                          \
+        }                                                                                          \
+    }
+#define OH_S6(a, b, c, d, e, f)                                                                    \
+    {                                                                                              \
+        6,                                                                                         \
+        {                                                                                          \
+            a, b, c, d, e, f                                                                       \
+        }                                                                                          \
+    }
+#define OH_S7(a, b, c, d, e, f, g)                                                                 \
+    {                                                                                              \
+        7,                                                                                         \
+        {                                                                                          \
+            a, b, c, d, e, f, g                                                                    \
+        }                                                                                          \
+    }
+#define OH_S8(a, b, c, d, e, f, g, h)                                                              \
+    {                                                                                              \
+        8,                                                                                         \
+        {                                                                                          \
+            a, b, c, d, e, f, g, h                                                                 \
+        }                                                                                          \
+    }
 
 /* ---- Input generators ---- */
 
@@ -119,6 +149,12 @@ union oh_params {
     struct kiln__p_pad pad;
     struct kiln__p_dropout drop;
     struct kiln__p_rnn rnn;
+    /* The params of the op_list.h rows that declare theirs (KILN_OP_P): .p.<tag>. */
+#define KILN_OP(name, family, n_in)
+#define KILN_OP_P(name, family, n_in, tag, fields) struct kiln__p_##tag tag;
+#include "ops/op_list.h"
+#undef KILN_OP_P
+#undef KILN_OP
     unsigned char raw[KILN__PARAMS_BYTES];
 };
 
@@ -128,6 +164,9 @@ enum {
     OH_NO_FD = 1u << 2,     /* skip the finite-difference check (kinks, special values) */
     OH_NO_DOUBLE = 1u << 3, /* skip the double-precision forward check */
     OH_EVAL = 1u << 4,      /* forward only, in inference mode (kiln_graph_eval) */
+    /* every backend's output and gradients must equal the CPU's bit for bit (ops that
+     * promise the reference's order of summation); goldens keep the tolerance */
+    OH_BITWISE = 1u << 5,
 };
 
 struct oh_case;
@@ -154,16 +193,30 @@ struct oh_case {
     oh_build_fn build;
 };
 
+/* Evaluates node n in double (tests/ref64.h). in[i]: the values of n's sources (i32 data
+ * as integer values); out: n->n_elems values. In-place updates write their inputs (the
+ * bits of inplace_mask) instead, at step t (1-based). */
+typedef void (*oh_eval_fn)(const struct kiln_tensor *n, double *const *in, double *out, int t);
+
+/* An op's double-precision evaluator and its forward tolerance class (ref64.h). */
+struct oh_eval {
+    int op; /* enum kiln_op */
+    oh_eval_fn eval;
+    struct kiln__tol tol;
+};
+
 struct oh_family {
     const char *name;
     const struct oh_case *cases;
     int n_cases;
+    const struct oh_eval *evals; /* the family's ops' evaluators (NULL: in ref64_ops.c) */
+    int n_evals;
 };
 
 /* The family tables (tests/ops/test_<family>.c). */
 extern const struct oh_family oh_family_binary, oh_family_unary, oh_family_gemm, oh_family_shape,
     oh_family_reduce, oh_family_loss, oh_family_optim, oh_family_conv, oh_family_pool,
-    oh_family_norm, oh_family_layout, oh_family_random, oh_family_rnn;
+    oh_family_norm, oh_family_layout, oh_family_random, oh_family_index, oh_family_rnn;
 
 /* All families, NULL-terminated. */
 extern const struct oh_family *const oh_families[];

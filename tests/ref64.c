@@ -12,6 +12,20 @@
 
 /* ==== Evaluating a case graph ==== */
 
+struct r64_op r64_op_of(int op)
+{
+    for (int f = 0; oh_families[f] != NULL; f++) {
+        for (int i = 0; i < oh_families[f]->n_evals; i++) {
+            const struct oh_eval *e = &oh_families[f]->evals[i];
+            if (e->op == op) {
+                struct r64_op r = {e->eval, e->tol};
+                return r;
+            }
+        }
+    }
+    return r64_ops[op];
+}
+
 struct r64_graph {
     const struct oh_side *sd;
     int32_t n; /* nodes evaluated: ids 0..n-1 */
@@ -63,14 +77,15 @@ static bool r64_forward(struct r64_graph *e, int t)
         if (nd->op == KILN__OP_LEAF) {
             continue;
         }
-        double *in[OH_MAX_IN] = {NULL};
+        double *in[KILN__MAX_SRC] = {NULL};
         for (int k = 0; k < nd->n_src; k++) {
             in[k] = e->val[nd->src[k]->id];
         }
-        if (r64_ops[nd->op].eval == NULL) {
+        struct r64_op op = r64_op_of(nd->op);
+        if (op.eval == NULL) {
             return false;
         }
-        r64_ops[nd->op].eval(nd, in, e->val[i], t);
+        op.eval(nd, in, e->val[i], t);
     }
     return true;
 }
@@ -82,7 +97,8 @@ static struct kiln__tol case_forward_tol(const struct r64_graph *e)
     for (int32_t i = 0; i < e->n; i++) {
         const struct kiln_tensor *nd = e->sd->g->nodes[i];
         if (nd->op != KILN__OP_LEAF) {
-            const struct kiln__tol *o = &r64_ops[nd->op].tol;
+            struct r64_op op = r64_op_of(nd->op);
+            const struct kiln__tol *o = &op.tol;
             t.nmse = fmax(t.nmse, o->nmse);
             t.abs = fmax(t.abs, o->abs);
             t.rel = fmax(t.rel, o->rel);

@@ -89,18 +89,20 @@
 
 /* ==== Evaluators ==== */
 
-/* Evaluates node n in double. in[i]: the values of n's sources (i32 data as integer
- * values); out: n->n_elems values. In-place updates write their inputs (the bits of
- * inplace_mask) instead, at step t (1-based). */
-typedef void (*r64_eval_fn)(const struct kiln_tensor *n, double *const *in, double *out, int t);
+/* Evaluates node n in double: oh_eval_fn (op_harness.h). */
+typedef oh_eval_fn r64_eval_fn;
 
 struct r64_op {
     r64_eval_fn eval;     /* NULL: no evaluator (the double checks fail for the op) */
     struct kiln__tol tol; /* the forward tolerance class */
 };
 
-/* Indexed by enum kiln_op (ref64_ops.c). */
+/* Indexed by enum kiln_op (ref64_ops.c): the ops whose family table has no evaluators. */
 extern const struct r64_op r64_ops[KILN_OP_COUNT];
+
+/* The evaluator of op: from its family's table (tests/ops/test_<family>.c), else from
+ * r64_ops. */
+struct r64_op r64_op_of(int op);
 
 /* ==== Checks ==== */
 
@@ -122,15 +124,6 @@ extern const struct r64_op r64_ops[KILN_OP_COUNT];
         1e-12, 2e-6, 2e-6                                                                          \
     }
 void r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out, int t);
-
-/* The recurrent ops (ref64_rnn.c). Tolerance class RNN: the f32 reference's
- * activations (within 3 ULP; src/ops/rnn.c) and its products' roundings feed every
- * later step, so the error of T steps is a few times one step's. */
-#define R64_TOL_RNN                                                                                \
-    {                                                                                              \
-        1e-10, 1e-5, 1e-5                                                                          \
-    }
-void r64_eval_rnn(const struct kiln_tensor *n, double *const *in, double *out, int t);
 
 /* CPU forward of case c vs the double evaluation. True when they agree (or the row
  * says OH_NO_DOUBLE); otherwise writes msg. */

@@ -259,7 +259,7 @@ static void layout(const struct kiln_tensor *n, double *const *in, double *out)
     if (n->op == KILN_OP_CONCAT) {
         int32_t axis = ((const struct kiln__p_concat *)(const void *)n->params)->axis;
         for (int64_t o = 0; o < n->n_elems; o++) {
-            int64_t c[4] = {0, 0, 0, 0}, rem = o, idx = 0;
+            int64_t c[KILN_MAX_DIMS] = {0}, rem = o, idx = 0;
             for (int32_t k = ys->rank - 1; k >= 0; k--) {
                 c[k] = rem % ys->dims[k];
                 rem /= ys->dims[k];
@@ -277,7 +277,7 @@ static void layout(const struct kiln_tensor *n, double *const *in, double *out)
     }
     const struct kiln_shape *xs = &n->src[0]->shape;
     for (int64_t o = 0; o < n->n_elems; o++) {
-        int64_t c[4] = {0, 0, 0, 0}, rem = o, idx = 0;
+        int64_t c[KILN_MAX_DIMS] = {0}, rem = o, idx = 0;
         bool inside = true;
         for (int32_t k = ys->rank - 1; k >= 0; k--) {
             c[k] = rem % ys->dims[k];

@@ -5,6 +5,7 @@
  * backends run without fork (driver state must not cross a fork) on one context per
  * process. On the cpu backend it also runs the double-precision checks (ref64.c),
  * the out-of-memory sweep and the op coverage check.
+ * Under KILN_VK_VALIDATION the vulkan run also fails on any validation message.
  * Exit status: 0 all passed, 1 a failure, 77 the backend is absent or (with no
  * failure) some cases need kernels it lacks; those are listed as UNSUPPORTED lines.
  */
@@ -17,6 +18,11 @@
 #include "ref64.h"
 
 static struct oh_env env;
+
+#ifdef KILN_HAVE_VULKAN
+/* src/backend/vulkan/vk_device.c: validation messages the backend received. */
+uint32_t kiln__vk_validation_count(const struct kiln_backend *be);
+#endif
 
 /* Guard band after every tensor: larger than any workgroup's overrun of a few lanes. */
 #define GUARD_BYTES 256
@@ -333,6 +339,15 @@ int main(int argc, char **argv)
     srunner_run_all(sr, CK_NORMAL);
     int nf = srunner_ntests_failed(sr);
     srunner_free(sr);
+#ifdef KILN_HAVE_VULKAN
+    uint32_t n_val =
+        strcmp(env.backend, "vulkan") == 0 ? kiln__vk_validation_count(&env.be->be) : 0;
+    if (n_val > 0) {
+        printf("FAIL: %u Vulkan validation message(s); run with KILN_LOG=warn to see them\n",
+               n_val);
+        nf++;
+    }
+#endif
     kiln_context_destroy(env.be);
     kiln_context_destroy(env.cpu);
     if (nf == 0 && oh_n_unsupported > 0) {

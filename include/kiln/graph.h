@@ -148,9 +148,10 @@ KILN_API kiln_tensor *kiln_sqrt(kiln_graph *g, kiln_tensor *x);
 
 /* ---- Matrix products and shapes ---- */
 
-/* op(a) @ op(b), op = transpose when the flag is set. a and b are both rank 2, or both
- * rank 3 with equal batch (dims[0]); a rank-3 a with a rank-2 b multiplies every batch
- * entry by b. */
+/* op(a) @ op(b) over the last two dims, op = transpose (of those two) when the flag is
+ * set: a [..., M, K] by b [..., K, N] -> [..., M, N]. The dims before the last two are a
+ * batch and broadcast like NumPy's (torch.matmul; ranks 2 to KILN_MAX_DIMS, either may
+ * be rank 2). A batch of a (not transposed) by a rank-2 b runs as one product. */
 KILN_API kiln_tensor *kiln_matmul(kiln_graph *g, kiln_tensor *a, kiln_tensor *b, int trans_a,
                                   int trans_b);
 /* A view of x with a new shape of the same element count; one dim may be -1. */
@@ -270,14 +271,53 @@ KILN_API kiln_tensor *kiln_lrn(kiln_graph *g, kiln_tensor *x, int32_t size, floa
  */
 KILN_API kiln_tensor *kiln_dropout(kiln_graph *g, kiln_tensor *x, float p, uint64_t seed);
 
-/* Joins n (1..4) tensors along axis; the other dims must match. */
+/* Joins n >= 1 tensors along axis; the other dims must match. [in] xs: borrowed. */
 KILN_API kiln_tensor *kiln_concat(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32_t axis);
-/* x[..., start : start + length, ...] along axis. */
+/* Stacks n >= 1 tensors of one shape along a new dim at axis (0..rank): PyTorch's
+ * torch.stack (a reshape of each, which is a view, and a concat). [in] xs: borrowed. */
+KILN_API kiln_tensor *kiln_stack(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32_t axis);
+/* x[..., start : start + length, ...] along axis. When the result is one contiguous
+ * range of x (every dim before axis of size 1, as after kiln_split of the first dim), it
+ * is a view of x where the backend can bind its offset, and no copy runs. */
 KILN_API kiln_tensor *kiln_slice(kiln_graph *g, kiln_tensor *x, int32_t axis, int64_t start,
                                  int64_t length);
+/* Splits x along axis into n slices of sizes[i] (summing to x's extent): torch.split.
+ * [out] out: n tensors (the graph's poisoned tensor for each when the call fails). */
+KILN_API void kiln_split(kiln_graph *g, kiln_tensor *x, int32_t axis, int32_t n,
+                         const int64_t *sizes, kiln_tensor **out);
+/* Splits x along axis into n slices as equal as possible, the first (extent mod n) one
+ * longer (numpy.array_split; n <= the extent). [out] out: n tensors. */
+KILN_API void kiln_chunk(kiln_graph *g, kiln_tensor *x, int32_t axis, int32_t n, kiln_tensor **out);
 /* Zeros around x: before[i] and after[i] (x's rank entries each, >= 0) per dim. */
 KILN_API kiln_tensor *kiln_pad(kiln_graph *g, kiln_tensor *x, const int32_t *before,
                                const int32_t *after);
+
+/* ---- Indexing, selection and masks ---- */
+
+/*
+ * x's slices along axis picked by the i32 indices idx (any rank; PyTorch's index_select
+ * for rank 1): out = x.shape[:axis] + idx.shape + x.shape[axis + 1:], out[..., j..., ...]
+ * = x[..., idx[j...], ...]. An index outside [0, x.dims[axis]) reads zeros and gets no
+ * gradient. x is f32 (differentiable) or i32. The gradient sums the rows of each index
+ * in index order, without atomics, so it is the same on every backend and run.
+ */
+KILN_API kiln_tensor *kiln_gather(kiln_graph *g, kiln_tensor *x, kiln_tensor *idx, int32_t axis);
+/* Embedding lookup: table [V, D], idx i32 of any rank -> idx.shape + [D] (kiln_gather
+ * along axis 0). Row padding_idx (in [0, V); -1: none) is read like any other but never
+ * gets a gradient, as with PyTorch's nn.Embedding(padding_idx). */
+KILN_API kiln_tensor *kiln_embedding(kiln_graph *g, kiln_tensor *table, kiln_tensor *idx,
+                                     int32_t padding_idx);
+/* The adjoint of kiln_gather: zeros of src.shape[:axis] + [size] + src.shape[axis +
+ * idx.rank:] to which src[..., j..., ...] is added at row idx[j...] (PyTorch's
+ * index_add_ into zeros), in index order; indices outside [0, size) add nothing. */
+KILN_API kiln_tensor *kiln_scatter_add(kiln_graph *g, kiln_tensor *src, kiln_tensor *idx,
+                                       int32_t axis, int64_t size);
+/* cond != 0 ? a : b elementwise, the three broadcast like NumPy (any rank up to
+ * KILN_MAX_DIMS). cond is f32 (NaN counts as nonzero) or i32 and gets no gradient; a and
+ * b are f32. */
+KILN_API kiln_tensor *kiln_where(kiln_graph *g, kiln_tensor *cond, kiln_tensor *a, kiln_tensor *b);
+/* f32 mask of lengths.shape + [max_len]: 1 where t < lengths[...] (padded sequences). */
+KILN_API kiln_tensor *kiln_sequence_mask(kiln_graph *g, kiln_tensor *lengths, int64_t max_len);
 
 /* ---- Differentiation, compilation, execution ---- */
 

@@ -239,7 +239,7 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
         s = KILN_E_OUT_OF_HOST_MEMORY;
         goto done;
     }
-    s = be->ops->kernels[n->op].run(be, n);
+    s = kiln__kernel_of(be, n->op)->run(be, n);
     if (s != KILN_OK) {
         goto done;
     }
@@ -327,14 +327,14 @@ kiln_status kiln__exec_node(kiln_graph *g, struct kiln_tensor *n)
 {
     struct kiln_context *ctx = g->ctx;
     struct kiln_backend *be = &ctx->be;
-    if (n->op == KILN__OP_LEAF || (kiln__ops[n->op]->flags & KILN__OPF_VIEW)) {
+    if (n->op == KILN__OP_LEAF || kiln__is_view(n)) {
         return KILN_OK;
     }
     if (ctx->check == KILN__CHECK_FULL && !be->ops->is_reference) {
         return shadow_node(g, n);
     }
     ctx->stats.nodes++;
-    KILN_TRY(be->ops->kernels[n->op].run(be, n));
+    KILN_TRY(kiln__kernel_of(be, n->op)->run(be, n));
     /* KILN_CHECK=nan on any backend; KILN_CHECK=1 on the reference backend itself. */
     return ctx->check ? watch_node(g, n) : KILN_OK;
 }

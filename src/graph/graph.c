@@ -325,8 +325,12 @@ struct kiln_tensor *kiln__node(kiln_graph *g, int op, int n_src, struct kiln_ten
     if (d->backward == NULL) {
         t->flags &= ~(uint32_t)KILN__F_NEEDS_GRAD;
     }
-    if (d->flags & KILN__OPF_VIEW) {
+    size_t off = 0;
+    size_t va = g->ctx->be.view_alignment;
+    if ((d->flags & KILN__OPF_VIEW) ||
+        (d->view != NULL && d->view(t, &off) && (off == 0 || (va > 0 && off % va == 0)))) {
         t->view_root = src[0]->view_root;
+        t->view_offset = src[0]->view_offset + off;
     }
     return t;
 }

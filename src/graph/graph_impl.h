@@ -49,8 +49,9 @@ struct kiln_tensor {
     int64_t n_elems;
     _Alignas(8) unsigned char params[KILN__PARAMS_BYTES];
     char name[64];
-    size_t offset;    /* byte offset in buf */
-    int32_t last_use; /* id of the last node reading this storage */
+    size_t offset;      /* byte offset in buf */
+    size_t view_offset; /* a view's byte offset in view_root's storage (else 0) */
+    int32_t last_use;   /* id of the last node reading this storage */
     /* leaves: initializer (graph-owned constants; store entries keep their own) */
     kiln_init init;
     float init_arg;
@@ -127,6 +128,12 @@ static inline bool kiln__needs_grad(const struct kiln_tensor *t)
 static inline const void *kiln__params(const struct kiln_tensor *t)
 {
     return t->params;
+}
+
+/* Whether node t aliases another tensor's storage (no kernel runs for it). */
+static inline bool kiln__is_view(const struct kiln_tensor *t)
+{
+    return t->op != KILN__OP_LEAF && t->view_root != t;
 }
 
 /* Shape helpers. */

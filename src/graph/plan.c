@@ -19,7 +19,7 @@ static size_t align_up(size_t x, size_t a)
 struct kiln_buffer *kiln__tensor_buffer(const struct kiln_tensor *t, size_t *offset)
 {
     const struct kiln_tensor *r = t->view_root;
-    *offset = r->offset;
+    *offset = r->offset + t->view_offset;
     return r->buf;
 }
 
@@ -39,11 +39,11 @@ static kiln_status check_kernels(kiln_graph *g)
     const struct kiln_backend *be = &g->ctx->be;
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const struct kiln_tensor *n = g->nodes[i];
-        if (n->op == KILN__OP_LEAF || (kiln__ops[n->op]->flags & KILN__OPF_VIEW)) {
+        if (n->op == KILN__OP_LEAF || kiln__is_view(n)) {
             continue;
         }
-        const struct kiln_kernel *k = &be->ops->kernels[n->op];
-        if (k->run == NULL) {
+        const struct kiln_kernel *k = kiln__kernel_of(be, n->op);
+        if (k == NULL) {
             return KILN_FAIL(KILN_E_UNSUPPORTED,
                              "op '%s' (node '%s') has no kernel on backend '%s'",
                              kiln__ops[n->op]->name, n->name, be->ops->name);

@@ -1,5 +1,5 @@
 /*
- * binary.c - add, sub, mul and div with numpy broadcasting over up to 4 dims: the
+ * binary.c - add, sub, mul and div with numpy broadcasting over up to KILN_MAX_DIMS dims: the
  * builders, shape inference, backward rules and the CPU reference. Sources are
  * right-aligned; a dim of 1 (or a missing leading dim) repeats along the other's.
  */

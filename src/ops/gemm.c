@@ -1,25 +1,52 @@
 /*
- * gemm.c - matrix products: C = op(A) op(B) for rank-2 operands, or batched over a
- * leading dim for rank-3 operands of equal batch. The CPU reference calls OpenBLAS's
- * cblas_sgemm. kiln_matmul also takes a rank-3 A with a rank-2 B by folding A's batch
- * into its rows.
+ * gemm.c - matrix products: C = op(A) op(B) over the last two dims, batched over the
+ * others (ranks 2 to KILN_MAX_DIMS) with NumPy broadcasting of the batch dims; the
+ * backward rule sums the products back over the dims an operand was broadcast along.
+ * The CPU reference calls OpenBLAS's cblas_sgemm once per batch entry. kiln_matmul
+ * folds the batch of A into its rows when B is a rank-2 matrix (one product).
  */
 #include <cblas.h>
+#include <string.h>
 
 #include "../graph/graph_impl.h"
 #include "family.h"
 
-/* The m, n, k and batch of node n. */
-static void dims_of(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int64_t *nn,
-                    int64_t *k)
+void kiln__matmul_dims(const struct kiln_tensor *n, struct kiln__mm *mm)
 {
     const struct kiln__p_matmul *p = kiln__params(n);
     const struct kiln_shape *a = &n->src[0]->shape, *b = &n->src[1]->shape;
-    int32_t r = a->rank;
-    *batch = r == 3 ? a->dims[0] : 1;
-    *m = p->trans_a ? a->dims[r - 1] : a->dims[r - 2];
-    *k = p->trans_a ? a->dims[r - 2] : a->dims[r - 1];
-    *nn = p->trans_b ? b->dims[r - 2] : b->dims[r - 1];
+    int32_t ra = a->rank, rb = b->rank, ro = n->shape.rank;
+    mm->m = p->trans_a ? a->dims[ra - 1] : a->dims[ra - 2];
+    mm->k = p->trans_a ? a->dims[ra - 2] : a->dims[ra - 1];
+    mm->n = p->trans_b ? b->dims[rb - 2] : b->dims[rb - 1];
+    /* The batch dims (all but the last two) of the output and of each operand, merged
+     * where both operands allow, in units of whole matrices. */
+    struct kiln_shape bo = {ro - 2, {0}}, ba = {ra - 2, {0}}, bb = {rb - 2, {0}};
+    memcpy(bo.dims, n->shape.dims, sizeof(int64_t) * (size_t)bo.rank);
+    memcpy(ba.dims, a->dims, sizeof(int64_t) * (size_t)ba.rank);
+    memcpy(bb.dims, b->dims, sizeof(int64_t) * (size_t)bb.rank);
+    const struct kiln_shape *ops[3] = {NULL, &ba, &bb};
+    struct kiln__iter it;
+    kiln__iter_bcast(&bo, 3, ops, &it);
+    mm->nb = it.rank;
+    mm->batch = kiln__shape_elems(&bo);
+    for (int32_t i = 0; i < it.rank; i++) {
+        mm->bdims[i] = it.dims[i];
+        mm->sa[i] = it.strides[1][i] * mm->m * mm->k;
+        mm->sb[i] = it.strides[2][i] * mm->k * mm->n;
+    }
+}
+
+void kiln__matmul_batch(const struct kiln__mm *mm, int64_t i, int64_t *oa, int64_t *ob)
+{
+    *oa = 0;
+    *ob = 0;
+    for (int32_t d = mm->nb - 1; d >= 0; d--) {
+        int64_t c = i % mm->bdims[d];
+        i /= mm->bdims[d];
+        *oa += c * mm->sa[d];
+        *ob += c * mm->sb[d];
+    }
 }
 
 static kiln_status infer_matmul(struct kiln_tensor *n)
@@ -29,29 +56,34 @@ static kiln_status infer_matmul(struct kiln_tensor *n)
     char sa[64], sb[64];
     KILN_TRY(kiln__want_dtype(n, 0, KILN_DTYPE_F32));
     KILN_TRY(kiln__want_dtype(n, 1, KILN_DTYPE_F32));
-    if (a->rank != b->rank || (a->rank != 2 && a->rank != 3) ||
-        (a->rank == 3 && a->dims[0] != b->dims[0])) {
+    int32_t ra = a->rank, rb = b->rank, ro = ra > rb ? ra : rb;
+    bool ok = ra >= 2 && rb >= 2;
+    /* Batch dims (all but the last two) broadcast like NumPy's, right-aligned. */
+    for (int32_t i = 0; ok && i < ro - 2; i++) {
+        int32_t ia = i - (ro - ra), ib = i - (ro - rb);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        ok = da == db || da == 1 || db == 1;
+        n->shape.dims[i] = da > db ? da : db;
+    }
+    if (!ok) {
         return KILN_FAIL(KILN_E_SHAPE,
-                         "matmul: a is %s and b is %s; both must be rank 2, or rank 3 with equal "
-                         "batch",
+                         "matmul: a is %s and b is %s; both need rank >= 2 and batch dims (all "
+                         "but the last two) that broadcast",
                          kiln__shape_str(a, sa, sizeof(sa)), kiln__shape_str(b, sb, sizeof(sb)));
     }
-    int32_t r = a->rank;
-    int64_t kb = p->trans_b ? b->dims[r - 1] : b->dims[r - 2];
-    int64_t batch, m, nn, k;
-    dims_of(n, &batch, &m, &nn, &k);
+    int64_t m = p->trans_a ? a->dims[ra - 1] : a->dims[ra - 2];
+    int64_t k = p->trans_a ? a->dims[ra - 2] : a->dims[ra - 1];
+    int64_t kb = p->trans_b ? b->dims[rb - 1] : b->dims[rb - 2];
+    int64_t nn = p->trans_b ? b->dims[rb - 2] : b->dims[rb - 1];
     if (k != kb) {
         return KILN_FAIL(
             KILN_E_SHAPE, "matmul: a%s is %s and b%s is %s; inner dimensions %lld and %lld differ",
             p->trans_a ? "^T" : "", kiln__shape_str(a, sa, sizeof(sa)), p->trans_b ? "^T" : "",
             kiln__shape_str(b, sb, sizeof(sb)), (long long)k, (long long)kb);
     }
-    n->shape.rank = r;
-    if (r == 3) {
-        n->shape.dims[0] = batch;
-    }
-    n->shape.dims[r - 2] = m;
-    n->shape.dims[r - 1] = nn;
+    n->shape.rank = ro;
+    n->shape.dims[ro - 2] = m;
+    n->shape.dims[ro - 1] = nn;
     return KILN_OK;
 }
 
@@ -59,15 +91,17 @@ static kiln_status ref_matmul(const struct kiln__op_args *args)
 {
     const struct kiln_tensor *n = args->node;
     const struct kiln__p_matmul *p = kiln__params(n);
-    int64_t batch, m, nn, k;
-    dims_of(n, &batch, &m, &nn, &k);
+    struct kiln__mm mm;
+    kiln__matmul_dims(n, &mm);
     const float *a = args->in[0], *b = args->in[1];
     float *c = args->out;
-    int lda = (int)(p->trans_a ? m : k), ldb = (int)(p->trans_b ? k : nn);
-    for (int64_t i = 0; i < batch; i++) {
+    int lda = (int)(p->trans_a ? mm.m : mm.k), ldb = (int)(p->trans_b ? mm.k : mm.n);
+    for (int64_t i = 0; i < mm.batch; i++) {
+        int64_t oa, ob;
+        kiln__matmul_batch(&mm, i, &oa, &ob);
         cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
-                    p->trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)nn, (int)k, 1.0f,
-                    a + i * m * k, lda, b + i * k * nn, ldb, 0.0f, c + i * m * nn, (int)nn);
+                    p->trans_b ? CblasTrans : CblasNoTrans, (int)mm.m, (int)mm.n, (int)mm.k, 1.0f,
+                    a + oa, lda, b + ob, ldb, 0.0f, c + i * mm.m * mm.n, (int)mm.n);
     }
     return KILN_OK;
 }
@@ -86,11 +120,13 @@ static void bwd_matmul(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor 
     const struct kiln__p_matmul *p = kiln__params(n);
     struct kiln_tensor *a = n->src[0], *b = n->src[1];
     int ta = p->trans_a, tb = p->trans_b;
+    /* Products over the output's batch, summed back over the batch dims an operand was
+     * broadcast along. */
     if (kiln__needs_grad(a)) {
-        dx[0] = ta ? mm(g, b, dy, tb, 1) : mm(g, dy, b, 0, !tb);
+        dx[0] = kiln__unbroadcast(g, ta ? mm(g, b, dy, tb, 1) : mm(g, dy, b, 0, !tb), a);
     }
     if (kiln__needs_grad(b)) {
-        dx[1] = tb ? mm(g, dy, a, 1, ta) : mm(g, a, dy, !ta, 0);
+        dx[1] = kiln__unbroadcast(g, tb ? mm(g, dy, a, 1, ta) : mm(g, a, dy, !ta, 0), b);
     }
 }
 
@@ -109,16 +145,19 @@ kiln_tensor *kiln_matmul(kiln_graph *g, kiln_tensor *a, kiln_tensor *b, int tran
     if (g == NULL) {
         return NULL;
     }
-    if (a != NULL && b != NULL && a->shape.rank == 3 && b->shape.rank == 2 && !trans_a &&
+    if (a != NULL && b != NULL && a->shape.rank >= 3 && b->shape.rank == 2 && !trans_a &&
         !(a->flags & KILN__F_POISON) && !(b->flags & KILN__F_POISON)) {
-        /* Fold the batch into the rows: [B, M, K] x [K, N] = ([B*M, K] x [K, N]). */
-        int64_t flat[2] = {a->shape.dims[0] * a->shape.dims[1], a->shape.dims[2]};
+        /* Fold the batch into the rows: [B..., M, K] x [K, N] = ([B... M, K] x [K, N]), one
+         * product instead of one per batch entry. */
+        int32_t r = a->shape.rank;
+        int64_t flat[2] = {a->n_elems / a->shape.dims[r - 1], a->shape.dims[r - 1]};
         struct kiln_tensor *c = mm(g, kiln_reshape(g, a, 2, flat), b, 0, trans_b);
         if (c->flags & KILN__F_POISON) {
             return c;
         }
-        int64_t out[3] = {a->shape.dims[0], a->shape.dims[1], c->shape.dims[1]};
-        return kiln_reshape(g, c, 3, out);
+        struct kiln_shape out = a->shape;
+        out.dims[r - 1] = c->shape.dims[1];
+        return kiln_reshape(g, c, r, out.dims);
     }
     return mm(g, a, b, trans_a, trans_b);
 }

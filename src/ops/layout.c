@@ -1,8 +1,11 @@
 /*
  * layout.c - ops that move values between layouts: CONCAT of 1..KILN__MAX_SRC inputs
- * along one axis (inception branches; the builder joins longer lists in a tree), SLICE (a box of x,
- * per-dim begin and size) and PAD (zeros around x, per-dim before and after). SLICE and PAD are
- * each other's adjoints, and CONCAT's backward is one SLICE per input. All are exact copies.
+ * along one axis (inception branches; the builder joins longer lists in a tree), SLICE (a
+ * box of x, per-dim begin and size) and PAD (zeros around x, per-dim before and after).
+ * SLICE and PAD are each other's adjoints, and CONCAT's backward is one SLICE per input.
+ * All are exact copies; a SLICE whose box is one contiguous range of x is a view instead
+ * (no copy) where the backend can bind its offset. The builders kiln_stack (N inputs
+ * along a new axis), kiln_split and kiln_chunk (N outputs) are made of these.
  */
 #include <string.h>
 
@@ -145,6 +148,28 @@ static void box_of(const struct kiln_tensor *n, int64_t offs[KILN_MAX_DIMS])
     }
 }
 
+/* A slice is one contiguous range of x when every dim after the last one it cuts (begin
+ * or size not the whole dim) is whole and every dim before that one has size 1. */
+static bool view_slice(const struct kiln_tensor *n, size_t *offset)
+{
+    const struct kiln__p_slice *p = kiln__params(n);
+    const struct kiln_shape *x = &n->src[0]->shape;
+    int32_t cut = -1;
+    int64_t off = 0, stride = 1;
+    for (int32_t k = x->rank - 1; k >= 0; k--) {
+        if (cut < 0 && (p->begin[k] != 0 || p->size[k] != x->dims[k])) {
+            cut = k;
+        }
+        if (cut >= 0 && k < cut && p->size[k] != 1) {
+            return false;
+        }
+        off += p->begin[k] * stride;
+        stride *= x->dims[k];
+    }
+    *offset = (size_t)off * kiln_dtype_size(n->src[0]->dtype);
+    return true;
+}
+
 /* SLICE and PAD copy whole runs: the box is contiguous in both tensors over its
  * innermost dims where it spans the larger tensor, so the copy is one memcpy per run
  * (PAD clears its output first). */
@@ -224,6 +249,9 @@ const struct kiln__op_desc kiln__desc_CONCAT = {
     .cpu_ref = ref_concat,
     .tol = {0, 0, 0}, /* copies */
 };
+/* A view where the box is contiguous and the backend can bind its offset (CPU and
+ * OpenCL at any element, Vulkan at multiples of minStorageBufferOffsetAlignment); the
+ * reference (and the kernels, for a copy) run otherwise. */
 const struct kiln__op_desc kiln__desc_SLICE = {
     .name = "slice",
     .n_in = 1,
@@ -232,6 +260,7 @@ const struct kiln__op_desc kiln__desc_SLICE = {
     .backward = bwd_slice,
     .cpu_ref = ref_slice_pad,
     .tol = {0, 0, 0},
+    .view = view_slice,
 };
 const struct kiln__op_desc kiln__desc_PAD = {
     .name = "pad",
@@ -304,4 +333,105 @@ kiln_tensor *kiln_pad(kiln_graph *g, kiln_tensor *x, const int32_t *before, cons
         }
     }
     return kiln__node(g, KILN_OP_PAD, 1, &x, &p, sizeof(p));
+}
+
+kiln_tensor *kiln_stack(kiln_graph *g, int32_t n, kiln_tensor *const *xs, int32_t axis)
+{
+    if (g == NULL) {
+        return NULL;
+    }
+    if (n < 1 || xs == NULL) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_stack: %d inputs; at least 1", n);
+    }
+    kiln_tensor *inline_parts[16], **parts = inline_parts;
+    if (n > 16) {
+        parts = kiln__alloc(g->ctx, sizeof(*parts) * (size_t)n, "kiln_stack");
+        if (parts == NULL) {
+            return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
+        }
+    }
+    kiln_tensor *r = NULL;
+    for (int32_t i = 0; i < n && r == NULL; i++) {
+        const kiln_tensor *x = xs[i];
+        if (x == NULL || (x->flags & KILN__F_POISON)) {
+            r = x == NULL
+                    ? kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_stack: input %d is NULL", i)
+                    : (kiln_tensor *)x;
+        } else if (axis < 0 || axis > x->shape.rank || x->shape.rank >= KILN_MAX_DIMS) {
+            r = kiln__graph_fail(g, KILN_E_SHAPE, "kiln_stack: axis %d of inputs of rank %d", axis,
+                                 x->shape.rank);
+        } else {
+            /* x with a dim of 1 inserted at axis: a view. */
+            struct kiln_shape s = {x->shape.rank + 1, {0}};
+            for (int32_t k = 0; k < s.rank; k++) {
+                s.dims[k] = k < axis ? x->shape.dims[k] : k == axis ? 1 : x->shape.dims[k - 1];
+            }
+            parts[i] = kiln_reshape(g, xs[i], s.rank, s.dims);
+        }
+    }
+    if (r == NULL) {
+        r = kiln_concat(g, n, parts, axis);
+    }
+    if (parts != inline_parts) {
+        kiln__free(g->ctx, parts);
+    }
+    return r;
+}
+
+void kiln_split(kiln_graph *g, kiln_tensor *x, int32_t axis, int32_t n, const int64_t *sizes,
+                kiln_tensor **out)
+{
+    if (g == NULL || out == NULL || n < 1) {
+        if (g != NULL) {
+            kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_split: %d outputs into %p", n,
+                             (void *)out);
+        }
+        return;
+    }
+    int64_t total = 0;
+    bool ok = x != NULL && !(x->flags & KILN__F_POISON) && sizes != NULL && axis >= 0 &&
+              axis < x->shape.rank;
+    for (int32_t i = 0; ok && i < n; i++) {
+        ok = sizes[i] >= 1;
+        total += sizes[i];
+    }
+    kiln_tensor *bad = NULL;
+    if (x == NULL || (x->flags & KILN__F_POISON)) {
+        bad = x != NULL ? x : kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_split: x is NULL");
+    } else if (!ok || total != x->shape.dims[axis]) {
+        bad = kiln__graph_fail(g, KILN_E_SHAPE,
+                               "kiln_split('%s'): %d sizes along axis %d do not add up to its "
+                               "extent",
+                               x->name, n, axis);
+    }
+    int64_t start = 0;
+    for (int32_t i = 0; i < n; i++) {
+        out[i] = bad != NULL ? bad : kiln_slice(g, x, axis, start, sizes[i]);
+        start += bad != NULL ? 0 : sizes[i];
+    }
+}
+
+void kiln_chunk(kiln_graph *g, kiln_tensor *x, int32_t axis, int32_t n, kiln_tensor **out)
+{
+    if (g == NULL || out == NULL || n < 1) {
+        kiln_split(g, x, axis, n, NULL, out);
+        return;
+    }
+    if (x == NULL || (x->flags & KILN__F_POISON) || axis < 0 || axis >= x->shape.rank ||
+        x->shape.dims[axis] < n) {
+        for (int32_t i = 0; i < n; i++) {
+            out[i] =
+                x != NULL && (x->flags & KILN__F_POISON)
+                    ? x
+                    : kiln__graph_fail(g, KILN_E_SHAPE, "kiln_chunk: %d chunks of axis %d of %s", n,
+                                       axis, x != NULL ? x->name : "NULL");
+        }
+        return;
+    }
+    int64_t d = x->shape.dims[axis], start = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int64_t len = d / n + (i < d % n ? 1 : 0);
+        out[i] = kiln_slice(g, x, axis, start, len);
+        start += len;
+    }
 }

@@ -11,6 +11,7 @@
 #ifndef KILN_OP_DESC_H
 #define KILN_OP_DESC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,17 @@ enum kiln_op {
 #undef KILN_OP
     KILN_OP_COUNT
 };
+
+/* The parameter structs declared by the rows of op_list.h (KILN_OP_P): struct
+ * kiln__p_<tag> { fields }. */
+#define KILN_OP(name, family, n_in)
+#define KILN_OP_P(name, family, n_in, tag, fields)                                                 \
+    struct kiln__p_##tag {                                                                         \
+        fields                                                                                     \
+    };
+#include "op_list.h"
+#undef KILN_OP_P
+#undef KILN_OP
 
 /* Leaves (inputs, parameters, optimizer state, constants) carry this op id. */
 #define KILN__OP_LEAF KILN_OP_COUNT
@@ -171,7 +183,32 @@ enum {
     KILN__OPF_VIEW = 1u << 0,     /* output aliases src[0]: no kernel runs */
     KILN__OPF_INPLACE = 1u << 1,  /* writes the inputs in inplace_mask; output is empty */
     KILN__OPF_VARIADIC = 1u << 2, /* takes 1..n_in sources (node->n_src says how many) */
+    /* The GPU backends may run the op through their generic launcher when their kernel
+     * table has no entry for it (see KILN__GEN_HDR_BYTES below). */
+    KILN__OPF_GENERIC = 1u << 3,
 };
+
+/*
+ * The generic kernel convention (KILN__OPF_GENERIC). A backend runs such an op without
+ * op-specific host code: one work-item per item (desc->gpu_items, else one per output
+ * element), over a grid that may be smaller (kernels loop with a grid stride where the
+ * backend says so: Vulkan); its buffers are the node's sources in order, then its
+ * output (in-place ops: the sources only); its scalars are a header of
+ * KILN__GEN_HDR_BYTES, then the node's params struct whole. Every parameter field is 4
+ * bytes (int32_t, uint32_t or float), so that the struct has one layout on the host, in
+ * OpenCL C and in a GLSL push-constant block; infer may write derived sizes into the
+ * params so that kernels need nothing else. Kernel names: the op's descriptor name in
+ * opencl/<family>.cl and the variant <family>_<name> of shaders/<family>.comp built with
+ * -DOP_<NAME>.
+ */
+struct kiln__gen_hdr {
+    uint32_t n;              /* items */
+    uint32_t training;       /* 1 in kiln_graph_run, 0 in kiln_graph_eval */
+    uint32_t run_lo, run_hi; /* the graph's run count (random ops) */
+};
+#define KILN__GEN_HDR_BYTES  16
+/* Params of generic ops must fit a 128-byte push-constant block after the header. */
+#define KILN__GEN_PARAMS_MAX (128 - KILN__GEN_HDR_BYTES)
 
 struct kiln__op_desc {
     const char *name; /* lowercase, e.g. "matmul" */
@@ -188,12 +225,22 @@ struct kiln__op_desc {
     /* The reference kernel: defines the op. */
     kiln_status (*cpu_ref)(const struct kiln__op_args *a);
     struct kiln__tol tol;
+    /* optional: NULL = n->n_elems. The work-items of the generic GPU kernel. */
+    int64_t (*gpu_items)(const struct kiln_tensor *n);
+    /* optional: NULL = never a view. Returns true when the output is a contiguous range
+     * of src[0] starting *offset bytes into it; the node is then made a view of its
+     * source (no kernel runs) when the backend can bind that offset (its
+     * view_alignment), else it runs as a copy. */
+    bool (*view)(const struct kiln_tensor *n, size_t *offset);
 };
 
 extern const struct kiln__op_desc *const kiln__ops[KILN_OP_COUNT];
 
 /* Returns the op's name, or "leaf" for KILN__OP_LEAF. */
 const char *kiln__op_name(int op);
+
+/* Returns the op's family as op_list.h names it ("binary"), or "leaf". */
+const char *kiln__op_family(int op);
 
 /* Tolerances shared by families, with their reasons in op_table.c. */
 extern const struct kiln__tol kiln__tol_exact;       /* bitwise-reproducible ops */
@@ -203,7 +250,7 @@ extern const struct kiln__tol kiln__tol_reduction;   /* sums, matmul, softmax, l
 /* ==== Broadcasting helpers shared by every backend ==== */
 
 /* The 4-dim helpers serve kernels written for up to 4 dims; they require rank <= 4
- * (callers reduce higher ranks with kiln__iter first, or refuse the node). */
+ * (callers reduce higher ranks with kiln__iter first). */
 
 /* The node's output dims padded to 4 with leading ones. */
 void kiln__dims4(const struct kiln_shape *s, int64_t out[4]);
@@ -249,27 +296,45 @@ void kiln__iter_merge(struct kiln__iter *it, int n_ops);
  * with a fixed number of dims take. */
 void kiln__iter_pad(struct kiln__iter *it, int n_ops, int32_t r);
 
-/* ---- Shapes for kernels written for up to 4 dims (the GPU backends) ---- */
+/* ---- Matrix products (gemm.c) ---- */
 
-/* Each merges what the op allows into at most 4 dims, padded to exactly 4 (leading
- * ones); it returns false with KILN_E_UNSUPPORTED recorded (naming the node) when more
- * than 4 remain, so a backend's supports hook can refuse the node at compile. */
+/* The sizes of a MATMUL node: each of its batch entries multiplies an m x k by a k x n
+ * matrix. The batch (the output's dims but the last two, batch entries in all) is merged
+ * into nb dims bdims (outermost first, nb >= 1) along which A's and B's first elements
+ * move by sa[i] and sb[i] elements (0 where the operand is broadcast); C is contiguous,
+ * m n elements per entry. */
+struct kiln__mm {
+    int64_t m, n, k, batch;
+    int32_t nb;
+    int64_t bdims[KILN_MAX_DIMS], sa[KILN_MAX_DIMS], sb[KILN_MAX_DIMS];
+};
+void kiln__matmul_dims(const struct kiln_tensor *n, struct kiln__mm *mm);
+/* The element offsets in A and B of batch entry i. */
+void kiln__matmul_batch(const struct kiln__mm *mm, int64_t i, int64_t *oa, int64_t *ob);
+
+/* ---- Shapes for the GPU kernels: 4 dims when they suffice, else 8 ---- */
+
+/* Each merges what the op allows; when at most 4 dims remain it pads them to exactly 4
+ * (leading ones) and returns 4, else it pads them to KILN_MAX_DIMS and returns that.
+ * The GPU backends run their 4-dim kernels for 4 and their 8-dim ones otherwise. */
 
 /* Elementwise with broadcasting: op 0 the output (contiguous), op 1 + i source i
  * (n->n_src <= 3). */
-bool kiln__iter4_bcast(const struct kiln_tensor *n, struct kiln__iter *it);
+int32_t kiln__gpu_iter_bcast(const struct kiln_tensor *n, struct kiln__iter *it);
 
 /* TRANSPOSE: op 0 the output (contiguous), op 1 the input's stride for each output dim. */
-bool kiln__iter4_transpose(const struct kiln_tensor *n, struct kiln__iter *it);
+int32_t kiln__gpu_iter_transpose(const struct kiln_tensor *n, struct kiln__iter *it);
 
 /* REDUCE_SUM: input dims id, output dims od (1 where reduced) and the input's strides,
  * adjacent dims merged when both are reduced or both kept. */
-bool kiln__reduce4(const struct kiln_tensor *n, int64_t id[4], int64_t od[4], int64_t is[4]);
+int32_t kiln__gpu_reduce(const struct kiln_tensor *n, int64_t id[KILN_MAX_DIMS],
+                         int64_t od[KILN_MAX_DIMS], int64_t is[KILN_MAX_DIMS]);
 
 /* SLICE and PAD: output dims od, input dims id and strides is, and the box offset of the
  * smaller tensor in the larger (SLICE: begin in the input; PAD: before in the output). */
-bool kiln__box4(const struct kiln_tensor *n, int64_t od[4], int64_t id[4], int64_t is[4],
-                int64_t offs[4]);
+int32_t kiln__gpu_box(const struct kiln_tensor *n, int64_t od[KILN_MAX_DIMS],
+                      int64_t id[KILN_MAX_DIMS], int64_t is[KILN_MAX_DIMS],
+                      int64_t offs[KILN_MAX_DIMS]);
 
 /* ---- Recurrent ops: sizes shared by the reference and the GPU launchers (rnn.c) ---- */
 

@@ -5,12 +5,20 @@
  * any) are a POD struct in src/ops/op_desc.h. Ops ending in _BWD are the kernels that
  * backward rules emit; they have no backward of their own.
  *
- * Adding an op: add one line here, its descriptor and CPU reference in the family file,
- * a kernel in each backend's kernel table, and a case row in tests/ops/.
+ * An op with parameters may be declared with KILN_OP_P(NAME, family, n_in, tag, fields),
+ * which also declares its parameter struct, struct kiln__p_<tag> { fields } (op_desc.h);
+ * includers that only want the rows define KILN_OP alone.
+ *
+ * Adding an op: README.md "Adding an op" lists the files (this row, the family's C file,
+ * its OpenCL kernel and shader, its test rows and its PyTorch mapping).
  */
+#ifndef KILN_OP_P
+#define KILN_OP_P(name, family, n_in, tag, fields) KILN_OP(name, family, n_in)
+#define KILN__OP_P_DEFAULT
+#endif
 
 /*      name             family  n_in */
-/* binary: numpy broadcasting over up to 4 dims */
+/* binary: numpy broadcasting over up to 8 dims */
 KILN_OP(ADD, binary, 2)
 KILN_OP(SUB, binary, 2)
 KILN_OP(MUL, binary, 2)
@@ -77,11 +85,32 @@ KILN_OP(BN_RUNNING_UPDATE, norm, 3)   /* (running_mean, running_var, stats), in 
 KILN_OP(LRN, norm, 1)
 KILN_OP(LRN_BWD, norm, 2) /* (x, dy) -> dx */
 /* layout: concatenation, slices, zero padding */
-KILN_OP(CONCAT, layout, 4) /* 1..4 inputs along one axis */
+KILN_OP(CONCAT, layout, 4) /* 1..KILN__MAX_SRC inputs along one axis */
 KILN_OP(SLICE, layout, 1)
 KILN_OP(PAD, layout, 1)
 /* random */
 KILN_OP(DROPOUT, random, 1) /* its own adjoint: the backward is DROPOUT of dy */
+/* index: gathers and scatters along an axis, selection by a condition, masks */
+KILN_OP_P(GATHER, index, 2, gather, /* (x, idx i32) -> x.shape[:axis] + idx.shape + ... */
+          int32_t axis;             /* the gathered axis of x */
+          int32_t padding_idx;      /* rows that get no gradient; -1: none */
+          int32_t zero_pad;         /* 1: padding rows read as 0 (scatter_add's adjoint) */
+          int32_t outer; int32_t v; /* derived by infer: prod(dims before axis), x.dims[axis] */
+          int32_t j; int32_t inner; /* derived: idx elements, prod(dims after axis) */
+          int32_t tile;)            /* rows per block of BUCKET_INDICES (derived) */
+KILN_OP(BUCKET_INDICES, index, 1)   /* (idx) -> i32 block offsets and positions; as GATHER's */
+KILN_OP(SCATTER_ADD, index, 3)      /* (dy, idx, buckets) -> dx [.., v, ..]; as GATHER's */
+KILN_OP_P(WHERE, index, 3, where,   /* (cond f32 or i32, a, b): cond != 0 ? a : b */
+          int32_t cond_i32;         /* derived: cond is i32 */
+          int32_t rank;             /* derived: the merged iteration over the output */
+          uint32_t dims[8];         /* its extents, outermost first */
+          uint32_t bcast[3];)       /* bit k: source i is broadcast along merged dim k */
+KILN_OP_P(SEQUENCE_MASK, index, 1, sequence_mask, /* (lengths i32) -> f32 [.., max_len] */
+          int32_t max_len;)
 /* rnn: one direction of a recurrent layer over a padded batch (see src/ops/rnn.c) */
 KILN_OP(RNN_SEQ, rnn, 5)     /* (xg [T,N,G], w_hh [G,H], b_hh [G], s0, mask [T,N]) -> flat */
 KILN_OP(RNN_SEQ_BWD, rnn, 5) /* (y, dy, w_hh, s0, mask) -> flat gate and state gradients */
+#ifdef KILN__OP_P_DEFAULT
+#undef KILN_OP_P
+#undef KILN__OP_P_DEFAULT
+#endif

@@ -26,6 +26,27 @@ const char *kiln__op_name(int op)
     return "leaf";
 }
 
+static const char *const families[KILN_OP_COUNT] = {
+#define KILN_OP(name, family, n_in) [KILN_OP_##name] = #family,
+#include "op_list.h"
+#undef KILN_OP
+};
+
+const char *kiln__op_family(int op)
+{
+    return op >= 0 && op < KILN_OP_COUNT ? families[op] : "leaf";
+}
+
+/* The parameter structs of op_list.h rows are what the generic kernels get whole. */
+#define KILN_OP(name, family, n_in)
+#define KILN_OP_P(name, family, n_in, tag, fields)                                                 \
+    _Static_assert(sizeof(struct kiln__p_##tag) <= KILN__GEN_PARAMS_MAX,                           \
+                   "the parameters of " #name " do not fit a push-constant block");                \
+    _Static_assert(sizeof(struct kiln__p_##tag) % 4 == 0, #name ": parameters of 4-byte fields");
+#include "op_list.h"
+#undef KILN_OP_P
+#undef KILN_OP
+
 /* Ops that move or select values (relu, transpose, argmax, add of two floats) are
  * correctly rounded on every conforming device, so any difference is a bug. */
 const struct kiln__tol kiln__tol_exact = {0.0, 0.0, 0.0};
@@ -166,18 +187,15 @@ void kiln__bcast_strides(const struct kiln_tensor *n, int i, int64_t strides[4])
     }
 }
 
-/* ==== Shapes for 4-dim kernels ==== */
+/* ==== Shapes for the GPU kernels: 4 dims, else 8 ==== */
 
-static bool fail_rank(const struct kiln_tensor *n, int32_t rank)
+/* The padded rank for a merged rank r. */
+static int32_t gpu_rank(int32_t r)
 {
-    KILN_FAIL(KILN_E_UNSUPPORTED,
-              "node '%s' (op %s) needs %d dims after merging; this backend's kernel takes at "
-              "most 4",
-              n->name, kiln__op_name(n->op), rank);
-    return false;
+    return r <= 4 ? 4 : KILN_MAX_DIMS;
 }
 
-bool kiln__iter4_bcast(const struct kiln_tensor *n, struct kiln__iter *it)
+int32_t kiln__gpu_iter_bcast(const struct kiln_tensor *n, struct kiln__iter *it)
 {
     const struct kiln_shape *ops[KILN__ITER_OPS] = {NULL};
     int n_ops = 1 + n->n_src;
@@ -186,14 +204,12 @@ bool kiln__iter4_bcast(const struct kiln_tensor *n, struct kiln__iter *it)
         ops[1 + i] = &n->src[i]->shape;
     }
     kiln__iter_bcast(&n->shape, n_ops, ops, it);
-    if (it->rank > 4) {
-        return fail_rank(n, it->rank);
-    }
-    kiln__iter_pad(it, n_ops, 4);
-    return true;
+    int32_t r = gpu_rank(it->rank);
+    kiln__iter_pad(it, n_ops, r);
+    return r;
 }
 
-bool kiln__iter4_transpose(const struct kiln_tensor *n, struct kiln__iter *it)
+int32_t kiln__gpu_iter_transpose(const struct kiln_tensor *n, struct kiln__iter *it)
 {
     const int32_t *perm = ((const int32_t *)(const void *)n->params);
     const struct kiln_shape *s = &n->src[0]->shape;
@@ -207,55 +223,67 @@ bool kiln__iter4_transpose(const struct kiln_tensor *n, struct kiln__iter *it)
         it->strides[1][i] = i < lead ? 0 : in_str[lead + perm[i - lead]];
     }
     kiln__iter_merge(it, 2);
-    if (it->rank > 4) {
-        return fail_rank(n, it->rank);
-    }
-    kiln__iter_pad(it, 2, 4);
-    return true;
+    int32_t r = gpu_rank(it->rank);
+    kiln__iter_pad(it, 2, r);
+    return r;
 }
 
-bool kiln__reduce4(const struct kiln_tensor *n, int64_t id[4], int64_t od[4], int64_t is[4])
+/* Pads the first m of each of n_arr arrays (dims) to exactly r entries with leading
+ * ones (fill[k] for array k). */
+static void pad_front(int64_t *const *arr, const int64_t *fill, int n_arr, int32_t m, int32_t r)
 {
-    int64_t i8[KILN_MAX_DIMS], o8[KILN_MAX_DIMS], mi[KILN_MAX_DIMS], mo[KILN_MAX_DIMS];
+    for (int a = 0; a < n_arr; a++) {
+        for (int32_t k = r - 1; k >= 0; k--) {
+            arr[a][k] = k < r - m ? fill[a] : arr[a][k - (r - m)];
+        }
+    }
+}
+
+/* Row-major strides of dims d (r of them). */
+static void strides_of(const int64_t *d, int32_t r, int64_t *s)
+{
+    s[r - 1] = 1;
+    for (int32_t k = r - 2; k >= 0; k--) {
+        s[k] = s[k + 1] * d[k + 1];
+    }
+}
+
+int32_t kiln__gpu_reduce(const struct kiln_tensor *n, int64_t id[KILN_MAX_DIMS],
+                         int64_t od[KILN_MAX_DIMS], int64_t is[KILN_MAX_DIMS])
+{
+    int64_t i8[KILN_MAX_DIMS], o8[KILN_MAX_DIMS];
     kiln__dims_nd(&n->src[0]->shape, i8);
     kiln__dims_nd(&n->shape, o8);
-    int32_t r = 0;
+    int32_t m = 0;
     bool prev_red = false;
     for (int k = 0; k < KILN_MAX_DIMS; k++) {
         if (i8[k] == 1) {
             continue;
         }
         bool red = o8[k] == 1;
-        if (r > 0 && red == prev_red) {
-            mi[r - 1] *= i8[k];
-            mo[r - 1] *= o8[k];
+        if (m > 0 && red == prev_red) {
+            id[m - 1] *= i8[k];
+            od[m - 1] *= o8[k];
         } else {
-            mi[r] = i8[k];
-            mo[r] = o8[k];
-            r++;
+            id[m] = i8[k];
+            od[m] = o8[k];
+            m++;
         }
         prev_red = red;
     }
-    if (r > 4) {
-        return fail_rank(n, r);
-    }
-    for (int k = 0; k < 4; k++) {
-        bool pad = k < 4 - r;
-        id[k] = pad ? 1 : mi[k - (4 - r)];
-        od[k] = pad ? 1 : mo[k - (4 - r)];
-    }
-    is[3] = 1;
-    for (int k = 2; k >= 0; k--) {
-        is[k] = is[k + 1] * id[k + 1];
-    }
-    return true;
+    int32_t r = gpu_rank(m);
+    int64_t *arr[2] = {id, od};
+    const int64_t fill[2] = {1, 1};
+    pad_front(arr, fill, 2, m, r);
+    strides_of(id, r, is);
+    return r;
 }
 
-bool kiln__box4(const struct kiln_tensor *n, int64_t od[4], int64_t id[4], int64_t is[4],
-                int64_t offs[4])
+int32_t kiln__gpu_box(const struct kiln_tensor *n, int64_t od[KILN_MAX_DIMS],
+                      int64_t id[KILN_MAX_DIMS], int64_t is[KILN_MAX_DIMS],
+                      int64_t offs[KILN_MAX_DIMS])
 {
     int64_t o8[KILN_MAX_DIMS], i8[KILN_MAX_DIMS], f8[KILN_MAX_DIMS] = {0};
-    int64_t mo[KILN_MAX_DIMS], mi[KILN_MAX_DIMS], mf[KILN_MAX_DIMS];
     kiln__dims_nd(&n->shape, o8);
     kiln__dims_nd(&n->src[0]->shape, i8);
     int32_t rank = n->shape.rank, lead = KILN_MAX_DIMS - rank;
@@ -265,34 +293,26 @@ bool kiln__box4(const struct kiln_tensor *n, int64_t od[4], int64_t id[4], int64
                            : ((const struct kiln__p_pad *)kiln__params(n))->before[k];
     }
     /* A dim the box spans whole (same extent, offset 0) merges into the dim before it. */
-    int32_t r = 0;
+    int32_t m = 0;
     for (int k = 0; k < KILN_MAX_DIMS; k++) {
         if (i8[k] == 1 && o8[k] == 1) {
             continue;
         }
-        if (r > 0 && i8[k] == o8[k] && f8[k] == 0) {
-            mo[r - 1] *= o8[k];
-            mi[r - 1] *= i8[k];
-            mf[r - 1] *= i8[k];
+        if (m > 0 && i8[k] == o8[k] && f8[k] == 0) {
+            od[m - 1] *= o8[k];
+            id[m - 1] *= i8[k];
+            offs[m - 1] *= i8[k];
             continue;
         }
-        mo[r] = o8[k];
-        mi[r] = i8[k];
-        mf[r] = f8[k];
-        r++;
+        od[m] = o8[k];
+        id[m] = i8[k];
+        offs[m] = f8[k];
+        m++;
     }
-    if (r > 4) {
-        return fail_rank(n, r);
-    }
-    for (int k = 0; k < 4; k++) {
-        bool pad = k < 4 - r;
-        od[k] = pad ? 1 : mo[k - (4 - r)];
-        id[k] = pad ? 1 : mi[k - (4 - r)];
-        offs[k] = pad ? 0 : mf[k - (4 - r)];
-    }
-    is[3] = 1;
-    for (int k = 2; k >= 0; k--) {
-        is[k] = is[k + 1] * id[k + 1];
-    }
-    return true;
+    int32_t r = gpu_rank(m);
+    int64_t *arr[3] = {od, id, offs};
+    const int64_t fill[3] = {1, 1, 0};
+    pad_front(arr, fill, 3, m, r);
+    strides_of(id, r, is);
+    return r;
 }

@@ -347,6 +347,18 @@ static void shape_json(const struct kiln_shape *s, char *b, size_t n)
     }
 }
 
+/* pre, the KILN_MAX_DIMS values of v separated by commas, post. */
+static void ints_json(const char *pre, const int32_t *v, const char *post, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "%s", pre);
+    for (int i = 0; i < KILN_MAX_DIMS && k < n; i++) {
+        k += (size_t)snprintf(buf + k, n - k, "%s%d", i ? ", " : "", v[i]);
+    }
+    if (k < n) {
+        snprintf(buf + k, n - k, "%s", post);
+    }
+}
+
 void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
 {
     union gd_params p;
@@ -364,8 +376,7 @@ void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
         snprintf(buf, n, "{\"trans_a\": %d, \"trans_b\": %d}", p.mm.trans_a, p.mm.trans_b);
         break;
     case KILN_OP_TRANSPOSE:
-        snprintf(buf, n, "{\"perm\": [%d, %d, %d, %d]}", p.tr.perm[0], p.tr.perm[1], p.tr.perm[2],
-                 p.tr.perm[3]);
+        ints_json("{\"perm\": [", p.tr.perm, "]}", buf, n);
         break;
     case KILN_OP_REDUCE_SUM:
         snprintf(buf, n, "{\"axes\": %u, \"scale\": %.9g}", p.red.axes, p.red.scale);
@@ -402,6 +413,22 @@ void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
     }
 }
 
+/* Ops without a mapping above (every op added since, whose params struct its row in
+ * op_list.h declares): {"raw": [the struct's 4-byte words as int32]}, which
+ * tools/golden/make_goldens.py decodes by the op's field list; "{}" without params. */
+static void raw_params_json(int op, const void *params, char *buf, size_t n)
+{
+    size_t words = kiln__ops[op]->params_bytes / 4, k = (size_t)snprintf(buf, n, "{");
+    for (size_t i = 0; i < words && k < n; i++) {
+        int32_t w;
+        memcpy(&w, (const unsigned char *)params + 4 * i, sizeof(w));
+        k += (size_t)snprintf(buf + k, n - k, "%s%d", i ? ", " : "\"raw\": [", (int)w);
+    }
+    if (k < n) {
+        snprintf(buf + k, n - k, "%s}", words ? "]" : "");
+    }
+}
+
 void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
 {
     const unsigned char *raw = params;
@@ -414,6 +441,7 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
     struct kiln__p_dropout dr;
     struct kiln__p_rnn rn;
     int32_t i2[2];
+    char b1[160], b2[160];
     switch (op) {
     case KILN_OP_CONV2D:
     case KILN_OP_CONV2D_BWD_DATA:
@@ -461,15 +489,15 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
         break;
     case KILN_OP_SLICE:
         memcpy(&sl, raw, sizeof(sl));
-        snprintf(buf, n, "{\"begin\": [%d, %d, %d, %d], \"size\": [%d, %d, %d, %d]}", sl.begin[0],
-                 sl.begin[1], sl.begin[2], sl.begin[3], sl.size[0], sl.size[1], sl.size[2],
-                 sl.size[3]);
+        ints_json("{\"begin\": [", sl.begin, "], ", b1, sizeof(b1));
+        ints_json("\"size\": [", sl.size, "]}", b2, sizeof(b2));
+        snprintf(buf, n, "%s%s", b1, b2);
         break;
     case KILN_OP_PAD:
         memcpy(&pd, raw, sizeof(pd));
-        snprintf(buf, n, "{\"before\": [%d, %d, %d, %d], \"after\": [%d, %d, %d, %d]}",
-                 pd.before[0], pd.before[1], pd.before[2], pd.before[3], pd.after[0], pd.after[1],
-                 pd.after[2], pd.after[3]);
+        ints_json("{\"before\": [", pd.before, "], ", b1, sizeof(b1));
+        ints_json("\"after\": [", pd.after, "]}", b2, sizeof(b2));
+        snprintf(buf, n, "%s%s", b1, b2);
         break;
     case KILN_OP_RNN_SEQ:
     case KILN_OP_RNN_SEQ_BWD:
@@ -483,7 +511,7 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
                  (unsigned long long)dr.seed);
         break;
     default:
-        snprintf(buf, n, "{}");
+        raw_params_json(op, params, buf, n);
         break;
     }
 }

@@ -66,7 +66,7 @@ static void graph_json(kiln_graph *g, const struct job *j, char *buf, size_t n)
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const kiln_tensor *t = g->nodes[i];
         if (t->op != KILN__OP_LEAF) {
-            char item[1024], params[512], shape[96], srcs[64] = "", nm[16];
+            char item[2048], params[512], shape[96], srcs[1024] = "", nm[16];
             gd_params_json(t->op, t->params, j->step0, params, sizeof(params));
             shape_str(&t->shape, shape, sizeof(shape));
             for (int s = 0; s < t->n_src; s++) {
@@ -135,7 +135,7 @@ static int write_job(kiln_graph *g, const struct job *j, const char *dir)
         owned[n_owned++] = wd;
         st_tensor(&ts[n_t++], "w", KILN_DTYPE_F32, &j->w->shape, wd);
     }
-    static char graph[16384];
+    static char graph[1 << 17];
     char grad[32] = "", n_in_s[8], steps_s[8], step0_s[8], out_shape[96], path[1024];
     graph_json(g, j, graph, sizeof(graph));
     for (int i = 0; i < j->n_in; i++) {

@@ -90,10 +90,10 @@ static struct kiln__tol golden_tol(int op, const struct kiln__tol *t)
 /* Whether a node of g has an op with no kernel at all on g's backend. */
 static bool missing_kernel(const kiln_graph *g)
 {
-    const struct kiln_kernel *k = g->ctx->be.ops->kernels;
     for (int32_t i = 0; i < g->n_nodes; i++) {
-        int op = g->nodes[i]->op;
-        if (op != KILN__OP_LEAF && !(kiln__ops[op]->flags & KILN__OPF_VIEW) && k[op].run == NULL) {
+        const kiln_tensor *t = g->nodes[i];
+        if (t->op != KILN__OP_LEAF && !kiln__is_view(t) &&
+            kiln__kernel_of(&g->ctx->be, t->op) == NULL) {
             return true;
         }
     }

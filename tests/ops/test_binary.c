@@ -1,7 +1,8 @@
 /*
  * test_binary.c - case rows for add, sub, mul and div: equal shapes (odd, prime,
  * larger than a workgroup, rank 4) and numpy broadcasting (row, column, scalar-like,
- * rank-mismatched, both sides broadcast), plus inf/nan agreement.
+ * rank-mismatched, both sides broadcast, rank 8 that merges into no fewer than 8 dims),
+ * plus inf/nan agreement.
  */
 #include <math.h>
 
@@ -34,6 +35,10 @@
         {.op = OP,                                                                                 \
          .note = "rank mismatch",                                                                  \
          .shape = {OH_S4(2, 3, 5, 7), OH_S2(5, 1)},                                                \
+         .gen = {U, B}},                                                                           \
+        {.op = OP,                                                                                 \
+         .note = "rank 8, every other dim broadcast",                                              \
+         .shape = {OH_S8(2, 1, 3, 1, 2, 1, 3, 1), OH_S8(1, 2, 1, 3, 1, 2, 1, 3)},                  \
          .gen = {U, B}},                                                                           \
     {                                                                                              \
         .op = OP, .note = "both broadcast", .shape = {OH_S3(3, 1, 129), OH_S2(11, 1)}, .gen = {    \

@@ -1,9 +1,51 @@
 /*
- * test_gemm.c - case rows for matmul: tiny and odd sizes, k = 1, a long inner
- * dimension, about 67x129x33 in every transpose combination, batched (rank 3) plain
- * and transposed, and the public builder's rank-3 by rank-2 form.
+ * test_gemm.c - case rows and the double-precision evaluator of matmul: tiny and odd
+ * sizes, k = 1, a long inner dimension, about 67x129x33 in every transpose combination,
+ * batched (rank 3) plain and transposed, batched over several dims with NumPy
+ * broadcasting of the batch dims (one side rank 2, size-1 dims, rank 8 whose batch
+ * merges into no fewer than 6 dims), and the public builder's batch-by-matrix form.
  */
-#include "../op_harness.h"
+#include "../ref64.h"
+
+/* C = op(A) op(B) over the last two dims, batch dims broadcast (right-aligned). */
+static void eval_matmul(const struct kiln_tensor *n, double *const *in, double *c, int t)
+{
+    const struct kiln__p_matmul *p = (const void *)n->params;
+    const struct kiln_shape *sa = &n->src[0]->shape, *sb = &n->src[1]->shape, *so = &n->shape;
+    int32_t ra = sa->rank, rb = sb->rank, ro = so->rank;
+    int64_t m = so->dims[ro - 2], nn = so->dims[ro - 1];
+    int64_t k = p->trans_a ? sa->dims[ra - 2] : sa->dims[ra - 1];
+    int64_t batch = n->n_elems / (m * nn);
+    (void)t;
+    for (int64_t bi = 0; bi < batch; bi++) {
+        /* The batch coordinates of entry bi, then each operand's entry under broadcasting. */
+        int64_t crd[KILN_MAX_DIMS], rem = bi, ia = 0, ib = 0;
+        for (int32_t d = ro - 3; d >= 0; d--) {
+            crd[d] = rem % so->dims[d];
+            rem /= so->dims[d];
+        }
+        for (int32_t d = 0; d < ra - 2; d++) {
+            ia = ia * sa->dims[d] + (sa->dims[d] == 1 ? 0 : crd[d + ro - ra]);
+        }
+        for (int32_t d = 0; d < rb - 2; d++) {
+            ib = ib * sb->dims[d] + (sb->dims[d] == 1 ? 0 : crd[d + ro - rb]);
+        }
+        const double *ab = in[0] + ia * m * k, *bb = in[1] + ib * k * nn;
+        for (int64_t i = 0; i < m; i++) {
+            for (int64_t j = 0; j < nn; j++) {
+                double acc = 0.0;
+                for (int64_t q = 0; q < k; q++) {
+                    double x = p->trans_a ? ab[q * m + i] : ab[i * k + q];
+                    double y = p->trans_b ? bb[j * k + q] : bb[q * nn + j];
+                    acc += x * y;
+                }
+                c[bi * m * nn + i * nn + j] = acc;
+            }
+        }
+    }
+}
+
+static const struct oh_eval evals[] = {{KILN_OP_MATMUL, eval_matmul, R64_TOL_GEMM}};
 
 #define U                                                                                          \
     {                                                                                              \
@@ -46,6 +88,20 @@ static const struct oh_case cases[] = {
      .p.mm = {0, 1},
      .gen = {U, U},
      .build = build_public},
+    {.op = KILN_OP_MATMUL,
+     .note = "rank 4 by rank 2 (public builder)",
+     .shape = {OH_S4(2, 3, 5, 7), OH_S2(7, 4)},
+     .gen = {U, U},
+     .build = build_public},
+    MM(OH_S4(2, 3, 5, 7), OH_S4(2, 3, 7, 4), 0, 0, "2x3 batch of 5x7x4"),
+    MM(OH_S4(2, 3, 7, 5), OH_S4(2, 3, 4, 7), 1, 1, "2x3 batch a^T b^T"),
+    MM(OH_S2(7, 5), OH_S4(2, 3, 7, 4), 1, 0, "a^T rank 2 by a 2x3 batch"),
+    MM(OH_S4(3, 1, 5, 7), OH_S3(4, 7, 6), 0, 0, "batch 3x1 by batch 4"),
+    MM(OH_S4(1, 4, 6, 5), OH_S4(3, 1, 6, 7), 1, 0, "batch 1x4 a^T by batch 3x1"),
+    MM(OH_S5(2, 1, 3, 9, 33), OH_S5(1, 2, 1, 33, 65), 0, 0, "batch 2x1x3 by 1x2x1, 9x33x65"),
+    MM(OH_S8(2, 1, 2, 1, 2, 1, 5, 3), OH_S8(1, 2, 1, 2, 1, 2, 3, 4), 0, 0,
+       "rank 8, six batch dims broadcast in turn"),
 };
 
-const struct oh_family oh_family_gemm = {"gemm", cases, (int)(sizeof(cases) / sizeof(cases[0]))};
+const struct oh_family oh_family_gemm = {"gemm", cases, (int)(sizeof(cases) / sizeof(cases[0])),
+                                         evals, 1};

@@ -1,6 +1,7 @@
 /*
  * test_reduce.c - case rows for reduce_sum (every axis pattern, scales, more than a
- * workgroup per output), broadcast (its adjoint), argmax (ties, nan), softmax and
+ * workgroup per output, rank 8 with axes that merge into no fewer than 8 dims),
+ * broadcast (its adjoint, also over 8 unmergeable dims), argmax (ties, nan), softmax and
  * log-softmax (short, long and large-valued rows) and their _BWD kernels.
  */
 #include <math.h>
@@ -63,6 +64,8 @@ static const struct oh_case cases[] = {
     RS(OH_S3(3, 5, 7), 2, -2.0f, "axis 1, scale -2"),
     RS(OH_S4(2, 3, 5, 7), 10, 1.0f, "axes 1 and 3 of rank 4"),
     RS(OH_S4(2, 3, 5, 7), 0, 1.0f, "no axis (a copy)"),
+    RS(OH_S8(2, 3, 2, 3, 2, 3, 2, 3), 0xaa, 1.0f, "every other axis of rank 8"),
+    RS(OH_S8(3, 2, 5, 1, 2, 3, 1, 7), 0x25, 0.5f, "axes 0, 2 and 5 of rank 8, scale 0.5"),
     {.op = KILN_OP_REDUCE_SUM,
      .note = "mean over axis 1 (public builder)",
      .shape = {OH_S2(7, 129)},
@@ -75,6 +78,9 @@ static const struct oh_case cases[] = {
     BC(OH_S0, 0.5f, OH_S2(5, 7), "rank 0 to 5x7, scale 0.5"),
     BC(OH_S3(3, 1, 7), 0.25f, OH_S4(2, 3, 5, 7), "3x1x7 to 2x3x5x7, scale 0.25"),
     BC(OH_S2(5, 7), 1.0f, OH_S2(5, 7), "same shape"),
+    BC(OH_S8(1, 3, 1, 3, 1, 3, 1, 3), 2.0f, OH_S8(2, 3, 2, 3, 2, 3, 2, 3),
+       "every other dim of rank 8, scale 2"),
+    BC(OH_S5(3, 1, 2, 1, 5), 1.0f, OH_S7(2, 3, 3, 4, 2, 3, 5), "rank 5 to rank 7"),
     ROWS(KILN_OP_ARGMAX, U, .flags = 0),
     {.op = KILN_OP_ARGMAX, .note = "1031", .shape = {OH_S1(1031)}, .gen = {U}},
     {.op = KILN_OP_ARGMAX,

@@ -1,7 +1,8 @@
 /*
  * test_shape.c - case rows for reshape (a view) and transpose (ranks 2 to 4, every
- * kind of permutation, larger than a workgroup, i32 data), and views of intermediates
- * in the arena (reshape and flatten of an op's result).
+ * kind of permutation, larger than a workgroup, i32 data; ranks 6 and 8 whose
+ * permutations leave more than 4 dims after merging), and views of intermediates in the
+ * arena (reshape and flatten of an op's result).
  */
 #include "../op_harness.h"
 
@@ -57,6 +58,21 @@ static const struct oh_case cases[] = {
     TR(OH_S4(2, 3, 5, 7), 3, 1, 0, 2, "2x3x5x7 (3,1,0,2)"),
     TR(OH_S4(2, 3, 5, 7), 0, 2, 3, 1, "2x3x5x7 (0,2,3,1)"),
     TR(OH_S4(4, 13, 5, 11), 0, 3, 1, 2, "4x13x5x11 NCHW -> NWCH"),
+    {.op = KILN_OP_TRANSPOSE,
+     .note = "rank 8 reversed",
+     .shape = {OH_S8(2, 3, 2, 3, 2, 2, 3, 2)},
+     .p.tr = {{7, 6, 5, 4, 3, 2, 1, 0}},
+     .gen = {U}},
+    {.op = KILN_OP_TRANSPOSE,
+     .note = "rank 8, pairs kept together",
+     .shape = {OH_S8(2, 3, 3, 2, 5, 2, 1, 3)},
+     .p.tr = {{4, 5, 0, 1, 7, 6, 2, 3}},
+     .gen = {U}},
+    {.op = KILN_OP_TRANSPOSE,
+     .note = "rank 6",
+     .shape = {OH_S6(3, 2, 5, 2, 3, 7)},
+     .p.tr = {{1, 3, 5, 0, 2, 4}},
+     .gen = {U}},
     {.op = KILN_OP_TRANSPOSE,
      .note = "i32 13x11",
      .shape = {OH_S2(13, 11)},

@@ -330,6 +330,12 @@ FWD.update({
     "slice": lambda i, p: op_slice(i[0], p),
     "pad": lambda i, p: op_pad(i[0], p),
     "dropout": lambda i, p: op_dropout(i[0], p),
+    "gather": lambda i, p: op_gather(i[0], i[1], p),
+    "bucket_indices": lambda i, p: op_bucket_indices(i[0], p),
+    "scatter_add": lambda i, p: op_scatter_add(i[0], i[1], p),
+    # kiln: cond != 0 (NaN counts as true, -0 as false), for f32 and i32 conditions
+    "where": lambda i, p: torch.where(i[0] != 0, i[1], i[2]),
+    "sequence_mask": lambda i, p: op_sequence_mask(i[0], p),
 })
 
 
@@ -430,6 +436,90 @@ FWD.update({
     "rnn_seq": lambda i, p: op_rnn_seq(i[0], i[1], i[2], i[3], i[4], p),
     "rnn_seq_bwd": lambda i, p: op_rnn_seq_bwd(i[0], i[1], i[2], i[3], i[4], p),
 })
+# ---- ops whose params struct their row in src/ops/op_list.h declares (KILN_OP_P) ----
+# golden_dump writes those params as the struct's 4-byte words ({"raw": [...]}); the
+# fields, in struct order, as struct-module codes (an array field: count and code).
+
+RAW_PARAMS = {
+    "gather": [("axis", "i"), ("padding_idx", "i"), ("zero_pad", "i"), ("outer", "i"),
+               ("v", "i"), ("j", "i"), ("inner", "i"), ("tile", "i")],
+    "where": [("cond_i32", "i"), ("rank", "i"), ("dims", "8I"), ("bcast", "3I")],
+    "sequence_mask": [("max_len", "i")],
+}
+RAW_PARAMS["scatter_add"] = RAW_PARAMS["bucket_indices"] = RAW_PARAMS["gather"]
+
+
+def decode_params(op, p):
+    """The params dict of a node: golden_dump's JSON, or its raw words decoded."""
+    if "raw" not in p:
+        return p
+    raw = struct.pack("<%di" % len(p["raw"]), *p["raw"])
+    out, off = {}, 0
+    for name, code in RAW_PARAMS[op]:
+        vals = struct.unpack_from("<" + code, raw, off)
+        off += struct.calcsize("<" + code)
+        out[name] = list(vals) if code[0].isdigit() else vals[0]
+    return out
+
+
+def op_gather(x, idx, p):
+    """kiln's gather (index_select along axis; with padding_idx, F.embedding's rule: the
+    padding row is read but gets no gradient). kiln reads zeros for an index outside
+    [0, V) (PyTorch raises) and, with zero_pad, at the padding row."""
+    a, pad = p["axis"], p["padding_idx"]
+    v = x.shape[a]
+    valid = (idx >= 0) & (idx < v)
+    if p["zero_pad"] and pad >= 0:
+        valid = valid & (idx != pad)
+    ic = torch.where(valid, idx, torch.zeros_like(idx))
+    rest = list(x.shape[:a]) + list(x.shape[a + 1:])
+    w = x.movedim(a, 0).reshape(v, -1)
+    if x.is_floating_point():
+        e = F.embedding(ic, w, padding_idx=pad if pad >= 0 else None)
+        e = e * valid.unsqueeze(-1).to(e.dtype)
+    else:
+        e = torch.where(valid.unsqueeze(-1), w[ic], torch.zeros_like(w[ic]))
+    r = idx.dim()
+    e = e.reshape(list(idx.shape) + rest)
+    # e is idx dims, then x's dims before axis, then after it: put idx dims at axis
+    perm = list(range(r, r + a)) + list(range(r)) + list(range(r + a, r + len(rest)))
+    return e.permute(perm)
+
+
+def op_scatter_add(src, idx, p):
+    """Tensor.index_add into zeros along axis, without the padding row and indices
+    outside [0, size) (kiln skips them)."""
+    a, pad, v = p["axis"], p["padding_idx"], p["v"]
+    valid = (idx >= 0) & (idx < v) & (idx != pad)
+    ic = torch.where(valid, idx, torch.zeros_like(idx)).reshape(-1)
+    r = idx.dim()
+    lead, tail = list(src.shape[:a]), list(src.shape[a + r:])
+    s = src.reshape(lead + [ic.numel()] + tail)
+    m = valid.reshape([1] * len(lead) + [ic.numel()] + [1] * len(tail)).to(src.dtype)
+    out = torch.zeros(lead + [v] + tail, dtype=src.dtype)
+    return out.index_add(a, ic, s * m)
+
+
+def op_bucket_indices(idx, p):
+    """kiln's bucket_indices: the positions of the indices in [0, v) other than the
+    padding row, grouped by block of `tile` rows in index order, after each block's start
+    and the total; the unused end of the list is -1."""
+    v, t, pad = p["v"], p["tile"], p["padding_idx"]
+    ids = [int(i) for i in idx.reshape(-1)]
+    nb = (v + t - 1) // t
+    blocks = [[j for j, i in enumerate(ids) if 0 <= i < v and i != pad and i // t == b]
+              for b in range(nb)]
+    starts, k = [], 0
+    for b in blocks:
+        starts.append(k)
+        k += len(b)
+    out = starts + [k] + [j for b in blocks for j in b] + [-1] * (len(ids) - k)
+    return torch.tensor(out, dtype=torch.int64)
+
+
+def op_sequence_mask(lengths, p):
+    t = torch.arange(p["max_len"], dtype=lengths.dtype)
+    return (t < lengths.unsqueeze(-1)).to(FLOAT)
 
 
 def run_bn_running(ins, rvs, p):
@@ -531,7 +621,8 @@ def compute(tensors, meta):
         for nd in nodes:
             # Leaves that are not case inputs (a layer's running statistics) are None:
             # the ops that take them ignore them in a training run.
-            v = FWD[nd["op"]]([env.get(s) for s in nd["src"]], nd["params"])
+            v = FWD[nd["op"]]([env.get(s) for s in nd["src"]],
+                              decode_params(nd["op"], nd["params"]))
             env[nd["id"]] = v
             if nd["op"] != "bn_running_update":  # in place, empty output: not the case's y
                 y = v

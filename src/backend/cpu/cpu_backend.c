@@ -27,6 +27,7 @@ static kiln_status cpu_init(struct kiln_backend *be, const char *device)
     }
     snprintf(be->device_name, sizeof(be->device_name), "cpu");
     be->alignment = 64;
+    be->view_alignment = 4;
     return KILN_OK;
 }
 

@@ -131,6 +131,7 @@ static kiln_status query_device(struct kiln_backend *be, struct kiln__cl *cl)
     cl->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     /* Sub-allocated tensors start at offsets that are valid buffer origins. */
     be->alignment = align_bits / 8 > 256 ? align_bits / 8 : 256;
+    be->view_alignment = 4; /* kernels and CLBlast take element offsets */
     return KILN_OK;
 }
 
@@ -527,4 +528,5 @@ const struct kiln_backend_ops kiln__cl_backend = {
     .run_end = cl_run_end,
     .synchronize = cl_synchronize,
     .kernels = kiln__cl_kernels,
+    .generic = &kiln__cl_generic,
 };

@@ -1,7 +1,9 @@
 /*
- * cl_gemm.c - the opencl backend's matrix products through CLBlast's C API
- * (CLBlastSgemm for rank 2, CLBlastSgemmStridedBatched for rank 3, row-major, with
- * element offsets into the pooled buffers, on the backend's queue), the one mapping of
+ * cl_gemm.c - the opencl backend's matrix products through CLBlast's C API (row-major,
+ * with element offsets into the pooled buffers, on the backend's queue): CLBlastSgemm
+ * for one matrix, CLBlastSgemmStridedBatched when the batch merges into one dim (each
+ * operand one stride, 0 where broadcast), CLBlastSgemmBatched with an offset per entry
+ * otherwise), the one mapping of
  * CLBlastStatusCode to kiln statuses, and tuning: CLBlast tuner JSON files applied
  * through CLBlastOverrideParameters (KILN_CLBLAST_TUNING=<file.json or directory>).
  */
@@ -66,16 +68,39 @@ kiln_status kiln__cl_clblast_fail(int code, const char *what)
 /* ==== MATMUL ==== */
 
 #ifdef KILN_HAVE_CLBLAST
-static void dims_of(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int64_t *nn,
-                    int64_t *k)
+/* CLBlastSgemmBatched with one offset per batch entry (the batch dims do not merge into
+ * one): the offset and scalar arrays are the host's, CLBlast copies them. */
+static CLBlastStatusCode gemm_offsets(struct kiln_backend *be, const struct kiln__mm *mm,
+                                      CLBlastTranspose ta, CLBlastTranspose tb, cl_mem ma,
+                                      size_t oa, size_t lda, cl_mem mb, size_t ob, size_t ldb,
+                                      cl_mem mc, size_t oc, kiln_status *s)
 {
-    const struct kiln__p_matmul *p = kiln__params(n);
-    const struct kiln_shape *a = &n->src[0]->shape, *b = &n->src[1]->shape;
-    int32_t r = a->rank;
-    *batch = r == 3 ? a->dims[0] : 1;
-    *m = p->trans_a ? a->dims[r - 1] : a->dims[r - 2];
-    *k = p->trans_a ? a->dims[r - 2] : a->dims[r - 1];
-    *nn = p->trans_b ? b->dims[r - 2] : b->dims[r - 1];
+    struct kiln__cl *cl = kiln__cl_of(be);
+    size_t n = (size_t)mm->batch;
+    size_t *offs = kiln__alloc(be->ctx, 3 * n * sizeof(size_t), "matmul batch offsets");
+    float *ab = kiln__alloc(be->ctx, 2 * n * sizeof(float), "matmul batch scalars");
+    CLBlastStatusCode st = CLBlastSuccess;
+    *s = KILN_OK;
+    if (offs == NULL || ab == NULL) {
+        *s = KILN_E_OUT_OF_HOST_MEMORY;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t da, db;
+        kiln__matmul_batch(mm, (int64_t)i, &da, &db);
+        offs[i] = oa + (size_t)da;
+        offs[n + i] = ob + (size_t)db;
+        offs[2 * n + i] = oc + i * (size_t)(mm->m * mm->n);
+        ab[i] = 1.0f;
+        ab[n + i] = 0.0f;
+    }
+    st = CLBlastSgemmBatched(CLBlastLayoutRowMajor, ta, tb, (size_t)mm->m, (size_t)mm->n,
+                             (size_t)mm->k, ab, ma, offs, lda, mb, offs + n, ldb, ab + n, mc,
+                             offs + 2 * n, (size_t)mm->n, n, &cl->queue, NULL);
+done:
+    kiln__free(be->ctx, offs);
+    kiln__free(be->ctx, ab);
+    return st;
 }
 #endif
 
@@ -102,8 +127,9 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
 #ifdef KILN_HAVE_CLBLAST
     struct kiln__cl *cl = kiln__cl_of(be);
     const struct kiln__p_matmul *p = kiln__params(n);
-    int64_t batch, m, nn, k;
-    dims_of(n, &batch, &m, &nn, &k);
+    struct kiln__mm mm;
+    kiln__matmul_dims(n, &mm);
+    int64_t batch = mm.batch, m = mm.m, nn = mm.n, k = mm.k;
     cl_mem ma, mb, mc;
     cl_ulong oa, ob, oc;
     kiln__cl_tensor(n->src[0], &ma, &oa);
@@ -124,6 +150,7 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
     CLBlastTranspose tb = p->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
     size_t lda = (size_t)(p->trans_a ? m : k), ldb = (size_t)(p->trans_b ? k : nn);
     CLBlastStatusCode st;
+    kiln_status hs = KILN_OK;
     char what[160];
     pthread_mutex_lock(&clblast_lock);
     if (batch == 1) {
@@ -133,19 +160,27 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
         snprintf(what, sizeof(what), "CLBlastSgemm(%s%s, m %lld, n %lld, k %lld) of node '%s'",
                  p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)m, (long long)nn,
                  (long long)k, n->name);
-    } else {
+    } else if (mm.nb == 1) {
         st = CLBlastSgemmStridedBatched(
             CLBlastLayoutRowMajor, ta, tb, (size_t)m, (size_t)nn, (size_t)k, 1.0f, ma, (size_t)oa,
-            lda, (size_t)(m * k), mb, (size_t)ob, ldb, (size_t)(k * nn), 0.0f, mc, (size_t)oc,
+            lda, (size_t)mm.sa[0], mb, (size_t)ob, ldb, (size_t)mm.sb[0], 0.0f, mc, (size_t)oc,
             (size_t)nn, (size_t)(m * nn), (size_t)batch, &cl->queue, NULL);
         snprintf(what, sizeof(what),
                  "CLBlastSgemmStridedBatched(%s%s, batch %lld, m %lld, n %lld, k %lld) of node "
                  "'%s'",
                  p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)batch, (long long)m,
                  (long long)nn, (long long)k, n->name);
+    } else {
+        st = gemm_offsets(be, &mm, ta, tb, ma, (size_t)oa, lda, mb, (size_t)ob, ldb, mc, (size_t)oc,
+                          &hs);
+        snprintf(what, sizeof(what),
+                 "CLBlastSgemmBatched(%s%s, batch %lld, m %lld, n %lld, k %lld) of node '%s'",
+                 p->trans_a ? "T" : "N", p->trans_b ? "T" : "N", (long long)batch, (long long)m,
+                 (long long)nn, (long long)k, n->name);
     }
     pthread_mutex_unlock(&clblast_lock);
     cl->pending++;
+    KILN_TRY(hs);
     if (st != CLBlastSuccess) {
         return kiln__cl_clblast_fail((int)st, what);
     }

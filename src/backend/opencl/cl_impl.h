@@ -47,6 +47,7 @@ enum kiln__cl_prog {
     KILN__CL_RANDOM,
     KILN__CL_NORM,
     KILN__CL_RNN,
+    KILN__CL_INDEX,
     KILN__CL_N_PROGS
 };
 
@@ -75,7 +76,7 @@ struct kiln__cl_kernel_entry {
     cl_kernel kernel; /* owned */
 };
 
-#define KILN__CL_MAX_KERNELS 96
+#define KILN__CL_MAX_KERNELS 128
 
 /* Staging blocks for uploads, and the bytes staged before the host drains the queue. */
 #define KILN__CL_MAX_STAGE   8
@@ -151,6 +152,9 @@ kiln_status kiln__cl_kernel(struct kiln_backend *be, enum kiln__cl_prog prog, co
  * [out] out: the program, owned by the caller. */
 kiln_status kiln__cl_build(struct kiln_backend *be, const char *name, const char *text, size_t len,
                            cl_program *out);
+/* The program of an op family (op_list.h's name, "binary"): the one built from
+ * opencl/<family>.cl. Fails with KILN_E_UNSUPPORTED when there is no such file. */
+kiln_status kiln__cl_family_prog(const char *family, enum kiln__cl_prog *out);
 /* Releases every program and kernel. */
 void kiln__cl_programs_release(struct kiln__cl *cl);
 /* The directory for cached program binaries (KILN_CACHE_DIR, else XDG, else ~/.cache). */
@@ -182,6 +186,9 @@ kiln_status kiln__cl_scratch(struct kiln_backend *be, size_t n_bytes, cl_mem *ou
 /* ==== Kernel families ==== */
 
 extern const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT];
+/* The launcher of ops without an entry in kiln__cl_kernels (KILN__OPF_GENERIC): kernel
+ * <op name> of opencl/<family>.cl (cl_kernels.c). */
+extern const struct kiln_kernel kiln__cl_generic;
 
 /* cl_reduce.c: reductions, softmax and losses. */
 kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tensor *n);

@@ -17,20 +17,29 @@ static cl_long4 long4_of(const int64_t v[4])
     return r;
 }
 
+static cl_long8 long8_of(const int64_t v[8])
+{
+    cl_long8 r;
+    for (int i = 0; i < 8; i++) {
+        r.s[i] = (cl_long)v[i];
+    }
+    return r;
+}
+
 /* ==== Binary ==== */
 
-static const char *binary_name(int op, int contiguous)
+/* The kernel of op: over 4 dims (kind 0), for sources of the output's shape (1), over 8
+ * dims (2). */
+static const char *binary_name(int op, int kind)
 {
-    switch (op) {
-    case KILN_OP_ADD:
-        return contiguous ? "add_c" : "add";
-    case KILN_OP_SUB:
-        return contiguous ? "sub_c" : "sub";
-    case KILN_OP_MUL:
-        return contiguous ? "mul_c" : "mul";
-    default:
-        return contiguous ? "div__c" : "div_";
-    }
+    static const char *const names[4][3] = {
+        {"add", "add_c", "add_nd"},
+        {"sub", "sub_c", "sub_nd"},
+        {"mul", "mul_c", "mul_nd"},
+        {"div_", "div__c", "div__nd"},
+    };
+    int i = op == KILN_OP_ADD ? 0 : op == KILN_OP_SUB ? 1 : op == KILN_OP_MUL ? 2 : 3;
+    return names[i][kind];
 }
 
 static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *n)
@@ -50,8 +59,15 @@ static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *
                                KILN__CL_N(a), a);
     }
     struct kiln__iter it;
-    if (!kiln__iter4_bcast(n, &it)) {
-        return KILN_E_UNSUPPORTED;
+    if (kiln__gpu_iter_bcast(n, &it) > 4) {
+        cl_long8 dd = long8_of(it.dims), ssa = long8_of(it.strides[1]);
+        cl_long8 ssb = long8_of(it.strides[2]);
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(ma),    KILN__CL_ARG(oa), KILN__CL_ARG(mb),
+                                   KILN__CL_ARG(ob),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                                   KILN__CL_ARG(count), KILN__CL_ARG(dd), KILN__CL_ARG(ssa),
+                                   KILN__CL_ARG(ssb)};
+        return kiln__cl_launch(be, KILN__CL_BINARY, binary_name(n->op, 2), n->n_elems, 0,
+                               KILN__CL_N(a), a);
     }
     cl_long4 dd = long4_of(it.dims), ssa = long4_of(it.strides[1]), ssb = long4_of(it.strides[2]);
     struct kiln__cl_arg a[] = {KILN__CL_ARG(ma),    KILN__CL_ARG(oa), KILN__CL_ARG(mb),
@@ -133,13 +149,18 @@ static kiln_status cl_unary(struct kiln_backend *be, const struct kiln_tensor *n
 static kiln_status cl_transpose(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__iter it;
-    if (!kiln__iter4_transpose(n, &it)) {
-        return KILN_E_UNSUPPORTED;
-    }
+    int32_t r = kiln__gpu_iter_transpose(n, &it);
     cl_mem mx, my;
     cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
     kiln__cl_tensor(n->src[0], &mx, &ox);
     kiln__cl_tensor(n, &my, &oy);
+    if (r > 4) {
+        cl_long8 d = long8_of(it.dims), t = long8_of(it.strides[1]);
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                                   KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(d),
+                                   KILN__CL_ARG(t)};
+        return kiln__cl_launch(be, KILN__CL_SHAPE, "transpose_nd", n->n_elems, 0, KILN__CL_N(a), a);
+    }
     cl_long4 d = long4_of(it.dims), t = long4_of(it.strides[1]);
     struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
                                KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(d),
@@ -151,38 +172,24 @@ static kiln_status cl_broadcast(struct kiln_backend *be, const struct kiln_tenso
 {
     cl_float scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
     struct kiln__iter it;
-    if (!kiln__iter4_bcast(n, &it)) {
-        return KILN_E_UNSUPPORTED;
-    }
+    int32_t r = kiln__gpu_iter_bcast(n, &it);
     cl_mem mx, my;
     cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
     kiln__cl_tensor(n->src[0], &mx, &ox);
     kiln__cl_tensor(n, &my, &oy);
+    if (r > 4) {
+        cl_long8 dd = long8_of(it.dims), ss = long8_of(it.strides[1]);
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                                   KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(dd),
+                                   KILN__CL_ARG(ss), KILN__CL_ARG(scale)};
+        return kiln__cl_launch(be, KILN__CL_REDUCE, "broadcast_nd", n->n_elems, 0, KILN__CL_N(a),
+                               a);
+    }
     cl_long4 dd = long4_of(it.dims), ss = long4_of(it.strides[1]);
     struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
                                KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(dd),
                                KILN__CL_ARG(ss), KILN__CL_ARG(scale)};
     return kiln__cl_launch(be, KILN__CL_REDUCE, "broadcast", n->n_elems, 0, KILN__CL_N(a), a);
-}
-
-/* ==== Ops whose kernels take 4 dims ==== */
-
-static bool cl_nd_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
-{
-    struct kiln__iter it;
-    int64_t a[4], b[4], c[4], d[4];
-    (void)be;
-    switch (n->op) {
-    case KILN_OP_TRANSPOSE:
-        return kiln__iter4_transpose(n, &it);
-    case KILN_OP_REDUCE_SUM:
-        return kiln__reduce4(n, a, b, c);
-    case KILN_OP_SLICE:
-    case KILN_OP_PAD:
-        return kiln__box4(n, a, b, c, d);
-    default:
-        return kiln__iter4_bcast(n, &it);
-    }
 }
 
 /* ==== Optimizers ==== */
@@ -243,13 +250,77 @@ static kiln_status cl_accumulate(struct kiln_backend *be, const struct kiln_tens
     return kiln__cl_launch(be, KILN__CL_OPTIM, "accumulate", (size_t)count, 0, KILN__CL_N(a), a);
 }
 
+/* ==== The generic launcher (op_desc.h: KILN__OPF_GENERIC) ==== */
+
+/* Buffers a generic kernel takes at most (as a Vulkan shader may bind). */
+#define GENERIC_MAX_BUFS 8
+
+static int64_t generic_items(const struct kiln_tensor *n)
+{
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    return d->gpu_items != NULL ? d->gpu_items(n) : n->n_elems;
+}
+
+static bool cl_generic_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    enum kiln__cl_prog prog;
+    (void)be;
+    if (kiln__cl_family_prog(kiln__op_family(n->op), &prog) != KILN_OK) {
+        return false;
+    }
+    if (n->n_src + 1 > GENERIC_MAX_BUFS || generic_items(n) >= ((int64_t)1 << 32)) {
+        KILN_FAIL(KILN_E_UNSUPPORTED, "node '%s' (op %s): more than %d buffers or 2^32 items",
+                  n->name, kiln__op_name(n->op), GENERIC_MAX_BUFS);
+        return false;
+    }
+    return true;
+}
+
+/* Kernel <op name> of the family's program: (buffer, element offset) for each source
+ * in order, then for the output (none when in place), the header, the params struct. */
+static kiln_status cl_generic(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    cl_mem mem[GENERIC_MAX_BUFS];
+    cl_ulong off[GENERIC_MAX_BUFS];
+    struct kiln__cl_arg a[2 * GENERIC_MAX_BUFS + 2];
+    enum kiln__cl_prog prog;
+    int64_t items = generic_items(n);
+    uint64_t run = n->graph->run_count;
+    if (items == 0) {
+        return KILN_OK;
+    }
+    KILN_TRY(kiln__cl_family_prog(kiln__op_family(n->op), &prog));
+    int nb = n->n_src, k = 0;
+    for (int i = 0; i < nb; i++) {
+        kiln__cl_tensor(n->src[i], &mem[i], &off[i]);
+    }
+    if (!(d->flags & KILN__OPF_INPLACE)) {
+        kiln__cl_tensor(n, &mem[nb], &off[nb]);
+        nb++;
+    }
+    for (int i = 0; i < nb; i++) {
+        a[k++] = (struct kiln__cl_arg)KILN__CL_ARG(mem[i]);
+        a[k++] = (struct kiln__cl_arg)KILN__CL_ARG(off[i]);
+    }
+    struct kiln__gen_hdr h = {(uint32_t)items, (uint32_t)(n->graph->training != 0), (uint32_t)run,
+                              (uint32_t)(run >> 32)};
+    a[k++] = (struct kiln__cl_arg)KILN__CL_ARG(h);
+    if (d->params_bytes > 0) {
+        a[k++] = (struct kiln__cl_arg){d->params_bytes, n->params};
+    }
+    return kiln__cl_launch(be, prog, d->name, (size_t)items, 0, (cl_uint)k, a);
+}
+
+const struct kiln_kernel kiln__cl_generic = {cl_generic, cl_generic_supports};
+
 /* ==== The table ==== */
 
 const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
-    [KILN_OP_ADD] = {cl_binary, cl_nd_supports},
-    [KILN_OP_SUB] = {cl_binary, cl_nd_supports},
-    [KILN_OP_MUL] = {cl_binary, cl_nd_supports},
-    [KILN_OP_DIV] = {cl_binary, cl_nd_supports},
+    [KILN_OP_ADD] = {cl_binary, NULL},
+    [KILN_OP_SUB] = {cl_binary, NULL},
+    [KILN_OP_MUL] = {cl_binary, NULL},
+    [KILN_OP_DIV] = {cl_binary, NULL},
     [KILN_OP_SCALE_SHIFT] = {cl_unary, NULL},
     [KILN_OP_RELU] = {cl_unary, NULL},
     [KILN_OP_LEAKY_RELU] = {cl_unary, NULL},
@@ -266,9 +337,9 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_GELU_BWD] = {cl_unary, NULL},
     [KILN_OP_MATMUL] = {kiln__cl_matmul, kiln__cl_matmul_supports},
     [KILN_OP_RESHAPE] = {NULL, NULL}, /* a view: the executor runs no kernel */
-    [KILN_OP_TRANSPOSE] = {cl_transpose, cl_nd_supports},
-    [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, cl_nd_supports},
-    [KILN_OP_BROADCAST] = {cl_broadcast, cl_nd_supports},
+    [KILN_OP_TRANSPOSE] = {cl_transpose, NULL},
+    [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, NULL},
+    [KILN_OP_BROADCAST] = {cl_broadcast, NULL},
     [KILN_OP_ARGMAX] = {kiln__cl_argmax, NULL},
     [KILN_OP_SOFTMAX] = {kiln__cl_softmax, NULL},
     [KILN_OP_LOG_SOFTMAX] = {kiln__cl_softmax, NULL},
@@ -295,8 +366,8 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_UPSAMPLE_NEAREST] = {kiln__cl_upsample, NULL},
     [KILN_OP_UPSAMPLE_NEAREST_BWD] = {kiln__cl_upsample, NULL},
     [KILN_OP_CONCAT] = {kiln__cl_concat, NULL},
-    [KILN_OP_SLICE] = {kiln__cl_slice_pad, cl_nd_supports},
-    [KILN_OP_PAD] = {kiln__cl_slice_pad, cl_nd_supports},
+    [KILN_OP_SLICE] = {kiln__cl_slice_pad, NULL},
+    [KILN_OP_PAD] = {kiln__cl_slice_pad, NULL},
     [KILN_OP_DROPOUT] = {kiln__cl_dropout, NULL},
     [KILN_OP_BN_STATS] = {kiln__cl_bn, NULL},
     [KILN_OP_BN_STATS_BWD] = {kiln__cl_bn, NULL},

@@ -16,6 +16,15 @@ static cl_long4 long4_of(const int64_t v[4])
     return r;
 }
 
+static cl_long8 long8_of(const int64_t v[8])
+{
+    cl_long8 r;
+    for (int i = 0; i < 8; i++) {
+        r.s[i] = (cl_long)v[i];
+    }
+    return r;
+}
+
 /* ==== Layout ==== */
 
 kiln_status kiln__cl_concat(struct kiln_backend *be, const struct kiln_tensor *n)
@@ -47,15 +56,21 @@ kiln_status kiln__cl_concat(struct kiln_backend *be, const struct kiln_tensor *n
 
 kiln_status kiln__cl_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n)
 {
-    int64_t od[4], id[4], is[4], offs[4];
-    if (!kiln__box4(n, od, id, is, offs)) {
-        return KILN_E_UNSUPPORTED;
-    }
+    int64_t od[KILN_MAX_DIMS], id[KILN_MAX_DIMS], is[KILN_MAX_DIMS], offs[KILN_MAX_DIMS];
+    int32_t r = kiln__gpu_box(n, od, id, is, offs);
     cl_mem mx, my;
     cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
     cl_long sign = n->op == KILN_OP_SLICE ? 1 : -1;
     kiln__cl_tensor(n->src[0], &mx, &ox);
     kiln__cl_tensor(n, &my, &oy);
+    if (r > 4) {
+        cl_long8 d = long8_of(od), i8 = long8_of(id), o8 = long8_of(offs);
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox),    KILN__CL_ARG(my),
+                                   KILN__CL_ARG(oy), KILN__CL_ARG(count), KILN__CL_ARG(d),
+                                   KILN__CL_ARG(i8), KILN__CL_ARG(o8),    KILN__CL_ARG(sign)};
+        return kiln__cl_launch(be, KILN__CL_LAYOUT, "slice_pad_nd", (size_t)count, 0, KILN__CL_N(a),
+                               a);
+    }
     cl_long4 d = long4_of(od), i4 = long4_of(id), s = long4_of(is), o4 = long4_of(offs);
     struct kiln__cl_arg a[] = {
         KILN__CL_ARG(mx), KILN__CL_ARG(ox), KILN__CL_ARG(my), KILN__CL_ARG(oy), KILN__CL_ARG(count),

@@ -19,6 +19,7 @@
 #include "binary_cl.h"
 #include "common_cl.h"
 #include "conv_cl.h"
+#include "index_cl.h"
 #include "layout_cl.h"
 #include "loss_cl.h"
 #include "norm_cl.h"
@@ -49,6 +50,7 @@ static const struct {
     [KILN__CL_REDUCE] = SRC(reduce), [KILN__CL_LOSS] = SRC(loss),   [KILN__CL_OPTIM] = SRC(optim),
     [KILN__CL_LAYOUT] = SRC(layout), [KILN__CL_POOL] = SRC(pool),   [KILN__CL_CONV] = SRC(conv),
     [KILN__CL_RANDOM] = SRC(random), [KILN__CL_NORM] = SRC(norm),   [KILN__CL_RNN] = SRC(rnn),
+    [KILN__CL_INDEX] = SRC(index),
 };
 
 /* ==== Sources ==== */
@@ -353,6 +355,17 @@ kiln_status kiln__cl_kernel(struct kiln_backend *be, enum kiln__cl_prog prog, co
     cl->n_kernels++;
     *out = k;
     return KILN_OK;
+}
+
+kiln_status kiln__cl_family_prog(const char *family, enum kiln__cl_prog *out)
+{
+    for (int i = 0; i < KILN__CL_N_PROGS; i++) {
+        if (strcmp(sources[i].name, family) == 0) {
+            *out = (enum kiln__cl_prog)i;
+            return KILN_OK;
+        }
+    }
+    return KILN_FAIL(KILN_E_UNSUPPORTED, "opencl: no kernel file opencl/%s.cl", family);
 }
 
 void kiln__cl_programs_release(struct kiln__cl *cl)

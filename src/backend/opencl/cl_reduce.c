@@ -36,17 +36,25 @@ static cl_long4 long4_of(const int64_t v[4])
     return r;
 }
 
+static cl_long8 long8_of(const int64_t v[8])
+{
+    cl_long8 r;
+    for (int i = 0; i < 8; i++) {
+        r.s[i] = (cl_long)v[i];
+    }
+    return r;
+}
+
 /* ==== REDUCE_SUM ==== */
 
 kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_reduce *p = kiln__params(n);
-    int64_t id[4], od[4], is[4], rd[4];
-    if (!kiln__reduce4(n, id, od, is)) {
-        return KILN_E_UNSUPPORTED;
-    }
+    int64_t id[KILN_MAX_DIMS] = {0}, od[KILN_MAX_DIMS] = {0}, is[KILN_MAX_DIMS] = {0};
+    int64_t rd[KILN_MAX_DIMS] = {0};
+    int32_t nd = kiln__gpu_reduce(n, id, od, is);
     cl_ulong n_red = 1, n_out = (cl_ulong)n->n_elems;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < nd; k++) {
         rd[k] = (od[k] == 1 && id[k] != 1) ? id[k] : 1;
         n_red *= (cl_ulong)rd[k];
     }
@@ -58,7 +66,7 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
      * a sum is at r * step from its base. */
     cl_long step = 0;
     int last = -1;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < nd; k++) {
         if (rd[k] > 1) {
             last = k;
         }
@@ -84,8 +92,10 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
     kiln__cl_tensor(n, &my, &oy);
     KILN_TRY(kiln__cl_scratch(be, (size_t)(n_out * parts) * sizeof(float), &part));
     size_t local;
-    KILN_TRY(group_size(be, KILN__CL_REDUCE, "reduce_sum", (n_red + parts - 1) / parts, &local));
+    const char *kname = nd > 4 ? "reduce_sum_nd" : "reduce_sum";
+    KILN_TRY(group_size(be, KILN__CL_REDUCE, kname, (n_red + parts - 1) / parts, &local));
     cl_long4 d = long4_of(od), r = long4_of(rd), s = long4_of(is);
+    cl_long8 d8 = long8_of(od), r8 = long8_of(rd), s8 = long8_of(is);
     cl_float scale = p->scale;
     cl_int chunked = kiln__cl_of(be)->is_cpu;
     struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),    KILN__CL_ARG(ox),   KILN__CL_ARG(my),
@@ -93,8 +103,13 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
                                KILN__CL_ARG(parts), KILN__CL_ARG(d),    KILN__CL_ARG(r),
                                KILN__CL_ARG(s),     KILN__CL_ARG(step), KILN__CL_ARG(chunked),
                                KILN__CL_ARG(scale)};
-    KILN_TRY(kiln__cl_launch(be, KILN__CL_REDUCE, "reduce_sum", (size_t)(n_out * parts) * local,
-                             local, KILN__CL_N(a), a));
+    if (nd > 4) {
+        a[7] = (struct kiln__cl_arg)KILN__CL_ARG(d8);
+        a[8] = (struct kiln__cl_arg)KILN__CL_ARG(r8);
+        a[9] = (struct kiln__cl_arg)KILN__CL_ARG(s8);
+    }
+    KILN_TRY(kiln__cl_launch(be, KILN__CL_REDUCE, kname, (size_t)(n_out * parts) * local, local,
+                             KILN__CL_N(a), a));
     if (parts == 1) {
         return KILN_OK;
     }

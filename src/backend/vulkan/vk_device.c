@@ -593,6 +593,7 @@ static kiln_status vk_init(struct kiln_backend *be, const char *device)
     KILN_TRY(create_device(vk, &q));
     VkDeviceSize align = vk->props.limits.minStorageBufferOffsetAlignment;
     be->alignment = align > 256 ? (size_t)align : 256;
+    be->view_alignment = align > 4 ? (size_t)align : 4;
     snprintf(be->device_name, sizeof(be->device_name), "%s", vk->props.deviceName);
     KILN_TRY(kiln__vk_memory_init(vk));
     KILN_TRY(kiln__vk_exec_init(vk));
@@ -647,4 +648,5 @@ const struct kiln_backend_ops kiln__vk_backend = {
     .run_end = kiln__vk_run_end,
     .synchronize = kiln__vk_synchronize,
     .kernels = kiln__vk_kernels,
+    .generic = &kiln__vk_generic,
 };

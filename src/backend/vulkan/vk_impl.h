@@ -259,6 +259,8 @@ uint32_t kiln__vk_matmul_wg(const struct kiln__vk *vk);
 
 /* vk_kernels.c */
 extern const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT];
+/* The launcher of ops without an entry in kiln__vk_kernels (KILN__OPF_GENERIC). */
+extern const struct kiln_kernel kiln__vk_generic;
 /* Workgroups for a grid-stride loop over n items. */
 uint32_t kiln__vk_groups(const struct kiln__vk *vk, int64_t n, uint32_t wg);
 /* One dispatch binding the node's sources then its output. */

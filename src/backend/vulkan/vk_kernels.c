@@ -24,6 +24,14 @@ struct pc_strided { /* shape.comp, reduce.comp */
     uint32_t n, d1, d2, d3, s[4], r[4], n_red;
     float scale;
 };
+/* The -DND variants of binary.comp, shape.comp and reduce.comp: 8 padded dims. */
+struct pc_binary_nd {
+    uint32_t n, d[8], sa[8], sb[8];
+};
+struct pc_strided_nd {
+    uint32_t n, d[8], s[8], r[8], n_red;
+    float scale;
+};
 struct pc_rows { /* softmax.comp */
     uint32_t rows, cols;
 };
@@ -32,7 +40,7 @@ struct pc_loss { /* loss.comp */
     float scale;
 };
 struct pc_matmul { /* matmul.comp */
-    uint32_t m, n, k, sa, sb, sc;
+    uint32_t m, n, k, nb, bd[6], sa[6], sb[6];
 };
 struct pc_sgd { /* optim.comp, OP_SGD */
     uint32_t n;
@@ -48,6 +56,8 @@ struct pc_adam { /* optim.comp, OP_ADAM */
 PC_ASSERT(struct pc_binary);
 PC_ASSERT(struct pc_unary);
 PC_ASSERT(struct pc_strided);
+PC_ASSERT(struct pc_binary_nd);
+PC_ASSERT(struct pc_strided_nd);
 PC_ASSERT(struct pc_rows);
 PC_ASSERT(struct pc_loss);
 PC_ASSERT(struct pc_matmul);
@@ -126,30 +136,9 @@ bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *
     return fits(vk, n, n);
 }
 
-/* The ops whose shaders take 4 dims: their shapes must merge into 4 (see op_desc.h). */
-static bool vk_nd_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+static void dims_u32(const int64_t *in, uint32_t *out, int n)
 {
-    struct kiln__iter it;
-    int64_t a[4], b[4], c[4], d[4];
-    if (!kiln__vk_supports(be, n)) {
-        return false;
-    }
-    switch (n->op) {
-    case KILN_OP_TRANSPOSE:
-        return kiln__iter4_transpose(n, &it);
-    case KILN_OP_REDUCE_SUM:
-        return kiln__reduce4(n, a, b, c);
-    case KILN_OP_SLICE:
-    case KILN_OP_PAD:
-        return kiln__box4(n, a, b, c, d);
-    default:
-        return kiln__iter4_bcast(n, &it);
-    }
-}
-
-static void dims_u32(const int64_t in[4], uint32_t *out)
-{
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         out[i] = (uint32_t)in[i];
     }
 }
@@ -158,33 +147,40 @@ static void dims_u32(const int64_t in[4], uint32_t *out)
 
 static kiln_status vk_binary(struct kiln_backend *be, const struct kiln_tensor *n)
 {
-    static const enum kiln__vk_shader sh[] = {
-        [KILN_OP_ADD] = KILN__VK_SH_ADD,
-        [KILN_OP_SUB] = KILN__VK_SH_SUB,
-        [KILN_OP_MUL] = KILN__VK_SH_MUL,
-        [KILN_OP_DIV] = KILN__VK_SH_DIV,
+    static const enum kiln__vk_shader sh[][2] = {
+        [KILN_OP_ADD] = {KILN__VK_SH_ADD, KILN__VK_SH_ADD_ND},
+        [KILN_OP_SUB] = {KILN__VK_SH_SUB, KILN__VK_SH_SUB_ND},
+        [KILN_OP_MUL] = {KILN__VK_SH_MUL, KILN__VK_SH_MUL_ND},
+        [KILN_OP_DIV] = {KILN__VK_SH_DIV, KILN__VK_SH_DIV_ND},
     };
     struct kiln__vk *vk = vk_of(be);
     struct kiln__iter it;
-    struct pc_binary pc;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    if (!kiln__iter4_bcast(n, &it)) {
-        return KILN_E_UNSUPPORTED;
+    uint32_t g = kiln__vk_groups(vk, n->n_elems, vk->max_wg);
+    if (kiln__gpu_iter_bcast(n, &it) > 4) {
+        struct pc_binary_nd pc;
+        pc.n = (uint32_t)n->n_elems;
+        dims_u32(it.dims, pc.d, 8);
+        dims_u32(it.strides[1], pc.sa, 8);
+        dims_u32(it.strides[2], pc.sb, 8);
+        enum kiln__vk_shader s = sh[n->op][1];
+        s = s == KILN__VK_SH_DIV_ND && vk->ieee ? KILN__VK_SH_DIV_ND_IEEE : s;
+        return kiln__vk_run_simple(be, n, s, &pc, sizeof(pc), g);
     }
+    struct pc_binary pc;
     pc.n = (uint32_t)n->n_elems;
     pc.d1 = (uint32_t)it.dims[1];
     pc.d2 = (uint32_t)it.dims[2];
     pc.d3 = (uint32_t)it.dims[3];
-    dims_u32(it.strides[1], pc.sa);
-    dims_u32(it.strides[2], pc.sb);
-    enum kiln__vk_shader s = sh[n->op];
+    dims_u32(it.strides[1], pc.sa, 4);
+    dims_u32(it.strides[2], pc.sb, 4);
+    enum kiln__vk_shader s = sh[n->op][0];
     if (s == KILN__VK_SH_DIV && vk->ieee) {
         s = KILN__VK_SH_DIV_IEEE;
     }
-    return kiln__vk_run_simple(be, n, s, &pc, sizeof(pc),
-                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+    return kiln__vk_run_simple(be, n, s, &pc, sizeof(pc), g);
 }
 
 /* ==== Unary and their _BWD ==== */
@@ -232,33 +228,21 @@ static kiln_status vk_unary(struct kiln_backend *be, const struct kiln_tensor *n
 
 /* ==== Matmul ==== */
 
-static void mm_dims(const struct kiln_tensor *n, int64_t *batch, int64_t *m, int64_t *nn,
-                    int64_t *k)
-{
-    const struct kiln__p_matmul *p = kiln__params(n);
-    const struct kiln_shape *a = &n->src[0]->shape, *b = &n->src[1]->shape;
-    int32_t r = a->rank;
-    *batch = r == 3 ? a->dims[0] : 1;
-    *m = p->trans_a ? a->dims[r - 1] : a->dims[r - 2];
-    *k = p->trans_a ? a->dims[r - 2] : a->dims[r - 1];
-    *nn = p->trans_b ? b->dims[r - 2] : b->dims[r - 1];
-}
-
 static bool vk_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__vk *vk = be->impl;
-    int64_t batch, m, nn, k;
+    struct kiln__mm mm;
     if (!kiln__vk_supports(be, n)) {
         return false;
     }
-    mm_dims(n, &batch, &m, &nn, &k);
+    kiln__matmul_dims(n, &mm);
     const uint32_t *lim = vk->props.limits.maxComputeWorkGroupCount;
-    if ((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1] > lim[0] ||
-        (m + vk->mm_tile[0] - 1) / vk->mm_tile[0] > lim[1] || batch > lim[2]) {
+    if ((mm.n + vk->mm_tile[1] - 1) / vk->mm_tile[1] > lim[0] ||
+        (mm.m + vk->mm_tile[0] - 1) / vk->mm_tile[0] > lim[1] || mm.batch > lim[2]) {
         KILN_FAIL(KILN_E_UNSUPPORTED,
                   "matmul '%s': %lld x %lld x %lld (batch %lld) needs more workgroups than "
                   "maxComputeWorkGroupCount allows on '%s'; use a smaller batch",
-                  n->name, (long long)m, (long long)nn, (long long)k, (long long)batch,
+                  n->name, (long long)mm.m, (long long)mm.n, (long long)mm.k, (long long)mm.batch,
                   vk->props.deviceName);
         return false;
     }
@@ -269,13 +253,24 @@ static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *
 {
     struct kiln__vk *vk = vk_of(be);
     const struct kiln__p_matmul *p = kiln__params(n);
-    int64_t batch, m, nn, k;
-    mm_dims(n, &batch, &m, &nn, &k);
+    struct kiln__mm mm;
+    kiln__matmul_dims(n, &mm);
+    int64_t m = mm.m, nn = mm.n;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    struct pc_matmul pc = {(uint32_t)m,       (uint32_t)nn,       (uint32_t)k,
-                           (uint32_t)(m * k), (uint32_t)(k * nn), (uint32_t)(m * nn)};
+    /* At most KILN_MAX_DIMS - 2 = 6 batch dims remain after merging. */
+    struct pc_matmul pc;
+    memset(&pc, 0, sizeof(pc));
+    pc.m = (uint32_t)m;
+    pc.n = (uint32_t)nn;
+    pc.k = (uint32_t)mm.k;
+    pc.nb = (uint32_t)mm.nb;
+    for (int32_t i = 0; i < mm.nb; i++) {
+        pc.bd[i] = (uint32_t)mm.bdims[i];
+        pc.sa[i] = (uint32_t)mm.sa[i];
+        pc.sb[i] = (uint32_t)mm.sb[i];
+    }
     enum kiln__vk_shader sh = p->trans_a
                                   ? (p->trans_b ? KILN__VK_SH_MATMUL_TT : KILN__VK_SH_MATMUL_TN)
                                   : (p->trans_b ? KILN__VK_SH_MATMUL_NT : KILN__VK_SH_MATMUL_NN);
@@ -283,7 +278,7 @@ static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *
     int nb = bind_node(n, true, 0, b);
     uint32_t gx = (uint32_t)((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1]);
     uint32_t gy = (uint32_t)((m + vk->mm_tile[0] - 1) / vk->mm_tile[0]);
-    return kiln__vk_dispatch(vk, sh, nb, b, &pc, sizeof(pc), gx, gy, (uint32_t)batch);
+    return kiln__vk_dispatch(vk, sh, nb, b, &pc, sizeof(pc), gx, gy, (uint32_t)mm.batch);
 }
 
 /* ==== Shape ==== */
@@ -296,18 +291,24 @@ static kiln_status vk_transpose(struct kiln_backend *be, const struct kiln_tenso
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    if (!kiln__iter4_transpose(n, &it)) {
-        return KILN_E_UNSUPPORTED;
+    uint32_t g = kiln__vk_groups(vk, n->n_elems, vk->max_wg);
+    if (kiln__gpu_iter_transpose(n, &it) > 4) {
+        struct pc_strided_nd p8;
+        memset(&p8, 0, sizeof(p8));
+        p8.n = (uint32_t)n->n_elems;
+        dims_u32(it.dims, p8.d, 8);
+        dims_u32(it.strides[1], p8.s, 8);
+        /* shape.comp -DND reads n, d and s. */
+        return kiln__vk_run_simple(be, n, KILN__VK_SH_TRANSPOSE_ND, &p8, 17 * sizeof(uint32_t), g);
     }
     memset(&pc, 0, sizeof(pc));
     pc.n = (uint32_t)n->n_elems;
     pc.d1 = (uint32_t)it.dims[1];
     pc.d2 = (uint32_t)it.dims[2];
     pc.d3 = (uint32_t)it.dims[3];
-    dims_u32(it.strides[1], pc.s);
+    dims_u32(it.strides[1], pc.s, 4);
     /* shape.comp reads the first 8 words of the block. */
-    return kiln__vk_run_simple(be, n, KILN__VK_SH_TRANSPOSE, &pc, 8 * sizeof(uint32_t),
-                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_TRANSPOSE, &pc, 8 * sizeof(uint32_t), g);
 }
 
 /* ==== Reduce ==== */
@@ -316,28 +317,35 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
 {
     struct kiln__vk *vk = vk_of(be);
     const struct kiln__p_reduce *p = kiln__params(n);
-    int64_t id[4], od[4], is[4];
-    struct pc_strided pc;
+    int64_t id[KILN_MAX_DIMS], od[KILN_MAX_DIMS], is[KILN_MAX_DIMS];
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    if (!kiln__reduce4(n, id, od, is)) {
-        return KILN_E_UNSUPPORTED;
+    int32_t r = kiln__gpu_reduce(n, id, od, is);
+    uint32_t rd[KILN_MAX_DIMS], n_red = 1;
+    for (int k = 0; k < r; k++) {
+        rd[k] = (od[k] == 1 && id[k] != 1) ? (uint32_t)id[k] : 1u;
+        n_red *= rd[k];
     }
+    uint32_t g = (uint32_t)(n->n_elems < vk->props.limits.maxComputeWorkGroupCount[0]
+                                ? n->n_elems
+                                : vk->props.limits.maxComputeWorkGroupCount[0]);
+    if (r > 4) {
+        struct pc_strided_nd p8 = {.n = (uint32_t)n->n_elems, .n_red = n_red, .scale = p->scale};
+        dims_u32(od, p8.d, 8);
+        dims_u32(is, p8.s, 8);
+        memcpy(p8.r, rd, sizeof(p8.r));
+        return kiln__vk_run_simple(be, n, KILN__VK_SH_REDUCE_SUM_ND, &p8, sizeof(p8), g);
+    }
+    struct pc_strided pc;
     pc.n = (uint32_t)n->n_elems;
     pc.d1 = (uint32_t)od[1];
     pc.d2 = (uint32_t)od[2];
     pc.d3 = (uint32_t)od[3];
-    dims_u32(is, pc.s);
-    pc.n_red = 1;
-    for (int k = 0; k < 4; k++) {
-        pc.r[k] = (od[k] == 1 && id[k] != 1) ? (uint32_t)id[k] : 1u;
-        pc.n_red *= pc.r[k];
-    }
+    dims_u32(is, pc.s, 4);
+    memcpy(pc.r, rd, sizeof(pc.r));
+    pc.n_red = n_red;
     pc.scale = p->scale;
-    uint32_t g = (uint32_t)(n->n_elems < vk->props.limits.maxComputeWorkGroupCount[0]
-                                ? n->n_elems
-                                : vk->props.limits.maxComputeWorkGroupCount[0]);
     return kiln__vk_run_simple(be, n, KILN__VK_SH_REDUCE_SUM, &pc, sizeof(pc), g);
 }
 
@@ -346,21 +354,28 @@ static kiln_status vk_broadcast(struct kiln_backend *be, const struct kiln_tenso
     struct kiln__vk *vk = vk_of(be);
     struct kiln__iter it;
     struct pc_strided pc;
+    float scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
-    if (!kiln__iter4_bcast(n, &it)) {
-        return KILN_E_UNSUPPORTED;
+    uint32_t g = kiln__vk_groups(vk, n->n_elems, vk->max_wg);
+    if (kiln__gpu_iter_bcast(n, &it) > 4) {
+        struct pc_strided_nd p8;
+        memset(&p8, 0, sizeof(p8));
+        p8.n = (uint32_t)n->n_elems;
+        dims_u32(it.dims, p8.d, 8);
+        dims_u32(it.strides[1], p8.s, 8);
+        p8.scale = scale;
+        return kiln__vk_run_simple(be, n, KILN__VK_SH_BROADCAST_ND, &p8, sizeof(p8), g);
     }
     memset(&pc, 0, sizeof(pc));
     pc.n = (uint32_t)n->n_elems;
     pc.d1 = (uint32_t)it.dims[1];
     pc.d2 = (uint32_t)it.dims[2];
     pc.d3 = (uint32_t)it.dims[3];
-    dims_u32(it.strides[1], pc.s);
-    pc.scale = ((const struct kiln__p_broadcast *)kiln__params(n))->scale;
-    return kiln__vk_run_simple(be, n, KILN__VK_SH_BROADCAST, &pc, sizeof(pc),
-                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+    dims_u32(it.strides[1], pc.s, 4);
+    pc.scale = scale;
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_BROADCAST, &pc, sizeof(pc), g);
 }
 
 static uint32_t row_groups(const struct kiln__vk *vk, int64_t rows)
@@ -459,13 +474,66 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
         const struct kiln__p_sgd *p = kiln__params(n);
         struct pc_sgd pc = {(uint32_t)count, p->lr,       p->momentum, p->dampening,
                             p->weight_decay, p->nesterov, p->step};
-        return kiln__vk_dispatch(vk, KILN__VK_SH_SGD, nb, b, &pc, sizeof(pc), g, 1, 1);
+        return kiln__vk_dispatch(vk, KILN__VK_SH_SGD_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
     }
     const struct kiln__p_adam *p = kiln__params(n);
     struct pc_adam pc = {(uint32_t)count, p->lr,        p->beta1, p->beta2, p->eps,
                          p->weight_decay, p->decoupled, p->bc1,   p->bc2};
-    return kiln__vk_dispatch(vk, KILN__VK_SH_ADAM, nb, b, &pc, sizeof(pc), g, 1, 1);
+    return kiln__vk_dispatch(vk, KILN__VK_SH_ADAM_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
 }
+
+/* ==== The generic launcher (op_desc.h: KILN__OPF_GENERIC) ==== */
+
+static int64_t generic_items(const struct kiln_tensor *n)
+{
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    return d->gpu_items != NULL ? d->gpu_items(n) : n->n_elems;
+}
+
+static bool vk_generic_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    int n_binds = n->n_src + ((d->flags & KILN__OPF_INPLACE) ? 0 : 1);
+    if (!kiln__vk_supports(be, n)) {
+        return false;
+    }
+    if (kiln__vk_op_shader[n->op] == 0 || n_binds > KILN_VK_MAX_BINDINGS ||
+        generic_items(n) >= ((int64_t)1 << 32)) {
+        KILN_FAIL(KILN_E_UNSUPPORTED, "node '%s' (op %s): %s", n->name, d->name,
+                  kiln__vk_op_shader[n->op] == 0
+                      ? "no shader variant <family>_<op> was built for the op"
+                  : n_binds > KILN_VK_MAX_BINDINGS ? "more storage buffers than a shader may bind"
+                                                   : "more than 2^32 work-items");
+        return false;
+    }
+    return true;
+}
+
+/* Binds the sources in order (written when in place), then the output; pushes the
+ * header and the node's params; one grid-stride dispatch over the items. */
+static kiln_status vk_generic(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct kiln__vk *vk = vk_of(be);
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    struct kiln__vk_bind b[KILN_VK_MAX_BINDINGS];
+    unsigned char pc[KILN_VK_PUSH_BYTES];
+    int64_t items = generic_items(n);
+    uint64_t run = n->graph->run_count;
+    if (items == 0) {
+        return KILN_OK;
+    }
+    bool inplace = (d->flags & KILN__OPF_INPLACE) != 0;
+    int nb = bind_node(n, !inplace, inplace ? d->inplace_mask : 0, b);
+    struct kiln__gen_hdr h = {(uint32_t)items, (uint32_t)(n->graph->training != 0), (uint32_t)run,
+                              (uint32_t)(run >> 32)};
+    memcpy(pc, &h, sizeof(h));
+    memcpy(pc + KILN__GEN_HDR_BYTES, n->params, d->params_bytes);
+    enum kiln__vk_shader sh = (enum kiln__vk_shader)(kiln__vk_op_shader[n->op] - 1);
+    return kiln__vk_dispatch(vk, sh, nb, b, pc, KILN__GEN_HDR_BYTES + d->params_bytes,
+                             kiln__vk_groups(vk, items, vk->max_wg), 1, 1);
+}
+
+const struct kiln_kernel kiln__vk_generic = {vk_generic, vk_generic_supports};
 
 /* ==== The table ==== */
 
@@ -475,10 +543,10 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     }
 
 const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
-    [KILN_OP_ADD] = {vk_binary, vk_nd_supports},
-    [KILN_OP_SUB] = {vk_binary, vk_nd_supports},
-    [KILN_OP_MUL] = {vk_binary, vk_nd_supports},
-    [KILN_OP_DIV] = {vk_binary, vk_nd_supports},
+    [KILN_OP_ADD] = {vk_binary, kiln__vk_supports},
+    [KILN_OP_SUB] = {vk_binary, kiln__vk_supports},
+    [KILN_OP_MUL] = {vk_binary, kiln__vk_supports},
+    [KILN_OP_DIV] = {vk_binary, kiln__vk_supports},
     [KILN_OP_SCALE_SHIFT] = K(vk_unary),
     [KILN_OP_RELU] = K(vk_unary),
     [KILN_OP_LEAKY_RELU] = K(vk_unary),
@@ -494,9 +562,9 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_TANH_BWD] = K(vk_unary),
     [KILN_OP_GELU_BWD] = K(vk_unary),
     [KILN_OP_MATMUL] = {vk_matmul, vk_matmul_supports},
-    [KILN_OP_TRANSPOSE] = {vk_transpose, vk_nd_supports},
-    [KILN_OP_REDUCE_SUM] = {vk_reduce_sum, vk_nd_supports},
-    [KILN_OP_BROADCAST] = {vk_broadcast, vk_nd_supports},
+    [KILN_OP_TRANSPOSE] = {vk_transpose, kiln__vk_supports},
+    [KILN_OP_REDUCE_SUM] = {vk_reduce_sum, kiln__vk_supports},
+    [KILN_OP_BROADCAST] = {vk_broadcast, kiln__vk_supports},
     [KILN_OP_ARGMAX] = K(vk_argmax),
     [KILN_OP_SOFTMAX] = K(vk_softmax),
     [KILN_OP_LOG_SOFTMAX] = K(vk_softmax),
@@ -523,8 +591,8 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_UPSAMPLE_NEAREST] = K(kiln__vk_pool),
     [KILN_OP_UPSAMPLE_NEAREST_BWD] = K(kiln__vk_pool),
     [KILN_OP_CONCAT] = K(kiln__vk_concat),
-    [KILN_OP_SLICE] = {kiln__vk_slice_pad, vk_nd_supports},
-    [KILN_OP_PAD] = {kiln__vk_slice_pad, vk_nd_supports},
+    [KILN_OP_SLICE] = {kiln__vk_slice_pad, kiln__vk_supports},
+    [KILN_OP_PAD] = {kiln__vk_slice_pad, kiln__vk_supports},
     [KILN_OP_DROPOUT] = K(kiln__vk_dropout),
     [KILN_OP_BN_STATS] = K(kiln__vk_norm),
     [KILN_OP_BN_STATS_BWD] = K(kiln__vk_norm),

@@ -28,6 +28,11 @@ struct pc_slice_pad { /* layout.comp, OP_SLICE_PAD */
     int32_t off[4];
     int32_t sign;
 };
+struct pc_slice_pad_nd { /* layout.comp, OP_SLICE_PAD with ND */
+    uint32_t n, od[8];
+    int32_t id[8], off[8];
+    int32_t sign;
+};
 struct pc_copy_rows { /* layout.comp, OP_COPY_ROWS */
     uint32_t n, len, dst_stride, dst_off;
 };
@@ -39,6 +44,7 @@ struct pc_dropout { /* random.comp */
 PC_ASSERT(struct pc_conv);
 PC_ASSERT(struct pc_pool);
 PC_ASSERT(struct pc_slice_pad);
+PC_ASSERT(struct pc_slice_pad_nd);
 PC_ASSERT(struct pc_copy_rows);
 PC_ASSERT(struct pc_dropout);
 
@@ -238,7 +244,7 @@ kiln_status kiln__vk_pool(struct kiln_backend *be, const struct kiln_tensor *n)
         pc.h = (int32_t)small[2], pc.w = (int32_t)small[3];
         pc.oh = (int32_t)big[2], pc.ow = (int32_t)big[3];
         pc.kh = p->factor[0], pc.kw = p->factor[1];
-        sh = fwd ? KILN__VK_SH_UPSAMPLE : KILN__VK_SH_UPSAMPLE_BWD;
+        sh = fwd ? KILN__VK_SH_UPSAMPLE_NEAREST : KILN__VK_SH_UPSAMPLE_NEAREST_BWD;
     } else {
         const struct kiln__p_pool2d *p = kiln__params(n);
         bool fwd = n->op == KILN_OP_MAXPOOL2D || n->op == KILN_OP_AVGPOOL2D;
@@ -296,14 +302,23 @@ kiln_status kiln__vk_concat(struct kiln_backend *be, const struct kiln_tensor *n
 kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__vk *vk = be->impl;
-    int64_t od[4], id[4], is[4], offs[4];
+    int64_t od[KILN_MAX_DIMS], id[KILN_MAX_DIMS], is[KILN_MAX_DIMS], offs[KILN_MAX_DIMS];
     struct pc_slice_pad pc;
     if (n->n_elems == 0) {
         return KILN_OK;
     }
     memset(&pc, 0, sizeof(pc));
-    if (!kiln__box4(n, od, id, is, offs)) {
-        return KILN_E_UNSUPPORTED;
+    uint32_t g = kiln__vk_groups(vk, n->n_elems, vk->max_wg);
+    if (kiln__gpu_box(n, od, id, is, offs) > 4) {
+        struct pc_slice_pad_nd p8;
+        p8.n = (uint32_t)n->n_elems;
+        for (int k = 0; k < 8; k++) {
+            p8.od[k] = (uint32_t)od[k];
+            p8.id[k] = (int32_t)id[k];
+            p8.off[k] = (int32_t)offs[k];
+        }
+        p8.sign = n->op == KILN_OP_SLICE ? 1 : -1;
+        return kiln__vk_run_simple(be, n, KILN__VK_SH_SLICE_PAD_ND, &p8, sizeof(p8), g);
     }
     for (int k = 0; k < 4; k++) {
         pc.off[k] = (int32_t)offs[k];
@@ -315,8 +330,7 @@ kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor
         pc.is[k] = (uint32_t)is[k];
     }
     pc.sign = n->op == KILN_OP_SLICE ? 1 : -1;
-    return kiln__vk_run_simple(be, n, KILN__VK_SH_SLICE_PAD, &pc, sizeof(pc),
-                               kiln__vk_groups(vk, n->n_elems, vk->max_wg));
+    return kiln__vk_run_simple(be, n, KILN__VK_SH_SLICE_PAD, &pc, sizeof(pc), g);
 }
 
 /* ==== Dropout ==== */
