@@ -349,6 +349,58 @@ KILN_API kiln_tensor *kiln_char_lm(kiln_graph *g, kiln_tensor *x, kiln_tensor *h
                                    const struct kiln_char_lm_options *o, kiln_tensor **h_n,
                                    kiln_tensor **c_n);
 
+/* The text classifiers of kiln_text_classifier(). */
+typedef enum kiln_text_model {
+    KILN_TEXT_CNN = 0, /* convolutions of several widths, max over time (Kim, 2014) */
+    KILN_TEXT_RNN = 1, /* a recurrent layer, max over time of its outputs */
+} kiln_text_model;
+
+/* Options of kiln_text_classifier(). Initialize with KILN_TEXT_CLASSIFIER_OPTIONS_INIT
+ * and set vocab and n_classes. */
+struct kiln_text_classifier_options {
+    uint32_t struct_size;  /* sizeof(struct kiln_text_classifier_options) */
+    kiln_text_model model; /* default KILN_TEXT_RNN */
+    int64_t vocab;         /* rows of the embedding (id 0 is padding); no default */
+    int64_t n_classes;     /* no default */
+    int64_t embed;         /* embedding width; default 128 */
+    kiln_rnn_cell cell;    /* KILN_TEXT_RNN: default KILN_RNN_LSTM */
+    int64_t hidden;        /* KILN_TEXT_RNN: default 128 */
+    int32_t n_layers;      /* KILN_TEXT_RNN: default 1 */
+    int32_t bidirectional; /* KILN_TEXT_RNN: default 0 */
+    int64_t filters;       /* KILN_TEXT_CNN: filters per width; default 200 */
+    int32_t n_widths;      /* KILN_TEXT_CNN: 1 to 4 widths; default 4 */
+    int32_t widths[4];     /* KILN_TEXT_CNN: default 1, 2, 3, 4 */
+    float dropout;         /* on the pooled features, in training runs; default 0.5 */
+    uint64_t seed;         /* initializer and dropout seed */
+};
+
+#define KILN_TEXT_CLASSIFIER_OPTIONS_INIT                                                          \
+    {                                                                                              \
+        sizeof(struct kiln_text_classifier_options), KILN_TEXT_RNN, 0, 0, 128, KILN_RNN_LSTM, 128, \
+            1, 0, 200, 4, {1, 2, 3, 4}, 0.5f, 0                                                    \
+    }
+
+/*
+ * A text classifier over padded id matrices (kiln_text_iter's batches): ids i32 [N, T]
+ * (0 is padding), lengths i32 [N] (each >= 1), and optionally bigram_ids i32 [N, T]
+ * (the character bigram at each step, in the same id space; NULL: none). The ids are
+ * embedded ("embedding.weight" [vocab, embed], N(0, 1) as nn.Embedding; the padding row
+ * gets no gradient and id 0 reads zeros), a step's bigram embedding added to its
+ * character's (as fastText sums n-gram embeddings), then
+ *  - KILN_TEXT_CNN: for each width k, nn.Conv1d(embed, filters, k, padding=k-1)
+ *    ("convs.<i>.weight", "convs.<i>.bias"), ReLU, and the maximum and the mean over
+ *    the windows that hold a real character (kiln_max_over_time, kiln_mean_over_time:
+ *    which features occur, and how often); the widths' 2 filters features concatenated;
+ *  - KILN_TEXT_RNN: kiln_rnn ("rnn.*", batch first, masked by the lengths), and the
+ *    maximum of its outputs over the real steps;
+ * then dropout and a dense layer "fc" to logits [N, n_classes] (train with
+ * kiln_softmax_xent). [in] o: borrowed. Returns the logits or the poisoned tensor
+ * (errors recorded in g as for every builder).
+ */
+KILN_API kiln_tensor *kiln_text_classifier(kiln_graph *g, kiln_tensor *ids, kiln_tensor *bigram_ids,
+                                           kiln_tensor *lengths,
+                                           const struct kiln_text_classifier_options *o);
+
 #ifdef __cplusplus
 }
 #endif

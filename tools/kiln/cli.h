@@ -90,8 +90,9 @@ void print_stats(const struct stats_track *t, int64_t steps);
 struct text_args {
     struct train_args base;
     const char *rnn; /* "lstm" or "gru" */
-    int bidirectional;
-    int64_t layers, hidden, embed, bptt, max_len;
+    int bidirectional, bigrams;
+    int32_t n_widths, widths[4];                  /* textcnn's --widths (n_widths 0: the default) */
+    int64_t layers, hidden, embed, bptt, max_len; /* textcnn: --hidden is filters per width */
     double dropout, clip;
     const char *out; /* a writable directory, or NULL */
 };
@@ -120,10 +121,11 @@ int load_text_model(const char *checkpoint, char **config_json, kiln_vocab **v);
 
 /* ==== Commands ==== */
 
-int cmd_train_mlp(int argc, char **argv);                    /* train_image.c */
-int cmd_train_conv(kiln_model model, int argc, char **argv); /* train_image.c */
-int cmd_train_gan(int argc, char **argv);                    /* train_gan.c */
-int cmd_train_charlm(int argc, char **argv);                 /* train_lm.c */
-int cmd_sample(int argc, char **argv);                       /* train_lm.c */
+int cmd_train_mlp(int argc, char **argv);                         /* train_image.c */
+int cmd_train_conv(kiln_model model, int argc, char **argv);      /* train_image.c */
+int cmd_train_gan(int argc, char **argv);                         /* train_gan.c */
+int cmd_train_charlm(int argc, char **argv);                      /* train_lm.c */
+int cmd_sample(int argc, char **argv);                            /* train_lm.c */
+int cmd_train_text(kiln_text_model model, int argc, char **argv); /* train_text.c */
 
 #endif /* KILN_TOOLS_CLI_H */

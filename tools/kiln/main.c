@@ -1,9 +1,9 @@
 /*
  * main.c - the kiln command-line program: `kiln info` lists the backends compiled in,
  * their devices (or why they are unavailable) and what "auto" picks; `kiln train`
- * dispatches to the image classifiers (train_image.c), the GAN (train_gan.c) and the
- * character language model (train_lm.c, which also holds `kiln sample`). It uses the
- * public API only.
+ * dispatches to the image classifiers (train_image.c), the GAN (train_gan.c), the
+ * text classifiers (train_text.c) and the character language model (train_lm.c, which
+ * also holds `kiln sample`). It uses the public API only.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +28,11 @@ static void usage(FILE *f)
                "       kiln train gan [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
                "                      [--data DIR] [--seed S] [--train-limit N] [--out DIR]\n"
                "                      [--width N]\n"
+               "       kiln train textcnn|textrnn [--data DIR] [--rnn lstm|gru] [--bidirectional]\n"
+               "                      [--layers N] [--hidden N] [--embed N] [--max-len T]\n"
+               "                      [--dropout P] [--clip X] [--epochs N] [--max-steps N]\n"
+               "                      [--batch B] [--lr X] [--optimizer sgd|adam] [--seed S]\n"
+               "                      [--out DIR]\n"
                "       kiln train charlm [--data FILE] [--rnn lstm|gru] [--layers N] [--hidden N]\n"
                "                      [--bptt T] [--dropout P] [--clip X] [--epochs N]\n"
                "                      [--max-steps N] [--batch B] [--lr X] [--optimizer sgd|adam]\n"
@@ -129,10 +134,14 @@ int main(int argc, char **argv)
         if (argc >= 3 && strcmp(argv[2], "charlm") == 0) {
             return cmd_train_charlm(argc - 3, argv + 3);
         }
+        if (argc >= 3 && (strcmp(argv[2], "textcnn") == 0 || strcmp(argv[2], "textrnn") == 0)) {
+            return cmd_train_text(argv[2][4] == 'c' ? KILN_TEXT_CNN : KILN_TEXT_RNN, argc - 3,
+                                  argv + 3);
+        }
         if (argc < 3 || kiln_model_from_name(argv[2], &model) != KILN_OK) {
             fprintf(stderr,
                     "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
-                    "googlenet, resnet, gan, charlm\n",
+                    "googlenet, resnet, gan, charlm, textcnn, textrnn\n",
                     argc < 3 ? "" : argv[2]);
             return EXIT_USAGE;
         }

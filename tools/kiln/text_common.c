@@ -35,6 +35,36 @@ int parse_text_args(int argc, char **argv, struct text_args *t, const char *cmd)
         } else if (strcmp(o, "--bidirectional") == 0) {
             t->bidirectional = 1;
             takes = 0;
+        } else if (strcmp(o, "--wd") == 0) {
+            ok = parse_real(o, v, &t->base.wd);
+        } else if (strcmp(o, "--cosine") == 0) {
+            t->base.cosine = 1;
+            takes = 0;
+        } else if (strcmp(o, "--widths") == 0) {
+            /* "2,3,4": one to four convolution widths in [1, 64] */
+            int nw = 0, pos = 0, len = 0;
+            int w[4];
+            ok = v != NULL;
+            while (ok && v[pos] != '\0' && nw < 4 && sscanf(v + pos, "%d%n", &w[nw], &len) == 1) {
+                ok = w[nw] >= 1 && w[nw] <= 64;
+                nw++;
+                pos += len;
+                if (v[pos] == ',') {
+                    pos++;
+                }
+            }
+            ok = ok && nw >= 1 && v[pos] == '\0';
+            if (!ok) {
+                fprintf(stderr, "kiln %s: --widths expects 1 to 4 widths in [1, 64], e.g. 2,3,4\n",
+                        cmd);
+            }
+            for (int k = 0; ok && k < 4; k++) {
+                t->widths[k] = k < nw ? w[k] : 0;
+            }
+            t->n_widths = nw;
+        } else if (strcmp(o, "--bigrams") == 0) {
+            t->bigrams = 1;
+            takes = 0;
         } else if (strcmp(o, "--layers") == 0) {
             ok = parse_int(o, v, 1, 8, &t->layers);
         } else if (strcmp(o, "--hidden") == 0) {
