@@ -6,12 +6,12 @@
  * (src/ops/rnn.c): blocks of [T, N, H] in y (RNN h; LSTM h, c, i, f, g, o, tanh c; GRU
  * h, r, z, hn, n) then the [N, G] product; the backward output holds dX [T, N, G], a
  * GRU's dH [T, N, G], then the carried dh and dc [N, H]. Cells: 0 tanh, 1 relu, 2 LSTM,
- * 3 GRU. Variants -DOP_FWD and -DOP_BWD.
+ * 3 GRU. Variants -DOP_RNN_SEQ (forward) and -DOP_RNN_SEQ_BWD.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#ifdef OP_FWD
+#ifdef OP_RNN_SEQ
 layout(std430, binding = 0) readonly buffer XG { float xg[]; };
 layout(std430, binding = 1) readonly buffer BH { float bh[]; };
 layout(std430, binding = 2) readonly buffer S0 { float s0[]; };
@@ -43,7 +43,7 @@ void main()
         bool init = pc.tp < 0;
         uint prow = init ? 0u : (uint(pc.tp) * N + i) * H + j;
         bool real = mask[t * N + i] != 0.0;
-#ifdef OP_FWD
+#ifdef OP_RNN_SEQ
         uint nb = pc.cell == 2u ? 7u : pc.cell == 3u ? 5u : 1u;
         float hp = init ? s0[i * H + j] : y[prow];
         float cp = pc.cell != 2u ? 0.0 : (init ? s0[(N + i) * H + j] : y[tnh + prow]);

@@ -45,7 +45,7 @@ static kiln_status cell(struct kiln__vk *vk, const struct kiln_tensor *n, enum k
         static const int fwd[4] = {0, 2, 3, 4}, bwd[4] = {0, 1, 3, 4};
         if (i < 4) {
             bind[i] =
-                kiln__vk_bind_tensor(n->src[sh == KILN__VK_SH_RNN_FWD ? fwd[i] : bwd[i]], false);
+                kiln__vk_bind_tensor(n->src[sh == KILN__VK_SH_RNN_SEQ ? fwd[i] : bwd[i]], false);
         }
     }
     bind[4] = kiln__vk_bind_tensor(n, true);
@@ -104,9 +104,9 @@ kiln_status kiln__vk_rnn(struct kiln_backend *be, const struct kiln_tensor *n)
                                     (uint32_t)d.h, (uint32_t)(kiln__rnn_blocks(p->cell) * d.tnh),
                                     (uint32_t)d.g};
             KILN_TRY(gemm(vk, KILN__VK_SH_RNN_GEMM_NT, a, n->src[1], n, &g));
-            KILN_TRY(cell(vk, n, KILN__VK_SH_RNN_FWD, &pc));
+            KILN_TRY(cell(vk, n, KILN__VK_SH_RNN_SEQ, &pc));
         } else {
-            KILN_TRY(cell(vk, n, KILN__VK_SH_RNN_BWD, &pc));
+            KILN_TRY(cell(vk, n, KILN__VK_SH_RNN_SEQ_BWD, &pc));
             uint64_t dgh = p->cell == KILN__RNN_GRU ? (uint64_t)d.tng : 0;
             struct pc_rnn_gemm g = {(uint32_t)d.n, (uint32_t)d.h,
                                     (uint32_t)d.g, (uint32_t)(dgh + (uint64_t)(t * d.n * d.g)),
