@@ -13,9 +13,9 @@
  *  - RNN_SEQ's output Y is flat: blocks of [T, N, H], then one [N, G] scratch block that
  *    holds the step in progress's product h_{t-1} W_hh^T. Blocks: RNN h; LSTM h, c, i,
  *    f, g, o (activated gates), tanh(c); GRU h, r, z, hn, n with hn = W_hn h_{t-1} +
- *    b_hn. Only
- *    the h block (and c for an LSTM) are differentiable outputs: the others are saved
- *    for the backward pass and gradients reaching them are ignored. At a padded step
+ *    b_hn. Only the h block (and c for an LSTM) are differentiable outputs: the others
+ *    are saved for the backward pass and gradients reaching them are ignored. The h
+ *    block comes first, so the layer's slice of it is a view. At a padded step
  *    the state is carried unchanged (h_t = h_{t-1}, c_t = c_{t-1}) and the other blocks
  *    are zero, so the state after the last step is each sequence's final state and a
  *    padded step changes neither the results of real steps nor any gradient.

@@ -51,7 +51,11 @@ static kiln_status net_for(struct text_nets *s, int64_t t, struct text_net **out
         }
     }
     if (s->n == (int32_t)(sizeof(s->nets) / sizeof(s->nets[0]))) {
-        return KILN_E_OUT_OF_HOST_MEMORY;
+        fprintf(stderr,
+                "kiln: more than %d batch lengths (multiples of 16 up to --max-len); use "
+                "a smaller --max-len\n",
+                (int)(sizeof(s->nets) / sizeof(s->nets[0])));
+        return KILN_E_INVALID_ARG;
     }
     struct text_net *m = &s->nets[s->n];
     memset(m, 0, sizeof(*m));
