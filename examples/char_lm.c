@@ -65,6 +65,14 @@ static void put_char(int32_t c)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: char_lm [TEXT [STEPS]]\n\n"
+               "Trains a character LSTM on TEXT (default: Moby Dick from\n"
+               "tools/data/get_moby_dick.sh) for STEPS steps (default 300) of 32 streams of\n"
+               "64-step chunks, prints the held-out bits per character and a sample.\n"
+               "KILN_BACKEND picks the backend.\n");
+        return 0;
+    }
     char def[4096];
     snprintf(def, sizeof(def), "%s/.cache/kiln/data/moby-dick/data.txt",
              getenv("HOME") != NULL ? getenv("HOME") : "");

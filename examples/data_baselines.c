@@ -150,6 +150,14 @@ static int lm(const char *path)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: data_baselines trees [N_TRAIN N_TEST [SEED]] | diabetes FILE | text DIR | "
+               "lm FILE\n\n"
+               "Prints the baselines of kiln's data sets: the bag-of-symbols logistic regression\n"
+               "on generated boolean-expression trees, least squares on diabetes.csv, naive Bayes\n"
+               "on a label<TAB>text data set, and character n-gram statistics of a text.\n");
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "trees") == 0 && (argc == 2 || argc == 4 || argc == 5)) {
         int64_t n_train = argc >= 4 ? atoll(argv[2]) : 8000,
                 n_test = argc >= 4 ? atoll(argv[3]) : 2000;

@@ -37,6 +37,14 @@ static void fix_lengths(const struct kiln_text_batch *b, int32_t *len)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: text_classifier [DIR [rnn|cnn [EPOCHS]]]\n\n"
+               "Trains kiln_text_classifier (a bidirectional LSTM, or the CNN) on the\n"
+               "label<TAB>text files in DIR (default: build/tools/data/fortunes-zh-5) for\n"
+               "EPOCHS epochs (default 15) and prints the test accuracy after each.\n"
+               "KILN_BACKEND picks the backend.\n");
+        return 0;
+    }
     const char *dir = argc > 1 ? argv[1] : "build/tools/data/fortunes-zh-5";
     int cnn = argc > 2 && strcmp(argv[2], "cnn") == 0;
     int epochs = argc > 3 ? atoi(argv[3]) : 15;

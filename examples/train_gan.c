@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kiln.h"
 
@@ -24,6 +25,13 @@ static int die(const char *what)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: train_gan [EPOCHS [DIR]]\n\n"
+               "Trains the DCGAN of kiln_gan_create on Fashion-MNIST (default 1 epoch; DIR holds\n"
+               "the IDX files, default /usr/share/datasets/fashion-mnist) and writes\n"
+               "samples_epoch_N.png after every epoch. KILN_BACKEND picks the backend.\n");
+        return 0;
+    }
     int epochs = argc > 1 ? atoi(argv[1]) : 1;
     const char *dir = argc > 2 ? argv[2] : "/usr/share/datasets/fashion-mnist";
     struct kiln_dataset train = {0};

@@ -13,6 +13,7 @@
 #include "kiln/io.h"
 #include "kiln/nn.h"
 #include "kiln/optim.h"
+#include "kiln/selfcheck.h"
 #include "kiln/status.h"
 #include "kiln/store.h"
 #include "kiln/table.h"

@@ -1,7 +1,8 @@
 /*
  * optim.cl - in-place updates (the CPU reference is src/ops/optim.c): SGD with momentum,
  * dampening, Nesterov and L2 weight decay (torch.optim.SGD), Adam / AdamW with
- * host-computed bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, and
+ * host-computed bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, RMSprop and
+ * Adagrad (its decayed rate computed by the host), and
  * accumulate (dst = alpha dst + beta x, a zero coefficient dropping its term). The
  * expressions keep the reference's order of operations. OpenCL C 1.2.
  */
@@ -47,6 +48,36 @@ kernel void adam_update(global float *w, ulong ow, global const float *gr, ulong
     v[ov + i] = vi;
     float denom = sqrt(vi / bc2) + eps;
     w[ow + i] = wi - lr * (mi / bc1) / denom;
+}
+
+kernel void rmsprop_update(global float *w, ulong ow, global const float *gr, ulong og,
+                           global float *v, ulong ov, ulong n, float lr, float alpha, float eps,
+                           float weight_decay)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) {
+        return;
+    }
+    float wi = w[ow + i];
+    float g = gr[og + i] + weight_decay * wi;
+    float vi = alpha * v[ov + i] + (1.0f - alpha) * g * g;
+    v[ov + i] = vi;
+    w[ow + i] = wi - lr * (g / (sqrt(vi) + eps));
+}
+
+kernel void adagrad_update(global float *w, ulong ow, global const float *gr, ulong og,
+                           global float *s, ulong os, ulong n, float lr, float eps,
+                           float weight_decay)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) {
+        return;
+    }
+    float wi = w[ow + i];
+    float g = gr[og + i] + weight_decay * wi;
+    float si = s[os + i] + g * g;
+    s[os + i] = si;
+    w[ow + i] = wi - lr * (g / (sqrt(si) + eps));
 }
 
 kernel void accumulate(global float *y, ulong oy, global const float *x, ulong ox, ulong n,

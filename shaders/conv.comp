@@ -7,6 +7,14 @@
  *   -DOP_CONV2D_BWD_DATA    dx[b, c, ih, iw]: the same sum gathered over the (k, i, j)
  *                           whose window reaches (ih, iw)
  *   -DOP_CONV2D_BWD_FILTER  dw[k, c, i, j] = sum over b, oh, ow of dy x
+ *   -DOP_BWD_FILTER_PART    the first level of a two-level filter gradient for few
+ *                           outputs and long sums (LeNet conv1: 150 outputs of 50,176
+ *                           products each): invocation (k, c, i, s) sums the products of
+ *                           the kw outputs (k, c, i, 0..kw) over positions [s kchunk,
+ *                           (s + 1) kchunk) of the batch, row by row (one dy load serves kw
+ *                           taps), into part[s n + o]. convgemm.comp's OP_SPLIT_SUM then
+ *                           adds the splits in order, so the result does not depend on
+ *                           scheduling.
  * One invocation per output element (grid-stride); out-of-range taps read nothing.
  */
 #extension GL_GOOGLE_include_directive : require
@@ -21,8 +29,58 @@ layout(push_constant) uniform PC {
     int nb, c, h, w, k, kh, kw, oh, ow;
     int sh, sw, ph, pw, dh, dw;
     int cg, kg;
+    uint kchunk, splits; /* OP_BWD_FILTER_PART: positions per split, splits */
 } pc;
 
+#ifdef OP_BWD_FILTER_PART
+#define MAX_KW 8 /* taps per invocation; the host takes this path for kw <= MAX_KW */
+
+void main()
+{
+    uint ohw = uint(pc.oh * pc.ow), total = uint(pc.nb) * ohw;
+    uint rows = pc.n / uint(pc.kw); /* (k, c, i) triples; each invocation does a row of taps */
+    for (uint t = GSTART; t < rows * pc.splits; t += GSTEP) {
+        uint o = t % rows, split = t / rows;
+        int i = int(o % uint(pc.kh));
+        uint r = o / uint(pc.kh);
+        int cl = int(r % uint(pc.cg));
+        int kk = int(r / uint(pc.cg));
+        int ci = (kk / pc.kg) * pc.cg + cl;
+        float acc[MAX_KW];
+        for (int j = 0; j < MAX_KW; j++) {
+            acc[j] = 0.0;
+        }
+        uint q = split * pc.kchunk, q1 = min(total, q + pc.kchunk);
+        while (q < q1) { /* one output row (image b, row oy) of the split at a time */
+            int b = int(q / ohw);
+            uint p = q % ohw;
+            int oy = int(p / uint(pc.ow)), ox0 = int(p % uint(pc.ow));
+            int ox1 = int(min(uint(pc.ow), uint(ox0) + (q1 - q)));
+            int ih = oy * pc.sh - pc.ph + i * pc.dh;
+            if (ih >= 0 && ih < pc.h) {
+                uint yrow = uint(((b * pc.k + kk) * pc.oh + oy) * pc.ow);
+                int xrow = ((b * pc.c + ci) * pc.h + ih) * pc.w;
+                for (int ox = ox0; ox < ox1; ox++) {
+                    float g = s1[yrow + uint(ox)];
+                    int iw0 = ox * pc.sw - pc.pw;
+                    for (int j = 0; j < MAX_KW; j++) {
+                        int iw = iw0 + j * pc.dw;
+                        if (j < pc.kw && iw >= 0 && iw < pc.w) {
+                            acc[j] += g * s0[uint(xrow + iw)];
+                        }
+                    }
+                }
+            }
+            q += uint(ox1 - ox0);
+        }
+        for (int j = 0; j < MAX_KW; j++) {
+            if (j < pc.kw) {
+                y[split * pc.n + o * uint(pc.kw) + uint(j)] = acc[j];
+            }
+        }
+    }
+}
+#else
 void main()
 {
     for (uint o = GSTART; o < pc.n; o += GSTEP) {
@@ -106,3 +164,4 @@ void main()
         y[o] = acc;
     }
 }
+#endif

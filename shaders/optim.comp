@@ -1,7 +1,8 @@
 #version 450
 /*
  * optim.comp - in-place updates (-DOP_SGD_UPDATE: param, grad, velocity;
- * -DOP_ADAM_UPDATE: param, grad, m, v; -DOP_ACCUMULATE: dst, x with dst = alpha dst +
+ * -DOP_ADAM_UPDATE: param, grad, m, v; -DOP_RMSPROP_UPDATE: param, grad, square_avg;
+ * -DOP_ADAGRAD_UPDATE: param, grad, sum; -DOP_ACCUMULATE: dst, x with dst = alpha dst +
  * beta x), elementwise, matching src/ops/optim.c (torch.optim semantics for the
  * updates).
  */
@@ -21,6 +22,29 @@ void main()
     for (uint i = GSTART; i < pc.n; i += GSTEP) {
         float v = pc.alpha == 0.0 ? 0.0 : pc.alpha * y[i];
         y[i] = pc.beta == 0.0 ? v : v + pc.beta * x[i];
+    }
+}
+#elif defined(OP_RMSPROP_UPDATE) || defined(OP_ADAGRAD_UPDATE)
+layout(std430, binding = 0) buffer W { float w[]; };
+layout(std430, binding = 1) readonly buffer G { float gr[]; };
+layout(std430, binding = 2) buffer S { float st[]; };
+layout(push_constant) uniform PC {
+    uint n;
+    float lr, alpha, eps, weight_decay; /* alpha: RMSprop only */
+} pc;
+
+void main()
+{
+    for (uint i = GSTART; i < pc.n; i += GSTEP) {
+        float wi = w[i];
+        float g = gr[i] + pc.weight_decay * wi;
+#ifdef OP_RMSPROP_UPDATE
+        float si = pc.alpha * st[i] + (1.0 - pc.alpha) * g * g;
+#else
+        float si = st[i] + g * g;
+#endif
+        st[i] = si;
+        w[i] = wi - pc.lr * (g / (sqrt(si) + pc.eps));
     }
 }
 #else

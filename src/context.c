@@ -225,7 +225,7 @@ _Static_assert(KILN_OP_COUNT <= 128, "check_repair holds 128 op bits");
  * over the backend's for those ops after comparing them, so the run continues from the
  * reference's values there: rerunning with chosen ops repaired tells which op's
  * rounding (or error) a training curve's difference comes from. */
-static kiln_status parse_repair(const char *env, uint64_t bits[2])
+kiln_status kiln__parse_repair(const char *env, uint64_t bits[2])
 {
     bits[0] = bits[1] = 0;
     if (env == NULL) {
@@ -275,6 +275,7 @@ kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_con
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_context_create: struct_size %u is too small",
                          opt->struct_size);
     }
+    KILN_TRY(kiln__env_check_context(opt));
     const char *name = kiln_backend_resolve(opt->backend);
     if (name == NULL) {
         return KILN_E_INVALID_ARG; /* message set by kiln_backend_resolve */
@@ -303,7 +304,7 @@ kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_con
                      : strcmp(c, "nan") == 0                          ? KILN__CHECK_NAN
                                                                       : KILN__CHECK_FULL;
     }
-    s = parse_repair(getenv("KILN_CHECK_REPAIR"), ctx->check_repair);
+    s = kiln__parse_repair(getenv("KILN_CHECK_REPAIR"), ctx->check_repair);
     if (s != KILN_OK) {
         alloc.free(alloc.ud, ctx);
         return s;

@@ -46,6 +46,12 @@ void kiln__free(struct kiln_context *ctx, void *p);
 /* Test hook for KILN_CHECK: corrupt the shadowed result of op (-1 disables). */
 void kiln__context_set_fault(struct kiln_context *ctx, int op);
 
+/* KILN_CHECK_REPAIR's list of op names ("all" or comma-separated) as op bits. */
+kiln_status kiln__parse_repair(const char *env, uint64_t bits[2]);
+
+/* Checks the KILN_* variables that a context created with opt would read (src/env.c). */
+kiln_status kiln__env_check_context(const struct kiln_context_options *opt);
+
 void kiln__log(struct kiln_context *ctx, kiln_log_level level, const char *fmt, ...)
     KILN__PRINTF(3, 4);
 

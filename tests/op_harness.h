@@ -138,6 +138,8 @@ union oh_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_rmsprop rms;
+    struct kiln__p_adagrad ada;
     struct kiln__p_accum acc;
     struct kiln__p_conv2d conv;
     struct kiln__p_pool2d pool;

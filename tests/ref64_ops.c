@@ -189,6 +189,36 @@ static void eval_adam(const struct kiln_tensor *n, double *const *in, double *ou
     }
 }
 
+static void eval_rmsprop(const struct kiln_tensor *n, double *const *in, double *out, int t)
+{
+    (void)out;
+    (void)t;
+    const struct kiln__p_rmsprop *p = (const void *)n->params;
+    double *w = in[0], *v = in[2];
+    const double *gr = in[1];
+    for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
+        /* torch.optim.RMSprop (no momentum, not centered) */
+        double g = gr[i] + (double)p->weight_decay * w[i];
+        v[i] = (double)p->alpha * v[i] + (1.0 - (double)p->alpha) * g * g;
+        w[i] -= (double)p->lr * g / (sqrt(v[i]) + (double)p->eps);
+    }
+}
+
+static void eval_adagrad(const struct kiln_tensor *n, double *const *in, double *out, int t)
+{
+    (void)out;
+    (void)t;
+    const struct kiln__p_adagrad *p = (const void *)n->params;
+    double *w = in[0], *s = in[2];
+    const double *gr = in[1];
+    for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
+        /* torch.optim.Adagrad with the step's rate lr */
+        double g = gr[i] + (double)p->weight_decay * w[i];
+        s[i] += g * g;
+        w[i] -= (double)p->lr * g / (sqrt(s[i]) + (double)p->eps);
+    }
+}
+
 static void eval_binary(const struct kiln_tensor *n, double *const *in, double *out, int t)
 {
     const struct kiln_shape *os = &n->shape;
@@ -447,6 +477,8 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = {eval_label_loss_bwd, R64_TOL_DOUBLE_ACC},
     [KILN_OP_SGD_UPDATE] = {eval_sgd, R64_TOL_UPDATE},
     [KILN_OP_ADAM_UPDATE] = {eval_adam, R64_TOL_UPDATE},
+    [KILN_OP_RMSPROP_UPDATE] = {eval_rmsprop, R64_TOL_UPDATE},
+    [KILN_OP_ADAGRAD_UPDATE] = {eval_adagrad, R64_TOL_UPDATE},
     [KILN_OP_ACCUMULATE] = {eval_accum, R64_TOL_UPDATE},
     /* convolutional-network ops: ref64_conv.c */
     [KILN_OP_CONV2D] = {r64_eval_conv, R64_TOL_CONV},

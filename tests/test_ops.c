@@ -1,13 +1,15 @@
 /*
  * test_ops.c - every op case of tests/ops/ on one backend against the CPU reference:
- * `test_ops cpu|opencl|vulkan`. Exits 77 (a meson SKIP) when the backend is not
- * compiled in or has no device. One TCase per op family loops over its table; GPU
- * backends run without fork (driver state must not cross a fork) on one context per
- * process. On the cpu backend it also runs the double-precision checks (ref64.c),
- * the out-of-memory sweep and the op coverage check.
- * Under KILN_VK_VALIDATION the vulkan run also fails on any validation message.
- * Exit status: 0 all passed, 1 a failure, 77 the backend is absent or (with no
- * failure) some cases need kernels it lacks; those are listed as UNSUPPORTED lines.
+ * `test_ops cpu|opencl|vulkan`. The reference side is the CPU backend's "cpu-reference"
+ * device, which runs every op's reference kernel, so on the cpu backend (device "cpu",
+ * or KILN_DEVICE) the cases check its fast kernels against the references. Exits 77
+ * (a meson SKIP) when the backend is not compiled in or has no device. One TCase per op family
+ * loops over its table; GPU backends run without fork (driver state must not cross a fork) on one
+ * context per process. On the cpu backend it also runs the double-precision checks (ref64.c), the
+ * out-of-memory sweep and the op coverage check. Exit status: 0 all passed, 1 a failure, 77 the
+ * backend is absent or (with no failure) some cases need kernels it lacks; those are listed as
+ * UNSUPPORTED lines. Under KILN_VK_VALIDATION the vulkan run also fails on any
+ * validation message.
  */
 #include <check.h>
 #include <stdio.h>
@@ -324,13 +326,15 @@ int main(int argc, char **argv)
         return 1;
     }
     o.backend = "cpu";
+    o.device = "cpu-reference";
     if (kiln_context_create(&o, &env.cpu) != KILN_OK) {
-        fprintf(stderr, "kiln_context_create(cpu): %s\n", kiln_last_error());
+        fprintf(stderr, "kiln_context_create(cpu-reference): %s\n", kiln_last_error());
         return 1;
     }
     env.backend = kiln_context_backend(env.be);
     env.guard_bytes = GUARD_BYTES;
-    printf("ops on backend '%s', device '%s'\n", env.backend, kiln_context_device(env.be));
+    printf("ops on backend '%s', device '%s', against '%s'\n", env.backend,
+           kiln_context_device(env.be), kiln_context_device(env.cpu));
     int is_cpu = strcmp(env.backend, "cpu") == 0;
     SRunner *sr = srunner_create(ops_suite(is_cpu));
     if (!is_cpu) {

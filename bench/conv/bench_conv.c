@@ -18,6 +18,9 @@
  *
  * Usage: KILN_BACKEND=opencl|vulkan|cpu bench_conv [rounds]   (KILN_CHECK=1 validates every
  * kiln result against the CPU reference, and so times the check too)
+ *        bench_conv --lines [rounds] [SHAPE...]
+ * --lines prints only what kiln runs, one line per shape and op, for bench/compare.sh:
+ * "conv SHAPE fwd|data|filter: X GFLOP/s", for the named shapes (default all).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +65,10 @@ static const struct shape shapes[] = {
     {"lenet-conv2", 64, 6, 14, 14, 16, 5, 5, 0},
     {"resnet20-16", 64, 16, 32, 32, 16, 3, 3, 1},
     {"64x64@8x8", 64, 64, 8, 8, 64, 3, 3, 1},
+    /* ResNet-20's three stages on 28x28 Fashion-MNIST images */
+    {"resnet-16@28", 64, 16, 28, 28, 16, 3, 3, 1},
+    {"resnet-32@14", 64, 32, 14, 14, 32, 3, 3, 1},
+    {"resnet-64@7", 64, 64, 7, 7, 64, 3, 3, 1},
 };
 
 static int rounds = 5;
@@ -116,23 +123,31 @@ static void upload_inputs(kiln_tensor *const *in, int n_in)
     }
 }
 
+/* Waits for the backend's queued work (the cpu backend has none). */
+static void sync_backend(struct kiln_backend *be)
+{
+    if (be->ops->synchronize != NULL) {
+        CHECK(be->ops->synchronize(be));
+    }
+}
+
 /* Median seconds per kiln_graph_eval of target. */
 static double time_graph(kiln_context *ctx, kiln_graph *g, kiln_tensor *target)
 {
     struct kiln_backend *be = &ctx->be;
     double v[16];
     CHECK(kiln_graph_eval(g, 1, &target)); /* warm-up: kernel compilation */
-    CHECK(be->ops->synchronize(be));
+    sync_backend(be);
     double t0 = now();
     CHECK(kiln_graph_eval(g, 1, &target));
-    CHECK(be->ops->synchronize(be));
+    sync_backend(be);
     int reps = reps_for(now() - t0);
     for (int r = 0; r < rounds; r++) {
         t0 = now();
         for (int i = 0; i < reps; i++) {
             CHECK(kiln_graph_eval(g, 1, &target));
         }
-        CHECK(be->ops->synchronize(be));
+        sync_backend(be);
         v[r] = (now() - t0) / reps;
     }
     return median(v, rounds);
@@ -264,10 +279,39 @@ static double clblast_conv(cl_context cx, cl_command_queue q, const struct shape
 }
 #endif
 
+static int64_t out_len(const struct shape *s, int64_t in, int64_t k)
+{
+    return in + 2 * s->pad - k + 1;
+}
+
+/* --lines: kiln's three ops for the shapes named in names[0..n) (all when n is 0). */
+static int lines(kiln_context *ctx, char **names, int n)
+{
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        const struct shape *s = &shapes[i];
+        int want = n == 0;
+        for (int j = 0; j < n; j++) {
+            want |= strcmp(names[j], s->name) == 0;
+        }
+        if (!want) {
+            continue;
+        }
+        static const char *const op_names[3] = {"fwd", "data", "filter"};
+        for (int op = 0; op < 3; op++) {
+            double gf = kiln_conv(ctx, s, op, out_len(s, s->h, s->kh), out_len(s, s->w, s->kw));
+            printf("conv %s %s: %.3f GFLOP/s\n", s->name, op_names[op], gf);
+            fflush(stdout);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1) {
-        rounds = atoi(argv[1]);
+    int line_mode = argc > 1 && strcmp(argv[1], "--lines") == 0;
+    int arg = line_mode ? 2 : 1;
+    if (argc > arg) {
+        rounds = atoi(argv[arg++]);
         rounds = rounds < 1 ? 1 : rounds > 16 ? 16 : rounds;
     }
     kiln_context *ctx;
@@ -275,6 +319,11 @@ int main(int argc, char **argv)
     if (kiln_context_create(&o, &ctx) != KILN_OK) {
         fprintf(stderr, "backend unavailable: %s\n", kiln_last_error());
         return 77;
+    }
+    if (line_mode) {
+        int rc = lines(ctx, argv + arg, argc - arg);
+        kiln_context_destroy(ctx);
+        return rc;
     }
     const char *backend = getenv("KILN_BACKEND");
     int use_clblast = 0;

@@ -66,8 +66,9 @@ struct kiln_context_options {
  * [in] opt: borrowed; NULL means all defaults (environment variables apply).
  * [out] out: receives the context, owned by the caller (kiln_context_destroy).
  * Returns KILN_OK, KILN_E_INVALID_ARG (unknown backend name: the message lists the
- * compiled-in ones), KILN_E_BACKEND_UNAVAILABLE (no runtime or device: the message says
- * why), KILN_E_OUT_OF_HOST_MEMORY. Thread-safe.
+ * compiled-in ones; a malformed KILN_* variable that it would read: the message names
+ * it and its accepted values, see kiln_env_check), KILN_E_BACKEND_UNAVAILABLE (no
+ * runtime or device: the message says why), KILN_E_OUT_OF_HOST_MEMORY. Thread-safe.
  */
 KILN_API kiln_status kiln_context_create(const struct kiln_context_options *opt,
                                          kiln_context **out);
@@ -136,6 +137,36 @@ KILN_API const char *kiln_backend_resolve(const char *name);
 
 /* Returns the library version string ("0.1.0"). */
 KILN_API const char *kiln_version(void);
+
+/* ---- Configuration from the environment (src/env.c) ---- */
+
+/* A KILN_* variable that kiln reads, as kiln_env_vars reports it. */
+struct kiln_env_var {
+    const char *name;     /* static */
+    const char *accepted; /* static: the values it takes */
+    const char *value;    /* a view into the environment; NULL when unset */
+    int32_t state;        /* 0: unset, 1: set and well-formed, -1: malformed */
+};
+
+/*
+ * Describes every KILN_* variable that contexts and backends read (KILN_BACKEND,
+ * KILN_DEVICE, KILN_CHECK, KILN_CHECK_REPAIR, KILN_LOG, KILN_CACHE_DIR, the KILN_VK_* and
+ * OpenCL knobs), each judged against its accepted values. [out] out: borrowed array of
+ * max entries (may be NULL when max is 0). Returns the number of variables (may exceed
+ * max). Not thread-safe with respect to changes of the environment.
+ */
+KILN_API int32_t kiln_env_vars(struct kiln_env_var *out, int32_t max);
+
+/*
+ * Checks every variable of kiln_env_vars. Returns KILN_OK, or KILN_E_INVALID_ARG with
+ * the message "NAME=value: accepted values: ..." for the first malformed one.
+ * kiln_context_create makes the same check of the variables it would read.
+ */
+KILN_API kiln_status kiln_env_check(void);
+
+/* Returns 1 when name is a variable that kiln or its programs read (an unknown KILN_*
+ * name is probably misspelt), else 0. */
+KILN_API int kiln_env_known(const char *name);
 
 #ifdef __cplusplus
 }

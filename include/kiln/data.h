@@ -42,11 +42,16 @@ KILN_API void kiln_dataset_fini(struct kiln_dataset *ds);
  * [in] images_path, labels_path: borrowed. [in] n_classes: labels must lie in
  * [0, n_classes), 1..256. [out] out: filled on success (release with
  * kiln_dataset_fini); left zeroed on failure.
+ * Limits: images of rank 1 to 3 (file rank 2 to 4), each dimension at most 2^30, and at
+ * most 2^60 pixel values read in all; memory grows with the data actually read, so a
+ * header that claims more than its file holds fails as truncated without allocating
+ * what it claims.
  * Returns KILN_OK; KILN_E_IO (cannot open or read a file); KILN_E_FORMAT (bad magic,
  * dtype code other than unsigned byte, labels file not rank 1, image and label counts
- * differ, data shorter than the header says, a label out of range); KILN_E_INVALID_ARG;
- * KILN_E_OUT_OF_HOST_MEMORY. The message names the file and the byte offset (in the
- * uncompressed stream) where the problem lies. Thread-safe.
+ * differ, a dimension or size beyond the limits, data shorter than the header says, a
+ * label out of range); KILN_E_INVALID_ARG; KILN_E_OUT_OF_HOST_MEMORY. The message names
+ * the file and the byte offset (in the uncompressed stream) where the problem lies.
+ * Thread-safe.
  */
 KILN_API kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_path,
                                            int64_t limit, int32_t n_classes,
@@ -115,6 +120,11 @@ KILN_API int64_t kiln_batch_iter_n_batches(const kiln_batch_iter *it);
  * epoch's permutation. The iterator starts at epoch 0. */
 KILN_API void kiln_batch_iter_reset(kiln_batch_iter *it, int64_t epoch);
 
+/* Starts epoch epoch (0-based) at its batch `batch` (0-based; clamped to the epoch's
+ * end): kiln_batch_iter_reset, then skipping batch batches without copying them, so the
+ * next batch is the one an iterator that went through them would give (resuming). */
+KILN_API void kiln_batch_iter_seek(kiln_batch_iter *it, int64_t epoch, int64_t batch);
+
 /*
  * Copies the next batch into x ([batch_size, dim] floats) and y ([batch_size] labels).
  * *n_out receives the number of real items: batch_size, fewer for a last partial batch
@@ -128,13 +138,18 @@ KILN_API kiln_status kiln_batch_iter_next(kiln_batch_iter *it, float *x, int32_t
 /* ---- Augmentation and the prefetching loader (src/train/loader.c) ---- */
 
 /*
- * Per-item image augmentation, as torchvision's RandomCrop(size, padding),
- * RandomHorizontalFlip() and Normalize(mean, std) in that order. An item of dim
- * features is channels planes of H x W (dim = channels H W); it is zero-padded by pad
- * on every side, cropped to crop_h x crop_w (at a random position when random_crop,
- * else centred), flipped left-right with probability 1/2 when hflip, and each channel c
- * is mapped to (x - mean[c]) / std[c] when normalize. Random draws are a pure function
- * of (seed, counter): the same on every run and thread.
+ * Per-item image augmentation, as torchvision's RandomRotation(degrees,
+ * InterpolationMode.BILINEAR), RandomCrop(size, padding), RandomHorizontalFlip() and
+ * Normalize(mean, std) in that order. An item of dim features is channels planes of
+ * H x W (dim = channels H W). When rotate_degrees > 0 it is rotated about its centre
+ * ((W - 1) / 2, (H - 1) / 2) by an angle drawn uniformly from [-rotate_degrees,
+ * rotate_degrees] (positive is counter-clockwise as displayed), each output pixel the
+ * bilinear interpolation of the source at the inversely rotated position, with zeros
+ * outside the source; then it is zero-padded by pad on every side, cropped to
+ * crop_h x crop_w (at a random position when random_crop, else centred), flipped
+ * left-right with probability 1/2 when hflip, and each channel c is mapped to
+ * (x - mean[c]) / std[c] when normalize. Random draws are a pure function of
+ * (seed, counter): the same on every run and thread.
  */
 struct kiln_augment {
     uint32_t struct_size;   /* sizeof(struct kiln_augment) */
@@ -145,14 +160,12 @@ struct kiln_augment {
     int32_t hflip;          /* default 0 */
     int32_t normalize;      /* default 0 */
     float mean[4], std[4];  /* per channel; std > 0 */
+    float rotate_degrees;   /* in [0, 180]; default 0 (no rotation). Appended in kiln 0.2 */
 };
 
 #define KILN_AUGMENT_INIT                                                                          \
     {                                                                                              \
-        sizeof(struct kiln_augment), 1, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0},                            \
-        {                                                                                          \
-            1, 1, 1, 1                                                                             \
-        }                                                                                          \
+        sizeof(struct kiln_augment), 1, 0, 0, 0, 0, 0, 0, {0, 0, 0, 0}, {1, 1, 1, 1}, 0.0f         \
     }
 
 /*
@@ -205,6 +218,11 @@ KILN_API void kiln_loader_item_dims(const kiln_loader *l, int64_t dims[3]);
 /* Starts epoch epoch (0-based), dropping any batch prepared for the previous one. The
  * loader starts at epoch 0. */
 KILN_API void kiln_loader_reset(kiln_loader *l, int64_t epoch);
+
+/* Starts epoch epoch (0-based) at its batch `batch`, as kiln_batch_iter_seek: the next
+ * batch (and its augmentation) is the one a loader that went through the earlier ones
+ * would give. */
+KILN_API void kiln_loader_seek(kiln_loader *l, int64_t epoch, int64_t batch);
 
 /*
  * Returns the next batch of the epoch: *x [batch_size, C, H, W] and *y [batch_size]

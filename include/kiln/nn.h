@@ -95,7 +95,7 @@ KILN_API int64_t kiln_graph_n_param_elems(const kiln_graph *g);
 
 /* nn.Conv2d(C, out_channels, (kernel_h, kernel_w), ...) on x [N, C, H, W]: parameters
  * "<name>.weight" [out_channels, C/groups, kernel_h, kernel_w] and, when use_bias,
- * "<name>.bias" (shape [out_channels, 1, 1], added by broadcasting). Both U(-b, b) with
+ * "<name>.bias" [out_channels] (added as an [out_channels, 1, 1] view). Both U(-b, b) with
  * b = 1 / sqrt(C/groups kernel_h kernel_w): PyTorch's kaiming_uniform_(a = sqrt(5)).
  * opts: stride, padding, dilation, groups (NULL: KILN_CONV2D_OPTS_INIT). */
 KILN_API kiln_tensor *kiln_conv2d_layer(kiln_graph *g, kiln_tensor *x, int64_t out_channels,

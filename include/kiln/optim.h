@@ -8,9 +8,11 @@
  * gradients by their global norm (as torch.nn.utils.clip_grad_norm_), scale them, and
  * hand them to a hook (reducing them across processes). The update is one launch per
  * contiguous run of parameters over the store's flat buffers. SGD follows PyTorch's
- * torch.optim.SGD (momentum, dampening, Nesterov, L2 weight decay) and Adam follows
- * torch.optim.Adam and AdamW (decoupled weight decay); the state (momentum_buffer,
- * exp_avg, exp_avg_sq) lives in the store and is saved with checkpoints.
+ * torch.optim.SGD (momentum, dampening, Nesterov, L2 weight decay), Adam follows
+ * torch.optim.Adam and AdamW (decoupled weight decay), RMSprop torch.optim.RMSprop
+ * (without momentum or centering) and Adagrad torch.optim.Adagrad; the state
+ * (momentum_buffer, exp_avg, exp_avg_sq, square_avg, sum) lives in the store and is
+ * saved with checkpoints.
  */
 #ifndef KILN_OPTIM_H
 #define KILN_OPTIM_H
@@ -27,6 +29,8 @@ typedef struct kiln_optimizer kiln_optimizer;
 typedef enum kiln_optim_kind {
     KILN_OPTIM_SGD = 0,
     KILN_OPTIM_ADAM = 1,
+    KILN_OPTIM_RMSPROP = 2, /* torch.optim.RMSprop (momentum 0, not centered): state square_avg */
+    KILN_OPTIM_ADAGRAD = 3, /* torch.optim.Adagrad (initial accumulator 0): state sum */
 } kiln_optim_kind;
 
 struct kiln_optim_options {
@@ -47,12 +51,16 @@ struct kiln_optim_options {
     /* Only parameters whose names start with prefix (NULL or "": every trainable
      * parameter of the store). Copied. */
     const char *prefix;
+    /* Appended in kiln 0.2. eps above is also RMSprop's and Adagrad's (PyTorch's defaults:
+     * RMSprop 1e-8, Adagrad 1e-10). */
+    float alpha;    /* RMSprop's smoothing constant, in [0, 1); default 0.99 */
+    float lr_decay; /* Adagrad: step t uses lr / (1 + (t - 1) lr_decay); default 0 */
 };
 
 #define KILN_OPTIM_OPTIONS_INIT                                                                    \
     {                                                                                              \
         sizeof(struct kiln_optim_options), KILN_OPTIM_SGD, 0.01f, 0.0f, 0.0f, 0, 0.0f, 0.9f,       \
-            0.999f, 1e-8f, 0, 1.0f, 0.0f, NULL                                                     \
+            0.999f, 1e-8f, 0, 1.0f, 0.0f, NULL, 0.99f, 0.0f                                        \
     }
 
 /*

@@ -40,11 +40,15 @@ struct kiln_classifier {
     kiln_tensor *pred;
     kiln_tensor *eval_x;    /* optional */
     kiln_tensor *eval_pred; /* optional, with eval_x */
+    /* Optional f32 input [B, C] (kiln 0.2): the loops upload the one-hot encoding of each
+     * batch's labels into it (a row of zeros for a label outside [0, C)), for a loss on
+     * targets such as kiln_mse_loss of the logits. */
+    kiln_tensor *y_onehot;
 };
 
 #define KILN_CLASSIFIER_INIT                                                                       \
     {                                                                                              \
-        sizeof(struct kiln_classifier), NULL, NULL, NULL, NULL, NULL, NULL, NULL                   \
+        sizeof(struct kiln_classifier), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL             \
     }
 
 /* ---- Progress ---- */
@@ -66,10 +70,15 @@ struct kiln_fit_progress {
     double train_loss;    /* mean sampled loss of this epoch so far; NAN when not sampled */
     double val_accuracy;  /* EPOCH_END: accuracy on the validation set; NAN when none */
     double test_accuracy; /* EPOCH_END: accuracy on the test set; NAN when none */
-    double seconds;       /* training time of this epoch so far */
+    double seconds;       /* training time of this epoch so far (in this process) */
     double eval_seconds;  /* EPOCH_END: evaluation time of this epoch */
     double steps_per_s;   /* this epoch so far */
     double images_per_s;  /* this epoch so far */
+    /* Appended fields (kiln 0.2). */
+    double loss;     /* STEP: this step's loss; NAN when it was not sampled */
+    double loss_sum; /* the sampled losses of this epoch so far and their count */
+    int64_t loss_n;  /* (train_loss = loss_sum / loss_n); what a checkpoint keeps */
+    double lr;       /* the learning rate of the last step */
 };
 
 /* Called by kiln_fit(); a non-zero return stops training after the current step (the
@@ -85,6 +94,44 @@ KILN_API int kiln_fit_print(void *ud, const struct kiln_fit_progress *p);
 
 /* ---- Training ---- */
 
+/* ---- Learning-rate schedules (src/train/schedule.c) ---- */
+
+typedef enum kiln_lr_kind {
+    KILN_LR_CONSTANT = 0,    /* lr */
+    KILN_LR_STEP = 1,        /* lr gamma^floor(t / step_size): PyTorch's StepLR */
+    KILN_LR_EXPONENTIAL = 2, /* lr gamma^(t / step_size): a factor gamma per step_size
+                                steps, applied smoothly at every step */
+    KILN_LR_COSINE = 3,      /* min_lr + (lr - min_lr) (1 + cos(pi t / total_steps)) / 2,
+                                min_lr from total_steps on: CosineAnnealingLR */
+} kiln_lr_kind;
+
+/*
+ * The learning rate of step t (0-based: the number of steps taken before it). A linear
+ * warm-up multiplies any schedule by min(1, (t + 1) / (warmup_steps + 1)) (0: none).
+ */
+struct kiln_lr_schedule {
+    uint32_t struct_size; /* sizeof(struct kiln_lr_schedule) */
+    kiln_lr_kind kind;
+    double lr;            /* the base rate, > 0 */
+    int64_t step_size;    /* STEP, EXPONENTIAL: > 0 */
+    double gamma;         /* STEP, EXPONENTIAL: > 0 */
+    int64_t total_steps;  /* COSINE: > 0 */
+    double min_lr;        /* COSINE: >= 0 */
+    int64_t warmup_steps; /* >= 0 */
+};
+
+#define KILN_LR_SCHEDULE_INIT                                                                      \
+    {                                                                                              \
+        sizeof(struct kiln_lr_schedule), KILN_LR_CONSTANT, 0.01, 1, 1.0, 1, 0.0, 0                 \
+    }
+
+/* Checks s. Returns KILN_OK or KILN_E_INVALID_ARG naming the bad field. */
+KILN_API kiln_status kiln_lr_schedule_check(const struct kiln_lr_schedule *s);
+
+/* The learning rate of step t >= 0 under s (checked with kiln_lr_schedule_check;
+ * NAN for an invalid s). Thread-safe. */
+KILN_API double kiln_lr_at(const struct kiln_lr_schedule *s, int64_t t);
+
 struct kiln_fit_options {
     uint32_t struct_size;       /* sizeof(struct kiln_fit_options) */
     int32_t epochs;             /* default 1 */
@@ -93,11 +140,24 @@ struct kiln_fit_options {
     int32_t loss_every;         /* download the loss every this many steps (default 1); 0: never */
     kiln_fit_callback callback; /* NULL: silent */
     void *callback_ud;
+    /* Appended fields (kiln 0.2). */
+    /* Resuming: the steps already taken. The loop starts in epoch start_step / B + 1 (B
+     * the batches of an epoch) at its batch start_step % B, and these batches are the
+     * ones an uninterrupted run takes there: shuffles and augmentation depend only on
+     * the epoch and the position. max_steps counts them. Default 0. */
+    int64_t start_step;
+    /* The sampled loss of the interrupted epoch (the progress's loss_sum and loss_n at
+     * the checkpoint), so that the epoch's mean continues. */
+    double start_loss_sum;
+    int64_t start_loss_n;
+    /* Optional (borrowed): before each step the optimizer's learning rate is set to
+     * kiln_lr_at(schedule, steps taken). NULL: the optimizer's rate is left alone. */
+    const struct kiln_lr_schedule *schedule;
 };
 
 #define KILN_FIT_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        sizeof(struct kiln_fit_options), 1, 0, 0, 1, NULL, NULL                                    \
+        sizeof(struct kiln_fit_options), 1, 0, 0, 1, NULL, NULL, 0, 0.0, 0, NULL                   \
     }
 
 /* What kiln_fit() achieved, from its last epoch. */
@@ -210,6 +270,16 @@ KILN_API kiln_status kiln_gan_sample(kiln_gan *gan, float *images);
 
 /* Returns the generator's graph (e.g. for kiln_graph_save). */
 KILN_API kiln_graph *kiln_gan_generator_graph(const kiln_gan *gan);
+
+/* Returns the parameter store of both networks, their batch norm statistics and their
+ * optimizers' state: what a checkpoint of the GAN saves and loads (kiln/io.h). The
+ * optimizers are the generator's ("gen." prefix) then the discriminator's ("disc."). */
+KILN_API kiln_store *kiln_gan_store(const kiln_gan *gan);
+
+/* The noise values drawn for training so far, and setting it: a resumed run continues
+ * the noise sequence where the checkpoint left it. */
+KILN_API uint64_t kiln_gan_noise_position(const kiln_gan *gan);
+KILN_API void kiln_gan_set_noise_position(kiln_gan *gan, uint64_t position);
 
 /*
  * Writes n grayscale images ([n, h, w] floats, lo maps to black and hi to white,

@@ -96,6 +96,10 @@ void kiln__store_remove_optim(struct kiln_store *s, struct kiln_optimizer *o);
 void kiln__optimizer_reset(struct kiln_optimizer *o);
 /* Destroys an optimizer without unregistering it (the store is going away). */
 void kiln__optimizer_free(struct kiln_optimizer *o);
+/* What a checkpoint records of an optimizer (src/train/optim.c): its kind's name
+ * ("sgd", "adam"...), parameter prefix (a view valid while o lives) and learning rate. */
+void kiln__optimizer_info(const struct kiln_optimizer *o, const char **kind, const char **prefix,
+                          float *lr);
 
 /* Host values of an initializer for a tensor of shape s (fan_in/fan_out as PyTorch). */
 kiln_status kiln__init_values(const struct kiln_shape *s, kiln_init init, float arg, uint64_t seed,

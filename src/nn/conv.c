@@ -81,10 +81,12 @@ static kiln_tensor *conv_layer(kiln_graph *g, kiln_tensor *x, int64_t out_ch, in
     if (!use_bias) {
         return y;
     }
+    /* Stored as [K] like nn.Conv2d's bias, added as a [K, 1, 1] view that broadcasts
+     * over H and W (the initial values depend only on the element count). */
     int64_t bd[3] = {out_ch, 1, 1};
     float bound = (float)(1.0 / sqrt((double)(wd[1] * kh * kw)));
-    kiln_tensor *b = kiln_param(g, bname, 3, bd, KILN_INIT_UNIFORM, bound, seed);
-    return kiln_add(g, y, b);
+    kiln_tensor *b = kiln_param(g, bname, 1, bd, KILN_INIT_UNIFORM, bound, seed);
+    return kiln_add(g, y, kiln_reshape(g, b, 3, bd));
 }
 
 kiln_tensor *kiln_conv2d_layer(kiln_graph *g, kiln_tensor *x, int64_t out_channels,

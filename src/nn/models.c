@@ -199,8 +199,8 @@ double kiln_graph_flops(const kiln_graph *g, int64_t batch)
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const struct kiln_tensor *n = g->nodes[i];
-        if (n->op == KILN__OP_LEAF || (n->flags & KILN__F_BACKWARD) ||
-            n->op == KILN_OP_RESHAPE || (n->flags & KILN__F_POISON)) {
+        if (n->op == KILN__OP_LEAF || (n->flags & KILN__F_BACKWARD) || n->op == KILN_OP_RESHAPE ||
+            (n->flags & KILN__F_POISON)) {
             continue;
         }
         if (n->op == KILN_OP_CONV2D) {
@@ -265,7 +265,9 @@ kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_t width, 
     h = kiln_relu(g, kiln_batch_norm(g, h, "gen.bn3", 0.1f, 1e-5f));
     h = kiln_conv2d(g, h, kiln_param(g, "gen.conv4.weight", 4, w4, KILN_INIT_NORMAL, 0.02f, seed),
                     &o3);
-    h = kiln_add(g, h, kiln_param(g, "gen.conv4.bias", 3, bd, KILN_INIT_ZEROS, 0.0f, seed));
+    /* the bias is [1] as nn.Conv2d's, added as a [1, 1, 1] view */
+    kiln_tensor *b = kiln_param(g, "gen.conv4.bias", 1, bd, KILN_INIT_ZEROS, 0.0f, seed);
+    h = kiln_add(g, h, kiln_reshape(g, b, 3, bd));
     return kiln_tanh(g, h);
 }
 
@@ -274,6 +276,15 @@ static kiln_tensor *disc_leaf(kiln_graph *g, const char *name, int32_t rank, con
 {
     (void)frozen; /* frozen: the caller froze "disc." in g */
     return kiln_param(g, name, rank, dims, init, init == KILN_INIT_NORMAL ? 0.02f : 0.0f, seed);
+}
+
+/* h + the bias "<name>" [K] (nn.Conv2d's shape) as a [K, 1, 1] view, zeros initially. */
+static kiln_tensor *disc_bias(kiln_graph *g, kiln_tensor *h, const char *name, int64_t k,
+                              int frozen, uint64_t seed)
+{
+    int64_t bd[3] = {k, 1, 1};
+    kiln_tensor *b = disc_leaf(g, name, 1, bd, KILN_INIT_ZEROS, frozen, seed);
+    return kiln_add(g, h, kiln_reshape(g, b, 3, bd));
 }
 
 kiln_tensor *kiln_dcgan_discriminator(kiln_graph *g, kiln_tensor *x, int64_t width, int frozen,
@@ -298,21 +309,20 @@ kiln_tensor *kiln_dcgan_discriminator(kiln_graph *g, kiln_tensor *x, int64_t wid
                                 "kiln_dcgan_discriminator: x must be f32 [N, 1, 28, 28]");
     }
     int64_t w1[4] = {width, 1, 4, 4}, w2[4] = {2 * width, width, 4, 4};
-    int64_t w3[4] = {1, 2 * width, 7, 7}, b1[3] = {width, 1, 1}, b2[3] = {2 * width, 1, 1};
-    int64_t b3[3] = {1, 1, 1}, od[2] = {x->shape.dims[0], 1};
+    int64_t w3[4] = {1, 2 * width, 7, 7}, od[2] = {x->shape.dims[0], 1};
     struct kiln_conv2d_opts o = KILN_CONV2D_OPTS_INIT, o3 = KILN_CONV2D_OPTS_INIT;
     o.stride[0] = o.stride[1] = 2;
     o.padding[0] = o.padding[1] = 1;
     kiln_tensor *h = kiln_conv2d(
         g, x, disc_leaf(g, "disc.conv1.weight", 4, w1, KILN_INIT_NORMAL, frozen, seed), &o);
-    h = kiln_add(g, h, disc_leaf(g, "disc.conv1.bias", 3, b1, KILN_INIT_ZEROS, frozen, seed));
+    h = disc_bias(g, h, "disc.conv1.bias", width, frozen, seed);
     h = kiln_leaky_relu(g, h, 0.2f);
     h = kiln_conv2d(g, h, disc_leaf(g, "disc.conv2.weight", 4, w2, KILN_INIT_NORMAL, frozen, seed),
                     &o);
-    h = kiln_add(g, h, disc_leaf(g, "disc.conv2.bias", 3, b2, KILN_INIT_ZEROS, frozen, seed));
+    h = disc_bias(g, h, "disc.conv2.bias", 2 * width, frozen, seed);
     h = kiln_leaky_relu(g, h, 0.2f);
     h = kiln_conv2d(g, h, disc_leaf(g, "disc.conv3.weight", 4, w3, KILN_INIT_NORMAL, frozen, seed),
                     &o3);
-    h = kiln_add(g, h, disc_leaf(g, "disc.conv3.bias", 3, b3, KILN_INIT_ZEROS, frozen, seed));
+    h = disc_bias(g, h, "disc.conv3.bias", 1, frozen, seed);
     return kiln_reshape(g, h, 2, od);
 }

@@ -86,6 +86,16 @@ struct kiln__p_adam {
     float bc1, bc2; /* 1 - beta1^t and 1 - beta2^t, computed by the host in double */
 };
 
+/* RMSPROP_UPDATE: torch.optim.RMSprop without momentum and centering. */
+struct kiln__p_rmsprop {
+    float lr, alpha, eps, weight_decay;
+};
+/* ADAGRAD_UPDATE: torch.optim.Adagrad; lr is the step's rate lr / (1 + (t - 1) lr_decay),
+ * computed by the host. */
+struct kiln__p_adagrad {
+    float lr, eps, weight_decay;
+};
+
 /* ACCUMULATE: dst = alpha dst + beta x in place; a coefficient of 0 drops its term (so
  * alpha = beta = 0 writes zeros whatever dst and x hold, inf and NaN included). */
 struct kiln__p_accum {

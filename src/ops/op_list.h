@@ -61,9 +61,11 @@ KILN_OP(BCE_LOGITS_BWD, loss, 3)   /* (logits, targets, dy) -> d/dlogits */
 KILN_OP(HINGE, loss, 2)            /* (scores [N,C], labels i32 [N]) */
 KILN_OP(HINGE_BWD, loss, 3)        /* (scores, labels, dy) -> d/dscores */
 /* optim: update parameters and state in place; the output is empty */
-KILN_OP(SGD_UPDATE, optim, 3)  /* (param, grad, velocity) */
-KILN_OP(ADAM_UPDATE, optim, 4) /* (param, grad, m, v) */
-KILN_OP(ACCUMULATE, optim, 2)  /* (dst, x): dst = alpha dst + beta x, in place */
+KILN_OP(SGD_UPDATE, optim, 3)     /* (param, grad, velocity) */
+KILN_OP(ADAM_UPDATE, optim, 4)    /* (param, grad, m, v) */
+KILN_OP(RMSPROP_UPDATE, optim, 3) /* (param, grad, square_avg) */
+KILN_OP(ADAGRAD_UPDATE, optim, 3) /* (param, grad, sum) */
+KILN_OP(ACCUMULATE, optim, 2)     /* (dst, x): dst = alpha dst + beta x, in place */
 /* conv: NCHW convolutions; w is [K, C/groups, KH, KW] (PyTorch's Conv2d layout) */
 KILN_OP(CONV2D, conv, 2)            /* (x [N,C,H,W], w) -> [N,K,OH,OW] */
 KILN_OP(CONV2D_BWD_DATA, conv, 2)   /* (dy, w) -> dx [N,C,in_hw]; also transposed conv */

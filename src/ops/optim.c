@@ -1,8 +1,10 @@
 /*
  * optim.c - in-place update ops, which write their inputs: SGD (momentum, dampening,
- * Nesterov, L2 weight decay; torch.optim.SGD) and Adam/AdamW (torch.optim.Adam /
- * AdamW), whose step-dependent params (learning rate, bias corrections) the optimizer
- * sets before each step (src/train/optim.c), and ACCUMULATE (dst = alpha dst + beta x),
+ * Nesterov, L2 weight decay; torch.optim.SGD), Adam/AdamW (torch.optim.Adam /
+ * AdamW), RMSprop (torch.optim.RMSprop without momentum or centering) and Adagrad
+ * (torch.optim.Adagrad), whose step-dependent params (learning rate, bias corrections,
+ * Adagrad's decayed rate) the optimizer sets before each step (src/train/optim.c), and
+ * ACCUMULATE (dst = alpha dst + beta x),
  * which adds gradients into the parameter store, clears them and copies between
  * graphs (kiln_assign).
  */
@@ -92,6 +94,66 @@ const struct kiln__op_desc kiln__desc_ADAM_UPDATE = {
     .params_bytes = sizeof(struct kiln__p_adam),
     .infer = infer_update,
     .cpu_ref = ref_adam,
+    .tol = {1e-12, 1e-6, 1e-5},
+};
+
+/* PyTorch: one torch.optim.RMSprop step (momentum 0, centered False): g = grad + wd w,
+ * v = alpha v + (1 - alpha) g^2, w -= lr g / (sqrt(v) + eps), in that order. */
+static kiln_status ref_rmsprop(const struct kiln__op_args *args)
+{
+    const struct kiln__p_rmsprop *p = kiln__params(args->node);
+    float *w = args->in[0], *v = args->in[2];
+    const float *gr = args->in[1];
+    int64_t n = args->node->src[0]->n_elems;
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
+    for (int64_t i = 0; i < n; i++) {
+        float g = gr[i] + p->weight_decay * w[i];
+        float vi = p->alpha * v[i] + (1.0f - p->alpha) * g * g;
+        v[i] = vi;
+        w[i] -= p->lr * (g / (sqrtf(vi) + p->eps));
+    }
+    return KILN_OK;
+}
+
+/* PyTorch: one torch.optim.Adagrad step: g = grad + wd w, s += g^2,
+ * w -= clr g / (sqrt(s) + eps) with the host's clr = lr / (1 + (t - 1) lr_decay). */
+static kiln_status ref_adagrad(const struct kiln__op_args *args)
+{
+    const struct kiln__p_adagrad *p = kiln__params(args->node);
+    float *w = args->in[0], *s = args->in[2];
+    const float *gr = args->in[1];
+    int64_t n = args->node->src[0]->n_elems;
+#pragma omp parallel for if (n > KILN__PAR_MIN / 4)
+    for (int64_t i = 0; i < n; i++) {
+        float g = gr[i] + p->weight_decay * w[i];
+        float si = s[i] + g * g;
+        s[i] = si;
+        w[i] -= p->lr * (g / (sqrtf(si) + p->eps));
+    }
+    return KILN_OK;
+}
+
+/* square_avg starts at zero (the planner zeroes optimizer state), as PyTorch's. */
+const struct kiln__op_desc kiln__desc_RMSPROP_UPDATE = {
+    .name = "rmsprop_update",
+    .n_in = 3,
+    .flags = KILN__OPF_INPLACE,
+    .inplace_mask = (1u << 0) | (1u << 2),
+    .params_bytes = sizeof(struct kiln__p_rmsprop),
+    .infer = infer_update,
+    .cpu_ref = ref_rmsprop,
+    .tol = {1e-12, 1e-6, 1e-5},
+};
+
+/* The sum starts at zero: PyTorch's initial_accumulator_value = 0. */
+const struct kiln__op_desc kiln__desc_ADAGRAD_UPDATE = {
+    .name = "adagrad_update",
+    .n_in = 3,
+    .flags = KILN__OPF_INPLACE,
+    .inplace_mask = (1u << 0) | (1u << 2),
+    .params_bytes = sizeof(struct kiln__p_adagrad),
+    .infer = infer_update,
+    .cpu_ref = ref_adagrad,
     .tol = {1e-12, 1e-6, 1e-5},
 };
 

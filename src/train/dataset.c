@@ -208,6 +208,14 @@ void kiln_batch_iter_reset(kiln_batch_iter *it, int64_t epoch)
     }
 }
 
+void kiln_batch_iter_seek(kiln_batch_iter *it, int64_t epoch, int64_t batch)
+{
+    kiln_batch_iter_reset(it, epoch);
+    if (batch > 0) {
+        it->pos = batch < it->n_batches ? batch * it->batch : it->ds->n;
+    }
+}
+
 kiln_status kiln_batch_iter_next(kiln_batch_iter *it, float *x, int32_t *y, int64_t *n_out)
 {
     if (it == NULL || x == NULL || n_out == NULL) {

@@ -52,7 +52,19 @@ static kiln_status check_model(const struct kiln_classifier *m, const struct kil
                          "kiln_fit: the classifier needs struct_size, optimizer, x and pred (and "
                          "eval_x with eval_pred)");
     }
-    return check_io(m->x, m->pred, m->y, ds, batch);
+    KILN_TRY(check_io(m->x, m->pred, m->y, ds, batch));
+    return kiln__fit_check_onehot(m, *batch);
+}
+
+kiln_status kiln__fit_check_onehot(const struct kiln_classifier *m, int64_t batch)
+{
+    const struct kiln_tensor *t = m->y_onehot;
+    if (t != NULL && (t->dtype != KILN_DTYPE_F32 || t->shape.rank != 2 ||
+                      t->shape.dims[0] != batch || t->shape.dims[1] < 1)) {
+        return KILN_FAIL(KILN_E_SHAPE, "kiln_fit: y_onehot ('%s') must be f32 [%lld, C]", t->name,
+                         (long long)batch);
+    }
+    return KILN_OK;
 }
 
 kiln_status kiln__check_loss(float loss, int64_t step, int32_t epoch)
@@ -124,12 +136,55 @@ struct fit_state {
     kiln_batch_iter *it;
     float *x;
     int32_t *y;
+    float *onehot; /* with m->y_onehot */
     int64_t batch, dim;
     struct kiln_fit_progress p;
-    double loss_sum;
-    int64_t loss_n;
     int stop;
 };
+
+/* Sets the learning rate of the next step from the schedule, if any. */
+void kiln__fit_schedule_lr(const struct kiln_fit_options *opt, kiln_optimizer *o, int64_t step)
+{
+    if (opt->schedule != NULL) {
+        kiln_optimizer_set_lr(o, (float)kiln_lr_at(opt->schedule, step));
+    }
+}
+
+/* Samples this step's loss into p (every loss_every steps of the epoch and its last). */
+kiln_status kiln__fit_sample_loss(const struct kiln_classifier *m,
+                                  const struct kiln_fit_options *opt, struct kiln_fit_progress *p)
+{
+    p->loss = NAN;
+    if (m->loss != NULL && opt->loss_every > 0 &&
+        (p->step_in_epoch % opt->loss_every == 0 || p->step_in_epoch == p->steps_per_epoch)) {
+        float loss;
+        KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
+        KILN_TRY(kiln__check_loss(loss, p->step, p->epoch));
+        p->loss = loss;
+        p->loss_sum += loss;
+        p->loss_n++;
+    }
+    p->train_loss = p->loss_n ? p->loss_sum / (double)p->loss_n : NAN;
+    p->lr = kiln_optimizer_lr(m->optimizer);
+    return KILN_OK;
+}
+
+kiln_status kiln__fit_upload_onehot(const struct kiln_classifier *m, const int32_t *y,
+                                    float *scratch)
+{
+    const struct kiln_tensor *t = m->y_onehot;
+    if (t == NULL) {
+        return KILN_OK;
+    }
+    int64_t b = t->shape.dims[0], c = t->shape.dims[1];
+    memset(scratch, 0, (size_t)(b * c) * sizeof(float));
+    for (int64_t i = 0; i < b; i++) {
+        if (y[i] >= 0 && y[i] < c) {
+            scratch[i * c + y[i]] = 1.0f;
+        }
+    }
+    return kiln_tensor_upload(m->y_onehot, scratch, (size_t)(b * c) * sizeof(float));
+}
 
 static kiln_status train_step(struct fit_state *st)
 {
@@ -143,41 +198,34 @@ static kiln_status train_step(struct fit_state *st)
     if (m->y != NULL) {
         KILN_TRY(kiln_tensor_upload(m->y, st->y, (size_t)st->batch * sizeof(int32_t)));
     }
+    KILN_TRY(kiln__fit_upload_onehot(m, st->y, st->onehot));
+    kiln__fit_schedule_lr(st->opt, m->optimizer, st->p.step);
     KILN_TRY(kiln_train_step(m->x->graph, m->optimizer));
     st->p.step++;
     st->p.step_in_epoch++;
-    if (m->loss != NULL && st->opt->loss_every > 0 &&
-        (st->p.step_in_epoch % st->opt->loss_every == 0 ||
-         st->p.step_in_epoch == st->p.steps_per_epoch)) {
-        float loss;
-        KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
-        KILN_TRY(kiln__check_loss(loss, st->p.step, st->p.epoch));
-        st->loss_sum += loss;
-        st->loss_n++;
-    }
-    return KILN_OK;
+    return kiln__fit_sample_loss(m, st->opt, &st->p);
 }
 
+/* One epoch from its batch `first` (non-zero only where a resumed run starts). */
 static kiln_status run_epoch(struct fit_state *st, const struct kiln_dataset *val,
-                             const struct kiln_dataset *test)
+                             const struct kiln_dataset *test, int64_t first)
 {
     const struct kiln_fit_options *opt = st->opt;
-    int64_t n_batches = kiln_batch_iter_n_batches(st->it);
-    if (opt->max_steps > 0 && opt->max_steps - st->p.step < n_batches) {
-        n_batches = opt->max_steps - st->p.step;
+    int64_t n_batches = kiln_batch_iter_n_batches(st->it), before = st->p.step - first;
+    if (opt->max_steps > 0 && opt->max_steps - before < n_batches) {
+        n_batches = opt->max_steps - before;
     }
-    kiln_batch_iter_reset(st->it, st->p.epoch - 1);
+    kiln_batch_iter_seek(st->it, st->p.epoch - 1, first);
     st->p.event = KILN_FIT_STEP;
     st->p.steps_per_epoch = n_batches;
-    st->p.step_in_epoch = 0;
-    st->loss_sum = 0.0;
-    st->loss_n = 0;
+    st->p.step_in_epoch = first;
+    st->p.loss_sum = first > 0 ? opt->start_loss_sum : 0.0;
+    st->p.loss_n = first > 0 ? opt->start_loss_n : 0;
     double t0 = now_s();
     while (st->p.step_in_epoch < n_batches && !st->stop) {
         KILN_TRY(train_step(st));
         st->p.seconds = now_s() - t0;
-        st->p.train_loss = st->loss_n ? st->loss_sum / (double)st->loss_n : NAN;
-        st->p.steps_per_s = (double)st->p.step_in_epoch / st->p.seconds;
+        st->p.steps_per_s = (double)(st->p.step_in_epoch - first) / st->p.seconds;
         st->p.images_per_s = st->p.steps_per_s * (double)st->batch;
         if (opt->callback != NULL && opt->callback(opt->callback_ud, &st->p)) {
             st->stop = 1;
@@ -213,9 +261,13 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
         opt = &defaults;
     }
     if (opt->struct_size < sizeof(*opt) || opt->epochs < 0 || opt->max_steps < 0 ||
-        opt->loss_every < 0) {
-        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_fit: bad options (epochs %d, max_steps %lld)",
-                         opt->epochs, (long long)opt->max_steps);
+        opt->loss_every < 0 || opt->start_step < 0 || opt->start_loss_n < 0) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "kiln_fit: bad options (epochs %d, max_steps %lld, start_step %lld)",
+                         opt->epochs, (long long)opt->max_steps, (long long)opt->start_step);
+    }
+    if (opt->schedule != NULL) {
+        KILN_TRY(kiln_lr_schedule_check(opt->schedule));
     }
     KILN_TRY(check_model(m, train, &st.batch));
     if ((val != NULL && val->dim != train->dim) || (test != NULL && test->dim != train->dim)) {
@@ -235,19 +287,26 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
     res.train_loss = res.val_accuracy = res.test_accuracy = NAN;
     st.x = kiln__alloc(ctx, (size_t)(st.batch * st.dim) * sizeof(float), "a training batch");
     st.y = kiln__alloc(ctx, (size_t)st.batch * sizeof(int32_t), "a training batch");
-    if (st.x == NULL || st.y == NULL) {
+    if (m->y_onehot != NULL) {
+        st.onehot =
+            kiln__alloc(ctx, (size_t)m->y_onehot->n_elems * sizeof(float), "one-hot labels");
+    }
+    if (st.x == NULL || st.y == NULL || (m->y_onehot != NULL && st.onehot == NULL)) {
         s = KILN_E_OUT_OF_HOST_MEMORY;
         goto done;
     }
     s = kiln_batch_iter_create(train, st.batch, KILN_BATCH_SHUFFLE | KILN_BATCH_DROP_LAST,
                                opt->seed, &st.it);
     double t0 = now_s();
-    for (int32_t e = 1; s == KILN_OK && e <= opt->epochs && !st.stop; e++) {
+    int64_t per = s == KILN_OK ? kiln_batch_iter_n_batches(st.it) : 1;
+    int32_t e0 = (int32_t)(opt->start_step / per) + 1;
+    st.p.step = opt->start_step;
+    for (int32_t e = e0; s == KILN_OK && e <= opt->epochs && !st.stop; e++) {
         if (opt->max_steps > 0 && st.p.step >= opt->max_steps) {
             break;
         }
         st.p.epoch = e;
-        s = run_epoch(&st, val, test);
+        s = run_epoch(&st, val, test, e == e0 ? opt->start_step % per : 0);
         if (s == KILN_OK) {
             res.epochs = e;
             res.train_loss = st.p.train_loss;
@@ -258,11 +317,13 @@ kiln_status kiln_fit(const struct kiln_classifier *m, const struct kiln_dataset 
     }
     res.steps = st.p.step;
     res.total_seconds = now_s() - t0;
-    res.images_per_s =
-        res.train_seconds > 0 ? (double)(res.steps * st.batch) / res.train_seconds : 0.0;
+    res.images_per_s = res.train_seconds > 0
+                           ? (double)((res.steps - opt->start_step) * st.batch) / res.train_seconds
+                           : 0.0;
 
 done:
     kiln_batch_iter_destroy(st.it);
+    kiln__free(ctx, st.onehot);
     kiln__free(ctx, st.y);
     kiln__free(ctx, st.x);
     if (s == KILN_OK && out != NULL) {

@@ -5,6 +5,7 @@
  * kiln_evaluate after every epoch, progress through the same callback.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,7 +22,7 @@ static double now_s(void)
 
 static kiln_status step(const struct kiln_classifier *m, kiln_loader *l,
                         const struct kiln_fit_options *opt, struct kiln_fit_progress *p,
-                        size_t x_bytes, double *loss_sum, int64_t *loss_n)
+                        size_t x_bytes, float *onehot)
 {
     const float *x;
     const int32_t *y;
@@ -34,18 +35,12 @@ static kiln_status step(const struct kiln_classifier *m, kiln_loader *l,
     if (m->y != NULL) {
         KILN_TRY(kiln_tensor_upload(m->y, y, (size_t)n * sizeof(int32_t)));
     }
+    KILN_TRY(kiln__fit_upload_onehot(m, y, onehot));
+    kiln__fit_schedule_lr(opt, m->optimizer, p->step);
     KILN_TRY(kiln_train_step(m->x->graph, m->optimizer));
     p->step++;
     p->step_in_epoch++;
-    if (m->loss != NULL && opt->loss_every > 0 &&
-        (p->step_in_epoch % opt->loss_every == 0 || p->step_in_epoch == p->steps_per_epoch)) {
-        float loss;
-        KILN_TRY(kiln_tensor_download(m->loss, &loss, sizeof(loss)));
-        KILN_TRY(kiln__check_loss(loss, p->step, p->epoch));
-        *loss_sum += loss;
-        (*loss_n)++;
-    }
-    return KILN_OK;
+    return kiln__fit_sample_loss(m, opt, p);
 }
 
 kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
@@ -61,8 +56,11 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
     opt = opt != NULL ? opt : &defaults;
     if (m == NULL || train == NULL || m->struct_size < sizeof(*m) || m->x == NULL ||
         m->optimizer == NULL || opt->struct_size < sizeof(*opt) || opt->epochs < 0 ||
-        opt->max_steps < 0 || opt->loss_every < 0) {
+        opt->max_steps < 0 || opt->loss_every < 0 || opt->start_step < 0 || opt->start_loss_n < 0) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_fit_loader: bad model, loader or options");
+    }
+    if (opt->schedule != NULL) {
+        KILN_TRY(kiln_lr_schedule_check(opt->schedule));
     }
     kiln_loader_item_dims(train, dims);
     int64_t batch = m->x->shape.rank > 0 ? m->x->shape.dims[0] : 0;
@@ -73,6 +71,15 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
                          "%lld",
                          m->x->name, (long long)m->x->n_elems, (long long)item);
     }
+    KILN_TRY(kiln__fit_check_onehot(m, batch));
+    float *onehot = NULL;
+    kiln_status s = KILN_OK;
+    if (m->y_onehot != NULL) {
+        onehot = malloc((size_t)m->y_onehot->n_elems * sizeof(float));
+        if (onehot == NULL) {
+            return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "kiln_fit_loader: one-hot labels");
+        }
+    }
     memset(&p, 0, sizeof(p));
     memset(&res, 0, sizeof(res));
     res.train_loss = res.val_accuracy = res.test_accuracy = NAN;
@@ -80,26 +87,33 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
     p.batch_size = batch;
     size_t x_bytes = (size_t)(batch * item) * sizeof(float);
     double t_start = now_s();
-    for (int32_t e = 1; e <= opt->epochs && !stop; e++) {
+    int64_t per = kiln_loader_n_batches(train) > 0 ? kiln_loader_n_batches(train) : 1;
+    int32_t e0 = (int32_t)(opt->start_step / per) + 1;
+    p.step = opt->start_step;
+    for (int32_t e = e0; e <= opt->epochs && !stop; e++) {
         int64_t n_batches = kiln_loader_n_batches(train);
+        int64_t first = e == e0 ? opt->start_step % per : 0, before = p.step - first;
         if (opt->max_steps > 0 && p.step >= opt->max_steps) {
             break;
         }
-        if (opt->max_steps > 0 && opt->max_steps - p.step < n_batches) {
-            n_batches = opt->max_steps - p.step;
+        if (opt->max_steps > 0 && opt->max_steps - before < n_batches) {
+            n_batches = opt->max_steps - before;
         }
-        kiln_loader_reset(train, e - 1);
+        kiln_loader_seek(train, e - 1, first);
         p.epoch = e;
         p.event = KILN_FIT_STEP;
         p.steps_per_epoch = n_batches;
-        p.step_in_epoch = 0;
-        double loss_sum = 0.0, t0 = now_s();
-        int64_t loss_n = 0;
+        p.step_in_epoch = first;
+        p.loss_sum = first > 0 ? opt->start_loss_sum : 0.0;
+        p.loss_n = first > 0 ? opt->start_loss_n : 0;
+        double t0 = now_s();
         while (p.step_in_epoch < n_batches && !stop) {
-            KILN_TRY(step(m, train, opt, &p, x_bytes, &loss_sum, &loss_n));
+            s = step(m, train, opt, &p, x_bytes, onehot);
+            if (s != KILN_OK) {
+                goto done;
+            }
             p.seconds = now_s() - t0;
-            p.train_loss = loss_n ? loss_sum / (double)loss_n : NAN;
-            p.steps_per_s = (double)p.step_in_epoch / p.seconds;
+            p.steps_per_s = (double)(p.step_in_epoch - first) / p.seconds;
             p.images_per_s = p.steps_per_s * (double)batch;
             if (opt->callback != NULL && opt->callback(opt->callback_ud, &p)) {
                 stop = 1;
@@ -108,10 +122,13 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
         double t1 = now_s();
         p.val_accuracy = p.test_accuracy = NAN;
         if (val != NULL && m->pred != NULL) {
-            KILN_TRY(kiln_evaluate(m, val, &p.val_accuracy));
+            s = kiln_evaluate(m, val, &p.val_accuracy);
         }
-        if (test != NULL && m->pred != NULL) {
-            KILN_TRY(kiln_evaluate(m, test, &p.test_accuracy));
+        if (s == KILN_OK && test != NULL && m->pred != NULL) {
+            s = kiln_evaluate(m, test, &p.test_accuracy);
+        }
+        if (s != KILN_OK) {
+            goto done;
         }
         p.eval_seconds = now_s() - t1;
         p.event = KILN_FIT_EPOCH_END;
@@ -126,10 +143,13 @@ kiln_status kiln_fit_loader(const struct kiln_classifier *m, kiln_loader *train,
     }
     res.steps = p.step;
     res.total_seconds = now_s() - t_start;
-    res.images_per_s =
-        res.train_seconds > 0 ? (double)(res.steps * batch) / res.train_seconds : 0.0;
+    res.images_per_s = res.train_seconds > 0
+                           ? (double)((res.steps - opt->start_step) * batch) / res.train_seconds
+                           : 0.0;
     if (out != NULL) {
         *out = res;
     }
-    return KILN_OK;
+done:
+    free(onehot);
+    return s;
 }

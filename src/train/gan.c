@@ -169,6 +169,23 @@ kiln_graph *kiln_gan_generator_graph(const kiln_gan *gan)
     return gan != NULL ? gan->gg : NULL;
 }
 
+kiln_store *kiln_gan_store(const kiln_gan *gan)
+{
+    return gan != NULL ? gan->store : NULL;
+}
+
+uint64_t kiln_gan_noise_position(const kiln_gan *gan)
+{
+    return gan != NULL ? gan->noise_counter : 0;
+}
+
+void kiln_gan_set_noise_position(kiln_gan *gan, uint64_t position)
+{
+    if (gan != NULL) {
+        gan->noise_counter = position;
+    }
+}
+
 static void fill_noise(kiln_gan *gan, uint64_t stream, uint64_t counter)
 {
     int64_t n = gan->o.batch_size * gan->o.nz;

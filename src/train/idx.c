@@ -14,10 +14,33 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../checked.h"
 #include "../status_impl.h"
 #include "kiln/data.h"
 
-#define IDX_UBYTE 0x08
+#define IDX_UBYTE      0x08
+/* Each dimension is at most 2^30; the values read (images x item size) at most 2^60,
+ * so that their size in bytes as floats fits in int64_t and size_t with room to spare.
+ * Beyond what memory holds, the allocation fails (KILN_E_OUT_OF_HOST_MEMORY) or the
+ * file is shorter than its header says (KILN_E_FORMAT). */
+#define IDX_MAX_DIM    (INT64_C(1) << 30)
+#define IDX_MAX_VALUES (INT64_C(1) << 60)
+
+/* "a x b x c" of a shape, for messages. */
+struct dims_text {
+    char s[80];
+};
+
+static struct dims_text dims_str(const int64_t *d, int n)
+{
+    struct dims_text t = {{0}};
+    size_t used = 0;
+    for (int i = 0; i < n && used < sizeof(t.s); i++) {
+        int w = snprintf(t.s + used, sizeof(t.s) - used, "%s%lld", i ? " x " : "", (long long)d[i]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    return t;
+}
 
 struct idx_file {
     gzFile f;
@@ -39,8 +62,10 @@ static kiln_status idx_open(struct idx_file *f, const char *path)
     return KILN_OK;
 }
 
-/* Reads exactly n bytes of what; a short read is a truncated or unreadable file. */
-static kiln_status idx_read(struct idx_file *f, void *buf, size_t n, const char *what)
+/* Reads exactly n bytes of what, which spans what_bytes bytes from byte offset
+ * what_start (n may be one chunk of it); a short read is a truncated or unreadable file. */
+static kiln_status idx_read(struct idx_file *f, void *buf, size_t n, const char *what,
+                            int64_t what_start, size_t what_bytes)
 {
     size_t got = 0;
     while (got < n) {
@@ -63,13 +88,20 @@ static kiln_status idx_read(struct idx_file *f, void *buf, size_t n, const char 
             }
             return KILN_FAIL(KILN_E_FORMAT,
                              "'%s': truncated at byte offset %lld: %s needs %zu bytes from "
-                             "offset %lld, the file ends after %zu",
-                             f->path, (long long)at, what, n, (long long)f->off, got);
+                             "offset %lld, the file ends after %lld",
+                             f->path, (long long)at, what, what_bytes, (long long)what_start,
+                             (long long)(at - what_start));
         }
         got += (size_t)r;
     }
     f->off += (int64_t)n;
     return KILN_OK;
+}
+
+/* Reads a small header field of n bytes. */
+static kiln_status idx_field(struct idx_file *f, void *buf, size_t n, const char *what)
+{
+    return idx_read(f, buf, n, what, f->off, n);
 }
 
 static uint32_t be32(const unsigned char *b)
@@ -83,7 +115,7 @@ static kiln_status idx_header(struct idx_file *f, int rank_min, int rank_max, in
                               int64_t dims[4])
 {
     unsigned char m[4], d[4];
-    KILN_TRY(idx_read(f, m, 4, "the magic number"));
+    KILN_TRY(idx_field(f, m, 4, "the magic number"));
     if (m[0] != 0 || m[1] != 0) {
         return KILN_FAIL(KILN_E_FORMAT,
                          "'%s': bad magic 0x%08x at byte offset 0; an IDX file starts with "
@@ -103,9 +135,9 @@ static kiln_status idx_header(struct idx_file *f, int rank_min, int rank_max, in
     }
     *rank = m[3];
     for (int i = 0; i < *rank; i++) {
-        KILN_TRY(idx_read(f, d, 4, "a dimension"));
+        KILN_TRY(idx_field(f, d, 4, "a dimension"));
         dims[i] = (int64_t)be32(d);
-        if ((i > 0 && dims[i] == 0) || dims[i] > (1 << 30)) {
+        if ((i > 0 && dims[i] == 0) || dims[i] > IDX_MAX_DIM) {
             return KILN_FAIL(KILN_E_FORMAT, "'%s': dimension %d at byte offset %d is %lld", f->path,
                              i, 4 + 4 * i, (long long)dims[i]);
         }
@@ -113,43 +145,89 @@ static kiln_status idx_header(struct idx_file *f, int rank_min, int rank_max, in
     return KILN_OK;
 }
 
-static kiln_status read_images(struct idx_file *f, struct kiln_dataset *ds)
+/* Converts n bytes of images to floats in [0, 1]. */
+static kiln_status conv_pixels(struct idx_file *f, const unsigned char *src, size_t n, void *dst,
+                               int64_t first, int32_t n_classes)
 {
-    enum { CHUNK = 512 };
-    unsigned char *tmp = malloc((size_t)(CHUNK * ds->dim));
-    if (tmp == NULL) {
-        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", f->path);
+    (void)f, (void)first, (void)n_classes;
+    float *x = dst;
+    for (size_t j = 0; j < n; j++) {
+        x[j] = (float)src[j] * (1.0f / 255.0f);
     }
-    kiln_status s = KILN_OK;
-    for (int64_t i = 0; i < ds->n && s == KILN_OK; i += CHUNK) {
-        int64_t m = ds->n - i < CHUNK ? ds->n - i : CHUNK;
-        s = idx_read(f, tmp, (size_t)(m * ds->dim), "the images");
-        float *x = ds->x + i * ds->dim;
-        for (int64_t j = 0; s == KILN_OK && j < m * ds->dim; j++) {
-            x[j] = (float)tmp[j] * (1.0f / 255.0f);
-        }
-    }
-    free(tmp);
-    return s;
+    return KILN_OK;
 }
 
-static kiln_status read_labels(struct idx_file *f, struct kiln_dataset *ds)
+/* Converts n labels, the first at byte offset first, checking each is a class. */
+static kiln_status conv_labels(struct idx_file *f, const unsigned char *src, size_t n, void *dst,
+                               int64_t first, int32_t n_classes)
 {
-    unsigned char *tmp = malloc((size_t)(ds->n > 0 ? ds->n : 1));
-    if (tmp == NULL) {
-        return KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", f->path);
-    }
-    int64_t start = f->off;
-    kiln_status s = idx_read(f, tmp, (size_t)ds->n, "the labels");
-    for (int64_t i = 0; s == KILN_OK && i < ds->n; i++) {
-        if (tmp[i] >= ds->n_classes) {
-            s = KILN_FAIL(KILN_E_FORMAT, "'%s': label %d at byte offset %lld is outside [0, %d)",
-                          f->path, tmp[i], (long long)(start + i), ds->n_classes);
+    int32_t *y = dst;
+    for (size_t j = 0; j < n; j++) {
+        if (src[j] >= n_classes) {
+            return KILN_FAIL(KILN_E_FORMAT, "'%s': label %d at byte offset %lld is outside [0, %d)",
+                             f->path, src[j], (long long)(first + (int64_t)j), n_classes);
         }
-        ds->y[i] = tmp[i];
+        y[j] = src[j];
+    }
+    return KILN_OK;
+}
+
+/*
+ * Reads n_bytes bytes of what into a new array of n_bytes 4-byte values (conv turns
+ * each chunk). The array grows as the data arrives, so a header that claims more data
+ * than the file holds fails as truncated after allocating at most about twice what the
+ * file held, not what it claimed. On success *out is the array (malloc'd).
+ */
+static kiln_status read_data(struct idx_file *f, size_t n_bytes, const char *what,
+                             int32_t n_classes,
+                             kiln_status (*conv)(struct idx_file *, const unsigned char *, size_t,
+                                                 void *, int64_t, int32_t),
+                             void **out)
+{
+    enum { CHUNK = 1 << 16, FIRST = 1 << 22 };
+    const int64_t start = f->off;
+    unsigned char *tmp = malloc(CHUNK);
+    unsigned char *arr = NULL;
+    size_t cap = 0, done = 0;
+    kiln_status s = KILN_OK;
+    if (tmp == NULL) {
+        s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", f->path);
+    }
+    while (s == KILN_OK && done < n_bytes) {
+        size_t m = n_bytes - done < CHUNK ? n_bytes - done : CHUNK;
+        s = idx_read(f, tmp, m, what, start, n_bytes);
+        if (s == KILN_OK && done + m > cap) {
+            /* n_bytes * 4 fits in size_t: the caller checked it */
+            size_t want = cap < FIRST / 2 ? FIRST : 2 * cap;
+            want = want < n_bytes ? want : n_bytes;
+            unsigned char *na = realloc(arr, want * 4);
+            if (na == NULL) {
+                s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY,
+                              "out of host memory for %zu bytes of %s of '%s'", want * 4, what,
+                              f->path);
+                break;
+            }
+            arr = na;
+            cap = want;
+        }
+        if (s == KILN_OK) {
+            s = conv(f, tmp, m, arr + 4 * done, start + (int64_t)done, n_classes);
+        }
+        done += m;
     }
     free(tmp);
-    return s;
+    if (s == KILN_OK && arr == NULL) {
+        arr = malloc(4); /* no data: an empty, non-NULL array */
+        if (arr == NULL) {
+            s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory reading '%s'", f->path);
+        }
+    }
+    if (s != KILN_OK) {
+        free(arr);
+        return s;
+    }
+    *out = arr;
+    return KILN_OK;
 }
 
 kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_path, int64_t limit,
@@ -194,22 +272,31 @@ kiln_status kiln_dataset_load_idx(const char *images_path, const char *labels_pa
     }
     ds.n = limit > 0 && limit < di[0] ? limit : di[0];
     ds.rank = ri - 1;
-    ds.dim = 1;
     for (int i = 1; i < ri; i++) {
         ds.dims[i - 1] = di[i];
-        ds.dim *= di[i];
+    }
+    /* Every size below derives from the header: check that the item size and the
+     * images read, as 4-byte floats, fit before anything is allocated. */
+    int bad = 0;
+    int64_t n_values = 0;
+    if (!kiln__i64_product(di + 1, ri - 1, IDX_MAX_VALUES, &ds.dim, &bad) ||
+        !kiln__i64_mul(ds.n, ds.dim, &n_values) || n_values > IDX_MAX_VALUES ||
+        (uint64_t)n_values > SIZE_MAX / sizeof(float)) {
+        s = KILN_FAIL(KILN_E_FORMAT,
+                      "'%s': %lld images of %s values (dimensions at byte offset 4) are more "
+                      "than kiln can address (at most %lld values)",
+                      images_path, (long long)ds.n, dims_str(di + 1, ri - 1).s,
+                      (long long)IDX_MAX_VALUES);
+        ds.dim = 0;
+        goto fail_header;
     }
     ds.n_classes = n_classes;
-    ds.x = malloc((size_t)(ds.n * ds.dim > 0 ? ds.n * ds.dim : 1) * sizeof(float));
-    ds.y = malloc((size_t)(ds.n > 0 ? ds.n : 1) * sizeof(int32_t));
-    if (ds.x == NULL || ds.y == NULL) {
-        s = KILN_FAIL(KILN_E_OUT_OF_HOST_MEMORY, "out of host memory for %lld items of '%s'",
-                      (long long)ds.n, images_path);
-        goto fail_data;
-    }
-    s = read_images(&fi, &ds);
+    void *x = NULL, *y = NULL;
+    s = read_data(&fi, (size_t)n_values, "the images", n_classes, conv_pixels, &x);
+    ds.x = x;
     if (s == KILN_OK) {
-        s = read_labels(&fl, &ds);
+        s = read_data(&fl, (size_t)ds.n, "the labels", n_classes, conv_labels, &y);
+        ds.y = y;
     }
     if (s != KILN_OK) {
         goto fail_data;

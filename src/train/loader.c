@@ -6,6 +6,7 @@
  * from (seed, epoch, position), so the thread changes when a batch is made, never what
  * it holds.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,10 @@ static kiln_status check_augment(const struct kiln_augment *a, int64_t h, int64_
                          (long long)*oh, (long long)*ow, (long long)(h + 2 * a->pad),
                          (long long)(w + 2 * a->pad));
     }
+    if (!(a->rotate_degrees >= 0.0f && a->rotate_degrees <= 180.0f)) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_augment: rotate_degrees %g is not in [0, 180]",
+                         (double)a->rotate_degrees);
+    }
     for (int c = 0; a->normalize && c < a->channels; c++) {
         if (!(a->std[c] > 0.0f)) {
             return KILN_FAIL(KILN_E_INVALID_ARG, "kiln_augment: std[%d] = %g must be > 0", c,
@@ -42,6 +47,36 @@ static kiln_status check_augment(const struct kiln_augment *a, int64_t h, int64_
         }
     }
     return KILN_OK;
+}
+
+/* A source rotation: the output pixel (x, y) samples the source at
+ * (cx + cos (x - cx) - sin (y - cy), cy + sin (x - cx) + cos (y - cy)). */
+struct rotation {
+    float cs, sn, cx, cy;
+    int on;
+};
+
+/* Plane p (h x w) at (x, y) through the rotation r: bilinear, zero outside. */
+static float sample(const float *p, int64_t h, int64_t w, const struct rotation *r, int64_t x,
+                    int64_t y)
+{
+    if (!r->on) {
+        return p[y * w + x];
+    }
+    float dx = (float)x - r->cx, dy = (float)y - r->cy;
+    float sx = r->cx + r->cs * dx - r->sn * dy, sy = r->cy + r->sn * dx + r->cs * dy;
+    float fx = floorf(sx), fy = floorf(sy), tx = sx - fx, ty = sy - fy, v = 0.0f;
+    int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+    for (int j = 0; j < 2; j++) {
+        for (int i = 0; i < 2; i++) {
+            int64_t xx = x0 + i, yy = y0 + j;
+            float wgt = (i ? tx : 1.0f - tx) * (j ? ty : 1.0f - ty);
+            if (xx >= 0 && xx < w && yy >= 0 && yy < h && wgt != 0.0f) {
+                v += wgt * p[yy * w + xx];
+            }
+        }
+    }
+    return v;
 }
 
 kiln_status kiln_augment_apply(const struct kiln_augment *a, int64_t h, int64_t w, int64_t n,
@@ -64,6 +99,14 @@ kiln_status kiln_augment_apply(const struct kiln_augment *a, int64_t h, int64_t 
             x0 = (int64_t)(r[1] % (uint32_t)(pw - ow + 1));
         }
         int flip = a->hflip && (r[2] & 1u);
+        struct rotation rot = {1.0f, 0.0f, (float)(w - 1) * 0.5f, (float)(h - 1) * 0.5f, 0};
+        if (a->rotate_degrees > 0.0f) {
+            /* r[3] / 2^32 in [0, 1) -> an angle in [-degrees, degrees) */
+            double t = ((double)r[3] * (1.0 / 4294967296.0) * 2.0 - 1.0) * a->rotate_degrees;
+            rot.cs = (float)cos(t * 3.14159265358979323846 / 180.0);
+            rot.sn = (float)sin(t * 3.14159265358979323846 / 180.0);
+            rot.on = 1;
+        }
         const float *s = src + i * nc * h * w;
         float *d = dst + i * nc * oh * ow;
         for (int64_t c = 0; c < nc; c++) {
@@ -73,8 +116,9 @@ kiln_status kiln_augment_apply(const struct kiln_augment *a, int64_t h, int64_t 
                 int64_t sy = y0 + y - a->pad;
                 for (int64_t x = 0; x < ow; x++) {
                     int64_t sx = x0 + (flip ? ow - 1 - x : x) - a->pad;
-                    float v =
-                        sy >= 0 && sy < h && sx >= 0 && sx < w ? s[(c * h + sy) * w + sx] : 0.0f;
+                    float v = sy >= 0 && sy < h && sx >= 0 && sx < w
+                                  ? sample(s + c * h * w, h, w, &rot, sx, sy)
+                                  : 0.0f;
                     d[(c * oh + y) * ow + x] = (v - mean) * inv;
                 }
             }
@@ -275,6 +319,11 @@ void kiln_loader_item_dims(const kiln_loader *l, int64_t dims[3])
 
 void kiln_loader_reset(kiln_loader *l, int64_t epoch)
 {
+    kiln_loader_seek(l, epoch, 0);
+}
+
+void kiln_loader_seek(kiln_loader *l, int64_t epoch, int64_t batch)
+{
     if (l == NULL) {
         return;
     }
@@ -285,9 +334,12 @@ void kiln_loader_reset(kiln_loader *l, int64_t epoch)
             pthread_cond_wait(&l->cv, &l->mu);
         }
     }
-    kiln_batch_iter_reset(l->it, epoch);
+    batch = batch < 0 ? 0 : batch > l->n_batches ? l->n_batches : batch;
+    kiln_batch_iter_seek(l->it, epoch, batch);
     l->epoch = epoch;
-    l->produced = l->consumed = 0;
+    /* Batch p goes to slots[p % 2] and draws its augmentation from its index, so
+     * starting the counts at batch keeps both as they would have been. */
+    l->produced = l->consumed = batch;
     if (l->thread_started) {
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);

@@ -1,7 +1,8 @@
 /*
  * optim.c - optimizers over a parameter store. Each keeps an internal graph over the
  * store's flat buffers: for every contiguous run of its parameters, the update op
- * (SGD_UPDATE or ADAM_UPDATE, src/ops/optim.c) over the run's values, gradients and
+ * (SGD_UPDATE, ADAM_UPDATE, RMSPROP_UPDATE or ADAGRAD_UPDATE, src/ops/optim.c) over the
+ * run's values, gradients and
  * state, then an ACCUMULATE that clears the run's gradients; with gradient scaling or
  * clipping, the scaled gradients come first (the clipping coefficient computed on the
  * device from the global norm). The graph is rebuilt when the store gains a segment.
@@ -42,8 +43,23 @@ static kiln_status check_options(const struct kiln_optim_options *o)
         return KILN_FAIL(KILN_E_INVALID_ARG, "optimizer: struct_size %u is too small",
                          o->struct_size);
     }
-    if (o->kind != KILN_OPTIM_SGD && o->kind != KILN_OPTIM_ADAM) {
+    if (o->kind != KILN_OPTIM_SGD && o->kind != KILN_OPTIM_ADAM && o->kind != KILN_OPTIM_RMSPROP &&
+        o->kind != KILN_OPTIM_ADAGRAD) {
         return KILN_FAIL(KILN_E_INVALID_ARG, "optimizer: unknown kind %d", (int)o->kind);
+    }
+    if (o->kind == KILN_OPTIM_RMSPROP &&
+        (o->momentum != 0.0f || !(o->alpha >= 0.0f && o->alpha < 1.0f) || !(o->eps > 0.0f))) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "optimizer: RMSprop needs 0 <= alpha < 1 and eps > 0 (got %g, %g), and "
+                         "takes no momentum (got %g)",
+                         o->alpha, o->eps, o->momentum);
+    }
+    if (o->kind == KILN_OPTIM_ADAGRAD &&
+        (o->momentum != 0.0f || !(o->lr_decay >= 0.0f) || !(o->eps > 0.0f))) {
+        return KILN_FAIL(KILN_E_INVALID_ARG,
+                         "optimizer: Adagrad needs lr_decay >= 0 and eps > 0 (got %g, %g), and "
+                         "takes no momentum (got %g)",
+                         o->lr_decay, o->eps, o->momentum);
     }
     if (!(o->lr >= 0.0f) || !(o->momentum >= 0.0f) || !(o->weight_decay >= 0.0f)) {
         return KILN_FAIL(KILN_E_INVALID_ARG,
@@ -93,6 +109,10 @@ kiln_status kiln_optimizer_create(kiln_store *s, const struct kiln_optim_options
     kiln_status st;
     if (opt->kind == KILN_OPTIM_SGD) {
         st = kiln__store_state_kind(s, "momentum_buffer", &o->state[0]);
+    } else if (opt->kind == KILN_OPTIM_RMSPROP) {
+        st = kiln__store_state_kind(s, "square_avg", &o->state[0]);
+    } else if (opt->kind == KILN_OPTIM_ADAGRAD) {
+        st = kiln__store_state_kind(s, "sum", &o->state[0]);
     } else {
         st = kiln__store_state_kind(s, "exp_avg", &o->state[0]);
         st = st == KILN_OK ? kiln__store_state_kind(s, "exp_avg_sq", &o->state[1]) : st;
@@ -120,6 +140,15 @@ void kiln_optimizer_destroy(kiln_optimizer *o)
     }
     kiln__store_remove_optim(o->store, o);
     kiln__optimizer_free(o);
+}
+
+void kiln__optimizer_info(const struct kiln_optimizer *o, const char **kind, const char **prefix,
+                          float *lr)
+{
+    static const char *const names[] = {"sgd", "adam", "rmsprop", "adagrad"};
+    *kind = names[o->opt.kind];
+    *prefix = o->prefix;
+    *lr = o->opt.lr;
 }
 
 void kiln__optimizer_reset(struct kiln_optimizer *o)
@@ -291,6 +320,12 @@ static kiln_status build_updates(struct kiln_optimizer *o)
             struct kiln__p_sgd sp = {o->opt.lr,           o->opt.momentum, o->opt.dampening,
                                      o->opt.weight_decay, o->opt.nesterov, 1};
             u = kiln__node(g, KILN_OP_SGD_UPDATE, 3, src, &sp, sizeof(sp));
+        } else if (o->opt.kind == KILN_OPTIM_RMSPROP) {
+            struct kiln__p_rmsprop rp = {o->opt.lr, o->opt.alpha, o->opt.eps, o->opt.weight_decay};
+            u = kiln__node(g, KILN_OP_RMSPROP_UPDATE, 3, src, &rp, sizeof(rp));
+        } else if (o->opt.kind == KILN_OPTIM_ADAGRAD) {
+            struct kiln__p_adagrad ap = {o->opt.lr, o->opt.eps, o->opt.weight_decay};
+            u = kiln__node(g, KILN_OP_ADAGRAD_UPDATE, 3, src, &ap, sizeof(ap));
         } else {
             src[3] = kiln__store_range(g, runs[r].seg, KILN__PART_STATE + o->state[1], off, len);
             struct kiln__p_adam ap = {
@@ -328,6 +363,12 @@ static void prepare(struct kiln_optimizer *o)
             struct kiln__p_sgd *p = (struct kiln__p_sgd *)u->params;
             p->lr = o->opt.lr;
             p->step = t > INT32_MAX ? INT32_MAX : (int32_t)t;
+        } else if (u->op == KILN_OP_RMSPROP_UPDATE) {
+            ((struct kiln__p_rmsprop *)u->params)->lr = o->opt.lr;
+        } else if (u->op == KILN_OP_ADAGRAD_UPDATE) {
+            /* PyTorch's clr, computed in double as its Python float arithmetic does */
+            double clr = (double)o->opt.lr / (1.0 + (double)(t - 1) * (double)o->opt.lr_decay);
+            ((struct kiln__p_adagrad *)u->params)->lr = (float)clr;
         } else {
             struct kiln__p_adam *p = (struct kiln__p_adam *)u->params;
             p->lr = o->opt.lr;

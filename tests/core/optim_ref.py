@@ -63,3 +63,24 @@ for name, cls, kw, max_norm, runs in CLIP:
         vals.append(a.tolist() + b.tolist())
     print(f'    {{"{name}", {float(max_norm)!r}f, {runs}, {{' + ", ".join(f"{n:.9g}f" for n in norms)
           + "}, {" + ", ".join("{" + ", ".join(f"{v:.9g}f" for v in s) + "}" for s in vals) + "}},")
+
+# RMSprop and Adagrad (test_optim_kinds.c): the one-parameter problem above, 4 steps.
+KINDS = [
+    ("rmsprop", torch.optim.RMSprop, dict(lr=0.01)),
+    ("rmsprop_alpha_wd", torch.optim.RMSprop, dict(lr=0.05, alpha=0.9, eps=1e-6,
+                                                   weight_decay=0.1)),
+    ("adagrad", torch.optim.Adagrad, dict(lr=0.1)),
+    ("adagrad_decay_wd", torch.optim.Adagrad, dict(lr=0.1, lr_decay=0.5, weight_decay=0.1,
+                                                   eps=1e-10)),
+]
+for name, cls, kw in KINDS:
+    w = torch.tensor([1.5], dtype=torch.float32, requires_grad=True)
+    opt = cls([w], **kw)
+    vals = []
+    for step in range(4):
+        opt.zero_grad()
+        loss = ((w - 0.5) ** 2).mean()
+        loss.backward()
+        opt.step()
+        vals.append(w.item())
+    print(f'    {{"{name}", {{' + ", ".join(f"{v:.9g}f" for v in vals) + "}},")

@@ -204,7 +204,11 @@ START_TEST(test_every_allocation_can_fail)
     struct counting c = {0, -1, 0, 0, 0};
     struct kiln_allocator a = {counting_alloc, counting_free, &c};
 
-    /* A run without failures gives the reference numbers and the allocation count. */
+    /* A run without failures gives the reference numbers and the allocation count. The
+     * first run may write the on-disk caches of compiled programs and pipelines that
+     * every later run reads (allocating for it), so the count comes from a second run. */
+    EXPECT_OK(scenario(v, &a, &clean));
+    c.n_calls = 0;
     EXPECT_OK(scenario(v, &a, &clean));
     ck_assert_int_eq(c.live, 0);
     long n_total = c.n_calls;

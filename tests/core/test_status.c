@@ -98,12 +98,25 @@ START_TEST(test_cpu_device_index)
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
     kiln_context *c = NULL;
     o.backend = "cpu";
-    o.device = "1";
-    EXPECT_FAIL(kiln_context_create(&o, &c), KILN_E_BACKEND_UNAVAILABLE, "no device '1'");
+    o.device = "2";
+    EXPECT_FAIL(kiln_context_create(&o, &c), KILN_E_BACKEND_UNAVAILABLE, "no device '2'");
     ck_assert_ptr_null(c);
     o.device = "gpu";
     EXPECT_FAIL(kiln_context_create(&o, &c), KILN_E_BACKEND_UNAVAILABLE, "no device 'gpu'");
     o.device = "0";
+    EXPECT_OK(kiln_context_create(&o, &c));
+    ck_assert_str_eq(kiln_context_device(c), "cpu");
+    kiln_context_destroy(c);
+    /* Device 1 runs the reference kernels; a name substring picks it too. */
+    o.device = "1";
+    EXPECT_OK(kiln_context_create(&o, &c));
+    ck_assert_str_eq(kiln_context_device(c), "cpu-reference");
+    kiln_context_destroy(c);
+    o.device = "REFER";
+    EXPECT_OK(kiln_context_create(&o, &c));
+    ck_assert_str_eq(kiln_context_device(c), "cpu-reference");
+    kiln_context_destroy(c);
+    o.device = "cpu";
     EXPECT_OK(kiln_context_create(&o, &c));
     ck_assert_str_eq(kiln_context_device(c), "cpu");
     kiln_context_destroy(c);
@@ -115,8 +128,9 @@ START_TEST(test_cpu_device_index)
     int32_t n = 0;
     struct kiln_device_info info;
     EXPECT_OK(kiln_backend_devices("cpu", &info, 1, &n));
-    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(n, 2);
     ck_assert_str_eq(info.type, "cpu");
+    ck_assert_str_eq(info.name, "cpu");
 }
 END_TEST
 

@@ -78,6 +78,8 @@ union gd_params {
     struct kiln__p_reshape rs;
     struct kiln__p_sgd sgd;
     struct kiln__p_adam adam;
+    struct kiln__p_rmsprop rms;
+    struct kiln__p_adagrad ada;
     struct kiln__p_accum acc;
     unsigned char raw[KILN__PARAMS_BYTES];
 };

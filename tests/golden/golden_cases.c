@@ -403,6 +403,16 @@ void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
                  p.adam.lr, p.adam.beta1, p.adam.beta2, p.adam.eps, p.adam.weight_decay,
                  p.adam.decoupled, step);
         break;
+    case KILN_OP_RMSPROP_UPDATE:
+        snprintf(buf, n,
+                 "{\"lr\": %.9g, \"alpha\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, "
+                 "\"step\": %d}",
+                 p.rms.lr, p.rms.alpha, p.rms.eps, p.rms.weight_decay, step);
+        break;
+    case KILN_OP_ADAGRAD_UPDATE:
+        snprintf(buf, n, "{\"lr\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, \"step\": %d}",
+                 p.ada.lr, p.ada.eps, p.ada.weight_decay, step);
+        break;
     case KILN_OP_ACCUMULATE:
         snprintf(buf, n, "{\"alpha\": %.9g, \"beta\": %.9g, \"step\": %d}", p.acc.alpha, p.acc.beta,
                  step);

@@ -2,7 +2,8 @@
  * test_conv.c - case rows for conv2d and its adjoints: odd sizes, strides 1 and 2,
  * paddings, dilation 2, non-square kernels, groups (depthwise included), 1x1 and
  * whole-input kernels, and the transposed convolution through its public builder
- * (with output padding). Each adjoint is also fed directly, with its own backward.
+ * (with output padding), and LeNet-sized batches that the CPU backend's fast kernels
+ * take in several chunks. Each adjoint is also fed directly, with its own backward.
  */
 #include "../op_harness.h"
 
@@ -69,10 +70,23 @@ static const struct oh_case cases[] = {
     CV("16 channels, pad 1", OH_S4(2, 16, 6, 5), OH_S4(4, 16, 3, 3), 1, 1, 1, 1, 1, 1, 1),
     CV("16 channels, stride (2, 1), pad (1, 0), dilation (2, 1), 3x2", OH_S4(1, 16, 9, 8),
        OH_S4(3, 16, 3, 2), 2, 1, 1, 0, 2, 1, 1),
+    /* Shapes that the CPU backend's fast kernels (src/backend/cpu/cpu_conv.c) split
+     * into several chunks of the batch, a last one of one image among them. */
+    CV("LeNet conv1, chunks of the batch", OH_S4(3, 1, 28, 28), OH_S4(6, 1, 5, 5), 1, 1, 2, 2, 1, 1,
+       1),
+    CV("LeNet conv2, an image per chunk", OH_S4(3, 6, 14, 14), OH_S4(16, 6, 5, 5), 1, 1, 0, 0, 1, 1,
+       1),
+    CV("2 groups, chunks of the batch", OH_S4(4, 4, 24, 24), OH_S4(8, 2, 5, 5), 1, 1, 0, 0, 1, 1,
+       2),
+    CV("1x1 stride 2", OH_S4(3, 8, 9, 9), OH_S4(16, 8, 1, 1), 2, 2, 0, 0, 1, 1, 1),
     BD("stride 2, pad 1, 8x7", OH_S4(2, 5, 4, 4), OH_S4(5, 3, 3, 3), 2, 2, 1, 1, 1, 1, 1, 8, 7),
     BD("depthwise", OH_S4(2, 4, 4, 4), OH_S4(4, 1, 3, 3), 2, 2, 1, 1, 1, 1, 4, 7, 7),
     BD("dilation 2", OH_S4(1, 3, 9, 4), OH_S4(3, 2, 3, 2), 1, 2, 2, 1, 2, 2, 1, 9, 8),
     BD("2 groups", OH_S4(2, 6, 6, 5), OH_S4(6, 2, 3, 3), 1, 1, 1, 1, 1, 1, 2, 6, 5),
+    BD("LeNet conv2, an image per chunk", OH_S4(3, 16, 10, 10), OH_S4(16, 6, 5, 5), 1, 1, 0, 0, 1,
+       1, 1, 14, 14),
+    BD("pad 2, chunks of the batch", OH_S4(3, 6, 28, 28), OH_S4(6, 1, 5, 5), 1, 1, 2, 2, 1, 1, 1,
+       28, 28),
     {.op = KILN_OP_CONV2D_BWD_DATA,
      .note = "conv_transpose2d, stride 2, output padding 1",
      .shape = {OH_S4(2, 3, 4, 4), OH_S4(3, 2, 3, 3)},
@@ -87,6 +101,10 @@ static const struct oh_case cases[] = {
     BF("2 groups", OH_S4(2, 4, 6, 5), OH_S4(2, 6, 6, 5), 1, 1, 1, 1, 1, 1, 2, 3, 3),
     BF("dilation 2, 3x2", OH_S4(1, 2, 9, 8), OH_S4(1, 3, 9, 4), 1, 2, 2, 1, 2, 2, 1, 3, 2),
     BF("depthwise", OH_S4(2, 4, 7, 7), OH_S4(2, 4, 4, 4), 2, 2, 1, 1, 1, 1, 4, 3, 3),
+    BF("LeNet conv1, chunks of the batch", OH_S4(3, 1, 28, 28), OH_S4(3, 6, 28, 28), 1, 1, 2, 2, 1,
+       1, 1, 5, 5),
+    BF("LeNet conv2, an image per chunk", OH_S4(3, 6, 14, 14), OH_S4(3, 16, 10, 10), 1, 1, 0, 0, 1,
+       1, 1, 5, 5),
 };
 
 const struct oh_family oh_family_conv = {"conv", cases, (int)(sizeof(cases) / sizeof(cases[0]))};

@@ -73,6 +73,10 @@ static const struct oh_case cases[] = {
     MM(OH_S2(67, 129), OH_S2(33, 129), 0, 1, "67x129x33 b^T"),
     MM(OH_S2(129, 67), OH_S2(33, 129), 1, 1, "67x129x33 a^T b^T"),
     MM(OH_S2(17, 64), OH_S2(64, 16), 0, 0, "17x64x16"),
+    /* Larger than one piece of the CPU backend's fast matmul (src/backend/cpu/cpu_gemm.c):
+     * blocks of rows, a short last one. */
+    MM(OH_S2(24, 160), OH_S2(160, 72), 0, 0, "24x160x72, row blocks"),
+    MM(OH_S3(2, 160, 23), OH_S3(2, 72, 160), 1, 1, "batched a^T b^T, row blocks"),
     MM(OH_S3(3, 5, 7), OH_S3(3, 7, 11), 0, 0, "batched"),
     MM(OH_S3(3, 7, 5), OH_S3(3, 11, 7), 1, 1, "batched a^T b^T"),
     MM(OH_S3(2, 33, 65), OH_S3(2, 65, 17), 0, 0, "batched 2x33x65x17"),

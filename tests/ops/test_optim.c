@@ -1,7 +1,7 @@
 /*
  * test_optim.c - case rows for the in-place updates: SGD (plain, momentum, dampening,
- * Nesterov, weight decay) and Adam/AdamW, one step and several steps (a new gradient
- * each step), on odd sizes and sizes larger than a workgroup, and the in-place
+ * Nesterov, weight decay), Adam/AdamW, RMSprop and Adagrad, one step and several steps
+ * (a new gradient each step), on odd sizes and sizes larger than a workgroup, and the in-place
  * accumulate of the parameter store (sum, clear, copy, scaled sum). The updated
  * parameter and state tensors are compared.
  */
@@ -28,6 +28,17 @@
         .steps = st,                                                                               \
     }
 
+#define RMS(s, lr, alpha, eps, wd, st, nt)                                                         \
+    {                                                                                              \
+        .op = KILN_OP_RMSPROP_UPDATE, .note = nt, .shape = {s, s, s},                              \
+        .p.rms = {lr, alpha, eps, wd}, .gen = {U, U, V01}, .steps = st,                            \
+    }
+#define ADA(s, lr, eps, wd, st, nt)                                                                \
+    {                                                                                              \
+        .op = KILN_OP_ADAGRAD_UPDATE, .note = nt, .shape = {s, s, s}, .p.ada = {lr, eps, wd},      \
+        .gen = {U, U, V01}, .steps = st,                                                           \
+    }
+
 #define ACC(s, a, b, st, nt)                                                                       \
     {                                                                                              \
         .op = KILN_OP_ACCUMULATE, .note = nt, .shape = {s, s}, .p.acc = {a, b}, .gen = {U, U},     \
@@ -48,6 +59,12 @@ static const struct oh_case cases[] = {
     ADAM(OH_S1(1031), 0.001f, 0.01f, 0, 3, "L2 weight decay, 3 steps"),
     ADAM(OH_S3(3, 5, 7), 0.001f, 0.01f, 1, 3, "AdamW, 3 steps"),
     ADAM(OH_S1(129), 0.1f, 0.1f, 1, 1, "AdamW, one large step"),
+    RMS(OH_S1(1), 0.01f, 0.99f, 1e-8f, 0.0f, 1, "1, one step"),
+    RMS(OH_S1(1031), 0.01f, 0.99f, 1e-8f, 0.0f, 1, "one step"),
+    RMS(OH_S2(13, 11), 0.01f, 0.9f, 1e-6f, 0.01f, 4, "weight decay, 4 steps"),
+    ADA(OH_S1(1), 0.01f, 1e-10f, 0.0f, 1, "1, one step"),
+    ADA(OH_S1(1031), 0.01f, 1e-10f, 0.0f, 1, "one step"),
+    ADA(OH_S3(3, 5, 7), 0.1f, 1e-10f, 0.01f, 3, "weight decay, 3 steps"),
     ACC(OH_S1(1), 1.0f, 1.0f, 1, "sum, 1"),
     ACC(OH_S2(37, 29), 1.0f, 1.0f, 3, "sum, 3 steps"),
     ACC(OH_S1(1031), 0.0f, 0.0f, 1, "clear"),

@@ -4,6 +4,8 @@
  * global average pooling (the public builder over a mean), nearest upsampling, and
  * each _BWD kernel fed directly.
  */
+#include <math.h>
+
 #include "../op_harness.h"
 
 #define U                                                                                          \
@@ -26,6 +28,33 @@ static kiln_tensor *build_gap(kiln_graph *g, kiln_tensor *const *in, const struc
 
 static const struct oh_case cases[] = {
     PL(KILN_OP_MAXPOOL2D, "2x2 stride 2, odd input", OH_S4(2, 3, 7, 9), 2, 2, 2, 2, 0, 0, 0),
+    {.op = KILN_OP_MAXPOOL2D,
+     .note = "2x2 stride 2, ties",
+     .shape = {OH_S4(2, 3, 6, 7)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_TIES, 0.0f, 2.0f}},
+     .flags = OH_NO_FD},
+    {.op = KILN_OP_MAXPOOL2D,
+     .note = "2x2 stride 2, inf/nan",
+     .shape = {OH_S4(1, 2, 8, 6)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_SPECIAL}},
+     .special = {NAN, -INFINITY, INFINITY, -0.0f, 0.0f},
+     .n_special = 5,
+     .flags = OH_NO_FD | OH_NO_DOUBLE | OH_NO_BWD},
+    {.op = KILN_OP_MAXPOOL2D_BWD,
+     .note = "2x2 stride 2, ties, odd input",
+     .shape = {OH_S4(2, 2, 7, 5), OH_S4(2, 2, 3, 2)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_TIES, 0.0f, 1.0f}, U}},
+    {.op = KILN_OP_MAXPOOL2D_BWD,
+     .note = "2x2 stride 2, nan and -0 in dy",
+     .shape = {OH_S4(1, 3, 6, 8), OH_S4(1, 3, 3, 4)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_SPECIAL}, {OH_SPECIAL}},
+     .special = {NAN, -0.0f, INFINITY, 0.0f},
+     .n_special = 4,
+     .flags = OH_NO_FD | OH_NO_DOUBLE | OH_NO_BWD},
     PL(KILN_OP_MAXPOOL2D, "3x3 stride 2 pad 1", OH_S4(1, 2, 7, 7), 3, 3, 2, 2, 1, 1, 0),
     PL(KILN_OP_MAXPOOL2D, "3x2 stride (1, 2) pad (1, 0)", OH_S4(2, 2, 6, 5), 3, 2, 1, 2, 1, 0, 0),
     {.op = KILN_OP_MAXPOOL2D,

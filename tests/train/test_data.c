@@ -1,6 +1,7 @@
 /*
  * test_data.c - the IDX reader's error paths (missing, bad magic, bad dtype, truncated,
- * mismatched counts, labels out of range, truncated gzip), reading raw and gzip files
+ * mismatched counts, labels out of range, truncated gzip, dimensions whose products do
+ * not fit, headers claiming more than the file holds), reading raw and gzip files
  * and prefixes, the seeded split, normalization, the batch iterator, the dense layer's
  * parameters, and kiln_evaluate's coverage of a partial last batch.
  */
@@ -191,6 +192,75 @@ START_TEST(test_idx_mismatch)
                 &ds);
     write_labels(lab, 5, 10, -1);
     expect_fail(kiln_dataset_load_idx(img, lab, 0, 4, &ds), KILN_E_FORMAT, lab, "byte offset", &ds);
+}
+END_TEST
+
+/* Writes an IDX file with the given magic and dims followed by n_data bytes of 7. */
+static void write_raw_idx(const char *path, uint32_t magic, const uint32_t *dims, int rank,
+                          size_t n_data)
+{
+    unsigned char b[4];
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    put_be32(b, magic);
+    fwrite(b, 1, 4, f);
+    for (int i = 0; i < rank; i++) {
+        put_be32(b, dims[i]);
+        fwrite(b, 1, 4, f);
+    }
+    for (size_t i = 0; i < n_data; i++) {
+        fputc(7, f);
+    }
+    fclose(f);
+}
+
+/* Headers whose dimensions each pass the per-dimension limit but whose products do not
+ * fit: the sizes wrapped size_t (a tiny malloc that the reads overran) or overflowed
+ * int64_t. Each must fail cleanly, naming the file and the dimensions' offset. */
+START_TEST(test_idx_huge)
+{
+    char img[300], lab[300];
+    struct kiln_dataset ds = {0};
+    path_of(img, sizeof(img), "images");
+    path_of(lab, sizeof(lab), "labels");
+    write_labels(lab, 128, 10, -1);
+    /* 128 x 2^30 x 2^25 bytes: 2^62 values, 2^64 bytes as floats. */
+    const uint32_t wrap[3] = {128, 1u << 30, 1u << 25};
+    write_raw_idx(img, 0x00000803u, wrap, 3, 4096);
+    expect_fail(kiln_dataset_load_idx(img, lab, 0, 10, &ds), KILN_E_FORMAT, img, "byte offset 4",
+                &ds);
+    ck_assert_ptr_nonnull(strstr(kiln_last_error(), "1073741824 x 33554432"));
+    /* Rank-4 items of 2^30 x 2^30 x 2^30: the item size overflows int64_t. */
+    write_labels(lab, 2, 10, -1);
+    const uint32_t r4[4] = {2, 1u << 30, 1u << 30, 1u << 30};
+    write_raw_idx(img, 0x00000804u, r4, 4, 4096);
+    expect_fail(kiln_dataset_load_idx(img, lab, 0, 10, &ds), KILN_E_FORMAT, img, "byte offset 4",
+                &ds);
+    /* A limit does not make an unaddressable item size acceptable. */
+    expect_fail(kiln_dataset_load_idx(img, lab, 1, 10, &ds), KILN_E_FORMAT, img, "byte offset 4",
+                &ds);
+    /* A dimension above 2^30 names its offset. */
+    const uint32_t big[3] = {2, (1u << 30) + 1, 1};
+    write_raw_idx(img, 0x00000803u, big, 3, 64);
+    expect_fail(kiln_dataset_load_idx(img, lab, 0, 10, &ds), KILN_E_FORMAT, img, "byte offset 8",
+                &ds);
+    /* Addressable but far larger than the file (1024 images of 2^15 x 2^15, 4 TiB as
+     * floats): memory follows the data read, so this is a truncated file, not an
+     * allocation of what the header claims. */
+    write_labels(lab, 1024, 10, -1);
+    const uint32_t claim[3] = {1024, 1u << 15, 1u << 15};
+    write_raw_idx(img, 0x00000803u, claim, 3, 100000);
+    expect_fail(kiln_dataset_load_idx(img, lab, 0, 10, &ds), KILN_E_FORMAT, img,
+                "truncated at byte offset 100016", &ds);
+    /* The same header through a prefix that the file holds loads. */
+    const uint32_t small[3] = {1024, 10, 10};
+    write_raw_idx(img, 0x00000803u, small, 3, 1024 * 100);
+    ck_assert_msg(kiln_dataset_load_idx(img, lab, 0, 10, &ds) == KILN_OK, "%s", kiln_last_error());
+    ck_assert_int_eq(ds.n, 1024);
+    ck_assert_int_eq(ds.dim, 100);
+    ck_assert_float_eq_tol(ds.x[1024 * 100 - 1], 7.0f / 255.0f, 1e-7f);
+    ck_assert_int_eq(ds.y[1023], 1023 % 10);
+    kiln_dataset_fini(&ds);
 }
 END_TEST
 
@@ -418,6 +488,7 @@ int main(void)
     tcase_add_test(tc, test_idx_bad_magic);
     tcase_add_test(tc, test_idx_truncated);
     tcase_add_test(tc, test_idx_mismatch);
+    tcase_add_test(tc, test_idx_huge);
     tcase_add_test(tc, test_idx_read);
     suite_add_tcase(s, tc);
     tc = tcase_create("dataset");

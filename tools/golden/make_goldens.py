@@ -574,6 +574,15 @@ def run_optim(op, ins, grads, p):
                               weight_decay=f32(p["weight_decay"]), nesterov=bool(p["nesterov"]))
         if t0 > 1 and p["momentum"] != 0:
             opt.state[w]["momentum_buffer"] = ins[2].clone()
+    elif op == "rmsprop_update":
+        opt = torch.optim.RMSprop([w], lr=f32(p["lr"]), alpha=f32(p["alpha"]), eps=f32(p["eps"]),
+                                  weight_decay=f32(p["weight_decay"]))
+        opt.state[w] = {"step": torch.tensor(float(t0 - 1)), "square_avg": ins[2].clone()}
+    elif op == "adagrad_update":
+        # kiln's lr is the step's rate; lr_decay is applied by the host (src/train/optim.c)
+        opt = torch.optim.Adagrad([w], lr=f32(p["lr"]), eps=f32(p["eps"]),
+                                  weight_decay=f32(p["weight_decay"]))
+        opt.state[w]["sum"] = ins[2].clone()
     else:
         cls = torch.optim.AdamW if p["decoupled"] else torch.optim.Adam
         opt = cls([w], lr=f32(p["lr"]), betas=(f32(p["beta1"]), f32(p["beta2"])),
@@ -587,6 +596,10 @@ def run_optim(op, ins, grads, p):
     if op == "sgd_update":
         v = st["momentum_buffer"] if p["momentum"] != 0 else ins[2]
         return {"out0": w, "out2": v}
+    if op == "rmsprop_update":
+        return {"out0": w, "out2": st["square_avg"]}
+    if op == "adagrad_update":
+        return {"out0": w, "out2": st["sum"]}
     return {"out0": w, "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
 
 
@@ -599,7 +612,8 @@ def compute(tensors, meta):
     grad_idx = [int(s) for s in meta["grad"].split(",") if s]
     res = {}
     first = nodes[0]["op"]
-    if len(nodes) == 1 and first in ("sgd_update", "adam_update"):
+    if len(nodes) == 1 and first in ("sgd_update", "adam_update", "rmsprop_update",
+                                     "adagrad_update"):
         steps = int(meta["steps"])
         grads = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
         res = run_optim(first, ins, grads, nodes[0]["params"])

@@ -1,6 +1,7 @@
 /*
- * common.c - helpers every `kiln train` command uses: the clock, failure messages,
- * loading Fashion-MNIST, the optimizer options and the --stats counters.
+ * common.c - helpers every `kiln train` command uses: the clock, failure messages, the
+ * context (created before any data is read), loading Fashion-MNIST, the optimizer and
+ * learning-rate schedule of the options, and the --stats counters.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,15 +28,25 @@ int fail(const char *what)
     return EXIT_FAILURE;
 }
 
-/* Loads, splits and normalizes the data (the training set only when normalize_train:
- * a loader may normalize it instead); *mean_out, *std_out get the training set's
- * statistics. On failure prints why and how to get it. */
-/* Loads and splits the data and prints what was read; the training images are
- * normalized here when normalize_train, and `scaling` (NULL: the mean and std) says in
- * that line how the caller will scale them. */
+int open_context(kiln_context **ctx, FILE *info)
+{
+    if (kiln_context_create(NULL, ctx) != KILN_OK) {
+        return fail("creating a context");
+    }
+    if (info != NULL) {
+        fprintf(info, "backend: %s, device: %s%s\n", kiln_context_backend(*ctx),
+                kiln_context_device(*ctx), kiln_context_check(*ctx) ? " (KILN_CHECK on)" : "");
+    }
+    return EXIT_SUCCESS;
+}
+
+/* Loads and splits the data and prints what was read to info (NULL: nothing); the
+ * training images are normalized here when normalize_train, and `scaling` (NULL: the
+ * mean and std) says in that line how the caller will scale them; *mean_out, *std_out
+ * get the training set's statistics. On failure prints why and how to get the data. */
 int load_data(const struct train_args *a, struct kiln_dataset *train, struct kiln_dataset *val,
               struct kiln_dataset *test, int normalize_train, const char *scaling, double *mean_out,
-              double *std_out)
+              double *std_out, FILE *info)
 {
     struct kiln_dataset all = {0};
     double mean = 0.0, std = 1.0;
@@ -73,9 +84,11 @@ int load_data(const struct train_args *a, struct kiln_dataset *train, struct kil
     if (s == KILN_OK) {
         char norm[96];
         snprintf(norm, sizeof(norm), "normalized with mean %.4f, std %.4f", mean, std);
-        printf("data: %s: %lld training, %lld validation, %lld test images; %s\n", a->data,
-               (long long)train->n, (long long)val->n, (long long)test->n,
-               scaling != NULL ? scaling : norm);
+        if (info != NULL) {
+            fprintf(info, "data: %s: %lld training, %lld validation, %lld test images; %s\n",
+                    a->data, (long long)train->n, (long long)val->n, (long long)test->n,
+                    scaling != NULL ? scaling : norm);
+        }
         *mean_out = mean;
         *std_out = std;
         if (normalize_train) {
@@ -95,20 +108,47 @@ int load_data(const struct train_args *a, struct kiln_dataset *train, struct kil
     return 1;
 }
 
-/* The optimizer of --optimizer, --lr and --wd: SGD with momentum 0.9, or Adam (lr
- * 0.001 unless --lr is given). */
+/* The optimizer of --optimizer, --lr, --wd and --clip: SGD with momentum 0.9, Adam,
+ * RMSprop or Adagrad with PyTorch's defaults. */
 struct kiln_optim_options optim_options(const struct train_args *a)
 {
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    oo.lr = (float)train_lr(a);
     if (strcmp(a->optimizer, "adam") == 0) {
         oo.kind = KILN_OPTIM_ADAM;
-        oo.lr = a->lr_given ? (float)a->lr : 0.001f;
+    } else if (strcmp(a->optimizer, "rmsprop") == 0) {
+        oo.kind = KILN_OPTIM_RMSPROP;
+    } else if (strcmp(a->optimizer, "adagrad") == 0) {
+        oo.kind = KILN_OPTIM_ADAGRAD;
+        oo.eps = 1e-10f; /* PyTorch's default for Adagrad */
     } else {
-        oo.lr = (float)a->lr;
         oo.momentum = 0.9f;
     }
     oo.weight_decay = (float)a->wd;
+    oo.clip_norm = (float)a->clip;
     return oo;
+}
+
+struct kiln_lr_schedule lr_schedule(const struct train_args *a, int64_t steps_per_epoch,
+                                    int64_t total_steps)
+{
+    struct kiln_lr_schedule s = KILN_LR_SCHEDULE_INIT;
+    int64_t per = steps_per_epoch > 0 ? steps_per_epoch : 1;
+    s.lr = train_lr(a);
+    s.warmup_steps = a->warmup;
+    s.gamma = a->gamma;
+    if (a->cosine || strcmp(a->schedule, "cosine") == 0) {
+        s.kind = KILN_LR_COSINE;
+        s.total_steps = total_steps > 0 ? total_steps : 1;
+        s.min_lr = a->min_lr;
+    } else if (strcmp(a->schedule, "step") == 0) {
+        s.kind = KILN_LR_STEP;
+        s.step_size = a->step_epochs * per;
+    } else if (strcmp(a->schedule, "exp") == 0) {
+        s.kind = KILN_LR_EXPONENTIAL;
+        s.step_size = per;
+    }
+    return s;
 }
 
 void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a, const struct kiln_stats *b)
@@ -121,33 +161,32 @@ void add_stats_delta(struct kiln_stats *acc, const struct kiln_stats *a, const s
     acc->bytes_downloaded += b->bytes_downloaded - a->bytes_downloaded;
 }
 
-int track(void *ud, const struct kiln_fit_progress *p)
+void stats_note(struct stats_track *t, const struct kiln_fit_progress *p)
 {
-    struct stats_track *t = ud;
     struct kiln_stats now;
-    kiln_fit_print(stdout, p);
-    if (p->event == KILN_FIT_STEP && p->step_in_epoch != p->steps_per_epoch) {
-        return 0;
+    if (t->ctx == NULL || (p->event == KILN_FIT_STEP && p->step_in_epoch != p->steps_per_epoch)) {
+        return;
     }
     kiln_context_stats(t->ctx, &now);
     add_stats_delta(p->event == KILN_FIT_STEP ? &t->train : &t->eval, &t->mark, &now);
     t->mark = now;
-    return 0;
 }
 
-void print_stats(const struct stats_track *t, int64_t steps)
+void print_stats(FILE *f, const struct stats_track *t, int64_t steps)
 {
     double n = steps > 0 ? (double)steps : 1.0;
     const struct kiln_stats *s = &t->train;
-    printf("stats per training step (%lld steps): %.2f runs, %.1f nodes, %.2f submissions, "
-           "%.2f host waits, %.0f bytes up, %.0f bytes down\n",
-           (long long)steps, (double)s->runs / n, (double)s->nodes / n, (double)s->submissions / n,
-           (double)s->host_waits / n, (double)s->bytes_uploaded / n,
-           (double)s->bytes_downloaded / n);
+    fprintf(f,
+            "stats per training step (%lld steps): %.2f runs, %.1f nodes, %.2f submissions, "
+            "%.2f host waits, %.0f bytes up, %.0f bytes down\n",
+            (long long)steps, (double)s->runs / n, (double)s->nodes / n, (double)s->submissions / n,
+            (double)s->host_waits / n, (double)s->bytes_uploaded / n,
+            (double)s->bytes_downloaded / n);
     s = &t->eval;
-    printf("stats of all evaluations: %llu runs, %llu nodes, %llu submissions, %llu host waits, "
-           "%llu bytes up, %llu bytes down\n",
-           (unsigned long long)s->runs, (unsigned long long)s->nodes,
-           (unsigned long long)s->submissions, (unsigned long long)s->host_waits,
-           (unsigned long long)s->bytes_uploaded, (unsigned long long)s->bytes_downloaded);
+    fprintf(f,
+            "stats of all evaluations: %llu runs, %llu nodes, %llu submissions, %llu host waits, "
+            "%llu bytes up, %llu bytes down\n",
+            (unsigned long long)s->runs, (unsigned long long)s->nodes,
+            (unsigned long long)s->submissions, (unsigned long long)s->host_waits,
+            (unsigned long long)s->bytes_uploaded, (unsigned long long)s->bytes_downloaded);
 }

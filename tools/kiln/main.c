@@ -1,102 +1,122 @@
 /*
- * main.c - the kiln command-line program: `kiln info` lists the backends compiled in,
- * their devices (or why they are unavailable) and what "auto" picks; `kiln train`
- * dispatches to the image classifiers (train_image.c), the GAN (train_gan.c), the
- * text classifiers (train_text.c) and the character language model (train_lm.c, which
- * also holds `kiln sample`). It uses the public API only.
+ * main.c - the kiln command-line program: dispatches `kiln train` (train_image.c,
+ * train_gan.c, and train_text.c and train_lm.c for the text models), `kiln eval`
+ * (eval.c), `kiln predict` (predict.c), `kiln plot` (plot.c), `kiln doctor` (doctor.c),
+ * `kiln sample` (train_lm.c), `kiln info` and `kiln help`, after checking the KILN_*
+ * environment variables, so that a misspelt backend or device is reported before any
+ * data is read. It uses the public API only.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "cli.h"
+#include "commands.h"
+
+const struct command commands[] = {
+    {"info", cmd_info, info_help},
+    {"eval", cmd_eval, eval_help},
+    {"predict", cmd_predict, predict_help},
+    {"plot", cmd_plot, plot_help},
+    {"doctor", cmd_doctor, doctor_help},
+    {"sample", cmd_sample, sample_help},
+    {NULL, NULL, NULL},
+};
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kiln info\n"
-               "       kiln train mlp [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
-               "                      [--optimizer sgd|adam] [--data DIR] [--seed S] [--val N]\n"
-               "                      [--train-limit N] [--test-limit N] [--stats]\n"
-               "       kiln train lenet|alexnet|vgg|googlenet|resnet [the options of mlp]\n"
-               "                      [--augment] [--size 28|32] [--no-prefetch] [--wd X]\n"
-               "                      [--cosine] [--depth N] [--width N]\n"
-               "       kiln train gan [--epochs N] [--max-steps N] [--batch B] [--lr X]\n"
-               "                      [--data DIR] [--seed S] [--train-limit N] [--out DIR]\n"
-               "                      [--width N]\n"
-               "       kiln train textcnn|textrnn [--data DIR] [--rnn lstm|gru] [--bidirectional]\n"
-               "                      [--layers N] [--hidden N] [--embed N] [--max-len T]\n"
-               "                      [--dropout P] [--clip X] [--epochs N] [--max-steps N]\n"
-               "                      [--batch B] [--lr X] [--optimizer sgd|adam] [--seed S]\n"
-               "                      [--out DIR]\n"
-               "       kiln train charlm [--data FILE] [--rnn lstm|gru] [--layers N] [--hidden N]\n"
-               "                      [--bptt T] [--dropout P] [--clip X] [--epochs N]\n"
-               "                      [--max-steps N] [--batch B] [--lr X] [--optimizer sgd|adam]\n"
-               "                      [--seed S] [--train-limit N] [--out DIR]\n"
-               "       kiln sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T]\n"
-               "                      [--seed S]\n"
-               "       kiln --version | --help\n"
+    fprintf(f, "usage: kiln COMMAND [options]\n"
+               "\n"
+               "commands:\n"
+               "  train MODEL      train mlp, lenet, alexnet, vgg, googlenet, resnet or gan on\n"
+               "                   Fashion-MNIST, with checkpoints, --resume and a metrics log;\n"
+               "                   textcnn or textrnn on label<TAB>text files (fortunes-zh-5);\n"
+               "                   charlm, a character language model, on a text\n"
+               "  sample CHECKPOINT\n"
+               "                   generate text with a character language model\n"
+               "  eval CHECKPOINT  test accuracy, loss, per-class precision and recall, confusion\n"
+               "                   matrix of a trained classifier\n"
+               "  predict CHECKPOINT FILE...\n"
+               "                   classify PNG images (or lines of text) with a trained\n"
+               "                   classifier\n"
+               "  plot LOG.csv...  draw loss and accuracy curves of --log files (SVG or PNG)\n"
+               "  doctor           devices, limits, and every op checked on the device against\n"
+               "                   the CPU reference\n"
+               "  info             the backends compiled in and their devices\n"
+               "  help [COMMAND [MODEL]]\n"
+               "                   this text, or a command's options with their defaults\n"
+               "  --version        the version\n"
                "\n"
                "Environment: KILN_BACKEND (auto, cpu, opencl, vulkan), KILN_DEVICE (index or\n"
                "name substring), KILN_CHECK=1 (check every node against the CPU reference),\n"
-               "KILN_LOG (error, warn, info, debug), KILN_CACHE_DIR (kernel cache).\n");
+               "KILN_LOG (error, warn, info, debug), KILN_CACHE_DIR (kernel cache); `kiln info`\n"
+               "checks them. `kiln help COMMAND` (or `kiln COMMAND --help`) shows a command's\n"
+               "options.\n");
 }
 
-/* ==== kiln info ==== */
-
-static void print_details(const char *details)
+/* `kiln help [COMMAND [MODEL]]`. */
+static int cmd_help(int argc, char **argv)
 {
-    const char *p = details;
-    while (*p != '\0') {
-        const char *nl = strchr(p, '\n');
-        int len = nl != NULL ? (int)(nl - p) : (int)strlen(p);
-        printf("      %.*s\n", len, p);
-        p += len + (nl != NULL);
+    const char *c = argc > 0 ? argv[0] : NULL;
+    if (c == NULL) {
+        usage(stdout);
+        return EXIT_SUCCESS;
     }
+    if (strcmp(c, "train") == 0) {
+        if (argc > 1 && train_scope(argv[1]) == 0) {
+            fprintf(stderr, "kiln help: unknown model '%s'\n", argv[1]);
+            return EXIT_USAGE;
+        }
+        train_help(stdout, argc > 1 ? argv[1] : NULL);
+        return EXIT_SUCCESS;
+    }
+    for (const struct command *k = commands; k->name != NULL; k++) {
+        if (strcmp(c, k->name) == 0 && k->help != NULL) {
+            k->help(stdout);
+            return EXIT_SUCCESS;
+        }
+    }
+    fprintf(stderr, "kiln help: unknown command '%s'\n", c);
+    usage(stderr);
+    return EXIT_USAGE;
 }
 
-static int cmd_info(void)
+static int cmd_train(int argc, char **argv)
 {
-    struct kiln_device_info devs[16];
-    const char *env = getenv("KILN_BACKEND"), *sel = NULL;
-    if (env != NULL && env[0] != '\0') {
-        sel = kiln_backend_resolve(env);
-        if (sel == NULL) {
-            fprintf(stderr, "kiln: KILN_BACKEND=%s: %s\n", env, kiln_last_error());
-            return EXIT_FAILURE;
+    const char *model = NULL;
+    if (argc > 0 && argv[0][0] != '-') {
+        model = argv[0];
+        argc--;
+        argv++;
+        if (train_scope(model) == 0) {
+            fprintf(stderr,
+                    "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
+                    "googlenet, resnet, gan, textcnn, textrnn, charlm\n",
+                    model);
+            return EXIT_USAGE;
         }
     }
-    printf("kiln %s\n", kiln_version());
-    printf("backends compiled in:");
-    for (int32_t i = 0; i < kiln_backend_count(); i++) {
-        printf(" %s", kiln_backend_name(i));
-    }
-    printf("\n");
-    for (int32_t i = 0; i < kiln_backend_count(); i++) {
-        const char *name = kiln_backend_name(i);
-        int32_t n = 0;
-        kiln_status s = kiln_backend_devices(name, devs, 16, &n);
-        if (s != KILN_OK) {
-            printf("%s: unavailable: %s\n", name, kiln_last_error());
-            kiln_clear_error();
-            continue;
-        }
-        printf("%s: %d device%s\n", name, n, n == 1 ? "" : "s");
-        for (int32_t d = 0; d < n && d < 16; d++) {
-            printf("  %d: %s (%s)\n", devs[d].index, devs[d].name, devs[d].type);
-            print_details(devs[d].details);
+    for (int i = 0; model == NULL && i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            train_help(stdout, NULL);
+            return EXIT_SUCCESS;
         }
     }
-    const char *automatic = kiln_backend_resolve("auto");
-    printf("auto resolves to: %s\n", automatic != NULL ? automatic : "(none)");
-    if (sel != NULL) {
-        printf("KILN_BACKEND=%s selects: %s\n", env, sel);
+    if (model != NULL && strcmp(model, "gan") == 0) {
+        return cmd_train_gan(argc, argv);
     }
-    return EXIT_SUCCESS;
+    if (text_scope(model) == SC_CHARLM) {
+        return cmd_train_charlm(argc, argv);
+    }
+    if (text_scope(model) != 0) {
+        return cmd_train_text(model, argc, argv);
+    }
+    /* the model may come from --resume's checkpoint */
+    return cmd_train_classifier(model, argc, argv);
+}
+
+static int is_help(const char *s)
+{
+    return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "help") == 0;
 }
 
 int main(int argc, char **argv)
@@ -107,48 +127,30 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return EXIT_SUCCESS;
+    if (is_help(argv[1])) {
+        return cmd_help(argc - 2, argv + 2);
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("kiln %s\n", kiln_version());
         return EXIT_SUCCESS;
     }
-    if (strcmp(argv[1], "info") == 0) {
-        if (argc > 2) {
-            fprintf(stderr, "kiln info: takes no arguments (got '%s')\n", argv[2]);
-            return EXIT_USAGE;
-        }
-        return cmd_info();
+    int help = 0;
+    for (int i = 2; i < argc; i++) {
+        help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    }
+    /* Configuration errors before any work (info and doctor report them themselves). */
+    if (!help && strcmp(argv[1], "info") != 0 && strcmp(argv[1], "doctor") != 0 &&
+        kiln_env_check() != KILN_OK) {
+        fprintf(stderr, "kiln: %s\n", kiln_last_error());
+        return EXIT_USAGE;
     }
     if (strcmp(argv[1], "train") == 0) {
-        kiln_model model;
-        if (argc >= 3 && strcmp(argv[2], "mlp") == 0) {
-            return cmd_train_mlp(argc - 3, argv + 3);
-        }
-        if (argc >= 3 && strcmp(argv[2], "gan") == 0) {
-            return cmd_train_gan(argc - 3, argv + 3);
-        }
-        if (argc >= 3 && strcmp(argv[2], "charlm") == 0) {
-            return cmd_train_charlm(argc - 3, argv + 3);
-        }
-        if (argc >= 3 && (strcmp(argv[2], "textcnn") == 0 || strcmp(argv[2], "textrnn") == 0)) {
-            return cmd_train_text(argv[2][4] == 'c' ? KILN_TEXT_CNN : KILN_TEXT_RNN, argc - 3,
-                                  argv + 3);
-        }
-        if (argc < 3 || kiln_model_from_name(argv[2], &model) != KILN_OK) {
-            fprintf(stderr,
-                    "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
-                    "googlenet, resnet, gan, charlm, textcnn, textrnn\n",
-                    argc < 3 ? "" : argv[2]);
-            return EXIT_USAGE;
-        }
-        return cmd_train_conv(model, argc - 3, argv + 3);
+        return cmd_train(argc - 2, argv + 2);
     }
-    if (strcmp(argv[1], "sample") == 0) {
-        return cmd_sample(argc - 2, argv + 2);
+    for (const struct command *k = commands; k->name != NULL; k++) {
+        if (strcmp(argv[1], k->name) == 0) {
+            return k->run(argc - 2, argv + 2);
+        }
     }
     fprintf(stderr, "kiln: unknown command '%s'\n", argv[1]);
     usage(stderr);

@@ -1,10 +1,17 @@
 /*
  * cpu_backend.c - the CPU backend: buffers are host memory from the context's
- * allocator, transfers are memcpy, and every op's kernel is its CPU reference
- * (OpenMP loops; OpenBLAS for matrix products). It is the definition the GPU backends
- * are checked against, and the fallback of "auto" when no GPU is found.
+ * allocator, transfers are memcpy, and ops run their CPU reference kernels (OpenMP
+ * loops; OpenBLAS for matrix products), except those with a fast kernel (cpu_impl.h:
+ * convolutions, mid-sized matrix products, pooling, ReLU, bias additions and sums,
+ * batch normalization, SGD updates) where it accepts the node. It
+ * has two devices: 0 "cpu", with the fast kernels, and 1 "cpu-reference", which runs
+ * every op's reference kernel: the definition the other backends and the fast kernels
+ * are checked against (tests/test_ops.c), and the fallback of "auto" when no GPU is
+ * found.
  */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,20 +19,73 @@
 #include <omp.h>
 #endif
 
-#include "../../graph/graph_impl.h"
+#include "../../context_impl.h"
+#include "cpu_impl.h"
+
+/* The devices: index 1 runs references only. */
+static const char *const cpu_device_names[2] = {"cpu", "cpu-reference"};
+
+struct cpu_state {
+    int reference; /* 1: every op runs its reference kernel */
+};
 
 struct kiln_buffer {
     size_t n_bytes;
     unsigned char *data;
 };
 
+/* Whether s (case-insensitively) occurs in name. */
+static int name_has(const char *name, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = name; *p != '\0'; p++) {
+        size_t i = 0;
+        while (i < n && p[i] != '\0' &&
+               tolower((unsigned char)p[i]) == tolower((unsigned char)s[i])) {
+            i++;
+        }
+        if (i == n) {
+            return 1;
+        }
+    }
+    return n == 0;
+}
+
+/* The device picked by an index or a name substring (the first match); -1 for none. */
+static int pick_device(const char *device)
+{
+    if (device == NULL) {
+        return 0;
+    }
+    char *end;
+    long idx = strtol(device, &end, 10);
+    if (end != device && *end == '\0') {
+        return idx >= 0 && idx < 2 ? (int)idx : -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (name_has(cpu_device_names[i], device)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static kiln_status cpu_init(struct kiln_backend *be, const char *device)
 {
-    if (device != NULL && strcmp(device, "0") != 0 && strstr("cpu", device) == NULL) {
+    int dev = pick_device(device);
+    if (dev < 0) {
         return KILN_FAIL(KILN_E_BACKEND_UNAVAILABLE,
-                         "cpu backend: no device '%s'; the only device is 0 ('cpu')", device);
+                         "cpu backend: no device '%s'; the devices are 0 ('cpu', fast kernels) "
+                         "and 1 ('cpu-reference', reference kernels only)",
+                         device);
     }
-    snprintf(be->device_name, sizeof(be->device_name), "cpu");
+    struct cpu_state *st = kiln__alloc(be->ctx, sizeof(*st), "the cpu backend's state");
+    if (st == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    st->reference = dev == 1;
+    be->impl = st;
+    snprintf(be->device_name, sizeof(be->device_name), "%s", cpu_device_names[dev]);
     be->alignment = 64;
     be->view_alignment = 4;
     return KILN_OK;
@@ -33,26 +93,29 @@ static kiln_status cpu_init(struct kiln_backend *be, const char *device)
 
 static void cpu_fini(struct kiln_backend *be)
 {
-    (void)be;
+    kiln__free(be->ctx, be->impl);
+    be->impl = NULL;
 }
 
 static kiln_status cpu_devices(struct kiln_device_info *out, int32_t max, int32_t *n_out)
 {
-    *n_out = 1;
-    if (max < 1) {
-        return KILN_OK;
-    }
-    memset(out, 0, sizeof(*out));
-    out->index = 0;
-    snprintf(out->name, sizeof(out->name), "cpu");
-    snprintf(out->type, sizeof(out->type), "cpu");
+    *n_out = 2;
     int threads = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
-    snprintf(out->details, sizeof(out->details),
-             "online processors: %ld\nOpenMP threads: %d\nmatrix products: OpenBLAS (cblas)",
-             sysconf(_SC_NPROCESSORS_ONLN), threads);
+    for (int32_t i = 0; i < 2 && i < max; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].index = i;
+        snprintf(out[i].name, sizeof(out[i].name), "%s", cpu_device_names[i]);
+        snprintf(out[i].type, sizeof(out[i].type), "cpu");
+        snprintf(out[i].details, sizeof(out[i].details),
+                 "online processors: %ld\nOpenMP threads: %d\nmatrix products: OpenBLAS "
+                 "(cblas)\nkernels: %s",
+                 sysconf(_SC_NPROCESSORS_ONLN), threads,
+                 i == 0 ? "fast convolutions, pooling and elementwise ops; references elsewhere"
+                        : "every op's reference (the definition the others are checked against)");
+    }
     return KILN_OK;
 }
 
@@ -107,9 +170,50 @@ static void *data_of(const struct kiln_tensor *t)
     return b->data + off;
 }
 
+int kiln__cpu_max_threads(void)
+{
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    return t < 1 ? 1 : t > KILN__CPU_MAX_THREADS ? KILN__CPU_MAX_THREADS : t;
+#else
+    return 1;
+#endif
+}
+
+int kiln__cpu_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* The fast kernels by op (cpu_impl.h); NULL: the reference runs. */
+static const struct kiln__cpu_fast *const cpu_fast[KILN_OP_COUNT] = {
+    [KILN_OP_CONV2D] = &kiln__cpu_conv2d,
+    [KILN_OP_CONV2D_BWD_DATA] = &kiln__cpu_conv2d_bwd_data,
+    [KILN_OP_CONV2D_BWD_FILTER] = &kiln__cpu_conv2d_bwd_filter,
+    [KILN_OP_RELU] = &kiln__cpu_relu,
+    [KILN_OP_RELU_BWD] = &kiln__cpu_relu_bwd,
+    [KILN_OP_ADD] = &kiln__cpu_add,
+    [KILN_OP_REDUCE_SUM] = &kiln__cpu_reduce_sum,
+    [KILN_OP_MAXPOOL2D] = &kiln__cpu_maxpool2d,
+    [KILN_OP_MAXPOOL2D_BWD] = &kiln__cpu_maxpool2d_bwd,
+    [KILN_OP_MATMUL] = &kiln__cpu_matmul,
+    [KILN_OP_SGD_UPDATE] = &kiln__cpu_sgd_update,
+    [KILN_OP_BN_STATS] = &kiln__cpu_bn_stats,
+
+    [KILN_OP_BN_STATS_BWD] = &kiln__cpu_bn_stats_bwd,
+    [KILN_OP_BN_APPLY] = &kiln__cpu_bn_apply,
+    [KILN_OP_BN_APPLY_BWD] = &kiln__cpu_bn_apply,
+    [KILN_OP_BN_APPLY_BWD_PARAMS] = &kiln__cpu_bn_apply_bwd_params,
+};
+
 static kiln_status cpu_run(struct kiln_backend *be, const struct kiln_tensor *n)
 {
-    (void)be;
+    const struct cpu_state *st = be->impl;
+    const struct kiln__cpu_fast *fast = cpu_fast[n->op];
     struct kiln__op_args a;
     void *in[KILN__MAX_SRC];
     const struct kiln__op_desc *d = kiln__ops[n->op];
@@ -119,6 +223,9 @@ static kiln_status cpu_run(struct kiln_backend *be, const struct kiln_tensor *n)
         in[i] = data_of(n->src[i]);
     }
     a.in = in;
+    if (!st->reference && fast != NULL && (fast->accepts == NULL || fast->accepts(n))) {
+        return fast->run(be->ctx, &a);
+    }
     return d->cpu_ref(&a);
 }
 

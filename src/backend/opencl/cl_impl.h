@@ -99,6 +99,7 @@ struct kiln__cl {
     int is_cpu;  /* CL_DEVICE_TYPE_CPU: kernels may prefer contiguous spans per work-item */
     int pending; /* kernels enqueued since the last flush */
     cl_program progs[KILN__CL_N_PROGS];
+    bool cache_warned; /* an unwritable cache was reported once */
     struct kiln__cl_kernel_entry kernels[KILN__CL_MAX_KERNELS];
     int32_t n_kernels;
     struct kiln__cl_chunk *chunks;
@@ -157,8 +158,6 @@ kiln_status kiln__cl_build(struct kiln_backend *be, const char *name, const char
 kiln_status kiln__cl_family_prog(const char *family, enum kiln__cl_prog *out);
 /* Releases every program and kernel. */
 void kiln__cl_programs_release(struct kiln__cl *cl);
-/* The directory for cached program binaries (KILN_CACHE_DIR, else XDG, else ~/.cache). */
-void kiln__cl_cache_dir(char *out, size_t n);
 
 struct kiln__cl_arg {
     size_t size;

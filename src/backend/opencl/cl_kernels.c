@@ -233,6 +233,34 @@ static kiln_status cl_adam(struct kiln_backend *be, const struct kiln_tensor *n)
     return kiln__cl_launch(be, KILN__CL_OPTIM, "adam_update", (size_t)count, 0, KILN__CL_N(a), a);
 }
 
+/* RMSprop and Adagrad: (param, grad, state) and three float params. */
+static kiln_status cl_rms_ada(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    cl_mem mw, mg, ms;
+    cl_ulong ow, og, os, count = (cl_ulong)n->src[0]->n_elems;
+    kiln__cl_tensor(n->src[0], &mw, &ow);
+    kiln__cl_tensor(n->src[1], &mg, &og);
+    kiln__cl_tensor(n->src[2], &ms, &os);
+    if (n->op == KILN_OP_RMSPROP_UPDATE) {
+        const struct kiln__p_rmsprop *p = kiln__params(n);
+        cl_float lr = p->lr, alpha = p->alpha, eps = p->eps, wd = p->weight_decay;
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),    KILN__CL_ARG(ow), KILN__CL_ARG(mg),
+                                   KILN__CL_ARG(og),    KILN__CL_ARG(ms), KILN__CL_ARG(os),
+                                   KILN__CL_ARG(count), KILN__CL_ARG(lr), KILN__CL_ARG(alpha),
+                                   KILN__CL_ARG(eps),   KILN__CL_ARG(wd)};
+        return kiln__cl_launch(be, KILN__CL_OPTIM, "rmsprop_update", (size_t)count, 0,
+                               KILN__CL_N(a), a);
+    }
+    const struct kiln__p_adagrad *p = kiln__params(n);
+    cl_float lr = p->lr, eps = p->eps, wd = p->weight_decay;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),    KILN__CL_ARG(ow), KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),    KILN__CL_ARG(ms), KILN__CL_ARG(os),
+                               KILN__CL_ARG(count), KILN__CL_ARG(lr), KILN__CL_ARG(eps),
+                               KILN__CL_ARG(wd)};
+    return kiln__cl_launch(be, KILN__CL_OPTIM, "adagrad_update", (size_t)count, 0, KILN__CL_N(a),
+                           a);
+}
+
 static kiln_status cl_accumulate(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_accum *p = kiln__params(n);
@@ -355,6 +383,8 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_SGD_UPDATE] = {cl_sgd, NULL},
     [KILN_OP_ADAM_UPDATE] = {cl_adam, NULL},
+    [KILN_OP_RMSPROP_UPDATE] = {cl_rms_ada, NULL},
+    [KILN_OP_ADAGRAD_UPDATE] = {cl_rms_ada, NULL},
     [KILN_OP_ACCUMULATE] = {cl_accumulate, NULL},
     [KILN_OP_CONV2D] = {kiln__cl_conv, NULL},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__cl_conv, NULL},

@@ -2,17 +2,17 @@
  * cl_program.c - the opencl backend's programs and launches: the kernel sources
  * (embedded from the .cl files of opencl/ at build time, or read from the source tree with
  * -Dopencl_kernels_from_disk=true), one program per family built on first use with
- * OpenCL C 1.2 and no fast-math, an on-disk cache of program binaries keyed by device,
- * driver, options and source, the kernel cache, and the launch helper that rounds the
- * global size up to whole work-groups.
+ * OpenCL C 1.2 and no fast-math, an on-disk cache of program binaries (checked entries
+ * of src/cache.h keyed by kiln's version, device, driver, options and source), the
+ * kernel cache, and the launch helper that rounds the global size up to whole
+ * work-groups.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "../../cache.h"
 #include "cl_impl.h"
 
 #ifndef KILN_CL_KERNELS_DIR
@@ -84,125 +84,81 @@ static kiln_status read_source(struct kiln_context *ctx, const char *name, char 
 
 /* ==== Binary cache ==== */
 
-void kiln__cl_cache_dir(char *out, size_t n)
-{
-    const char *d = getenv("KILN_CACHE_DIR");
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (d != NULL && d[0] != '\0') {
-        snprintf(out, n, "%s", d);
-    } else if (xdg != NULL && xdg[0] != '\0') {
-        snprintf(out, n, "%s/kiln", xdg);
-    } else if (home != NULL && home[0] != '\0') {
-        snprintf(out, n, "%s/.cache/kiln", home);
-    } else {
-        out[0] = '\0';
-    }
-}
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+static uint64_t fnv1a(const void *data, size_t n)
 {
     const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++) {
         h = (h ^ p[i]) * 0x100000001b3ull;
     }
     return h;
 }
 
-/* mkdir -p; failures show later as an unwritable cache, which is not an error. */
-static void make_dirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(path, 0755);
-            *p = '/';
-        }
-    }
-    mkdir(path, 0755);
-}
-
-static void cache_path(const struct kiln_backend *be, const char *name, const char *opts,
-                       const char *src, size_t len, char *out, size_t n)
+/* Everything a program binary depends on: kiln's version, the platform, device and
+ * driver, the build options and the source (by length and hash). */
+static void cache_key(const struct kiln_backend *be, const char *name, const char *opts,
+                      const char *src, size_t len, char *out, size_t n)
 {
     const struct kiln__cl *cl = kiln__cl_of(be);
-    char dir[768];
-    uint64_t h = 0xcbf29ce484222325ull;
-    const char *parts[] = {cl->platform_name, be->device_name, cl->driver_version,
-                           cl->device_version, opts};
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        h = fnv1a(h, parts[i], strlen(parts[i]) + 1);
-    }
-    h = fnv1a(h, src, len);
-    kiln__cl_cache_dir(dir, sizeof(dir));
-    if (dir[0] == '\0') {
-        out[0] = '\0';
-        return;
-    }
-    snprintf(out, n, "%s/opencl/%s-%016llx.bin", dir, name, (unsigned long long)h);
+    snprintf(out, n,
+             "kiln %s opencl program %s; platform '%s'; device '%s'; driver '%s'; '%s'; "
+             "options '%s'; source %zu bytes, fnv1a %016llx",
+             KILN_VERSION, name, cl->platform_name, be->device_name, cl->driver_version,
+             cl->device_version, opts, len, (unsigned long long)fnv1a(src, len));
 }
 
-static cl_program load_binary(struct kiln_backend *be, const char *path, const char *opts)
+#define CACHE_WHAT "opencl: program cache entry"
+
+/* The program from a valid cache entry, built for the device; NULL in *out when there
+ * is none (or the driver refuses it: then it is rebuilt and replaced). */
+static kiln_status load_binary(struct kiln_backend *be, const char *path, const char *key,
+                               const char *opts, cl_program *out)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
-    FILE *f = path[0] ? fopen(path, "rb") : NULL;
-    if (f == NULL) {
-        return NULL;
+    void *bin = NULL;
+    size_t len = 0;
+    *out = NULL;
+    KILN_TRY(kiln__cache_load(be->ctx, CACHE_WHAT, path, key, &bin, &len));
+    if (bin == NULL) {
+        return KILN_OK;
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bin = n > 0 ? malloc((size_t)n) : NULL;
-    cl_program p = NULL;
-    if (bin != NULL && fread(bin, 1, (size_t)n, f) == (size_t)n) {
-        size_t len = (size_t)n;
-        const unsigned char *bins[1] = {bin};
-        cl_int st = CL_SUCCESS, err = CL_SUCCESS;
-        p = clCreateProgramWithBinary(cl->context, 1, &cl->device, &len, bins, &st, &err);
-        if (err != CL_SUCCESS || st != CL_SUCCESS ||
-            clBuildProgram(p, 1, &cl->device, opts, NULL, NULL) != CL_SUCCESS) {
-            if (p != NULL) {
-                clReleaseProgram(p);
-            }
-            p = NULL;
+    const unsigned char *bins[1] = {bin};
+    cl_int st = CL_SUCCESS, err = CL_SUCCESS;
+    cl_program p = clCreateProgramWithBinary(cl->context, 1, &cl->device, &len, bins, &st, &err);
+    if (err != CL_SUCCESS || st != CL_SUCCESS ||
+        (err = clBuildProgram(p, 1, &cl->device, opts, NULL, NULL)) != CL_SUCCESS) {
+        kiln__log(be->ctx, KILN_LOG_WARN, "%s %s: the driver refused it (%s); rebuilding it",
+                  CACHE_WHAT, path, kiln__cl_error_name(err != CL_SUCCESS ? err : st));
+        if (p != NULL) {
+            clReleaseProgram(p);
         }
+        p = NULL;
     }
-    free(bin);
-    fclose(f);
-    return p;
+    kiln__free(be->ctx, bin);
+    *out = p;
+    return KILN_OK;
 }
 
-static void save_binary(struct kiln_backend *be, cl_program p, const char *path)
+static kiln_status save_binary(struct kiln_backend *be, cl_program p, const char *path,
+                               const char *key)
 {
+    struct kiln__cl *cl = kiln__cl_of(be);
     size_t size = 0;
     if (path[0] == '\0' ||
         clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof(size), &size, NULL) != CL_SUCCESS ||
         size == 0) {
-        return;
+        return KILN_OK;
     }
-    unsigned char *bin = malloc(size);
+    unsigned char *bin = kiln__alloc(be->ctx, size, "a program binary");
     unsigned char *bins[1] = {bin};
-    char dir[1024], tmp[1100];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (bin == NULL || slash == NULL ||
-        clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof(bins), bins, NULL) != CL_SUCCESS) {
-        free(bin);
-        return;
+    if (bin == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
     }
-    *slash = '\0';
-    make_dirs(dir);
-    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (f != NULL) {
-        int ok = fwrite(bin, 1, size, f) == size;
-        ok = fclose(f) == 0 && ok;
-        if (!ok || rename(tmp, path) != 0) {
-            remove(tmp);
-            kiln__log(be->ctx, KILN_LOG_DEBUG, "opencl: cannot write the kernel cache %s", path);
-        }
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof(bins), bins, NULL) == CL_SUCCESS) {
+        kiln__cache_store(be->ctx, CACHE_WHAT, path, key, bin, size, &cl->cache_warned);
     }
-    free(bin);
+    kiln__free(be->ctx, bin);
+    return KILN_OK;
 }
 
 /* ==== Programs ==== */
@@ -252,12 +208,14 @@ kiln_status kiln__cl_build(struct kiln_backend *be, const char *name, const char
                            cl_program *out)
 {
     struct kiln__cl *cl = kiln__cl_of(be);
-    char opts[128], path[1024];
+    char opts[128], path[1024], key[1024];
     cl_int err = CL_SUCCESS;
 
     build_options(cl, opts, sizeof(opts));
-    cache_path(be, name, opts, text, len, path, sizeof(path));
-    cl_program p = load_binary(be, path, opts);
+    cache_key(be, name, opts, text, len, key, sizeof(key));
+    kiln__cache_path("opencl", name, key, path, sizeof(path));
+    cl_program p = NULL;
+    KILN_TRY(load_binary(be, path, key, opts, &p));
     if (p != NULL) {
         kiln__log(be->ctx, KILN_LOG_DEBUG, "opencl: %s.cl loaded from %s", name, path);
         *out = p;
@@ -269,7 +227,11 @@ kiln_status kiln__cl_build(struct kiln_backend *be, const char *name, const char
     if (err != CL_SUCCESS) {
         return build_failed(be, p, name, err);
     }
-    save_binary(be, p, path);
+    kiln_status s = save_binary(be, p, path, key);
+    if (s != KILN_OK) {
+        clReleaseProgram(p);
+        return s;
+    }
     *out = p;
     return KILN_OK;
 }

@@ -5,14 +5,14 @@
  * tracking per buffer range (read-after-write, write-after-read, write-after-write),
  * descriptor pools recycled after each wait, and compute pipelines created lazily
  * from the embedded SPIR-V with specialization constants, kept in a VkPipelineCache
- * saved under KILN_CACHE_DIR.
+ * saved under KILN_CACHE_DIR (a checked entry of src/cache.h whose data must carry
+ * this device's pipeline cache header before the driver sees it).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "../../cache.h"
 #include "vk_impl.h"
 
 #define SETS_PER_POOL 256
@@ -126,81 +126,82 @@ kiln_status kiln__vk_synchronize(struct kiln_backend *be)
 
 /* ==== Pipeline cache on disk ==== */
 
-static int mkdirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            int r = mkdir(path, 0755);
-            *p = '/';
-            if (r != 0 && errno != EEXIST) {
-                return -1;
-            }
-        }
-    }
-    return (mkdir(path, 0755) == 0 || errno == EEXIST) ? 0 : -1;
-}
+#define CACHE_WHAT "vulkan: pipeline cache"
 
-static void cache_path(struct kiln__vk *vk)
+/* Everything the driver's pipeline cache data depends on. */
+static void cache_key(const struct kiln__vk *vk, char *out, size_t n)
 {
-    char dir[400];
-    const char *d = getenv("KILN_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (d != NULL && d[0] != '\0') {
-        snprintf(dir, sizeof(dir), "%s", d);
-    } else if (xdg != NULL && xdg[0] != '\0') {
-        snprintf(dir, sizeof(dir), "%s/kiln", xdg);
-    } else if (home != NULL && home[0] != '\0') {
-        snprintf(dir, sizeof(dir), "%s/.cache/kiln", home);
-    } else {
-        vk->cache_path[0] = '\0';
-        return;
-    }
-    if (mkdirs(dir) != 0) {
-        kiln__log(vk->ctx, KILN_LOG_WARN, "vulkan: cannot create cache directory '%s'", dir);
-        vk->cache_path[0] = '\0';
-        return;
-    }
     char uuid[2 * VK_UUID_SIZE + 1];
     for (uint32_t i = 0; i < VK_UUID_SIZE; i++) {
         snprintf(uuid + 2 * i, 3, "%02x", vk->props.pipelineCacheUUID[i]);
     }
-    snprintf(vk->cache_path, sizeof(vk->cache_path), "%s/vulkan-%04x-%04x-%s.bin", dir,
-             vk->props.vendorID, vk->props.deviceID, uuid);
+    snprintf(out, n,
+             "kiln %s vulkan pipeline cache; device '%s' vendor 0x%04x device 0x%04x; driver "
+             "version 0x%08x; api 0x%08x; cache uuid %s",
+             KILN_VERSION, vk->props.deviceName, vk->props.vendorID, vk->props.deviceID,
+             vk->props.driverVersion, vk->props.apiVersion, uuid);
 }
 
+static uint32_t le32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Why the n bytes of pipeline cache data do not start with this device's
+ * VkPipelineCacheHeaderVersionOne (headerSize, headerVersion, vendorID, deviceID,
+ * pipelineCacheUUID, each little-endian), or NULL when they do. */
+static const char *cache_header_mismatch(const struct kiln__vk *vk, const unsigned char *d,
+                                         size_t n)
+{
+    enum { HEADER_ONE = 16 + VK_UUID_SIZE };
+    if (n < HEADER_ONE) {
+        return "shorter than a pipeline cache header";
+    }
+    if (le32(d) < HEADER_ONE || le32(d) > n) {
+        return "a pipeline cache header of a bad size";
+    }
+    if (le32(d + 4) != VK_PIPELINE_CACHE_HEADER_VERSION_ONE) {
+        return "a pipeline cache header of an unknown version";
+    }
+    if (le32(d + 8) != vk->props.vendorID || le32(d + 12) != vk->props.deviceID) {
+        return "pipeline cache data of another device";
+    }
+    if (memcmp(d + 16, vk->props.pipelineCacheUUID, VK_UUID_SIZE) != 0) {
+        return "pipeline cache data of another driver build";
+    }
+    return NULL;
+}
+
+/* Creates the pipeline cache, from the file when it holds a valid entry whose data
+ * carries this device's header; anything else is ignored (with a warning) and is
+ * replaced at the next save. */
 static kiln_status cache_load(struct kiln__vk *vk)
 {
     void *data = NULL;
     size_t n = 0;
-    cache_path(vk);
-    FILE *f = vk->cache_path[0] ? fopen(vk->cache_path, "rb") : NULL;
-    if (f != NULL) {
-        if (fseek(f, 0, SEEK_END) == 0) {
-            long len = ftell(f);
-            if (len > 0 && fseek(f, 0, SEEK_SET) == 0) {
-                data = kiln__alloc(vk->ctx, (size_t)len, "the pipeline cache");
-                if (data == NULL) {
-                    fclose(f);
-                    return KILN_E_OUT_OF_HOST_MEMORY;
-                }
-                if (fread(data, 1, (size_t)len, f) == (size_t)len) {
-                    n = (size_t)len;
-                }
-            }
-        }
-        fclose(f);
+    char key[512];
+    cache_key(vk, key, sizeof(key));
+    kiln__cache_path("vulkan", "pipelines", key, vk->cache_path, sizeof(vk->cache_path));
+    KILN_TRY(kiln__cache_load(vk->ctx, CACHE_WHAT, vk->cache_path, key, &data, &n));
+    const char *bad = data != NULL ? cache_header_mismatch(vk, data, n) : NULL;
+    if (bad != NULL) {
+        kiln__log(vk->ctx, KILN_LOG_WARN, "%s %s holds %s; ignoring it, it will be rebuilt",
+                  CACHE_WHAT, vk->cache_path, bad);
+        n = 0;
     }
-    /* The driver checks the header and ignores data from another device or version. */
     VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                                     .initialDataSize = n,
                                     .pInitialData = n ? data : NULL};
     VkResult r = vk->fn.vkCreatePipelineCache(vk->dev, &ci, NULL, &vk->cache);
     if (r != VK_SUCCESS && n > 0) {
+        kiln__log(vk->ctx, KILN_LOG_WARN,
+                  "%s %s: the driver refused it (VkResult %d); rebuilding it", CACHE_WHAT,
+                  vk->cache_path, (int)r);
         ci.initialDataSize = 0;
         ci.pInitialData = NULL;
         r = vk->fn.vkCreatePipelineCache(vk->dev, &ci, NULL, &vk->cache);
     }
+    vk->cache_dirty = bad != NULL; /* a bad file is replaced even if no pipeline is new */
     kiln__free(vk->ctx, data);
     if (r != VK_SUCCESS) {
         return kiln__vk_result(r, "vkCreatePipelineCache");
@@ -209,10 +210,11 @@ static kiln_status cache_load(struct kiln__vk *vk)
 }
 
 /* Writes the cache when pipelines were created since the last save. A file that cannot
- * be written is not an error (the next run compiles again); out of memory is. */
+ * be written is a warning (the next run compiles again); out of memory is an error. */
 static kiln_status cache_save(struct kiln__vk *vk)
 {
     size_t n = 0;
+    char key[512];
     if (!vk->cache_dirty || vk->cache_path[0] == '\0' ||
         vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, NULL) != VK_SUCCESS || n == 0) {
         return KILN_OK;
@@ -222,21 +224,9 @@ static kiln_status cache_save(struct kiln__vk *vk)
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
     vk->cache_dirty = false;
-    if (vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, data) != VK_SUCCESS) {
-        kiln__free(vk->ctx, data);
-        return KILN_OK;
-    }
-    char tmp[520];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", vk->cache_path);
-    FILE *f = fopen(tmp, "wb");
-    if (f != NULL) { /* write then rename: a reader never sees half a file */
-        bool ok = fwrite(data, 1, n, f) == n;
-        ok = fclose(f) == 0 && ok;
-        if (!ok || rename(tmp, vk->cache_path) != 0) {
-            remove(tmp);
-            kiln__log(vk->ctx, KILN_LOG_WARN, "vulkan: cannot write the pipeline cache '%s'",
-                      vk->cache_path);
-        }
+    if (vk->fn.vkGetPipelineCacheData(vk->dev, vk->cache, &n, data) == VK_SUCCESS) {
+        cache_key(vk, key, sizeof(key));
+        kiln__cache_store(vk->ctx, CACHE_WHAT, vk->cache_path, key, data, n, &vk->cache_warned);
     }
     kiln__free(vk->ctx, data);
     return KILN_OK;

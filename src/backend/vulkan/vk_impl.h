@@ -186,8 +186,9 @@ struct kiln__vk {
     VkPipelineLayout layout[KILN_VK_MAX_BINDINGS + 1];
     VkPipeline pipes[KILN__VK_SHADER_COUNT];
     VkPipelineCache cache;
-    bool cache_dirty; /* pipelines created since the cache was saved */
-    char cache_path[512];
+    bool cache_dirty;  /* pipelines created since the cache was saved */
+    bool cache_warned; /* an unwritable cache was reported once */
+    char cache_path[1024];
     uint32_t mm_tile[5];         /* matmul BM, BN, BK, TM, TN */
     uint32_t cv_tile[3][5];      /* convolution GEMM tiles: M <= 16, larger M, small filter */
     struct kiln_buffer *scratch; /* split-k partial products (conv filter gradient) */

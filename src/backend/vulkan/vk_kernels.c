@@ -53,6 +53,10 @@ struct pc_adam { /* optim.comp, OP_ADAM */
     int32_t decoupled;
     float bc1, bc2;
 };
+struct pc_rms_ada { /* optim.comp, OP_RMSPROP_UPDATE and OP_ADAGRAD_UPDATE */
+    uint32_t n;
+    float lr, alpha, eps, weight_decay;
+};
 PC_ASSERT(struct pc_binary);
 PC_ASSERT(struct pc_unary);
 PC_ASSERT(struct pc_strided);
@@ -68,6 +72,7 @@ struct pc_accum { /* optim.comp, OP_ACCUM */
 PC_ASSERT(struct pc_sgd);
 PC_ASSERT(struct pc_accum);
 PC_ASSERT(struct pc_adam);
+PC_ASSERT(struct pc_rms_ada);
 
 /* ==== Helpers ==== */
 
@@ -476,6 +481,16 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
                             p->weight_decay, p->nesterov, p->step};
         return kiln__vk_dispatch(vk, KILN__VK_SH_SGD_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
     }
+    if (n->op == KILN_OP_RMSPROP_UPDATE) {
+        const struct kiln__p_rmsprop *p = kiln__params(n);
+        struct pc_rms_ada pc = {(uint32_t)count, p->lr, p->alpha, p->eps, p->weight_decay};
+        return kiln__vk_dispatch(vk, KILN__VK_SH_RMSPROP_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
+    }
+    if (n->op == KILN_OP_ADAGRAD_UPDATE) {
+        const struct kiln__p_adagrad *p = kiln__params(n);
+        struct pc_rms_ada pc = {(uint32_t)count, p->lr, 0.0f, p->eps, p->weight_decay};
+        return kiln__vk_dispatch(vk, KILN__VK_SH_ADAGRAD_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
+    }
     const struct kiln__p_adam *p = kiln__params(n);
     struct pc_adam pc = {(uint32_t)count, p->lr,        p->beta1, p->beta2, p->eps,
                          p->weight_decay, p->decoupled, p->bc1,   p->bc2};
@@ -580,6 +595,8 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_HINGE_BWD] = K(vk_loss),
     [KILN_OP_SGD_UPDATE] = K(vk_optim),
     [KILN_OP_ADAM_UPDATE] = K(vk_optim),
+    [KILN_OP_RMSPROP_UPDATE] = K(vk_optim),
+    [KILN_OP_ADAGRAD_UPDATE] = K(vk_optim),
     [KILN_OP_ACCUMULATE] = K(vk_optim),
     [KILN_OP_CONV2D] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__vk_conv, kiln__vk_conv_supports},

@@ -16,6 +16,7 @@
 struct pc_conv { /* conv.comp */
     uint32_t n;
     int32_t nb, c, h, w, k, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cg, kg;
+    uint32_t kchunk, splits; /* OP_BWD_FILTER_PART: positions per split, splits */
 };
 struct pc_pool { /* pool.comp */
     uint32_t n;
@@ -56,25 +57,59 @@ struct pc_convgemm { /* convgemm.comp */
 };
 PC_ASSERT(struct pc_convgemm);
 
-/* How a convolution node runs: the direct shader, or an implicit GEMM with its tile
- * and, for the filter gradient, the number of k splits summed by a second pass. */
+/* How a convolution node runs: the direct shader, an implicit GEMM with its tile and,
+ * for the filter gradient, the number of k splits summed by a second pass, or (filter
+ * gradients only) the two-level reduction of conv.comp's OP_BWD_FILTER_PART over
+ * splits of the batch's positions, summed by the same second pass. */
 struct conv_plan {
-    struct pc_conv d;     /* geometry; the direct shader's push constants */
+    struct pc_conv d;     /* geometry; the direct and two-level shaders' push constants */
     struct pc_convgemm g; /* the GEMM's, when gemm */
-    bool gemm;
+    bool gemm, reduce;
     enum kiln__vk_shader sh;
     uint32_t gx, gy, splits;
 };
 
-/* KILN_VK_CONV=direct|gemm forces one implementation (tests, bench/conv); by default
- * the GEMM runs when its M (output channels per group, or input channels per group
- * for the data gradient) is at least 4 and, for the filter gradient, its N (input
- * channels per group times the kernel size) at least 32, where its tiles are not
- * mostly empty (bench/conv/README.md). */
+/* KILN_VK_CONV=direct|gemm|reduce forces one implementation (tests, bench/conv; reduce
+ * applies to filter gradients, whose other ways are then the default ones). By default
+ * the GEMM runs when its M (output channels per group, or input channels per group for
+ * the data gradient) is at least 4 and, for the filter gradient, its N (input channels
+ * per group times the kernel size) at least 32, where its tiles are not mostly empty
+ * (bench/conv/README.md); a filter gradient that does not run as a GEMM runs as the
+ * two-level reduction when its sums have at least REDUCE_MIN_K products and its kernel
+ * is at most REDUCE_MAX_KW wide. */
 static int conv_mode(void)
 {
     const char *e = getenv("KILN_VK_CONV");
-    return e == NULL ? 0 : strcmp(e, "direct") == 0 ? 1 : strcmp(e, "gemm") == 0 ? 2 : 0;
+    return e == NULL                  ? 0
+           : strcmp(e, "direct") == 0 ? 1
+           : strcmp(e, "gemm") == 0   ? 2
+           : strcmp(e, "reduce") == 0 ? 3
+                                      : 0;
+}
+
+#define REDUCE_MIN_K  4096
+#define REDUCE_MAX_KW 8 /* conv.comp's MAX_KW */
+
+/* The two-level filter gradient's splits: enough invocations (a row of kw taps and a
+ * split each) for 16 full workgroups, each summing at least 256 positions, with at most
+ * 256 splits and their partial sums within one binding. */
+static void reduce_plan(const struct kiln__vk *vk, const struct kiln_tensor *n,
+                        struct conv_plan *cp)
+{
+    struct pc_conv *d = &cp->d;
+    uint64_t k = (uint64_t)d->nb * (uint64_t)(d->oh * d->ow);
+    uint64_t rows = d->n / (uint32_t)d->kw;
+    uint64_t want = (16u * vk->max_wg + rows - 1) / rows;
+    uint64_t most = k / 256, by_range = vk->max_range / ((VkDeviceSize)n->n_elems * 4 + 1);
+    want = want < most ? want : most;
+    want = want < 256 ? want : 256;
+    want = want < by_range ? want : by_range;
+    want = want > 1 ? want : 1;
+    d->kchunk = (uint32_t)((k + want - 1) / want);
+    d->splits = (uint32_t)((k + d->kchunk - 1) / d->kchunk);
+    cp->splits = d->splits;
+    cp->sh = KILN__VK_SH_CONV2D_BWD_FILTER_PART;
+    cp->reduce = true;
 }
 
 static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, struct conv_plan *cp)
@@ -111,7 +146,9 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
                              p->dilation[0],
                              p->dilation[1],
                              (int32_t)(x[1] / p->groups),
-                             (int32_t)(w[0] / p->groups)};
+                             (int32_t)(w[0] / p->groups),
+                             0,
+                             0};
     const struct pc_conv *d = &cp->d;
     int64_t khw = (int64_t)d->kh * d->kw;
     int64_t m, nn, k;
@@ -129,7 +166,13 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
     int mode = conv_mode();
     cp->sh = direct[n->op];
     cp->gemm =
-        mode == 2 || (mode == 0 && m >= 4 && (n->op != KILN_OP_CONV2D_BWD_FILTER || nn >= 32));
+        mode == 2 || (mode != 1 && m >= 4 && (n->op != KILN_OP_CONV2D_BWD_FILTER || nn >= 32));
+    if (n->op == KILN_OP_CONV2D_BWD_FILTER && mode != 1 && mode != 2 && d->kw <= REDUCE_MAX_KW &&
+        (mode == 3 || (!cp->gemm && k >= REDUCE_MIN_K))) {
+        cp->gemm = false;
+        reduce_plan(vk, n, cp);
+        return;
+    }
     if (!cp->gemm) {
         return;
     }
@@ -173,6 +216,9 @@ bool kiln__vk_conv_supports(const struct kiln_backend *be, const struct kiln_ten
         return false;
     }
     conv_plan(vk, n, &cp);
+    if (cp.reduce) {
+        return kiln__vk_scratch_reserve(vk, (VkDeviceSize)cp.splits * n->n_elems * 4) == KILN_OK;
+    }
     if (!cp.gemm) {
         return true;
     }
@@ -190,6 +236,35 @@ bool kiln__vk_conv_supports(const struct kiln_backend *be, const struct kiln_ten
     return true;
 }
 
+/* Sums the splits' partials part [splits, n] in split order into n's output. */
+static kiln_status split_sum(struct kiln__vk *vk, const struct kiln_tensor *n,
+                             struct kiln__vk_bind part, uint32_t splits)
+{
+    struct pc_convgemm sum;
+    memset(&sum, 0, sizeof(sum));
+    sum.m = splits;
+    sum.n = (uint32_t)n->n_elems;
+    part.write = false;
+    struct kiln__vk_bind sb[2] = {part, kiln__vk_bind_tensor(n, true)};
+    return kiln__vk_dispatch(vk, KILN__VK_SH_CONVGEMM_SPLIT_SUM, 2, sb, &sum, sizeof(sum),
+                             kiln__vk_groups(vk, n->n_elems, vk->max_wg), 1, 1);
+}
+
+/* The two-level filter gradient: partial sums per split, then their ordered sum. */
+static kiln_status conv_reduce(struct kiln__vk *vk, const struct kiln_tensor *n,
+                               const struct conv_plan *cp)
+{
+    VkDeviceSize bytes = (VkDeviceSize)cp->splits * n->n_elems * 4;
+    KILN_ASSERT(vk->scratch != NULL && vk->scratch_bytes >= bytes);
+    struct kiln__vk_bind part = {vk->scratch, 0, bytes, true};
+    struct kiln__vk_bind b[3] = {kiln__vk_bind_tensor(n->src[0], false),
+                                 kiln__vk_bind_tensor(n->src[1], false), part};
+    uint64_t invocations = (uint64_t)cp->d.n * cp->splits;
+    KILN_TRY(kiln__vk_dispatch(vk, cp->sh, 3, b, &cp->d, sizeof(cp->d),
+                               kiln__vk_groups(vk, (int64_t)invocations, vk->max_wg), 1, 1));
+    return split_sum(vk, n, part, cp->splits);
+}
+
 kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__vk *vk = be->impl;
@@ -198,6 +273,9 @@ kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
         return KILN_OK;
     }
     conv_plan(vk, n, &cp);
+    if (cp.reduce) {
+        return conv_reduce(vk, n, &cp);
+    }
     if (!cp.gemm) {
         return kiln__vk_run_simple(be, n, cp.sh, &cp.d, sizeof(cp.d),
                                    kiln__vk_groups(vk, n->n_elems, vk->max_wg));
@@ -214,13 +292,7 @@ kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
     struct kiln__vk_bind s = {vk->scratch, 0, part, true};
     struct kiln__vk_bind gb[3] = {b[0], b[1], s};
     KILN_TRY(kiln__vk_dispatch(vk, cp.sh, 3, gb, &cp.g, sizeof(cp.g), cp.gx, cp.gy, gz));
-    struct pc_convgemm sum = cp.g;
-    sum.m = cp.splits;
-    sum.n = (uint32_t)n->n_elems;
-    s.write = false;
-    struct kiln__vk_bind sb[2] = {s, b[2]};
-    return kiln__vk_dispatch(vk, KILN__VK_SH_CONVGEMM_SPLIT_SUM, 2, sb, &sum, sizeof(sum),
-                             kiln__vk_groups(vk, n->n_elems, vk->max_wg), 1, 1);
+    return split_sum(vk, n, s, cp.splits);
 }
 
 /* ==== Pooling and upsampling ==== */

@@ -1,0 +1,471 @@
+/*
+ * cpu_conv.c - the CPU backend's fast convolutions: CONV2D, CONV2D_BWD_DATA and
+ * CONV2D_BWD_FILTER over chunks of the batch, one GEMM per chunk and group.
+ *
+ * The reference (src/ops/conv.c) runs one im2col and one small sgemm per image and
+ * group. Here the receptive fields of several images are gathered into one column
+ * matrix col [C/groups KH KW, B OH OW] (B images side by side), so that each GEMM is B
+ * times wider, and the gathering copies whole runs of a row instead of testing every
+ * element against the padding:
+ *  - forward:  y_chunk [K/groups, B OH OW] = w [K/groups, CKK] col, scattered to NCHW;
+ *  - data:     col = w^T dy_chunk, then col2im adds the columns into dx;
+ *  - filter:   dw += dy_chunk col^T, summed over the chunks in fixed slices of the batch.
+ * B is chosen so that each GEMM stays within KILN__CPU_BLAS_PIECE multiply-adds
+ * (cpu_impl.h) and col within COL_BYTES (a fraction of a core's L2 cache), one image at
+ * least: OpenBLAS then runs the GEMM on the calling thread, so the chunks can be shared
+ * among OpenMP threads without nesting BLAS threads in them. Where one image's GEMM is
+ * larger, OpenBLAS threads it itself, the kernel's loop stays on one thread, and chunks
+ * grow to BIG_COL_BYTES of columns: fewer, larger GEMMs wait for OpenBLAS's threads
+ * less often. Scratch memory is bounded by those sizes (or one image's columns). The
+ * sums run in another order than the reference's: results agree within the op's
+ * reduction tolerance, which the op tests check against the reference.
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "../../context_impl.h"
+#include "cpu_impl.h"
+
+/* Column-matrix bytes per chunk, for small and for large (OpenBLAS-threaded) GEMMs. */
+#define COL_BYTES     ((size_t)128 * 1024)
+#define BIG_COL_BYTES ((size_t)2048 * 1024)
+
+/* ==== Geometry ==== */
+
+struct cgeom {
+    int64_t n, c, h, w;     /* x (or dx) */
+    int64_t k, kh, kw;      /* w (or dw): [k, cg, kh, kw] */
+    int64_t oh, ow;         /* y (or dy) */
+    int64_t groups, cg, kg; /* channels per group: input cg, output kg */
+    int64_t ckk, ohw;       /* GEMM inner size (forward), output plane */
+    int64_t nb;             /* images per chunk */
+    int32_t sh, sw, ph, pw, dh, dw;
+};
+
+static void cgeom_of(const struct kiln_tensor *n, struct cgeom *g)
+{
+    const struct kiln_shape *x, *w, *y;
+    if (n->op == KILN_OP_CONV2D) {
+        x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape;
+    } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+        x = &n->shape, w = &n->src[1]->shape, y = &n->src[0]->shape;
+    } else {
+        x = &n->src[0]->shape, w = &n->shape, y = &n->src[1]->shape;
+    }
+    const struct kiln__p_conv2d *p = kiln__params(n);
+    g->n = x->dims[0], g->c = x->dims[1], g->h = x->dims[2], g->w = x->dims[3];
+    g->k = w->dims[0], g->kh = w->dims[2], g->kw = w->dims[3];
+    g->oh = y->dims[2], g->ow = y->dims[3];
+    g->groups = p->groups;
+    g->cg = g->c / g->groups;
+    g->kg = g->k / g->groups;
+    g->ckk = g->cg * g->kh * g->kw;
+    g->ohw = g->oh * g->ow;
+    g->sh = p->stride[0], g->sw = p->stride[1];
+    g->ph = p->pad[0], g->pw = p->pad[1];
+    g->dh = p->dilation[0], g->dw = p->dilation[1];
+    size_t per_image = (size_t)(g->ckk * g->ohw) * sizeof(float);
+    int64_t macs = g->kg * g->ckk * g->ohw; /* of one image's GEMM */
+    if (macs > KILN__CPU_BLAS_PIECE) {
+        /* OpenBLAS threads these GEMMs: fewer, larger ones wait for its threads less */
+        g->nb = per_image > 0 ? (int64_t)(BIG_COL_BYTES / per_image) : 1;
+    } else {
+        g->nb = per_image > 0 ? (int64_t)(COL_BYTES / per_image) : 1;
+        g->nb =
+            macs > 0 && KILN__CPU_BLAS_PIECE / macs < g->nb ? KILN__CPU_BLAS_PIECE / macs : g->nb;
+    }
+    g->nb = g->nb < 1 ? 1 : g->nb > g->n ? g->n : g->nb;
+}
+
+/* Every shape the op accepts, except empty ones and GEMM sizes beyond int. */
+static bool conv_accepts(const struct kiln_tensor *n)
+{
+    struct cgeom g;
+    cgeom_of(n, &g);
+    return g.n > 0 && g.ckk > 0 && g.ohw > 0 && g.kg > 0 && g.h * g.w > 0 &&
+           g.nb * g.ohw <= INT_MAX && g.ckk <= INT_MAX && g.kg <= INT_MAX;
+}
+
+/* The outputs o in [0, n_out) whose input o s + off lies in [0, n_in): [*lo, *hi). */
+static void valid_range(int64_t n_in, int64_t n_out, int64_t s, int64_t off, int64_t *lo,
+                        int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = n_in - 1 - off < 0 ? 0 : (n_in - 1 - off) / s + 1;
+    h = h < n_out ? h : n_out;
+    *lo = l < h ? l : h;
+    *hi = h;
+}
+
+/* One (i, j) offset of the kernel window: its input offsets and the valid output box. */
+struct tap {
+    int64_t ioff, joff; /* input row, column of output (0, 0) */
+    int64_t oh0, oh1;   /* output rows with an in-range input row */
+    int64_t ow0, ow1;   /* output columns with an in-range input column */
+    bool plane;         /* the valid box is one contiguous run of x (stride 1, full rows) */
+};
+
+/* taps[i KW + j] for the KH KW offsets of g's kernel. */
+static void taps_of(const struct cgeom *g, struct tap *taps)
+{
+    for (int64_t i = 0; i < g->kh; i++) {
+        for (int64_t j = 0; j < g->kw; j++) {
+            struct tap *t = &taps[i * g->kw + j];
+            t->ioff = i * g->dh - g->ph;
+            t->joff = j * g->dw - g->pw;
+            valid_range(g->h, g->oh, g->sh, t->ioff, &t->oh0, &t->oh1);
+            valid_range(g->w, g->ow, g->sw, t->joff, &t->ow0, &t->ow1);
+            t->plane = g->sh == 1 && g->sw == 1 && g->ow == g->w && t->joff == 0;
+        }
+    }
+}
+
+/* d[0..n) = s[0..n): runs are short (a row of an output plane), so whole vectors first
+ * and no alignment prologue. */
+static inline void copy_run(float *d, const float *s, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(d + i, s + i, 8 * sizeof(float));
+    }
+    if (i + 4 <= n) {
+        memcpy(d + i, s + i, 4 * sizeof(float));
+        i += 4;
+    }
+    for (; i < n; i++) {
+        d[i] = s[i];
+    }
+}
+
+/* d[0..n) += s[0..n) (d and s do not overlap). */
+static inline void add_run(float *d, const float *s, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+#pragma omp simd
+        for (int t = 0; t < 8; t++) {
+            d[i + t] += s[i + t];
+        }
+    }
+    for (; i < n; i++) {
+        d[i] += s[i];
+    }
+}
+
+/* ==== Column matrices ==== */
+
+/* The col rows of one image's channel: c's KH KW taps over its plane xc, each row at
+ * d + (tap) ld. */
+static void im2col_plane(const float *xc, const struct cgeom *g, const struct tap *taps, int64_t ld,
+                         float *d)
+{
+    for (int64_t q = 0; q < g->kh * g->kw; q++, d += ld) {
+        const struct tap *t = &taps[q];
+        memset(d, 0, (size_t)(t->oh0 * g->ow) * sizeof(float));
+        if (t->plane) {
+            memcpy(d + t->oh0 * g->ow, xc + (t->oh0 + t->ioff) * g->w,
+                   (size_t)((t->oh1 - t->oh0) * g->ow) * sizeof(float));
+        } else {
+            int64_t n_mid = t->ow1 - t->ow0;
+            for (int64_t oh = t->oh0; oh < t->oh1; oh++) {
+                const float *xr = xc + (oh * g->sh + t->ioff) * g->w + t->joff;
+                float *dr = d + oh * g->ow;
+                for (int64_t ow = 0; ow < t->ow0; ow++) {
+                    dr[ow] = 0.0f;
+                }
+                if (g->sw == 1) {
+                    copy_run(dr + t->ow0, xr + t->ow0, n_mid);
+                } else {
+                    for (int64_t ow = t->ow0; ow < t->ow1; ow++) {
+                        dr[ow] = xr[ow * g->sw];
+                    }
+                }
+                for (int64_t ow = t->ow1; ow < g->ow; ow++) {
+                    dr[ow] = 0.0f;
+                }
+            }
+        }
+        memset(d + t->oh1 * g->ow, 0, (size_t)((g->oh - t->oh1) * g->ow) * sizeof(float));
+    }
+}
+
+/*
+ * col[(c KH + i) KW + j][b OH OW + oh OW + ow] = x_b[c, oh sh + ioff, ow sw + joff] (zero
+ * outside the plane), for the cg channels of one group of nb images. [in] x: channel 0
+ * of the group in the first image; images are img apart.
+ */
+static void im2col(const float *x, int64_t img, int64_t nb, const struct cgeom *g,
+                   const struct tap *taps, float *col)
+{
+    int64_t ld = nb * g->ohw, kk = g->kh * g->kw;
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t c = 0; c < g->cg; c++) {
+            im2col_plane(x + b * img + c * g->h * g->w, g, taps, ld,
+                         col + c * kk * ld + b * g->ohw);
+        }
+    }
+}
+
+/* The adjoint of im2col: adds every in-range column entry into dx (same layout as x). */
+static void col2im(const float *col, int64_t img, int64_t nb, const struct cgeom *g,
+                   const struct tap *taps, float *dx)
+{
+    int64_t ld = nb * g->ohw, kk = g->kh * g->kw;
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t c = 0; c < g->cg; c++) {
+            float *xc = dx + b * img + c * g->h * g->w;
+            const float *s = col + c * kk * ld + b * g->ohw;
+            for (int64_t q = 0; q < kk; q++, s += ld) {
+                const struct tap *t = &taps[q];
+                for (int64_t oh = t->oh0; oh < t->oh1; oh++) {
+                    float *xr = xc + (oh * g->sh + t->ioff) * g->w + t->joff;
+                    const float *sr = s + oh * g->ow;
+                    if (g->sw == 1) {
+                        add_run(xr + t->ow0, sr + t->ow0, t->ow1 - t->ow0);
+                    } else {
+                        for (int64_t ow = t->ow0; ow < t->ow1; ow++) {
+                            xr[ow * g->sw] += sr[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dyc[k][b OH OW + p] = dy_b[koff + k][p] for the kg channels from koff of nb images
+ * (planes of OH OW, images img apart): one group's gradient as a [kg, nb OH OW] matrix. */
+static void gather(const float *dy, int64_t img, int64_t nb, const struct cgeom *g, float *dyc)
+{
+    for (int64_t k = 0; k < g->kg; k++) {
+        for (int64_t b = 0; b < nb; b++) {
+            memcpy(dyc + (k * nb + b) * g->ohw, dy + b * img + k * g->ohw,
+                   (size_t)g->ohw * sizeof(float));
+        }
+    }
+}
+
+/* The inverse of gather: y_b[k][p] = yc[k][b OH OW + p]. */
+static void scatter(const float *yc, int64_t img, int64_t nb, const struct cgeom *g, float *y)
+{
+    for (int64_t k = 0; k < g->kg; k++) {
+        for (int64_t b = 0; b < nb; b++) {
+            memcpy(y + b * img + k * g->ohw, yc + (k * nb + b) * g->ohw,
+                   (size_t)g->ohw * sizeof(float));
+        }
+    }
+}
+
+/* ==== Kernels ==== */
+
+/* Filter gradients sum their chunks in this many slices of consecutive chunks, each into
+ * its own partial sum, then add the slices in order: the result does not depend on how
+ * the threads shared the chunks, nor on their number. */
+#define FILTER_SLICES 4
+
+/* A kernel's scratch memory: per thread a column matrix and, with several images per
+ * chunk, the [kg, nb OH OW] matrix of the output (forward) or of dy (gradients). */
+struct scratch {
+    struct tap *taps; /* [KH KW], shared */
+    int n_threads;
+    float *col[KILN__CPU_MAX_THREADS];
+    float *mat[KILN__CPU_MAX_THREADS]; /* NULL with one image per chunk */
+    float *part;                       /* filter gradient: slices 1.. of the partial sums */
+};
+
+static void scratch_free(struct kiln_context *ctx, struct scratch *s)
+{
+    kiln__free(ctx, s->taps);
+    for (int t = 0; t < s->n_threads; t++) {
+        kiln__free(ctx, s->col[t]);
+        kiln__free(ctx, s->mat[t]);
+    }
+    kiln__free(ctx, s->part);
+}
+
+/* The chunks of the batch. */
+static int64_t n_chunks(const struct cgeom *g)
+{
+    return (g->n + g->nb - 1) / g->nb;
+}
+
+/* Threads for an op: several when every chunk's GEMM stays on its calling thread in
+ * OpenBLAS (a product of one image is at most a piece) and the op is large enough to
+ * pay for waking them; else 1 (OpenBLAS threads an image's larger product itself). */
+static int threads_for(const struct cgeom *g, int64_t items)
+{
+    int64_t image_macs = g->kg * g->ckk * g->ohw;
+    if (image_macs > KILN__CPU_BLAS_PIECE || image_macs * g->groups * g->n < KILN__CPU_PAR_MACS) {
+        return 1;
+    }
+    int64_t t = kiln__cpu_max_threads();
+    t = t < items ? t : items;
+    return t < 1 ? 1 : (int)t;
+}
+
+static kiln_status scratch_alloc(struct kiln_context *ctx, const struct cgeom *g, int n_threads,
+                                 int64_t part_floats, struct scratch *s)
+{
+    bool ok = true;
+    memset(s, 0, sizeof(*s));
+    s->n_threads = n_threads;
+    s->taps = kiln__alloc(ctx, (size_t)(g->kh * g->kw) * sizeof(struct tap),
+                          "a convolution's kernel offsets");
+    ok = s->taps != NULL;
+    for (int t = 0; ok && t < n_threads; t++) {
+        s->col[t] = kiln__alloc(ctx, (size_t)(g->ckk * g->nb * g->ohw) * sizeof(float),
+                                "a convolution's column matrix");
+        if (s->col[t] != NULL && g->nb > 1) {
+            s->mat[t] = kiln__alloc(ctx, (size_t)(g->kg * g->nb * g->ohw) * sizeof(float),
+                                    "a convolution's chunk of the batch");
+        }
+        ok = s->col[t] != NULL && (g->nb == 1 || s->mat[t] != NULL);
+    }
+    if (ok && part_floats > 0) {
+        s->part = kiln__alloc(ctx, (size_t)part_floats * sizeof(float),
+                              "a filter gradient's partial sums");
+        ok = s->part != NULL;
+    }
+    if (!ok) {
+        scratch_free(ctx, s);
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    taps_of(g, s->taps);
+    return KILN_OK;
+}
+
+/* The images [b0, b0 + nb) of chunk c. */
+static int64_t chunk_images(const struct cgeom *g, int64_t c, int64_t *b0)
+{
+    *b0 = c * g->nb;
+    return g->n - *b0 < g->nb ? g->n - *b0 : g->nb;
+}
+
+/* y for the images of chunk c, every group. */
+static void conv_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *yc,
+                       const float *x, const float *w, float *y, int64_t c)
+{
+    int64_t b0, nb = chunk_images(g, c, &b0);
+    int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        float *yb = y + b0 * yimg + gr * g->kg * g->ohw;
+        im2col(x + b0 * ximg + gr * g->cg * g->h * g->w, ximg, nb, g, taps, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->kg, (int)ld, (int)g->ckk,
+                    1.0f, w + gr * g->kg * g->ckk, (int)g->ckk, col, (int)ld, 0.0f,
+                    nb > 1 ? yc : yb, (int)ld);
+        if (nb > 1) {
+            scatter(yc, yimg, nb, g, yb);
+        }
+    }
+}
+
+/* dx for the images of chunk c (zeroed first), every group. */
+static void data_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *dyc,
+                       const float *dy, const float *w, float *dx, int64_t c)
+{
+    int64_t b0, nb = chunk_images(g, c, &b0);
+    int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
+    memset(dx + b0 * ximg, 0, (size_t)(nb * ximg) * sizeof(float));
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        const float *dyb = dy + b0 * yimg + gr * g->kg * g->ohw;
+        if (nb > 1) {
+            gather(dyb, yimg, nb, g, dyc);
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->kg, 1.0f,
+                    w + gr * g->kg * g->ckk, (int)g->ckk, nb > 1 ? dyc : dyb, (int)ld, 0.0f, col,
+                    (int)ld);
+        col2im(col, ximg, nb, g, taps, dx + b0 * ximg + gr * g->cg * g->h * g->w);
+    }
+}
+
+/* dw (every group) of the images of chunk c, written (first) or added to sum. */
+static void filter_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *dyc,
+                         const float *x, const float *dy, float *sum, bool first, int64_t c)
+{
+    int64_t b0, nb = chunk_images(g, c, &b0);
+    int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
+    for (int64_t gr = 0; gr < g->groups; gr++) {
+        const float *dyb = dy + b0 * yimg + gr * g->kg * g->ohw;
+        im2col(x + b0 * ximg + gr * g->cg * g->h * g->w, ximg, nb, g, taps, col);
+        if (nb > 1) {
+            gather(dyb, yimg, nb, g, dyc);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->kg, (int)g->ckk, (int)ld, 1.0f,
+                    nb > 1 ? dyc : dyb, (int)ld, col, (int)ld, first ? 0.0f : 1.0f,
+                    sum + gr * g->kg * g->ckk, (int)g->ckk);
+    }
+}
+
+static kiln_status fast_conv(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    struct cgeom g;
+    struct scratch sc;
+    cgeom_of(a->node, &g);
+    int64_t chunks = n_chunks(&g);
+    int nt = threads_for(&g, chunks);
+    KILN_TRY(scratch_alloc(ctx, &g, nt, 0, &sc));
+    const float *x = a->in[0], *w = a->in[1];
+    float *y = a->out;
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int t = kiln__cpu_thread();
+        conv_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, w, y, c);
+    }
+    scratch_free(ctx, &sc);
+    return KILN_OK;
+}
+
+static kiln_status fast_bwd_data(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    struct cgeom g;
+    struct scratch sc;
+    cgeom_of(a->node, &g);
+    int64_t chunks = n_chunks(&g);
+    int nt = threads_for(&g, chunks);
+    KILN_TRY(scratch_alloc(ctx, &g, nt, 0, &sc));
+    const float *dy = a->in[0], *w = a->in[1];
+    float *dx = a->out;
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int t = kiln__cpu_thread();
+        data_chunk(&g, sc.taps, sc.col[t], sc.mat[t], dy, w, dx, c);
+    }
+    scratch_free(ctx, &sc);
+    return KILN_OK;
+}
+
+static kiln_status fast_bwd_filter(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    struct cgeom g;
+    struct scratch sc;
+    cgeom_of(a->node, &g);
+    int64_t chunks = n_chunks(&g), slices = chunks < FILTER_SLICES ? chunks : FILTER_SLICES;
+    int64_t dw_floats = a->node->n_elems;
+    int nt = threads_for(&g, slices);
+    KILN_TRY(scratch_alloc(ctx, &g, nt, (slices - 1) * dw_floats, &sc));
+    const float *x = a->in[0], *dy = a->in[1];
+    float *dw = a->out;
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+    for (int64_t sl = 0; sl < slices; sl++) {
+        int t = kiln__cpu_thread();
+        float *sum = sl == 0 ? dw : sc.part + (sl - 1) * dw_floats;
+        for (int64_t c = sl * chunks / slices; c < (sl + 1) * chunks / slices; c++) {
+            filter_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, dy, sum, c == sl * chunks / slices,
+                         c);
+        }
+    }
+    for (int64_t sl = 1; sl < slices; sl++) {
+        const float *p = sc.part + (sl - 1) * dw_floats;
+#pragma omp simd
+        for (int64_t i = 0; i < dw_floats; i++) {
+            dw[i] += p[i];
+        }
+    }
+    scratch_free(ctx, &sc);
+    return KILN_OK;
+}
+
+const struct kiln__cpu_fast kiln__cpu_conv2d = {conv_accepts, fast_conv};
+const struct kiln__cpu_fast kiln__cpu_conv2d_bwd_data = {conv_accepts, fast_bwd_data};
+const struct kiln__cpu_fast kiln__cpu_conv2d_bwd_filter = {conv_accepts, fast_bwd_filter};

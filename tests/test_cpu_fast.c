@@ -1,0 +1,198 @@
+/*
+ * test_cpu_fast.c - the CPU backend's fast kernels (src/backend/cpu) at the sizes of a
+ * training step, against the references (the cpu-reference device), through the op
+ * harness: batch-64 LeNet convolutions (large enough that the fast kernels share their
+ * chunks among OpenMP threads), a ResNet layer (whose per-image GEMMs OpenBLAS threads
+ * itself), LeNet's first dense layer (matrix products in row blocks), bias additions and
+ * sums, pooling, ReLU and batch normalization on [64, 16, 28, 28], and SGD updates past
+ * the first step. The rows are too
+ * large for the op tables of tests/ops (every row there has a PyTorch golden file), so
+ * they live here, and only the CPU backend runs them. Also checks that a filter gradient
+ * comes out bitwise the same on 1 and 3 threads (its chunks are summed in fixed slices).
+ * meson runs it with OMP_NUM_THREADS=3, so the threaded paths run on any machine.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "op_harness.h"
+
+static struct oh_env env;
+
+#define U                                                                                          \
+    {                                                                                              \
+        OH_UNIFORM, -1.0f, 1.0f                                                                    \
+    }
+
+/* x [n, c, h, w], w [k, c, kh, kw], stride 1, padding pd on both sides */
+#define CV(nt, X, W, pd)                                                                           \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D, .note = nt, .shape = {X, W},                                         \
+        .p.conv = {{1, 1}, {pd, pd}, {1, 1}, 1, {0, 0}, {0, 0}}, .gen = {U, U},                    \
+    }
+#define BD(nt, DY, W, pd, ih, iw)                                                                  \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D_BWD_DATA, .note = nt, .shape = {DY, W},                               \
+        .p.conv = {{1, 1}, {pd, pd}, {1, 1}, 1, {ih, iw}, {0, 0}}, .gen = {U, U},                  \
+    }
+#define BF(nt, X, DY, pd, kh, kw)                                                                  \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D_BWD_FILTER, .note = nt, .shape = {X, DY},                             \
+        .p.conv = {{1, 1}, {pd, pd}, {1, 1}, 1, {0, 0}, {kh, kw}}, .gen = {U, U},                  \
+    }
+
+static kiln_tensor *build_bn(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    (void)c;
+    return kiln_batch_norm(g, in[0], "bn", 0.1f, 1e-5f);
+}
+
+static const struct oh_case cases[] = {
+    CV("LeNet conv1", OH_S4(64, 1, 28, 28), OH_S4(6, 1, 5, 5), 2),
+    CV("LeNet conv2", OH_S4(64, 6, 14, 14), OH_S4(16, 6, 5, 5), 0),
+    CV("ResNet 16@28", OH_S4(8, 16, 28, 28), OH_S4(16, 16, 3, 3), 1),
+    BD("LeNet conv2", OH_S4(64, 16, 10, 10), OH_S4(16, 6, 5, 5), 0, 14, 14),
+    BD("ResNet 16@28", OH_S4(8, 16, 28, 28), OH_S4(16, 16, 3, 3), 1, 28, 28),
+    BF("LeNet conv1", OH_S4(64, 1, 28, 28), OH_S4(64, 6, 28, 28), 2, 5, 5),
+    BF("LeNet conv2", OH_S4(64, 6, 14, 14), OH_S4(64, 16, 10, 10), 0, 5, 5),
+    BF("ResNet 16@28", OH_S4(8, 16, 28, 28), OH_S4(8, 16, 28, 28), 1, 3, 3),
+    {.op = KILN_OP_MATMUL,
+     .note = "LeNet fc1",
+     .shape = {OH_S2(64, 400), OH_S2(400, 120)},
+     .gen = {U, U}},
+    {.op = KILN_OP_ADD,
+     .note = "conv bias",
+     .shape = {OH_S4(64, 16, 28, 28), OH_S3(16, 1, 1)},
+     .gen = {U, U}},
+    {.op = KILN_OP_ADD,
+     .note = "residual",
+     .shape = {OH_S4(64, 16, 28, 28), OH_S4(64, 16, 28, 28)},
+     .gen = {U, U}},
+    {.op = KILN_OP_REDUCE_SUM,
+     .note = "conv bias gradient",
+     .shape = {OH_S4(64, 16, 28, 28)},
+     .p.red = {13, 1.0f},
+     .gen = {U}},
+    {.op = KILN_OP_RELU, .note = "[64, 16, 28, 28]", .shape = {OH_S4(64, 16, 28, 28)}, .gen = {U}},
+    {.op = KILN_OP_MAXPOOL2D,
+     .note = "2x2 stride 2",
+     .shape = {OH_S4(64, 16, 28, 28)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {U}},
+    /* SGD after the first step (the op tables' rows are first steps): plain momentum,
+     * dampening with weight decay, Nesterov; and a first step with Nesterov */
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "momentum, step 2",
+     .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146)},
+     .p.sgd = {0.01f, 0.9f, 0.0f, 0.0f, 0, 2},
+     .gen = {U, U, U},
+     .steps = 2},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "dampening and weight decay, step 3",
+     .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
+     .p.sgd = {0.05f, 0.9f, 0.5f, 5e-4f, 0, 3},
+     .gen = {U, U, U},
+     .steps = 2},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "nesterov, step 2",
+     .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
+     .p.sgd = {0.05f, 0.9f, 0.0f, 0.001f, 1, 2},
+     .gen = {U, U, U},
+     .steps = 3},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "nesterov, first step",
+     .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
+     .p.sgd = {0.05f, 0.9f, 0.0f, 0.001f, 1, 1},
+     .gen = {U, U, U}},
+    {.op = KILN_OP_BN_APPLY,
+     .note = "batch norm, [64, 16, 28, 28]",
+     .shape = {OH_S4(64, 16, 28, 28)},
+     .gen = {U},
+     .n_in = 1,
+     .build = build_bn},
+};
+
+#define N_CASES ((int)(sizeof(cases) / sizeof(cases[0])))
+
+START_TEST(test_case)
+{
+    char msg[2048];
+    bool ok = oh_run_case(&env, &cases[_i], msg, sizeof(msg));
+    ck_assert_msg(ok, "case %d: %s", _i, msg);
+}
+END_TEST
+
+/* The LeNet conv2 filter gradient on the fast device with t threads. */
+static bool filter_on(int threads, float *out, size_t n, char *msg, size_t len)
+{
+    const struct oh_case *c = &cases[6];
+    void *data[2];
+    struct oh_side sd;
+    bool ok = false;
+    memset(&sd, 0, sizeof(sd));
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    for (int i = 0; i < 2; i++) {
+        data[i] = malloc((size_t)kiln__shape_elems(&c->shape[i]) * sizeof(float));
+        oh_fill_input(c, i, 0, data[i]);
+    }
+    if (oh_run_side(env.be, &env, c, data, &sd, msg, len)) {
+        memcpy(out, sd.out, n * sizeof(float));
+        ok = true;
+    }
+    oh_side_free(&sd);
+    free(data[0]);
+    free(data[1]);
+    return ok;
+}
+
+START_TEST(test_filter_threads)
+{
+    char msg[2048];
+    float one[2400], three[2400];
+    ck_assert_msg(filter_on(1, one, 2400, msg, sizeof(msg)), "%s", msg);
+    ck_assert_msg(filter_on(3, three, 2400, msg, sizeof(msg)), "%s", msg);
+    ck_assert_msg(memcmp(one, three, sizeof(one)) == 0,
+                  "the filter gradient differs between 1 and 3 threads");
+}
+END_TEST
+
+int main(void)
+{
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    o.backend = "cpu";
+    o.check = 0;
+    o.device = "cpu";
+    if (kiln_context_create(&o, &env.be) != KILN_OK) {
+        fprintf(stderr, "kiln_context_create(cpu): %s\n", kiln_last_error());
+        return 1;
+    }
+    o.device = "cpu-reference";
+    if (kiln_context_create(&o, &env.cpu) != KILN_OK) {
+        fprintf(stderr, "kiln_context_create(cpu-reference): %s\n", kiln_last_error());
+        return 1;
+    }
+    env.backend = "cpu";
+    env.guard_bytes = 256;
+    Suite *s = suite_create("cpu-fast");
+    TCase *tc = tcase_create("cases");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_case, 0, N_CASES);
+    tcase_add_test(tc, test_filter_threads);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    kiln_context_destroy(env.be);
+    kiln_context_destroy(env.cpu);
+    return nf == 0 ? 0 : 1;
+}

@@ -1,0 +1,76 @@
+#!/bin/sh
+# run.sh - builds and runs kiln's libFuzzer targets (fuzz/).
+#
+#   tools/fuzz/run.sh --build DIR          configure DIR with clang, -Dfuzz=true and
+#                                          ASan+UBSan, and build the targets
+#   tools/fuzz/run.sh DIR SECONDS [T...]   run each target T (default: all) for SECONDS,
+#                                          one after the other, from the seeds of
+#                                          tools/fuzz/make_corpus.py plus DIR/corpus/T
+#
+# The corpus grows in DIR/corpus/T across runs; a crash, leak, timeout or sanitizer
+# report leaves its input in DIR/artifacts/ and makes the exit status non-zero. The last
+# lines of each run (executions per second, corpus size) are printed. Extra libFuzzer
+# flags can be passed in KILN_FUZZ_FLAGS.
+set -u
+cd "$(dirname "$0")/../.."
+TARGETS="idx safetensors text csv png"
+
+if [ "${1:-}" = "--build" ]; then
+    dir=${2:?usage: run.sh --build DIR}
+    rm -f "$dir/.kiln-built"
+    wipe=""
+    if [ -d "$dir" ]; then
+        wipe="--wipe"
+    fi
+    # Only the library and the targets: no GPU backends, no tests.
+    CC=${FUZZ_CC:-clang} meson setup $wipe "$dir" -Dfuzz=true -Dtests=false \
+        -Dopencl=disabled -Dvulkan=disabled -Dclblast=disabled -Dopenmp=disabled \
+        -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false || exit 1
+    targets=""
+    for t in $TARGETS; do
+        targets="$targets fuzz/fuzz_$t"
+    done
+    # shellcheck disable=SC2086
+    ninja -C "$dir" $targets || exit 1
+    touch "$dir/.kiln-built"
+    exit 0
+fi
+
+dir=${1:?usage: run.sh DIR SECONDS [TARGET...]}
+seconds=${2:?usage: run.sh DIR SECONDS [TARGET...]}
+shift 2
+if [ $# -gt 0 ]; then
+    TARGETS="$*"
+fi
+python3 tools/fuzz/make_corpus.py "$dir/seeds" >/dev/null || exit 1
+mkdir -p "$dir/artifacts"
+# UBSan reports stop the run; leaks are reported by ASan's LeakSanitizer.
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+failed=""
+for t in $TARGETS; do
+    exe="$dir/fuzz/fuzz_$t"
+    mkdir -p "$dir/corpus/$t"
+    dict=""
+    if [ -f "fuzz/$t.dict" ]; then
+        dict="-dict=fuzz/$t.dict"
+    fi
+    echo "==== fuzz_$t for $seconds s"
+    log="$dir/fuzz_$t.log"
+    # shellcheck disable=SC2086
+    "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t-" $dict \
+        ${KILN_FUZZ_FLAGS:-} "$dir/corpus/$t" "$dir/seeds/$t" >"$log" 2>&1
+    rc=$?
+    grep -E "^(#[0-9]+.*(DONE|pulse)|Done [0-9]+ runs|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)" "$log" | tail -6
+    echo "corpus: $(find "$dir/corpus/$t" -type f | wc -l) files, $(du -sk "$dir/corpus/$t" | cut -f1) KiB"
+    if [ "$rc" -ne 0 ]; then
+        echo "==== fuzz_$t FAILED (exit status $rc); the report:"
+        grep -E -A30 "ERROR|runtime error|deadly signal|Test unit written" "$log" | head -60
+        failed="$failed $t"
+    fi
+done
+if [ -n "$failed" ]; then
+    echo "==== failed:$failed"
+    exit 1
+fi
