@@ -6,38 +6,13 @@
  * same size. Not part of the tests: bench/run_mlp.sh compares it with PyTorch.
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "bench_data.h"
 #include "kiln.h"
 
 static int die(const char *what)
 {
     fprintf(stderr, "bench_mlp: %s: %s\n", what, kiln_last_error());
-    return 1;
-}
-
-/* Random stand-in data: 60,000 items of 784 features, 10 classes. */
-static int fake_data(struct kiln_dataset *ds)
-{
-    memset(ds, 0, sizeof(*ds));
-    ds->n = 60000;
-    ds->dim = 784;
-    ds->rank = 2;
-    ds->dims[0] = ds->dims[1] = 28;
-    ds->n_classes = 10;
-    ds->x = malloc((size_t)(ds->n * ds->dim) * sizeof(float));
-    ds->y = malloc((size_t)ds->n * sizeof(int32_t));
-    if (ds->x == NULL || ds->y == NULL) {
-        return 0;
-    }
-    srand(1);
-    for (int64_t i = 0; i < ds->n * ds->dim; i++) {
-        ds->x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
-    }
-    for (int64_t i = 0; i < ds->n; i++) {
-        ds->y[i] = rand() % 10;
-    }
     return 1;
 }
 
@@ -93,7 +68,7 @@ int main(int argc, char **argv)
         kiln_dataset_stats(&train, &mean, &std);
         kiln_dataset_normalize(&train, mean, std);
         printf("data: Fashion-MNIST from %s\n", dir);
-    } else if (fake_data(&train)) {
+    } else if (bench_fake_data(&train)) {
         printf("data: random (Fashion-MNIST not found: %s)\n", kiln_last_error());
     } else {
         fprintf(stderr, "bench_mlp: out of memory\n");

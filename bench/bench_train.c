@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_data.h"
 #include "kiln.h"
 
 static double now(void)
@@ -34,30 +35,6 @@ static double now(void)
 static int fail(const char *what)
 {
     fprintf(stderr, "bench_train: %s: %s\n", what, kiln_last_error());
-    return 1;
-}
-
-/* Random stand-in data: 60,000 28x28 items, 10 classes. */
-static int fake_data(struct kiln_dataset *ds)
-{
-    memset(ds, 0, sizeof(*ds));
-    ds->n = 60000;
-    ds->dim = 784;
-    ds->rank = 2;
-    ds->dims[0] = ds->dims[1] = 28;
-    ds->n_classes = 10;
-    ds->x = malloc((size_t)(ds->n * ds->dim) * sizeof(float));
-    ds->y = malloc((size_t)ds->n * sizeof(int32_t));
-    if (ds->x == NULL || ds->y == NULL) {
-        return 0;
-    }
-    srand(1);
-    for (int64_t i = 0; i < ds->n * ds->dim; i++) {
-        ds->x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
-    }
-    for (int64_t i = 0; i < ds->n; i++) {
-        ds->y[i] = rand() % 10;
-    }
     return 1;
 }
 
@@ -134,7 +111,7 @@ int main(int argc, char **argv)
     if (kiln_dataset_load_mnist(dir, "train", 0, &train) == KILN_OK) {
         kiln_dataset_stats(&train, &mean, &std);
         kiln_dataset_normalize(&train, mean, std);
-    } else if (!fake_data(&train)) {
+    } else if (!bench_fake_data(&train)) {
         fprintf(stderr, "bench_train: out of memory\n");
         return 1;
     }

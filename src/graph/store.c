@@ -83,6 +83,30 @@ void kiln_store_set_runs(kiln_store *s, uint64_t runs)
 
 /* ==== Entries ==== */
 
+/*
+ * The list of n pointers (capacity *cap) with room for one more: list itself, or a copy
+ * of twice its capacity (first for a new list) that replaces it; NULL when memory ran out
+ * (list unchanged).
+ */
+static void *grow_list(struct kiln_store *s, void *list, int32_t n, int32_t *cap, int32_t first,
+                       const char *what)
+{
+    if (n < *cap) {
+        return list;
+    }
+    int32_t c = *cap ? 2 * *cap : first;
+    void **l = kiln__alloc(s->ctx, sizeof(void *) * (size_t)c, what);
+    if (l == NULL) {
+        return NULL;
+    }
+    if (n > 0) {
+        memcpy(l, list, sizeof(void *) * (size_t)n);
+    }
+    kiln__free(s->ctx, list);
+    *cap = c;
+    return l;
+}
+
 struct kiln__entry *kiln__store_lookup(const struct kiln_store *s, const char *name)
 {
     for (int32_t i = 0; name != NULL && i < s->n_entries; i++) {
@@ -97,19 +121,12 @@ struct kiln__entry *kiln__store_add(struct kiln_store *s, const char *name, kiln
                                     kiln_dtype dt, const struct kiln_shape *shape, kiln_init init,
                                     float arg, uint64_t seed)
 {
-    if (s->n_entries == s->cap_entries) {
-        int32_t cap = s->cap_entries ? 2 * s->cap_entries : 32;
-        struct kiln__entry **e = kiln__alloc(s->ctx, sizeof(*e) * (size_t)cap, "store entries");
-        if (e == NULL) {
-            return NULL;
-        }
-        if (s->n_entries > 0) {
-            memcpy(e, s->entries, sizeof(*e) * (size_t)s->n_entries);
-        }
-        kiln__free(s->ctx, s->entries);
-        s->entries = e;
-        s->cap_entries = cap;
+    struct kiln__entry **list =
+        grow_list(s, s->entries, s->n_entries, &s->cap_entries, 32, "store entries");
+    if (list == NULL) {
+        return NULL;
     }
+    s->entries = list;
     struct kiln__entry *e = kiln__calloc(s->ctx, sizeof(*e), "a store entry");
     if (e == NULL) {
         return NULL;
@@ -446,19 +463,12 @@ kiln_status kiln__store_state_kind(struct kiln_store *s, const char *name, int32
 
 kiln_status kiln__store_add_optim(struct kiln_store *s, struct kiln_optimizer *o)
 {
-    if (s->n_optims == s->cap_optims) {
-        int32_t cap = s->cap_optims ? 2 * s->cap_optims : 4;
-        struct kiln_optimizer **l = kiln__alloc(s->ctx, sizeof(*l) * (size_t)cap, "optimizers");
-        if (l == NULL) {
-            return KILN_E_OUT_OF_HOST_MEMORY;
-        }
-        if (s->n_optims > 0) {
-            memcpy(l, s->optims, sizeof(*l) * (size_t)s->n_optims);
-        }
-        kiln__free(s->ctx, s->optims);
-        s->optims = l;
-        s->cap_optims = cap;
+    struct kiln_optimizer **list =
+        grow_list(s, s->optims, s->n_optims, &s->cap_optims, 4, "optimizers");
+    if (list == NULL) {
+        return KILN_E_OUT_OF_HOST_MEMORY;
     }
+    s->optims = list;
     s->optims[s->n_optims++] = o;
     return KILN_OK;
 }
