@@ -150,6 +150,7 @@ union oh_params {
     struct kiln__p_slice sl;
     struct kiln__p_pad pad;
     struct kiln__p_dropout drop;
+    struct kiln__p_rnn rnn;
     /* The params of the op_list.h rows that declare theirs (KILN_OP_P): .p.<tag>. */
 #define KILN_OP(name, family, n_in)
 #define KILN_OP_P(name, family, n_in, tag, fields) struct kiln__p_##tag tag;
@@ -217,7 +218,7 @@ struct oh_family {
 /* The family tables (tests/ops/test_<family>.c). */
 extern const struct oh_family oh_family_binary, oh_family_unary, oh_family_gemm, oh_family_shape,
     oh_family_reduce, oh_family_loss, oh_family_optim, oh_family_conv, oh_family_pool,
-    oh_family_norm, oh_family_layout, oh_family_random, oh_family_index;
+    oh_family_norm, oh_family_layout, oh_family_random, oh_family_index, oh_family_rnn;
 
 /* All families, NULL-terminated. */
 extern const struct oh_family *const oh_families[];

@@ -230,6 +230,177 @@ KILN_API kiln_tensor *kiln_dcgan_generator(kiln_graph *g, kiln_tensor *z, int64_
 KILN_API kiln_tensor *kiln_dcgan_discriminator(kiln_graph *g, kiln_tensor *x, int64_t width,
                                                int frozen, uint64_t seed);
 
+/* ==== Recurrent layers (src/nn/rnn.c) ==== */
+
+/* The cell of a recurrent layer, with PyTorch's equations and gate order:
+ *  - KILN_RNN_TANH, KILN_RNN_RELU (nn.RNN): h' = act(W_ih x + b_ih + W_hh h + b_hh);
+ *  - KILN_RNN_LSTM (nn.LSTM): gates i, f, g, o (in that order in the weights' rows),
+ *    c' = f c + i g, h' = o tanh(c');
+ *  - KILN_RNN_GRU (nn.GRU): gates r, z, n, n = tanh(W_in x + b_in + r (W_hn h + b_hn)),
+ *    h' = (1 - z) n + z h. */
+typedef enum kiln_rnn_cell {
+    KILN_RNN_TANH = 0,
+    KILN_RNN_RELU = 1,
+    KILN_RNN_LSTM = 2,
+    KILN_RNN_GRU = 3,
+} kiln_rnn_cell;
+
+/* Options of kiln_rnn(). Initialize with KILN_RNN_OPTIONS_INIT and set hidden. */
+struct kiln_rnn_options {
+    uint32_t struct_size; /* sizeof(struct kiln_rnn_options) */
+    kiln_rnn_cell cell;   /* default KILN_RNN_LSTM */
+    int64_t hidden;       /* H, > 0 (no default) */
+    int32_t n_layers;     /* stacked layers; default 1 */
+    int32_t bidirectional;
+    int32_t batch_first; /* 1: x is [N, T, C], the mask [N, T] and y [N, T, D H] */
+    int32_t use_bias;    /* default 1: b_ih and b_hh */
+    float dropout;       /* on every layer's output but the last's, in training runs */
+    uint64_t seed;       /* initializer and dropout seed */
+};
+
+#define KILN_RNN_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        sizeof(struct kiln_rnn_options), KILN_RNN_LSTM, 0, 1, 0, 0, 1, 0.0f, 0                     \
+    }
+
+/* Returns "rnn_tanh", "rnn_relu", "lstm" or "gru"; NULL for a bad value. */
+KILN_API const char *kiln_rnn_cell_name(kiln_rnn_cell cell);
+
+/*
+ * PyTorch's nn.RNN / nn.LSTM / nn.GRU(C, hidden, n_layers, bias, batch_first, dropout,
+ * bidirectional) over x [T, N, C] (time first, as PyTorch by default): returns y
+ * [T, N, D H] (D = 2 when bidirectional: the forward direction's H features, then the
+ * reverse direction's), the last layer's h at every step.
+ * Parameters "<name>.weight_ih_l<k>" [G, C_k], "<name>.weight_hh_l<k>" [G, H],
+ * "<name>.bias_ih_l<k>", "<name>.bias_hh_l<k>" [G], and the reverse direction's with
+ * "_reverse" appended (G = H, 4 H or 3 H), all U(-1/sqrt(H), 1/sqrt(H)) as PyTorch
+ * initializes them, so state dicts exchange with PyTorch unchanged.
+ * Variable lengths: mask (f32 [T, N], or [N, T] with batch_first; NULL: every step is
+ * real) marks real steps with 1 and padding with 0. Padding must follow each
+ * sequence's real steps. A padded step keeps the state unchanged, its outputs in y are
+ * 0, and it contributes nothing to any gradient, so each sequence of a padded batch
+ * gets the outputs, final states and gradients it gets alone (as with PyTorch's packed
+ * sequences).
+ * [in] h0, c0: initial states [L D, N, H] (layer-major, directions inner, as PyTorch;
+ * c0 for an LSTM only), or NULL for zeros; they get gradients like any tensor.
+ * [out] h_n, c_n: when not NULL, the final states [L D, N, H] (for each sequence, the
+ * state after its last real step; c_n only for an LSTM, else set to NULL).
+ * [in] o: borrowed; name: parameter prefix of 1 to 40 characters.
+ * Returns y, or the poisoned tensor with the error recorded in g (KILN_E_INVALID_ARG,
+ * KILN_E_SHAPE). Not thread-safe with respect to other builders on g.
+ */
+KILN_API kiln_tensor *kiln_rnn(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask, kiln_tensor *h0,
+                               kiln_tensor *c0, const struct kiln_rnn_options *o, const char *name,
+                               kiln_tensor **h_n, kiln_tensor **c_n);
+
+/* ==== Sequence layers (src/nn/seq_layers.c) ==== */
+
+/*
+ * nn.Conv1d(C, out_channels, kernel, padding=padding) on x [N, C, L] (zero padding,
+ * stride 1): "<name>.weight" [out_channels, C, kernel] and, when use_bias,
+ * "<name>.bias" [out_channels], both U(-b, b) with b = 1 / sqrt(C kernel) as PyTorch
+ * initializes them. Returns [N, out_channels, L + 2 padding - kernel + 1]. name: 1 to
+ * 48 characters. Errors are recorded in g as for every builder.
+ */
+KILN_API kiln_tensor *kiln_conv1d_layer(kiln_graph *g, kiln_tensor *x, int64_t out_channels,
+                                        int32_t kernel, int32_t padding, int use_bias,
+                                        const char *name, uint64_t seed);
+
+/*
+ * The maximum and the mean over the steps of x [N, C, L] -> [N, C]. mask: f32 [N, L],
+ * 1 at real steps and 0 at padding, or NULL when every step is real; each sequence needs
+ * a real step. A padded step never wins the maximum (it is pushed 1e30 below before the
+ * max, so it gets no gradient) and does not count in the mean (the sum of the real
+ * steps divided by their number).
+ */
+KILN_API kiln_tensor *kiln_max_over_time(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask);
+KILN_API kiln_tensor *kiln_mean_over_time(kiln_graph *g, kiln_tensor *x, kiln_tensor *mask);
+
+/* ==== Sequence models (src/nn/seq_models.c) ==== */
+
+/* Options of kiln_char_lm(). Initialize with KILN_CHAR_LM_OPTIONS_INIT and set vocab. */
+struct kiln_char_lm_options {
+    uint32_t struct_size; /* sizeof(struct kiln_char_lm_options) */
+    kiln_rnn_cell cell;   /* default KILN_RNN_LSTM */
+    int64_t vocab;        /* V: characters, the one-hot width and the logits (no default) */
+    int64_t hidden;       /* default 256 */
+    int32_t n_layers;     /* default 1 */
+    float dropout;        /* between layers and before the decoder, in training runs */
+    uint64_t seed;        /* initializer and dropout seed */
+};
+
+#define KILN_CHAR_LM_OPTIONS_INIT                                                                  \
+    {                                                                                              \
+        sizeof(struct kiln_char_lm_options), KILN_RNN_LSTM, 0, 256, 1, 0.0f, 0                     \
+    }
+
+/*
+ * A character language model (char-rnn): x f32 [T, N, V], each step's character as a
+ * one-hot row (so the first layer's input weight is the character embedding), through
+ * kiln_rnn ("rnn.weight_ih_l0", ...; time first, every step real) and a dense decoder
+ * ("decoder.weight" [V, H], "decoder.bias" [V]) to logits [T, N, V] for the next
+ * character (train with kiln_softmax_xent on [T N, V]). [in] h0, c0: initial states
+ * [L, N, H] (c0 for an LSTM only) or NULL for zeros, so that training on contiguous
+ * streams carries the state from one chunk to the next. [out] h_n, c_n: the final
+ * states (may be NULL; c_n NULL unless LSTM). [in] o: borrowed.
+ * Returns the logits or the poisoned tensor (errors as kiln_rnn).
+ */
+KILN_API kiln_tensor *kiln_char_lm(kiln_graph *g, kiln_tensor *x, kiln_tensor *h0, kiln_tensor *c0,
+                                   const struct kiln_char_lm_options *o, kiln_tensor **h_n,
+                                   kiln_tensor **c_n);
+
+/* The text classifiers of kiln_text_classifier(). */
+typedef enum kiln_text_model {
+    KILN_TEXT_CNN = 0, /* convolutions of several widths, max over time (Kim, 2014) */
+    KILN_TEXT_RNN = 1, /* a recurrent layer, max over time of its outputs */
+} kiln_text_model;
+
+/* Options of kiln_text_classifier(). Initialize with KILN_TEXT_CLASSIFIER_OPTIONS_INIT
+ * and set vocab and n_classes. */
+struct kiln_text_classifier_options {
+    uint32_t struct_size;  /* sizeof(struct kiln_text_classifier_options) */
+    kiln_text_model model; /* default KILN_TEXT_RNN */
+    int64_t vocab;         /* rows of the embedding (id 0 is padding); no default */
+    int64_t n_classes;     /* no default */
+    int64_t embed;         /* embedding width; default 128 */
+    kiln_rnn_cell cell;    /* KILN_TEXT_RNN: default KILN_RNN_LSTM */
+    int64_t hidden;        /* KILN_TEXT_RNN: default 128 */
+    int32_t n_layers;      /* KILN_TEXT_RNN: default 1 */
+    int32_t bidirectional; /* KILN_TEXT_RNN: default 0 */
+    int64_t filters;       /* KILN_TEXT_CNN: filters per width; default 200 */
+    int32_t n_widths;      /* KILN_TEXT_CNN: 1 to 4 widths; default 4 */
+    int32_t widths[4];     /* KILN_TEXT_CNN: default 1, 2, 3, 4 */
+    float dropout;         /* on the pooled features, in training runs; default 0.5 */
+    uint64_t seed;         /* initializer and dropout seed */
+};
+
+#define KILN_TEXT_CLASSIFIER_OPTIONS_INIT                                                          \
+    {                                                                                              \
+        sizeof(struct kiln_text_classifier_options), KILN_TEXT_RNN, 0, 0, 128, KILN_RNN_LSTM, 128, \
+            1, 0, 200, 4, {1, 2, 3, 4}, 0.5f, 0                                                    \
+    }
+
+/*
+ * A text classifier over padded id matrices (kiln_text_iter's batches): ids i32 [N, T]
+ * (0 is padding), lengths i32 [N] (each >= 1), and optionally bigram_ids i32 [N, T]
+ * (the character bigram at each step, in the same id space; NULL: none). The ids are
+ * embedded ("embedding.weight" [vocab, embed], N(0, 1) as nn.Embedding; the padding row
+ * gets no gradient and id 0 reads zeros), a step's bigram embedding added to its
+ * character's (as fastText sums n-gram embeddings), then
+ *  - KILN_TEXT_CNN: for each width k, nn.Conv1d(embed, filters, k, padding=k-1)
+ *    ("convs.<i>.weight", "convs.<i>.bias"), ReLU, and the maximum and the mean over
+ *    the windows that hold a real character (kiln_max_over_time, kiln_mean_over_time:
+ *    which features occur, and how often); the widths' 2 filters features concatenated;
+ *  - KILN_TEXT_RNN: kiln_rnn ("rnn.*", batch first, masked by the lengths), and the
+ *    maximum of its outputs over the real steps;
+ * then dropout and a dense layer "fc" to logits [N, n_classes] (train with
+ * kiln_softmax_xent). [in] o: borrowed. Returns the logits or the poisoned tensor
+ * (errors recorded in g as for every builder).
+ */
+KILN_API kiln_tensor *kiln_text_classifier(kiln_graph *g, kiln_tensor *ids, kiln_tensor *bigram_ids,
+                                           kiln_tensor *lengths,
+                                           const struct kiln_text_classifier_options *o);
+
 #ifdef __cplusplus
 }
 #endif

@@ -284,6 +284,28 @@ static kiln_tensor *b_sequence_mask(kiln_graph *g, kiln_tensor *const *in)
 {
     return kiln_sequence_mask(g, in[0], 9);
 }
+/* A bidirectional GRU, batch first, over 3 sequences of up to 7 steps masked by their
+ * lengths (in[1]; a length of 0 leaves a row all padding). */
+static kiln_tensor *b_rnn_gru(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln_rnn_options o = KILN_RNN_OPTIONS_INIT;
+    o.cell = KILN_RNN_GRU;
+    o.hidden = 6;
+    o.bidirectional = 1;
+    o.batch_first = 1;
+    o.seed = 3;
+    kiln_tensor *mask = kiln_sequence_mask(g, in[1], 7);
+    return kiln_rnn(g, in[0], mask, NULL, NULL, &o, "rnn", NULL, NULL);
+}
+/* A 2-layer LSTM, time first, from initial states in[1], in[2]. */
+static kiln_tensor *b_rnn_lstm(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln_rnn_options o = KILN_RNN_OPTIONS_INIT;
+    o.hidden = 5;
+    o.n_layers = 2;
+    o.seed = 5;
+    return kiln_rnn(g, in[0], NULL, in[1], in[2], &o, "rnn", NULL, NULL);
+}
 
 const struct kiln__sc_case kiln__sc_cases[] = {
     BINARY(KILN_OP_ADD, b_add, -1.0f, 1.0f),
@@ -538,6 +560,20 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .i32_mask = 1,
      .labels = 10,
      .build = b_sequence_mask},
+    {.op = KILN_OP_RNN_SEQ,
+     .note = "bidirectional GRU, 3 sequences of up to 7 steps of 5 features, masked",
+     .n_in = 2,
+     .shape = {S3(3, 7, 5), S1(3)},
+     .i32_mask = 2,
+     .labels = 8,
+     .grad_mask = 1,
+     .build = b_rnn_gru},
+    {.op = KILN_OP_RNN_SEQ_BWD,
+     .note = "2-layer LSTM, 6 steps of 4 sequences of 3 features, initial states",
+     .n_in = 3,
+     .shape = {S3(6, 4, 3), S3(2, 4, 5), S3(2, 4, 5)},
+     .grad_mask = 7,
+     .build = b_rnn_lstm},
 };
 
 const int32_t kiln__sc_n_cases = (int32_t)(sizeof(kiln__sc_cases) / sizeof(kiln__sc_cases[0]));

@@ -170,29 +170,51 @@ static bool view_slice(const struct kiln_tensor *n, size_t *offset)
     return true;
 }
 
+/* SLICE and PAD copy whole runs: the box is contiguous in both tensors over its
+ * innermost dims where it spans the larger tensor, so the copy is one memcpy per run
+ * (PAD clears its output first). */
 static kiln_status ref_slice_pad(const struct kiln__op_args *a)
 {
     const struct kiln_tensor *n = a->node;
-    int64_t od[KILN_MAX_DIMS], id[KILN_MAX_DIMS], is[KILN_MAX_DIMS], offs[KILN_MAX_DIMS];
+    bool slice = n->op == KILN_OP_SLICE;
+    int64_t od[KILN_MAX_DIMS], id[KILN_MAX_DIMS], offs[KILN_MAX_DIMS];
+    int64_t big_s[KILN_MAX_DIMS];
     kiln__dims_nd(&n->shape, od);
     kiln__dims_nd(&n->src[0]->shape, id);
-    kiln__strides_nd(&n->src[0]->shape, is);
+    kiln__strides_nd(slice ? &n->src[0]->shape : &n->shape, big_s);
     box_of(n, offs);
-    int64_t sign = n->op == KILN_OP_SLICE ? 1 : -1;
+    const int64_t *small = slice ? od : id, *big = slice ? id : od;
+    int k0 = KILN_MAX_DIMS - 1;
+    while (k0 > 0 && small[k0] == big[k0]) {
+        k0--;
+    }
+    int64_t run = 1, n_runs = 1;
+    for (int k = k0; k < KILN_MAX_DIMS; k++) {
+        run *= small[k];
+    }
+    for (int k = 0; k < k0; k++) {
+        n_runs *= small[k];
+    }
     const float *x = a->in[0];
     float *y = a->out;
-    int64_t total = n->n_elems;
-#pragma omp parallel for if (total > KILN__PAR_MIN)
-    for (int64_t o = 0; o < total; o++) {
-        int64_t rem = o, src = 0;
-        bool in = true;
-        for (int k = KILN_MAX_DIMS - 1; k >= 0; k--) {
-            int64_t c = rem % od[k] + sign * offs[k];
-            rem /= od[k];
-            in = in && c >= 0 && c < id[k];
-            src += c * is[k];
+    if (!slice) {
+        memset(y, 0, (size_t)n->n_elems * sizeof(float));
+    }
+    if (run == 0) {
+        return KILN_OK;
+    }
+#pragma omp parallel for if (n->n_elems > KILN__PAR_MIN)
+    for (int64_t r = 0; r < n_runs; r++) {
+        int64_t rem = r, off = offs[k0] * big_s[k0];
+        for (int k = k0 - 1; k >= 0; k--) {
+            off += (rem % small[k] + offs[k]) * big_s[k];
+            rem /= small[k];
         }
-        y[o] = in ? x[src] : 0.0f;
+        if (slice) {
+            memcpy(y + r * run, x + off, (size_t)run * sizeof(float));
+        } else {
+            memcpy(y + off, x + r * run, (size_t)run * sizeof(float));
+        }
     }
     return KILN_OK;
 }

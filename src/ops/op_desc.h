@@ -159,6 +159,21 @@ struct kiln__p_dropout {
     uint64_t seed;
 };
 
+/* ---- Recurrent ops (rnn.c) ---- */
+
+/* RNN_SEQ, RNN_SEQ_BWD: the cell (the values of enum kiln_rnn_cell, kiln/nn.h) and the
+ * direction. Layouts are described at the top of src/ops/rnn.c. */
+enum {
+    KILN__RNN_TANH = 0,
+    KILN__RNN_RELU = 1,
+    KILN__RNN_LSTM = 2,
+    KILN__RNN_GRU = 3,
+};
+struct kiln__p_rnn {
+    int32_t cell;
+    int32_t reverse; /* 1: steps run from t = T - 1 down to 0 */
+};
+
 /* ==== Descriptor ==== */
 
 /* Host view of one node's data: what a CPU reference kernel reads and writes. */
@@ -330,5 +345,27 @@ int32_t kiln__gpu_reduce(const struct kiln_tensor *n, int64_t id[KILN_MAX_DIMS],
 int32_t kiln__gpu_box(const struct kiln_tensor *n, int64_t od[KILN_MAX_DIMS],
                       int64_t id[KILN_MAX_DIMS], int64_t is[KILN_MAX_DIMS],
                       int64_t offs[KILN_MAX_DIMS]);
+
+/* ---- Recurrent ops: sizes shared by the reference and the GPU launchers (rnn.c) ---- */
+
+/* Gates per step (1, 4, 3), blocks of RNN_SEQ's output (1, 7, 5) and initial states
+ * (1, or 2 for an LSTM) of a cell. */
+int32_t kiln__rnn_gates(int32_t cell);
+int32_t kiln__rnn_blocks(int32_t cell);
+int32_t kiln__rnn_states(int32_t cell);
+
+/* The sizes of an RNN_SEQ or RNN_SEQ_BWD node: T, N, H, G = gates H, T N H, T N G, the
+ * elements of RNN_SEQ's output, of the gate gradients (dX and, for a GRU, dH) and of
+ * RNN_SEQ_BWD's output. */
+struct kiln__rnn_dims {
+    int64_t t, n, h, g, tnh, tng, y_elems, dx_elems, d_elems;
+};
+void kiln__rnn_dims(const struct kiln_tensor *n, struct kiln__rnn_dims *d);
+
+/* Appends RNN_SEQ (xg, w_hh, b_hh, s0, mask) with the given cell and direction. */
+struct kiln_tensor *kiln__rnn_seq(kiln_graph *g, int32_t cell, int32_t reverse,
+                                  struct kiln_tensor *xg, struct kiln_tensor *w_hh,
+                                  struct kiln_tensor *b_hh, struct kiln_tensor *s0,
+                                  struct kiln_tensor *mask);
 
 #endif /* KILN_OP_DESC_H */

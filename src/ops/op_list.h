@@ -109,6 +109,9 @@ KILN_OP_P(WHERE, index, 3, where,   /* (cond f32 or i32, a, b): cond != 0 ? a : 
           uint32_t bcast[3];)       /* bit k: source i is broadcast along merged dim k */
 KILN_OP_P(SEQUENCE_MASK, index, 1, sequence_mask, /* (lengths i32) -> f32 [.., max_len] */
           int32_t max_len;)
+/* rnn: one direction of a recurrent layer over a padded batch (see src/ops/rnn.c) */
+KILN_OP(RNN_SEQ, rnn, 5)     /* (xg [T,N,G], w_hh [G,H], b_hh [G], s0, mask [T,N]) -> flat */
+KILN_OP(RNN_SEQ_BWD, rnn, 5) /* (y, dy, w_hh, s0, mask) -> flat gate and state gradients */
 #ifdef KILN__OP_P_DEFAULT
 #undef KILN_OP_P
 #undef KILN__OP_P_DEFAULT

@@ -30,6 +30,52 @@ static kiln_status infer_reduce(struct kiln_tensor *n)
     return KILN_OK;
 }
 
+/* Whether every reduced dim comes before every kept dim of extent > 1: then x is
+ * [rows, cols] and y the sums of its columns. */
+static bool leading_only(const int64_t id[KILN_MAX_DIMS], const int64_t od[KILN_MAX_DIMS])
+{
+    bool kept = false;
+    for (int k = 0; k < KILN_MAX_DIMS; k++) {
+        if (od[k] == 1 && id[k] != 1 && kept) {
+            return false;
+        }
+        kept = kept || od[k] != 1;
+    }
+    return true;
+}
+
+/* y[c] = scale * sum over r of x[r cols + c], accumulated in double in row order (the
+ * order of the general loop below, so the result is the same), a block of columns at a
+ * time so that rows are read in order. */
+static kiln_status column_sums(const float *x, float *y, int64_t rows, int64_t cols, float scale)
+{
+    enum { BLOCK = 256 };
+#pragma omp parallel for if (rows * cols > KILN__PAR_MIN)
+    for (int64_t c0 = 0; c0 < cols; c0 += BLOCK) {
+        double acc[BLOCK];
+        int64_t nc = cols - c0 < BLOCK ? cols - c0 : BLOCK;
+        for (int64_t c = 0; c < nc; c++) {
+            acc[c] = 0.0;
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const float *row = x + r * cols + c0;
+            if (nc == BLOCK) { /* a fixed trip count, which compilers vectorize */
+                for (int64_t c = 0; c < BLOCK; c++) {
+                    acc[c] += row[c];
+                }
+            } else {
+                for (int64_t c = 0; c < nc; c++) {
+                    acc[c] += row[c];
+                }
+            }
+        }
+        for (int64_t c = 0; c < nc; c++) {
+            y[c0 + c] = (float)(acc[c] * scale);
+        }
+    }
+    return KILN_OK;
+}
+
 static kiln_status ref_reduce(const struct kiln__op_args *args)
 {
     const struct kiln_tensor *n = args->node;
@@ -51,6 +97,9 @@ static kiln_status ref_reduce(const struct kiln__op_args *args)
     const float *x = args->in[0];
     float *y = args->out;
     int64_t total = n->n_elems;
+    if (leading_only(id, od)) {
+        return column_sums(x, y, n_red, total, p->scale);
+    }
 #pragma omp parallel for if (n->src[0]->n_elems > KILN__PAR_MIN)
     for (int64_t o = 0; o < total; o++) {
         int64_t rem = o, base = 0;

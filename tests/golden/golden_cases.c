@@ -449,6 +449,7 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
     struct kiln__p_slice sl;
     struct kiln__p_pad pd;
     struct kiln__p_dropout dr;
+    struct kiln__p_rnn rn;
     int32_t i2[2];
     char b1[160], b2[160];
     switch (op) {
@@ -507,6 +508,11 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
         ints_json("{\"before\": [", pd.before, "], ", b1, sizeof(b1));
         ints_json("\"after\": [", pd.after, "]}", b2, sizeof(b2));
         snprintf(buf, n, "%s%s", b1, b2);
+        break;
+    case KILN_OP_RNN_SEQ:
+    case KILN_OP_RNN_SEQ_BWD:
+        memcpy(&rn, raw, sizeof(rn));
+        snprintf(buf, n, "{\"cell\": %d, \"reverse\": %d}", rn.cell, rn.reverse);
         break;
     case KILN_OP_DROPOUT:
         memcpy(&dr, raw, sizeof(dr));

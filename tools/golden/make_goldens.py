@@ -339,6 +339,103 @@ FWD.update({
 })
 
 
+# ---- recurrent ops (src/ops/rnn.c) ----
+# RNN_SEQ's output is flat: blocks of [T, N, H] (RNN h; LSTM h, c, i, f, g, o, tanh c;
+# GRU h, r, z, hn, n), then the last step's product h_{t-1} W_hh^T [N, G]. The states
+# come from PyTorch's own cells (torch.lstm_cell, gru_cell, rnn_tanh_cell,
+# rnn_relu_cell) fed xg through an identity input weight, so gate order and equations
+# are PyTorch's; a padded step (mask 0) keeps the state and zeroes the saved gates.
+
+RNN_BLOCKS = {0: 1, 1: 1, 2: 7, 3: 5}
+
+
+def op_rnn_seq(xg, w, b, s0, mask, p):
+    cell, rev = p["cell"], p["reverse"]
+    t_all, n, g = xg.shape
+    hid = w.shape[1]
+    eye, zb = torch.eye(g, dtype=xg.dtype), torch.zeros(g, dtype=xg.dtype)
+    h, c = s0[0], s0[1] if cell == 2 else None
+    blocks = [[None] * t_all for _ in range(RNN_BLOCKS[cell])]
+    a = None
+    for t in (range(t_all - 1, -1, -1) if rev else range(t_all)):
+        m = (mask[t] != 0).unsqueeze(1)
+        a = h @ w.t()
+        pre = xg[t] + a + b
+        if cell == 2:
+            h1, c1 = torch.lstm_cell(xg[t], (h, c), eye, w, zb, b)
+            gi, gf, gg, go = pre.chunk(4, 1)
+            saved = [torch.sigmoid(gi), torch.sigmoid(gf), torch.tanh(gg), torch.sigmoid(go),
+                     torch.tanh(c1)]
+        elif cell == 3:
+            h1 = torch.gru_cell(xg[t], h, eye, w, zb, b)
+            r, z = torch.sigmoid(pre[:, :hid]), torch.sigmoid(pre[:, hid:2 * hid])
+            hn = a[:, 2 * hid:] + b[2 * hid:]
+            saved = [r, z, hn, torch.tanh(xg[t][:, 2 * hid:] + r * hn)]
+        else:
+            f = torch.rnn_tanh_cell if cell == 0 else torch.rnn_relu_cell
+            h1, saved = f(xg[t], h, eye, w, zb, b), []
+        h = torch.where(m, h1, h)
+        blocks[0][t] = h
+        if cell == 2:
+            c = torch.where(m, c1, c)
+            blocks[1][t] = c
+        for k, v in enumerate(saved):
+            blocks[k + (2 if cell == 2 else 1)][t] = torch.where(m, v, torch.zeros_like(v))
+    return torch.cat([torch.stack(bl).reshape(-1) for bl in blocks] + [a.reshape(-1)])
+
+
+def op_rnn_seq_bwd(y, dy, w, s0, mask, p):
+    """Fed arbitrary saved blocks, RNN_SEQ_BWD is not the derivative of anything PyTorch
+    computes, so its rows are checked against the backward recurrence written out from
+    the derivatives of PyTorch's cell equations, the saved blocks taken as given (the
+    RNN_SEQ rows check the real backward pass by autograd through PyTorch's cells)."""
+    cell, rev = p["cell"], p["reverse"]
+    t_all, n = mask.shape
+    g, hid = w.shape
+    tnh = t_all * n * hid
+    blk = [y[k * tnh:(k + 1) * tnh].reshape(t_all, n, hid) for k in range(RNN_BLOCKS[cell])]
+    dyh = dy[:tnh].reshape(t_all, n, hid)
+    dyc = dy[tnh:2 * tnh].reshape(t_all, n, hid) if cell == 2 else torch.zeros_like(dyh)
+    dx = torch.zeros(t_all, n, g, dtype=y.dtype)
+    dhg = torch.zeros(t_all, n, g, dtype=y.dtype)
+    dh = torch.zeros(n, hid, dtype=y.dtype)
+    dc = torch.zeros(n, hid, dtype=y.dtype)
+    order = list(range(t_all - 1, -1, -1) if rev else range(t_all))
+    for s in range(t_all - 1, -1, -1):
+        t = order[s]
+        tp = None if s == 0 else order[s - 1]
+        hp = s0[0] if tp is None else blk[0][tp]
+        m = (mask[t] != 0).unsqueeze(1)
+        dht = dyh[t] + dh
+        if cell == 2:
+            cp = s0[1] if tp is None else blk[1][tp]
+            gi, gf, gg, go, tc = (blk[k][t] for k in range(2, 7))
+            dct = dyc[t] + dc + dht * go * (1 - tc * tc)
+            gx = torch.cat([dct * gg * gi * (1 - gi), dct * cp * gf * (1 - gf),
+                            dct * gi * (1 - gg * gg), dht * tc * go * (1 - go)], 1)
+            gh, ndh, ndc = gx, torch.zeros_like(dh), dct * gf
+        elif cell == 3:
+            gr, gz, hn, gn = (blk[k][t] for k in range(1, 5))
+            dan = dht * (1 - gz) * (1 - gn * gn)
+            dar, daz = dan * hn * gr * (1 - gr), dht * (hp - gn) * gz * (1 - gz)
+            gx, gh = torch.cat([dar, daz, dan], 1), torch.cat([dar, daz, dan * gr], 1)
+            ndh, ndc = dht * gz, torch.zeros_like(dc)
+        else:
+            v = blk[0][t]
+            gx = dht * (1 - v * v) if cell == 0 else torch.where(v > 0, dht, torch.zeros_like(v))
+            gh, ndh, ndc = gx, torch.zeros_like(dh), torch.zeros_like(dc)
+        dx[t] = torch.where(m, gx, torch.zeros_like(gx))
+        dhg[t] = torch.where(m, gh, torch.zeros_like(gh))
+        dh = torch.where(m, ndh, dht) + dhg[t] @ w
+        dc = torch.where(m, ndc, dc + dyc[t]) if cell == 2 else dc
+    parts = [dx.reshape(-1)] + ([dhg.reshape(-1)] if cell == 3 else [])
+    return torch.cat(parts + [dh.reshape(-1), dc.reshape(-1)])
+
+
+FWD.update({
+    "rnn_seq": lambda i, p: op_rnn_seq(i[0], i[1], i[2], i[3], i[4], p),
+    "rnn_seq_bwd": lambda i, p: op_rnn_seq_bwd(i[0], i[1], i[2], i[3], i[4], p),
+})
 # ---- ops whose params struct their row in src/ops/op_list.h declares (KILN_OP_P) ----
 # golden_dump writes those params as the struct's 4-byte words ({"raw": [...]}); the
 # fields, in struct order, as struct-module codes (an array field: count and code).

@@ -107,8 +107,13 @@ enum {
     SC_CONV = 1u << 1,
     SC_RESNET = 1u << 2,
     SC_GAN = 1u << 3,
+    SC_TEXTCNN = 1u << 4,
+    SC_TEXTRNN = 1u << 5,
+    SC_CHARLM = 1u << 6,
     SC_CLASSIFIER = SC_MLP | SC_CONV | SC_RESNET,
-    SC_TRAIN = SC_CLASSIFIER | SC_GAN,
+    SC_TEXT = SC_TEXTCNN | SC_TEXTRNN, /* text classifiers (textmodel.c's table) */
+    SC_SEQ = SC_TEXT | SC_CHARLM,      /* models of text */
+    SC_TRAIN = SC_CLASSIFIER | SC_GAN | SC_SEQ,
 };
 
 struct train_args {
@@ -140,6 +145,11 @@ struct train_args {
     int json, quiet;
     /* data-parallel runs (mpirun): seconds before a silent rank stops the run */
     double comm_timeout;
+    /* text classifiers and the character language model */
+    const char *rnn, *widths;
+    int64_t layers, hidden, embed, max_len, bptt;
+    double dropout, clip;
+    int bidirectional, bigrams;
 };
 
 /* The train option table. */
@@ -166,7 +176,7 @@ int load_data(const struct train_args *a, struct kiln_dataset *train, struct kil
               struct kiln_dataset *test, int normalize_train, const char *scaling, double *mean_out,
               double *std_out, FILE *info);
 
-/* The optimizer of --optimizer, --lr and --wd. */
+/* The optimizer of --optimizer, --lr, --wd and --clip. */
 struct kiln_optim_options optim_options(const struct train_args *a);
 
 /* The learning-rate schedule of --schedule (or --cosine) over total steps of
@@ -270,6 +280,15 @@ struct model_cfg {
     char *labels[MAX_CLASSES];
     /* GAN */
     int64_t nz, g_width, d_width;
+    /* text models (textmodel.c): the model's options, the characters kept of a text,
+     * the vocabulary as kiln_vocab_save's JSON (owned) and the data set trained on
+     * (owned; NULL when unknown) */
+    struct kiln_text_classifier_options text;
+    struct kiln_char_lm_options lm;
+    int64_t max_len;
+    int bigrams;
+    char *vocab, *data;
+    const char *source; /* the checkpoint model_open read (borrowed) */
 };
 
 /* Fills cfg from the train options and the data's normalization. */
@@ -312,5 +331,99 @@ void model_prepare_input(const struct model_cfg *cfg, const float *img, float *d
 int model_open(const char *path, int64_t batch, struct model_cfg *cfg, kiln_meta **meta,
                kiln_context **ctx, struct classifier *c);
 void model_close(struct model_cfg *cfg, kiln_meta *meta, kiln_context *ctx, struct classifier *c);
+
+/* ==== Text models (text_common.c) ==== */
+
+struct cJSON;
+
+/* The scope bit of a text model's name (textcnn, textrnn, charlm); 0 for another. */
+unsigned text_scope(const char *model);
+
+/* The data a text model trains on by default: fortunes-zh-5 as Meson builds it next to
+ * this program, or Moby Dick in the data cache (charlm). A view of a static buffer. */
+const char *text_default_data(const char *model);
+
+/* Sets the defaults of a text model's options over train_defaults' (train_defaults
+ * calls it). */
+void text_defaults(const char *model, struct train_args *a);
+
+/* Parses --widths ("2,3,4": one to four widths in [1, 64]) into w; returns how many,
+ * 0 when s is malformed. */
+int text_widths(const char *s, int32_t *w);
+
+/* Why a text model's options do not go together, or NULL. */
+const char *text_check(const struct train_args *a);
+
+/* Fills the text part of cfg (and its name, kind, classes, seed) from the options and
+ * the vocabulary's size (labels and cfg->vocab are the caller's). */
+void text_cfg_from_args(struct model_cfg *cfg, const struct train_args *a, int32_t n_classes,
+                        int64_t vocab_size);
+
+/* Adds the text model's options to the "config" object c, or reads them from it (after
+ * model, classes and seed); text_cfg_from_json returns 0 when they are malformed. */
+void text_cfg_to_json(const struct model_cfg *cfg, struct cJSON *c);
+int text_cfg_from_json(struct model_cfg *cfg, const struct cJSON *c);
+
+/* The vocabulary as JSON (free()), or NULL after printing why. */
+char *text_vocab_json(const kiln_vocab *v);
+
+/* The graphs of one batch length t over a text classifier's store: for training (ids,
+ * bigram ids, lengths, labels -> the loss with its backward pass; NULL when the nets
+ * are for inference only), and for evaluation (-> probabilities and predicted class). */
+struct text_net {
+    int64_t t;
+    kiln_graph *g, *eg;
+    kiln_tensor *ids, *bi, *len, *y, *loss;
+    kiln_tensor *eids, *ebi, *elen, *probs, *pred;
+};
+
+#define TEXT_MAX_NETS 64
+
+/* The graphs of a text classifier, built when a batch length first occurs. */
+struct text_nets {
+    /* ---- borrowed (never owned) ---- */
+    kiln_store *store;
+    const struct model_cfg *cfg;
+    /* ---- owned ---- */
+    int64_t batch;
+    int training; /* also build the training graphs */
+    struct text_net nets[TEXT_MAX_NETS];
+    int32_t n;
+};
+
+/* The graphs of batch length t (built and compiled on first use). */
+kiln_status text_nets_get(struct text_nets *s, int64_t t, struct text_net **out);
+void text_nets_fini(struct text_nets *s);
+
+/* The lengths the graphs take for batch b: a padding row reads one padding character.
+ * [out] len: [b->batch]. */
+void text_lengths(const struct kiln_text_batch *b, int32_t *len);
+
+/* Evaluates batch b: probs [b->batch, classes] and pred [b->batch] (either may be
+ * NULL). */
+kiln_status text_nets_eval(struct text_nets *s, const struct kiln_text_batch *b, float *probs,
+                           int32_t *pred);
+
+/* The accuracy over an iterator's epoch; returns 0 on failure (the last error says
+ * why). */
+int text_accuracy(struct text_nets *s, kiln_text_iter *it, double *acc);
+
+/* An iterator over split as cfg's model reads it: texts cut to max_len, batches cut to
+ * a multiple of 16 characters; training: shuffled, bucketed by length, the last partial
+ * batch dropped. Returns 0 after printing why. */
+int text_iter_for(const struct model_cfg *cfg, const struct kiln_text_split *split,
+                  const kiln_vocab *v, int64_t batch, int training, kiln_text_iter **it);
+
+/* Opens the text classifier of cfg (from model_open; cfg->source is the checkpoint) for
+ * inference with batch size batch: a context, the vocabulary and the graphs with the
+ * checkpoint's weights. Returns EXIT_SUCCESS or EXIT_FAILURE after printing why;
+ * release with text_close in every case. */
+int text_open(const struct model_cfg *cfg, int64_t batch, kiln_context **ctx, kiln_vocab **v,
+              struct text_nets *nets);
+void text_close(kiln_context *ctx, kiln_vocab *v, struct text_nets *nets);
+
+/* out[i, :] = the one-hot row of ids[i * stride] (ids outside [0, vocab) give zeros),
+ * for n rows of vocab floats. */
+void one_hot_rows(const int32_t *ids, int64_t n, int64_t stride, int64_t vocab, float *out);
 
 #endif /* KILN_TOOLS_CLI_H */

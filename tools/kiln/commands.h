@@ -11,6 +11,8 @@
 
 int cmd_train_classifier(const char *model, int argc, char **argv); /* train_image.c */
 int cmd_train_gan(int argc, char **argv);                           /* train_gan.c */
+int cmd_train_text(const char *model, int argc, char **argv);       /* train_text.c */
+int cmd_train_charlm(int argc, char **argv);                        /* train_lm.c */
 
 int cmd_info(int argc, char **argv); /* info.c */
 void info_help(FILE *f);
@@ -22,6 +24,8 @@ int cmd_plot(int argc, char **argv); /* plot.c */
 void plot_help(FILE *f);
 int cmd_doctor(int argc, char **argv); /* doctor.c */
 void doctor_help(FILE *f);
+int cmd_sample(int argc, char **argv); /* train_lm.c */
+void sample_help(FILE *f);
 
 /* A command other than train: its name, entry point (argv after the name) and help. */
 struct command {

@@ -108,8 +108,8 @@ int load_data(const struct train_args *a, struct kiln_dataset *train, struct kil
     return 1;
 }
 
-/* The optimizer of --optimizer, --lr and --wd: SGD with momentum 0.9, Adam, RMSprop or
- * Adagrad with PyTorch's defaults. */
+/* The optimizer of --optimizer, --lr, --wd and --clip: SGD with momentum 0.9, Adam,
+ * RMSprop or Adagrad with PyTorch's defaults. */
 struct kiln_optim_options optim_options(const struct train_args *a)
 {
     struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
@@ -125,6 +125,7 @@ struct kiln_optim_options optim_options(const struct train_args *a)
         oo.momentum = 0.9f;
     }
     oo.weight_decay = (float)a->wd;
+    oo.clip_norm = (float)a->clip;
     return oo;
 }
 

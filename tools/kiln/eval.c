@@ -3,8 +3,10 @@
  * (model.c), runs it in inference mode over a Fashion-MNIST split (the pixels prepared
  * as in training: centred padding, the checkpoint's normalization) and reports top-1
  * and top-5 accuracy, the mean cross-entropy, each class's precision and recall, and
- * the confusion matrix, as text or JSON. Models of another input kind (text, from the
- * sequence models) plug in through eval_kinds[].
+ * the confusion matrix, as text or JSON. Models of another input kind plug in through
+ * eval_kinds[]: the text classifiers read a split of their label<TAB>text data set
+ * (the one they trained on, unless --data names another) through the vocabulary in
+ * the checkpoint.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +25,9 @@ struct eval_args {
 
 static const struct opt_def eval_opts[] = {
     {"--data", "DIR", OPT_STR, EA(data), 0, 0, NULL, 1, NULL,
-     "directory with the IDX files of Fashion-MNIST (or MNIST)", 0},
+     "directory with the IDX files of Fashion-MNIST (or MNIST); for a text classifier, with "
+     "train.tsv and test.tsv (default: the data set it trained on)",
+     0},
     {"--split", NULL, OPT_CHOICE, EA(split), 0, 0, "test|train", 1, NULL,
      "which split: the 10,000 test images or the 60,000 training images", 0},
     {"--limit", "N", OPT_INT, EA(limit), 1, INT64_MAX / 2, NULL, 1, "all",
@@ -123,9 +127,73 @@ static int run_images(const struct eval_args *a, const struct model_cfg *cfg, st
     return rc;
 }
 
-/* Per-kind evaluation. Text classifiers (the sequence models) add {"text", ...}: a
- * function that reads the split of their data set through the vocabulary in the
- * checkpoint's metadata and fills the tally. */
+/* The data a text classifier is evaluated on: --data, else the data set of its run. */
+static const char *text_data(const struct eval_args *a, const struct model_cfg *cfg)
+{
+    if (strcmp(a->data, DEFAULT_DATA) != 0) {
+        return a->data;
+    }
+    return cfg->data != NULL ? cfg->data : text_default_data(cfg->model);
+}
+
+/* Text classifiers: the split of a label<TAB>text data set, its labels matched to the
+ * model's classes by name. */
+static int run_texts(const struct eval_args *a, const struct model_cfg *cfg, struct classifier *c,
+                     struct tally *t)
+{
+    struct kiln_text_data td = {0};
+    struct text_nets nets;
+    struct kiln_text_batch b;
+    kiln_context *ctx = NULL;
+    kiln_vocab *v = NULL;
+    kiln_text_iter *it = NULL;
+    int32_t map[MAX_CLASSES];
+    float *p = malloc((size_t)(a->batch * cfg->n_classes) * sizeof(float));
+    int rc = EXIT_FAILURE;
+    (void)c;
+    memset(&nets, 0, sizeof(nets));
+    if (p == NULL || kiln_text_data_load(text_data(a, cfg), &td) != KILN_OK) {
+        fail("reading the data");
+        goto done;
+    }
+    struct kiln_text_split *split = strcmp(a->split, "test") == 0 ? &td.test : &td.train;
+    split->n = a->limit > 0 && a->limit < split->n ? a->limit : split->n;
+    for (int32_t i = 0; i < td.n_classes; i++) {
+        int32_t k = 0;
+        while (k < cfg->n_classes && strcmp(td.label_names[i], cfg->labels[k]) != 0) {
+            k++;
+        }
+        if (i >= MAX_CLASSES || k == cfg->n_classes) {
+            fprintf(stderr, "kiln eval: the label '%s' of %s is not a class of the model\n",
+                    td.label_names[i], text_data(a, cfg));
+            goto done;
+        }
+        map[i] = k;
+    }
+    if (text_open(cfg, a->batch, &ctx, &v, &nets) != EXIT_SUCCESS ||
+        !text_iter_for(cfg, split, v, a->batch, 0, &it)) {
+        goto done;
+    }
+    while (kiln_text_iter_next(it, &b) == KILN_OK && b.n > 0) {
+        if (text_nets_eval(&nets, &b, p, NULL) != KILN_OK) {
+            fail("evaluating");
+            goto done;
+        }
+        for (int64_t i = 0; i < b.n; i++) {
+            count(t, p + i * cfg->n_classes, map[b.labels[i]]);
+        }
+    }
+    rc = EXIT_SUCCESS;
+done:
+    kiln_text_iter_destroy(it);
+    text_close(ctx, v, &nets);
+    kiln_text_data_fini(&td);
+    free(p);
+    return rc;
+}
+
+/* Per-kind evaluation: a function that reads the data of a model's kind and fills the
+ * tally. */
 typedef int (*eval_fn)(const struct eval_args *a, const struct model_cfg *cfg, struct classifier *c,
                        struct tally *t);
 static const struct {
@@ -133,6 +201,7 @@ static const struct {
     eval_fn run;
 } eval_kinds[] = {
     {"image", run_images},
+    {"text", run_texts},
 };
 
 static double ratio(int64_t a, int64_t b)
@@ -174,7 +243,9 @@ static void print_text(const char *path, const struct eval_args *a, const struct
                        const struct tally *t)
 {
     printf("checkpoint: %s (%s, %d classes)\n", path, cfg->model, cfg->n_classes);
-    printf("data: %s, %s split: %lld images\n", a->data, a->split, (long long)t->n);
+    int text = strcmp(cfg->input_kind, "text") == 0;
+    printf("data: %s, %s split: %lld %s\n", text ? text_data(a, cfg) : a->data, a->split,
+           (long long)t->n, text ? "texts" : "images");
     printf("accuracy: %.4f", ratio(t->top1, t->n));
     if (t->c > 5) {
         printf(" (top-5: %.4f)", ratio(t->top5, t->n));

@@ -1,7 +1,8 @@
 /*
  * main.c - the kiln command-line program: dispatches `kiln train` (train_image.c,
- * train_gan.c), `kiln eval` (eval.c), `kiln predict` (predict.c), `kiln plot` (plot.c),
- * `kiln doctor` (doctor.c), `kiln info` and `kiln help`, after checking the KILN_*
+ * train_gan.c, and train_text.c and train_lm.c for the text models), `kiln eval`
+ * (eval.c), `kiln predict` (predict.c), `kiln plot` (plot.c), `kiln doctor` (doctor.c),
+ * `kiln sample` (train_lm.c), `kiln info` and `kiln help`, after checking the KILN_*
  * environment variables, so that a misspelt backend or device is reported before any
  * data is read. It uses the public API only.
  */
@@ -12,9 +13,13 @@
 #include "commands.h"
 
 const struct command commands[] = {
-    {"info", cmd_info, info_help},          {"eval", cmd_eval, eval_help},
-    {"predict", cmd_predict, predict_help}, {"plot", cmd_plot, plot_help},
-    {"doctor", cmd_doctor, doctor_help},    {NULL, NULL, NULL},
+    {"info", cmd_info, info_help},
+    {"eval", cmd_eval, eval_help},
+    {"predict", cmd_predict, predict_help},
+    {"plot", cmd_plot, plot_help},
+    {"doctor", cmd_doctor, doctor_help},
+    {"sample", cmd_sample, sample_help},
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
@@ -23,11 +28,16 @@ static void usage(FILE *f)
                "\n"
                "commands:\n"
                "  train MODEL      train mlp, lenet, alexnet, vgg, googlenet, resnet or gan on\n"
-               "                   Fashion-MNIST, with checkpoints, --resume and a metrics log\n"
+               "                   Fashion-MNIST, with checkpoints, --resume and a metrics log;\n"
+               "                   textcnn or textrnn on label<TAB>text files (fortunes-zh-5);\n"
+               "                   charlm, a character language model, on a text\n"
+               "  sample CHECKPOINT\n"
+               "                   generate text with a character language model\n"
                "  eval CHECKPOINT  test accuracy, loss, per-class precision and recall, confusion\n"
                "                   matrix of a trained classifier\n"
                "  predict CHECKPOINT FILE...\n"
-               "                   classify PNG images with a trained classifier\n"
+               "                   classify PNG images (or lines of text) with a trained\n"
+               "                   classifier\n"
                "  plot LOG.csv...  draw loss and accuracy curves of --log files (SVG or PNG)\n"
                "  doctor           devices, limits, and every op checked on the device against\n"
                "                   the CPU reference\n"
@@ -80,7 +90,7 @@ static int cmd_train(int argc, char **argv)
         if (train_scope(model) == 0) {
             fprintf(stderr,
                     "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
-                    "googlenet, resnet, gan\n",
+                    "googlenet, resnet, gan, textcnn, textrnn, charlm\n",
                     model);
             return EXIT_USAGE;
         }
@@ -93,6 +103,12 @@ static int cmd_train(int argc, char **argv)
     }
     if (model != NULL && strcmp(model, "gan") == 0) {
         return cmd_train_gan(argc, argv);
+    }
+    if (text_scope(model) == SC_CHARLM) {
+        return cmd_train_charlm(argc, argv);
+    }
+    if (text_scope(model) != 0) {
+        return cmd_train_text(model, argc, argv);
     }
     /* the model may come from --resume's checkpoint */
     return cmd_train_classifier(model, argc, argv);

@@ -10,6 +10,11 @@
  *                    input_kind ("image"; "text" for text models), nz, g_width, d_width
  *   "normalization"  JSON: {"mean": [m], "std": [s]}, applied to pixels in [0, 1]
  *   "labels"         JSON: the class names
+ *   "vocab"          text models: the vocabulary (kiln_vocab_save), with the label names
+ *
+ * A text model's config has no input and image sizes but its own options
+ * (text_common.c: cell, hidden, layers, embed, widths, max_len...), and no
+ * normalization.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -89,6 +94,9 @@ void model_cfg_fini(struct model_cfg *cfg)
         free(cfg->labels[i]);
         cfg->labels[i] = NULL;
     }
+    free(cfg->vocab);
+    free(cfg->data);
+    cfg->vocab = cfg->data = NULL;
 }
 
 static kiln_status set_json(kiln_meta *meta, const char *key, cJSON *obj)
@@ -117,12 +125,20 @@ kiln_status model_cfg_to_meta(const struct model_cfg *cfg, kiln_meta *meta)
 {
     int64_t input[3] = {cfg->channels, cfg->height, cfg->width};
     int64_t image[2] = {cfg->image_h, cfg->image_w};
+    int text = strcmp(cfg->input_kind, "text") == 0;
     KILN_TRY_CLI(kiln_meta_set(meta, "model", cfg->model));
+    if (text && cfg->vocab != NULL) {
+        KILN_TRY_CLI(kiln_meta_set(meta, "vocab", cfg->vocab));
+    }
     cJSON *c = cJSON_CreateObject();
-    if (c != NULL) {
-        cJSON_AddStringToObject(c, "model", cfg->model);
+    if (c != NULL && text) {
+        text_cfg_to_json(cfg, c);
+    } else if (c != NULL) {
         cJSON_AddItemToObject(c, "input", int_array(3, input));
         cJSON_AddItemToObject(c, "image", int_array(2, image));
+    }
+    if (c != NULL) {
+        cJSON_AddStringToObject(c, "model", cfg->model);
         cJSON_AddNumberToObject(c, "classes", cfg->n_classes);
         cJSON_AddNumberToObject(c, "depth", cfg->depth);
         cJSON_AddNumberToObject(c, "width", cfg->width_param);
@@ -135,12 +151,14 @@ kiln_status model_cfg_to_meta(const struct model_cfg *cfg, kiln_meta *meta)
         cJSON_AddNumberToObject(c, "d_width", (double)cfg->d_width);
     }
     KILN_TRY_CLI(set_json(meta, "config", c));
-    cJSON *n = cJSON_CreateObject();
+    cJSON *n = text ? NULL : cJSON_CreateObject();
     if (n != NULL) {
         cJSON_AddItemToObject(n, "mean", cJSON_CreateDoubleArray(&cfg->mean, 1));
         cJSON_AddItemToObject(n, "std", cJSON_CreateDoubleArray(&cfg->std, 1));
     }
-    KILN_TRY_CLI(set_json(meta, "normalization", n));
+    if (!text) {
+        KILN_TRY_CLI(set_json(meta, "normalization", n));
+    }
     cJSON *l = cJSON_CreateArray();
     for (int32_t i = 0; l != NULL && i < cfg->n_classes; i++) {
         cJSON_AddItemToArray(l, cJSON_CreateString(cfg->labels[i] ? cfg->labels[i] : ""));
@@ -219,6 +237,24 @@ static int parse_labels(struct model_cfg *cfg, const char *json)
     return ok;
 }
 
+/* The text part of cfg: the model's options in config c, the vocabulary, and the data
+ * set of the run's options. */
+static int text_from_meta(struct model_cfg *cfg, const kiln_meta *meta, const cJSON *c)
+{
+    const char *vocab = kiln_meta_get(meta, "vocab"), *opts = kiln_meta_get(meta, "options");
+    if (!text_cfg_from_json(cfg, c) || vocab == NULL) {
+        return 0;
+    }
+    cfg->vocab = dup_str(vocab, strlen(vocab));
+    cJSON *o = opts != NULL ? cJSON_Parse(opts) : NULL;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "data");
+    if (cJSON_IsString(d) && d->valuestring[0] != '\0') {
+        cfg->data = dup_str(d->valuestring, strlen(d->valuestring));
+    }
+    cJSON_Delete(o);
+    return cfg->vocab != NULL;
+}
+
 int model_cfg_from_meta(struct model_cfg *cfg, const kiln_meta *meta, const char *path)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -231,8 +267,8 @@ int model_cfg_from_meta(struct model_cfg *cfg, const kiln_meta *meta, const char
         return 0;
     }
     cJSON *c = cJSON_Parse(json);
-    int64_t input[3], image[2];
-    int ok = c != NULL && dims_of(c, "input", 3, input) && dims_of(c, "image", 2, image);
+    int64_t input[3] = {0, 0, 0}, image[2] = {0, 0};
+    int ok = c != NULL;
     snprintf(cfg->model, sizeof(cfg->model), "%s", name);
     snprintf(cfg->input_kind, sizeof(cfg->input_kind), "image");
     cfg->n_classes = (int32_t)num(c, "classes", 0, &ok);
@@ -246,8 +282,16 @@ int model_cfg_from_meta(struct model_cfg *cfg, const kiln_meta *meta, const char
     snprintf(cfg->loss, sizeof(cfg->loss), "xent");
     str(c, "loss", cfg->loss, sizeof(cfg->loss), &ok);
     str(c, "input_kind", cfg->input_kind, sizeof(cfg->input_kind), &ok);
+    int text = strcmp(cfg->input_kind, "text") == 0;
+    ok = ok && cfg->n_classes >= 0 && cfg->n_classes <= MAX_CLASSES;
+    if (ok && text) {
+        ok = text_from_meta(cfg, meta, c);
+    } else if (ok) {
+        ok = dims_of(c, "input", 3, input) && dims_of(c, "image", 2, image);
+    }
     cJSON_Delete(c);
-    if (!ok || train_scope(cfg->model) == 0 || cfg->n_classes < 0 || cfg->n_classes > MAX_CLASSES) {
+    if (!ok || train_scope(cfg->model) == 0) {
+        model_cfg_fini(cfg);
         fprintf(stderr, "kiln: %s: malformed model metadata (model '%s', config %s)\n", path, name,
                 json);
         return 0;
@@ -257,7 +301,7 @@ int model_cfg_from_meta(struct model_cfg *cfg, const kiln_meta *meta, const char
     cfg->width = input[2];
     cfg->image_h = image[0];
     cfg->image_w = image[1];
-    if (cfg->n_classes > 0 && !parse_norm(cfg, kiln_meta_get(meta, "normalization"))) {
+    if (!text && cfg->n_classes > 0 && !parse_norm(cfg, kiln_meta_get(meta, "normalization"))) {
         fprintf(stderr, "kiln: %s: malformed or missing \"normalization\" metadata\n", path);
         return 0;
     }
@@ -362,6 +406,7 @@ int model_open(const char *path, int64_t batch, struct model_cfg *cfg, kiln_meta
     if (!model_cfg_from_meta(cfg, *meta, path)) {
         return EXIT_FAILURE;
     }
+    cfg->source = path;
     if (cfg->n_classes < 1) {
         fprintf(stderr, "kiln: %s is a checkpoint of %s, which is not a classifier\n", path,
                 cfg->model);

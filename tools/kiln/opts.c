@@ -244,14 +244,16 @@ const struct opt_def train_opts[] = {
      "stop after N training steps in all", RES},
     {"--batch", "B", OPT_INT, TA(batch), 1, 65536, NULL, SC_TRAIN, NULL, "batch size", 0},
     {"--lr", "X", OPT_REAL, TA(lr), 0, 0, NULL, SC_TRAIN,
-     "0.01 with sgd (resnet: 0.05), rmsprop and adagrad; 0.001 with adam (gan: 0.0002)",
+     "0.01 with sgd (resnet: 0.05), rmsprop and adagrad; 0.001 with adam (gan: 0.0002, "
+     "charlm: 0.003)",
      "learning rate", 0},
     {"--optimizer", NULL, OPT_CHOICE, TA(optimizer), 0, 0, "sgd|adam|rmsprop|adagrad",
-     SC_CLASSIFIER, NULL,
+     SC_CLASSIFIER | SC_SEQ, NULL,
      "SGD with momentum 0.9, Adam, RMSprop (alpha 0.99, eps 1e-8) or Adagrad (eps 1e-10), as "
      "torch.optim defines them",
      0},
-    {"--wd", "X", OPT_REAL0, TA(wd), 0, 0, NULL, SC_CLASSIFIER, NULL, "L2 weight decay", 0},
+    {"--wd", "X", OPT_REAL0, TA(wd), 0, 0, NULL, SC_CLASSIFIER | SC_SEQ, NULL, "L2 weight decay",
+     0},
     {"--loss", NULL, OPT_CHOICE, TA(loss), 0, 0, "xent|hinge|mse", SC_CLASSIFIER, NULL,
      "softmax cross-entropy, multi-class hinge (the SVM loss of PyTorch's MultiMarginLoss), or "
      "the mean squared error of the logits against one-hot labels",
@@ -264,7 +266,7 @@ const struct opt_def train_opts[] = {
      "learning rate per step: constant; times --gamma every --step-epochs epochs; times "
      "--gamma per epoch, smoothly; cosine from --lr to --min-lr over all steps",
      0},
-    {"--cosine", NULL, OPT_FLAG, TA(cosine), 0, 0, NULL, SC_CLASSIFIER, NULL,
+    {"--cosine", NULL, OPT_FLAG, TA(cosine), 0, 0, NULL, SC_CLASSIFIER | SC_SEQ, NULL,
      "same as --schedule cosine", 0},
     {"--step-epochs", "N", OPT_INT, TA(step_epochs), 1, 100000, NULL, SC_TRAIN, NULL,
      "--schedule step: epochs between decays", 0},
@@ -276,14 +278,26 @@ const struct opt_def train_opts[] = {
      "linear warm-up over the first N steps, multiplying the schedule by (t + 1) / (N + 1)", 0},
     {"--patience", "N", OPT_INT, TA(patience), 0, 100000, NULL, SC_CLASSIFIER, "off",
      "early stopping: stop after N epochs without a better validation accuracy (needs --val)", 0},
-    {"--data", "DIR", OPT_STR, TA(data), 0, 0, NULL, SC_TRAIN, NULL,
+    {"--data", "DIR", OPT_STR, TA(data), 0, 0, NULL, SC_CLASSIFIER | SC_GAN, NULL,
      "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]", RES},
+    {"--data", "DIR", OPT_STR, TA(data), 0, 0, NULL, SC_TEXT, "fortunes-zh-5 as Meson builds it",
+     "directory with train.tsv and test.tsv (and optionally valid.tsv): UTF-8 lines "
+     "label<TAB>text",
+     RES},
+    {"--data", "FILE", OPT_STR, TA(data), 0, 0, NULL, SC_CHARLM, NULL,
+     "a UTF-8 text file; its last 10% is held out (default: Moby Dick as "
+     "tools/data/get_moby_dick.sh fetches it)",
+     RES},
     {"--seed", "S", OPT_INT, TA(seed), 0, INT64_MAX, NULL, SC_TRAIN, NULL,
      "seed of the initialization, the shuffles, augmentation and the validation split", 0},
     {"--val", "N", OPT_INT, TA(val), 0, INT64_MAX / 2, NULL, SC_CLASSIFIER, "none",
      "hold out N training images for validation", 0},
-    {"--train-limit", "N", OPT_INT, TA(train_limit), 1, INT64_MAX / 2, NULL, SC_TRAIN, "all",
-     "use only the first N training images", 0},
+    {"--train-limit", "N", OPT_INT, TA(train_limit), 1, INT64_MAX / 2, NULL, SC_CLASSIFIER | SC_GAN,
+     "all", "use only the first N training images", 0},
+    {"--train-limit", "N", OPT_INT, TA(train_limit), 1, INT64_MAX / 2, NULL, SC_TEXT, "all",
+     "use only the first N training texts", 0},
+    {"--train-limit", "N", OPT_INT, TA(train_limit), 1, INT64_MAX / 2, NULL, SC_CHARLM, "all",
+     "read only the first N characters of the file", 0},
     {"--test-limit", "N", OPT_INT, TA(test_limit), 1, INT64_MAX / 2, NULL, SC_CLASSIFIER, "all",
      "use only the first N test images", RES},
     {"--augment", NULL, OPT_FLAG, TA(augment), 0, 0, NULL, SC_CONV | SC_RESNET, NULL,
@@ -305,12 +319,41 @@ const struct opt_def train_opts[] = {
      "comma-separated class names recorded in checkpoints for eval and predict ('digits': 0 "
      "to 9)",
      0},
+    {"--rnn", NULL, OPT_CHOICE, TA(rnn), 0, 0, "lstm|gru", SC_TEXTRNN | SC_CHARLM, NULL,
+     "the recurrent layer: nn.LSTM or nn.GRU", 0},
+    {"--bidirectional", NULL, OPT_FLAG, TA(bidirectional), 0, 0, NULL, SC_TEXTRNN, NULL,
+     "a second direction reading each text backwards, its outputs concatenated", 0},
+    {"--layers", "N", OPT_INT, TA(layers), 1, 8, NULL, SC_TEXTRNN | SC_CHARLM, NULL,
+     "stacked recurrent layers", 0},
+    {"--hidden", "N", OPT_INT, TA(hidden), 1, 4096, NULL, SC_SEQ, NULL,
+     "recurrent units (textcnn: filters per width)", 0},
+    {"--embed", "N", OPT_INT, TA(embed), 1, 4096, NULL, SC_TEXT, NULL,
+     "width of the character embeddings", 0},
+    {"--widths", "LIST", OPT_STR, TA(widths), 0, 0, NULL, SC_TEXTCNN, NULL,
+     "1 to 4 convolution widths in [1, 64], e.g. 2,3,4", 0},
+    {"--bigrams", NULL, OPT_FLAG, TA(bigrams), 0, 0, NULL, SC_TEXT, NULL,
+     "also embed each step's character bigram (those seen twice in the training texts), "
+     "added to the character's embedding",
+     0},
+    {"--max-len", "T", OPT_INT, TA(max_len), 1, 100000, NULL, SC_TEXT, NULL,
+     "characters kept of each text; a batch is as long as its longest text rounded up to a "
+     "multiple of 16",
+     0},
+    {"--bptt", "T", OPT_INT, TA(bptt), 1, 100000, NULL, SC_CHARLM, NULL,
+     "steps per chunk of truncated backpropagation through time", 0},
+    {"--dropout", "P", OPT_REAL0, TA(dropout), 0, 0, NULL, SC_SEQ, NULL,
+     "dropout probability in [0, 1) (textcnn, textrnn: on the pooled features; charlm: "
+     "between layers and before the decoder)",
+     0},
+    {"--clip", "X", OPT_REAL0, TA(clip), 0, 0, NULL, SC_SEQ, "off",
+     "clip the gradients' global norm at X (as torch.nn.utils.clip_grad_norm_)", 0},
     {"--out", "DIR", OPT_DIR_OUT, TA(out), 0, 0, NULL, SC_TRAIN, "none",
      "write checkpoints to DIR: after every epoch (MODEL-stepNNNNNNNN.safetensors) and at the "
      "end (MODEL.safetensors); GAN sample grids too",
      RES},
-    {"--checkpoint-every", "N", OPT_INT, TA(checkpoint_every), 1, INT64_MAX / 2, NULL, SC_TRAIN,
-     "only at epoch ends", "also write a checkpoint every N steps (needs --out)", RES},
+    {"--checkpoint-every", "N", OPT_INT, TA(checkpoint_every), 1, INT64_MAX / 2, NULL,
+     SC_TRAIN & ~SC_CHARLM, "only at epoch ends",
+     "also write a checkpoint every N steps (needs --out)", RES},
     {"--keep", "K", OPT_INT, TA(keep), 1, 1000000, NULL, SC_TRAIN, NULL,
      "keep the newest K step checkpoints in --out, deleting older ones", RES},
     {"--resume", "FILE", OPT_STR, TA(resume), 0, 0, NULL, SC_TRAIN, "none",
@@ -346,6 +389,9 @@ unsigned train_scope(const char *model)
     kiln_model m;
     if (model == NULL) {
         return 0;
+    }
+    if (text_scope(model) != 0) {
+        return text_scope(model);
     }
     if (strcmp(model, "mlp") == 0) {
         return SC_MLP;
@@ -383,6 +429,9 @@ void train_defaults(const char *model, struct train_args *a)
     if (model != NULL && strcmp(model, "gan") == 0) {
         a->optimizer = "adam";
     }
+    if (text_scope(model) != 0) {
+        text_defaults(model, a);
+    }
 }
 
 double train_lr(const struct train_args *a)
@@ -394,6 +443,9 @@ double train_lr(const struct train_args *a)
     }
     if (gan) {
         return 2e-4;
+    }
+    if (text_scope(a->model) == SC_CHARLM && strcmp(a->optimizer, "adam") == 0) {
+        return 3e-3; /* measured on Moby Dick */
     }
     if (strcmp(a->optimizer, "adam") == 0) {
         return 0.001;

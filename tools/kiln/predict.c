@@ -6,9 +6,10 @@
  * one-channel model, stretched to the training images' size by area averaging or
  * bilinear interpolation, optionally inverted), then padded and normalized as the
  * training images were (model_prepare_input). Models of another input kind plug in
- * through predict_kinds[]: the text classifiers of the sequence models add a handler
- * that reads lines of text.
+ * through predict_kinds[]: the text classifiers classify each non-empty line of each
+ * file ("-": standard input; in a label<TAB>text line, the text after the first tab).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,10 @@ void predict_help(FILE *f)
                "of a `kiln train` checkpoint: each image becomes the model's input as\n"
                "kiln_image_convert documents (alpha over --background, BT.601 luma, stretched to\n"
                "the training images' size), padded and normalized as in training. Prints the\n"
-               "most probable classes with their probabilities.\n\noptions:\n");
+               "most probable classes with their probabilities.\n\n"
+               "With a text classifier (kiln train textcnn|textrnn), each FILE is text (\"-\":\n"
+               "standard input) and each non-empty line is classified (in a label<TAB>text\n"
+               "line, the text after the tab), printed as FILE:LINE.\n\noptions:\n");
     opts_help(f, predict_opts, N_OPTS, 1, &d);
 }
 
@@ -129,9 +133,155 @@ static int predict_images(const struct predict_args *a, const struct model_cfg *
     return rc;
 }
 
-/* Per-kind prediction. The text classifiers of the sequence models add {"text", ...}:
- * a handler that builds their model from the metadata (its "vocab" entry holds the
- * vocabulary, kiln_vocab_load) and classifies each line of each file ("-": stdin). */
+/* Reads file ("-": standard input) whole into *buf (free()); returns 0 after printing
+ * why. */
+static int read_all(const char *file, char **buf, size_t *n)
+{
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+    size_t cap = 1 << 16, used = 0, got = 0;
+    char *b = malloc(cap + 1);
+    if (f == NULL || b == NULL) {
+        fprintf(stderr, "kiln predict: cannot read %s: %s\n", file,
+                f == NULL ? strerror(errno) : "out of memory");
+        free(b);
+        return 0;
+    }
+    while ((got = fread(b + used, 1, cap - used, f)) > 0) {
+        used += got;
+        char *nb = used == cap ? realloc(b, 2 * cap + 1) : b;
+        if (nb == NULL) {
+            break;
+        }
+        cap = used == cap ? 2 * cap : cap;
+        b = nb;
+    }
+    int ok = !ferror(f) && used < cap;
+    if (f != stdin) {
+        fclose(f);
+    }
+    if (!ok) {
+        fprintf(stderr, "kiln predict: cannot read %s\n", file);
+        free(b);
+        return 0;
+    }
+    b[used] = '\0';
+    *buf = b;
+    *n = used;
+    return 1;
+}
+
+/* The non-empty lines of buf as a split (views into buf, which it does not own; label
+ * 0; the text after the first tab when there is one). Returns 0 after printing why. */
+static int lines_split(const char *file, char *buf, size_t n, struct kiln_text_split *s)
+{
+    int64_t cap = 1;
+    for (size_t i = 0; i < n; i++) {
+        cap += buf[i] == '\n';
+    }
+    memset(s, 0, sizeof(*s));
+    s->labels = calloc((size_t)cap, sizeof(int32_t));
+    s->texts = malloc((size_t)cap * sizeof(char *));
+    s->n_chars = malloc((size_t)cap * sizeof(int64_t));
+    s->lines = malloc((size_t)cap * sizeof(int64_t));
+    if (s->labels == NULL || s->texts == NULL || s->n_chars == NULL || s->lines == NULL) {
+        fprintf(stderr, "kiln predict: out of memory\n");
+        return 0;
+    }
+    char *p = buf;
+    for (int64_t line = 1; p < buf + n; line++) {
+        char *end = strchr(p, '\n');
+        end = end != NULL ? end : buf + n;
+        *end = '\0';
+        if (end > p && end[-1] == '\r') {
+            end[-1] = '\0';
+        }
+        char *tab = strchr(p, '\t'), *text = tab != NULL ? tab + 1 : p;
+        int64_t nc = 0;
+        if (kiln_utf8_decode(text, strlen(text), NULL, &nc) != KILN_OK) {
+            fprintf(stderr, "kiln predict: %s, line %lld: %s\n", file, (long long)line,
+                    kiln_last_error());
+            return 0;
+        }
+        if (nc > 0) {
+            s->texts[s->n] = text;
+            s->n_chars[s->n] = nc;
+            s->lines[s->n++] = line;
+        }
+        p = end + 1;
+    }
+    return 1;
+}
+
+static void split_free(struct kiln_text_split *s)
+{
+    free(s->labels);
+    free(s->texts);
+    free(s->n_chars);
+    free(s->lines);
+}
+
+/* Classifies the lines of one file with an opened text classifier. */
+static int predict_file(const struct predict_args *a, const struct model_cfg *cfg,
+                        struct text_nets *nets, const kiln_vocab *v, const char *file)
+{
+    enum { BATCH = 32 };
+    struct kiln_text_split split;
+    struct kiln_text_batch b;
+    kiln_text_iter *it = NULL;
+    char *buf = NULL, name[4200];
+    size_t n = 0;
+    float *p = malloc((size_t)(BATCH * cfg->n_classes) * sizeof(float)), *all = NULL;
+    int rc = EXIT_FAILURE;
+    memset(&split, 0, sizeof(split));
+    if (p == NULL || !read_all(file, &buf, &n) || !lines_split(file, buf, n, &split)) {
+        goto done;
+    }
+    all = malloc((size_t)(split.n * cfg->n_classes + 1) * sizeof(float));
+    if (all == NULL || (split.n > 0 && !text_iter_for(cfg, &split, v, BATCH, 0, &it))) {
+        goto done;
+    }
+    while (it != NULL && kiln_text_iter_next(it, &b) == KILN_OK && b.n > 0) {
+        if (text_nets_eval(nets, &b, p, NULL) != KILN_OK) {
+            fail("classifying");
+            goto done;
+        }
+        for (int64_t i = 0; i < b.n; i++) {
+            memcpy(all + b.index[i] * cfg->n_classes, p + i * cfg->n_classes,
+                   (size_t)cfg->n_classes * sizeof(float));
+        }
+    }
+    for (int64_t i = 0; i < split.n; i++) {
+        snprintf(name, sizeof(name), "%s:%lld", file, (long long)split.lines[i]);
+        print_top(a, cfg, name, all + i * cfg->n_classes);
+    }
+    rc = EXIT_SUCCESS;
+done:
+    kiln_text_iter_destroy(it);
+    split_free(&split);
+    free(all);
+    free(buf);
+    free(p);
+    return rc;
+}
+
+/* Text classifiers: each non-empty line of each file, printed as FILE:LINE. */
+static int predict_texts(const struct predict_args *a, const struct model_cfg *cfg,
+                         struct classifier *c, const char *const *files, int n)
+{
+    struct text_nets nets;
+    kiln_context *ctx = NULL;
+    kiln_vocab *v = NULL;
+    (void)c;
+    int rc = text_open(cfg, 32, &ctx, &v, &nets);
+    for (int i = 0; rc == EXIT_SUCCESS && i < n; i++) {
+        rc = predict_file(a, cfg, &nets, v, files[i]);
+    }
+    text_close(ctx, v, &nets);
+    return rc;
+}
+
+/* Per-kind prediction: a handler that builds the model of that kind from cfg (a text
+ * model's vocabulary is in cfg->vocab) and classifies the files. */
 typedef int (*predict_fn)(const struct predict_args *a, const struct model_cfg *cfg,
                           struct classifier *c, const char *const *files, int n);
 static const struct {
@@ -139,6 +289,7 @@ static const struct {
     predict_fn run;
 } predict_kinds[] = {
     {"image", predict_images},
+    {"text", predict_texts},
 };
 
 int cmd_predict(int argc, char **argv)

@@ -337,6 +337,8 @@ static int check_combinations(const struct train_args *a)
         why = "--partial applies to --init-from";
     } else if (a->json && a->quiet) {
         why = "--json and --quiet exclude each other";
+    } else if (text_scope(a->model) != 0) {
+        why = text_check(a);
     }
     if (why != NULL) {
         fprintf(stderr, "kiln train: %s\n", why);
@@ -424,7 +426,43 @@ void train_setup_fini(struct train_setup *su)
     su->hold = NULL;
 }
 
-/* ==== Writing checkpoints ==== */
+/* ==== Reading and writing checkpoints ==== */
+
+int run_load_weights(const struct train_args *a, const struct train_setup *su, kiln_store *store,
+                     FILE *info)
+{
+    struct kiln_load_options lo = KILN_LOAD_OPTIONS_INIT;
+    struct kiln_load_report rep;
+    if (su->meta != NULL) {
+        lo.with_state = 1;
+        if (kiln_checkpoint_load(store, su->ckpt, &lo, &rep) != KILN_OK) {
+            return fail("resuming");
+        }
+        if (info != NULL) {
+            fprintf(info, "resuming %s at epoch %lld, step %lld\n", su->ckpt,
+                    (long long)(su->pos.step / su->pos.steps_per_epoch + 1),
+                    (long long)su->pos.step);
+        }
+    } else if (a->init_from != NULL) {
+        lo.partial = a->partial;
+        if (kiln_checkpoint_load(store, a->init_from, &lo, &rep) != KILN_OK) {
+            return fail("loading --init-from");
+        }
+        if (info != NULL) {
+            fprintf(info, "weights: %d tensors from %s", rep.n_loaded, a->init_from);
+            if (rep.n_missing + rep.n_extra + rep.n_mismatched > 0) {
+                fprintf(info,
+                        "; not loaded: %d missing (first %s), %d extra (first %s), %d of "
+                        "another shape (first %s)",
+                        rep.n_missing, rep.n_missing ? rep.first_missing : "-", rep.n_extra,
+                        rep.n_extra ? rep.first_extra : "-", rep.n_mismatched,
+                        rep.n_mismatched ? rep.first_mismatched : "-");
+            }
+            fprintf(info, "\n");
+        }
+    }
+    return EXIT_SUCCESS;
+}
 
 int run_checkpoint(struct run *r, const struct run_pos *pos, int final)
 {

@@ -76,7 +76,8 @@ static int open_log(struct run *r, int resuming)
         return 0;
     }
     if (fresh) {
-        fprintf(r->log, "%s\n", r->gan ? header_gan : header_classifier);
+        fprintf(r->log, "%s\n",
+                r->log_header != NULL ? r->log_header : (r->gan ? header_gan : header_classifier));
         fflush(r->log);
     }
     return 1;
@@ -102,10 +103,13 @@ int run_begin(struct run *r, const struct train_args *a, const struct train_setu
               int64_t total_steps)
 {
     int gan = r->gan;
+    const char *unit = r->unit, *header = r->log_header;
     struct stats_track st = r->st;
     const char *parallel = r->parallel;
     memset(r, 0, sizeof(*r));
     r->gan = gan;
+    r->unit = unit != NULL ? unit : "images";
+    r->log_header = header;
     r->st = st;
     r->parallel = parallel;
     r->a = a;
@@ -195,9 +199,9 @@ void run_progress(struct run *r, int64_t epoch, int64_t n_epochs, int64_t step_i
     clock_text(run_elapsed(r), el, sizeof(el));
     clock_text(rate > 0 ? (double)(r->total_steps - step) / rate : 0, eta, sizeof(eta));
     snprintf(left, sizeof(left), "epoch %lld/%lld", (long long)epoch, (long long)n_epochs);
-    snprintf(right, sizeof(right), "%lld/%lld %s | %.0f img/s | %s ETA %s",
-             (long long)step_in_epoch, (long long)steps_in_epoch, loss, images_per_s, el,
-             rate > 0 ? eta : "?");
+    snprintf(right, sizeof(right), "%lld/%lld %s | %.0f %.4s/s | %s ETA %s",
+             (long long)step_in_epoch, (long long)steps_in_epoch, loss, images_per_s,
+             strcmp(r->unit, "images") == 0 ? "img" : r->unit, el, rate > 0 ? eta : "?");
     if (r->lines) {
         fprintf(stderr, "%s step %s\n", left, right);
         return;
@@ -288,8 +292,8 @@ static void epoch_line(struct run *r, const struct kiln_fit_progress *p)
     if (!isnan(p->test_accuracy)) {
         fprintf(f, ", test accuracy %.4f", p->test_accuracy);
     }
-    fprintf(f, " (%lld steps in %.2f s: %.1f steps/s, %.0f images/s; eval %.2f s)\n",
-            (long long)p->steps_per_epoch, p->seconds, p->steps_per_s, p->images_per_s,
+    fprintf(f, " (%lld steps in %.2f s: %.1f steps/s, %.0f %s/s; eval %.2f s)\n",
+            (long long)p->steps_per_epoch, p->seconds, p->steps_per_s, p->images_per_s, r->unit,
             p->eval_seconds);
 }
 
@@ -415,6 +419,15 @@ static const char *const model_help[][2] = {
                "blocks, global average pool, fc10"},
     {"gan", "a DCGAN on Fashion-MNIST scaled to [-1, 1]: generator and discriminator trained "
             "with their own Adam; sample grids and checkpoints of both networks"},
+    {"textcnn", "a text classifier over character (and optionally bigram) embeddings: "
+                "convolutions of several widths, ReLU, the maximum and mean of each filter over "
+                "the real characters, dropout, a dense layer"},
+    {"textrnn", "a text classifier over character (and optionally bigram) embeddings: an LSTM "
+                "or GRU (stacked, bidirectional), the maximum of its outputs over the real "
+                "characters, dropout, a dense layer"},
+    {"charlm", "a character language model: one-hot characters, LSTM or GRU layers and a dense "
+               "decoder, trained by truncated backpropagation through time on contiguous "
+               "streams of a text (kiln sample generates from it)"},
 };
 
 void train_help(FILE *f, const char *model)
@@ -430,7 +443,19 @@ void train_help(FILE *f, const char *model)
             opts_wrap(f, model_help[i][1], 13, 13, 100);
         }
     }
-    fprintf(f, "\nTrains on Fashion-MNIST; prints the loss and accuracies per epoch.\n\n");
+    if (scope & SC_CLASSIFIER) {
+        fprintf(f, "\nImage models train on Fashion-MNIST and print the loss and accuracies per "
+                   "epoch.\n");
+    }
+    if (scope & SC_TEXT) {
+        fprintf(f, "\nText classifiers train on a directory of label<TAB>text files (default: "
+                   "fortunes-zh-5)\nand print the loss and accuracies per epoch.\n");
+    }
+    if (scope & SC_CHARLM) {
+        fprintf(f, "\ncharlm trains on a UTF-8 text (default: Moby Dick) and prints the held-out "
+                   "bits per\ncharacter per epoch.\n");
+    }
+    fprintf(f, "\n");
     fprintf(f, model != NULL ? "options:\n"
                              : "options (defaults of lenet; `kiln train MODEL "
                                "--help` lists a model's own):\n");

@@ -46,6 +46,12 @@ int train_parse(const char *model, int argc, char **argv, struct train_args *a,
                 struct train_setup *su);
 void train_setup_fini(struct train_setup *su);
 
+/* Loads --init-from (weights only) or su's --resume checkpoint (with the optimizer
+ * state, step counts and run count) into store, saying so to info (may be NULL).
+ * Returns EXIT_SUCCESS or EXIT_FAILURE after printing why. */
+int run_load_weights(const struct train_args *a, const struct train_setup *su, kiln_store *store,
+                     FILE *info);
+
 /* Removes the temporary files that killed writers left in --out (reported to info,
  * may be NULL). */
 void run_clean_out(const struct train_args *a, FILE *info);
@@ -71,7 +77,9 @@ struct run {
     double checkpoint_seconds;
     int stopped_early;
     int gan;
-    int first_step_seen; /* the first step of this process was reported */
+    const char *unit;       /* what the rates count: "images" (NULL), "texts", "characters" */
+    const char *log_header; /* the --log columns; NULL: the classifiers' (or the GAN's) */
+    int first_step_seen;    /* the first step of this process was reported */
     struct stats_track st;
 };
 

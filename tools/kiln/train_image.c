@@ -42,44 +42,6 @@ static kiln_status pad_dataset(struct kiln_dataset *ds, int64_t size, float fill
     return KILN_OK;
 }
 
-/* Loads --init-from (weights only) or the --resume checkpoint (with the optimizer
- * state) into store. */
-static int load_start(const struct train_args *a, const struct train_setup *su, kiln_store *store,
-                      FILE *info)
-{
-    struct kiln_load_options lo = KILN_LOAD_OPTIONS_INIT;
-    struct kiln_load_report rep;
-    if (su->meta != NULL) {
-        lo.with_state = 1;
-        if (kiln_checkpoint_load(store, su->ckpt, &lo, &rep) != KILN_OK) {
-            return fail("resuming");
-        }
-        if (info != NULL) {
-            fprintf(info, "resuming %s at epoch %lld, step %lld\n", su->ckpt,
-                    (long long)(su->pos.step / su->pos.steps_per_epoch + 1),
-                    (long long)su->pos.step);
-        }
-    } else if (a->init_from != NULL) {
-        lo.partial = a->partial;
-        if (kiln_checkpoint_load(store, a->init_from, &lo, &rep) != KILN_OK) {
-            return fail("loading --init-from");
-        }
-        if (info != NULL) {
-            fprintf(info, "weights: %d tensors from %s", rep.n_loaded, a->init_from);
-            if (rep.n_missing + rep.n_extra + rep.n_mismatched > 0) {
-                fprintf(info,
-                        "; not loaded: %d missing (first %s), %d extra (first %s), %d of "
-                        "another shape (first %s)",
-                        rep.n_missing, rep.n_missing ? rep.first_missing : "-", rep.n_extra,
-                        rep.n_extra ? rep.first_extra : "-", rep.n_mismatched,
-                        rep.n_mismatched ? rep.first_mismatched : "-");
-            }
-            fprintf(info, "\n");
-        }
-    }
-    return EXIT_SUCCESS;
-}
-
 static void print_summary(const struct run *r, kiln_context *ctx, const struct kiln_fit_result *res,
                           const struct kiln_dataset *test, int64_t params)
 {
@@ -240,6 +202,13 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         train_setup_fini(&su);
         return cmd_train_gan(argc, argv);
     }
+    if (text_scope(a.model) != 0) { /* of a text model's */
+        char name[16];
+        snprintf(name, sizeof(name), "%s", a.model);
+        train_setup_fini(&su);
+        return text_scope(name) == SC_CHARLM ? cmd_train_charlm(argc, argv)
+                                             : cmd_train_text(name, argc, argv);
+    }
     rc = dist_begin(&dist, &a);
     if (rc != EXIT_SUCCESS) {
         goto done;
@@ -259,7 +228,7 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         goto done;
     }
     kiln_store *store = kiln_graph_store(c.g);
-    if (load_start(&a, &su, store, info) != EXIT_SUCCESS) {
+    if (run_load_weights(&a, &su, store, info) != EXIT_SUCCESS) {
         goto done;
     }
     /* Every rank starts from rank 0's weights, optimizer state and counts. */

@@ -192,6 +192,32 @@ kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n
 #endif
 }
 
+/* ==== A product inside another op's launcher ==== */
+
+kiln_status kiln__cl_sgemm(struct kiln_backend *be, const struct kiln__cl_gemm *gm,
+                           const char *what)
+{
+#ifdef KILN_HAVE_CLBLAST
+    struct kiln__cl *cl = kiln__cl_of(be);
+    pthread_mutex_lock(&clblast_lock);
+    CLBlastStatusCode st =
+        CLBlastSgemm(CLBlastLayoutRowMajor, gm->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                     gm->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, gm->m, gm->n, gm->k,
+                     1.0f, gm->a, gm->off_a, gm->ld_a, gm->b, gm->off_b, gm->ld_b, gm->beta, gm->c,
+                     gm->off_c, gm->ld_c, &cl->queue, NULL);
+    pthread_mutex_unlock(&clblast_lock);
+    cl->pending++;
+    if (st != CLBlastSuccess) {
+        return kiln__cl_clblast_fail((int)st, what);
+    }
+    return KILN_OK;
+#else
+    (void)be;
+    (void)gm;
+    return KILN_FAIL(KILN_E_UNSUPPORTED, "%s: kiln was built without CLBlast", what);
+#endif
+}
+
 /* ==== CONV2D through CLBlast's convgemm ==== */
 
 /*

@@ -46,6 +46,7 @@ enum kiln__cl_prog {
     KILN__CL_CONV,
     KILN__CL_RANDOM,
     KILN__CL_NORM,
+    KILN__CL_RNN,
     KILN__CL_INDEX,
     KILN__CL_N_PROGS
 };
@@ -235,6 +236,21 @@ bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_t
 /* CONV2D through CLBlastSconvgemm, where it fits and was measured faster (cl_gemm.c). */
 bool kiln__cl_conv_uses_convgemm(const struct kiln_tensor *n);
 kiln_status kiln__cl_conv_convgemm(struct kiln_backend *be, const struct kiln_tensor *n);
+/* One row-major C = op(A) op(B) + beta C through CLBlastSgemm on the backend's queue,
+ * for launchers that multiply parts of their tensors (element offsets and leading
+ * dimensions); what names it in an error. */
+struct kiln__cl_gemm {
+    int trans_a, trans_b;
+    size_t m, n, k;
+    cl_mem a, b, c;
+    size_t off_a, off_b, off_c, ld_a, ld_b, ld_c;
+    float beta;
+};
+kiln_status kiln__cl_sgemm(struct kiln_backend *be, const struct kiln__cl_gemm *gm,
+                           const char *what);
+/* cl_rnn.c: the recurrent ops, a product and a cell kernel per step. */
+kiln_status kiln__cl_rnn(struct kiln_backend *be, const struct kiln_tensor *n);
+bool kiln__cl_rnn_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
 /* Applies CLBlast tuner JSON output for dev: path is a .json file or a directory of them.
  * Files for other devices are skipped. apply = 0 only counts the files that would apply.
  * [out] n_applied: kernel families overridden (or that would be).

@@ -407,4 +407,6 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_BN_RUNNING_UPDATE] = {kiln__cl_bn, NULL},
     [KILN_OP_LRN] = {kiln__cl_lrn, NULL},
     [KILN_OP_LRN_BWD] = {kiln__cl_lrn, NULL},
+    [KILN_OP_RNN_SEQ] = {kiln__cl_rnn, kiln__cl_rnn_supports},
+    [KILN_OP_RNN_SEQ_BWD] = {kiln__cl_rnn, kiln__cl_rnn_supports},
 };

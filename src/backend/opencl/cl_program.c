@@ -27,6 +27,7 @@
 #include "pool_cl.h"
 #include "random_cl.h"
 #include "reduce_cl.h"
+#include "rnn_cl.h"
 #include "shape_cl.h"
 #include "unary_cl.h"
 #define SRC(name)                                                                                  \
@@ -48,7 +49,8 @@ static const struct {
     [KILN__CL_BINARY] = SRC(binary), [KILN__CL_UNARY] = SRC(unary), [KILN__CL_SHAPE] = SRC(shape),
     [KILN__CL_REDUCE] = SRC(reduce), [KILN__CL_LOSS] = SRC(loss),   [KILN__CL_OPTIM] = SRC(optim),
     [KILN__CL_LAYOUT] = SRC(layout), [KILN__CL_POOL] = SRC(pool),   [KILN__CL_CONV] = SRC(conv),
-    [KILN__CL_RANDOM] = SRC(random), [KILN__CL_NORM] = SRC(norm),   [KILN__CL_INDEX] = SRC(index),
+    [KILN__CL_RANDOM] = SRC(random), [KILN__CL_NORM] = SRC(norm),   [KILN__CL_RNN] = SRC(rnn),
+    [KILN__CL_INDEX] = SRC(index),
 };
 
 /* ==== Sources ==== */

@@ -419,6 +419,8 @@ const uint32_t *kiln__vk_tile_of(const struct kiln__vk *vk, enum kiln__vk_shader
     case KILN__VK_SH_MATMUL_NT:
     case KILN__VK_SH_MATMUL_TN:
     case KILN__VK_SH_MATMUL_TT:
+    case KILN__VK_SH_RNN_GEMM_NT:
+    case KILN__VK_SH_RNN_GEMM_NN_ACC:
         return vk->mm_tile;
     case KILN__VK_SH_CONVGEMM_FWD_S:
     case KILN__VK_SH_CONVGEMM_DATA_S:

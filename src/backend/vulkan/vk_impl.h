@@ -297,6 +297,10 @@ kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor
 kiln_status kiln__vk_dropout(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_norm(struct kiln_backend *be, const struct kiln_tensor *n);
 
+/* vk_rnn.c: the recurrent ops, a product and a cell dispatch per step. */
+kiln_status kiln__vk_rnn(struct kiln_backend *be, const struct kiln_tensor *n);
+bool kiln__vk_rnn_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
+
 /* vk_device.c: test hook, the number of validation messages this backend received. */
 uint32_t kiln__vk_validation_count(const struct kiln_backend *be);
 

@@ -619,4 +619,6 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_BN_RUNNING_UPDATE] = K(kiln__vk_norm),
     [KILN_OP_LRN] = K(kiln__vk_norm),
     [KILN_OP_LRN_BWD] = K(kiln__vk_norm),
+    [KILN_OP_RNN_SEQ] = {kiln__vk_rnn, kiln__vk_rnn_supports},
+    [KILN_OP_RNN_SEQ_BWD] = {kiln__vk_rnn, kiln__vk_rnn_supports},
 };
