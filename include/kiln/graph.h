@@ -259,6 +259,16 @@ KILN_API kiln_tensor *kiln_bn_running_update(kiln_graph *g, kiln_tensor *running
                                              kiln_tensor *running_var, kiln_tensor *stats,
                                              kiln_tensor *x, float momentum);
 
+/*
+ * PyTorch's F.layer_norm(x, x.shape[-norm_dims:], gamma, beta, eps): each slice of x
+ * over its last norm_dims dims is normalized by its own mean and biased variance,
+ * (x - mean) / sqrt(var + eps), then scaled by gamma and shifted by beta elementwise
+ * (both f32 with exactly those trailing dims, or NULL for ones and zeros: no affine).
+ * The layer with parameters is kiln_layer_norm_layer (kiln/attention.h).
+ */
+KILN_API kiln_tensor *kiln_layer_norm(kiln_graph *g, kiln_tensor *x, kiln_tensor *gamma,
+                                      kiln_tensor *beta, int32_t norm_dims, float eps);
+
 /* PyTorch's LocalResponseNorm(size, alpha, beta, k) across dim 1 of x [N, C, ...]:
  * y_c = x_c / (k + alpha / size * sum of x_j^2, j in [c - size/2, c + (size-1)/2])^beta. */
 KILN_API kiln_tensor *kiln_lrn(kiln_graph *g, kiln_tensor *x, int32_t size, float alpha, float beta,

@@ -285,6 +285,13 @@ static kiln_tensor *b_sequence_mask(kiln_graph *g, kiln_tensor *const *in)
     return kiln_sequence_mask(g, in[0], 9);
 }
 
+/* Layer norm over the last dim (its backward brings in LAYER_NORM_STATS, _BWD and
+ * _BWD_PARAMS) and over the last two. */
+static kiln_tensor *b_layer_norm(kiln_graph *g, kiln_tensor *const *in)
+{
+    return kiln_layer_norm(g, in[0], in[1], in[2], in[1]->shape.rank, 1e-5f);
+}
+
 const struct kiln__sc_case kiln__sc_cases[] = {
     BINARY(KILN_OP_ADD, b_add, -1.0f, 1.0f),
     BINARY(KILN_OP_SUB, b_sub, -1.0f, 1.0f),
@@ -538,6 +545,18 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .i32_mask = 1,
      .labels = 10,
      .build = b_sequence_mask},
+    {.op = KILN_OP_LAYER_NORM,
+     .note = "over the last dim of 5 x 7 x 67",
+     .n_in = 3,
+     .shape = {S3(5, 7, 67), S1(67), S1(67)},
+     .grad_mask = 7,
+     .build = b_layer_norm},
+    {.op = KILN_OP_LAYER_NORM,
+     .note = "over the last two dims of 3 x 4 x 5",
+     .n_in = 3,
+     .shape = {S3(3, 4, 5), S2(4, 5), S2(4, 5)},
+     .grad_mask = 7,
+     .build = b_layer_norm},
 };
 
 const int32_t kiln__sc_n_cases = (int32_t)(sizeof(kiln__sc_cases) / sizeof(kiln__sc_cases[0]));

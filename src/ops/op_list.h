@@ -109,6 +109,15 @@ KILN_OP_P(WHERE, index, 3, where,   /* (cond f32 or i32, a, b): cond != 0 ? a : 
           uint32_t bcast[3];)       /* bit k: source i is broadcast along merged dim k */
 KILN_OP_P(SEQUENCE_MASK, index, 1, sequence_mask, /* (lengths i32) -> f32 [.., max_len] */
           int32_t max_len;)
+/* layernorm: over the last norm_dims dims, viewed as [rows, cols] (src/ops/layernorm.c) */
+KILN_OP_P(LAYER_NORM, layernorm, 3, layer_norm, /* (x, gamma, beta) -> y, gamma [cols] */
+          float eps;                            /* PyTorch's eps */
+          int32_t norm_dims;                    /* the normalized trailing dims */
+          int32_t rows;                         /* derived: the rows of x as [rows, cols] */
+          int32_t cols;)                        /* derived: the product of those dims */
+KILN_OP(LAYER_NORM_STATS, layernorm, 1)         /* (x) -> [rows, 2] mean, rstd */
+KILN_OP(LAYER_NORM_BWD, layernorm, 4)           /* (x, stats, gamma, dy) -> dx */
+KILN_OP(LAYER_NORM_BWD_PARAMS, layernorm, 3)    /* (x, stats, dy) -> [2, cols] dgamma, dbeta */
 #ifdef KILN__OP_P_DEFAULT
 #undef KILN_OP_P
 #undef KILN__OP_P_DEFAULT

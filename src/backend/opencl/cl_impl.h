@@ -47,6 +47,7 @@ enum kiln__cl_prog {
     KILN__CL_RANDOM,
     KILN__CL_NORM,
     KILN__CL_INDEX,
+    KILN__CL_LAYERNORM,
     KILN__CL_N_PROGS
 };
 
