@@ -77,6 +77,17 @@ KILN_API kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt,
                                  const int64_t *dims);
 
 /*
+ * A constant: a leaf of g holding a copy of n_bytes = 4 prod(dims) bytes of host data,
+ * uploaded to the device when g is compiled and never written (attention masks,
+ * sinusoidal position tables, index lists). It gets no gradient. [in] name: copied, or
+ * NULL for a generated name. [in] data: borrowed for the call (copied). Records
+ * KILN_E_INVALID_ARG (NULL data, a used name), KILN_E_SHAPE or KILN_E_OUT_OF_HOST_MEMORY
+ * in g.
+ */
+KILN_API kiln_tensor *kiln_constant(kiln_graph *g, const char *name, kiln_dtype dt, int32_t rank,
+                                    const int64_t *dims, const void *data);
+
+/*
  * The trainable f32 parameter named name (e.g. "fc1.weight") of g's store. On first use
  * in the store it is created, and initialized when first allocated with init (arg as
  * documented for the initializer) from the counter-based generator keyed by (seed, the
