@@ -6,6 +6,7 @@
 #ifndef KILN_H
 #define KILN_H
 
+#include "kiln/attention.h"
 #include "kiln/backend.h"
 #include "kiln/data.h"
 #include "kiln/graph.h"
