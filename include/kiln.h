@@ -22,5 +22,6 @@
 #include "kiln/text.h"
 #include "kiln/train.h"
 #include "kiln/tree.h"
+#include "kiln/treenet.h"
 
 #endif /* KILN_H */
