@@ -23,7 +23,8 @@ static void usage(FILE *f)
                "\n"
                "commands:\n"
                "  train MODEL      train mlp, lenet, alexnet, vgg, googlenet, resnet or gan on\n"
-               "                   Fashion-MNIST, with checkpoints, --resume and a metrics log\n"
+               "                   Fashion-MNIST, with checkpoints, --resume and a metrics log;\n"
+               "                   or treenn, a tree net on boolean-expression trees\n"
                "  eval CHECKPOINT  test accuracy, loss, per-class precision and recall, confusion\n"
                "                   matrix of a trained classifier\n"
                "  predict CHECKPOINT FILE...\n"
@@ -52,6 +53,10 @@ static int cmd_help(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (strcmp(c, "train") == 0) {
+        if (argc > 1 && strcmp(argv[1], "treenn") == 0) {
+            treenn_help(stdout);
+            return EXIT_SUCCESS;
+        }
         if (argc > 1 && train_scope(argv[1]) == 0) {
             fprintf(stderr, "kiln help: unknown model '%s'\n", argv[1]);
             return EXIT_USAGE;
@@ -77,10 +82,13 @@ static int cmd_train(int argc, char **argv)
         model = argv[0];
         argc--;
         argv++;
+        if (strcmp(model, "treenn") == 0) {
+            return cmd_train_treenn(argc, argv);
+        }
         if (train_scope(model) == 0) {
             fprintf(stderr,
                     "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
-                    "googlenet, resnet, gan\n",
+                    "googlenet, resnet, gan, treenn\n",
                     model);
             return EXIT_USAGE;
         }
