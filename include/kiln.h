@@ -6,6 +6,7 @@
 #ifndef KILN_H
 #define KILN_H
 
+#include "kiln/attention.h"
 #include "kiln/backend.h"
 #include "kiln/comm.h"
 #include "kiln/data.h"
@@ -22,5 +23,6 @@
 #include "kiln/text.h"
 #include "kiln/train.h"
 #include "kiln/tree.h"
+#include "kiln/treenet.h"
 
 #endif /* KILN_H */

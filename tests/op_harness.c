@@ -12,9 +12,10 @@ unsigned char oh_ops_seen[KILN_OP_COUNT];
 int oh_n_unsupported;
 
 const struct oh_family *const oh_families[] = {
-    &oh_family_binary, &oh_family_unary,  &oh_family_gemm,  &oh_family_shape, &oh_family_reduce,
-    &oh_family_loss,   &oh_family_optim,  &oh_family_conv,  &oh_family_pool,  &oh_family_norm,
-    &oh_family_layout, &oh_family_random, &oh_family_index, &oh_family_rnn,   NULL,
+    &oh_family_binary, &oh_family_unary, &oh_family_gemm,      &oh_family_shape,
+    &oh_family_reduce, &oh_family_loss,  &oh_family_optim,     &oh_family_conv,
+    &oh_family_pool,   &oh_family_norm,  &oh_family_layout,    &oh_family_random,
+    &oh_family_index,  &oh_family_rnn,   &oh_family_layernorm, NULL,
 };
 
 /* ==== Deterministic data ==== */

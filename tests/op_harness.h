@@ -218,7 +218,8 @@ struct oh_family {
 /* The family tables (tests/ops/test_<family>.c). */
 extern const struct oh_family oh_family_binary, oh_family_unary, oh_family_gemm, oh_family_shape,
     oh_family_reduce, oh_family_loss, oh_family_optim, oh_family_conv, oh_family_pool,
-    oh_family_norm, oh_family_layout, oh_family_random, oh_family_index, oh_family_rnn;
+    oh_family_norm, oh_family_layout, oh_family_random, oh_family_index, oh_family_rnn,
+    oh_family_layernorm;
 
 /* All families, NULL-terminated. */
 extern const struct oh_family *const oh_families[];

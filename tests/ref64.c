@@ -57,6 +57,20 @@ static bool r64_init(struct r64_graph *e, const struct oh_side *sd, void *const 
         if (e->val[i] == NULL) {
             return false;
         }
+        /* Constant leaves made by builders (ones for a missing gamma, kiln_constant's
+         * data): their values as the graph uploads them. */
+        if (t->op == KILN__OP_LEAF && (t->flags & KILN__F_CONST) && ne > 0) {
+            float *host = malloc((size_t)ne * sizeof(float));
+            bool ok = host != NULL && kiln__leaf_init_data(t, host) == KILN_OK;
+            for (int64_t j = 0; ok && j < ne; j++) {
+                e->val[i][j] = t->dtype == KILN_DTYPE_I32 ? (double)((const int32_t *)host)[j]
+                                                          : (double)host[j];
+            }
+            free(host);
+            if (!ok) {
+                return false;
+            }
+        }
     }
     for (int k = 0; k < n_in; k++) {
         const struct kiln_tensor *t = sd->in[k];

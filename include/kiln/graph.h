@@ -77,6 +77,17 @@ KILN_API kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt,
                                  const int64_t *dims);
 
 /*
+ * A constant: a leaf of g holding a copy of n_bytes = 4 prod(dims) bytes of host data,
+ * uploaded to the device when g is compiled and never written (attention masks,
+ * sinusoidal position tables, index lists). It gets no gradient. [in] name: copied, or
+ * NULL for a generated name. [in] data: borrowed for the call (copied). Records
+ * KILN_E_INVALID_ARG (NULL data, a used name), KILN_E_SHAPE or KILN_E_OUT_OF_HOST_MEMORY
+ * in g.
+ */
+KILN_API kiln_tensor *kiln_constant(kiln_graph *g, const char *name, kiln_dtype dt, int32_t rank,
+                                    const int64_t *dims, const void *data);
+
+/*
  * The trainable f32 parameter named name (e.g. "fc1.weight") of g's store. On first use
  * in the store it is created, and initialized when first allocated with init (arg as
  * documented for the initializer) from the counter-based generator keyed by (seed, the
@@ -258,6 +269,16 @@ KILN_API kiln_tensor *kiln_bn_apply(kiln_graph *g, kiln_tensor *x, kiln_tensor *
 KILN_API kiln_tensor *kiln_bn_running_update(kiln_graph *g, kiln_tensor *running_mean,
                                              kiln_tensor *running_var, kiln_tensor *stats,
                                              kiln_tensor *x, float momentum);
+
+/*
+ * PyTorch's F.layer_norm(x, x.shape[-norm_dims:], gamma, beta, eps): each slice of x
+ * over its last norm_dims dims is normalized by its own mean and biased variance,
+ * (x - mean) / sqrt(var + eps), then scaled by gamma and shifted by beta elementwise
+ * (both f32 with exactly those trailing dims, or NULL for ones and zeros: no affine).
+ * The layer with parameters is kiln_layer_norm_layer (kiln/attention.h).
+ */
+KILN_API kiln_tensor *kiln_layer_norm(kiln_graph *g, kiln_tensor *x, kiln_tensor *gamma,
+                                      kiln_tensor *beta, int32_t norm_dims, float eps);
 
 /* PyTorch's LocalResponseNorm(size, alpha, beta, k) across dim 1 of x [N, C, ...]:
  * y_c = x_c / (k + alpha / size * sum of x_j^2, j in [c - size/2, c + (size-1)/2])^beta. */

@@ -115,6 +115,7 @@ void kiln_graph_destroy(kiln_graph *g)
         if (g->nodes[i]->src != g->nodes[i]->src_inline) {
             kiln__free(ctx, g->nodes[i]->src);
         }
+        kiln__free(ctx, g->nodes[i]->const_data);
         kiln__free(ctx, g->nodes[i]);
     }
     kiln__free(ctx, g->nodes);
@@ -368,6 +369,33 @@ kiln_tensor *kiln_input(kiln_graph *g, const char *name, kiln_dtype dt, int32_t 
         return &g->poison;
     }
     return kiln__leaf(g, name, dt, &s, KILN__F_INPUT | KILN__F_KEEP);
+}
+
+kiln_tensor *kiln_constant(kiln_graph *g, const char *name, kiln_dtype dt, int32_t rank,
+                           const int64_t *dims, const void *data)
+{
+    struct kiln_shape s;
+    if (g == NULL) {
+        return NULL;
+    }
+    if (!set_shape(g, name ? name : "constant", rank, dims, &s)) {
+        return &g->poison;
+    }
+    if (data == NULL) {
+        return kiln__graph_fail(g, KILN_E_INVALID_ARG, "kiln_constant('%s'): data is NULL",
+                                name ? name : "");
+    }
+    struct kiln_tensor *t = kiln__leaf(g, name, dt, &s, KILN__F_CONST);
+    if (t->flags & KILN__F_POISON) {
+        return t;
+    }
+    size_t nb = kiln_tensor_n_bytes(t);
+    t->const_data = kiln__alloc(g->ctx, nb > 0 ? nb : 1, "a constant's data");
+    if (t->const_data == NULL) {
+        return kiln__graph_fail(g, KILN_E_OUT_OF_HOST_MEMORY, "%s", kiln_last_error());
+    }
+    memcpy(t->const_data, data, nb);
+    return t;
 }
 
 static bool frozen(const kiln_graph *g, const char *name)

@@ -69,6 +69,8 @@ struct kiln_tensor {
     struct kiln_tensor *direct;
     struct kiln_buffer *plan_buf; /* the planned storage of a direct tensor */
     size_t plan_offset;
+    /* kiln_constant leaves: their host data (n_bytes, owned), uploaded at compile */
+    void *const_data;
 };
 
 #define KILN__MAX_FROZEN 8

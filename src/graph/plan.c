@@ -121,6 +121,10 @@ static kiln_status plan_arena(kiln_graph *g, size_t align, size_t lead, size_t g
 
 kiln_status kiln__leaf_init_data(const struct kiln_tensor *t, float *host)
 {
+    if (t->const_data != NULL) {
+        memcpy(host, t->const_data, kiln_tensor_n_bytes(t));
+        return KILN_OK;
+    }
     return kiln__init_values(&t->shape, t->init, t->init_arg, t->init_seed, t->init_stream, t->name,
                              host);
 }

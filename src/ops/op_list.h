@@ -112,6 +112,15 @@ KILN_OP_P(SEQUENCE_MASK, index, 1, sequence_mask, /* (lengths i32) -> f32 [.., m
 /* rnn: one direction of a recurrent layer over a padded batch (see src/ops/rnn.c) */
 KILN_OP(RNN_SEQ, rnn, 5)     /* (xg [T,N,G], w_hh [G,H], b_hh [G], s0, mask [T,N]) -> flat */
 KILN_OP(RNN_SEQ_BWD, rnn, 5) /* (y, dy, w_hh, s0, mask) -> flat gate and state gradients */
+/* layernorm: over the last norm_dims dims, viewed as [rows, cols] (src/ops/layernorm.c) */
+KILN_OP_P(LAYER_NORM, layernorm, 3, layer_norm, /* (x, gamma, beta) -> y, gamma [cols] */
+          float eps;                            /* PyTorch's eps */
+          int32_t norm_dims;                    /* the normalized trailing dims */
+          int32_t rows;                         /* derived: the rows of x as [rows, cols] */
+          int32_t cols;)                        /* derived: the product of those dims */
+KILN_OP(LAYER_NORM_STATS, layernorm, 1)         /* (x) -> [rows, 2] mean, rstd */
+KILN_OP(LAYER_NORM_BWD, layernorm, 4)           /* (x, stats, gamma, dy) -> dx */
+KILN_OP(LAYER_NORM_BWD_PARAMS, layernorm, 3)    /* (x, stats, dy) -> [2, cols] dgamma, dbeta */
 #ifdef KILN__OP_P_DEFAULT
 #undef KILN_OP_P
 #undef KILN__OP_P_DEFAULT

@@ -336,6 +336,10 @@ FWD.update({
     # kiln: cond != 0 (NaN counts as true, -0 as false), for f32 and i32 conditions
     "where": lambda i, p: torch.where(i[0] != 0, i[1], i[2]),
     "sequence_mask": lambda i, p: op_sequence_mask(i[0], p),
+    "layer_norm": lambda i, p: F.layer_norm(i[0], ln_shape(i[0], p), i[1], i[2], f32(p["eps"])),
+    "layer_norm_stats": lambda i, p: op_layer_norm_stats(i[0], p),
+    "layer_norm_bwd": lambda i, p: op_layer_norm_bwd(i[0], i[1], i[2], i[3], p),
+    "layer_norm_bwd_params": lambda i, p: op_layer_norm_bwd(i[0], i[1], None, i[2], p, True),
 })
 
 
@@ -447,6 +451,9 @@ RAW_PARAMS = {
     "sequence_mask": [("max_len", "i")],
 }
 RAW_PARAMS["scatter_add"] = RAW_PARAMS["bucket_indices"] = RAW_PARAMS["gather"]
+RAW_PARAMS["layer_norm"] = [("eps", "f"), ("norm_dims", "i"), ("rows", "i"), ("cols", "i")]
+for _op in ("layer_norm_stats", "layer_norm_bwd", "layer_norm_bwd_params"):
+    RAW_PARAMS[_op] = RAW_PARAMS["layer_norm"]
 
 
 def decode_params(op, p):
@@ -515,6 +522,38 @@ def op_bucket_indices(idx, p):
         k += len(b)
     out = starts + [k] + [j for b in blocks for j in b] + [-1] * (len(ids) - k)
     return torch.tensor(out, dtype=torch.int64)
+
+
+def ln_shape(x, p):
+    return list(x.shape[x.dim() - p["norm_dims"]:])
+
+
+def ln_mean_rstd(x, st, p):
+    """kiln's [rows, 2] statistics as native_layer_norm's mean and rstd (x's leading dims,
+    then ones). Contiguous copies: the CPU kernel reads them as dense arrays whatever
+    their strides (a column view of st gives wrong results)."""
+    lead = list(x.shape[:x.dim() - p["norm_dims"]]) + [1] * p["norm_dims"]
+    return st[:, 0].contiguous().reshape(lead), st[:, 1].contiguous().reshape(lead)
+
+
+def op_layer_norm_stats(x, p):
+    """Per row: the mean and 1 / sqrt(biased variance + eps) (var_mean over the normalized
+    dims)."""
+    dims = list(range(x.dim() - p["norm_dims"], x.dim()))
+    var, mean = torch.var_mean(x, dim=dims, unbiased=False)
+    return torch.stack([mean.reshape(-1), torch.rsqrt(var.reshape(-1) + f32(p["eps"]))], dim=1)
+
+
+def op_layer_norm_bwd(x, st, g, dy, p, params=False):
+    """aten.native_layer_norm_backward, which takes the statistics as kiln's _BWD ops do
+    (the saved mean and rstd of the forward pass): dx, or d gamma and d beta as [2, cols]."""
+    mean, rstd = ln_mean_rstd(x, st, p)
+    shape = ln_shape(x, p)
+    if g is None:
+        g = torch.ones(shape, dtype=x.dtype)
+    dx, dg, db = A.native_layer_norm_backward(dy, x, shape, mean, rstd, g, torch.zeros_like(g),
+                                              [True, True, True])
+    return torch.stack([dg.reshape(-1), db.reshape(-1)]) if params else dx
 
 
 def op_sequence_mask(lengths, p):

@@ -13,6 +13,8 @@ int cmd_train_classifier(const char *model, int argc, char **argv); /* train_ima
 int cmd_train_gan(int argc, char **argv);                           /* train_gan.c */
 int cmd_train_text(const char *model, int argc, char **argv);       /* train_text.c */
 int cmd_train_charlm(int argc, char **argv);                        /* train_lm.c */
+int cmd_train_treenn(int argc, char **argv);                        /* train_tree.c */
+void treenn_help(FILE *f);
 
 int cmd_info(int argc, char **argv); /* info.c */
 void info_help(FILE *f);

@@ -30,7 +30,8 @@ static void usage(FILE *f)
                "  train MODEL      train mlp, lenet, alexnet, vgg, googlenet, resnet or gan on\n"
                "                   Fashion-MNIST, with checkpoints, --resume and a metrics log;\n"
                "                   textcnn or textrnn on label<TAB>text files (fortunes-zh-5);\n"
-               "                   charlm, a character language model, on a text\n"
+               "                   charlm, a character language model, on a text;\n"
+               "                   treenn, a tree net on boolean-expression trees\n"
                "  sample CHECKPOINT\n"
                "                   generate text with a character language model\n"
                "  eval CHECKPOINT  test accuracy, loss, per-class precision and recall, confusion\n"
@@ -62,6 +63,10 @@ static int cmd_help(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (strcmp(c, "train") == 0) {
+        if (argc > 1 && strcmp(argv[1], "treenn") == 0) {
+            treenn_help(stdout);
+            return EXIT_SUCCESS;
+        }
         if (argc > 1 && train_scope(argv[1]) == 0) {
             fprintf(stderr, "kiln help: unknown model '%s'\n", argv[1]);
             return EXIT_USAGE;
@@ -87,10 +92,13 @@ static int cmd_train(int argc, char **argv)
         model = argv[0];
         argc--;
         argv++;
+        if (strcmp(model, "treenn") == 0) {
+            return cmd_train_treenn(argc, argv);
+        }
         if (train_scope(model) == 0) {
             fprintf(stderr,
                     "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
-                    "googlenet, resnet, gan, textcnn, textrnn, charlm\n",
+                    "googlenet, resnet, gan, textcnn, textrnn, charlm, treenn\n",
                     model);
             return EXIT_USAGE;
         }

@@ -48,6 +48,7 @@ enum kiln__cl_prog {
     KILN__CL_NORM,
     KILN__CL_RNN,
     KILN__CL_INDEX,
+    KILN__CL_LAYERNORM,
     KILN__CL_N_PROGS
 };
 

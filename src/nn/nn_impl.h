@@ -1,0 +1,14 @@
+/*
+ * nn_impl.h - helpers shared by the layer files of src/nn that are not public API.
+ */
+#ifndef KILN_NN_IMPL_H
+#define KILN_NN_IMPL_H
+
+#include <stdint.h>
+
+/* The seed of dropout site `site` of the layer called name under the model seed:
+ * distinct layers and sites get unrelated masks (a dropout mask is a function of its
+ * seed, the run and the element index only). */
+uint64_t kiln__nn_site_seed(uint64_t seed, const char *name, uint32_t site);
+
+#endif /* KILN_NN_IMPL_H */
