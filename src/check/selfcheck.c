@@ -266,12 +266,11 @@ static const char *shapes_of(const struct kiln__sc_case *c, char *buf, size_t n)
     return buf;
 }
 
-/* Runs case ci on ctx and cpu; fills r (message into msg). */
-static void run_case(kiln_context *ctx, kiln_context *cpu, int32_t ci,
-                     struct kiln_selfcheck_case *r, char *msg, size_t n, unsigned char *ran,
-                     unsigned char *seen)
+/* Runs case c (the ci-th: its inputs' seed) on ctx and cpu; fills r (message into msg). */
+static void run_case(kiln_context *ctx, kiln_context *cpu, const struct kiln__sc_case *c,
+                     int32_t ci, struct kiln_selfcheck_case *r, char *msg, size_t n,
+                     unsigned char *ran, unsigned char *seen)
 {
-    const struct kiln__sc_case *c = &kiln__sc_cases[ci];
     void *data[KILN__SC_MAX_IN] = {NULL};
     struct side ref, got;
     memset(&ref, 0, sizeof(ref));
@@ -348,8 +347,22 @@ kiln_status kiln_selfcheck(kiln_context *ctx, const char *only_op, kiln_selfchec
     memset(seen, 0, sizeof(seen));
     memset(ran, 0, sizeof(ran));
     double t_all = now_s();
-    for (int32_t i = 0; i < kiln__sc_n_cases; i++) {
-        const struct kiln__sc_case *c = &kiln__sc_cases[i];
+    /* the table's cases, then those of the ops' descriptors */
+    int32_t n_all = kiln__sc_n_cases;
+    for (int op = 0; op < KILN_OP_COUNT; op++) {
+        n_all += kiln__ops[op]->n_checks;
+    }
+    for (int32_t i = 0, op = 0, k = 0; i < n_all; i++) {
+        const struct kiln__sc_case *c = NULL;
+        if (i < kiln__sc_n_cases) {
+            c = &kiln__sc_cases[i];
+        } else {
+            while (k >= kiln__ops[op]->n_checks) {
+                op++;
+                k = 0;
+            }
+            c = &kiln__ops[op]->checks[k++];
+        }
         struct kiln_selfcheck_case r = {
             kiln__op_name(c->op), c->note, shapes_of(c, shapes, sizeof(shapes)),
             KILN_SELFCHECK_PASS,  msg,     0.0};
@@ -357,7 +370,7 @@ kiln_status kiln_selfcheck(kiln_context *ctx, const char *only_op, kiln_selfchec
             continue;
         }
         double t0 = now_s();
-        run_case(ctx, cpu, i, &r, msg, sizeof(msg), ran, seen);
+        run_case(ctx, cpu, c, i, &r, msg, sizeof(msg), ran, seen);
         r.seconds = now_s() - t0;
         sum.n_cases++;
         sum.n_passed += r.result == KILN_SELFCHECK_PASS;

@@ -22,6 +22,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../check/selfcheck_impl.h"
 #include "../graph/graph_impl.h"
 #include "family.h"
 
@@ -301,8 +302,41 @@ static int64_t col_items(const struct kiln_tensor *n)
         .gpu_items = items,                                                                        \
     }
 
+/* The self-check's cases: the forward op with gradients of x, gamma and beta, which
+ * bring in the statistics and both backward ops. */
+static kiln_tensor *check_build(kiln_graph *g, kiln_tensor *const *in)
+{
+    return kiln_layer_norm(g, in[0], in[1], in[2], in[1]->shape.rank, 1e-5f);
+}
+static const struct kiln__sc_case checks[] = {
+    {.op = KILN_OP_LAYER_NORM,
+     .note = "over the last dim of 5 x 7 x 67",
+     .n_in = 3,
+     .shape = {{3, {5, 7, 67}}, {1, {67}}, {1, {67}}},
+     .grad_mask = 7,
+     .build = check_build},
+    {.op = KILN_OP_LAYER_NORM,
+     .note = "over the last two dims of 3 x 4 x 5",
+     .n_in = 3,
+     .shape = {{3, {3, 4, 5}}, {2, {4, 5}}, {2, {4, 5}}},
+     .grad_mask = 7,
+     .build = check_build},
+};
+
 /* PyTorch: F.layer_norm(x, x.shape[-norm_dims:], gamma, beta, eps). */
-LN_DESC(LAYER_NORM, "layer_norm", 3, infer_layer_norm, bwd_layer_norm, ref_layer_norm, row_items);
+const struct kiln__op_desc kiln__desc_LAYER_NORM = {
+    .name = "layer_norm",
+    .n_in = 3,
+    .flags = KILN__OPF_GENERIC,
+    .params_bytes = sizeof(struct kiln__p_layer_norm),
+    .infer = infer_layer_norm,
+    .backward = bwd_layer_norm,
+    .cpu_ref = ref_layer_norm,
+    .tol = {1e-7, 1e-4, 1e-3},
+    .gpu_items = row_items,
+    .checks = checks,
+    .n_checks = (int32_t)(sizeof(checks) / sizeof(checks[0])),
+};
 /* PyTorch: torch.var_mean(unbiased=False) over the normalized dims, rstd = rsqrt(var + eps). */
 LN_DESC(LAYER_NORM_STATS, "layer_norm_stats", 1, infer_stats, NULL, ref_stats, row_items);
 /* PyTorch: the vector-Jacobian products of F.layer_norm at the given statistics. */

@@ -220,6 +220,8 @@ struct kiln__gen_hdr {
 /* Params of generic ops must fit a 128-byte push-constant block after the header. */
 #define KILN__GEN_PARAMS_MAX (128 - KILN__GEN_HDR_BYTES)
 
+struct kiln__sc_case;
+
 struct kiln__op_desc {
     const char *name; /* lowercase, e.g. "matmul" */
     uint8_t n_in;
@@ -242,6 +244,11 @@ struct kiln__op_desc {
      * source (no kernel runs) when the backend can bind that offset (its
      * view_alignment), else it runs as a copy. */
     bool (*view)(const struct kiln_tensor *n, size_t *offset);
+    /* optional: n_checks cases of kiln_selfcheck (src/check/selfcheck_impl.h) that run
+     * the op, kept beside its descriptor; the older ops' cases are in the table of
+     * src/check/selfcheck_cases.c. The self-check fails an op that no case runs. */
+    const struct kiln__sc_case *checks;
+    int32_t n_checks;
 };
 
 extern const struct kiln__op_desc *const kiln__ops[KILN_OP_COUNT];
