@@ -189,7 +189,17 @@ def group_env(kiln, out, _):
         p = run([kiln, "info"], env={"KILN_CHECK": "nan"})
         check("KILN_CHECK=nan" in p.stdout and "MALFORMED" not in p.stdout, "KILN_CHECK=nan")
 
-    for t in (refused_before_work, bad_device_before_data, info_flags):
+    def one_process_models_under_mpirun():
+        # mpirun's environment without mpirun: the models data-parallel training does not
+        # cover refuse to start N copies of one run
+        for model in ("gan", "textrnn", "charlm", "treenn"):
+            p = run([kiln, "train", model, "--max-steps", "1"],
+                    env={"KILN_BACKEND": "cpu", "OMPI_COMM_WORLD_SIZE": "2"}, ok=False)
+            check(p.returncode == 2 and "trains in one process" in p.stderr,
+                  model + " is refused under mpirun: " + p.stderr)
+
+    for t in (refused_before_work, bad_device_before_data, info_flags,
+              one_process_models_under_mpirun):
         case(t)
 
 

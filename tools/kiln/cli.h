@@ -234,6 +234,9 @@ struct dist {
 
 /* The number of processes an MPI launcher started (0 without one). */
 int dist_launched(void);
+/* EXIT_SUCCESS, or EXIT_USAGE with a message when model (not an image classifier:
+ * the GAN, text and tree models) was started as several processes by mpirun. */
+int dist_single(const char *model);
 
 /* Creates the communicator (the --comm-timeout of a) and checks that --batch divides
  * among the ranks. Returns EXIT_SUCCESS or an exit status after printing why. */

@@ -25,6 +25,20 @@ int dist_launched(void)
     return 0;
 }
 
+int dist_single(const char *model)
+{
+    int n = dist_launched();
+    if (n > 1) {
+        fprintf(stderr,
+                "kiln train %s: this model trains in one process; data-parallel training "
+                "under mpirun covers the image classifiers (mlp, lenet, alexnet, vgg, "
+                "googlenet, resnet), and %d processes were started\n",
+                model, n);
+        return EXIT_USAGE;
+    }
+    return EXIT_SUCCESS;
+}
+
 int dist_begin(struct dist *d, const struct train_args *a)
 {
     struct kiln_comm_options o = KILN_COMM_OPTIONS_INIT;

@@ -92,6 +92,11 @@ static int cmd_train(int argc, char **argv)
         model = argv[0];
         argc--;
         argv++;
+        int single =
+            strcmp(model, "treenn") == 0 || strcmp(model, "gan") == 0 || text_scope(model) != 0;
+        if (single && dist_single(model) != EXIT_SUCCESS) {
+            return EXIT_USAGE;
+        }
         if (strcmp(model, "treenn") == 0) {
             return cmd_train_treenn(argc, argv);
         }

@@ -198,6 +198,11 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
         train_setup_fini(&su);
         return rc < 0 ? EXIT_SUCCESS : rc;
     }
+    if ((strcmp(a.model, "gan") == 0 || text_scope(a.model) != 0) &&
+        dist_single(a.model) != EXIT_SUCCESS) {
+        train_setup_fini(&su);
+        return EXIT_USAGE;
+    }
     if (strcmp(a.model, "gan") == 0) { /* `kiln train --resume` of a GAN's checkpoint */
         train_setup_fini(&su);
         return cmd_train_gan(argc, argv);
