@@ -151,6 +151,7 @@ static int hints(struct tee *t, kiln_context *ctx, const struct kiln_device_info
 {
     int n = 0;
     const char *be = kiln_context_backend(ctx);
+    be = be != NULL ? be : "?";
     struct kiln_context_options co = KILN_CONTEXT_OPTIONS_INIT;
     kiln_context *cpu = NULL;
     double here = matmul_gflops(ctx), on_cpu = here;
