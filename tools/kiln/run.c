@@ -443,6 +443,13 @@ void train_help(FILE *f, const char *model)
             opts_wrap(f, model_help[i][1], 13, 13, 100);
         }
     }
+    if (model == NULL) {
+        fprintf(f, "  %-10s ", "treenn");
+        opts_wrap(f,
+                  "a recursive tree net on boolean-expression trees, with options of its own "
+                  "(kiln train treenn --help)",
+                  13, 13, 100);
+    }
     if (scope & SC_CLASSIFIER) {
         fprintf(f, "\nImage models train on Fashion-MNIST and print the loss and accuracies per "
                    "epoch.\n");
