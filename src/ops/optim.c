@@ -66,36 +66,32 @@ static kiln_status ref_adam(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
-/* One step is a few roundings per element; FMA contraction and sqrt/divide precision
- * differ by an ULP or two between devices. */
+/* An in-place update of w (src[0]) and its state (the sources in mask) from the
+ * gradient. One step is a few roundings per element; FMA contraction and sqrt/divide
+ * precision differ by an ULP or two between devices. */
+#define UPDATE_DESC(NAME, lname, nin, mask, ptype, ref)                                            \
+    const struct kiln__op_desc kiln__desc_##NAME = {                                               \
+        .name = lname,                                                                             \
+        .n_in = nin,                                                                               \
+        .flags = KILN__OPF_INPLACE,                                                                \
+        .inplace_mask = mask,                                                                      \
+        .params_bytes = sizeof(struct ptype),                                                      \
+        .infer = infer_update,                                                                     \
+        .cpu_ref = ref,                                                                            \
+        .tol = {1e-12, 1e-6, 1e-5},                                                                \
+    }
+
 /* PyTorch: one torch.optim.SGD step. The velocity input is the momentum_buffer left by
  * the previous step; at step 1 (params.step <= 1) it is ignored and the buffer starts
  * as the gradient, as PyTorch creates it. */
-const struct kiln__op_desc kiln__desc_SGD_UPDATE = {
-    .name = "sgd_update",
-    .n_in = 3,
-    .flags = KILN__OPF_INPLACE,
-    .inplace_mask = (1u << 0) | (1u << 2),
-    .params_bytes = sizeof(struct kiln__p_sgd),
-    .infer = infer_update,
-    .cpu_ref = ref_sgd,
-    .tol = {1e-12, 1e-6, 1e-5},
-};
+UPDATE_DESC(SGD_UPDATE, "sgd_update", 3, (1u << 0) | (1u << 2), kiln__p_sgd, ref_sgd);
 
 /* PyTorch: one torch.optim.Adam step (AdamW when decoupled). m and v are exp_avg and
  * exp_avg_sq left by step t - 1 (zeros before step 1: unlike PyTorch, kiln does not
  * create them, the planner zeroes optimizer state); bc1 and bc2 are PyTorch's bias
  * corrections for step t. */
-const struct kiln__op_desc kiln__desc_ADAM_UPDATE = {
-    .name = "adam_update",
-    .n_in = 4,
-    .flags = KILN__OPF_INPLACE,
-    .inplace_mask = (1u << 0) | (1u << 2) | (1u << 3),
-    .params_bytes = sizeof(struct kiln__p_adam),
-    .infer = infer_update,
-    .cpu_ref = ref_adam,
-    .tol = {1e-12, 1e-6, 1e-5},
-};
+UPDATE_DESC(ADAM_UPDATE, "adam_update", 4, (1u << 0) | (1u << 2) | (1u << 3), kiln__p_adam,
+            ref_adam);
 
 /* PyTorch: one torch.optim.RMSprop step (momentum 0, centered False): g = grad + wd w,
  * v = alpha v + (1 - alpha) g^2, w -= lr g / (sqrt(v) + eps), in that order. */
@@ -134,28 +130,12 @@ static kiln_status ref_adagrad(const struct kiln__op_args *args)
 }
 
 /* square_avg starts at zero (the planner zeroes optimizer state), as PyTorch's. */
-const struct kiln__op_desc kiln__desc_RMSPROP_UPDATE = {
-    .name = "rmsprop_update",
-    .n_in = 3,
-    .flags = KILN__OPF_INPLACE,
-    .inplace_mask = (1u << 0) | (1u << 2),
-    .params_bytes = sizeof(struct kiln__p_rmsprop),
-    .infer = infer_update,
-    .cpu_ref = ref_rmsprop,
-    .tol = {1e-12, 1e-6, 1e-5},
-};
+UPDATE_DESC(RMSPROP_UPDATE, "rmsprop_update", 3, (1u << 0) | (1u << 2), kiln__p_rmsprop,
+            ref_rmsprop);
 
 /* The sum starts at zero: PyTorch's initial_accumulator_value = 0. */
-const struct kiln__op_desc kiln__desc_ADAGRAD_UPDATE = {
-    .name = "adagrad_update",
-    .n_in = 3,
-    .flags = KILN__OPF_INPLACE,
-    .inplace_mask = (1u << 0) | (1u << 2),
-    .params_bytes = sizeof(struct kiln__p_adagrad),
-    .infer = infer_update,
-    .cpu_ref = ref_adagrad,
-    .tol = {1e-12, 1e-6, 1e-5},
-};
+UPDATE_DESC(ADAGRAD_UPDATE, "adagrad_update", 3, (1u << 0) | (1u << 2), kiln__p_adagrad,
+            ref_adagrad);
 
 /* ==== ACCUMULATE ==== */
 
