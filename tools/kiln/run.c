@@ -93,6 +93,18 @@ void run_log(struct run *r, const char *row)
 
 /* ==== Setup ==== */
 
+int run_complete(const struct train_setup *su, int64_t total_steps)
+{
+    if (su->meta == NULL || su->pos.step < total_steps) {
+        return 0;
+    }
+    fprintf(stderr,
+            "kiln train: the run of %s is complete (step %lld of %lld); --epochs or "
+            "--max-steps extend it\n",
+            su->ckpt, (long long)su->pos.step, (long long)total_steps);
+    return 1;
+}
+
 double run_elapsed(const struct run *r)
 {
     return r->pos.elapsed + (now_s() - r->t0);

@@ -91,6 +91,10 @@ int run_begin(struct run *r, const struct train_args *a, const struct train_setu
               int64_t total_steps);
 void run_end(struct run *r);
 
+/* 1 after saying so when the checkpoint su resumes from already reached total_steps
+ * (the run is complete: only --epochs or --max-steps extend it), else 0. */
+int run_complete(const struct train_setup *su, int64_t total_steps);
+
 /* Elapsed training seconds of the whole run (before and in this process). */
 double run_elapsed(const struct run *r);
 

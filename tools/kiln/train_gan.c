@@ -279,11 +279,7 @@ int cmd_train_gan(int argc, char **argv)
     if (per < 1 || !run_begin(&r, &a, &su, &cfg, kiln_gan_store(l.gan), per, total)) {
         goto done;
     }
-    if (su.meta != NULL && su.pos.step >= total) {
-        fprintf(stderr,
-                "kiln train: the run of %s is complete (step %lld of %lld); --epochs or "
-                "--max-steps extend it\n",
-                su.ckpt, (long long)su.pos.step, (long long)total);
+    if (run_complete(&su, total)) {
         rc = EXIT_SUCCESS;
         goto done;
     }

@@ -251,11 +251,7 @@ int cmd_train_classifier(const char *model, int argc, char **argv)
     if (!run_begin(&r, &a, &su, &cfg, store, per, total)) {
         goto done;
     }
-    if (su.meta != NULL && su.pos.step >= total) {
-        fprintf(stderr,
-                "kiln train: the run of %s is complete (step %lld of %lld); --epochs or "
-                "--max-steps extend it\n",
-                su.ckpt, (long long)su.pos.step, (long long)total);
+    if (run_complete(&su, total)) {
         rc = EXIT_SUCCESS;
         goto done;
     }

@@ -426,11 +426,7 @@ int cmd_train_charlm(int argc, char **argv)
     if (!run_begin(&r, &a, &su, &cfg, store, L.per, L.total)) {
         goto done;
     }
-    if (su.meta != NULL && su.pos.step >= L.total) {
-        fprintf(stderr,
-                "kiln train: the run of %s is complete (step %lld of %lld); --epochs or "
-                "--max-steps extend it\n",
-                su.ckpt, (long long)su.pos.step, (long long)L.total);
+    if (run_complete(&su, L.total)) {
         rc = EXIT_SUCCESS;
         goto done;
     }
