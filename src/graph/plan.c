@@ -181,7 +181,8 @@ static kiln_status bind_store(kiln_graph *g)
 
 /* Finds the gradient sinks whose source can be computed straight into the store: an op
  * result (not a leaf, not a view of another tensor's storage) of the gradient's size that
- * nothing but the sink reads. */
+ * nothing but the sink reads. Views run no kernel, so a view between the result and the
+ * sink (the reshape after a bias gradient's sum) is not a reader: its readers are. */
 static kiln_status find_direct(kiln_graph *g)
 {
     int32_t *readers = kiln__calloc(g->ctx, sizeof(*readers) * (size_t)g->n_nodes, "the planner");
@@ -190,6 +191,9 @@ static kiln_status find_direct(kiln_graph *g)
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
         const struct kiln_tensor *n = g->nodes[i];
+        if (kiln__is_view(n)) {
+            continue;
+        }
         for (int j = 0; j < n->n_src; j++) {
             readers[n->src[j]->view_root->id]++;
         }

@@ -167,6 +167,23 @@ START_TEST(test_profile_rows)
 }
 END_TEST
 
+/* The gradients are computed straight into the store's (the store's gradients are zero
+ * at every step, after the optimizer cleared them): the bias gradients too, whose sums
+ * reach their sinks through a reshape. The one accumulate left is the clearing. */
+START_TEST(test_direct_gradients)
+{
+    struct kiln_profile_row rows[MAX_ROWS];
+    step();
+    EXPECT_OK(kiln_context_set_profiling(ctx, 1));
+    kiln_context_reset_stats(ctx);
+    step();
+    int32_t n = kiln_context_profile(ctx, rows, MAX_ROWS);
+    const struct kiln_profile_row *acc = find(rows, n, "accumulate");
+    ck_assert_ptr_nonnull(acc);
+    ck_assert_uint_eq(acc->nodes, 1);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     struct kiln_profile_row r;
@@ -192,6 +209,7 @@ int main(int argc, char **argv)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_counts_launches);
     tcase_add_test(tc, test_profile_rows);
+    tcase_add_test(tc, test_direct_gradients);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return core_run_suite(s);
