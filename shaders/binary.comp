@@ -1,6 +1,7 @@
 #version 450
 /*
- * binary.comp - add, sub, mul, div (-DOP_ADD ...) with numpy broadcasting over 4
+ * binary.comp - add, sub, mul, div and relu(a + b) (-DOP_ADD ... -DOP_ADD_RELU: the
+ * planner's fusion of an add and a relu) with numpy broadcasting over 4
  * padded dims, or 8 with -DND: the host passes the output dims and each source's
  * element strides (0 along broadcast dims), as kiln__gpu_iter_bcast computes them.
  */
@@ -56,6 +57,9 @@ void main()
         y[i] = x * z;
 #elif defined(OP_DIV)
         y[i] = x / z;
+#elif defined(OP_ADD_RELU)
+        float s = x + z;
+        y[i] = s > 0.0 ? s : 0.0;
 #else
 #error "binary.comp: no OP_ defined"
 #endif

@@ -226,10 +226,11 @@ static void eval_binary(const struct kiln_tensor *n, double *const *in, double *
     for (int64_t o = 0; o < n->n_elems; o++) {
         double a = in[0][bcast_index(os, &n->src[0]->shape, o)];
         double b = in[1][bcast_index(os, &n->src[1]->shape, o)];
-        out[o] = n->op == KILN_OP_ADD   ? a + b
-                 : n->op == KILN_OP_SUB ? a - b
-                 : n->op == KILN_OP_MUL ? a * b
-                                        : a / b;
+        out[o] = n->op == KILN_OP_ADD        ? a + b
+                 : n->op == KILN_OP_SUB      ? a - b
+                 : n->op == KILN_OP_MUL      ? a * b
+                 : n->op == KILN_OP_ADD_RELU ? (a + b > 0.0 ? a + b : 0.0)
+                                             : a / b;
     }
 }
 
@@ -443,6 +444,7 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_SUB] = {eval_binary, R64_TOL_EXACT},
     [KILN_OP_MUL] = {eval_binary, R64_TOL_EXACT},
     [KILN_OP_DIV] = {eval_binary, R64_TOL_EXACT},
+    [KILN_OP_ADD_RELU] = {eval_binary, R64_TOL_EXACT},
     [KILN_OP_SCALE_SHIFT] = {eval_unary, R64_TOL_FEW_ROUNDINGS},
     [KILN_OP_RELU] = {eval_unary, R64_TOL_EXACT},
     [KILN_OP_LEAKY_RELU] = {eval_unary, R64_TOL_EXACT},

@@ -44,6 +44,11 @@ static kiln_tensor *b_add(kiln_graph *g, kiln_tensor *const *in)
 {
     return kiln_add(g, in[0], in[1]);
 }
+/* The fused op itself (the planner makes it from relu(add) on GPU backends only). */
+static kiln_tensor *b_add_relu(kiln_graph *g, kiln_tensor *const *in)
+{
+    return kiln__node(g, KILN_OP_ADD_RELU, 2, in, NULL, 0);
+}
 static kiln_tensor *b_sub(kiln_graph *g, kiln_tensor *const *in)
 {
     return kiln_sub(g, in[0], in[1]);
@@ -314,6 +319,7 @@ const struct kiln__sc_case kiln__sc_cases[] = {
     BINARY(KILN_OP_SUB, b_sub, -1.0f, 1.0f),
     BINARY(KILN_OP_MUL, b_mul, -1.0f, 1.0f),
     BINARY(KILN_OP_DIV, b_div, 0.5f, 2.0f),
+    BINARY(KILN_OP_ADD_RELU, b_add_relu, -1.0f, 1.0f),
     UNARY(KILN_OP_SCALE_SHIFT, b_scale_shift, -1.0f, 1.0f),
     UNARY(KILN_OP_RELU, b_relu, -1.0f, 1.0f),
     UNARY(KILN_OP_LEAKY_RELU, b_leaky_relu, -1.0f, 1.0f),

@@ -159,6 +159,17 @@ struct kiln_tensor *kiln__accumulate(kiln_graph *g, struct kiln_tensor *dst, str
  * element off: the flat views optimizers and gradient clearing run over. */
 struct kiln_tensor *kiln__store_range(kiln_graph *g, int32_t seg, int part, int64_t off, int64_t n);
 
+/* ---- Fusion (src/graph/fuse.c) ---- */
+
+/*
+ * Rewrites pairs of nodes of g that the backend can run as one fused op (the patterns
+ * are listed in fuse.c): the first node takes the fused op, the second becomes a view
+ * of it. Nothing on the CPU backends. Called by kiln_graph_compile after every node's
+ * kernel was found and before memory is planned. Returns KILN_OK or
+ * KILN_E_OUT_OF_HOST_MEMORY (the graph is then unchanged).
+ */
+kiln_status kiln__graph_fuse(kiln_graph *g);
+
 /* ---- Guard bands (src/graph/plan.c; used by the op tests) ---- */
 
 /*

@@ -1,9 +1,9 @@
 /*
- * plan.c - graph compilation: checks that the backend runs every node, allocates the
- * parameter store's new entries and binds the leaves that borrow store storage, plans
- * the graph's own device memory (inputs, kept tensors and constants in one buffer;
- * intermediates in an arena where buffers are reused once their last reader has run),
- * allocates both buffers on the backend and writes the constants' initial values.
+ * plan.c - graph compilation: checks that the backend runs every node, fuses what the
+ * backend can run fused (fuse.c), allocates the parameter store's new entries and binds
+ * the leaves that borrow store storage, plans the graph's own device memory (inputs, kept tensors
+ * and constants in one buffer; intermediates in an arena where buffers are reused once their last
+ * reader has run), allocates both buffers on the backend and writes the constants' initial values.
  */
 #include <math.h>
 #include <stdio.h>
@@ -370,6 +370,7 @@ kiln_status kiln_graph_compile(kiln_graph *g)
     }
     struct kiln_backend *be = &g->ctx->be;
     KILN_TRY(check_kernels(g));
+    KILN_TRY(kiln__graph_fuse(g));
     KILN_TRY(bind_store(g));
 
     size_t align = be->alignment;

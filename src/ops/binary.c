@@ -1,7 +1,10 @@
 /*
  * binary.c - add, sub, mul and div with numpy broadcasting over up to KILN_MAX_DIMS dims: the
  * builders, shape inference, backward rules and the CPU reference. Sources are
- * right-aligned; a dim of 1 (or a missing leading dim) repeats along the other's.
+ * right-aligned; a dim of 1 (or a missing leading dim) repeats along the other's. Also
+ * ADD_RELU, relu(a + b) in one pass: it has no public builder; the planner puts it in
+ * place of an ADD read only by a RELU on the GPU backends (src/graph/fuse.c), and its
+ * reference is the two ops' references composed.
  */
 #include <math.h>
 
@@ -43,6 +46,14 @@ static void bwd_add(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy
     }
 }
 
+/* y = relu(a + b): dy masked where y > 0 (RELU's rule reads y), then ADD's rule. */
+static void bwd_add_relu(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
+                         struct kiln_tensor **dx)
+{
+    struct kiln_tensor *src[2] = {n, dy};
+    bwd_add(g, n, kiln__node(g, KILN_OP_RELU_BWD, 2, src, NULL, 0), dx);
+}
+
 static void bwd_sub(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
                     struct kiln_tensor **dx)
 {
@@ -81,6 +92,12 @@ static void bwd_div(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy
 static inline float f_add(float a, float b)
 {
     return a + b;
+}
+/* ref_add, then ref_relu's x > 0 ? x : 0 on the rounded sum. */
+static inline float f_add_relu(float a, float b)
+{
+    float s = a + b;
+    return s > 0.0f ? s : 0.0f;
 }
 static inline float f_sub(float a, float b)
 {
@@ -132,6 +149,7 @@ BINARY_REF(ref_add, f_add)
 BINARY_REF(ref_sub, f_sub)
 BINARY_REF(ref_mul, f_mul)
 BINARY_REF(ref_div, f_div)
+BINARY_REF(ref_add_relu, f_add_relu)
 
 #define BINARY_DESC(NAME, lname, bwd, ref, ...)                                                    \
     const struct kiln__op_desc kiln__desc_##NAME = {.name = lname,                                 \
@@ -147,6 +165,7 @@ BINARY_DESC(ADD, "add", bwd_add, ref_add, {0, 0, 0});
 BINARY_DESC(SUB, "sub", bwd_sub, ref_sub, {0, 0, 0});
 BINARY_DESC(MUL, "mul", bwd_mul, ref_mul, {0, 0, 0});
 BINARY_DESC(DIV, "div", bwd_div, ref_div, {1e-10, 1e-6, 1e-5});
+BINARY_DESC(ADD_RELU, "add_relu", bwd_add_relu, ref_add_relu, {0, 0, 0});
 
 static kiln_tensor *binary(kiln_graph *g, int op, kiln_tensor *a, kiln_tensor *b)
 {

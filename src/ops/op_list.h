@@ -23,6 +23,7 @@ KILN_OP(ADD, binary, 2)
 KILN_OP(SUB, binary, 2)
 KILN_OP(MUL, binary, 2)
 KILN_OP(DIV, binary, 2)
+KILN_OP(ADD_RELU, binary, 2) /* max(0, a + b): ADD then RELU in one kernel (planner fusion) */
 /* unary: elementwise, same shape */
 KILN_OP(SCALE_SHIFT, unary, 1)
 KILN_OP(RELU, unary, 1)

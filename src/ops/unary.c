@@ -177,10 +177,13 @@ static void bwd_scale_shift(kiln_graph *g, struct kiln_tensor *n, struct kiln_te
     dx[0] = kiln_scale(g, dy, p->scale);
 }
 
+/* RELU_BWD reads the output y: y > 0 exactly where x > 0 (NaN included: relu(NaN) = 0),
+ * and y is kept anyway for the next layer's gradient, while x need not be: the planner
+ * can then fuse the ADD before a RELU (src/graph/fuse.c). */
 static void bwd_relu(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,
                      struct kiln_tensor **dx)
 {
-    dx[0] = bwd_node(g, KILN_OP_RELU_BWD, n->src[0], dy, NULL, 0);
+    dx[0] = bwd_node(g, KILN_OP_RELU_BWD, n, dy, NULL, 0);
 }
 
 static void bwd_leaky_relu(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy,

@@ -4,7 +4,9 @@
  * step of a small convolutional net is charged to its ops (nodes, launches, barriers,
  * bytes and time), the rows add up to the context's counters, come ordered by time,
  * are cleared by kiln_context_reset_stats, stop growing when profiling is off, and bad
- * arguments fail. Runs on the backend named by the first argument (default cpu).
+ * arguments fail; the launches that the planner saves (gradients straight into the
+ * store, bias + ReLU fused on the GPU backends) are gone. Runs on the backend named by the first
+ * argument (default cpu).
  */
 #include <string.h>
 
@@ -184,6 +186,34 @@ START_TEST(test_direct_gradients)
 }
 END_TEST
 
+/* On a GPU backend the planner runs the bias + ReLU as one add_relu launch (and the
+ * ReLU's gradient reads its output, so the sum is not kept); the CPU backend runs both. */
+START_TEST(test_fused_bias_relu)
+{
+    struct kiln_profile_row rows[MAX_ROWS];
+    EXPECT_OK(kiln_context_set_profiling(ctx, 1));
+    kiln_context_reset_stats(ctx);
+    step();
+    int32_t n = kiln_context_profile(ctx, rows, MAX_ROWS);
+    const struct kiln_profile_row *fused = find(rows, n, "add_relu");
+    const struct kiln_profile_row *relu = find(rows, n, "relu");
+    const struct kiln_profile_row *add = find(rows, n, "add");
+    ck_assert_ptr_nonnull(add); /* the logits' bias: no ReLU after it */
+    ck_assert_ptr_nonnull(find(rows, n, "relu_bwd"));
+    if (strcmp(core_backend, "cpu") == 0) {
+        ck_assert_ptr_null(fused);
+        ck_assert_ptr_nonnull(relu);
+        ck_assert_uint_eq(add->nodes, 2);
+    } else {
+        ck_assert_ptr_nonnull(fused);
+        ck_assert_uint_eq(fused->nodes, 1);
+        ck_assert_str_eq(fused->family, "binary");
+        ck_assert_ptr_null(relu);
+        ck_assert_uint_eq(add->nodes, 1);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     struct kiln_profile_row r;
@@ -210,6 +240,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_counts_launches);
     tcase_add_test(tc, test_profile_rows);
     tcase_add_test(tc, test_direct_gradients);
+    tcase_add_test(tc, test_fused_bias_relu);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return core_run_suite(s);

@@ -1,8 +1,9 @@
 /*
- * test_binary.c - case rows for add, sub, mul and div: equal shapes (odd, prime,
+ * test_binary.c - case rows for add, sub, mul, div and add_relu: equal shapes (odd, prime,
  * larger than a workgroup, rank 4) and numpy broadcasting (row, column, scalar-like,
  * rank-mismatched, both sides broadcast, rank 8 that merges into no fewer than 8 dims),
- * plus inf/nan agreement.
+ * plus inf/nan agreement; and the planner's fusion of relu(a + b) into add_relu on the
+ * GPU backends, checked against the unfused graph on the CPU.
  */
 #include <math.h>
 
@@ -62,11 +63,37 @@ static kiln_tensor *build_two_paths(kiln_graph *g, kiln_tensor *const *in, const
     return kiln_div(g, kiln_add(g, in[0], in[1]), den);
 }
 
+/* relu(a + b) through the public builders: one add_relu node on a GPU backend. */
+static kiln_tensor *build_bias_relu(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    (void)c;
+    return kiln_relu(g, kiln_add(g, in[0], in[1]));
+}
+
+/* relu(a + b) + (a + b): the sum has a second reader, so it is not fused. */
+static kiln_tensor *build_sum_reused(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    (void)c;
+    kiln_tensor *s = kiln_add(g, in[0], in[1]);
+    return kiln_add(g, kiln_relu(g, s), s);
+}
+
 static const struct oh_case cases[] = {
     PAIRS(KILN_OP_ADD, U),
     PAIRS(KILN_OP_SUB, U),
     PAIRS(KILN_OP_MUL, U),
     PAIRS(KILN_OP_DIV, DEN),
+    PAIRS(KILN_OP_ADD_RELU, U),
+    {.op = KILN_OP_ADD_RELU,
+     .note = "fused: relu(conv-like + bias)",
+     .shape = {OH_S4(3, 5, 7, 9), OH_S3(5, 1, 1)},
+     .gen = {U, U},
+     .build = build_bias_relu},
+    {.op = KILN_OP_ADD_RELU,
+     .note = "not fused: the sum read twice",
+     .shape = {OH_S2(13, 11), OH_S1(11)},
+     .gen = {U, U},
+     .build = build_sum_reused},
     {.op = KILN_OP_MUL,
      .note = "x * x (gradient accumulation)",
      .n_in = 1,
@@ -79,6 +106,13 @@ static const struct oh_case cases[] = {
      .gen = {U, U},
      .build = build_two_paths},
     {.op = KILN_OP_ADD,
+     .note = "inf/nan",
+     .shape = {OH_S1(37), OH_S1(37)},
+     .gen = {{OH_SPECIAL}, {OH_SPECIAL}},
+     .special = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 3.0e38f},
+     .n_special = 6,
+     .flags = OH_NO_FD | OH_NO_DOUBLE},
+    {.op = KILN_OP_ADD_RELU,
      .note = "inf/nan",
      .shape = {OH_S1(37), OH_S1(37)},
      .gen = {{OH_SPECIAL}, {OH_SPECIAL}},

@@ -131,6 +131,7 @@ FWD = {
     "scale_shift": lambda i, p: f32(p["scale"]) * i[0] + f32(p["shift"]),
     # kiln: x > 0 ? x : 0, so relu(NaN) = 0 (PyTorch propagates NaN).
     "relu": lambda i, p: torch.where(torch.isnan(i[0]), torch.zeros_like(i[0]), F.relu(i[0])),
+    "add_relu": lambda i, p: FWD["relu"]([i[0] + i[1]], p),
     "leaky_relu": lambda i, p: F.leaky_relu(i[0], negative_slope=f32(p["alpha"])),
     "sigmoid": lambda i, p: torch.sigmoid(i[0]),
     "tanh": lambda i, p: torch.tanh(i[0]),

@@ -32,13 +32,18 @@ static cl_long8 long8_of(const int64_t v[8])
  * dims (2). */
 static const char *binary_name(int op, int kind)
 {
-    static const char *const names[4][3] = {
+    static const char *const names[5][3] = {
         {"add", "add_c", "add_nd"},
         {"sub", "sub_c", "sub_nd"},
         {"mul", "mul_c", "mul_nd"},
         {"div_", "div__c", "div__nd"},
+        {"add_relu", "add_relu_c", "add_relu_nd"},
     };
-    int i = op == KILN_OP_ADD ? 0 : op == KILN_OP_SUB ? 1 : op == KILN_OP_MUL ? 2 : 3;
+    int i = op == KILN_OP_ADD        ? 0
+            : op == KILN_OP_SUB      ? 1
+            : op == KILN_OP_MUL      ? 2
+            : op == KILN_OP_ADD_RELU ? 4
+                                     : 3;
     return names[i][kind];
 }
 
@@ -349,6 +354,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_SUB] = {cl_binary, NULL},
     [KILN_OP_MUL] = {cl_binary, NULL},
     [KILN_OP_DIV] = {cl_binary, NULL},
+    [KILN_OP_ADD_RELU] = {cl_binary, NULL},
     [KILN_OP_SCALE_SHIFT] = {cl_unary, NULL},
     [KILN_OP_RELU] = {cl_unary, NULL},
     [KILN_OP_LEAKY_RELU] = {cl_unary, NULL},

@@ -157,6 +157,7 @@ static kiln_status vk_binary(struct kiln_backend *be, const struct kiln_tensor *
         [KILN_OP_SUB] = {KILN__VK_SH_SUB, KILN__VK_SH_SUB_ND},
         [KILN_OP_MUL] = {KILN__VK_SH_MUL, KILN__VK_SH_MUL_ND},
         [KILN_OP_DIV] = {KILN__VK_SH_DIV, KILN__VK_SH_DIV_ND},
+        [KILN_OP_ADD_RELU] = {KILN__VK_SH_ADD_RELU, KILN__VK_SH_ADD_RELU_ND},
     };
     struct kiln__vk *vk = vk_of(be);
     struct kiln__iter it;
@@ -562,6 +563,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_SUB] = {vk_binary, kiln__vk_supports},
     [KILN_OP_MUL] = {vk_binary, kiln__vk_supports},
     [KILN_OP_DIV] = {vk_binary, kiln__vk_supports},
+    [KILN_OP_ADD_RELU] = {vk_binary, kiln__vk_supports},
     [KILN_OP_SCALE_SHIFT] = K(vk_unary),
     [KILN_OP_RELU] = K(vk_unary),
     [KILN_OP_LEAKY_RELU] = K(vk_unary),
