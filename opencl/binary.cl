@@ -50,7 +50,7 @@
 #define F_DIV(u, v) ((u) / (v))
 
 /* relu of the rounded sum, as the reference's add then relu */
-float add_relu_f(float u, float v)
+static float add_relu_f(float u, float v)
 {
     float s = u + v;
     return s > 0.0f ? s : 0.0f;

@@ -66,7 +66,7 @@ static long2 windows_of(long i, int k, int s, int p, long n_out)
 
 kernel void maxpool_bwd(global const float *x, ulong ox, global const float *dy, ulong ody,
                         global float *dx, ulong odx, ulong n, long h, long w, long oh, long ow,
-                        int kh, int kw, int sh, int sw, int ph, int pw)
+                        int kh, int kw, int sh, int sw, int ph, int pw, int relu)
 {
     ulong o = get_global_id(0);
     if (o >= n) {
@@ -84,7 +84,8 @@ kernel void maxpool_bwd(global const float *x, ulong ox, global const float *dy,
             }
         }
     }
-    dx[odx + o] = s;
+    /* relu: MAXPOOL2D_RELU_BWD, RELU_BWD fused with x the pooled ReLU output */
+    dx[odx + o] = relu && !(xp[idx] > 0.0f) ? 0.0f : s;
 }
 
 kernel void avgpool(global const float *x, ulong ox, global float *y, ulong oy, ulong n, long h,

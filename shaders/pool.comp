@@ -4,6 +4,7 @@
  *   -DOP_MAXPOOL2D             y = the first maximum of each window (row-major; NaN
  *                              beats numbers)
  *   -DOP_MAXPOOL2D_BWD         dx[e] = sum of dy over the windows whose maximum is e
+ *   -DOP_MAXPOOL2D_RELU_BWD    the same, then 0 where !(x[e] > 0) (relu_bwd fused)
  *   -DOP_AVGPOOL2D             y = window sum / divisor (count_include_pad or in-range
  *                              count)
  *   -DOP_AVGPOOL2D_BWD         dx[e] = sum over windows holding e of dy / divisor
@@ -15,6 +16,11 @@
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+
+#if defined(OP_MAXPOOL2D_RELU_BWD)
+#define OP_MAXPOOL2D_BWD
+#define RELU_MASK
+#endif
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 #if defined(OP_MAXPOOL2D_BWD)
@@ -128,6 +134,9 @@ void main()
 #endif
             }
         }
+#if defined(RELU_MASK)
+        s = x[o] > 0.0 ? s : 0.0;
+#endif
         y[o] = s;
 #endif
 #endif

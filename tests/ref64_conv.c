@@ -64,7 +64,8 @@ static void pool_loops(const struct kiln_tensor *n, double *const *in, double *o
 {
     const struct kiln__p_pool2d *p = (const void *)n->params;
     bool fwd = n->op == KILN_OP_MAXPOOL2D || n->op == KILN_OP_AVGPOOL2D;
-    bool mx = n->op == KILN_OP_MAXPOOL2D || n->op == KILN_OP_MAXPOOL2D_BWD;
+    bool relu = n->op == KILN_OP_MAXPOOL2D_RELU_BWD;
+    bool mx = n->op == KILN_OP_MAXPOOL2D || n->op == KILN_OP_MAXPOOL2D_BWD || relu;
     const int64_t *xs = fwd ? n->src[0]->shape.dims : n->shape.dims;
     const int64_t *ys = fwd ? n->shape.dims : n->src[mx ? 1 : 0]->shape.dims;
     int64_t h = xs[2], w = xs[3], oh = ys[2], ow = ys[3];
@@ -98,7 +99,7 @@ static void pool_loops(const struct kiln_tensor *n, double *const *in, double *o
             int64_t yo = pl * oh * ow + o;
             if (n->op == KILN_OP_MAXPOOL2D) {
                 out[yo] = x[best];
-            } else if (n->op == KILN_OP_MAXPOOL2D_BWD) {
+            } else if (n->op == KILN_OP_MAXPOOL2D_BWD || relu) {
                 out[pl * h * w + best] += in[1][yo];
             } else if (n->op == KILN_OP_AVGPOOL2D) {
                 out[yo] = acc / div;
@@ -114,6 +115,9 @@ static void pool_loops(const struct kiln_tensor *n, double *const *in, double *o
                 }
             }
         }
+    }
+    for (int64_t e = 0; relu && e < n->n_elems; e++) { /* RELU_BWD on the same x */
+        out[e] = in[0][e] > 0.0 ? out[e] : 0.0;
     }
 }
 
@@ -322,6 +326,7 @@ void r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out, 
         break;
     case KILN_OP_MAXPOOL2D:
     case KILN_OP_MAXPOOL2D_BWD:
+    case KILN_OP_MAXPOOL2D_RELU_BWD:
     case KILN_OP_AVGPOOL2D:
     case KILN_OP_AVGPOOL2D_BWD:
         pool_loops(n, in, out);

@@ -488,6 +488,7 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D_BWD_FILTER] = {r64_eval_conv, R64_TOL_CONV},
     [KILN_OP_MAXPOOL2D] = {r64_eval_conv, R64_TOL_EXACT},
     [KILN_OP_MAXPOOL2D_BWD] = {r64_eval_conv, R64_TOL_FEW_ROUNDINGS},
+    [KILN_OP_MAXPOOL2D_RELU_BWD] = {r64_eval_conv, R64_TOL_FEW_ROUNDINGS},
     [KILN_OP_AVGPOOL2D] = {r64_eval_conv, R64_TOL_FEW_ROUNDINGS},
     [KILN_OP_AVGPOOL2D_BWD] = {r64_eval_conv, R64_TOL_FEW_ROUNDINGS},
     [KILN_OP_UPSAMPLE_NEAREST] = {r64_eval_conv, R64_TOL_EXACT},

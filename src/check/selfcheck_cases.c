@@ -203,6 +203,13 @@ static kiln_tensor *b_maxpool(kiln_graph *g, kiln_tensor *const *in)
     struct kiln_pool2d_opts o = {{3, 3}, {2, 2}, {1, 1}, 1};
     return kiln_max_pool2d(g, in[0], &o);
 }
+/* The fused op itself (the planner makes it on GPU backends only): in[0] is the pooled
+ * tensor, in[1] the gradient of its 3x3 stride 2 pad 1 pooling. */
+static kiln_tensor *b_maxpool_relu_bwd(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_pool2d p = {{3, 3}, {2, 2}, {1, 1}, 0, {0, 0}};
+    return kiln__node(g, KILN_OP_MAXPOOL2D_RELU_BWD, 2, in, &p, sizeof(p));
+}
 static kiln_tensor *b_avgpool(kiln_graph *g, kiln_tensor *const *in)
 {
     struct kiln_pool2d_opts o = {{3, 2}, {2, 2}, {1, 1}, 0};
@@ -486,6 +493,13 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .shape = {S4(2, 3, 11, 9)},
      .grad_mask = 1,
      .build = b_maxpool},
+    {.op = KILN_OP_MAXPOOL2D_RELU_BWD,
+     .note = "3x3 stride 2 padding 1",
+     .n_in = 2,
+     .shape = {S4(2, 3, 11, 9), S4(2, 3, 6, 5)},
+     .lo = -1.0f,
+     .hi = 1.0f,
+     .build = b_maxpool_relu_bwd},
     {.op = KILN_OP_AVGPOOL2D,
      .note = "3x2 stride 2 padding 1, padding not counted",
      .n_in = 1,

@@ -9,7 +9,11 @@
  * fast kernels already run the parts at memory speed. Patterns (only where the first
  * node's result has no other reader and is not kept for the caller):
  *
- *   RELU(ADD(a, b))                 -> ADD_RELU(a, b)
+ *   RELU(ADD(a, b))                   -> ADD_RELU(a, b)
+ *   RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) -> MAXPOOL2D_RELU_BWD(x, dy)
+ *
+ * The second is the gradient of maxpool(relu(h)): RELU's rule reads its output x, which
+ * is also what the pooling's gradient reads.
  */
 #include "../backend_impl.h"
 #include "graph_impl.h"
@@ -53,6 +57,24 @@ static void fuse_add_relu(const struct kiln_backend *be, struct kiln_tensor *n,
     absorb(a, n);
 }
 
+/* RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) -> MAXPOOL2D_RELU_BWD(x, dy) where the pooling's
+ * gradient has no other reader. */
+static void fuse_pool_relu_bwd(const struct kiln_backend *be, struct kiln_tensor *n,
+                               const int32_t *readers)
+{
+    struct kiln_tensor *d = n->src[1];
+    if (d->op != KILN_OP_MAXPOOL2D_BWD || d->src[0] != n->src[0] || kiln__is_view(d) ||
+        readers[d->id] != 1 || (d->flags & KILN__F_KEEP) || d->part != KILN__PART_NONE) {
+        return;
+    }
+    d->op = KILN_OP_MAXPOOL2D_RELU_BWD;
+    if (!runs(be, d)) {
+        d->op = KILN_OP_MAXPOOL2D_BWD;
+        return;
+    }
+    absorb(d, n);
+}
+
 kiln_status kiln__graph_fuse(kiln_graph *g)
 {
     const struct kiln_backend *be = &g->ctx->be;
@@ -71,8 +93,13 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
     }
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *n = g->nodes[i];
-        if (n->op == KILN_OP_RELU && !kiln__is_view(n)) {
+        if (kiln__is_view(n)) {
+            continue;
+        }
+        if (n->op == KILN_OP_RELU) {
             fuse_add_relu(be, n, readers);
+        } else if (n->op == KILN_OP_RELU_BWD) {
+            fuse_pool_relu_bwd(be, n, readers);
         }
     }
     kiln__free(g->ctx, readers);

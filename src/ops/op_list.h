@@ -73,7 +73,8 @@ KILN_OP(CONV2D_BWD_DATA, conv, 2)   /* (dy, w) -> dx [N,C,in_hw]; also transpose
 KILN_OP(CONV2D_BWD_FILTER, conv, 2) /* (x, dy) -> dw [K,C/groups,kernel] */
 /* pool: NCHW windows */
 KILN_OP(MAXPOOL2D, pool, 1)
-KILN_OP(MAXPOOL2D_BWD, pool, 2) /* (x, dy) -> dx: dy to the first maximum of each window */
+KILN_OP(MAXPOOL2D_BWD, pool, 2)      /* (x, dy) -> dx: dy to the first maximum of each window */
+KILN_OP(MAXPOOL2D_RELU_BWD, pool, 2) /* RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) (planner fusion) */
 KILN_OP(AVGPOOL2D, pool, 1)
 KILN_OP(AVGPOOL2D_BWD, pool, 1)        /* (dy) -> dx [N,C,in_hw] */
 KILN_OP(UPSAMPLE_NEAREST, pool, 1)     /* [N,C,H,W] -> [N,C,H*fh,W*fw] */

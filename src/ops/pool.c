@@ -5,7 +5,10 @@
  * upsampling by integer factors, each with its _BWD. MAXPOOL2D_BWD recomputes the
  * argmax from x, so no index tensor is stored. AVGPOOL2D_BWD and UPSAMPLE_NEAREST_BWD
  * are linear maps whose adjoints are the forward ops, so they have backward rules.
- * Every kernel works plane by plane; planes are independent (one work item each).
+ * MAXPOOL2D_RELU_BWD is MAXPOOL2D_BWD followed by RELU_BWD on the same x (a pooled
+ * ReLU output: the gradient masked where x > 0); it has no builder, the planner fuses
+ * the pair into it on the GPU backends (src/graph/fuse.c). Every kernel works plane by
+ * plane; planes are independent (one work item each).
  */
 #include <math.h>
 #include <string.h>
@@ -71,7 +74,8 @@ static kiln_status infer_maxpool_bwd(struct kiln_tensor *n)
     int64_t oh, ow;
     KILN_TRY(pool_geom(n, x[2], x[3], &oh, &ow));
     if (dy[0] != x[0] || dy[1] != x[1] || dy[2] != oh || dy[3] != ow) {
-        return KILN_FAIL(KILN_E_SHAPE, "maxpool2d_bwd: dy is not the pooled shape of x");
+        return KILN_FAIL(KILN_E_SHAPE, "%s: dy is not the pooled shape of x",
+                         kiln__ops[n->op]->name);
     }
     n->shape = n->src[0]->shape;
     return KILN_OK;
@@ -159,6 +163,18 @@ static kiln_status ref_maxpool_bwd(const struct kiln__op_args *a)
         for (int64_t o = 0; o < ohw; o++) {
             dp[window_argmax(xp, xd[2], xd[3], p, o / yd[3], o % yd[3])] += dy[pl * ohw + o];
         }
+    }
+    return KILN_OK;
+}
+
+/* ref_maxpool_bwd, then ref_relu_bwd's x > 0 ? g : 0 with the same x. */
+static kiln_status ref_maxpool_relu_bwd(const struct kiln__op_args *a)
+{
+    KILN_TRY(ref_maxpool_bwd(a));
+    const float *x = a->in[0];
+    float *dx = a->out;
+    for (int64_t i = 0; i < a->node->n_elems; i++) {
+        dx[i] = x[i] > 0.0f ? dx[i] : 0.0f;
     }
     return KILN_OK;
 }
@@ -278,6 +294,14 @@ const struct kiln__op_desc kiln__desc_MAXPOOL2D_BWD = {
     .params_bytes = sizeof(struct kiln__p_pool2d),
     .infer = infer_maxpool_bwd,
     .cpu_ref = ref_maxpool_bwd,
+    .tol = {1e-7, 1e-5, 1e-4},
+};
+const struct kiln__op_desc kiln__desc_MAXPOOL2D_RELU_BWD = {
+    .name = "maxpool2d_relu_bwd",
+    .n_in = 2,
+    .params_bytes = sizeof(struct kiln__p_pool2d),
+    .infer = infer_maxpool_bwd,
+    .cpu_ref = ref_maxpool_relu_bwd,
     .tol = {1e-7, 1e-5, 1e-4},
 };
 const struct kiln__op_desc kiln__desc_AVGPOOL2D = {

@@ -186,9 +186,10 @@ START_TEST(test_direct_gradients)
 }
 END_TEST
 
-/* On a GPU backend the planner runs the bias + ReLU as one add_relu launch (and the
- * ReLU's gradient reads its output, so the sum is not kept); the CPU backend runs both. */
-START_TEST(test_fused_bias_relu)
+/* On a GPU backend the planner runs the bias + ReLU as one add_relu launch (the ReLU's
+ * gradient reads its output, so the sum is not kept), and the ReLU's gradient inside the
+ * max-pool's (maxpool2d_relu_bwd); the CPU backend runs all four. */
+START_TEST(test_fused_launches)
 {
     struct kiln_profile_row rows[MAX_ROWS];
     EXPECT_OK(kiln_context_set_profiling(ctx, 1));
@@ -198,11 +199,14 @@ START_TEST(test_fused_bias_relu)
     const struct kiln_profile_row *fused = find(rows, n, "add_relu");
     const struct kiln_profile_row *relu = find(rows, n, "relu");
     const struct kiln_profile_row *add = find(rows, n, "add");
+    const struct kiln_profile_row *pool_relu = find(rows, n, "maxpool2d_relu_bwd");
     ck_assert_ptr_nonnull(add); /* the logits' bias: no ReLU after it */
-    ck_assert_ptr_nonnull(find(rows, n, "relu_bwd"));
     if (strcmp(core_backend, "cpu") == 0) {
         ck_assert_ptr_null(fused);
+        ck_assert_ptr_null(pool_relu);
         ck_assert_ptr_nonnull(relu);
+        ck_assert_ptr_nonnull(find(rows, n, "relu_bwd"));
+        ck_assert_ptr_nonnull(find(rows, n, "maxpool2d_bwd"));
         ck_assert_uint_eq(add->nodes, 2);
     } else {
         ck_assert_ptr_nonnull(fused);
@@ -210,6 +214,10 @@ START_TEST(test_fused_bias_relu)
         ck_assert_str_eq(fused->family, "binary");
         ck_assert_ptr_null(relu);
         ck_assert_uint_eq(add->nodes, 1);
+        ck_assert_ptr_nonnull(pool_relu);
+        ck_assert_uint_eq(pool_relu->nodes, 1);
+        ck_assert_ptr_null(find(rows, n, "relu_bwd"));
+        ck_assert_ptr_null(find(rows, n, "maxpool2d_bwd"));
     }
 }
 END_TEST
@@ -240,7 +248,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_counts_launches);
     tcase_add_test(tc, test_profile_rows);
     tcase_add_test(tc, test_direct_gradients);
-    tcase_add_test(tc, test_fused_bias_relu);
+    tcase_add_test(tc, test_fused_launches);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return core_run_suite(s);

@@ -465,6 +465,7 @@ void gd_conv_params_json(int op, const void *params, char *buf, size_t n)
         break;
     case KILN_OP_MAXPOOL2D:
     case KILN_OP_MAXPOOL2D_BWD:
+    case KILN_OP_MAXPOOL2D_RELU_BWD:
     case KILN_OP_AVGPOOL2D:
     case KILN_OP_AVGPOOL2D_BWD:
         memcpy(&pl, raw, sizeof(pl));

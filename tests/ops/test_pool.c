@@ -2,7 +2,8 @@
  * test_pool.c - case rows for max and average pooling (strides 1 and 2, padding,
  * non-square windows, overlapping windows, ties, count_include_pad on and off),
  * global average pooling (the public builder over a mean), nearest upsampling, and
- * each _BWD kernel fed directly.
+ * each _BWD kernel fed directly; maxpool2d_relu_bwd fed directly and made by the
+ * planner's fusion from a pooled ReLU's gradient on the GPU backends.
  */
 #include <math.h>
 
@@ -24,6 +25,15 @@ static kiln_tensor *build_gap(kiln_graph *g, kiln_tensor *const *in, const struc
 {
     (void)c;
     return kiln_global_avg_pool2d(g, in[0]);
+}
+
+/* maxpool(relu(x)): the gradient is maxpool2d_bwd then relu_bwd on the same tensor, one
+ * maxpool2d_relu_bwd on a GPU backend. x has exact zeros (ties) so that the mask matters. */
+static kiln_tensor *build_relu_pool(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    struct kiln_pool2d_opts o = {{2, 2}, {2, 2}, {0, 0}, 1};
+    (void)c;
+    return kiln_max_pool2d(g, kiln_relu(g, in[0]), &o);
 }
 
 static const struct oh_case cases[] = {
@@ -55,6 +65,30 @@ static const struct oh_case cases[] = {
      .special = {NAN, -0.0f, INFINITY, 0.0f},
      .n_special = 4,
      .flags = OH_NO_FD | OH_NO_DOUBLE | OH_NO_BWD},
+    {.op = KILN_OP_MAXPOOL2D_RELU_BWD,
+     .note = "2x2 stride 2, ties, odd input",
+     .shape = {OH_S4(2, 2, 7, 5), OH_S4(2, 2, 3, 2)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_TIES, -1.0f, 1.0f}, U}},
+    {.op = KILN_OP_MAXPOOL2D_RELU_BWD,
+     .note = "3x3 stride 2 pad 1, overlapping",
+     .shape = {OH_S4(1, 3, 7, 7), OH_S4(1, 3, 4, 4)},
+     .p.pool = {{3, 3}, {2, 2}, {1, 1}, 0, {0, 0}},
+     .gen = {U, U}},
+    {.op = KILN_OP_MAXPOOL2D_RELU_BWD,
+     .note = "nan and -0 in x and dy",
+     .shape = {OH_S4(1, 3, 6, 8), OH_S4(1, 3, 3, 4)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_SPECIAL}, {OH_SPECIAL}},
+     .special = {NAN, -0.0f, INFINITY, 0.0f, -1.0f},
+     .n_special = 5,
+     .flags = OH_NO_FD | OH_NO_DOUBLE | OH_NO_BWD},
+    {.op = KILN_OP_MAXPOOL2D_RELU_BWD,
+     .note = "fused: the gradient of maxpool(relu(x))",
+     .shape = {OH_S4(3, 5, 9, 7)},
+     .gen = {{OH_TIES, -1.0f, 1.0f}},
+     .flags = OH_NO_FD,
+     .build = build_relu_pool},
     PL(KILN_OP_MAXPOOL2D, "3x3 stride 2 pad 1", OH_S4(1, 2, 7, 7), 3, 3, 2, 2, 1, 1, 0),
     PL(KILN_OP_MAXPOOL2D, "3x2 stride (1, 2) pad (1, 0)", OH_S4(2, 2, 6, 5), 3, 2, 1, 2, 1, 0, 0),
     {.op = KILN_OP_MAXPOOL2D,

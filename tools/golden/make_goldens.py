@@ -312,6 +312,10 @@ FWD.update({
     # PyTorch's max pooling also takes the first maximum of a window and lets NaN win.
     "maxpool2d": lambda i, p: F.max_pool2d(i[0], **pool_kw(p)),
     "maxpool2d_bwd": lambda i, p: vjp(lambda x: F.max_pool2d(x, **pool_kw(p)), i[0], i[1]),
+    # maxpool2d_bwd, then relu_bwd (threshold_backward at 0) on the same x.
+    "maxpool2d_relu_bwd": lambda i, p: torch.where(
+        i[0] > 0, vjp(lambda x: F.max_pool2d(x, **pool_kw(p)), i[0], i[1]), torch.zeros_like(i[0])
+    ),
     "avgpool2d": lambda i, p: op_avgpool(i[0], p),
     "avgpool2d_bwd": lambda i, p: op_avgpool_bwd(i[0], p),
     "upsample_nearest": lambda i, p: F.interpolate(i[0], scale_factor=tuple(p["factor"]),

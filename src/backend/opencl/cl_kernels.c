@@ -397,6 +397,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__cl_conv, NULL},
     [KILN_OP_MAXPOOL2D] = {kiln__cl_pool, NULL},
     [KILN_OP_MAXPOOL2D_BWD] = {kiln__cl_pool, NULL},
+    [KILN_OP_MAXPOOL2D_RELU_BWD] = {kiln__cl_pool, NULL},
     [KILN_OP_AVGPOOL2D] = {kiln__cl_pool, NULL},
     [KILN_OP_AVGPOOL2D_BWD] = {kiln__cl_pool, NULL},
     [KILN_OP_UPSAMPLE_NEAREST] = {kiln__cl_upsample, NULL},

@@ -83,10 +83,13 @@ kiln_status kiln__cl_slice_pad(struct kiln_backend *be, const struct kiln_tensor
 kiln_status kiln__cl_pool(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_pool2d *p = kiln__params(n);
-    bool bwd = n->op == KILN_OP_MAXPOOL2D_BWD || n->op == KILN_OP_AVGPOOL2D_BWD;
+    /* MAXPOOL2D_RELU_BWD: maxpool_bwd masked by x > 0 (relu). */
+    cl_int relu = n->op == KILN_OP_MAXPOOL2D_RELU_BWD;
+    bool max_bwd = n->op == KILN_OP_MAXPOOL2D_BWD || relu;
+    bool bwd = max_bwd || n->op == KILN_OP_AVGPOOL2D_BWD;
     /* The input plane is dx's for the backward kernels. */
     const int64_t *xd = bwd ? n->shape.dims : n->src[0]->shape.dims;
-    const int64_t *yd = n->op == KILN_OP_MAXPOOL2D_BWD   ? n->src[1]->shape.dims
+    const int64_t *yd = max_bwd                          ? n->src[1]->shape.dims
                         : n->op == KILN_OP_AVGPOOL2D_BWD ? n->src[0]->shape.dims
                                                          : n->shape.dims;
     cl_long h = xd[2], w = xd[3], oh = yd[2], ow = yd[3];
@@ -96,14 +99,14 @@ kiln_status kiln__cl_pool(struct kiln_backend *be, const struct kiln_tensor *n)
     cl_ulong o0, o1, oy, count = (cl_ulong)n->n_elems;
     kiln__cl_tensor(n->src[0], &m0, &o0);
     kiln__cl_tensor(n, &my, &oy);
-    if (n->op == KILN_OP_MAXPOOL2D_BWD) {
+    if (max_bwd) {
         kiln__cl_tensor(n->src[1], &m1, &o1);
         struct kiln__cl_arg a[] = {KILN__CL_ARG(m0),    KILN__CL_ARG(o0), KILN__CL_ARG(m1),
                                    KILN__CL_ARG(o1),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
                                    KILN__CL_ARG(count), KILN__CL_ARG(h),  KILN__CL_ARG(w),
                                    KILN__CL_ARG(oh),    KILN__CL_ARG(ow), KILN__CL_ARG(kh),
                                    KILN__CL_ARG(kw),    KILN__CL_ARG(sh), KILN__CL_ARG(sw),
-                                   KILN__CL_ARG(ph),    KILN__CL_ARG(pw)};
+                                   KILN__CL_ARG(ph),    KILN__CL_ARG(pw), KILN__CL_ARG(relu)};
         return kiln__cl_launch(be, KILN__CL_POOL, "maxpool_bwd", (size_t)count, 0, KILN__CL_N(a),
                                a);
     }

@@ -605,6 +605,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_MAXPOOL2D] = K(kiln__vk_pool),
     [KILN_OP_MAXPOOL2D_BWD] = K(kiln__vk_pool),
+    [KILN_OP_MAXPOOL2D_RELU_BWD] = K(kiln__vk_pool),
     [KILN_OP_AVGPOOL2D] = K(kiln__vk_pool),
     [KILN_OP_AVGPOOL2D_BWD] = K(kiln__vk_pool),
     [KILN_OP_UPSAMPLE_NEAREST] = K(kiln__vk_pool),

@@ -384,14 +384,17 @@ kiln_status kiln__vk_pool(struct kiln_backend *be, const struct kiln_tensor *n)
         pc.sh = p->stride[0], pc.sw = p->stride[1];
         pc.ph = p->pad[0], pc.pw = p->pad[1];
         pc.count_include_pad = p->count_include_pad;
-        sh = n->op == KILN_OP_MAXPOOL2D       ? KILN__VK_SH_MAXPOOL2D
-             : n->op == KILN_OP_MAXPOOL2D_BWD ? KILN__VK_SH_MAXPOOL2D_BWD
-             : n->op == KILN_OP_AVGPOOL2D     ? KILN__VK_SH_AVGPOOL2D
-                                              : KILN__VK_SH_AVGPOOL2D_BWD;
+        sh = n->op == KILN_OP_MAXPOOL2D            ? KILN__VK_SH_MAXPOOL2D
+             : n->op == KILN_OP_MAXPOOL2D_BWD      ? KILN__VK_SH_MAXPOOL2D_BWD
+             : n->op == KILN_OP_MAXPOOL2D_RELU_BWD ? KILN__VK_SH_MAXPOOL2D_RELU_BWD
+             : n->op == KILN_OP_AVGPOOL2D          ? KILN__VK_SH_AVGPOOL2D
+                                                   : KILN__VK_SH_AVGPOOL2D_BWD;
         if (vk->ieee && sh == KILN__VK_SH_MAXPOOL2D) { /* NaN must win: keep isnan */
             sh = KILN__VK_SH_MAXPOOL2D_IEEE;
         } else if (vk->ieee && sh == KILN__VK_SH_MAXPOOL2D_BWD) {
             sh = KILN__VK_SH_MAXPOOL2D_BWD_IEEE;
+        } else if (vk->ieee && sh == KILN__VK_SH_MAXPOOL2D_RELU_BWD) {
+            sh = KILN__VK_SH_MAXPOOL2D_RELU_BWD_IEEE;
         }
     }
     return kiln__vk_run_simple(be, n, sh, &pc, sizeof(pc),
