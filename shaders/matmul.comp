@@ -4,7 +4,8 @@
  * of gemm.glsl. Variants: -DTA (A stored transposed, [K, M]) and -DTB (B stored
  * transposed, [N, K]). The batch index z runs over nb merged batch dims bd (outermost
  * first); A and B move by sa and sb elements along each (0 where broadcast), C is
- * contiguous.
+ * contiguous. -DBIAS (MATMUL_BIAS): a bias along the last dim is added to each result
+ * (binding 2; C is binding 3), then max(0, .) when the relu push constant is set.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -19,13 +20,19 @@
 
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };
+#ifdef BIAS
+layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) writeonly buffer C { float c[]; };
+#else
 layout(std430, binding = 2) writeonly buffer C { float c[]; };
+#endif
 
 layout(push_constant) uniform PC {
     uint M, N, K;
     uint nb;           /* merged batch dims */
     uint bd[6];        /* their extents */
     uint sa[6], sb[6]; /* element strides of A and B along them */
+    uint relu;         /* BIAS: 1 = max(0, .) after the bias */
 } pc;
 
 /* The first elements of this workgroup's A, B and C matrices. */
@@ -51,6 +58,11 @@ float gemm_b(uint k, uint n, uint kl, uint nl)
 
 void gemm_c(uint m, uint n, uint ml, uint nl, float v)
 {
+#ifdef BIAS
+    /* the rounded product, then the add and relu of the references */
+    float s = v + bias[n];
+    v = pc.relu != 0u && !(s > 0.0) ? 0.0 : s;
+#endif
     c[c0 + m * pc.N + n] = v;
 }
 

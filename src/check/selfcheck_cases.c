@@ -210,6 +210,13 @@ static kiln_tensor *b_maxpool_relu_bwd(kiln_graph *g, kiln_tensor *const *in)
     struct kiln__p_pool2d p = {{3, 3}, {2, 2}, {1, 1}, 0, {0, 0}};
     return kiln__node(g, KILN_OP_MAXPOOL2D_RELU_BWD, 2, in, &p, sizeof(p));
 }
+/* The fused op itself (the planner makes it from a dense layer where the backend runs it
+ * as one launch): relu(in[0] in[1]^T + in[2]). */
+static kiln_tensor *b_matmul_bias(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_matmul_bias p = {0, 1, 1};
+    return kiln__node(g, KILN_OP_MATMUL_BIAS, 3, in, &p, sizeof(p));
+}
 static kiln_tensor *b_avgpool(kiln_graph *g, kiln_tensor *const *in)
 {
     struct kiln_pool2d_opts o = {{3, 2}, {2, 2}, {1, 1}, 0};
@@ -354,6 +361,13 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .shape = {S3(3, 5, 7), S3(3, 7, 4)},
      .grad_mask = 3,
      .build = b_matmul},
+    {.op = KILN_OP_MATMUL_BIAS,
+     .note = "relu(67x129 by (33x129)^T + bias)",
+     .n_in = 3,
+     .shape = {S2(67, 129), S2(33, 129), S1(33)},
+     .lo = -1.0f,
+     .hi = 1.0f,
+     .build = b_matmul_bias},
     {.op = KILN_OP_TRANSPOSE,
      .note = "3x5x7, perm 2 0 1",
      .n_in = 1,

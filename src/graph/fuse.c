@@ -11,10 +11,17 @@
  *
  *   RELU(ADD(a, b))                   -> ADD_RELU(a, b)
  *   RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) -> MAXPOOL2D_RELU_BWD(x, dy)
+ *   ADD(MATMUL(a, b), bias)           -> MATMUL_BIAS(a, b, bias), relu 0
+ *   ADD_RELU(MATMUL(a, b), bias)      -> MATMUL_BIAS(a, b, bias), relu 1
  *
+ * (the last two where the bias lies along the product's last dim, holds its value when
+ * the product runs, and the backend runs the fused product as one launch:
+ * fuse_matmul_bias).
  * The second is the gradient of maxpool(relu(h)): RELU's rule reads its output x, which
  * is also what the pooling's gradient reads.
  */
+#include <string.h>
+
 #include "../backend_impl.h"
 #include "graph_impl.h"
 
@@ -32,16 +39,21 @@ static bool runs(const struct kiln_backend *be, const struct kiln_tensor *n)
     return true;
 }
 
-/* Makes the fused op of first (now fused) the storage of second, a view of it. */
-static void absorb(struct kiln_tensor *first, struct kiln_tensor *second)
+/* Makes first (now the fused op) the storage of second, a view of it, and of every view
+ * of second (a reshape of a ReLU's output). */
+static void absorb(kiln_graph *g, struct kiln_tensor *first, struct kiln_tensor *second)
 {
-    second->view_root = first;
-    second->view_offset = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *t = g->nodes[i];
+        if (t->view_root == second) {
+            t->view_root = first;
+        }
+    }
     first->flags |= second->flags & KILN__F_KEEP;
 }
 
 /* RELU(ADD(a, b)) -> ADD_RELU(a, b) where the ADD has no other reader. */
-static void fuse_add_relu(const struct kiln_backend *be, struct kiln_tensor *n,
+static void fuse_add_relu(kiln_graph *g, const struct kiln_backend *be, struct kiln_tensor *n,
                           const int32_t *readers)
 {
     struct kiln_tensor *a = n->src[0];
@@ -54,12 +66,12 @@ static void fuse_add_relu(const struct kiln_backend *be, struct kiln_tensor *n,
         a->op = KILN_OP_ADD;
         return;
     }
-    absorb(a, n);
+    absorb(g, a, n);
 }
 
 /* RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) -> MAXPOOL2D_RELU_BWD(x, dy) where the pooling's
  * gradient has no other reader. */
-static void fuse_pool_relu_bwd(const struct kiln_backend *be, struct kiln_tensor *n,
+static void fuse_pool_relu_bwd(kiln_graph *g, const struct kiln_backend *be, struct kiln_tensor *n,
                                const int32_t *readers)
 {
     struct kiln_tensor *d = n->src[1];
@@ -72,7 +84,57 @@ static void fuse_pool_relu_bwd(const struct kiln_backend *be, struct kiln_tensor
         d->op = KILN_OP_MAXPOOL2D_BWD;
         return;
     }
-    absorb(d, n);
+    absorb(g, d, n);
+}
+
+/* Whether t holds its value when node at runs: a leaf or an earlier node's result,
+ * written in place by no node from at up to end (the node that reads t now). */
+static bool ready_at(const kiln_graph *g, const struct kiln_tensor *t, int32_t at, int32_t end)
+{
+    const struct kiln_tensor *r = t->view_root;
+    if (r->op != KILN__OP_LEAF && r->id >= at) {
+        return false;
+    }
+    for (int32_t i = at; i < end; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        const struct kiln__op_desc *d = n->op == KILN__OP_LEAF ? NULL : kiln__ops[n->op];
+        for (int j = 0; d != NULL && (d->flags & KILN__OPF_INPLACE) && j < n->n_src; j++) {
+            if ((d->inplace_mask & (1u << j)) && n->src[j]->view_root == r) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* ADD or ADD_RELU (n) of a MATMUL and a bias -> MATMUL_BIAS where the product has no
+ * other reader and the bias is ready when the product runs. */
+static void fuse_matmul_bias(kiln_graph *g, const struct kiln_backend *be, struct kiln_tensor *n,
+                             const int32_t *readers)
+{
+    struct kiln_tensor *m = n->src[0], *bias = n->src[1];
+    if (m->op != KILN_OP_MATMUL || kiln__is_view(m) || readers[m->id] != 1 ||
+        (m->flags & KILN__F_KEEP) || m->part != KILN__PART_NONE ||
+        !ready_at(g, bias, m->id, n->id) || !kiln__shape_eq(&n->shape, &m->shape) ||
+        m->n_src != 2 || m->src != m->src_inline) {
+        return;
+    }
+    const struct kiln__p_matmul mp = *(const struct kiln__p_matmul *)kiln__params(m);
+    struct kiln__p_matmul_bias p = {mp.trans_a, mp.trans_b, n->op == KILN_OP_ADD_RELU};
+    memcpy(m->params, &p, sizeof(p));
+    m->op = KILN_OP_MATMUL_BIAS;
+    m->src[2] = bias;
+    m->n_src = 3;
+    /* infer checks that the bias lies along the last dim; it sets the same shape. */
+    if (kiln__ops[KILN_OP_MATMUL_BIAS]->infer(m) != KILN_OK || !runs(be, m)) {
+        kiln_clear_error();
+        m->op = KILN_OP_MATMUL;
+        m->n_src = 2;
+        m->src[2] = NULL;
+        memcpy(m->params, &mp, sizeof(mp));
+        return;
+    }
+    absorb(g, m, n);
 }
 
 kiln_status kiln__graph_fuse(kiln_graph *g)
@@ -97,9 +159,16 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
             continue;
         }
         if (n->op == KILN_OP_RELU) {
-            fuse_add_relu(be, n, readers);
+            fuse_add_relu(g, be, n, readers);
         } else if (n->op == KILN_OP_RELU_BWD) {
-            fuse_pool_relu_bwd(be, n, readers);
+            fuse_pool_relu_bwd(g, be, n, readers);
+        }
+    }
+    /* After the first pass, which made the ADD_RELUs. */
+    for (int32_t i = 0; i < g->n_nodes && be->ops->fuse_matmul_bias; i++) {
+        struct kiln_tensor *n = g->nodes[i];
+        if (!kiln__is_view(n) && (n->op == KILN_OP_ADD || n->op == KILN_OP_ADD_RELU)) {
+            fuse_matmul_bias(g, be, n, readers);
         }
     }
     kiln__free(g->ctx, readers);

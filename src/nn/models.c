@@ -212,7 +212,9 @@ double kiln_graph_flops(const kiln_graph *g, int64_t batch)
              * element scatters into C_out/g KH KW outputs */
             const struct kiln_tensor *x = n->src[0], *w = n->src[1];
             f += 2.0 * (double)x->n_elems * (double)(w->n_elems / w->shape.dims[0]);
-        } else if (n->op == KILN_OP_MATMUL) {
+        } else if (n->op == KILN_OP_MATMUL || n->op == KILN_OP_MATMUL_BIAS) {
+            /* MATMUL_BIAS: a product the planner fused with the add (and relu) after it,
+             * which stay in the graph as views and are counted there */
             const struct kiln__p_matmul *p = (const void *)n->params;
             const struct kiln_tensor *a = n->src[0];
             int32_t r = a->shape.rank;

@@ -4,6 +4,10 @@
  * backward rule sums the products back over the dims an operand was broadcast along.
  * The CPU reference calls OpenBLAS's cblas_sgemm once per batch entry. kiln_matmul
  * folds the batch of A into its rows when B is a rank-2 matrix (one product).
+ * MATMUL_BIAS is a MATMUL, then ADD of a bias along the last dim, then (relu set) RELU:
+ * the references composed. It has no builder: the planner puts it in place of a MATMUL
+ * read only by such an ADD or ADD_RELU on backends that run it as one launch
+ * (src/graph/fuse.c).
  */
 #include <cblas.h>
 #include <string.h>
@@ -106,6 +110,41 @@ static kiln_status ref_matmul(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
+/* The product's sources and params, then a bias of n elements along the last dim. */
+static kiln_status infer_matmul_bias(struct kiln_tensor *n)
+{
+    KILN_TRY(infer_matmul(n));
+    KILN_TRY(kiln__want_dtype(n, 2, KILN_DTYPE_F32));
+    const struct kiln_shape *b = &n->src[2]->shape;
+    int64_t cols = n->shape.dims[n->shape.rank - 1];
+    char sb[64];
+    bool ok = b->rank >= 1 && b->dims[b->rank - 1] == cols && kiln__shape_elems(b) == cols &&
+              b->rank <= n->shape.rank;
+    if (!ok) {
+        return KILN_FAIL(KILN_E_SHAPE,
+                         "matmul_bias: the bias is %s; it must hold the %lld columns of the "
+                         "product along its last dim",
+                         kiln__shape_str(b, sb, sizeof(sb)), (long long)cols);
+    }
+    return KILN_OK;
+}
+
+/* ref_matmul, then ref_add's a + b of the rounded product and the bias, then ref_relu. */
+static kiln_status ref_matmul_bias(const struct kiln__op_args *args)
+{
+    const struct kiln_tensor *n = args->node;
+    const struct kiln__p_matmul_bias *p = kiln__params(n);
+    KILN_TRY(ref_matmul(args));
+    const float *bias = args->in[2];
+    float *c = args->out;
+    int64_t cols = n->shape.dims[n->shape.rank - 1];
+    for (int64_t i = 0; i < n->n_elems; i++) {
+        float v = c[i] + bias[i % cols];
+        c[i] = p->relu && !(v > 0.0f) ? 0.0f : v;
+    }
+    return KILN_OK;
+}
+
 static struct kiln_tensor *mm(kiln_graph *g, struct kiln_tensor *a, struct kiln_tensor *b, int ta,
                               int tb)
 {
@@ -138,6 +177,16 @@ const struct kiln__op_desc kiln__desc_MATMUL = {
     .backward = bwd_matmul,
     .cpu_ref = ref_matmul,
     .tol = {1e-7, 1e-4, 1e-3}, /* kiln__tol_reduction: K-term sums in any order */
+};
+
+/* Formed by the planner after differentiation: no backward rule. */
+const struct kiln__op_desc kiln__desc_MATMUL_BIAS = {
+    .name = "matmul_bias",
+    .n_in = 3,
+    .params_bytes = sizeof(struct kiln__p_matmul_bias),
+    .infer = infer_matmul_bias,
+    .cpu_ref = ref_matmul_bias,
+    .tol = {1e-7, 1e-4, 1e-3}, /* as MATMUL's */
 };
 
 kiln_tensor *kiln_matmul(kiln_graph *g, kiln_tensor *a, kiln_tensor *b, int trans_a, int trans_b)

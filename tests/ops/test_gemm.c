@@ -1,9 +1,11 @@
 /*
- * test_gemm.c - case rows and the double-precision evaluator of matmul: tiny and odd
- * sizes, k = 1, a long inner dimension, about 67x129x33 in every transpose combination,
- * batched (rank 3) plain and transposed, batched over several dims with NumPy
- * broadcasting of the batch dims (one side rank 2, size-1 dims, rank 8 whose batch
- * merges into no fewer than 6 dims), and the public builder's batch-by-matrix form.
+ * test_gemm.c - case rows and the double-precision evaluators of matmul and matmul_bias:
+ * tiny and odd sizes, k = 1, a long inner dimension, about 67x129x33 in every transpose
+ * combination, batched (rank 3) plain and transposed, batched over several dims with
+ * NumPy broadcasting of the batch dims (one side rank 2, size-1 dims, rank 8 whose batch
+ * merges into no fewer than 6 dims), and the public builder's batch-by-matrix form; the
+ * product with a bias and a relu fed directly, and made by the planner's fusion from a
+ * dense layer (a product, a bias and a relu) on the backends that fuse it.
  */
 #include "../ref64.h"
 
@@ -45,7 +47,20 @@ static void eval_matmul(const struct kiln_tensor *n, double *const *in, double *
     }
 }
 
-static const struct oh_eval evals[] = {{KILN_OP_MATMUL, eval_matmul, R64_TOL_GEMM}};
+/* The product, plus the bias along the last dim, then max(0, .) when relu is set. */
+static void eval_matmul_bias(const struct kiln_tensor *n, double *const *in, double *c, int t)
+{
+    const struct kiln__p_matmul_bias *p = (const void *)n->params;
+    int64_t cols = n->shape.dims[n->shape.rank - 1];
+    eval_matmul(n, in, c, t);
+    for (int64_t i = 0; i < n->n_elems; i++) {
+        double v = c[i] + in[2][i % cols];
+        c[i] = p->relu && !(v > 0.0) ? 0.0 : v;
+    }
+}
+
+static const struct oh_eval evals[] = {{KILN_OP_MATMUL, eval_matmul, R64_TOL_GEMM},
+                                       {KILN_OP_MATMUL_BIAS, eval_matmul_bias, R64_TOL_GEMM}};
 
 #define U                                                                                          \
     {                                                                                              \
@@ -56,6 +71,27 @@ static kiln_tensor *build_public(kiln_graph *g, kiln_tensor *const *in, const st
 {
     return kiln_matmul(g, in[0], in[1], c->p.mm.trans_a, c->p.mm.trans_b);
 }
+
+/* A dense layer, x w^T + b (relu of it with p.mmb.relu) through the public builders: one
+ * matmul_bias where the backend fuses it. */
+static kiln_tensor *build_dense(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    kiln_tensor *y = kiln_add(g, kiln_matmul(g, in[0], in[1], 0, 1), in[2]);
+    return c->p.mmb.relu ? kiln_relu(g, y) : y;
+}
+
+/* The dense layer's output reshaped: a view of the fused node's storage. */
+static kiln_tensor *build_dense_view(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    int64_t d[1] = {in[0]->shape.dims[0] * in[1]->shape.dims[0]};
+    return kiln_reshape(g, build_dense(g, in, c), 1, d);
+}
+
+#define MMB(a, b, bias, ta, tb, r, nt)                                                             \
+    {                                                                                              \
+        .op = KILN_OP_MATMUL_BIAS, .note = nt, .n_in = 3, .shape = {a, b, bias},                   \
+        .p.mmb = {ta, tb, r}, .gen = {U, U, U},                                                    \
+    }
 
 #define MM(a, b, ta, tb, nt)                                                                       \
     {                                                                                              \
@@ -105,7 +141,32 @@ static const struct oh_case cases[] = {
     MM(OH_S5(2, 1, 3, 9, 33), OH_S5(1, 2, 1, 33, 65), 0, 0, "batch 2x1x3 by 1x2x1, 9x33x65"),
     MM(OH_S8(2, 1, 2, 1, 2, 1, 5, 3), OH_S8(1, 2, 1, 2, 1, 2, 3, 4), 0, 0,
        "rank 8, six batch dims broadcast in turn"),
+    MMB(OH_S2(5, 7), OH_S2(7, 11), OH_S1(11), 0, 0, 0, "5x7x11 + bias"),
+    MMB(OH_S2(67, 129), OH_S2(33, 129), OH_S1(33), 0, 1, 1, "67x129x33 b^T, relu"),
+    MMB(OH_S2(129, 67), OH_S2(129, 33), OH_S2(1, 33), 1, 0, 1, "67x129x33 a^T, [1, n] bias, relu"),
+    MMB(OH_S2(129, 67), OH_S2(33, 129), OH_S1(33), 1, 1, 0, "a^T b^T + bias"),
+    MMB(OH_S3(3, 7, 5), OH_S3(3, 11, 7), OH_S1(11), 1, 1, 1, "batched a^T b^T, relu"),
+    {.op = KILN_OP_MATMUL_BIAS,
+     .note = "fused: relu(x w^T + b)",
+     .n_in = 3,
+     .shape = {OH_S2(64, 45), OH_S2(17, 45), OH_S1(17)},
+     .p.mmb = {0, 1, 1},
+     .gen = {U, U, U},
+     .build = build_dense},
+    {.op = KILN_OP_MATMUL_BIAS,
+     .note = "fused: x w^T + b",
+     .n_in = 3,
+     .shape = {OH_S2(13, 9), OH_S2(10, 9), OH_S1(10)},
+     .gen = {U, U, U},
+     .build = build_dense},
+    {.op = KILN_OP_MATMUL_BIAS,
+     .note = "fused: relu(x w^T + b) reshaped",
+     .n_in = 3,
+     .shape = {OH_S2(6, 9), OH_S2(5, 9), OH_S1(5)},
+     .p.mmb = {0, 1, 1},
+     .gen = {U, U, U},
+     .build = build_dense_view},
 };
 
 const struct oh_family oh_family_gemm = {"gemm", cases, (int)(sizeof(cases) / sizeof(cases[0])),
-                                         evals, 1};
+                                         evals, 2};

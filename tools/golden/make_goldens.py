@@ -140,6 +140,10 @@ FWD = {
     "log": lambda i, p: torch.log(i[0]),
     "sqrt": lambda i, p: torch.sqrt(i[0]),
     "matmul": lambda i, p: op_matmul(i[0], i[1], p),
+    # matmul, then + bias along the last dim, then kiln's relu when p["relu"].
+    "matmul_bias": lambda i, p: (lambda y: FWD["relu"]([y], p) if p["relu"] else y)(
+        op_matmul(i[0], i[1], p) + i[2].reshape(-1)
+    ),
     "reshape": lambda i, p: i[0].reshape(p["shape"]),
     "transpose": lambda i, p: i[0].permute(p["perm"][:i[0].dim()]),
     "reduce_sum": lambda i, p: op_reduce(i[0], p),
@@ -454,6 +458,7 @@ RAW_PARAMS = {
                ("v", "i"), ("j", "i"), ("inner", "i"), ("tile", "i")],
     "where": [("cond_i32", "i"), ("rank", "i"), ("dims", "8I"), ("bcast", "3I")],
     "sequence_mask": [("max_len", "i")],
+    "matmul_bias": [("trans_a", "i"), ("trans_b", "i"), ("relu", "i")],
 }
 RAW_PARAMS["scatter_add"] = RAW_PARAMS["bucket_indices"] = RAW_PARAMS["gather"]
 RAW_PARAMS["layer_norm"] = [("eps", "f"), ("norm_dims", "i"), ("rows", "i"), ("cols", "i")]

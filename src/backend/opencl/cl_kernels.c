@@ -83,6 +83,32 @@ static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *
                            a);
 }
 
+/* ==== MATMUL_BIAS: two launches (the planner does not fuse into it here) ==== */
+
+/* CLBlast's product, then the add (or add_relu) kernel in place with the bias as a row
+ * broadcast along the output's rows. */
+static kiln_status cl_matmul_bias(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct kiln__p_matmul_bias *p = kiln__params(n);
+    KILN_TRY(kiln__cl_matmul(be, n));
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    cl_mem mb, my;
+    cl_ulong ob, oy, count = (cl_ulong)n->n_elems;
+    kiln__cl_tensor(n->src[2], &mb, &ob);
+    kiln__cl_tensor(n, &my, &oy);
+    cl_long cols = (cl_long)n->shape.dims[n->shape.rank - 1];
+    cl_long4 dd = {{1, 1, (cl_long)n->n_elems / cols, cols}};
+    cl_long4 ssa = {{0, 0, cols, 1}}, ssb = {{0, 0, 0, 1}};
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(my),    KILN__CL_ARG(oy), KILN__CL_ARG(mb),
+                               KILN__CL_ARG(ob),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                               KILN__CL_ARG(count), KILN__CL_ARG(dd), KILN__CL_ARG(ssa),
+                               KILN__CL_ARG(ssb)};
+    return kiln__cl_launch(be, KILN__CL_BINARY, p->relu ? "add_relu" : "add", n->n_elems, 0,
+                           KILN__CL_N(a), a);
+}
+
 /* ==== Unary ==== */
 
 static const char *unary_name(int op)
@@ -370,6 +396,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_TANH_BWD] = {cl_unary, NULL},
     [KILN_OP_GELU_BWD] = {cl_unary, NULL},
     [KILN_OP_MATMUL] = {kiln__cl_matmul, kiln__cl_matmul_supports},
+    [KILN_OP_MATMUL_BIAS] = {cl_matmul_bias, kiln__cl_matmul_supports},
     [KILN_OP_RESHAPE] = {NULL, NULL}, /* a view: the executor runs no kernel */
     [KILN_OP_TRANSPOSE] = {cl_transpose, NULL},
     [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, NULL},
