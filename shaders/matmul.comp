@@ -6,6 +6,8 @@
  * first); A and B move by sa and sb elements along each (0 where broadcast), C is
  * contiguous. -DBIAS (MATMUL_BIAS): a bias along the last dim is added to each result
  * (binding 2; C is binding 3), then max(0, .) when the relu push constant is set.
+ * -DRELU_BWD (MATMUL_RELU_BWD): each result is kept where y (binding 2, C's shape) > 0,
+ * else 0.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -20,8 +22,11 @@
 
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };
-#ifdef BIAS
+#if defined(BIAS)
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) writeonly buffer C { float c[]; };
+#elif defined(RELU_BWD)
+layout(std430, binding = 2) readonly buffer Y { float y[]; };
 layout(std430, binding = 3) writeonly buffer C { float c[]; };
 #else
 layout(std430, binding = 2) writeonly buffer C { float c[]; };
@@ -62,6 +67,8 @@ void gemm_c(uint m, uint n, uint ml, uint nl, float v)
     /* the rounded product, then the add and relu of the references */
     float s = v + bias[n];
     v = pc.relu != 0u && !(s > 0.0) ? 0.0 : s;
+#elif defined(RELU_BWD)
+    v = y[c0 + m * pc.N + n] > 0.0 ? v : 0.0;
 #endif
     c[c0 + m * pc.N + n] = v;
 }

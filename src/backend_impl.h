@@ -62,10 +62,11 @@ struct kiln_backend_ops {
     /* The kernels have finished when run returns: the executor times them on the host
      * when profiling (the CPU backends). */
     bool host_timed;
-    /* MATMUL_BIAS runs as one launch: the planner fuses a product's bias (and ReLU) into
-     * the product (src/graph/fuse.c). A backend whose products are library calls runs
-     * MATMUL_BIAS as two launches and leaves this false. */
-    bool fuse_matmul_bias;
+    /* MATMUL_BIAS and MATMUL_RELU_BWD run as one launch: the planner fuses a product's
+     * bias (and ReLU), or the ReLU gradient after it, into the product (src/graph/fuse.c).
+     * A backend whose products are library calls runs them as two launches and leaves
+     * this false. */
+    bool fuse_matmul;
 
     const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: see generic */
     /* optional: NULL = none. The launcher of ops whose descriptor says KILN__OPF_GENERIC

@@ -217,6 +217,12 @@ static kiln_tensor *b_matmul_bias(kiln_graph *g, kiln_tensor *const *in)
     struct kiln__p_matmul_bias p = {0, 1, 1};
     return kiln__node(g, KILN_OP_MATMUL_BIAS, 3, in, &p, sizeof(p));
 }
+/* The fused op itself: in[0] in[1] masked where in[2] > 0. */
+static kiln_tensor *b_matmul_relu_bwd(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_matmul_relu_bwd p = {0, 0};
+    return kiln__node(g, KILN_OP_MATMUL_RELU_BWD, 3, in, &p, sizeof(p));
+}
 static kiln_tensor *b_avgpool(kiln_graph *g, kiln_tensor *const *in)
 {
     struct kiln_pool2d_opts o = {{3, 2}, {2, 2}, {1, 1}, 0};
@@ -368,6 +374,13 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .lo = -1.0f,
      .hi = 1.0f,
      .build = b_matmul_bias},
+    {.op = KILN_OP_MATMUL_RELU_BWD,
+     .note = "33x65 by 65x17 masked by a 33x17 y",
+     .n_in = 3,
+     .shape = {S2(33, 65), S2(65, 17), S2(33, 17)},
+     .lo = -1.0f,
+     .hi = 1.0f,
+     .build = b_matmul_relu_bwd},
     {.op = KILN_OP_TRANSPOSE,
      .note = "3x5x7, perm 2 0 1",
      .n_in = 1,

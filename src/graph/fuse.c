@@ -13,10 +13,11 @@
  *   RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) -> MAXPOOL2D_RELU_BWD(x, dy)
  *   ADD(MATMUL(a, b), bias)           -> MATMUL_BIAS(a, b, bias), relu 0
  *   ADD_RELU(MATMUL(a, b), bias)      -> MATMUL_BIAS(a, b, bias), relu 1
+ *   RELU_BWD(y, MATMUL(a, b))         -> MATMUL_RELU_BWD(a, b, y)
  *
- * (the last two where the bias lies along the product's last dim, holds its value when
- * the product runs, and the backend runs the fused product as one launch:
- * fuse_matmul_bias).
+ * (the last three where the bias or y holds its value when the product runs, the bias
+ * lies along the product's last dim, and the backend runs the fused products as one
+ * launch: fuse_matmul).
  * The second is the gradient of maxpool(relu(h)): RELU's rule reads its output x, which
  * is also what the pooling's gradient reads.
  */
@@ -137,6 +138,30 @@ static void fuse_matmul_bias(kiln_graph *g, const struct kiln_backend *be, struc
     absorb(g, m, n);
 }
 
+/* RELU_BWD(y, MATMUL(a, b)) (n) -> MATMUL_RELU_BWD(a, b, y) where the product has no
+ * other reader and y is ready when the product runs. */
+static void fuse_matmul_relu_bwd(kiln_graph *g, const struct kiln_backend *be,
+                                 struct kiln_tensor *n, const int32_t *readers)
+{
+    struct kiln_tensor *m = n->src[1], *y = n->src[0];
+    if (m->op != KILN_OP_MATMUL || kiln__is_view(m) || readers[m->id] != 1 ||
+        (m->flags & KILN__F_KEEP) || m->part != KILN__PART_NONE || !ready_at(g, y, m->id, n->id) ||
+        m->n_src != 2 || m->src != m->src_inline) {
+        return;
+    }
+    m->op = KILN_OP_MATMUL_RELU_BWD; /* its params are MATMUL's */
+    m->src[2] = y;
+    m->n_src = 3;
+    if (kiln__ops[KILN_OP_MATMUL_RELU_BWD]->infer(m) != KILN_OK || !runs(be, m)) {
+        kiln_clear_error();
+        m->op = KILN_OP_MATMUL;
+        m->n_src = 2;
+        m->src[2] = NULL;
+        return;
+    }
+    absorb(g, m, n);
+}
+
 kiln_status kiln__graph_fuse(kiln_graph *g)
 {
     const struct kiln_backend *be = &g->ctx->be;
@@ -165,10 +190,12 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
         }
     }
     /* After the first pass, which made the ADD_RELUs. */
-    for (int32_t i = 0; i < g->n_nodes && be->ops->fuse_matmul_bias; i++) {
+    for (int32_t i = 0; i < g->n_nodes && be->ops->fuse_matmul; i++) {
         struct kiln_tensor *n = g->nodes[i];
         if (!kiln__is_view(n) && (n->op == KILN_OP_ADD || n->op == KILN_OP_ADD_RELU)) {
             fuse_matmul_bias(g, be, n, readers);
+        } else if (!kiln__is_view(n) && n->op == KILN_OP_RELU_BWD) {
+            fuse_matmul_relu_bwd(g, be, n, readers);
         }
     }
     kiln__free(g->ctx, readers);

@@ -7,7 +7,8 @@
  * MATMUL_BIAS is a MATMUL, then ADD of a bias along the last dim, then (relu set) RELU:
  * the references composed. It has no builder: the planner puts it in place of a MATMUL
  * read only by such an ADD or ADD_RELU on backends that run it as one launch
- * (src/graph/fuse.c).
+ * (src/graph/fuse.c). MATMUL_RELU_BWD likewise is a MATMUL then RELU_BWD with the mask
+ * source y (the product of a ReLU's gradient through the next layer's weights).
  */
 #include <cblas.h>
 #include <string.h>
@@ -145,6 +146,32 @@ static kiln_status ref_matmul_bias(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
+/* The product's sources and params, then y of the product's shape. */
+static kiln_status infer_matmul_relu_bwd(struct kiln_tensor *n)
+{
+    KILN_TRY(infer_matmul(n));
+    KILN_TRY(kiln__want_dtype(n, 2, KILN_DTYPE_F32));
+    char sy[64], so[64];
+    if (!kiln__shape_eq(&n->src[2]->shape, &n->shape)) {
+        return KILN_FAIL(KILN_E_SHAPE, "matmul_relu_bwd: y is %s, the product %s",
+                         kiln__shape_str(&n->src[2]->shape, sy, sizeof(sy)),
+                         kiln__shape_str(&n->shape, so, sizeof(so)));
+    }
+    return KILN_OK;
+}
+
+/* ref_matmul, then ref_relu_bwd's y > 0 ? g : 0. */
+static kiln_status ref_matmul_relu_bwd(const struct kiln__op_args *args)
+{
+    KILN_TRY(ref_matmul(args));
+    const float *y = args->in[2];
+    float *c = args->out;
+    for (int64_t i = 0; i < args->node->n_elems; i++) {
+        c[i] = y[i] > 0.0f ? c[i] : 0.0f;
+    }
+    return KILN_OK;
+}
+
 static struct kiln_tensor *mm(kiln_graph *g, struct kiln_tensor *a, struct kiln_tensor *b, int ta,
                               int tb)
 {
@@ -179,13 +206,21 @@ const struct kiln__op_desc kiln__desc_MATMUL = {
     .tol = {1e-7, 1e-4, 1e-3}, /* kiln__tol_reduction: K-term sums in any order */
 };
 
-/* Formed by the planner after differentiation: no backward rule. */
+/* Formed by the planner after differentiation: no backward rules. */
 const struct kiln__op_desc kiln__desc_MATMUL_BIAS = {
     .name = "matmul_bias",
     .n_in = 3,
     .params_bytes = sizeof(struct kiln__p_matmul_bias),
     .infer = infer_matmul_bias,
     .cpu_ref = ref_matmul_bias,
+    .tol = {1e-7, 1e-4, 1e-3}, /* as MATMUL's */
+};
+const struct kiln__op_desc kiln__desc_MATMUL_RELU_BWD = {
+    .name = "matmul_relu_bwd",
+    .n_in = 3,
+    .params_bytes = sizeof(struct kiln__p_matmul_relu_bwd),
+    .infer = infer_matmul_relu_bwd,
+    .cpu_ref = ref_matmul_relu_bwd,
     .tol = {1e-7, 1e-4, 1e-3}, /* as MATMUL's */
 };
 

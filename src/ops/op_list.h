@@ -43,8 +43,11 @@ KILN_OP(GELU_BWD, unary, 2)       /* (x, dy) -> dy * gelu'(x) */
 KILN_OP(MATMUL, gemm, 2)
 KILN_OP_P(MATMUL_BIAS, gemm, 3, matmul_bias, /* (a, b, bias [n]): MATMUL + bias, relu if set */
           int32_t trans_a;
-          int32_t trans_b; /* as MATMUL's (kiln__p_matmul first) */
-          int32_t relu;)   /* 1: then max(0, .) (planner fusion) */
+          int32_t trans_b;                           /* as MATMUL's (kiln__p_matmul first) */
+          int32_t relu;)                             /* 1: then max(0, .) (planner fusion) */
+KILN_OP_P(MATMUL_RELU_BWD, gemm, 3, matmul_relu_bwd, /* (a, b, y): RELU_BWD(y, MATMUL(a, b)) */
+          int32_t trans_a;
+          int32_t trans_b;) /* as MATMUL's (planner fusion) */
 /* shape */
 KILN_OP(RESHAPE, shape, 1) /* a view: no kernel runs */
 KILN_OP(TRANSPOSE, shape, 1)

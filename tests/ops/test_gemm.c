@@ -4,8 +4,9 @@
  * combination, batched (rank 3) plain and transposed, batched over several dims with
  * NumPy broadcasting of the batch dims (one side rank 2, size-1 dims, rank 8 whose batch
  * merges into no fewer than 6 dims), and the public builder's batch-by-matrix form; the
- * product with a bias and a relu fed directly, and made by the planner's fusion from a
- * dense layer (a product, a bias and a relu) on the backends that fuse it.
+ * product with a bias and a relu, and the product masked by a ReLU's output, fed directly
+ * and made by the planner's fusion from dense layers (a product, a bias and a relu; the
+ * gradient through the next layer's weights) on the backends that fuse them.
  */
 #include "../ref64.h"
 
@@ -59,8 +60,19 @@ static void eval_matmul_bias(const struct kiln_tensor *n, double *const *in, dou
     }
 }
 
-static const struct oh_eval evals[] = {{KILN_OP_MATMUL, eval_matmul, R64_TOL_GEMM},
-                                       {KILN_OP_MATMUL_BIAS, eval_matmul_bias, R64_TOL_GEMM}};
+/* The product, kept where y > 0, else 0. */
+static void eval_matmul_relu_bwd(const struct kiln_tensor *n, double *const *in, double *c, int t)
+{
+    eval_matmul(n, in, c, t);
+    for (int64_t i = 0; i < n->n_elems; i++) {
+        c[i] = in[2][i] > 0.0 ? c[i] : 0.0;
+    }
+}
+
+static const struct oh_eval evals[] = {
+    {KILN_OP_MATMUL, eval_matmul, R64_TOL_GEMM},
+    {KILN_OP_MATMUL_BIAS, eval_matmul_bias, R64_TOL_GEMM},
+    {KILN_OP_MATMUL_RELU_BWD, eval_matmul_relu_bwd, R64_TOL_GEMM}};
 
 #define U                                                                                          \
     {                                                                                              \
@@ -86,6 +98,21 @@ static kiln_tensor *build_dense_view(kiln_graph *g, kiln_tensor *const *in, cons
     int64_t d[1] = {in[0]->shape.dims[0] * in[1]->shape.dims[0]};
     return kiln_reshape(g, build_dense(g, in, c), 1, d);
 }
+
+/* Two dense layers with a ReLU between: the first layer's gradient is the second's
+ * weights' product masked by the ReLU's output (matmul_relu_bwd where fused). */
+static kiln_tensor *build_two_dense(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
+{
+    (void)c;
+    kiln_tensor *h = kiln_relu(g, kiln_matmul(g, in[0], in[1], 0, 1));
+    return kiln_matmul(g, h, in[2], 0, 1);
+}
+
+#define MMR(a, b, y, ta, tb, nt)                                                                   \
+    {                                                                                              \
+        .op = KILN_OP_MATMUL_RELU_BWD, .note = nt, .n_in = 3, .shape = {a, b, y},                  \
+        .p.mmr = {ta, tb}, .gen = {U, U, {OH_TIES, -1.0f, 1.0f}},                                  \
+    }
 
 #define MMB(a, b, bias, ta, tb, r, nt)                                                             \
     {                                                                                              \
@@ -166,7 +193,17 @@ static const struct oh_case cases[] = {
      .p.mmb = {0, 1, 1},
      .gen = {U, U, U},
      .build = build_dense_view},
+    MMR(OH_S2(5, 7), OH_S2(7, 11), OH_S2(5, 11), 0, 0, "5x7x11, y with zeros"),
+    MMR(OH_S2(67, 129), OH_S2(129, 33), OH_S2(67, 33), 0, 0, "67x129x33"),
+    MMR(OH_S2(129, 67), OH_S2(33, 129), OH_S2(67, 33), 1, 1, "67x129x33 a^T b^T"),
+    MMR(OH_S3(3, 5, 7), OH_S3(3, 7, 11), OH_S3(3, 5, 11), 0, 0, "batched"),
+    {.op = KILN_OP_MATMUL_RELU_BWD,
+     .note = "fused: the gradient between two dense layers",
+     .n_in = 3,
+     .shape = {OH_S2(33, 19), OH_S2(23, 19), OH_S2(7, 23)},
+     .gen = {U, U, U},
+     .build = build_two_dense},
 };
 
 const struct oh_family oh_family_gemm = {"gemm", cases, (int)(sizeof(cases) / sizeof(cases[0])),
-                                         evals, 2};
+                                         evals, 3};

@@ -144,6 +144,10 @@ FWD = {
     "matmul_bias": lambda i, p: (lambda y: FWD["relu"]([y], p) if p["relu"] else y)(
         op_matmul(i[0], i[1], p) + i[2].reshape(-1)
     ),
+    # matmul, then threshold_backward at 0 with y (kiln's y > 0 ? g : 0).
+    "matmul_relu_bwd": lambda i, p: torch.where(
+        i[2] > 0, op_matmul(i[0], i[1], p), torch.zeros_like(i[2])
+    ),
     "reshape": lambda i, p: i[0].reshape(p["shape"]),
     "transpose": lambda i, p: i[0].permute(p["perm"][:i[0].dim()]),
     "reduce_sum": lambda i, p: op_reduce(i[0], p),
@@ -459,6 +463,7 @@ RAW_PARAMS = {
     "where": [("cond_i32", "i"), ("rank", "i"), ("dims", "8I"), ("bcast", "3I")],
     "sequence_mask": [("max_len", "i")],
     "matmul_bias": [("trans_a", "i"), ("trans_b", "i"), ("relu", "i")],
+    "matmul_relu_bwd": [("trans_a", "i"), ("trans_b", "i")],
 }
 RAW_PARAMS["scatter_add"] = RAW_PARAMS["bucket_indices"] = RAW_PARAMS["gather"]
 RAW_PARAMS["layer_norm"] = [("eps", "f"), ("norm_dims", "i"), ("rows", "i"), ("cols", "i")]

@@ -83,7 +83,7 @@ static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *
                            a);
 }
 
-/* ==== MATMUL_BIAS: two launches (the planner does not fuse into it here) ==== */
+/* ==== MATMUL_BIAS, MATMUL_RELU_BWD: two launches (the planner does not fuse here) ==== */
 
 /* CLBlast's product, then the add (or add_relu) kernel in place with the bias as a row
  * broadcast along the output's rows. */
@@ -107,6 +107,24 @@ static kiln_status cl_matmul_bias(struct kiln_backend *be, const struct kiln_ten
                                KILN__CL_ARG(ssb)};
     return kiln__cl_launch(be, KILN__CL_BINARY, p->relu ? "add_relu" : "add", n->n_elems, 0,
                            KILN__CL_N(a), a);
+}
+
+/* CLBlast's product, then the relu_bwd kernel in place: out = y > 0 ? out : 0. */
+static kiln_status cl_matmul_relu_bwd(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    KILN_TRY(kiln__cl_matmul(be, n));
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    cl_mem mx, my;
+    cl_ulong ox, oy, count = (cl_ulong)n->n_elems;
+    cl_float p0 = 0.0f;
+    kiln__cl_tensor(n->src[2], &mx, &ox);
+    kiln__cl_tensor(n, &my, &oy);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),    KILN__CL_ARG(ox), KILN__CL_ARG(my),
+                               KILN__CL_ARG(oy),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
+                               KILN__CL_ARG(count), KILN__CL_ARG(p0)};
+    return kiln__cl_launch(be, KILN__CL_UNARY, "relu_bwd", n->n_elems, 0, KILN__CL_N(a), a);
 }
 
 /* ==== Unary ==== */
@@ -397,6 +415,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_GELU_BWD] = {cl_unary, NULL},
     [KILN_OP_MATMUL] = {kiln__cl_matmul, kiln__cl_matmul_supports},
     [KILN_OP_MATMUL_BIAS] = {cl_matmul_bias, kiln__cl_matmul_supports},
+    [KILN_OP_MATMUL_RELU_BWD] = {cl_matmul_relu_bwd, kiln__cl_matmul_supports},
     [KILN_OP_RESHAPE] = {NULL, NULL}, /* a view: the executor runs no kernel */
     [KILN_OP_TRANSPOSE] = {cl_transpose, NULL},
     [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, NULL},

@@ -651,5 +651,5 @@ const struct kiln_backend_ops kiln__vk_backend = {
     .set_profiling = kiln__vk_set_profiling,
     .kernels = kiln__vk_kernels,
     .generic = &kiln__vk_generic,
-    .fuse_matmul_bias = true,
+    .fuse_matmul = true,
 };

@@ -278,16 +278,19 @@ static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *
         pc.sa[i] = (uint32_t)mm.sa[i];
         pc.sb[i] = (uint32_t)mm.sb[i];
     }
-    /* MATMUL_BIAS: the same product with the bias (and relu) in its epilogue. */
-    static const enum kiln__vk_shader shs[2][4] = {
+    /* MATMUL_BIAS, MATMUL_RELU_BWD: the same product with the bias (and relu) or the
+     * ReLU gradient's mask in its epilogue. */
+    static const enum kiln__vk_shader shs[3][4] = {
         {KILN__VK_SH_MATMUL_NN, KILN__VK_SH_MATMUL_NT, KILN__VK_SH_MATMUL_TN,
          KILN__VK_SH_MATMUL_TT},
         {KILN__VK_SH_MATMUL_BIAS_NN, KILN__VK_SH_MATMUL_BIAS_NT, KILN__VK_SH_MATMUL_BIAS_TN,
          KILN__VK_SH_MATMUL_BIAS_TT},
+        {KILN__VK_SH_MATMUL_RELU_BWD_NN, KILN__VK_SH_MATMUL_RELU_BWD_NT,
+         KILN__VK_SH_MATMUL_RELU_BWD_TN, KILN__VK_SH_MATMUL_RELU_BWD_TT},
     };
-    bool bias = n->op == KILN_OP_MATMUL_BIAS;
-    pc.relu = bias ? (uint32_t)((const struct kiln__p_matmul_bias *)kiln__params(n))->relu : 0u;
-    enum kiln__vk_shader sh = shs[bias][(p->trans_a ? 2 : 0) + (p->trans_b ? 1 : 0)];
+    int v = n->op == KILN_OP_MATMUL_BIAS ? 1 : n->op == KILN_OP_MATMUL_RELU_BWD ? 2 : 0;
+    pc.relu = v == 1 ? (uint32_t)((const struct kiln__p_matmul_bias *)kiln__params(n))->relu : 0u;
+    enum kiln__vk_shader sh = shs[v][(p->trans_a ? 2 : 0) + (p->trans_b ? 1 : 0)];
     struct kiln__vk_bind b[4];
     int nb = bind_node(n, true, 0, b);
     uint32_t gx = (uint32_t)((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1]);
@@ -588,6 +591,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_GELU_BWD] = K(vk_unary),
     [KILN_OP_MATMUL] = {vk_matmul, vk_matmul_supports},
     [KILN_OP_MATMUL_BIAS] = {vk_matmul, vk_matmul_supports},
+    [KILN_OP_MATMUL_RELU_BWD] = {vk_matmul, vk_matmul_supports},
     [KILN_OP_TRANSPOSE] = {vk_transpose, kiln__vk_supports},
     [KILN_OP_REDUCE_SUM] = {vk_reduce_sum, kiln__vk_supports},
     [KILN_OP_BROADCAST] = {vk_broadcast, kiln__vk_supports},
