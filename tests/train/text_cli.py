@@ -90,6 +90,21 @@ def classifiers(exe, fortunes, d, env, expect):
                f"kiln predict of {model}: a line each, the 2 most probable classes", r)
 
 
+def bigram_defaults(exe, fortunes, env, expect):
+    """textrnn and textattn embed bigrams unless --no-bigrams; textcnn only with --bigrams."""
+    small = ["--data", fortunes, "--hidden", "8", "--embed", "8", "--heads", "2", "--max-steps",
+             "1", "--train-limit", "64"]
+    for model, extra, want in (("textrnn", [], True), ("textrnn", ["--no-bigrams"], False),
+                               ("textattn", ["--no-bigrams"], False), ("textattn", [], True),
+                               ("textcnn", [], False)):
+        args = [a for a in small if model == "textattn" or a not in ("--heads", "2")]
+        r = run([exe, "train", model] + args + extra, env=env)
+        got = r.returncode == 0 and " 0 bigrams" not in r.stdout and "(characters and bigrams)" \
+            in r.stdout
+        expect(r.returncode == 0 and got == want,
+               f"kiln train {model} {' '.join(extra)}: bigrams {'on' if want else 'off'}", r)
+
+
 def charlm(exe, d, env, expect):
     text = os.path.join(d, "text.txt")
     with open(text, "w", encoding="utf-8") as f:
@@ -123,6 +138,7 @@ def main(exe, fortunes, work):
     with tempfile.TemporaryDirectory(dir=work) as d:
         if fortunes:
             classifiers(exe, fortunes, d, env, expect)
+            bigram_defaults(exe, fortunes, env, expect)
         else:
             print("skip the classifiers: fortunes-zh-5 is not built")
         ck = charlm(exe, d, env, expect)

@@ -38,6 +38,7 @@ enum { EXIT_USAGE = 2 };
 
 enum opt_kind {
     OPT_FLAG,    /* int, set to 1 */
+    OPT_UNFLAG,  /* int, set to 0 (--no-X of a flag that defaults to on; not saved) */
     OPT_INT,     /* int64_t in [lo, hi] */
     OPT_REAL,    /* double > 0 (at most hi when hi > 0) */
     OPT_REAL0,   /* double >= 0 (at most hi when hi > 0) */

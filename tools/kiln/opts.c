@@ -39,7 +39,8 @@ int opts_set(const char *cmd, const struct opt_def *d, void *args, const char *v
     double r;
     switch (d->kind) {
     case OPT_FLAG:
-        *FIELD(args, d, int) = 1;
+    case OPT_UNFLAG:
+        *FIELD(args, d, int) = d->kind == OPT_FLAG;
         return 1;
     case OPT_INT:
         if (!parse_int(cmd, d->name, v, d->lo, d->hi, &x)) {
@@ -123,15 +124,16 @@ int opts_parse(const char *cmd, const struct opt_def *defs, int n_defs, unsigned
                     other != NULL ? "this model does not take the" : "unknown", o);
             return 0;
         }
-        const char *v = d->kind == OPT_FLAG ? NULL : (i + 1 < argc ? argv[i + 1] : NULL);
-        if (d->kind != OPT_FLAG && v == NULL) {
+        int flag = d->kind == OPT_FLAG || d->kind == OPT_UNFLAG;
+        const char *v = flag ? NULL : (i + 1 < argc ? argv[i + 1] : NULL);
+        if (!flag && v == NULL) {
             fprintf(stderr, "kiln %s: %s expects %s\n", cmd, d->name, d->metavar);
             return 0;
         }
         if (!opts_set(cmd, d, args, v)) {
             return 0;
         }
-        i += d->kind != OPT_FLAG;
+        i += !flag;
     }
     if (n_pos != NULL) {
         *n_pos = np;
@@ -145,6 +147,9 @@ void opts_format(const struct opt_def *d, const void *args, char *buf, size_t n)
     switch (d->kind) {
     case OPT_FLAG:
         snprintf(buf, n, "%d", *FIELD(a, d, const int));
+        return;
+    case OPT_UNFLAG:
+        snprintf(buf, n, "%d", !*FIELD(a, d, const int));
         return;
     case OPT_INT:
         snprintf(buf, n, "%" PRId64, *FIELD(a, d, const int64_t));
@@ -170,7 +175,7 @@ static void default_text(const struct opt_def *d, const void *defaults, char *bu
     char v[256];
     opts_format(d, defaults, v, sizeof(v));
     int is_zero = v[0] == '\0' || strcmp(v, "0") == 0;
-    if (d->kind == OPT_FLAG) {
+    if (d->kind == OPT_FLAG || d->kind == OPT_UNFLAG) {
         snprintf(buf, n, "%s", is_zero ? "off" : "on");
     } else if (is_zero && d->zero != NULL) {
         snprintf(buf, n, "%s", d->zero);
@@ -345,6 +350,8 @@ const struct opt_def train_opts[] = {
      "also embed each step's character bigram (those seen twice in the training texts), "
      "added to the character's embedding",
      0},
+    {"--no-bigrams", NULL, OPT_UNFLAG, TA(bigrams), 0, 0, NULL, SC_TEXTRNN | SC_TEXTATTN, NULL,
+     "embed the characters alone", OPTF_NOT_SAVED},
     {"--max-len", "T", OPT_INT, TA(max_len), 1, 100000, NULL, SC_TEXT, NULL,
      "characters kept of each text; a batch is as long as its longest text rounded up to a "
      "multiple of 16",
