@@ -15,11 +15,10 @@
  *   ADD_RELU(MATMUL(a, b), bias)      -> MATMUL_BIAS(a, b, bias), relu 1
  *   RELU_BWD(y, MATMUL(a, b))         -> MATMUL_RELU_BWD(a, b, y)
  *
- * (the last three where the bias or y holds its value when the product runs, the bias
- * lies along the product's last dim, and the backend runs the fused products as one
- * launch: fuse_matmul).
- * The second is the gradient of maxpool(relu(h)): RELU's rule reads its output x, which
- * is also what the pooling's gradient reads.
+ * The second pattern is the gradient of maxpool(relu(h)): RELU's rule reads its output
+ * x, which is also what the pooling's gradient reads. The last three apply where the
+ * bias or y holds its value when the product runs, the bias lies along the product's
+ * last dim, and the backend runs the fused products as one launch (fuse_matmul).
  */
 #include <string.h>
 
@@ -41,7 +40,8 @@ static bool runs(const struct kiln_backend *be, const struct kiln_tensor *n)
 }
 
 /* Makes first (now the fused op) the storage of second, a view of it, and of every view
- * of second (a reshape of a ReLU's output). */
+ * of second (a reshape of a ReLU's output). Names stay: KILN_CHECK names the fused node
+ * and its op (add_relu, matmul_bias, ...). */
 static void absorb(kiln_graph *g, struct kiln_tensor *first, struct kiln_tensor *second)
 {
     for (int32_t i = 0; i < g->n_nodes; i++) {
