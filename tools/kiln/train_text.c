@@ -418,6 +418,34 @@ static kiln_status build_all_lengths(struct text_nets *nets, int64_t max_len)
     return KILN_OK;
 }
 
+/* Builds nets' graphs (nets->cfg set) over a new store on ctx, every batch length's
+ * with several ranks, and *opt with the communicator's gradient hook; loads --init-from
+ * or the --resume checkpoint, then gives every rank rank 0's weights, optimizer state
+ * and counts. Returns EXIT_SUCCESS or EXIT_FAILURE after printing why. */
+static int build_model(const struct train_args *a, const struct train_setup *su,
+                       const struct dist *dist, kiln_context *ctx, struct text_nets *nets,
+                       kiln_optimizer **opt, FILE *info)
+{
+    struct kiln_optim_options oo = optim_options(a);
+    struct text_net *first;
+    nets->batch = dist->local_batch;
+    nets->training = 1;
+    if (kiln_store_create(ctx, &nets->store) != KILN_OK ||
+        text_nets_get(nets, 16, &first) != KILN_OK ||
+        (dist->size > 1 && build_all_lengths(nets, nets->cfg->max_len) != KILN_OK) ||
+        kiln_optimizer_create(nets->store, &oo, opt) != KILN_OK ||
+        kiln_comm_attach(dist->comm, *opt) != KILN_OK) {
+        return fail("building the model");
+    }
+    if (run_load_weights(a, su, nets->store, info) != EXIT_SUCCESS) {
+        return EXIT_FAILURE;
+    }
+    if (kiln_comm_broadcast_store(dist->comm, nets->store, 1) != KILN_OK) {
+        return fail("broadcasting the parameters");
+    }
+    return EXIT_SUCCESS;
+}
+
 int cmd_train_text(const char *model, int argc, char **argv)
 {
     struct train_args a;
@@ -430,7 +458,6 @@ int cmd_train_text(const char *model, int argc, char **argv)
     struct dist dist;
     kiln_context *ctx = NULL;
     kiln_optimizer *opt = NULL;
-    struct text_net *first;
     int rc = train_parse(model, argc, argv, &a, &su);
     memset(&dist, 0, sizeof(dist));
     memset(&d, 0, sizeof(d));
@@ -456,24 +483,8 @@ int cmd_train_text(const char *model, int argc, char **argv)
     /* The seed keys the initializer (rank 0's weights are broadcast) and the dropout
      * masks: each rank draws its own masks for its rows. */
     cfg.text.seed += 0x9e3779b97f4a7c15ull * (uint64_t)dist.rank;
-    struct kiln_optim_options oo = optim_options(&a);
     nets.cfg = &cfg;
-    nets.batch = dist.local_batch;
-    nets.training = 1;
-    if (kiln_store_create(ctx, &nets.store) != KILN_OK ||
-        text_nets_get(&nets, 16, &first) != KILN_OK ||
-        (dist.size > 1 && build_all_lengths(&nets, cfg.max_len) != KILN_OK) ||
-        kiln_optimizer_create(nets.store, &oo, &opt) != KILN_OK ||
-        kiln_comm_attach(dist.comm, opt) != KILN_OK) {
-        rc = fail("building the model");
-        goto done;
-    }
-    if (run_load_weights(&a, &su, nets.store, info) != EXIT_SUCCESS) {
-        goto done;
-    }
-    /* Every rank starts from rank 0's weights, optimizer state and counts. */
-    if (kiln_comm_broadcast_store(dist.comm, nets.store, 1) != KILN_OK) {
-        rc = fail("broadcasting the parameters");
+    if (build_model(&a, &su, &dist, ctx, &nets, &opt, info) != EXIT_SUCCESS) {
         goto done;
     }
     L.per = kiln_text_iter_n_batches(d.train);
