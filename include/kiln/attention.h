@@ -202,12 +202,14 @@ struct kiln_text_transformer_options {
                                    features, in training runs; default 0.1 */
     kiln_activation activation; /* default KILN_ACTIVATION_GELU (tanh form) */
     uint64_t seed;              /* initializer and dropout seed */
+    int32_t pool_max;           /* 1: the maximum over the real steps beside the mean
+                                   (features concatenated, [mean, max]); default 0 */
 };
 
 #define KILN_TEXT_TRANSFORMER_OPTIONS_INIT                                                         \
     {                                                                                              \
         sizeof(struct kiln_text_transformer_options), 0, 0, 128, 4, 2, 0, 0, 0.1f,                 \
-            KILN_ACTIVATION_GELU, 0                                                                \
+            KILN_ACTIVATION_GELU, 0, 0                                                             \
     }
 
 /*
@@ -219,9 +221,10 @@ struct kiln_text_transformer_options {
  * character's, then positions (sinusoidal, or learned with max_len), dropout,
  * n_layers pre-norm kiln_transformer_encoder_layer ("layers.<i>.*", batch first, the
  * padded steps masked as keys), a final layer norm ("norm"), the mean over the real
- * steps, dropout and a linear layer "fc" to logits [N, n_classes] (train with
- * kiln_softmax_xent). Padded steps change neither the logits nor any gradient.
- * [in] o: borrowed. Returns the logits or the poisoned tensor (errors recorded in g).
+ * steps (with pool_max, also the maximum over them, concatenated after it), dropout and a linear
+ * layer "fc" to logits [N, n_classes] (train with kiln_softmax_xent). Padded steps change neither
+ * the logits nor any gradient. [in] o: borrowed. Returns the logits or the poisoned tensor (errors
+ * recorded in g).
  */
 KILN_API kiln_tensor *kiln_text_transformer(kiln_graph *g, kiln_tensor *ids,
                                             kiln_tensor *bigram_ids, kiln_tensor *lengths,

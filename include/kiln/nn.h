@@ -351,8 +351,9 @@ KILN_API kiln_tensor *kiln_char_lm(kiln_graph *g, kiln_tensor *x, kiln_tensor *h
 
 /* The text classifiers of kiln_text_classifier(). */
 typedef enum kiln_text_model {
-    KILN_TEXT_CNN = 0, /* convolutions of several widths, max over time (Kim, 2014) */
-    KILN_TEXT_RNN = 1, /* a recurrent layer, max over time of its outputs */
+    KILN_TEXT_CNN = 0,  /* convolutions of several widths, max over time (Kim, 2014) */
+    KILN_TEXT_RNN = 1,  /* a recurrent layer, max over time of its outputs */
+    KILN_TEXT_ATTN = 2, /* pre-norm transformer encoder layers (kiln_text_transformer) */
 } kiln_text_model;
 
 /* Options of kiln_text_classifier(). Initialize with KILN_TEXT_CLASSIFIER_OPTIONS_INIT
@@ -364,20 +365,25 @@ struct kiln_text_classifier_options {
     int64_t n_classes;     /* no default */
     int64_t embed;         /* embedding width; default 128 */
     kiln_rnn_cell cell;    /* KILN_TEXT_RNN: default KILN_RNN_LSTM */
-    int64_t hidden;        /* KILN_TEXT_RNN: default 128 */
-    int32_t n_layers;      /* KILN_TEXT_RNN: default 1 */
+    int64_t hidden;        /* KILN_TEXT_RNN: default 128; KILN_TEXT_ATTN: the feed-forward
+                              width (0: 4 embed) */
+    int32_t n_layers;      /* KILN_TEXT_RNN, KILN_TEXT_ATTN: default 1 */
     int32_t bidirectional; /* KILN_TEXT_RNN: default 0 */
     int64_t filters;       /* KILN_TEXT_CNN: filters per width; default 200 */
     int32_t n_widths;      /* KILN_TEXT_CNN: 1 to 4 widths; default 4 */
     int32_t widths[4];     /* KILN_TEXT_CNN: default 1, 2, 3, 4 */
-    float dropout;         /* on the pooled features, in training runs; default 0.5 */
+    float dropout;         /* on the pooled features, in training runs; default 0.5
+                              (KILN_TEXT_ATTN: also in the encoder layers) */
     uint64_t seed;         /* initializer and dropout seed */
+    int32_t n_heads;       /* KILN_TEXT_ATTN: attention heads, dividing embed; default 4 */
+    int32_t attn_pool;     /* KILN_TEXT_RNN: 1: additive attention pooling of the outputs
+                              instead of their maximum; default 0 */
 };
 
 #define KILN_TEXT_CLASSIFIER_OPTIONS_INIT                                                          \
     {                                                                                              \
         sizeof(struct kiln_text_classifier_options), KILN_TEXT_RNN, 0, 0, 128, KILN_RNN_LSTM, 128, \
-            1, 0, 200, 4, {1, 2, 3, 4}, 0.5f, 0                                                    \
+            1, 0, 200, 4, {1, 2, 3, 4}, 0.5f, 0, 4, 0                                              \
     }
 
 /*
@@ -392,8 +398,12 @@ struct kiln_text_classifier_options {
  *    the windows that hold a real character (kiln_max_over_time, kiln_mean_over_time:
  *    which features occur, and how often); the widths' 2 filters features concatenated;
  *  - KILN_TEXT_RNN: kiln_rnn ("rnn.*", batch first, masked by the lengths), and the
- *    maximum of its outputs over the real steps;
- * then dropout and a dense layer "fc" to logits [N, n_classes] (train with
+ *    maximum of its outputs over the real steps (attn_pool: their additive attention
+ *    pooling, kiln_additive_attention_pool "pool", attention width = the outputs');
+ *  - KILN_TEXT_ATTN: kiln_text_transformer (kiln/attention.h) with embed, n_heads,
+ *    n_layers, hidden as the feed-forward width and dropout, which pools and ends in
+ *    "fc" itself (its embedding is the same "embedding.weight");
+ * otherwise dropout and a dense layer "fc" to logits [N, n_classes] (train with
  * kiln_softmax_xent). [in] o: borrowed. Returns the logits or the poisoned tensor
  * (errors recorded in g as for every builder).
  */

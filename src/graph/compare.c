@@ -55,6 +55,11 @@ bool kiln__compare_f32(const float *ref, const float *got, int64_t n, const stru
             r->got_v = b;
         }
     }
+    /* The NMSE's scale is at least the absolute tolerance per element: a reference that
+     * is all cancellation noise (a sum of gradients that is 0 in exact arithmetic, such
+     * as a bias gradient ahead of a layer norm) has no signal to be relative to, and the
+     * absolute bound is what its elements are held to. */
+    den = fmax(den, (double)n * tol->abs * tol->abs);
     r->nmse = den > 0 ? num / den : num;
     if (r->n_nonfinite > 0) {
         r->why = "nan/inf";

@@ -1,6 +1,7 @@
 /*
  * compare.h - comparison of a result against its reference under an op tolerance
- * (STYLE B.9): NaN/Inf agreement first, then NMSE, then every element within
+ * (STYLE B.9): NaN/Inf agreement first, then NMSE (relative to the reference's
+ * energy, or to abs per element when that is larger), then every element within
  * abs or rel * (|a| + |b|). Used by the KILN_CHECK shadow and by the tests.
  */
 #ifndef KILN_COMPARE_H

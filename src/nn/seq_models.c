@@ -1,12 +1,15 @@
 /*
- * seq_models.c - ready-made sequence models built from the recurrent layers: the
- * character language model of `kiln train charlm` and `kiln sample`. Like every layer
- * they only append nodes and parameters to a graph.
+ * seq_models.c - ready-made sequence models: the character language model of `kiln
+ * train charlm` and `kiln sample`, and the text classifiers of `kiln train
+ * textcnn|textrnn|textattn`. Like every layer they only append nodes and parameters to
+ * a graph.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../graph/graph_impl.h"
+#include "kiln/attention.h"
 #include "kiln/nn.h"
 
 kiln_tensor *kiln_char_lm(kiln_graph *g, kiln_tensor *x, kiln_tensor *h0, kiln_tensor *c0,
@@ -100,7 +103,32 @@ static kiln_tensor *text_rnn(kiln_graph *g, kiln_tensor *emb, kiln_tensor *mask,
     ro.batch_first = 1;
     ro.seed = o->seed;
     kiln_tensor *y = kiln_rnn(g, emb, mask, NULL, NULL, &ro, "rnn", NULL, NULL); /* [N, T, F] */
+    bool has_pool = o->struct_size >=
+                    offsetof(struct kiln_text_classifier_options, attn_pool) + sizeof(o->attn_pool);
+    if (has_pool && o->attn_pool && !(y->flags & KILN__F_POISON)) {
+        return kiln_additive_attention_pool(g, y, mask, y->shape.dims[2], "pool", o->seed, NULL);
+    }
     return kiln_max_over_time(g, kiln_transpose(g, y, nct), mask);
+}
+
+/* KILN_TEXT_ATTN: the transformer classifier with the classifier's options (n_heads
+ * read only from options that hold it: an older struct_size gets the default 4). */
+static kiln_tensor *text_attn(kiln_graph *g, kiln_tensor *ids, kiln_tensor *bigram_ids,
+                              kiln_tensor *lengths, const struct kiln_text_classifier_options *o)
+{
+    struct kiln_text_transformer_options to = KILN_TEXT_TRANSFORMER_OPTIONS_INIT;
+    bool has_heads = o->struct_size >=
+                     offsetof(struct kiln_text_classifier_options, n_heads) + sizeof(o->n_heads);
+    to.vocab = o->vocab;
+    to.n_classes = o->n_classes;
+    to.embed = o->embed;
+    to.n_heads = has_heads ? o->n_heads : 4;
+    to.n_layers = o->n_layers;
+    to.dim_feedforward = o->hidden;
+    to.dropout = o->dropout;
+    to.seed = o->seed;
+    to.pool_max = 1;
+    return kiln_text_transformer(g, ids, bigram_ids, lengths, &to);
 }
 
 /* The embeddings of ids [N, T] (zeros where an id is 0, the padding). */
@@ -119,7 +147,8 @@ kiln_tensor *kiln_text_classifier(kiln_graph *g, kiln_tensor *ids, kiln_tensor *
     if (g == NULL) {
         return NULL;
     }
-    if (ids == NULL || lengths == NULL || o == NULL || o->struct_size < sizeof(*o)) {
+    if (ids == NULL || lengths == NULL || o == NULL ||
+        o->struct_size < offsetof(struct kiln_text_classifier_options, n_heads)) {
         return kiln__graph_fail(g, KILN_E_INVALID_ARG,
                                 "kiln_text_classifier: ids, lengths and options are needed");
     }
@@ -143,15 +172,18 @@ kiln_tensor *kiln_text_classifier(kiln_graph *g, kiln_tensor *ids, kiln_tensor *
     for (int32_t i = 0; cnn && widths_ok && i < o->n_widths; i++) {
         widths_ok = o->widths[i] >= 1 && o->widths[i] <= 64;
     }
-    if ((o->model != KILN_TEXT_CNN && o->model != KILN_TEXT_RNN) || o->vocab < 2 ||
-        o->n_classes < 2 || o->embed < 1 || (cnn && (!widths_ok || o->filters < 1)) ||
-        !(o->dropout >= 0.0f && o->dropout < 1.0f)) {
+    if ((o->model != KILN_TEXT_CNN && o->model != KILN_TEXT_RNN && o->model != KILN_TEXT_ATTN) ||
+        o->vocab < 2 || o->n_classes < 2 || o->embed < 1 ||
+        (cnn && (!widths_ok || o->filters < 1)) || !(o->dropout >= 0.0f && o->dropout < 1.0f)) {
         return kiln__graph_fail(g, KILN_E_INVALID_ARG,
                                 "kiln_text_classifier: model %d, vocab %lld, %lld classes, embed "
                                 "%lld, %d widths, %lld filters, dropout %g",
                                 (int)o->model, (long long)o->vocab, (long long)o->n_classes,
                                 (long long)o->embed, o->n_widths, (long long)o->filters,
                                 (double)o->dropout);
+    }
+    if (o->model == KILN_TEXT_ATTN) {
+        return text_attn(g, ids, bigram_ids, lengths, o);
     }
     int64_t t = ids->shape.dims[1], ed[2] = {o->vocab, o->embed};
     kiln_tensor *mask = kiln_sequence_mask(g, lengths, t); /* [N, T] */

@@ -4,6 +4,7 @@
  * attention.c and graph ops. Dropout sites get their own seeds (kiln__nn_site_seed).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,9 +132,10 @@ static bool ids_ok(kiln_graph *g, const kiln_tensor *t, const char *arg, int32_t
 static bool classifier_args_ok(kiln_graph *g, kiln_tensor *ids, kiln_tensor *bi,
                                kiln_tensor *lengths, const struct kiln_text_transformer_options *o)
 {
-    if (o == NULL || o->struct_size < sizeof(*o) || o->vocab < 2 || o->n_classes < 1 ||
-        o->embed < 1 || o->n_heads < 1 || o->embed % o->n_heads != 0 || o->n_layers < 0 ||
-        o->dim_feedforward < 0 || o->max_len < 0 || !(o->dropout >= 0.0f && o->dropout < 1.0f)) {
+    if (o == NULL || o->struct_size < offsetof(struct kiln_text_transformer_options, pool_max) ||
+        o->vocab < 2 || o->n_classes < 1 || o->embed < 1 || o->n_heads < 1 ||
+        o->embed % o->n_heads != 0 || o->n_layers < 0 || o->dim_feedforward < 0 || o->max_len < 0 ||
+        !(o->dropout >= 0.0f && o->dropout < 1.0f)) {
         kiln__graph_fail(g, KILN_E_INVALID_ARG,
                          "kiln_text_transformer: bad options (vocab >= 2, classes >= 1, embed "
                          "divisible by the heads, dropout in [0, 1))");
@@ -198,6 +200,15 @@ kiln_tensor *kiln_text_transformer(kiln_graph *g, kiln_tensor *ids, kiln_tensor 
     if (x->flags & KILN__F_POISON) {
         return x;
     }
-    x = drop(g, masked_mean(g, x, mask), o->dropout, o->seed, "fc", 0);
+    bool pool_max = o->struct_size >= offsetof(struct kiln_text_transformer_options, pool_max) +
+                                          sizeof(o->pool_max) &&
+                    o->pool_max;
+    kiln_tensor *pooled = masked_mean(g, x, mask);
+    if (pool_max) {
+        static const int32_t nct[3] = {0, 2, 1};
+        kiln_tensor *both[2] = {pooled, kiln_max_over_time(g, kiln_transpose(g, x, nct), mask)};
+        pooled = kiln_concat(g, 2, both, 1);
+    }
+    x = drop(g, pooled, o->dropout, o->seed, "fc", 0);
     return kiln_linear(g, x, o->n_classes, 1, "fc", o->seed);
 }

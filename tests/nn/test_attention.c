@@ -2,11 +2,11 @@
  * test_attention.c - the attention layers on a backend (`test_attention cpu`): a padded
  * batch against each sequence run alone. For the transformer encoder layer (pre-norm
  * with GELU; post-norm with ReLU under a causal mask), multi-head attention in the
- * time-first layout, additive attention pooling and the text transformer (learned and
- * sinusoidal positions), a batch of three sequences of different lengths, padded with
- * large values, gives at the real positions the outputs and parameter gradients that
- * the three sequences give alone (gradients summed over them in the store), and the
- * padded positions get a gradient of exactly 0. Under the causal mask the sequences
+ * time-first layout, additive attention pooling and the text transformer (learned
+ * positions and mean pooling; sinusoidal positions and mean and max pooling), a batch of three
+ * sequences of different lengths, padded with large values, gives at the real positions the outputs
+ * and parameter gradients that the three sequences give alone (gradients summed over them in the
+ * store), and the padded positions get a gradient of exactly 0. Under the causal mask the sequences
  * alone are cut one step short: no real position may see a later one.
  */
 #include <check.h>
@@ -91,6 +91,7 @@ static kiln_tensor *build(kiln_graph *g, enum kind k, kiln_tensor *x, kiln_tenso
         to.n_layers = 2;
         to.dim_feedforward = 16;
         to.max_len = k == TEXT_LEARNED ? T + 2 : 0;
+        to.pool_max = k == TEXT_SINUSOID; /* the maximum over the real steps too */
         to.dropout = 0.0f;
         to.seed = 4;
         return kiln_text_transformer(g, x, NULL, lengths, &to);

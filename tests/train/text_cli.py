@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Tests of the text models of the kiln program: `kiln train textcnn|textrnn` trains a
-few steps on fortunes-zh-5 and writes checkpoints whose metadata holds the
+"""Tests of the text models of the kiln program: `kiln train textcnn|textrnn|textattn`
+trains a few steps on fortunes-zh-5 and writes checkpoints whose metadata holds the
 configuration, the vocabulary and the label names; a run resumed from a step checkpoint
 ends with the weights of the uninterrupted run; `kiln eval` and `kiln predict` take the
 text checkpoint (a split of the data set, lines of a file); `kiln train charlm` trains a
@@ -50,7 +50,8 @@ class Checks:
 def classifiers(exe, fortunes, d, env, expect):
     small = ["--data", fortunes, "--hidden", "16", "--embed", "16", "--train-limit", "256"]
     for model, extra in (("textcnn", ["--widths", "2,3", "--bigrams"]),
-                         ("textrnn", ["--rnn", "gru", "--bidirectional"])):
+                         ("textrnn", ["--rnn", "gru", "--bidirectional", "--pool", "attn"]),
+                         ("textattn", ["--heads", "2", "--layers", "2"])):
         out = os.path.join(d, model)
         os.mkdir(out)
         r = run([exe, "train", model, "--epochs", "2", "--checkpoint-every", "3", "--keep", "9",
@@ -89,6 +90,21 @@ def classifiers(exe, fortunes, d, env, expect):
                f"kiln predict of {model}: a line each, the 2 most probable classes", r)
 
 
+def bigram_defaults(exe, fortunes, env, expect):
+    """textrnn and textattn embed bigrams unless --no-bigrams; textcnn only with --bigrams."""
+    small = ["--data", fortunes, "--hidden", "8", "--embed", "8", "--heads", "2", "--max-steps",
+             "1", "--train-limit", "64"]
+    for model, extra, want in (("textrnn", [], True), ("textrnn", ["--no-bigrams"], False),
+                               ("textattn", ["--no-bigrams"], False), ("textattn", [], True),
+                               ("textcnn", [], False)):
+        args = [a for a in small if model == "textattn" or a not in ("--heads", "2")]
+        r = run([exe, "train", model] + args + extra, env=env)
+        got = r.returncode == 0 and " 0 bigrams" not in r.stdout and "(characters and bigrams)" \
+            in r.stdout
+        expect(r.returncode == 0 and got == want,
+               f"kiln train {model} {' '.join(extra)}: bigrams {'on' if want else 'off'}", r)
+
+
 def charlm(exe, d, env, expect):
     text = os.path.join(d, "text.txt")
     with open(text, "w", encoding="utf-8") as f:
@@ -122,13 +138,15 @@ def main(exe, fortunes, work):
     with tempfile.TemporaryDirectory(dir=work) as d:
         if fortunes:
             classifiers(exe, fortunes, d, env, expect)
+            bigram_defaults(exe, fortunes, env, expect)
         else:
             print("skip the classifiers: fortunes-zh-5 is not built")
         ck = charlm(exe, d, env, expect)
         for args in (["train", "textrnn", "--rnn", "elman"], ["train", "textcnn", "--widths", "0"],
                      ["train", "textcnn", "--widths", "1,2,3,4,5"],
                      ["train", "charlm", "--dropout", "1"], ["train", "charlm", "--embed", "8"],
-                     ["train", "textcnn", "--bptt", "8"], ["sample"],
+                     ["train", "textcnn", "--bptt", "8"], ["train", "textattn", "--heads", "3"],
+                     ["train", "textattn", "--bidirectional"], ["sample"],
                      ["sample", os.path.join(d, "missing.safetensors")],
                      ["sample", ck, "--temperature", "0"], ["eval", ck]):
             r = run([exe] + args, env=env)

@@ -38,6 +38,7 @@ enum { EXIT_USAGE = 2 };
 
 enum opt_kind {
     OPT_FLAG,    /* int, set to 1 */
+    OPT_UNFLAG,  /* int, set to 0 (--no-X of a flag that defaults to on; not saved) */
     OPT_INT,     /* int64_t in [lo, hi] */
     OPT_REAL,    /* double > 0 (at most hi when hi > 0) */
     OPT_REAL0,   /* double >= 0 (at most hi when hi > 0) */
@@ -110,9 +111,10 @@ enum {
     SC_TEXTCNN = 1u << 4,
     SC_TEXTRNN = 1u << 5,
     SC_CHARLM = 1u << 6,
+    SC_TEXTATTN = 1u << 7,
     SC_CLASSIFIER = SC_MLP | SC_CONV | SC_RESNET,
-    SC_TEXT = SC_TEXTCNN | SC_TEXTRNN, /* text classifiers (textmodel.c's table) */
-    SC_SEQ = SC_TEXT | SC_CHARLM,      /* models of text */
+    SC_TEXT = SC_TEXTCNN | SC_TEXTRNN | SC_TEXTATTN, /* text classifiers (text_common.c) */
+    SC_SEQ = SC_TEXT | SC_CHARLM,                    /* models of text */
     SC_TRAIN = SC_CLASSIFIER | SC_GAN | SC_SEQ,
 };
 
@@ -146,8 +148,8 @@ struct train_args {
     /* data-parallel runs (mpirun): seconds before a silent rank stops the run */
     double comm_timeout;
     /* text classifiers and the character language model */
-    const char *rnn, *widths;
-    int64_t layers, hidden, embed, max_len, bptt;
+    const char *rnn, *widths, *pool;
+    int64_t layers, hidden, embed, max_len, bptt, heads;
     double dropout, clip;
     int bidirectional, bigrams;
 };

@@ -29,7 +29,8 @@ static void usage(FILE *f)
                "commands:\n"
                "  train MODEL      train mlp, lenet, alexnet, vgg, googlenet, resnet or gan on\n"
                "                   Fashion-MNIST, with checkpoints, --resume and a metrics log;\n"
-               "                   textcnn or textrnn on label<TAB>text files (fortunes-zh-5);\n"
+               "                   textcnn, textrnn or textattn on label<TAB>text files\n"
+               "                   (fortunes-zh-5);\n"
                "                   charlm, a character language model, on a text;\n"
                "                   treenn, a tree net on boolean-expression trees\n"
                "  sample CHECKPOINT\n"
@@ -103,7 +104,7 @@ static int cmd_train(int argc, char **argv)
         if (train_scope(model) == 0) {
             fprintf(stderr,
                     "kiln train: unknown model '%s'; available: mlp, lenet, alexnet, vgg, "
-                    "googlenet, resnet, gan, textcnn, textrnn, charlm, treenn\n",
+                    "googlenet, resnet, gan, textcnn, textrnn, textattn, charlm, treenn\n",
                     model);
             return EXIT_USAGE;
         }

@@ -39,7 +39,8 @@ int opts_set(const char *cmd, const struct opt_def *d, void *args, const char *v
     double r;
     switch (d->kind) {
     case OPT_FLAG:
-        *FIELD(args, d, int) = 1;
+    case OPT_UNFLAG:
+        *FIELD(args, d, int) = d->kind == OPT_FLAG;
         return 1;
     case OPT_INT:
         if (!parse_int(cmd, d->name, v, d->lo, d->hi, &x)) {
@@ -123,15 +124,16 @@ int opts_parse(const char *cmd, const struct opt_def *defs, int n_defs, unsigned
                     other != NULL ? "this model does not take the" : "unknown", o);
             return 0;
         }
-        const char *v = d->kind == OPT_FLAG ? NULL : (i + 1 < argc ? argv[i + 1] : NULL);
-        if (d->kind != OPT_FLAG && v == NULL) {
+        int flag = d->kind == OPT_FLAG || d->kind == OPT_UNFLAG;
+        const char *v = flag ? NULL : (i + 1 < argc ? argv[i + 1] : NULL);
+        if (!flag && v == NULL) {
             fprintf(stderr, "kiln %s: %s expects %s\n", cmd, d->name, d->metavar);
             return 0;
         }
         if (!opts_set(cmd, d, args, v)) {
             return 0;
         }
-        i += d->kind != OPT_FLAG;
+        i += !flag;
     }
     if (n_pos != NULL) {
         *n_pos = np;
@@ -145,6 +147,9 @@ void opts_format(const struct opt_def *d, const void *args, char *buf, size_t n)
     switch (d->kind) {
     case OPT_FLAG:
         snprintf(buf, n, "%d", *FIELD(a, d, const int));
+        return;
+    case OPT_UNFLAG:
+        snprintf(buf, n, "%d", !*FIELD(a, d, const int));
         return;
     case OPT_INT:
         snprintf(buf, n, "%" PRId64, *FIELD(a, d, const int64_t));
@@ -170,7 +175,7 @@ static void default_text(const struct opt_def *d, const void *defaults, char *bu
     char v[256];
     opts_format(d, defaults, v, sizeof(v));
     int is_zero = v[0] == '\0' || strcmp(v, "0") == 0;
-    if (d->kind == OPT_FLAG) {
+    if (d->kind == OPT_FLAG || d->kind == OPT_UNFLAG) {
         snprintf(buf, n, "%s", is_zero ? "off" : "on");
     } else if (is_zero && d->zero != NULL) {
         snprintf(buf, n, "%s", d->zero);
@@ -321,12 +326,22 @@ const struct opt_def train_opts[] = {
      0},
     {"--rnn", NULL, OPT_CHOICE, TA(rnn), 0, 0, "lstm|gru", SC_TEXTRNN | SC_CHARLM, NULL,
      "the recurrent layer: nn.LSTM or nn.GRU", 0},
+    {"--pool", NULL, OPT_CHOICE, TA(pool), 0, 0, "max|attn", SC_TEXTRNN, NULL,
+     "summary of the recurrent outputs: their maximum over the real characters, or additive "
+     "(Bahdanau) attention pooling",
+     0},
     {"--bidirectional", NULL, OPT_FLAG, TA(bidirectional), 0, 0, NULL, SC_TEXTRNN, NULL,
      "a second direction reading each text backwards, its outputs concatenated", 0},
     {"--layers", "N", OPT_INT, TA(layers), 1, 8, NULL, SC_TEXTRNN | SC_CHARLM, NULL,
      "stacked recurrent layers", 0},
-    {"--hidden", "N", OPT_INT, TA(hidden), 1, 4096, NULL, SC_SEQ, NULL,
+    {"--layers", "N", OPT_INT, TA(layers), 1, 8, NULL, SC_TEXTATTN, NULL,
+     "stacked transformer encoder layers", 0},
+    {"--heads", "N", OPT_INT, TA(heads), 1, 64, NULL, SC_TEXTATTN, NULL,
+     "attention heads per layer (they must divide --embed)", 0},
+    {"--hidden", "N", OPT_INT, TA(hidden), 1, 4096, NULL, SC_SEQ & ~SC_TEXTATTN, NULL,
      "recurrent units (textcnn: filters per width)", 0},
+    {"--hidden", "N", OPT_INT, TA(hidden), 1, 16384, NULL, SC_TEXTATTN, NULL,
+     "width of the encoder layers' feed-forward part", 0},
     {"--embed", "N", OPT_INT, TA(embed), 1, 4096, NULL, SC_TEXT, NULL,
      "width of the character embeddings", 0},
     {"--widths", "LIST", OPT_STR, TA(widths), 0, 0, NULL, SC_TEXTCNN, NULL,
@@ -335,6 +350,8 @@ const struct opt_def train_opts[] = {
      "also embed each step's character bigram (those seen twice in the training texts), "
      "added to the character's embedding",
      0},
+    {"--no-bigrams", NULL, OPT_UNFLAG, TA(bigrams), 0, 0, NULL, SC_TEXTRNN | SC_TEXTATTN, NULL,
+     "embed the characters alone", OPTF_NOT_SAVED},
     {"--max-len", "T", OPT_INT, TA(max_len), 1, 100000, NULL, SC_TEXT, NULL,
      "characters kept of each text; a batch is as long as its longest text rounded up to a "
      "multiple of 16",
@@ -342,8 +359,9 @@ const struct opt_def train_opts[] = {
     {"--bptt", "T", OPT_INT, TA(bptt), 1, 100000, NULL, SC_CHARLM, NULL,
      "steps per chunk of truncated backpropagation through time", 0},
     {"--dropout", "P", OPT_REAL0, TA(dropout), 0, 0, NULL, SC_SEQ, NULL,
-     "dropout probability in [0, 1) (textcnn, textrnn: on the pooled features; charlm: "
-     "between layers and before the decoder)",
+     "dropout probability in [0, 1) (textcnn, textrnn: on the pooled features; textattn: "
+     "also on the embeddings and in every layer; charlm: between layers and before the "
+     "decoder)",
      0},
     {"--clip", "X", OPT_REAL0, TA(clip), 0, 0, NULL, SC_SEQ, "off",
      "clip the gradients' global norm at X (as torch.nn.utils.clip_grad_norm_)", 0},

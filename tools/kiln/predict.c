@@ -49,15 +49,17 @@ void predict_help(FILE *f)
 {
     struct predict_args d;
     predict_defaults(&d);
-    fprintf(f, "usage: kiln predict CHECKPOINT FILE... [options]\n\n"
-               "Classifies PNG images of any size, colour type and bit depth with the classifier\n"
-               "of a `kiln train` checkpoint: each image becomes the model's input as\n"
-               "kiln_image_convert documents (alpha over --background, BT.601 luma, stretched to\n"
-               "the training images' size), padded and normalized as in training. Prints the\n"
-               "most probable classes with their probabilities.\n\n"
-               "With a text classifier (kiln train textcnn|textrnn), each FILE is text (\"-\":\n"
-               "standard input) and each non-empty line is classified (in a label<TAB>text\n"
-               "line, the text after the tab), printed as FILE:LINE.\n\noptions:\n");
+    fprintf(
+        f,
+        "usage: kiln predict CHECKPOINT FILE... [options]\n\n"
+        "Classifies PNG images of any size, colour type and bit depth with the classifier\n"
+        "of a `kiln train` checkpoint: each image becomes the model's input as\n"
+        "kiln_image_convert documents (alpha over --background, BT.601 luma, stretched to\n"
+        "the training images' size), padded and normalized as in training. Prints the\n"
+        "most probable classes with their probabilities.\n\n"
+        "With a text classifier (kiln train textcnn|textrnn|textattn), each FILE is text (\"-\":\n"
+        "standard input) and each non-empty line is classified (in a label<TAB>text\n"
+        "line, the text after the tab), printed as FILE:LINE.\n\noptions:\n");
     opts_help(f, predict_opts, N_OPTS, 1, &d);
 }
 

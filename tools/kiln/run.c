@@ -436,7 +436,11 @@ static const char *const model_help[][2] = {
                 "the real characters, dropout, a dense layer"},
     {"textrnn", "a text classifier over character (and optionally bigram) embeddings: an LSTM "
                 "or GRU (stacked, bidirectional), the maximum of its outputs over the real "
-                "characters, dropout, a dense layer"},
+                "characters (or their additive attention pooling), dropout, a dense layer"},
+    {"textattn", "a text classifier over character and bigram embeddings: sinusoidal "
+                 "positions, pre-norm transformer encoder layers (multi-head self-attention "
+                 "masking the padding, GELU feed-forward), layer norm, the mean over the real "
+                 "characters, dropout, a dense layer"},
     {"charlm", "a character language model: one-hot characters, LSTM or GRU layers and a dense "
                "decoder, trained by truncated backpropagation through time on contiguous "
                "streams of a text (kiln sample generates from it)"},

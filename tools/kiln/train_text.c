@@ -1,5 +1,5 @@
 /*
- * train_text.c - `kiln train textcnn|textrnn`: a text classifier (kiln_text_classifier)
+ * train_text.c - `kiln train textcnn|textrnn|textattn`: a text classifier (kiln_text_classifier)
  * on a directory of label<TAB>text files (fortunes-zh-5 by default) with a character
  * vocabulary built from the training split (or taken from the checkpoint it resumes or
  * starts from), length-bucketed batches, one graph per batch length over one parameter
@@ -152,10 +152,14 @@ static void describe(FILE *f, const struct train_args *a, const struct model_cfg
             fprintf(f, "%s%d", i ? ", " : " ", o->widths[i]);
         }
         fprintf(f, " with %lld filters each", (long long)o->filters);
+    } else if (o->model == KILN_TEXT_ATTN) {
+        fprintf(f, "%d pre-norm encoder layer%s of %d heads, feed-forward %lld", o->n_layers,
+                o->n_layers == 1 ? "" : "s", o->n_heads, (long long)o->hidden);
     } else {
-        fprintf(f, "%s%s, %d layer%s of %lld", o->bidirectional ? "bidirectional " : "",
+        fprintf(f, "%s%s, %d layer%s of %lld, %s", o->bidirectional ? "bidirectional " : "",
                 kiln_rnn_cell_name(o->cell), o->n_layers, o->n_layers == 1 ? "" : "s",
-                (long long)o->hidden);
+                (long long)o->hidden,
+                o->attn_pool ? "additive attention pooling" : "maximum over time");
     }
     fprintf(f, ", dropout %g: %lld parameters\n", (double)o->dropout,
             (long long)kiln_store_n_param_elems(store));
