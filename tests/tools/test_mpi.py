@@ -21,10 +21,13 @@ CASE:
           (textrnn, hidden and embedding 32, texts cut at 64 characters, dropout 0, a
           constant learning rate) on TEXT_DATA (fortunes-zh-5): 50 steps of 2 x 32 texts
           cross an epoch's end (sharded evaluation, a new shuffle), each rank training
-          on its half of every global batch padded to the global batch's length.
+          on its half of every global batch padded to the global batch's length;
+  attn-cpu
+          the cpu case for a small transformer text classifier (textattn, embedding 32,
+          feed-forward 64, dropout 0) on TEXT_DATA.
 Exits 77 without MPI (HAVE_MPI 0 or no mpirun), without Fashion-MNIST (TEXT_DATA for
-the text cases), or without a device of the case's backend. The environment Open MPI needs to run as root
-(OMPI_ALLOW_RUN_AS_ROOT...) comes from tests/tools/meson.build.
+the text cases), or without a device of the case's backend. The environment Open MPI
+needs to run as root (OMPI_ALLOW_RUN_AS_ROOT...) comes from tests/tools/meson.build.
 """
 import csv
 import glob
@@ -40,6 +43,9 @@ STEPS = 50
 ARGS = ["train", "lenet", "--max-steps", str(STEPS), "--train-limit", "4096", "--test-limit",
         "500", "--batch", "64", "--augment", "--seed", "5", "--log-every", "1"]
 TEXT_ARGS = ["train", "textrnn", "--max-steps", str(STEPS), "--hidden", "32", "--embed", "32",
+             "--max-len", "64", "--dropout", "0", "--schedule", "constant", "--batch", "64",
+             "--seed", "5", "--log-every", "1"]
+ATTN_ARGS = ["train", "textattn", "--max-steps", str(STEPS), "--hidden", "64", "--embed", "32",
              "--max-len", "64", "--dropout", "0", "--schedule", "constant", "--batch", "64",
              "--seed", "5", "--log-every", "1"]
 REL, ABS = 1e-3, 1e-4
@@ -259,12 +265,12 @@ def main():
     if have_mpi != "1" or shutil.which("mpirun") is None:
         print("SKIP: kiln was built without MPI, or mpirun is missing")
         return 77
-    if case.startswith("text-"):
+    if case.startswith("text-") or case.startswith("attn-"):
         if text_data is None or not os.path.isfile(os.path.join(text_data, "train.tsv")):
             print("SKIP: no text data set (fortunes-zh-5) in %s" % text_data)
             return 77
-        case = case[len("text-"):]
-        text_args = TEXT_ARGS + ["--data", text_data]
+        kind, case = case.split("-", 1)
+        text_args = (TEXT_ARGS if kind == "text" else ATTN_ARGS) + ["--data", text_data]
     elif not os.path.isdir(DATA):
         print("SKIP: no Fashion-MNIST in " + DATA)
         return 77

@@ -28,15 +28,15 @@ int dist_launched(void)
 int dist_single(const char *model)
 {
     int n = dist_launched();
-    if ((text_scope(model) & (SC_TEXTCNN | SC_TEXTRNN)) != 0) {
+    if ((text_scope(model) & SC_TEXT) != 0) {
         return EXIT_SUCCESS; /* the text classifiers shard their batches (train_text.c) */
     }
     if (n > 1) {
         fprintf(stderr,
                 "kiln train %s: this model trains in one process; data-parallel training "
                 "under mpirun covers the image classifiers (mlp, lenet, alexnet, vgg, "
-                "googlenet, resnet) and the text classifiers (textcnn, textrnn), and %d "
-                "processes were started\n",
+                "googlenet, resnet) and the text classifiers (textcnn, textrnn, textattn), "
+                "and %d processes were started\n",
                 model, n);
         return EXIT_USAGE;
     }
