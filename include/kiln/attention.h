@@ -204,12 +204,14 @@ struct kiln_text_transformer_options {
     uint64_t seed;              /* initializer and dropout seed */
     int32_t pool_max;           /* 1: the maximum over the real steps beside the mean
                                    (features concatenated, [mean, max]); default 0 */
+    float embed_std;            /* the embedding's N(0, embed_std^2) init; default 1
+                                   (nn.Embedding's) */
 };
 
 #define KILN_TEXT_TRANSFORMER_OPTIONS_INIT                                                         \
     {                                                                                              \
         sizeof(struct kiln_text_transformer_options), 0, 0, 128, 4, 2, 0, 0, 0.1f,                 \
-            KILN_ACTIVATION_GELU, 0, 0                                                             \
+            KILN_ACTIVATION_GELU, 0, 0, 1.0f                                                       \
     }
 
 /*

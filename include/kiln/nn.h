@@ -378,12 +378,14 @@ struct kiln_text_classifier_options {
     int32_t n_heads;       /* KILN_TEXT_ATTN: attention heads, dividing embed; default 4 */
     int32_t attn_pool;     /* KILN_TEXT_RNN: 1: additive attention pooling of the outputs
                               instead of their maximum; default 0 */
+    float embed_std;       /* the embedding's N(0, embed_std^2) init; default 1
+                              (nn.Embedding's) */
 };
 
 #define KILN_TEXT_CLASSIFIER_OPTIONS_INIT                                                          \
     {                                                                                              \
         sizeof(struct kiln_text_classifier_options), KILN_TEXT_RNN, 0, 0, 128, KILN_RNN_LSTM, 128, \
-            1, 0, 200, 4, {1, 2, 3, 4}, 0.5f, 0, 4, 0                                              \
+            1, 0, 200, 4, {1, 2, 3, 4}, 0.5f, 0, 4, 0, 1.0f                                        \
     }
 
 /*

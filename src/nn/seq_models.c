@@ -11,6 +11,7 @@
 #include "../graph/graph_impl.h"
 #include "kiln/attention.h"
 #include "kiln/nn.h"
+#include "nn_impl.h"
 
 kiln_tensor *kiln_char_lm(kiln_graph *g, kiln_tensor *x, kiln_tensor *h0, kiln_tensor *c0,
                           const struct kiln_char_lm_options *o, kiln_tensor **h_n,
@@ -72,6 +73,15 @@ static kiln_tensor *window_mask(kiln_graph *g, kiln_tensor *mask, int32_t k)
     return kiln_reshape(g, kiln_max_pool2d(g, p, &po), 2, out);
 }
 
+/* The classifier options under a short name, for KILN__HAS_FIELD. */
+typedef struct kiln_text_classifier_options opts_t;
+
+/* The embedding's init std: o->embed_std where the caller's options hold it, else 1. */
+static float embed_std(const opts_t *o)
+{
+    return KILN__HAS_FIELD(opts_t, o, embed_std) ? o->embed_std : 1.0f;
+}
+
 static kiln_tensor *text_cnn(kiln_graph *g, kiln_tensor *emb, kiln_tensor *mask,
                              const struct kiln_text_classifier_options *o)
 {
@@ -103,9 +113,7 @@ static kiln_tensor *text_rnn(kiln_graph *g, kiln_tensor *emb, kiln_tensor *mask,
     ro.batch_first = 1;
     ro.seed = o->seed;
     kiln_tensor *y = kiln_rnn(g, emb, mask, NULL, NULL, &ro, "rnn", NULL, NULL); /* [N, T, F] */
-    bool has_pool = o->struct_size >=
-                    offsetof(struct kiln_text_classifier_options, attn_pool) + sizeof(o->attn_pool);
-    if (has_pool && o->attn_pool && !(y->flags & KILN__F_POISON)) {
+    if (KILN__HAS_FIELD(opts_t, o, attn_pool) && o->attn_pool && !(y->flags & KILN__F_POISON)) {
         return kiln_additive_attention_pool(g, y, mask, y->shape.dims[2], "pool", o->seed, NULL);
     }
     return kiln_max_over_time(g, kiln_transpose(g, y, nct), mask);
@@ -117,17 +125,16 @@ static kiln_tensor *text_attn(kiln_graph *g, kiln_tensor *ids, kiln_tensor *bigr
                               kiln_tensor *lengths, const struct kiln_text_classifier_options *o)
 {
     struct kiln_text_transformer_options to = KILN_TEXT_TRANSFORMER_OPTIONS_INIT;
-    bool has_heads = o->struct_size >=
-                     offsetof(struct kiln_text_classifier_options, n_heads) + sizeof(o->n_heads);
     to.vocab = o->vocab;
     to.n_classes = o->n_classes;
     to.embed = o->embed;
-    to.n_heads = has_heads ? o->n_heads : 4;
+    to.n_heads = KILN__HAS_FIELD(opts_t, o, n_heads) ? o->n_heads : 4;
     to.n_layers = o->n_layers;
     to.dim_feedforward = o->hidden;
     to.dropout = o->dropout;
     to.seed = o->seed;
     to.pool_max = 1;
+    to.embed_std = embed_std(o);
     return kiln_text_transformer(g, ids, bigram_ids, lengths, &to);
 }
 
@@ -147,8 +154,7 @@ kiln_tensor *kiln_text_classifier(kiln_graph *g, kiln_tensor *ids, kiln_tensor *
     if (g == NULL) {
         return NULL;
     }
-    if (ids == NULL || lengths == NULL || o == NULL ||
-        o->struct_size < offsetof(struct kiln_text_classifier_options, n_heads)) {
+    if (ids == NULL || lengths == NULL || o == NULL || o->struct_size < offsetof(opts_t, n_heads)) {
         return kiln__graph_fail(g, KILN_E_INVALID_ARG,
                                 "kiln_text_classifier: ids, lengths and options are needed");
     }
@@ -174,20 +180,22 @@ kiln_tensor *kiln_text_classifier(kiln_graph *g, kiln_tensor *ids, kiln_tensor *
     }
     if ((o->model != KILN_TEXT_CNN && o->model != KILN_TEXT_RNN && o->model != KILN_TEXT_ATTN) ||
         o->vocab < 2 || o->n_classes < 2 || o->embed < 1 ||
-        (cnn && (!widths_ok || o->filters < 1)) || !(o->dropout >= 0.0f && o->dropout < 1.0f)) {
+        (cnn && (!widths_ok || o->filters < 1)) || !(o->dropout >= 0.0f && o->dropout < 1.0f) ||
+        !(embed_std(o) > 0.0f && embed_std(o) < 1e6f)) {
         return kiln__graph_fail(g, KILN_E_INVALID_ARG,
                                 "kiln_text_classifier: model %d, vocab %lld, %lld classes, embed "
-                                "%lld, %d widths, %lld filters, dropout %g",
+                                "%lld, %d widths, %lld filters, dropout %g, embed_std %g",
                                 (int)o->model, (long long)o->vocab, (long long)o->n_classes,
                                 (long long)o->embed, o->n_widths, (long long)o->filters,
-                                (double)o->dropout);
+                                (double)o->dropout, (double)embed_std(o));
     }
     if (o->model == KILN_TEXT_ATTN) {
         return text_attn(g, ids, bigram_ids, lengths, o);
     }
     int64_t t = ids->shape.dims[1], ed[2] = {o->vocab, o->embed};
     kiln_tensor *mask = kiln_sequence_mask(g, lengths, t); /* [N, T] */
-    kiln_tensor *table = kiln_param(g, "embedding.weight", 2, ed, KILN_INIT_NORMAL, 1.0f, o->seed);
+    kiln_tensor *table =
+        kiln_param(g, "embedding.weight", 2, ed, KILN_INIT_NORMAL, embed_std(o), o->seed);
     kiln_tensor *emb = embed(g, table, ids);
     if (bigram_ids != NULL) {
         emb = kiln_add(g, emb, embed(g, table, bigram_ids));

@@ -135,10 +135,12 @@ static bool classifier_args_ok(kiln_graph *g, kiln_tensor *ids, kiln_tensor *bi,
     if (o == NULL || o->struct_size < offsetof(struct kiln_text_transformer_options, pool_max) ||
         o->vocab < 2 || o->n_classes < 1 || o->embed < 1 || o->n_heads < 1 ||
         o->embed % o->n_heads != 0 || o->n_layers < 0 || o->dim_feedforward < 0 || o->max_len < 0 ||
-        !(o->dropout >= 0.0f && o->dropout < 1.0f)) {
+        !(o->dropout >= 0.0f && o->dropout < 1.0f) ||
+        (KILN__HAS_FIELD(struct kiln_text_transformer_options, o, embed_std) &&
+         !(o->embed_std > 0.0f && o->embed_std < 1e6f))) {
         kiln__graph_fail(g, KILN_E_INVALID_ARG,
                          "kiln_text_transformer: bad options (vocab >= 2, classes >= 1, embed "
-                         "divisible by the heads, dropout in [0, 1))");
+                         "divisible by the heads, dropout in [0, 1), embed_std > 0)");
         return false;
     }
     if (!ids_ok(g, ids, "ids", 2, NULL) || (bi != NULL && !ids_ok(g, bi, "bigram_ids", 2, ids)) ||
@@ -173,7 +175,9 @@ kiln_tensor *kiln_text_transformer(kiln_graph *g, kiln_tensor *ids, kiln_tensor 
         return &g->poison;
     }
     int64_t t = ids->shape.dims[1], e = o->embed, td[2] = {o->vocab, e};
-    kiln_tensor *table = kiln_param(g, "embedding.weight", 2, td, KILN_INIT_NORMAL, 1.0f, o->seed);
+    typedef struct kiln_text_transformer_options opts_t;
+    float std = KILN__HAS_FIELD(opts_t, o, embed_std) ? o->embed_std : 1.0f;
+    kiln_tensor *table = kiln_param(g, "embedding.weight", 2, td, KILN_INIT_NORMAL, std, o->seed);
     kiln_tensor *x = kiln_embedding(g, table, ids, 0);
     if (bigram_ids != NULL) {
         x = kiln_add(g, x, kiln_embedding(g, table, bigram_ids, 0));
@@ -200,9 +204,7 @@ kiln_tensor *kiln_text_transformer(kiln_graph *g, kiln_tensor *ids, kiln_tensor 
     if (x->flags & KILN__F_POISON) {
         return x;
     }
-    bool pool_max = o->struct_size >= offsetof(struct kiln_text_transformer_options, pool_max) +
-                                          sizeof(o->pool_max) &&
-                    o->pool_max;
+    bool pool_max = KILN__HAS_FIELD(opts_t, o, pool_max) && o->pool_max;
     kiln_tensor *pooled = masked_mean(g, x, mask);
     if (pool_max) {
         static const int32_t nct[3] = {0, 2, 1};

@@ -150,7 +150,7 @@ struct train_args {
     /* text classifiers and the character language model */
     const char *rnn, *widths, *pool;
     int64_t layers, hidden, embed, max_len, bptt, heads;
-    double dropout, clip;
+    double dropout, clip, embed_std;
     int bidirectional, bigrams;
 };
 

@@ -344,6 +344,8 @@ const struct opt_def train_opts[] = {
      "width of the encoder layers' feed-forward part", 0},
     {"--embed", "N", OPT_INT, TA(embed), 1, 4096, NULL, SC_TEXT, NULL,
      "width of the character embeddings", 0},
+    {"--embed-std", "X", OPT_REAL, TA(embed_std), 0, 0, NULL, SC_TEXT, NULL,
+     "standard deviation of the embeddings' normal initialization", 0},
     {"--widths", "LIST", OPT_STR, TA(widths), 0, 0, NULL, SC_TEXTCNN, NULL,
      "1 to 4 convolution widths in [1, 64], e.g. 2,3,4", 0},
     {"--bigrams", NULL, OPT_FLAG, TA(bigrams), 0, 0, NULL, SC_TEXT, NULL,

@@ -107,6 +107,7 @@ void text_defaults(const char *model, struct train_args *a)
     a->hidden = text_scope(model) == SC_TEXTCNN ? 200 : 128;
     a->widths = "1,2,3,4";
     a->heads = 4;
+    a->embed_std = 1.0; /* nn.Embedding's */
     /* measured on fortunes-zh-5 (README): bigram embeddings lift the recurrent and the
      * attention classifiers above a linear model on n-grams; textcnn's convolutions see
      * the character n-grams themselves */
@@ -180,6 +181,7 @@ void text_cfg_from_args(struct model_cfg *cfg, const struct train_args *a, int32
     to.bidirectional = a->bidirectional;
     to.n_heads = (int32_t)a->heads;
     to.attn_pool = strcmp(a->pool, "attn") == 0;
+    to.embed_std = (float)a->embed_std;
     to.dropout = (float)a->dropout;
     to.seed = (uint64_t)a->seed;
     if (to.model == KILN_TEXT_CNN) {
