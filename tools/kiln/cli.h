@@ -236,8 +236,8 @@ struct dist {
 
 /* The number of processes an MPI launcher started (0 without one). */
 int dist_launched(void);
-/* EXIT_SUCCESS, or EXIT_USAGE with a message when model (not an image classifier:
- * the GAN, text and tree models) was started as several processes by mpirun. */
+/* EXIT_SUCCESS, or EXIT_USAGE with a message when model (not an image or text
+ * classifier: the GAN, charlm and treenn) was started as several processes by mpirun. */
 int dist_single(const char *model);
 
 /* Creates the communicator (the --comm-timeout of a) and checks that --batch divides
