@@ -409,10 +409,6 @@ void text_lengths(const struct kiln_text_batch *b, int32_t *len);
 kiln_status text_nets_eval(struct text_nets *s, const struct kiln_text_batch *b, float *probs,
                            int32_t *pred);
 
-/* The accuracy over an iterator's epoch; returns 0 on failure (the last error says
- * why). */
-int text_accuracy(struct text_nets *s, kiln_text_iter *it, double *acc);
-
 /* An iterator over split as cfg's model reads it: texts cut to max_len, batches cut to
  * a multiple of 16 characters; training: shuffled, bucketed by length, the last partial
  * batch dropped. Returns 0 after printing why. */
