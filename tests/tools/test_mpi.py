@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Data-parallel `kiln train` under mpirun: test_mpi.py KILN_EXE OUT_DIR CASE HAVE_MPI
+"""Data-parallel `kiln train` under mpirun: test_mpi.py KILN_EXE OUT_DIR CASE HAVE_MPI [TEXT_DATA]
 
 CASE:
   cpu     two CPU ranks with batch 32 each (--batch 64, the global batch) follow the
@@ -15,10 +15,19 @@ CASE:
   fault   rank 1 killed with SIGKILL mid-run: mpirun exits non-zero within 60 s with a
           message naming rank 1, and the last checkpoint is intact (kiln eval reads
           it); rank 1 stopped with SIGSTOP (a hang): rank 0 exits non-zero within 60 s
-          with kiln's message naming rank 1 (--comm-timeout 5).
-Exits 77 without MPI (HAVE_MPI 0 or no mpirun), without Fashion-MNIST, or without a
-device of the case's backend. The environment Open MPI needs to run as root
-(OMPI_ALLOW_RUN_AS_ROOT...) comes from tests/tools/meson.build.
+          with kiln's message naming rank 1 (--comm-timeout 5);
+  text-cpu, text-vulkan, text-opencl, text-resume
+          the cpu, vulkan, opencl and resume cases for a small LSTM text classifier
+          (textrnn, hidden and embedding 32, texts cut at 64 characters, dropout 0, a
+          constant learning rate) on TEXT_DATA (fortunes-zh-5): 50 steps of 2 x 32 texts
+          cross an epoch's end (sharded evaluation, a new shuffle), each rank training
+          on its half of every global batch padded to the global batch's length;
+  attn-cpu
+          the cpu case for a small transformer text classifier (textattn, embedding 32,
+          feed-forward 64, dropout 0) on TEXT_DATA.
+Exits 77 without MPI (HAVE_MPI 0 or no mpirun), without Fashion-MNIST (TEXT_DATA for
+the text cases), or without a device of the case's backend. The environment Open MPI
+needs to run as root (OMPI_ALLOW_RUN_AS_ROOT...) comes from tests/tools/meson.build.
 """
 import csv
 import glob
@@ -33,6 +42,12 @@ DATA = "/usr/share/datasets/fashion-mnist"
 STEPS = 50
 ARGS = ["train", "lenet", "--max-steps", str(STEPS), "--train-limit", "4096", "--test-limit",
         "500", "--batch", "64", "--augment", "--seed", "5", "--log-every", "1"]
+TEXT_ARGS = ["train", "textrnn", "--max-steps", str(STEPS), "--hidden", "32", "--embed", "32",
+             "--max-len", "64", "--dropout", "0", "--schedule", "constant", "--batch", "64",
+             "--seed", "5", "--log-every", "1"]
+ATTN_ARGS = ["train", "textattn", "--max-steps", str(STEPS), "--hidden", "64", "--embed", "32",
+             "--max-len", "64", "--dropout", "0", "--schedule", "constant", "--batch", "64",
+             "--seed", "5", "--log-every", "1"]
 REL, ABS = 1e-3, 1e-4
 MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none"]
 
@@ -71,19 +86,21 @@ def run(cmd, backend="cpu", timeout=900, **kw):
     return p.stdout + p.stderr
 
 
-def single(kiln, out):
+def single(kiln, out, args=None):
     """The reference: one process, batch 64 (run anew, never a stale file of an older kiln)."""
-    log = os.path.join(out, "single.csv")
+    args = ARGS if args is None else args
+    log = os.path.join(out, "single-%s.csv" % args[1])
     if os.path.exists(log):
         os.remove(log)
-    run([kiln] + ARGS + ["--log", log, "--quiet"])
+    run([kiln] + args + ["--log", log, "--quiet"])
     return log
 
 
-def mpi_pair(kiln, backend1, extra):
+def mpi_pair(kiln, backend1, extra, args=None):
     """mpirun with rank 0 on cpu and rank 1 on backend1 (app contexts)."""
-    return MPIRUN + ["-np", "1", "-x", "KILN_BACKEND=cpu", kiln] + ARGS + extra + \
-        [":", "-np", "1", "-x", "KILN_BACKEND=" + backend1, kiln] + ARGS + extra
+    args = ARGS if args is None else args
+    return MPIRUN + ["-np", "1", "-x", "KILN_BACKEND=cpu", kiln] + args + extra + \
+        [":", "-np", "1", "-x", "KILN_BACKEND=" + backend1, kiln] + args + extra
 
 
 def compare(ref, got, first=1, last=STEPS):
@@ -103,10 +120,11 @@ def compare(ref, got, first=1, last=STEPS):
           (first, last, worst))
 
 
-def case_curve(kiln, out, backend1):
-    ref = single(kiln, out)
-    log = os.path.join(out, "mpi-%s.csv" % backend1)
-    text = run(mpi_pair(kiln, backend1, ["--log", log]), timeout=1500)
+def case_curve(kiln, out, backend1, args=None):
+    args = ARGS if args is None else args
+    ref = single(kiln, out, args)
+    log = os.path.join(out, "mpi-%s-%s.csv" % (args[1], backend1))
+    text = run(mpi_pair(kiln, backend1, ["--log", log], args), timeout=1500)
     print(text[-1500:])
     for want in ("rank 1 (pid", "backend: " + backend1, "global batch 64 = 2 x 32",
                  "communication:"):
@@ -118,15 +136,16 @@ def case_curve(kiln, out, backend1):
                          (accuracy(log), accuracy(ref)))
 
 
-def case_resume(kiln, out):
-    ref = single(kiln, out)
-    ck = os.path.join(out, "ck")
+def case_resume(kiln, out, args=None):
+    args = ARGS if args is None else args
+    ref = single(kiln, out, args)
+    ck = os.path.join(out, "ck-" + args[1])
     shutil.rmtree(ck, ignore_errors=True)
     os.makedirs(ck)
     log = os.path.join(ck, "run.csv")
-    run(MPIRUN + ["-np", "2", kiln] + ARGS[:2] + ["--max-steps", "25"] + ARGS[4:] +
+    run(MPIRUN + ["-np", "2", kiln] + args[:2] + ["--max-steps", "25"] + args[4:] +
         ["--out", ck, "--checkpoint-every", "25", "--log", log, "--quiet"])
-    path = os.path.join(ck, "lenet.safetensors")
+    path = os.path.join(ck, args[1] + ".safetensors")
     with open(path, "rb") as f:
         head = f.read(200000).decode("latin-1")
     for want in ('\\"ranks\\": 2', '\\"global_batch\\": 64', '\\"batch_per_rank\\": 32'):
@@ -238,16 +257,25 @@ def case_fault(kiln, out):
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6):
         print(__doc__)
         return 2
-    kiln, out, case, have_mpi = sys.argv[1:]
+    kiln, out, case, have_mpi = sys.argv[1:5]
+    text_data = sys.argv[5] if len(sys.argv) == 6 else None
     if have_mpi != "1" or shutil.which("mpirun") is None:
         print("SKIP: kiln was built without MPI, or mpirun is missing")
         return 77
-    if not os.path.isdir(DATA):
+    if case.startswith("text-") or case.startswith("attn-"):
+        if text_data is None or not os.path.isfile(os.path.join(text_data, "train.tsv")):
+            print("SKIP: no text data set (fortunes-zh-5) in %s" % text_data)
+            return 77
+        kind, case = case.split("-", 1)
+        text_args = (TEXT_ARGS if kind == "text" else ATTN_ARGS) + ["--data", text_data]
+    elif not os.path.isdir(DATA):
         print("SKIP: no Fashion-MNIST in " + DATA)
         return 77
+    else:
+        text_args = None
     if case in ("vulkan", "opencl"):
         info = subprocess.run([kiln, "info"], capture_output=True, text=True).stdout
         if "%s: unavailable" % case in info or ("%s:" % case) not in info:
@@ -255,10 +283,10 @@ def main():
             return 77
     os.makedirs(out, exist_ok=True)
     if case in ("cpu", "vulkan", "opencl"):
-        case_curve(kiln, out, case)
+        case_curve(kiln, out, case, text_args)
     elif case == "resume":
-        case_resume(kiln, out)
-    elif case == "fault":
+        case_resume(kiln, out, text_args)
+    elif case == "fault" and text_args is None:
         case_fault(kiln, out)
     else:
         print("unknown case " + case)

@@ -236,8 +236,8 @@ struct dist {
 
 /* The number of processes an MPI launcher started (0 without one). */
 int dist_launched(void);
-/* EXIT_SUCCESS, or EXIT_USAGE with a message when model (not an image classifier:
- * the GAN, text and tree models) was started as several processes by mpirun. */
+/* EXIT_SUCCESS, or EXIT_USAGE with a message when model (not an image or text
+ * classifier: the GAN, charlm and treenn) was started as several processes by mpirun. */
 int dist_single(const char *model);
 
 /* Creates the communicator (the --comm-timeout of a) and checks that --batch divides
@@ -408,10 +408,6 @@ void text_lengths(const struct kiln_text_batch *b, int32_t *len);
  * NULL). */
 kiln_status text_nets_eval(struct text_nets *s, const struct kiln_text_batch *b, float *probs,
                            int32_t *pred);
-
-/* The accuracy over an iterator's epoch; returns 0 on failure (the last error says
- * why). */
-int text_accuracy(struct text_nets *s, kiln_text_iter *it, double *acc);
 
 /* An iterator over split as cfg's model reads it: texts cut to max_len, batches cut to
  * a multiple of 16 characters; training: shuffled, bucketed by length, the last partial

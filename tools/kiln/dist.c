@@ -28,11 +28,15 @@ int dist_launched(void)
 int dist_single(const char *model)
 {
     int n = dist_launched();
+    if ((text_scope(model) & SC_TEXT) != 0) {
+        return EXIT_SUCCESS; /* the text classifiers shard their batches (train_text.c) */
+    }
     if (n > 1) {
         fprintf(stderr,
                 "kiln train %s: this model trains in one process; data-parallel training "
                 "under mpirun covers the image classifiers (mlp, lenet, alexnet, vgg, "
-                "googlenet, resnet), and %d processes were started\n",
+                "googlenet, resnet) and the text classifiers (textcnn, textrnn, textattn), "
+                "and %d processes were started\n",
                 model, n);
         return EXIT_USAGE;
     }
@@ -134,9 +138,10 @@ void dist_describe(struct dist *d, FILE *info, const struct train_args *a, doubl
     if (info != NULL) {
         fprintf(info,
                 "data parallel: %d ranks (%s), global batch %lld = %d x %lld, learning rate %g; "
-                "gradients averaged over the ranks; batch norm statistics per rank\n",
+                "gradients averaged over the ranks; %s per rank\n",
                 (int)d->size, kiln_comm_kind(d->comm), (long long)a->batch, (int)d->size,
-                (long long)d->local_batch, lr);
+                (long long)d->local_batch, lr,
+                text_scope(a->model) != 0 ? "dropout masks" : "batch norm statistics");
     }
 }
 

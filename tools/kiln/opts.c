@@ -396,7 +396,7 @@ const struct opt_def train_opts[] = {
      RES | OPTF_NOT_SAVED},
     {"--stats", NULL, OPT_FLAG, TA(stats), 0, 0, NULL, SC_TRAIN, NULL,
      "print device counters per training step and for evaluation", RES | OPTF_NOT_SAVED},
-    {"--comm-timeout", "S", OPT_REAL, TA(comm_timeout), 0, 0, NULL, SC_CLASSIFIER, NULL,
+    {"--comm-timeout", "S", OPT_REAL, TA(comm_timeout), 0, 0, NULL, SC_CLASSIFIER | SC_TEXT, NULL,
      "under mpirun: a rank that does not reach a gradient reduction within S seconds stops "
      "the run with an error naming it (the first step may take up to max(S, 900) s)",
      RES | OPTF_NOT_SAVED},

@@ -410,25 +410,6 @@ kiln_status text_nets_eval(struct text_nets *s, const struct kiln_text_batch *b,
     return st;
 }
 
-int text_accuracy(struct text_nets *s, kiln_text_iter *it, double *acc)
-{
-    struct kiln_text_batch b;
-    int32_t *pred = malloc((size_t)s->batch * sizeof(int32_t));
-    int64_t right = 0, n = 0;
-    kiln_status st = pred != NULL ? KILN_OK : KILN_E_OUT_OF_HOST_MEMORY;
-    kiln_text_iter_reset(it, 0);
-    while (st == KILN_OK && (st = kiln_text_iter_next(it, &b)) == KILN_OK && b.n > 0) {
-        st = text_nets_eval(s, &b, NULL, pred);
-        for (int64_t i = 0; st == KILN_OK && i < b.n; i++) {
-            right += pred[i] == b.labels[i];
-        }
-        n += b.n;
-    }
-    *acc = n > 0 ? (double)right / (double)n : -1.0;
-    free(pred);
-    return st == KILN_OK;
-}
-
 int text_iter_for(const struct model_cfg *cfg, const struct kiln_text_split *split,
                   const kiln_vocab *v, int64_t batch, int training, kiln_text_iter **it)
 {

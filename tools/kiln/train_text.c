@@ -6,6 +6,14 @@
  * store (text_common.c), and the run of run.c around its loop: progress, epoch lines
  * with the validation (valid.tsv) and test accuracy, the --log CSV, checkpoints whose
  * metadata holds the configuration, the vocabulary and the label names, and --resume.
+ *
+ * Under mpirun (dist.c) every rank iterates the same global batches of --batch texts
+ * (one seed: the single-process order, bucketing and batch length T) and trains on its
+ * slice of each: rank r takes rows [r B/N, (r + 1) B/N), padded to the global batch's
+ * T as in one process, so the ranks agree on T and the union of their slices is the
+ * one-process batch. The gradients are averaged by the communicator's optimizer hook,
+ * the step losses averaged over the ranks, and evaluation is sharded by batches (rank r
+ * evaluates every N-th batch of B/N texts) with the counts summed.
  */
 #include <math.h>
 #include <stdio.h>
@@ -69,8 +77,10 @@ static int same_labels(const kiln_vocab *v, const struct kiln_text_data *td)
 /* Reads the data set, builds (or inherits) the vocabulary, fills cfg and makes the
  * iterators. Returns 0 after printing why. */
 static int prepare_data(const struct train_args *a, const struct train_setup *su,
-                        struct model_cfg *cfg, struct text_data *d, FILE *info)
+                        const struct dist *dist, struct model_cfg *cfg, struct text_data *d,
+                        FILE *info)
 {
+    int64_t eb = dist->local_batch; /* the evaluation graphs' batch */
     struct kiln_vocab_options vo = KILN_VOCAB_OPTIONS_INIT;
     if (kiln_text_data_load(a->data, &d->td) != KILN_OK) {
         fprintf(stderr, "kiln: cannot read the data set: %s\n", kiln_last_error());
@@ -113,8 +123,8 @@ static int prepare_data(const struct train_args *a, const struct train_setup *su
     cfg->vocab = text_vocab_json(d->v);
     if (cfg->vocab == NULL || td->n_classes > MAX_CLASSES ||
         !text_iter_for(cfg, &td->train, d->v, a->batch, 1, &d->train) ||
-        (td->valid.n > 0 && !text_iter_for(cfg, &td->valid, d->v, a->batch, 0, &d->val)) ||
-        !text_iter_for(cfg, &td->test, d->v, a->batch, 0, &d->test)) {
+        (td->valid.n > 0 && !text_iter_for(cfg, &td->valid, d->v, eb, 0, &d->val)) ||
+        !text_iter_for(cfg, &td->test, d->v, eb, 0, &d->test)) {
         return 0;
     }
     if (info != NULL) {
@@ -172,6 +182,7 @@ struct loop {
     struct text_data *d;
     kiln_optimizer *opt;
     const struct kiln_lr_schedule *sched;
+    struct dist *dist;
     /* ---- owned ---- */
     int32_t *len;
     int64_t per, total;
@@ -179,9 +190,27 @@ struct loop {
     double test_accuracy, val_accuracy;
 };
 
-/* One training step on batch b; *loss: its loss. */
-static kiln_status train_step(struct loop *L, const struct kiln_text_batch *b, float *loss)
+/* This rank's slice of the global batch g: rows [r B/N, (r + 1) B/N), views into g. */
+static struct kiln_text_batch rank_slice(const struct dist *dist, const struct kiln_text_batch *g)
 {
+    struct kiln_text_batch b = *g;
+    int64_t lb = dist->local_batch, first = (int64_t)dist->rank * lb, rows = first * g->t;
+    b.batch = lb;
+    b.n = g->n - first < 0 ? 0 : (g->n - first < lb ? g->n - first : lb);
+    b.ids = g->ids + rows;
+    b.bigram_ids = g->bigram_ids != NULL ? g->bigram_ids + rows : NULL;
+    b.lengths = g->lengths + first;
+    b.labels = g->labels + first;
+    b.index = g->index + first;
+    return b;
+}
+
+/* One training step on this rank's slice of the global batch g; *loss: the global
+ * batch's loss (the mean of the ranks' slice means). */
+static kiln_status train_step(struct loop *L, const struct kiln_text_batch *g, float *loss)
+{
+    struct kiln_text_batch slice = rank_slice(L->dist, g);
+    const struct kiln_text_batch *b = &slice;
     struct text_net *m;
     size_t ib = (size_t)(b->batch * b->t) * sizeof(int32_t);
     size_t nb = (size_t)b->batch * sizeof(int32_t);
@@ -194,7 +223,53 @@ static kiln_status train_step(struct loop *L, const struct kiln_text_batch *b, f
     KILN_TRY_CLI(kiln_tensor_upload(m->len, L->len, nb));
     KILN_TRY_CLI(kiln_tensor_upload(m->y, b->labels, nb));
     KILN_TRY_CLI(kiln_train_step(m->g, L->opt));
-    return kiln_tensor_download(m->loss, loss, sizeof(*loss));
+    KILN_TRY_CLI(kiln_tensor_download(m->loss, loss, sizeof(*loss)));
+    if (L->dist->size > 1) {
+        double v = *loss;
+        KILN_TRY_CLI(kiln_comm_allreduce_sum(L->dist->comm, &v, 1));
+        *loss = (float)(v / L->dist->size);
+    }
+    return KILN_OK;
+}
+
+/* The accuracy over an epoch of it: rank r evaluates batches r, r + N, ... and the counts
+ * are summed over the ranks. Returns 0 after printing why. */
+static int shard_accuracy(struct loop *L, kiln_text_iter *it, double *acc)
+{
+    struct kiln_text_batch b;
+    const struct dist *dist = L->dist;
+    int32_t *pred = malloc((size_t)L->nets->batch * sizeof(int32_t));
+    double v[3] = {0.0, 0.0, 0.0}; /* right, texts, failed ranks */
+    kiln_status st = pred != NULL ? KILN_OK : KILN_E_OUT_OF_HOST_MEMORY;
+    kiln_text_iter_reset(it, 0);
+    for (int64_t k = 0; st == KILN_OK && (st = kiln_text_iter_next(it, &b)) == KILN_OK && b.n > 0;
+         k++) {
+        if (k % dist->size != dist->rank) {
+            continue;
+        }
+        st = text_nets_eval(L->nets, &b, NULL, pred);
+        for (int64_t i = 0; st == KILN_OK && i < b.n; i++) {
+            v[0] += pred[i] == b.labels[i];
+        }
+        v[1] += (double)b.n;
+    }
+    free(pred);
+    v[2] = st == KILN_OK ? 0.0 : 1.0;
+    /* Every rank joins the sum, even after failing, so that no rank waits for it. */
+    if (dist->size > 1 && kiln_comm_allreduce_sum(dist->comm, v, 3) != KILN_OK && st == KILN_OK) {
+        fail("summing the evaluation over the ranks");
+        return 0;
+    }
+    if (st != KILN_OK) {
+        fail("evaluating");
+        return 0;
+    }
+    if (v[2] > 0) {
+        fprintf(stderr, "kiln train: rank %d: another rank failed to evaluate\n", (int)dist->rank);
+        return 0;
+    }
+    *acc = v[1] > 0 ? v[0] / v[1] : -1.0;
+    return 1;
 }
 
 /* The end of an epoch: the accuracies and run.c's epoch event. Returns 1 to stop (early
@@ -204,12 +279,8 @@ static int epoch_end(struct loop *L, struct kiln_fit_progress *p)
     double t0 = now_s();
     p->event = KILN_FIT_EPOCH_END;
     p->val_accuracy = p->test_accuracy = NAN;
-    if (L->d->val != NULL && !text_accuracy(L->nets, L->d->val, &p->val_accuracy)) {
-        fail("evaluating");
-        return -1;
-    }
-    if (!text_accuracy(L->nets, L->d->test, &p->test_accuracy)) {
-        fail("evaluating");
+    if ((L->d->val != NULL && !shard_accuracy(L, L->d->val, &p->val_accuracy)) ||
+        !shard_accuracy(L, L->d->test, &p->test_accuracy)) {
         return -1;
     }
     p->eval_seconds = now_s() - t0;
@@ -255,9 +326,11 @@ static int run_epoch(struct loop *L, int32_t epoch, int64_t *step)
             fail("training");
             return -1;
         }
-        if (!isfinite(loss)) {
-            fprintf(stderr, "kiln train: the loss is %g at step %lld: training diverged\n",
-                    (double)loss, (long long)*step + 1);
+        if (!isfinite(loss)) { /* the mean over the ranks: every rank stops here */
+            if (L->dist->rank == 0) {
+                fprintf(stderr, "kiln train: the loss is %g at step %lld: training diverged\n",
+                        (double)loss, (long long)*step + 1);
+            }
             return -1;
         }
         (*step)++;
@@ -330,8 +403,49 @@ static int train_loop(struct loop *L, const struct train_setup *su, kiln_context
         return EXIT_FAILURE;
     }
     print_summary(L, ctx, step);
+    dist_summary(L->dist, L->r->out);
     if (L->a->stats && info != NULL) {
         print_stats(stdout, &L->r->st, step - su->pos.step);
+    }
+    return EXIT_SUCCESS;
+}
+
+/* With several ranks: the graphs of every batch length (multiples of 16 up to
+ * --max-len), built before the first step, so that no rank compiles a graph while the
+ * others wait for it in a reduction (whose timeout is shorter after the first step). */
+static kiln_status build_all_lengths(struct text_nets *nets, int64_t max_len)
+{
+    struct text_net *m;
+    for (int64_t t = 16; t < max_len + 16; t += 16) {
+        KILN_TRY_CLI(text_nets_get(nets, t < max_len ? t : max_len, &m));
+    }
+    return KILN_OK;
+}
+
+/* Builds nets' graphs (nets->cfg set) over a new store on ctx, every batch length's
+ * with several ranks, and *opt with the communicator's gradient hook; loads --init-from
+ * or the --resume checkpoint, then gives every rank rank 0's weights, optimizer state
+ * and counts. Returns EXIT_SUCCESS or EXIT_FAILURE after printing why. */
+static int build_model(const struct train_args *a, const struct train_setup *su,
+                       const struct dist *dist, kiln_context *ctx, struct text_nets *nets,
+                       kiln_optimizer **opt, FILE *info)
+{
+    struct kiln_optim_options oo = optim_options(a);
+    struct text_net *first;
+    nets->batch = dist->local_batch;
+    nets->training = 1;
+    if (kiln_store_create(ctx, &nets->store) != KILN_OK ||
+        text_nets_get(nets, 16, &first) != KILN_OK ||
+        (dist->size > 1 && build_all_lengths(nets, nets->cfg->max_len) != KILN_OK) ||
+        kiln_optimizer_create(nets->store, &oo, opt) != KILN_OK ||
+        kiln_comm_attach(dist->comm, *opt) != KILN_OK) {
+        return fail("building the model");
+    }
+    if (run_load_weights(a, su, nets->store, info) != EXIT_SUCCESS) {
+        return EXIT_FAILURE;
+    }
+    if (kiln_comm_broadcast_store(dist->comm, nets->store, 1) != KILN_OK) {
+        return fail("broadcasting the parameters");
     }
     return EXIT_SUCCESS;
 }
@@ -345,10 +459,11 @@ int cmd_train_text(const char *model, int argc, char **argv)
     struct text_nets nets;
     struct run r;
     struct loop L;
+    struct dist dist;
     kiln_context *ctx = NULL;
     kiln_optimizer *opt = NULL;
-    struct text_net *first;
     int rc = train_parse(model, argc, argv, &a, &su);
+    memset(&dist, 0, sizeof(dist));
     memset(&d, 0, sizeof(d));
     memset(&cfg, 0, sizeof(cfg));
     memset(&nets, 0, sizeof(nets));
@@ -358,22 +473,22 @@ int cmd_train_text(const char *model, int argc, char **argv)
         train_setup_fini(&su);
         return rc < 0 ? EXIT_SUCCESS : rc;
     }
+    rc = dist_begin(&dist, &a);
+    if (rc != EXIT_SUCCESS) {
+        goto done;
+    }
+    dist_quiet(&dist, &a); /* only rank 0 prints and writes */
     rc = EXIT_FAILURE;
     FILE *info = a.quiet || a.json ? NULL : stdout;
-    if (open_context(&ctx, info) != EXIT_SUCCESS || !prepare_data(&a, &su, &cfg, &d, info)) {
+    if (dist_context(&dist, &ctx, info) != EXIT_SUCCESS ||
+        !prepare_data(&a, &su, &dist, &cfg, &d, info)) {
         goto done;
     }
-    struct kiln_optim_options oo = optim_options(&a);
+    /* The seed keys the initializer (rank 0's weights are broadcast) and the dropout
+     * masks: each rank draws its own masks for its rows. */
+    cfg.text.seed += 0x9e3779b97f4a7c15ull * (uint64_t)dist.rank;
     nets.cfg = &cfg;
-    nets.batch = a.batch;
-    nets.training = 1;
-    if (kiln_store_create(ctx, &nets.store) != KILN_OK ||
-        text_nets_get(&nets, 16, &first) != KILN_OK ||
-        kiln_optimizer_create(nets.store, &oo, &opt) != KILN_OK) {
-        rc = fail("building the model");
-        goto done;
-    }
-    if (run_load_weights(&a, &su, nets.store, info) != EXIT_SUCCESS) {
+    if (build_model(&a, &su, &dist, ctx, &nets, &opt, info) != EXIT_SUCCESS) {
         goto done;
     }
     L.per = kiln_text_iter_n_batches(d.train);
@@ -382,6 +497,8 @@ int cmd_train_text(const char *model, int argc, char **argv)
     struct kiln_lr_schedule sched = lr_schedule(&a, L.per, L.total);
     r.st.ctx = ctx;
     r.unit = "texts";
+    dist_describe(&dist, NULL, &a, kiln_optimizer_lr(opt));
+    r.parallel = dist.parallel;
     if (!run_begin(&r, &a, &su, &cfg, nets.store, L.per, L.total)) {
         goto done;
     }
@@ -390,6 +507,7 @@ int cmd_train_text(const char *model, int argc, char **argv)
         goto done;
     }
     describe(info, &a, &cfg, nets.store, opt);
+    dist_describe(&dist, info, &a, kiln_optimizer_lr(opt));
     run_compile_note(ctx, &a);
     L.a = &a;
     L.r = &r;
@@ -397,10 +515,12 @@ int cmd_train_text(const char *model, int argc, char **argv)
     L.d = &d;
     L.opt = opt;
     L.sched = &sched;
-    L.len = malloc((size_t)a.batch * sizeof(int32_t));
+    L.dist = &dist;
+    L.len = malloc((size_t)dist.local_batch * sizeof(int32_t));
     rc = L.len != NULL ? train_loop(&L, &su, ctx, info) : fail("allocating");
 
 done:
+    rc = dist_fail(&dist, rc);
     free(L.len);
     run_end(&r);
     text_nets_fini(&nets);
@@ -409,5 +529,6 @@ done:
     text_data_fini(&d);
     model_cfg_fini(&cfg);
     train_setup_fini(&su);
+    dist_end(&dist);
     return rc;
 }
