@@ -149,6 +149,9 @@ struct kiln_comm_stats {
     double wait_seconds;    /* of which waiting for MPI to complete */
     uint64_t collectives;   /* other collectives (metrics, broadcasts, barriers) */
     double other_seconds;   /* their wall time */
+    /* Buckets whose all-reduce started while the backward pass was still running (in
+     * kiln_train_step, when every bucket is reduced in place: the CPU backend). */
+    uint64_t overlapped;
 };
 
 /* Reads (and with reset, then zeroes) c's counters. [out] out: borrowed. */
