@@ -177,12 +177,50 @@ static kiln_status plan_spans(struct kiln__comm_attach *a, const kiln_store *s, 
     return KILN_OK;
 }
 
-/* Cuts the wire into buckets of at most cap elements, never across a span boundary
- * when the bucket could be reduced in place. */
-static kiln_status plan_buckets(struct kiln__comm_attach *a, const kiln_store *s, int64_t cap)
+/* Cuts span sp of an unpacked wire into buckets from its end, each as large as cap
+ * allows while it starts where a parameter starts (a parameter larger than cap is cut
+ * into pieces of cap from its end): the gradients of the last layers, which the
+ * backward pass finishes first, fill buckets of their own, as in PyTorch's DDP. Every
+ * rank cuts the same layout the same way, whether it reduces in place (base: the host
+ * address of the span's gradient buffer) or stages. Appends at *n, in wire order. */
+static void cut_span(struct kiln__comm_attach *a, const kiln_store *s, const char *prefix,
+                     const struct span *sp, unsigned char *base, int64_t cap, int32_t *n)
+{
+    int32_t first = *n;
+    int64_t hi = sp->off + sp->n;
+    while (hi > sp->off) {
+        int64_t lo = hi;
+        for (int32_t i = 0; i < s->n_entries; i++) {
+            const struct kiln__entry *e = s->entries[i];
+            if (selected(e, prefix) && e->seg == sp->seg && e->off >= sp->off && e->off < lo &&
+                e->off >= hi - cap) {
+                lo = e->off;
+            }
+        }
+        if (lo == hi) {
+            lo = hi - cap > sp->off ? hi - cap : sp->off;
+        }
+        struct bucket *k = &a->buckets[(*n)++];
+        *k = (struct bucket){sp->wire + (lo - sp->off), hi - lo, NULL};
+        if (base != NULL) {
+            k->direct = (float *)(base + (size_t)lo * sizeof(float));
+        }
+        hi = lo;
+    }
+    for (int32_t i = first, j = *n - 1; i < j; i++, j--) {
+        struct bucket t = a->buckets[i];
+        a->buckets[i] = a->buckets[j];
+        a->buckets[j] = t;
+    }
+}
+
+/* Cuts the wire into buckets of at most cap elements: unpacked, per span (cut_span);
+ * packed (staged), in cap pieces that gather small spans into one message. */
+static kiln_status plan_buckets(struct kiln__comm_attach *a, const kiln_store *s,
+                                const char *prefix, int64_t cap)
 {
     struct kiln_backend *be = &s->ctx->be;
-    int32_t n = 0, max = 0;
+    int32_t n = 0, max = s->n_entries;
     for (int32_t i = 0; i < a->n_spans; i++) {
         max += (int32_t)((a->spans[i].n + cap - 1) / cap) + 1;
     }
@@ -193,23 +231,22 @@ static kiln_status plan_buckets(struct kiln__comm_attach *a, const kiln_store *s
     for (int32_t i = 0; i < a->n_spans; i++) {
         const struct span *sp = &a->spans[i];
         unsigned char *base = NULL;
-        if (!a->packed && be->ops->host_ptr != NULL) {
-            base = be->ops->host_ptr(be, kiln__store_buffer(s, sp->seg, KILN__PART_GRAD));
+        if (!a->packed) {
+            if (be->ops->host_ptr != NULL) {
+                base = be->ops->host_ptr(be, kiln__store_buffer(s, sp->seg, KILN__PART_GRAD));
+            }
+            cut_span(a, s, prefix, sp, base, cap, &n);
+            continue;
         }
         for (int64_t k = 0; k < sp->n; k += cap) {
             int64_t m = sp->n - k < cap ? sp->n - k : cap;
             struct bucket *prev = n > 0 ? &a->buckets[n - 1] : NULL;
             /* Staged buckets gather small spans (packed biases) into one message. */
-            if (base == NULL && prev != NULL && prev->direct == NULL && prev->n + m <= cap &&
-                prev->wire + prev->n == sp->wire + k) {
+            if (prev != NULL && prev->n + m <= cap && prev->wire + prev->n == sp->wire + k) {
                 prev->n += m;
                 continue;
             }
-            a->buckets[n] = (struct bucket){sp->wire + k, m, NULL};
-            if (base != NULL) {
-                a->buckets[n].direct = (float *)(base + (size_t)(sp->off + k) * sizeof(float));
-            }
-            n++;
+            a->buckets[n++] = (struct bucket){sp->wire + k, m, NULL};
         }
     }
     a->n_buckets = n;
@@ -256,7 +293,7 @@ static kiln_status plan(struct kiln__comm_attach *a, kiln_store *s)
     a->packed = !same;
     KILN_TRY(plan_spans(a, s, prefix));
     int64_t cap = a->c->opt.bucket_bytes / (int64_t)sizeof(float);
-    KILN_TRY(plan_buckets(a, s, cap > 0 ? cap : 1));
+    KILN_TRY(plan_buckets(a, s, prefix, cap > 0 ? cap : 1));
     a->host = malloc((size_t)(a->n_wire > 0 ? a->n_wire : 1) * sizeof(float));
     a->reqs = calloc((size_t)(a->n_buckets > 0 ? a->n_buckets : 1), sizeof(*a->reqs));
     a->last = calloc((size_t)(a->n_buckets > 0 ? a->n_buckets : 1), sizeof(*a->last));

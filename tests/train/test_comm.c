@@ -344,7 +344,7 @@ static int mlp_train(struct mlp *m, int r, int n, bool observed, float *losses)
 }
 
 /* Under mpirun -np 2 with every rank on the CPU backend: an MLP whose gradients make
- * four buckets trains with kiln_train_step, which starts buckets while the backward
+ * several buckets trains with kiln_train_step, which starts buckets while the backward
  * pass runs, and the same MLP with a run and a separate step, which starts them after
  * it; the loss curves and the parameters are bit-identical (the same buckets summed in
  * the same order) and only the first reduced buckets early. Prints its failures;
@@ -359,7 +359,7 @@ static int run_overlap(void)
     float la[STEPS], lb[STEPS];
     int bad = 0;
     co.mode = KILN_COMM_MPI;
-    co.bucket_bytes = 4096; /* 3556 parameters: 4 buckets */
+    co.bucket_bytes = 4096; /* 3556 parameters: at least 4 buckets */
     if (kiln_comm_create(&co, &c) != KILN_OK) {
         printf("setup: %s\n", kiln_last_error());
         return 1;
@@ -393,8 +393,8 @@ static int run_overlap(void)
     }
     kiln_comm_stats(c, &sb, 1);
     /* Every step but the first (which plans the buckets) starts some buckets early. */
-    bad += sa.reductions != STEPS || sa.messages != 4 * STEPS || sa.overlapped < STEPS - 1;
-    bad += sb.reductions != STEPS || sb.messages != 4 * STEPS || sb.overlapped != 0;
+    bad += sa.reductions != STEPS || sa.messages < 4 * STEPS || sa.overlapped < STEPS - 1;
+    bad += sb.reductions != STEPS || sb.messages != sa.messages || sb.overlapped != 0;
     bad += memcmp(la, lb, sizeof(la)) != 0;
     double mean[2] = {la[0], la[STEPS - 1]}; /* the curve of the global batch falls */
     bad += kiln_comm_allreduce_sum(c, mean, 2) != KILN_OK || !(mean[1] < mean[0]);
