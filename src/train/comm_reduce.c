@@ -5,9 +5,10 @@
  * cut into buckets of at most bucket_bytes:
  *   - when every rank's store has the same layout (the same backend alignment), the
  *     wire is the maximal runs of the optimizer's parameters in the segments' gradient
- *     buffers (alignment gaps included: they hold zeros), and a bucket that lies in one
- *     run of a host-addressable buffer (the CPU backend) is all-reduced in place there,
- *     with no copy;
+ *     buffers (alignment gaps included: they hold zeros), cut from the end of each run
+ *     at parameter starts (the last layers get buckets of their own); a bucket of a
+ *     host-addressable buffer (the CPU backend) is all-reduced in place there, with no
+ *     copy;
  *   - else (ranks on backends of different alignment) the wire packs the parameters in
  *     entry order, through host staging buffers.
  * Every rank starts the buckets in the same order, the last bucket first (the backward
