@@ -423,7 +423,8 @@ static kiln_status start_final(struct kiln__comm_attach *a, int32_t i)
 }
 
 /* The observer's start of a run: watches it when the plan is current and every bucket
- * is reduced in place in host memory that the nodes write as they run. */
+ * is reduced in place in host memory that the nodes write as they run (the reference
+ * backend runs each node on the host when the executor issues it). */
 static kiln_status run_begin(void *ud, kiln_graph *g, bool direct)
 {
     struct kiln__comm_attach *a = ud;
@@ -431,7 +432,7 @@ static kiln_status run_begin(void *ud, kiln_graph *g, bool direct)
     struct kiln_backend *be = &s->ctx->be;
     KILN_TRY(drain(a));
     if (!a->planned || a->gen != s->gen || a->packed || a->n_buckets == 0 || a->c->broken ||
-        be->ops->host_ptr == NULL) {
+        be->ops->host_ptr == NULL || !be->ops->is_reference) {
         return KILN_OK;
     }
     for (int32_t b = 0; b < a->n_buckets; b++) {
