@@ -6,7 +6,9 @@
  * and device (ranks may use different backends). kiln_comm_broadcast_store gives every
  * rank rank 0's parameters; kiln_comm_attach installs an optimizer gradient hook that
  * sums the gradients of all ranks (MPI_Iallreduce, in a few large buckets) and divides
- * them by the number of ranks, so every rank takes the identical optimizer step. The
+ * them by the number of ranks, so every rank takes the identical optimizer step; in
+ * kiln_train_step on the CPU backend the buckets of the last layers start while the
+ * backward pass still computes the first layers' gradients. The
  * training loops (kiln/train.h: kiln_fit_options.comm) shard every epoch's shuffled
  * order between the ranks, average the sampled losses and shard evaluation. A
  * collective that does not complete within the timeout fails with KILN_E_PEER naming
@@ -131,7 +133,17 @@ KILN_API kiln_status kiln_comm_broadcast_store(kiln_comm *c, kiln_store *s, int 
  * gradients of o's parameters are summed over all ranks in buckets of at most
  * bucket_bytes and divided by the number of ranks, so that N ranks with batches of B
  * step as one process with batches of N B (losses that are means over the batch).
- * With one rank nothing is installed. [in] c: borrowed, must outlive o's steps.
+ * With one rank nothing is installed. The buckets are cut from the end of the
+ * gradients at parameter starts (the last layers first) and every rank starts them in
+ * that order. When the store's gradients lie in host memory that the kernels write as
+ * nodes run (the CPU backend) and every rank has the same layout, the run of
+ * kiln_train_step starts each bucket's all-reduce in place as soon as the last node
+ * touching it has run, so communication overlaps the rest of the backward pass, and
+ * the step waits only for what is still in flight; the sums are the same as without
+ * the overlap. The step after a kiln_graph_run (gradients accumulated over several
+ * runs), the first step, and buckets staged through host buffers (GPU backends, whose
+ * nodes complete on the device, not when the host issues them) start after the
+ * backward pass. [in] c: borrowed, must outlive o's steps.
  * Returns KILN_OK, KILN_E_INVALID_ARG or KILN_E_OUT_OF_HOST_MEMORY; a step then
  * returns KILN_E_PEER when a rank does not respond, KILN_E_STATE when the ranks' stores
  * differ.
@@ -149,6 +161,9 @@ struct kiln_comm_stats {
     double wait_seconds;    /* of which waiting for MPI to complete */
     uint64_t collectives;   /* other collectives (metrics, broadcasts, barriers) */
     double other_seconds;   /* their wall time */
+    /* Buckets whose all-reduce started while the backward pass was still running (in
+     * kiln_train_step, when every bucket is reduced in place: the CPU backend). */
+    uint64_t overlapped;
 };
 
 /* Reads (and with reset, then zeroes) c's counters. [out] out: borrowed. */

@@ -2,7 +2,10 @@
  * exec.c - running a compiled graph: the whole graph (training mode) or the ancestors
  * of some targets (inference mode), explicit uploads and downloads, and the KILN_CHECK
  * shadow that reruns every node on the CPU reference and stops at the first result
- * outside the op's tolerance. Backend-independent: the backend only sees nodes.
+ * outside the op's tolerance, and the optional observer of a training run that hears of
+ * every node once it has run (the data-parallel reduction starts the all-reduce of
+ * gradients that are final while the backward pass goes on). Backend-independent: the
+ * backend only sees nodes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -426,18 +429,32 @@ static void route_grads(kiln_graph *g, bool direct)
     }
 }
 
+bool kiln__exec_runs(const kiln_graph *g, int32_t i, bool direct)
+{
+    const struct kiln_tensor *n = g->nodes[i];
+    return n->op != KILN__OP_LEAF && !kiln__is_view(n) && !(direct && n->direct != NULL);
+}
+
 /* Runs the nodes of g selected by mask (NULL: all). With direct, the store's gradients
  * are known to be zero: the gradients are computed straight into the store and their
- * sinks skipped, which gives the same values as adding them to zeros. */
-static kiln_status run_nodes_ex(kiln_graph *g, const unsigned char *mask, bool direct)
+ * sinks skipped, which gives the same values as adding them to zeros. obs (may be NULL)
+ * hears of the run's start and of every node that ran. */
+static kiln_status run_nodes_ex(kiln_graph *g, const unsigned char *mask, bool direct,
+                                const struct kiln__run_observer *obs)
 {
     struct kiln_context *ctx = g->ctx;
     KILN_TRY(kiln__exec_begin(ctx));
     kiln_status s = KILN_OK;
     route_grads(g, direct);
+    if (obs != NULL) {
+        s = obs->begin(obs->ud, g, direct);
+    }
     for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++) {
         if ((mask == NULL || mask[i]) && !(direct && g->nodes[i]->direct != NULL)) {
             s = kiln__exec_node(g, g->nodes[i]);
+            if (s == KILN_OK && obs != NULL && kiln__exec_runs(g, i, direct)) {
+                s = obs->node_done(obs->ud, g, i);
+            }
         }
     }
     ctx->stats.runs++;
@@ -446,7 +463,7 @@ static kiln_status run_nodes_ex(kiln_graph *g, const unsigned char *mask, bool d
 
 static kiln_status run_nodes(kiln_graph *g, const unsigned char *mask)
 {
-    return run_nodes_ex(g, mask, false);
+    return run_nodes_ex(g, mask, false, NULL);
 }
 
 static kiln_status check_compiled(const kiln_graph *g, const char *fn)
@@ -461,7 +478,7 @@ static kiln_status check_compiled(const kiln_graph *g, const char *fn)
     return KILN_OK;
 }
 
-kiln_status kiln_graph_run(kiln_graph *g)
+kiln_status kiln__graph_run_observed(kiln_graph *g, const struct kiln__run_observer *obs)
 {
     KILN_TRY(check_compiled(g, "kiln_graph_run"));
     g->training = 1;
@@ -470,7 +487,12 @@ kiln_status kiln_graph_run(kiln_graph *g)
     if (g->has_grads) {
         g->store->grads_zero = false;
     }
-    return run_nodes_ex(g, NULL, direct);
+    return run_nodes_ex(g, NULL, direct, obs);
+}
+
+kiln_status kiln_graph_run(kiln_graph *g)
+{
+    return kiln__graph_run_observed(g, NULL);
 }
 
 kiln_status kiln__graph_exec(kiln_graph *g)

@@ -202,6 +202,26 @@ kiln_status kiln__exec_end(struct kiln_context *ctx, kiln_status s);
  * the store (the internal graphs of optimizers and gradient clearing). */
 kiln_status kiln__graph_exec(kiln_graph *g);
 
+/*
+ * An observer of one training run (the data-parallel gradient reduction). begin is
+ * called once the gradients are routed and before the first node runs; direct: the run
+ * computes the gradients straight into the store (kiln__exec_runs says which nodes run
+ * then). node_done is called on the host after node i has run, in plan order; on a
+ * backend that runs nodes on the host as they are issued (the CPU backend), whatever
+ * node i wrote is in memory then. A status other than KILN_OK stops the run with it.
+ */
+struct kiln__run_observer {
+    kiln_status (*begin)(void *ud, kiln_graph *g, bool direct);
+    kiln_status (*node_done)(void *ud, kiln_graph *g, int32_t i);
+    void *ud; /* borrowed */
+};
+
+/* Whether node i of g runs (and node_done hears of it) in a training run with direct. */
+bool kiln__exec_runs(const kiln_graph *g, int32_t i, bool direct);
+
+/* kiln_graph_run with an observer (NULL: none). [in] obs: borrowed for the call. */
+kiln_status kiln__graph_run_observed(kiln_graph *g, const struct kiln__run_observer *obs);
+
 /* Fills a graph-owned leaf's initial host data (constants, zeros). [out] host: n_bytes. */
 kiln_status kiln__leaf_init_data(const struct kiln_tensor *t, float *host);
 

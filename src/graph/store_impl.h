@@ -101,6 +101,13 @@ void kiln__optimizer_free(struct kiln_optimizer *o);
 void kiln__optimizer_info(const struct kiln_optimizer *o, const char **kind, const char **prefix,
                           float *lr);
 
+/* Sets (obs NULL: clears) the observer of the run that kiln_train_step runs before
+ * o's step (src/train/optim.c): the gradient hook's owner uses it to act on gradients
+ * that are final before the backward pass ends. [in] obs: copied. */
+struct kiln__run_observer;
+void kiln__optimizer_set_run_observer(struct kiln_optimizer *o,
+                                      const struct kiln__run_observer *obs);
+
 /* Host values of an initializer for a tensor of shape s (fan_in/fan_out as PyTorch). */
 kiln_status kiln__init_values(const struct kiln_shape *s, kiln_init init, float arg, uint64_t seed,
                               uint64_t stream, const char *name, float *host);

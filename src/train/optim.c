@@ -31,6 +31,9 @@ struct kiln_optimizer {
     int32_t state[2]; /* the store's state kinds this optimizer uses */
     kiln_grad_hook hook;
     void *hook_ud;
+    /* The observer of the run before the step in kiln_train_step (the hook's owner
+     * watches the backward pass through it); obs.begin == NULL: none. */
+    struct kiln__run_observer obs;
     kiln_graph *ug; /* the update graph, NULL until the first step */
     uint32_t gen;   /* the store generation ug was built for */
     int32_t n_updates, cap_updates;
@@ -181,6 +184,16 @@ void kiln_optimizer_set_grad_hook(kiln_optimizer *o, kiln_grad_hook hook, void *
 {
     o->hook = hook;
     o->hook_ud = ud;
+}
+
+void kiln__optimizer_set_run_observer(struct kiln_optimizer *o,
+                                      const struct kiln__run_observer *obs)
+{
+    if (obs != NULL) {
+        o->obs = *obs;
+    } else {
+        memset(&o->obs, 0, sizeof(o->obs));
+    }
 }
 
 /* ==== The update graph ==== */
@@ -421,8 +434,10 @@ kiln_status kiln_train_step(kiln_graph *g, kiln_optimizer *o)
                          "kiln_train_step: the graph and the optimizer use different stores");
     }
     if (o->hook != NULL) {
-        /* The hook reads the gradients on the host: the run must be submitted first. */
-        KILN_TRY(kiln_graph_run(g));
+        /* The hook reads the gradients on the host: the run must be submitted first. The
+         * run is the last before the step, so the observer may start reducing gradients
+         * as soon as they are final. */
+        KILN_TRY(kiln__graph_run_observed(g, o->obs.begin != NULL ? &o->obs : NULL));
         return kiln_optimizer_step(o);
     }
     /* Allocations and uploads of a first build happen before the recording starts. */

@@ -5,10 +5,13 @@
  * identities, and bad arguments fail cleanly. Run as `test_train_comm mpi` under
  * `mpirun -np 2` (tests/train/meson.build) it checks the MPI side of the library: a
  * store broadcast from rank 0, and an optimizer step over gradients averaged across the
- * ranks (the CLI tests, tests/tools/test_mpi.py, train whole models).
+ * ranks; as `test_train_comm overlap` that kiln_train_step starts gradient buckets
+ * during the backward pass with the same results (the CLI tests,
+ * tests/tools/test_mpi.py, train whole models).
  */
 #include <check.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,13 +284,148 @@ static int run_mpi(void)
     kiln_comm_destroy(c);
     return bad;
 }
+
+/* One data-parallel MLP (20-64-32-4, mean squared error) over a store of its own. */
+struct mlp {
+    kiln_graph *g;
+    kiln_tensor *x, *y, *loss;
+    kiln_optimizer *opt;
+};
+
+static int mlp_build(kiln_context *ctx, kiln_comm *c, struct mlp *m)
+{
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    oo.lr = 0.05f;
+    oo.momentum = 0.9f;
+    if (kiln_graph_create(ctx, &m->g) != KILN_OK) {
+        return 1;
+    }
+    m->x = kiln_input(m->g, "x", KILN_DTYPE_F32, 2, (int64_t[]){16, 20});
+    m->y = kiln_input(m->g, "y", KILN_DTYPE_F32, 2, (int64_t[]){16, 4});
+    kiln_tensor *out = kiln_mlp(m->g, m->x, 3, (int64_t[]){64, 32, 4}, KILN_ACTIVATION_RELU, NULL);
+    m->loss = kiln_mse_loss(m->g, out, m->y);
+    kiln_tensor_keep(m->loss);
+    if (kiln_graph_backward(m->g, m->loss) != KILN_OK || kiln_graph_compile(m->g) != KILN_OK ||
+        kiln_optimizer_create(kiln_graph_store(m->g), &oo, &m->opt) != KILN_OK ||
+        kiln_comm_attach(c, m->opt) != KILN_OK ||
+        kiln_comm_broadcast_store(c, kiln_graph_store(m->g), 1) != KILN_OK) {
+        return 1;
+    }
+    return 0;
+}
+
+/* Trains m for n steps on rank r's two batches (observed: kiln_train_step, which may
+ * start buckets during the backward pass; else a run and a separate step, which
+ * reduce after it), recording the loss of every step. */
+static int mlp_train(struct mlp *m, int r, int n, bool observed, float *losses)
+{
+    float x[16 * 20], y[16 * 4];
+    for (int step = 0; step < n; step++) {
+        for (int i = 0; i < 16 * 20; i++) {
+            x[i] = sinf(0.37f * (float)(i + 1) + 0.2f * (float)(step % 2) + 2.1f * (float)r);
+        }
+        for (int i = 0; i < 16 * 4; i++) {
+            y[i] = cosf(0.11f * (float)i + (float)r);
+        }
+        if (kiln_tensor_upload(m->x, x, sizeof(x)) != KILN_OK ||
+            kiln_tensor_upload(m->y, y, sizeof(y)) != KILN_OK) {
+            return 1;
+        }
+        kiln_status st = observed ? kiln_train_step(m->g, m->opt) : kiln_graph_run(m->g);
+        if (st == KILN_OK && !observed) {
+            st = kiln_optimizer_step(m->opt);
+        }
+        if (st != KILN_OK ||
+            kiln_tensor_download(m->loss, &losses[step], sizeof(float)) != KILN_OK) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Under mpirun -np 2 with every rank on the CPU backend: an MLP whose gradients make
+ * several buckets trains with kiln_train_step, which starts buckets while the backward
+ * pass runs, and the same MLP with a run and a separate step, which starts them after
+ * it; the loss curves and the parameters are bit-identical (the same buckets summed in
+ * the same order) and only the first reduced buckets early. Prints its failures;
+ * returns their number (-1: not two ranks, or not on the CPU backend). */
+static int run_overlap(void)
+{
+    kiln_context *ctx;
+    kiln_comm *c;
+    struct kiln_comm_options co = KILN_COMM_OPTIONS_INIT;
+    struct mlp a, b;
+    enum { STEPS = 12 };
+    float la[STEPS], lb[STEPS];
+    int bad = 0;
+    co.mode = KILN_COMM_MPI;
+    co.bucket_bytes = 4096; /* 3556 parameters: at least 4 buckets */
+    if (kiln_comm_create(&co, &c) != KILN_OK) {
+        printf("setup: %s\n", kiln_last_error());
+        return 1;
+    }
+    if (kiln_context_create(NULL, &ctx) != KILN_OK) {
+        printf("setup: %s\n", kiln_last_error());
+        kiln_comm_destroy(c);
+        return 1;
+    }
+    if (kiln_comm_size(c) != 2 || strcmp(kiln_context_backend(ctx), "cpu") != 0) {
+        printf("SKIP: needs mpirun -np 2 on the cpu backend (KILN_BACKEND=cpu)\n");
+        kiln_context_destroy(ctx);
+        kiln_comm_destroy(c);
+        return -1;
+    }
+    int r = kiln_comm_rank(c);
+    if (mlp_build(ctx, c, &a) != 0 || mlp_build(ctx, c, &b) != 0) {
+        printf("rank %d: build: %s\n", r, kiln_last_error());
+        return 1;
+    }
+    struct kiln_comm_stats sa, sb;
+    kiln_comm_stats(c, &sa, 1);
+    if (mlp_train(&a, r, STEPS, true, la) != 0) {
+        printf("rank %d: observed training: %s\n", r, kiln_last_error());
+        return 1;
+    }
+    kiln_comm_stats(c, &sa, 1);
+    if (mlp_train(&b, r, STEPS, false, lb) != 0) {
+        printf("rank %d: training: %s\n", r, kiln_last_error());
+        return 1;
+    }
+    kiln_comm_stats(c, &sb, 1);
+    /* Every step but the first (which plans the buckets) starts some buckets early. */
+    bad += sa.reductions != STEPS || sa.messages < 4 * STEPS || sa.overlapped < STEPS - 1;
+    bad += sb.reductions != STEPS || sb.messages != sa.messages || sb.overlapped != 0;
+    bad += memcmp(la, lb, sizeof(la)) != 0;
+    double mean[2] = {la[0], la[STEPS - 1]}; /* the curve of the global batch falls */
+    bad += kiln_comm_allreduce_sum(c, mean, 2) != KILN_OK || !(mean[1] < mean[0]);
+    float pa[64 * 20], pb[64 * 20];
+    bad += kiln_store_read(kiln_graph_store(a.g), "fc1.weight", pa, sizeof(pa)) != KILN_OK ||
+           kiln_store_read(kiln_graph_store(b.g), "fc1.weight", pb, sizeof(pb)) != KILN_OK ||
+           memcmp(pa, pb, sizeof(pa)) != 0;
+    /* Both ranks hold the same parameters. */
+    double sum = 0.0;
+    for (int i = 0; i < 64 * 20; i++) {
+        sum += pa[i];
+    }
+    double both[2] = {r == 0 ? sum : 0.0, r == 1 ? sum : 0.0};
+    bad += kiln_comm_allreduce_sum(c, both, 2) != KILN_OK || both[0] != both[1];
+    printf("rank %d: %d failures; %llu of %llu buckets started during the backward pass; "
+           "loss %.6f -> %.6f (%.6f -> %.6f after it)\n",
+           r, bad, (unsigned long long)sa.overlapped, (unsigned long long)sa.messages,
+           (double)la[0], (double)la[STEPS - 1], (double)lb[0], (double)lb[STEPS - 1]);
+    kiln_graph_destroy(a.g);
+    kiln_graph_destroy(b.g);
+    kiln_context_destroy(ctx);
+    kiln_comm_destroy(c);
+    return bad;
+}
 #endif
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "mpi") == 0) {
+    if (argc > 1 && (strcmp(argv[1], "mpi") == 0 || strcmp(argv[1], "overlap") == 0)) {
 #ifdef KILN_HAVE_MPI
-        int bad = run_mpi();
+        int bad = strcmp(argv[1], "mpi") == 0 ? run_mpi() : run_overlap();
         return bad < 0 ? 77 : bad == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 #else
         printf("SKIP: built without MPI\n");

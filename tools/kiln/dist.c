@@ -154,12 +154,13 @@ void dist_summary(struct dist *d, FILE *f)
     kiln_comm_stats(d->comm, &st, 0);
     double n = st.reductions > 0 ? (double)st.reductions : 1.0;
     fprintf(f,
-            "communication: %lld gradient reductions of %.0f bytes in %.0f messages (%s), "
-            "%.2f ms per step (%.2f ms waiting for MPI); %lld other collectives, %.2f s\n",
+            "communication: %lld gradient reductions of %.0f bytes in %.0f messages (%s; %llu "
+            "started during the backward pass), %.2f ms per step (%.2f ms waiting for MPI); "
+            "%lld other collectives, %.2f s\n",
             (long long)st.reductions, (double)st.bytes_reduced / n, (double)st.messages / n,
             st.zero_copy > 0 ? "in place in the device buffers" : "through host buffers",
-            1e3 * st.seconds / n, 1e3 * st.wait_seconds / n, (long long)st.collectives,
-            st.other_seconds);
+            (unsigned long long)st.overlapped, 1e3 * st.seconds / n, 1e3 * st.wait_seconds / n,
+            (long long)st.collectives, st.other_seconds);
 }
 
 int dist_fail(struct dist *d, int rc)
