@@ -82,6 +82,18 @@ static const struct oh_case cases[] = {
     /* More weights (4,608) than the Vulkan blocked shader stages in shared memory. */
     CV("32 channels in, 16 out, pad 1", OH_S4(1, 32, 5, 6), OH_S4(16, 32, 3, 3), 1, 1, 1, 1, 1, 1,
        1),
+    /* Vulkan's row-blocked shaders (shaders/convrow.comp, stride 1, kernel width 3 or 5):
+     * a last block of channels or pixels that is partly outside, kernel rows in two
+     * blocks, padding wider than the kernel. */
+    CV("17 outputs, 7x5 kernel, pad (3, 1)", OH_S4(2, 3, 11, 13), OH_S4(17, 3, 7, 5), 1, 1, 3, 1, 1,
+       1, 1),
+    CV("pad 3 around 3x3, 2 groups", OH_S4(1, 4, 4, 5), OH_S4(6, 2, 3, 3), 1, 1, 3, 3, 1, 1, 2),
+    BD("9 input channels, 3x3, pad 2", OH_S4(2, 5, 9, 13), OH_S4(5, 9, 3, 3), 1, 1, 2, 2, 1, 1, 1,
+       7, 11),
+    BF("10 outputs, 7x5 kernel, pad (3, 2)", OH_S4(2, 3, 9, 10), OH_S4(2, 10, 9, 10), 1, 1, 3, 2, 1,
+       1, 1, 7, 5),
+    BF("pad 3 around 3x3, 2 groups", OH_S4(1, 4, 4, 5), OH_S4(1, 6, 8, 9), 1, 1, 3, 3, 1, 1, 2, 3,
+       3),
     BD("stride 2, pad 1, 8x7", OH_S4(2, 5, 4, 4), OH_S4(5, 3, 3, 3), 2, 2, 1, 1, 1, 1, 1, 8, 7),
     BD("depthwise", OH_S4(2, 4, 4, 4), OH_S4(4, 1, 3, 3), 2, 2, 1, 1, 1, 1, 4, 7, 7),
     BD("dilation 2", OH_S4(1, 3, 9, 4), OH_S4(3, 2, 3, 2), 1, 2, 2, 1, 2, 2, 1, 9, 8),
