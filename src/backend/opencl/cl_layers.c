@@ -222,17 +222,26 @@ static kiln_status conv_row(struct kiln_backend *be, const struct kiln_tensor *n
                            row_group(be, (size_t)count), KILN__CL_N(a), a);
 }
 
-/* CONV2D_BWD_FILTER of stride 1: the batch is cut into parts, enough for about 512
- * work-items on a CPU device and 16K elsewhere (KILN_CL_CONV_PARTS=n fixes the number);
- * each work-item sums its filters over one part, and conv2d_sum_parts adds the parts
- * in a fixed order. A single part writes dw directly. */
+/* CONV2D_BWD_FILTER of stride 1: the batch is cut into parts, enough for 16 work-items
+ * per compute unit on a CPU device (one part, so no second launch, where the filters
+ * alone give that many) and 16K work-items elsewhere; KILN_CL_CONV_PARTS=n fixes the
+ * number. Each work-item sums its filters over one part, and conv2d_sum_parts adds the
+ * parts in a fixed order. A single part writes dw directly. */
 static kiln_status conv_row_filter(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_conv2d *p = kiln__params(n);
     const int64_t *x = n->src[0]->shape.dims, *dy = n->src[1]->shape.dims, *w = n->shape.dims;
     int64_t kg = w[0] / p->groups, blocks = (kg + ROW_FB - 1) / ROW_FB;
     int64_t per_part = p->groups * blocks * w[1] * ((w[2] * w[3] + ROW_TB - 1) / ROW_TB);
-    int64_t want = kiln__cl_of(be)->is_cpu ? 512 : 16384, parts = (want + per_part - 1) / per_part;
+    struct kiln__cl *cl = kiln__cl_of(be);
+    cl_uint units = 1;
+    if (clGetDeviceInfo(cl->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(units), &units, NULL) !=
+            CL_SUCCESS ||
+        units == 0) {
+        units = 1;
+    }
+    int64_t want = cl->is_cpu ? 16 * (int64_t)units : 16384;
+    int64_t parts = (want + per_part - 1) / per_part;
     const char *env = getenv("KILN_CL_CONV_PARTS");
     if (env != NULL && atoi(env) > 0) {
         parts = atoi(env);
