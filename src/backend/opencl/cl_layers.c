@@ -153,8 +153,10 @@ kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor 
 /* ==== Convolution ==== */
 
 /* The row-vector kernels (opencl/convrow.cl) take every convolution of stride 1 and
- * dilation 1 that convgemm does not; KILN_CL_CONV=direct keeps all of them on conv.cl's
- * generic kernels (the op tests and bench/conv run both ways). */
+ * dilation 1, ahead of CLBlast's convgemm (bench/conv measured them 9x faster at
+ * ResNet's 16- and 64-channel 3x3 shapes on PoCL, 17x to 34x at LeNet's);
+ * KILN_CL_CONV=direct keeps all of them on convgemm or conv.cl's generic kernels (the op
+ * tests and bench/conv run both ways). */
 static bool conv_row_fits(const struct kiln_tensor *n)
 {
     const struct kiln__p_conv2d *p = kiln__params(n);
@@ -165,19 +167,25 @@ static bool conv_row_fits(const struct kiln_tensor *n)
     return p->stride[0] == 1 && p->stride[1] == 1 && p->dilation[0] == 1 && p->dilation[1] == 1;
 }
 
-/* The work-group size of a row kernel over n_items: on a CPU device (PoCL runs each
- * group on one thread) at most 64 and small enough to give the cores 32 groups or
- * more; elsewhere the default. */
-static size_t row_group(struct kiln_backend *be, size_t n_items)
+/* The work-group size of row kernel name over n_items: on a CPU device (PoCL runs each
+ * group on one thread) at most 64 and small enough to give the cores 32 groups or more,
+ * within the kernel's limit; elsewhere the default. [out] local. */
+static kiln_status row_group(struct kiln_backend *be, const char *name, size_t n_items,
+                             size_t *local)
 {
+    cl_kernel k;
     size_t g = 64;
+    *local = 0;
     if (!kiln__cl_of(be)->is_cpu) {
-        return 0;
+        return KILN_OK;
     }
-    while (g > 1 && g * 32 > n_items) {
+    KILN_TRY(kiln__cl_kernel(be, KILN__CL_CONVROW, name, &k));
+    size_t lim = kiln__cl_group_size(be, k);
+    while (g > 1 && (g * 32 > n_items || g > lim)) {
         g /= 2;
     }
-    return g;
+    *local = g;
+    return KILN_OK;
 }
 
 /* The row-vector convolutions per work-item: RV columns by RB channels (convrow.cl). */
@@ -218,8 +226,10 @@ static kiln_status conv_row(struct kiln_backend *be, const struct kiln_tensor *n
                                KILN__CL_ARG(o1),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
                                KILN__CL_ARG(count), KILN__CL_ARG(xs), KILN__CL_ARG(ys),
                                KILN__CL_ARG(kd),    KILN__CL_ARG(wp)};
-    return kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_row", (size_t)count,
-                           row_group(be, (size_t)count), KILN__CL_N(a), a);
+    size_t local;
+    KILN_TRY(row_group(be, "conv2d_row", (size_t)count, &local));
+    return kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_row", (size_t)count, local, KILN__CL_N(a),
+                           a);
 }
 
 /* CONV2D_BWD_FILTER of stride 1: the batch is cut into parts, enough for 16 work-items
@@ -267,15 +277,18 @@ static kiln_status conv_row_filter(struct kiln_backend *be, const struct kiln_te
                                KILN__CL_ARG(o1),    KILN__CL_ARG(part), KILN__CL_ARG(op),
                                KILN__CL_ARG(count), KILN__CL_ARG(xs),   KILN__CL_ARG(ws),
                                KILN__CL_ARG(ys),    KILN__CL_ARG(pd)};
-    KILN_TRY(kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_bwd_filter_row", (size_t)count,
-                             row_group(be, (size_t)count), KILN__CL_N(a), a));
+    size_t local;
+    KILN_TRY(row_group(be, "conv2d_bwd_filter_row", (size_t)count, &local));
+    KILN_TRY(kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_bwd_filter_row", (size_t)count, local,
+                             KILN__CL_N(a), a));
     if (parts == 1) {
         return KILN_OK;
     }
     struct kiln__cl_arg b[] = {KILN__CL_ARG(part), KILN__CL_ARG(n_parts), KILN__CL_ARG(my),
                                KILN__CL_ARG(oy), KILN__CL_ARG(n_out)};
-    return kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_sum_parts", (size_t)n_out,
-                           row_group(be, (size_t)n_out), KILN__CL_N(b), b);
+    KILN_TRY(row_group(be, "conv2d_sum_parts", (size_t)n_out, &local));
+    return kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_sum_parts", (size_t)n_out, local,
+                           KILN__CL_N(b), b);
 }
 
 kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
@@ -283,11 +296,11 @@ kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
     const struct kiln__p_conv2d *p = kiln__params(n);
     const struct kiln_shape *x, *w, *y;
     const char *name;
-    if (kiln__cl_conv_uses_convgemm(n)) {
-        return kiln__cl_conv_convgemm(be, n);
-    }
     if (conv_row_fits(n)) {
         return n->op == KILN_OP_CONV2D_BWD_FILTER ? conv_row_filter(be, n) : conv_row(be, n);
+    }
+    if (kiln__cl_conv_uses_convgemm(n)) {
+        return kiln__cl_conv_convgemm(be, n);
     }
     if (n->op == KILN_OP_CONV2D) {
         x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape, name = "conv2d";
