@@ -153,8 +153,8 @@ kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor 
 /* ==== Convolution ==== */
 
 /* The row-vector kernels (opencl/convrow.cl) take every convolution of stride 1 and
- * dilation 1, ahead of CLBlast's convgemm (bench/conv measured them 9x faster at
- * ResNet's 16- and 64-channel 3x3 shapes on PoCL, 17x to 34x at LeNet's);
+ * dilation 1, ahead of CLBlast's convgemm (bench/conv measured their forward 7x to 10x
+ * faster at ResNet's 3x3 shapes on PoCL, 8x and 41x at LeNet's);
  * KILN_CL_CONV=direct keeps all of them on convgemm or conv.cl's generic kernels (the op
  * tests and bench/conv run both ways). */
 static bool conv_row_fits(const struct kiln_tensor *n)
