@@ -4,7 +4,8 @@
  * harness: batch-64 LeNet convolutions (large enough that the fast kernels share their
  * chunks among OpenMP threads), ResNet layers and odd shapes whose per-image GEMMs are
  * larger than a piece (cut into pieces: blocks of columns, of rows and columns, of
- * positions; strided and grouped too) and a wide layer's (whole GEMMs), LeNet's first dense layer
+ * positions; strided and grouped too), same-width outputs of odd padding and dilation (whole
+ * planes and rows of im2col and col2im) and a wide layer's (whole GEMMs), LeNet's first dense layer
  * (matrix products in row blocks), bias additions and sums, pooling, ReLU and batch normalization
  * on [64, 16, 28, 28], and SGD updates past the first step. The rows are too large for the op
  * tables of tests/ops (every row there has a PyTorch golden file), so they live here, and only the
@@ -64,6 +65,14 @@ static struct oh_env env;
         .p.conv = {{s, s}, {pd, pd}, {1, 1}, g, {0, 0}, {kh, kw}}, .gen = {U, U},                  \
     }
 
+/* Stride 1 with padding (ph, pw) and dilation (dh, dw): output rows as wide as the
+ * input's, where im2col copies whole planes for some taps and rows for the others. */
+#define CVD(nt, X, W, ph, pw, dh, dw)                                                              \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D, .note = nt, .shape = {X, W},                                         \
+        .p.conv = {{1, 1}, {ph, pw}, {dh, dw}, 1, {0, 0}, {0, 0}}, .gen = {U, U},                  \
+    }
+
 static kiln_tensor *build_bn(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
 {
     (void)c;
@@ -93,6 +102,14 @@ static const struct oh_case cases[] = {
     CVG("odd, stride 2, 2 groups", OH_S4(3, 74, 15, 13), OH_S4(90, 37, 3, 3), 1, 2, 2),
     BDG("odd, stride 2, 2 groups", OH_S4(3, 90, 8, 7), OH_S4(90, 37, 3, 3), 1, 15, 13, 2, 2),
     BFG("odd, stride 2, 2 groups", OH_S4(3, 74, 15, 13), OH_S4(3, 90, 8, 7), 1, 3, 3, 2, 2),
+    /* same-width outputs: dilation 2, a 3x5 kernel with padding (1, 2),
+     * fewer output rows than input rows, one column, padding wider than the kernel's
+     * reach on one side */
+    CVD("same width, dilation 2", OH_S4(3, 5, 9, 13), OH_S4(7, 5, 3, 3), 2, 2, 2, 2),
+    CVD("same width, 3x5, pad (1, 2)", OH_S4(2, 3, 6, 11), OH_S4(4, 3, 3, 5), 1, 2, 1, 1),
+    CVD("same width, 5x3, pad (1, 1)", OH_S4(2, 3, 7, 6), OH_S4(4, 3, 5, 3), 1, 1, 1, 1),
+    CVD("one column", OH_S4(2, 3, 8, 1), OH_S4(5, 3, 3, 3), 1, 1, 1, 1),
+    CVD("same width, 1x3 dilation 3, pad (2, 3)", OH_S4(2, 2, 4, 7), OH_S4(3, 2, 1, 3), 2, 3, 1, 3),
     /* a wide layer: whole GEMMs, threaded by OpenBLAS */
     CV("wide", OH_S4(3, 64, 6, 6), OH_S4(128, 64, 3, 3), 1),
     BD("wide", OH_S4(3, 128, 6, 6), OH_S4(128, 64, 3, 3), 1, 6, 6),
