@@ -1,6 +1,6 @@
 /*
  * cpu_conv.c - the CPU backend's fast convolutions: CONV2D, CONV2D_BWD_DATA and
- * CONV2D_BWD_FILTER over chunks of the batch, one GEMM per chunk and group.
+ * CONV2D_BWD_FILTER over chunks of the batch, one GEMM (cut into pieces) per chunk and group.
  *
  * The reference (src/ops/conv.c) runs one im2col and one small sgemm per image and
  * group. Here the receptive fields of several images are gathered into one column
