@@ -140,13 +140,14 @@ static void eval_sgd(const struct kiln_tensor *n, double *const *in, double *out
 {
     (void)out;
     const struct kiln__p_sgd *p = (const void *)n->params;
-    double *w = in[0], *v = in[2];
-    const double *gr = in[1];
+    double *w = in[0], *v = in[2], *gr = in[1];
     double lr = p->lr, mom = p->momentum, damp = p->dampening, wd = p->weight_decay;
     for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
         /* torch.optim.SGD: d = g + wd w; b = t == 1 ? d : mom b + (1 - damp) d;
-         * d = nesterov ? d + mom b : b (when mom != 0); w -= lr d. */
+         * d = nesterov ? d + mom b : b (when mom != 0); w -= lr d. Then zero_grad()
+         * when clear_grad is set. */
         double d = gr[i] + wd * w[i];
+        gr[i] = p->clear_grad ? 0.0 : gr[i];
         if (mom != 0.0) {
             v[i] = t == 1 ? d : mom * v[i] + (1.0 - damp) * d;
             d = p->nesterov ? d + mom * v[i] : v[i];
@@ -171,13 +172,13 @@ static void eval_adam(const struct kiln_tensor *n, double *const *in, double *ou
 {
     (void)out;
     const struct kiln__p_adam *p = (const void *)n->params;
-    double *w = in[0], *m = in[2], *v = in[3];
-    const double *gr = in[1];
+    double *w = in[0], *m = in[2], *v = in[3], *gr = in[1];
     double lr = p->lr, b1 = p->beta1, b2 = p->beta2, eps = p->eps, wd = p->weight_decay;
     double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
     for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
-        /* torch.optim.Adam / AdamW */
+        /* torch.optim.Adam / AdamW, then zero_grad() when clear_grad is set */
         double g = gr[i];
+        gr[i] = p->clear_grad ? 0.0 : gr[i];
         if (p->decoupled) {
             w[i] *= 1.0 - lr * wd;
         } else {

@@ -171,7 +171,8 @@ END_TEST
 
 /* The gradients are computed straight into the store's (the store's gradients are zero
  * at every step, after the optimizer cleared them): the bias gradients too, whose sums
- * reach their sinks through a reshape. The one accumulate left is the clearing. */
+ * reach their sinks through a reshape. SGD clears the gradients as it reads them, so no
+ * accumulate is left: the step's optim family is the one update. */
 START_TEST(test_direct_gradients)
 {
     struct kiln_profile_row rows[MAX_ROWS];
@@ -180,9 +181,16 @@ START_TEST(test_direct_gradients)
     kiln_context_reset_stats(ctx);
     step();
     int32_t n = kiln_context_profile(ctx, rows, MAX_ROWS);
-    const struct kiln_profile_row *acc = find(rows, n, "accumulate");
-    ck_assert_ptr_nonnull(acc);
-    ck_assert_uint_eq(acc->nodes, 1);
+    ck_assert_ptr_null(find(rows, n, "accumulate"));
+    const struct kiln_profile_row *upd = find(rows, n, "sgd_update");
+    ck_assert_ptr_nonnull(upd);
+    ck_assert_uint_eq(upd->nodes, 1);
+    /* The update left the gradients at zero. */
+    float gr[3 * 36];
+    EXPECT_OK(kiln_store_read_grad(kiln_graph_store(g), "fw", gr, sizeof(gr)));
+    for (int i = 0; i < 3 * 36; i++) {
+        ck_assert_msg(gr[i] == 0.0f, "fw's gradient %d is %g after the step", i, (double)gr[i]);
+    }
 }
 END_TEST
 

@@ -647,14 +647,17 @@ def run_optim(op, ins, grads, p):
         w.grad = g.clone()
         opt.step()
     st = opt.state[w]
+    # SGD and Adam write the gradient too: opt.zero_grad(set_to_none=False) after the
+    # step when clear_grad is set, else the last step's gradient as it was fed.
+    g1 = torch.zeros_like(grads[-1]) if p.get("clear_grad") else grads[-1]
     if op == "sgd_update":
         v = st["momentum_buffer"] if p["momentum"] != 0 else ins[2]
-        return {"out0": w, "out2": v}
+        return {"out0": w, "out1": g1, "out2": v}
     if op == "rmsprop_update":
         return {"out0": w, "out2": st["square_avg"]}
     if op == "adagrad_update":
         return {"out0": w, "out2": st["sum"]}
-    return {"out0": w, "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
+    return {"out0": w, "out1": g1, "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
 
 
 def compute(tensors, meta):

@@ -252,12 +252,12 @@ static kiln_status cl_sgd(struct kiln_backend *be, const struct kiln_tensor *n)
     kiln__cl_tensor(n->src[1], &mg, &og);
     kiln__cl_tensor(n->src[2], &mv, &ov);
     cl_float lr = p->lr, mom = p->momentum, damp = p->dampening, wd = p->weight_decay;
-    cl_int nest = p->nesterov != 0, first = p->step <= 1;
-    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),    KILN__CL_ARG(ow), KILN__CL_ARG(mg),
-                               KILN__CL_ARG(og),    KILN__CL_ARG(mv), KILN__CL_ARG(ov),
-                               KILN__CL_ARG(count), KILN__CL_ARG(lr), KILN__CL_ARG(mom),
-                               KILN__CL_ARG(damp),  KILN__CL_ARG(wd), KILN__CL_ARG(nest),
-                               KILN__CL_ARG(first)};
+    cl_int nest = p->nesterov != 0, first = p->step <= 1, clear = p->clear_grad != 0;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),    KILN__CL_ARG(ow),   KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),    KILN__CL_ARG(mv),   KILN__CL_ARG(ov),
+                               KILN__CL_ARG(count), KILN__CL_ARG(lr),   KILN__CL_ARG(mom),
+                               KILN__CL_ARG(damp),  KILN__CL_ARG(wd),   KILN__CL_ARG(nest),
+                               KILN__CL_ARG(first), KILN__CL_ARG(clear)};
     return kiln__cl_launch(be, KILN__CL_OPTIM, "sgd_update", (size_t)count, 0, KILN__CL_N(a), a);
 }
 
@@ -272,13 +272,13 @@ static kiln_status cl_adam(struct kiln_backend *be, const struct kiln_tensor *n)
     kiln__cl_tensor(n->src[3], &mv, &ov);
     cl_float lr = p->lr, b1 = p->beta1, b2 = p->beta2, eps = p->eps, wd = p->weight_decay;
     cl_float bc1 = p->bc1, bc2 = p->bc2;
-    cl_int dec = p->decoupled != 0;
-    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),  KILN__CL_ARG(ow), KILN__CL_ARG(mg),
-                               KILN__CL_ARG(og),  KILN__CL_ARG(mm), KILN__CL_ARG(om),
-                               KILN__CL_ARG(mv),  KILN__CL_ARG(ov), KILN__CL_ARG(count),
-                               KILN__CL_ARG(lr),  KILN__CL_ARG(b1), KILN__CL_ARG(b2),
-                               KILN__CL_ARG(eps), KILN__CL_ARG(wd), KILN__CL_ARG(dec),
-                               KILN__CL_ARG(bc1), KILN__CL_ARG(bc2)};
+    cl_int dec = p->decoupled != 0, clear = p->clear_grad != 0;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),  KILN__CL_ARG(ow),  KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),  KILN__CL_ARG(mm),  KILN__CL_ARG(om),
+                               KILN__CL_ARG(mv),  KILN__CL_ARG(ov),  KILN__CL_ARG(count),
+                               KILN__CL_ARG(lr),  KILN__CL_ARG(b1),  KILN__CL_ARG(b2),
+                               KILN__CL_ARG(eps), KILN__CL_ARG(wd),  KILN__CL_ARG(dec),
+                               KILN__CL_ARG(bc1), KILN__CL_ARG(bc2), KILN__CL_ARG(clear)};
     return kiln__cl_launch(be, KILN__CL_OPTIM, "adam_update", (size_t)count, 0, KILN__CL_N(a), a);
 }
 

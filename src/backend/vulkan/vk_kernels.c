@@ -46,13 +46,14 @@ struct pc_matmul { /* matmul.comp */
 struct pc_sgd { /* optim.comp, OP_SGD */
     uint32_t n;
     float lr, momentum, dampening, weight_decay;
-    int32_t nesterov, step;
+    int32_t nesterov, step, clear_grad;
 };
 struct pc_adam { /* optim.comp, OP_ADAM */
     uint32_t n;
     float lr, beta1, beta2, eps, weight_decay;
     int32_t decoupled;
     float bc1, bc2;
+    int32_t clear_grad;
 };
 struct pc_rms_ada { /* optim.comp, OP_RMSPROP_UPDATE and OP_ADAGRAD_UPDATE */
     uint32_t n;
@@ -490,7 +491,7 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     if (n->op == KILN_OP_SGD_UPDATE) {
         const struct kiln__p_sgd *p = kiln__params(n);
         struct pc_sgd pc = {(uint32_t)count, p->lr,       p->momentum, p->dampening,
-                            p->weight_decay, p->nesterov, p->step};
+                            p->weight_decay, p->nesterov, p->step,     p->clear_grad};
         return kiln__vk_dispatch(vk, KILN__VK_SH_SGD_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
     }
     if (n->op == KILN_OP_RMSPROP_UPDATE) {
@@ -505,7 +506,7 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     }
     const struct kiln__p_adam *p = kiln__params(n);
     struct pc_adam pc = {(uint32_t)count, p->lr,        p->beta1, p->beta2, p->eps,
-                         p->weight_decay, p->decoupled, p->bc1,   p->bc2};
+                         p->weight_decay, p->decoupled, p->bc1,   p->bc2,   p->clear_grad};
     return kiln__vk_dispatch(vk, KILN__VK_SH_ADAM_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
 }
 
