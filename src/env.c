@@ -98,6 +98,12 @@ static bool v_conv(const char *v)
     return is_one_of(v, ok);
 }
 
+static bool v_cl_gemm(const char *v)
+{
+    static const char *const ok[] = {"auto", "own", "clblast", NULL};
+    return is_one_of(v, ok);
+}
+
 static bool v_tile(const char *v)
 {
     unsigned t[5];
@@ -157,6 +163,7 @@ static const struct {
     {"KILN_VK_CONV_TILE_F", "BM,BN,BK,TM,TN (five positive integers)", v_tile},
     {"KILN_VK_CONV_SPLIT", "an integer from 1 to 64", v_split},
     {"KILN_CL_CONVGEMM", "0 or 1", v_flag},
+    {"KILN_CL_GEMM", "auto, own or clblast", v_cl_gemm},
     /* a missing file is the OpenCL backend's KILN_E_IO, naming it, when it opens */
     {"KILN_CLBLAST_TUNING", "a JSON file or a directory of CLBlast tuning results", v_any},
 };

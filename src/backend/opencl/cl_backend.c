@@ -613,4 +613,6 @@ const struct kiln_backend_ops kiln__cl_backend = {
     .set_profiling = kiln__cl_set_profiling,
     .kernels = kiln__cl_kernels,
     .generic = &kiln__cl_generic,
+    /* Small products run on kiln's own kernel with the bias or ReLU mask inside. */
+    .fuse_matmul = true,
 };

@@ -83,13 +83,17 @@ static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *
                            a);
 }
 
-/* ==== MATMUL_BIAS, MATMUL_RELU_BWD: two launches (the planner does not fuse here) ==== */
+/* ==== MATMUL_BIAS, MATMUL_RELU_BWD ==== */
 
-/* CLBlast's product, then the add (or add_relu) kernel in place with the bias as a row
+/* One launch of kiln's own product with the bias (and ReLU) for small products; else
+ * CLBlast's product, then the add (or add_relu) kernel in place with the bias as a row
  * broadcast along the output's rows. */
 static kiln_status cl_matmul_bias(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_matmul_bias *p = kiln__params(n);
+    if (kiln__cl_gemm_own(be, n)) {
+        return kiln__cl_gemm_small(be, n, p->relu ? 2 : 1);
+    }
     KILN_TRY(kiln__cl_matmul(be, n));
     if (n->n_elems == 0) {
         return KILN_OK;
@@ -109,9 +113,13 @@ static kiln_status cl_matmul_bias(struct kiln_backend *be, const struct kiln_ten
                            KILN__CL_N(a), a);
 }
 
-/* CLBlast's product, then the relu_bwd kernel in place: out = y > 0 ? out : 0. */
+/* Kiln's own product with the mask (small products), or CLBlast's product, then the
+ * relu_bwd kernel in place: out = y > 0 ? out : 0. */
 static kiln_status cl_matmul_relu_bwd(struct kiln_backend *be, const struct kiln_tensor *n)
 {
+    if (kiln__cl_gemm_own(be, n)) {
+        return kiln__cl_gemm_small(be, n, 3);
+    }
     KILN_TRY(kiln__cl_matmul(be, n));
     if (n->n_elems == 0) {
         return KILN_OK;

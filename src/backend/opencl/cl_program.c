@@ -19,6 +19,7 @@
 #include "binary_cl.h"
 #include "common_cl.h"
 #include "conv_cl.h"
+#include "gemm_cl.h"
 #include "index_cl.h"
 #include "layernorm_cl.h"
 #include "layout_cl.h"
@@ -54,6 +55,7 @@ static const struct {
     [KILN__CL_CONV] = SRC(conv),     [KILN__CL_RANDOM] = SRC(random),
     [KILN__CL_NORM] = SRC(norm),     [KILN__CL_INDEX] = SRC(index),
     [KILN__CL_RNN] = SRC(rnn),       [KILN__CL_LAYERNORM] = SRC(layernorm),
+    [KILN__CL_GEMM] = SRC(gemm),
 };
 
 /* ==== Sources ==== */
