@@ -407,12 +407,37 @@ static void eval_label_loss(const struct kiln_tensor *n, double *const *in, doub
     out[0] = acc / (double)rows;
 }
 
+static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, double *out, int t);
+
+/* SOFTMAX_XENT_FUSED: the gradient's rows cols values, then the loss, as the two ops. */
+static void eval_xent_fused(const struct kiln_tensor *n, double *const *in, double *out, int t)
+{
+    int64_t rows = n->src[0]->shape.dims[0], cols = n->src[0]->shape.dims[1];
+    double acc = 0.0;
+    eval_label_loss_bwd(n, in, out, t);
+    for (int64_t r = 0; r < rows; r++) {
+        const double *x = in[0] + r * cols;
+        if (!valid_label(in[1][r], cols)) {
+            continue;
+        }
+        double mx = -INFINITY, s = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            mx = fmax(mx, x[c]);
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            s += exp(x[c] - mx);
+        }
+        acc += mx + log(s) - x[(int64_t)in[1][r]];
+    }
+    out[rows * cols] = acc / (double)rows;
+}
+
 static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, double *out, int t)
 {
-    int64_t rows = n->shape.dims[0], cols = n->shape.dims[1];
+    int64_t rows = n->src[0]->shape.dims[0], cols = n->src[0]->shape.dims[1];
     double dy = in[2][0];
     (void)t;
-    memset(out, 0, (size_t)n->n_elems * sizeof(double));
+    memset(out, 0, (size_t)(rows * cols) * sizeof(double));
     for (int64_t r = 0; r < rows; r++) {
         const double *x = in[0] + r * cols;
         double *d = out + r * cols;
@@ -420,7 +445,7 @@ static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, 
             continue;
         }
         int64_t y = (int64_t)in[1][r];
-        if (n->op == KILN_OP_SOFTMAX_XENT_BWD) {
+        if (n->op != KILN_OP_HINGE_BWD) {
             softmax_row(x, cols, d, 0);
             d[y] -= 1.0;
             for (int64_t c = 0; c < cols; c++) {
@@ -474,6 +499,7 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_MSE_BWD] = {eval_pair_loss_bwd, R64_TOL_DOUBLE_ACC},
     [KILN_OP_SOFTMAX_XENT] = {eval_label_loss, R64_TOL_DOUBLE_ACC},
     [KILN_OP_SOFTMAX_XENT_BWD] = {eval_label_loss_bwd, R64_TOL_DOUBLE_ACC},
+    [KILN_OP_SOFTMAX_XENT_FUSED] = {eval_xent_fused, R64_TOL_DOUBLE_ACC},
     [KILN_OP_BCE_LOGITS] = {eval_pair_loss, R64_TOL_DOUBLE_ACC},
     [KILN_OP_BCE_LOGITS_BWD] = {eval_pair_loss_bwd, R64_TOL_DOUBLE_ACC},
     [KILN_OP_HINGE] = {eval_label_loss, R64_TOL_DOUBLE_ACC},

@@ -223,6 +223,11 @@ static kiln_tensor *b_matmul_bias(kiln_graph *g, kiln_tensor *const *in)
     struct kiln__p_matmul_bias p = {0, 1, 1};
     return kiln__node(g, KILN_OP_MATMUL_BIAS, 3, in, &p, sizeof(p));
 }
+/* The fused loss and gradient: [17 10] gradient for dy = in[2], then the loss. */
+static kiln_tensor *b_xent_fused(kiln_graph *g, kiln_tensor *const *in)
+{
+    return kiln__node(g, KILN_OP_SOFTMAX_XENT_FUSED, 3, in, NULL, 0);
+}
 /* The fused op itself: in[0] in[1] masked where in[2] > 0. */
 static kiln_tensor *b_matmul_relu_bwd(kiln_graph *g, kiln_tensor *const *in)
 {
@@ -438,6 +443,15 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .lo = -3.0f,
      .hi = 3.0f,
      .build = b_xent},
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "17 x 10 classes, the gradient then the loss",
+     .n_in = 3,
+     .shape = {S2(17, 10), S1(17), S1(1)},
+     .i32_mask = 2,
+     .labels = 10,
+     .lo = -3.0f,
+     .hi = 3.0f,
+     .build = b_xent_fused},
     {.op = KILN_OP_BCE_LOGITS,
      .note = "13x3, targets in [0, 1]",
      .n_in = 2,

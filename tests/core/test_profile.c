@@ -222,6 +222,19 @@ START_TEST(test_fused_launches)
         ck_assert_ptr_nonnull(add);
         ck_assert_uint_eq(add->nodes, 2);
     }
+    /* The loss and its gradient: one softmax_xent_fused launch on the GPU backends. */
+    const struct kiln_profile_row *xent = find(rows, n, "softmax_xent_fused");
+    if (strcmp(core_backend, "cpu") == 0) {
+        ck_assert_ptr_null(xent);
+        ck_assert_ptr_nonnull(find(rows, n, "softmax_xent"));
+        ck_assert_ptr_nonnull(find(rows, n, "softmax_xent_bwd"));
+    } else {
+        ck_assert_ptr_nonnull(xent);
+        ck_assert_uint_eq(xent->nodes, 1);
+        ck_assert_str_eq(xent->family, "loss");
+        ck_assert_ptr_null(find(rows, n, "softmax_xent"));
+        ck_assert_ptr_null(find(rows, n, "softmax_xent_bwd"));
+    }
     if (strcmp(core_backend, "cpu") == 0) {
         ck_assert_ptr_null(fused);
         ck_assert_ptr_null(pool_relu);
@@ -238,6 +251,22 @@ START_TEST(test_fused_launches)
         ck_assert_ptr_null(find(rows, n, "relu_bwd"));
         ck_assert_ptr_null(find(rows, n, "maxpool2d_bwd"));
     }
+}
+END_TEST
+
+/* The loss read by itself (kiln_graph_eval) is the loss a training run computes, also
+ * where the loss is a view of the fused loss-and-gradient node (which must then run). */
+START_TEST(test_eval_loss)
+{
+    float run = 0.0f, ev = -1.0f;
+    EXPECT_OK(kiln_graph_run(g));
+    EXPECT_OK(kiln_tensor_download(loss, &run, sizeof(run)));
+    EXPECT_OK(kiln_store_zero_grad(kiln_graph_store(g)));
+    float zero = 0.0f;
+    EXPECT_OK(kiln_tensor_upload(loss, &zero, sizeof(zero)));
+    EXPECT_OK(kiln_graph_eval(g, 1, &loss));
+    EXPECT_OK(kiln_tensor_download(loss, &ev, sizeof(ev)));
+    ck_assert_msg(run > 0.5f && ev == run, "run %g, eval %g", (double)run, (double)ev);
 }
 END_TEST
 
@@ -267,6 +296,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_counts_launches);
     tcase_add_test(tc, test_profile_rows);
     tcase_add_test(tc, test_direct_gradients);
+    tcase_add_test(tc, test_eval_loss);
     tcase_add_test(tc, test_fused_launches);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);

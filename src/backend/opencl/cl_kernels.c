@@ -437,6 +437,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_MSE_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_SOFTMAX_XENT] = {kiln__cl_loss, NULL},
     [KILN_OP_SOFTMAX_XENT_BWD] = {kiln__cl_loss_bwd, NULL},
+    [KILN_OP_SOFTMAX_XENT_FUSED] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_BCE_LOGITS] = {kiln__cl_loss, NULL},
     [KILN_OP_BCE_LOGITS_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_HINGE] = {kiln__cl_loss, NULL},

@@ -445,6 +445,7 @@ static kiln_status vk_loss(struct kiln_backend *be, const struct kiln_tensor *n)
         [KILN_OP_MSE_BWD] = KILN__VK_SH_MSE_BWD,
         [KILN_OP_SOFTMAX_XENT] = KILN__VK_SH_SOFTMAX_XENT,
         [KILN_OP_SOFTMAX_XENT_BWD] = KILN__VK_SH_SOFTMAX_XENT_BWD,
+        [KILN_OP_SOFTMAX_XENT_FUSED] = KILN__VK_SH_SOFTMAX_XENT_FUSED,
         [KILN_OP_BCE_LOGITS] = KILN__VK_SH_BCE_LOGITS,
         [KILN_OP_BCE_LOGITS_BWD] = KILN__VK_SH_BCE_LOGITS_BWD,
         [KILN_OP_HINGE] = KILN__VK_SH_HINGE,
@@ -453,7 +454,8 @@ static kiln_status vk_loss(struct kiln_backend *be, const struct kiln_tensor *n)
     struct kiln__vk *vk = vk_of(be);
     const struct kiln_tensor *x = n->src[0];
     bool labels = n->src[1]->dtype == KILN_DTYPE_I32;
-    bool bwd = n->n_src == 3;
+    /* The fused loss and gradient is one workgroup, as the forward losses. */
+    bool bwd = n->n_src == 3 && n->op != KILN_OP_SOFTMAX_XENT_FUSED;
     struct pc_loss pc = {0, 0, 1.0f};
     int64_t rows = labels ? x->shape.dims[0] : x->n_elems;
     int64_t cols = labels ? x->shape.dims[1] : 1;
@@ -605,6 +607,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_MSE_BWD] = K(vk_loss),
     [KILN_OP_SOFTMAX_XENT] = K(vk_loss),
     [KILN_OP_SOFTMAX_XENT_BWD] = K(vk_loss),
+    [KILN_OP_SOFTMAX_XENT_FUSED] = K(vk_loss),
     [KILN_OP_BCE_LOGITS] = K(vk_loss),
     [KILN_OP_BCE_LOGITS_BWD] = K(vk_loss),
     [KILN_OP_HINGE] = K(vk_loss),
