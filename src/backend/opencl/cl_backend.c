@@ -138,6 +138,8 @@ static kiln_status query_device(struct kiln_backend *be, struct kiln__cl *cl)
     cl_device_type type = 0;
     KILN_CL_CHECK(clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof(type), &type, NULL));
     cl->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    KILN_CL_CHECK(clGetDeviceInfo(cl->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(cl->n_cu),
+                                  &cl->n_cu, NULL));
     /* Sub-allocated tensors start at offsets that are valid buffer origins. */
     be->alignment = align_bits / 8 > 256 ? align_bits / 8 : 256;
     be->view_alignment = 4; /* kernels and CLBlast take element offsets */

@@ -98,10 +98,11 @@ struct kiln__cl {
     cl_ulong max_alloc, global_mem, local_mem;
     size_t max_wg;
     int fp16;
-    int is_cpu;  /* CL_DEVICE_TYPE_CPU: kernels may prefer contiguous spans per work-item */
-    int pending; /* kernels enqueued since the last flush */
-    bool lost;   /* queued work failed to run (CL_OUT_OF_RESOURCES from a flush, finish or
-                    blocking read): the device is treated as lost, nothing more runs */
+    int is_cpu;   /* CL_DEVICE_TYPE_CPU: kernels may prefer contiguous spans per work-item */
+    cl_uint n_cu; /* CL_DEVICE_MAX_COMPUTE_UNITS */
+    int pending;  /* kernels enqueued since the last flush */
+    bool lost;    /* queued work failed to run (CL_OUT_OF_RESOURCES from a flush, finish or
+                     blocking read): the device is treated as lost, nothing more runs */
     cl_program progs[KILN__CL_N_PROGS];
     bool cache_warned; /* an unwritable cache was reported once */
     struct kiln__cl_kernel_entry kernels[KILN__CL_MAX_KERNELS];

@@ -81,9 +81,12 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
             }
         }
     }
-    /* Few outputs over many elements: split each sum in parts, then add the parts. */
+    /* Fewer outputs than the device has compute units, over many elements: split each
+     * sum in parts, then add the parts (a second launch). With as many outputs as units
+     * (a convolution's bias gradient on a CPU device) one work-group per sum keeps the
+     * device busy. */
     cl_ulong parts = 1;
-    if (n_red >= 16384 && n_out < 64) {
+    if (n_red >= 16384 && n_out < 64 && n_out < (cl_ulong)kiln__cl_of(be)->n_cu) {
         parts = n_red / 4096 < 256 ? n_red / 4096 : 256;
     }
     cl_mem mx, my, part;
