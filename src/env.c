@@ -104,6 +104,12 @@ static bool v_cl_gemm(const char *v)
     return is_one_of(v, ok);
 }
 
+static bool v_cl_conv(const char *v)
+{
+    static const char *const ok[] = {"row", "direct", NULL};
+    return is_one_of(v, ok);
+}
+
 static bool v_tile(const char *v)
 {
     unsigned t[5];
@@ -164,6 +170,8 @@ static const struct {
     {"KILN_VK_CONV_SPLIT", "an integer from 1 to 64", v_split},
     {"KILN_CL_CONVGEMM", "0 or 1", v_flag},
     {"KILN_CL_GEMM", "auto, own or clblast", v_cl_gemm},
+    {"KILN_CL_CONV", "row or direct", v_cl_conv},
+    {"KILN_CL_CONV_PARTS", "an integer from 1 to 64", v_split},
     /* a missing file is the OpenCL backend's KILN_E_IO, naming it, when it opens */
     {"KILN_CLBLAST_TUNING", "a JSON file or a directory of CLBlast tuning results", v_any},
 };

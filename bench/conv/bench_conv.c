@@ -7,9 +7,10 @@
  *    filter [K, N OH OW] x [N OH OW, CKK]). It leaves out the im2col / col2im passes,
  *    so it is an upper bound on what an im2col + GEMM path would give.
  *  - "direct": kiln's direct kernels, where "fwd", "data" and "filter" may have gone
- *    another way: on opencl the forward through CLBlast's convgemm (KILN_CL_CONVGEMM=0
- *    turns it off; the gradients are always direct there), on vulkan all three through
- *    the implicit GEMM of shaders/convgemm.comp (KILN_VK_CONV=direct turns it off).
+ *    another way: on opencl the forward through CLBlast's convgemm and all three of
+ *    stride 1 through the row kernels of opencl/convrow.cl (KILN_CL_CONVGEMM=0 and
+ *    KILN_CL_CONV=direct turn them off: conv.cl's generic kernels), on vulkan all three
+ *    through the implicit GEMM of shaders/convgemm.comp (KILN_VK_CONV=direct turns it off).
  *  - "convgemm" (opencl with CLBlast only): CLBlastSconvgemm called directly on the same
  *    device (forward only, NCHW input, KCHW kernel, cross-correlation).
  * Each figure is the median of `rounds` timings (default 5), each over enough graph runs
@@ -367,12 +368,13 @@ int main(int argc, char **argv)
     /* the variable that selects the direct kernels, and its value */
     const char *dir_var = NULL, *dir_value = NULL;
     if (backend != NULL && strcmp(backend, "opencl") == 0) {
-        dir_var = "KILN_CL_CONVGEMM", dir_value = "0";
+        dir_var = "KILN_CL_CONV", dir_value = "direct";
     } else if (backend != NULL && strcmp(backend, "vulkan") == 0) {
         dir_var = "KILN_VK_CONV", dir_value = "direct";
     }
     if (dir_var != NULL) {
-        printf("direct: %s=%s\n", dir_var, dir_value);
+        printf("direct: %s=%s%s\n", dir_var, dir_value,
+               strcmp(dir_var, "KILN_CL_CONV") == 0 ? " KILN_CL_CONVGEMM=0" : "");
     }
     printf("%-12s %-30s %6s %6s %6s %8s %6s %6s %6s %6s %6s %6s\n", "shape", "x * w", "fwd",
            "direct", "gemm", "convgemm", "data", "direct", "gemm", "filter", "direct", "gemm");
@@ -399,10 +401,12 @@ int main(int argc, char **argv)
         double dir[3] = {-1, -1, -1};
         if (dir_var != NULL) {
             setenv(dir_var, dir_value, 1);
-            for (int op = 0; op < 3; op++) { /* opencl's gradients are direct anyway */
-                dir[op] = op == 0 || !use_clblast ? kiln_conv(ctx, s, op, oh, ow) : -1;
+            setenv("KILN_CL_CONVGEMM", "0", 1);
+            for (int op = 0; op < 3; op++) {
+                dir[op] = kiln_conv(ctx, s, op, oh, ow);
             }
             unsetenv(dir_var);
+            unsetenv("KILN_CL_CONVGEMM");
         }
         char cgs[16], ds[3][16];
         snprintf(cgs, sizeof(cgs), use_clblast ? "%.2f" : "-", cg);

@@ -3,7 +3,8 @@
  * paddings, dilation 2, non-square kernels, groups (depthwise included), 1x1 and
  * whole-input kernels, and the transposed convolution through its public builder
  * (with output padding), and LeNet-sized batches that the CPU backend's fast kernels
- * take in several chunks. Each adjoint is also fed directly, with its own backward.
+ * take in several chunks, and stride-1 shapes with part-filled blocks for the OpenCL row
+ * kernels. Each adjoint is also fed directly, with its own backward.
  */
 #include "../op_harness.h"
 
@@ -82,6 +83,17 @@ static const struct oh_case cases[] = {
     /* More weights (4,608) than the Vulkan blocked shader stages in shared memory. */
     CV("32 channels in, 16 out, pad 1", OH_S4(1, 32, 5, 6), OH_S4(16, 32, 3, 3), 1, 1, 1, 1, 1, 1,
        1),
+    /* Stride 1 runs on the OpenCL row kernels (opencl/convrow.cl): 13 filters per group
+     * (a block of 8 and a part-filled one), rows of 20 outputs (two vectors of 8 and a
+     * part-filled one), a 3x4 kernel (three blocks of 4 taps, the last part-filled). */
+    CV("13 filters per group, 2 groups, 3x4, pad (1, 2), width 19", OH_S4(2, 4, 7, 19),
+       OH_S4(26, 2, 3, 4), 1, 1, 1, 2, 1, 1, 2),
+    BD("13 filters per group, 2 groups, 3x4, pad (1, 2), width 19", OH_S4(2, 26, 7, 20),
+       OH_S4(26, 2, 3, 4), 1, 1, 1, 2, 1, 1, 2, 7, 19),
+    BF("13 filters per group, 2 groups, 3x4, pad (1, 2), width 19", OH_S4(2, 4, 7, 19),
+       OH_S4(2, 26, 7, 20), 1, 1, 1, 2, 1, 1, 2, 3, 4),
+    BF("one image, pad 1", OH_S4(1, 3, 9, 11), OH_S4(1, 5, 9, 11), 1, 1, 1, 1, 1, 1, 1, 3, 3),
+    BF("five images, 5x5, pad 3", OH_S4(5, 2, 6, 9), OH_S4(5, 3, 8, 11), 1, 1, 3, 3, 1, 1, 1, 5, 5),
     BD("stride 2, pad 1, 8x7", OH_S4(2, 5, 4, 4), OH_S4(5, 3, 3, 3), 2, 2, 1, 1, 1, 1, 1, 8, 7),
     BD("depthwise", OH_S4(2, 4, 4, 4), OH_S4(4, 1, 3, 3), 2, 2, 1, 1, 1, 1, 4, 7, 7),
     BD("dilation 2", OH_S4(1, 3, 9, 4), OH_S4(3, 2, 3, 2), 1, 2, 2, 1, 2, 2, 1, 9, 8),

@@ -300,8 +300,9 @@ kiln_status kiln__cl_sgemm(struct kiln_backend *be, const struct kiln__cl_gemm *
  * measured it faster than the direct kernel on PoCL: 1.2x to 2.6x at 16 and 64 input
  * channels, but 1.2x to 2.3x slower at 6 and 3.5x to 7x slower at 1 (LeNet). So it runs for groups
  * == 1 and at least 16 input channels, with every size and offset under 2^31 (CLBlast passes them
- * to its kernel as int). KILN_CL_CONVGEMM=0 keeps every CONV2D on the direct kernel
- * (bench/conv uses it to time both in one run).
+ * to its kernel as int), and only where the row kernels of opencl/convrow.cl do not
+ * (stride or dilation other than 1; cl_layers.c decides that first). KILN_CL_CONVGEMM=0
+ * keeps every CONV2D off it (bench/conv uses it to time both in one run).
  */
 bool kiln__cl_conv_uses_convgemm(const struct kiln_tensor *n)
 {

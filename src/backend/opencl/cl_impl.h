@@ -49,6 +49,7 @@ enum kiln__cl_prog {
     KILN__CL_RNN,
     KILN__CL_INDEX,
     KILN__CL_LAYERNORM,
+    KILN__CL_CONVROW,
     KILN__CL_GEMM,
     KILN__CL_N_PROGS
 };

@@ -19,6 +19,7 @@
 #include "binary_cl.h"
 #include "common_cl.h"
 #include "conv_cl.h"
+#include "convrow_cl.h"
 #include "gemm_cl.h"
 #include "index_cl.h"
 #include "layernorm_cl.h"
@@ -48,14 +49,14 @@ static const struct {
     const char *text;
     size_t len;
 } sources[KILN__CL_N_PROGS] = {
-    [KILN__CL_BINARY] = SRC(binary), [KILN__CL_UNARY] = SRC(unary),
-    [KILN__CL_SHAPE] = SRC(shape),   [KILN__CL_REDUCE] = SRC(reduce),
-    [KILN__CL_LOSS] = SRC(loss),     [KILN__CL_OPTIM] = SRC(optim),
-    [KILN__CL_LAYOUT] = SRC(layout), [KILN__CL_POOL] = SRC(pool),
-    [KILN__CL_CONV] = SRC(conv),     [KILN__CL_RANDOM] = SRC(random),
-    [KILN__CL_NORM] = SRC(norm),     [KILN__CL_INDEX] = SRC(index),
-    [KILN__CL_RNN] = SRC(rnn),       [KILN__CL_LAYERNORM] = SRC(layernorm),
-    [KILN__CL_GEMM] = SRC(gemm),
+    [KILN__CL_BINARY] = SRC(binary),   [KILN__CL_UNARY] = SRC(unary),
+    [KILN__CL_SHAPE] = SRC(shape),     [KILN__CL_REDUCE] = SRC(reduce),
+    [KILN__CL_LOSS] = SRC(loss),       [KILN__CL_OPTIM] = SRC(optim),
+    [KILN__CL_LAYOUT] = SRC(layout),   [KILN__CL_POOL] = SRC(pool),
+    [KILN__CL_CONV] = SRC(conv),       [KILN__CL_RANDOM] = SRC(random),
+    [KILN__CL_NORM] = SRC(norm),       [KILN__CL_INDEX] = SRC(index),
+    [KILN__CL_RNN] = SRC(rnn),         [KILN__CL_LAYERNORM] = SRC(layernorm),
+    [KILN__CL_CONVROW] = SRC(convrow), [KILN__CL_GEMM] = SRC(gemm),
 };
 
 /* ==== Sources ==== */
