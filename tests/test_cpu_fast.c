@@ -138,7 +138,8 @@ static const struct oh_case cases[] = {
      .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
      .gen = {U}},
     /* SGD after the first step (the op tables' rows are first steps): plain momentum,
-     * dampening with weight decay, Nesterov; and a first step with Nesterov */
+     * dampening with weight decay, Nesterov; a first step with Nesterov; and the
+     * optimizer's update, which clears the gradient */
     {.op = KILN_OP_SGD_UPDATE,
      .note = "momentum, step 2",
      .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146)},
@@ -162,6 +163,12 @@ static const struct oh_case cases[] = {
      .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
      .p.sgd = {0.05f, 0.9f, 0.0f, 0.001f, 1, 1},
      .gen = {U, U, U}},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "momentum, the gradient cleared (the optimizer's form), LeNet's 61706",
+     .shape = {OH_S1(61706), OH_S1(61706), OH_S1(61706)},
+     .p.sgd = {0.01f, 0.9f, 0.0f, 0.0f, 0, 2, 1},
+     .gen = {U, U, U},
+     .steps = 2},
     {.op = KILN_OP_BN_APPLY,
      .note = "batch norm, [64, 16, 28, 28]",
      .shape = {OH_S4(64, 16, 28, 28)},
