@@ -13,7 +13,11 @@
  * caches) it times STEPS steps and prints one line:
  *
  *   kiln BACKEND MODEL batch B: X images/s (S steps in T s, loss L; per step D launches,
- *   B barriers, W host waits)
+ *   B barriers, W host waits, C ms of CPU time)
+ *
+ * C is the process's CPU time (every thread's: OpenMP's, OpenBLAS's, a CPU driver's)
+ * over the timed steps: on a machine shared with other work it shows what a step costs
+ * the cores, spinning threads included, where the images/s show what it got of them.
  *
  * It uses the public API only: the model is built the way tools/kiln.c builds it, and
  * each step is a batch upload and kiln_train_step. Not run by meson test.
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench_data.h"
@@ -31,6 +36,15 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the whole process, every thread's. */
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 }
 
 static int fail(const char *what)
@@ -144,12 +158,13 @@ int main(int argc, char **argv)
         rc = fail("creating the batch iterator");
         goto done;
     }
-    double t0 = 0.0;
+    double t0 = 0.0, c0 = 0.0;
     struct kiln_stats st = {0};
     for (int64_t s = 0, epoch = 0; s < warmup + steps; s++) {
         int64_t got;
         if (s == warmup) {
             t0 = now();
+            c0 = cpu_now();
             kiln_context_reset_stats(ctx);
         }
         if (kiln_batch_iter_next(it, xb, yb, &got) != KILN_OK) {
@@ -169,13 +184,14 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    double secs = now() - t0;
+    double secs = now() - t0, cpu = cpu_now() - c0;
     kiln_context_stats(ctx, &st);
     printf("kiln %s %s batch %lld: %.0f images/s (%lld steps in %.3f s, loss %.4f; per step "
-           "%.1f launches, %.1f barriers, %.2f host waits)\n",
+           "%.1f launches, %.1f barriers, %.2f host waits, %.1f ms of CPU time)\n",
            kiln_context_backend(ctx), name, (long long)batch, (double)(steps * batch) / secs,
            (long long)steps, secs, (double)lv, (double)st.dispatches / (double)steps,
-           (double)st.barriers / (double)steps, (double)st.host_waits / (double)steps);
+           (double)st.barriers / (double)steps, (double)st.host_waits / (double)steps,
+           1e3 * cpu / (double)steps);
     rc = 0;
 
 done:

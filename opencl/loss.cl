@@ -94,6 +94,40 @@ kernel void xent_bwd(global const float *x, ulong ox, global const int *lab, ulo
     }
 }
 
+/* SOFTMAX_XENT_FUSED, by one work-group: each item takes rows in turn, writes xent_bwd's
+ * row of dx from the row's max and sum and adds xent_rows' term; then dx[rows cols] =
+ * the terms' sum / rows. */
+kernel void xent_fused(global const float *x, ulong ox, global const int *lab, ulong ol,
+                       global const float *dy, ulong od, global float *dx, ulong odx, ulong rows,
+                       ulong cols)
+{
+    local float buf[MAX_GROUP];
+    float k = dy[od] / (float)rows, acc = 0.0f;
+    for (ulong row = get_local_id(0); row < rows; row += get_local_size(0)) {
+        global const float *xr = x + ox + row * cols;
+        global float *dr = dx + odx + row * cols;
+        int y = lab[ol + row];
+        bool valid = y >= 0 && (ulong)y < cols;
+        float mx = -INFINITY;
+        for (ulong c = 0; c < cols; c++) {
+            mx = fmax(mx, xr[c]);
+        }
+        float s = 0.0f;
+        for (ulong c = 0; c < cols; c++) {
+            s += exp(xr[c] - mx);
+        }
+        for (ulong c = 0; c < cols; c++) {
+            float p = exp(xr[c] - mx) / s;
+            dr[c] = valid ? k * (p - (c == (ulong)y ? 1.0f : 0.0f)) : 0.0f;
+        }
+        acc += valid ? log(s) + mx - xr[y] : 0.0f;
+    }
+    float total = group_sum(buf, acc);
+    if (get_local_id(0) == 0) {
+        dx[odx + rows * cols] = total / (float)rows;
+    }
+}
+
 /* One work-group per row: the sum of max(0, 1 - x[label] + x[c]) over c != label. */
 kernel void hinge_rows(global const float *x, ulong ox, global const int *lab, ulong ol, ulong cols,
                        global float *part)

@@ -1,16 +1,17 @@
 /*
  * optim.cl - in-place updates (the CPU reference is src/ops/optim.c): SGD with momentum,
  * dampening, Nesterov and L2 weight decay (torch.optim.SGD), Adam / AdamW with
- * host-computed bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t, RMSprop and
+ * host-computed bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t (both zero the
+ * gradient once read when clear_grad is set), RMSprop and
  * Adagrad (its decayed rate computed by the host), and
  * accumulate (dst = alpha dst + beta x, a zero coefficient dropping its term). The
  * expressions keep the reference's order of operations. OpenCL C 1.2.
  */
 #pragma OPENCL FP_CONTRACT OFF
 
-kernel void sgd_update(global float *w, ulong ow, global const float *gr, ulong og,
-                       global float *vel, ulong ov, ulong n, float lr, float momentum,
-                       float dampening, float weight_decay, int nesterov, int first)
+kernel void sgd_update(global float *w, ulong ow, global float *gr, ulong og, global float *vel,
+                       ulong ov, ulong n, float lr, float momentum, float dampening,
+                       float weight_decay, int nesterov, int first, int clear_grad)
 {
     ulong i = get_global_id(0);
     if (i >= n) {
@@ -18,6 +19,9 @@ kernel void sgd_update(global float *w, ulong ow, global const float *gr, ulong 
     }
     float wi = w[ow + i];
     float g = gr[og + i] + weight_decay * wi;
+    if (clear_grad) {
+        gr[og + i] = 0.0f;
+    }
     if (momentum != 0.0f) {
         float b = first ? g : momentum * vel[ov + i] + (1.0f - dampening) * g;
         vel[ov + i] = b;
@@ -26,10 +30,10 @@ kernel void sgd_update(global float *w, ulong ow, global const float *gr, ulong 
     w[ow + i] = wi - lr * g;
 }
 
-kernel void adam_update(global float *w, ulong ow, global const float *gr, ulong og,
-                        global float *m, ulong om, global float *v, ulong ov, ulong n, float lr,
-                        float beta1, float beta2, float eps, float weight_decay, int decoupled,
-                        float bc1, float bc2)
+kernel void adam_update(global float *w, ulong ow, global float *gr, ulong og, global float *m,
+                        ulong om, global float *v, ulong ov, ulong n, float lr, float beta1,
+                        float beta2, float eps, float weight_decay, int decoupled, float bc1,
+                        float bc2, int clear_grad)
 {
     ulong i = get_global_id(0);
     if (i >= n) {
@@ -37,6 +41,9 @@ kernel void adam_update(global float *w, ulong ow, global const float *gr, ulong
     }
     float wi = w[ow + i];
     float g = gr[og + i];
+    if (clear_grad) {
+        gr[og + i] = 0.0f;
+    }
     if (decoupled) {
         wi *= 1.0f - lr * weight_decay;
     } else {

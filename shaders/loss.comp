@@ -7,6 +7,9 @@
  *                            one row per invocation, then a shared-memory tree.
  *   MSE_BWD, BCE_LOGITS_BWD  elementwise, scaled by the scalar dy.
  *   SOFTMAX_XENT_BWD, HINGE_BWD  one row per invocation.
+ *   SOFTMAX_XENT_FUSED       (scores, labels, dy) -> y[0 .. rows cols) the gradient,
+ *                            y[rows cols] the loss: one workgroup, one row per
+ *                            invocation (its max and sum once for both), then the tree.
  * Labels outside [0, cols) contribute zero loss and zero gradient.
  */
 #extension GL_GOOGLE_include_directive : require
@@ -17,8 +20,11 @@
 #define BWD 1
 #endif
 #if defined(OP_SOFTMAX_XENT) || defined(OP_HINGE) || defined(OP_SOFTMAX_XENT_BWD) ||              \
-    defined(OP_HINGE_BWD)
+    defined(OP_HINGE_BWD) || defined(OP_SOFTMAX_XENT_FUSED)
 #define LABELS 1
+#endif
+#if defined(BWD) || defined(OP_SOFTMAX_XENT_FUSED)
+#define WITH_DY 1
 #endif
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
@@ -27,7 +33,7 @@ layout(std430, binding = 1) readonly buffer L { int lab[]; };
 #else
 layout(std430, binding = 1) readonly buffer T { float t[]; };
 #endif
-#ifdef BWD
+#ifdef WITH_DY
 layout(std430, binding = 2) readonly buffer DY { float dy[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #else
@@ -49,6 +55,9 @@ void main()
     uint lid = gl_LocalInvocationID.x;
 #ifndef BWD
     float acc = 0.0;
+#ifdef OP_SOFTMAX_XENT_FUSED
+    float k = dy[0] * pc.scale;
+#endif
     for (uint i = lid; i < pc.n; i += WG) {
 #if defined(OP_MSE)
         float d = x[i] - t[i];
@@ -68,6 +77,27 @@ void main()
             for (uint c = 0; c < pc.cols; c++) {
                 s += exp(x[base + c] - mx);
             }
+            acc += log(s) + mx - x[base + uint(l)];
+        }
+#elif defined(OP_SOFTMAX_XENT_FUSED)
+        /* SOFTMAX_XENT_BWD's row, then SOFTMAX_XENT's term from the same max and sum. */
+        int l = lab[i];
+        bool valid = l >= 0 && uint(l) < pc.cols;
+        uint base = i * pc.cols;
+        float mx = x[base];
+        for (uint c = 1; c < pc.cols; c++) {
+            mx = max(mx, x[base + c]);
+        }
+        float s = 0.0;
+        for (uint c = 0; c < pc.cols; c++) {
+            s += exp(x[base + c] - mx);
+        }
+        float inv = 1.0 / s;
+        for (uint c = 0; c < pc.cols; c++) {
+            float p = exp(x[base + c] - mx) * inv;
+            y[base + c] = valid ? k * (p - (int(c) == l ? 1.0 : 0.0)) : 0.0;
+        }
+        if (valid) {
             acc += log(s) + mx - x[base + uint(l)];
         }
 #elif defined(OP_HINGE)
@@ -95,7 +125,11 @@ void main()
         barrier();
     }
     if (lid == 0) {
+#ifdef OP_SOFTMAX_XENT_FUSED
+        y[pc.n * pc.cols] = red[0] * pc.scale;
+#else
         y[0] = red[0] * pc.scale;
+#endif
     }
 #else
     float g = dy[0];

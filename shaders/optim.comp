@@ -1,10 +1,10 @@
 #version 450
 /*
  * optim.comp - in-place updates (-DOP_SGD_UPDATE: param, grad, velocity;
- * -DOP_ADAM_UPDATE: param, grad, m, v; -DOP_RMSPROP_UPDATE: param, grad, square_avg;
- * -DOP_ADAGRAD_UPDATE: param, grad, sum; -DOP_ACCUMULATE: dst, x with dst = alpha dst +
- * beta x), elementwise, matching src/ops/optim.c (torch.optim semantics for the
- * updates).
+ * -DOP_ADAM_UPDATE: param, grad, m, v, both zeroing the gradient once read when
+ * clear_grad is set; -DOP_RMSPROP_UPDATE: param, grad, square_avg; -DOP_ADAGRAD_UPDATE:
+ * param, grad, sum; -DOP_ACCUMULATE: dst, x with dst = alpha dst + beta x), elementwise,
+ * matching src/ops/optim.c (torch.optim semantics for the updates).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -48,14 +48,15 @@ void main()
     }
 }
 #else
+/* The gradient is written too: zeroed once read when clear_grad is set. */
 layout(std430, binding = 0) buffer W { float w[]; };
-layout(std430, binding = 1) readonly buffer G { float gr[]; };
+layout(std430, binding = 1) buffer G { float gr[]; };
 #ifdef OP_SGD_UPDATE
 layout(std430, binding = 2) buffer V { float vel[]; };
 layout(push_constant) uniform PC {
     uint n;
     float lr, momentum, dampening, weight_decay;
-    int nesterov, step;
+    int nesterov, step, clear_grad;
 } pc;
 #else
 layout(std430, binding = 2) buffer M { float m[]; };
@@ -65,6 +66,7 @@ layout(push_constant) uniform PC {
     float lr, beta1, beta2, eps, weight_decay;
     int decoupled;
     float bc1, bc2;
+    int clear_grad;
 } pc;
 #endif
 
@@ -73,6 +75,9 @@ void main()
     for (uint i = GSTART; i < pc.n; i += GSTEP) {
 #ifdef OP_SGD_UPDATE
         float g = gr[i] + pc.weight_decay * w[i];
+        if (pc.clear_grad != 0) {
+            gr[i] = 0.0;
+        }
         if (pc.momentum != 0.0) {
             float b = pc.step <= 1 ? g : pc.momentum * vel[i] + (1.0 - pc.dampening) * g;
             vel[i] = b;
@@ -82,6 +87,9 @@ void main()
 #else
         float g = gr[i];
         float wi = w[i];
+        if (pc.clear_grad != 0) {
+            gr[i] = 0.0;
+        }
         if (pc.decoupled != 0) {
             wi *= 1.0 - pc.lr * pc.weight_decay;
         } else {

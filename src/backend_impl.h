@@ -65,7 +65,8 @@ struct kiln_backend_ops {
     /* MATMUL_BIAS and MATMUL_RELU_BWD run as one launch: the planner fuses a product's
      * bias (and ReLU), or the ReLU gradient after it, into the product (src/graph/fuse.c).
      * A backend whose products are library calls runs them as two launches and leaves
-     * this false. */
+     * this false; OpenCL sets it for its own kernel's small products (larger ones are
+     * then two launches, as unfused). */
     bool fuse_matmul;
 
     const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: see generic */

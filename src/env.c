@@ -98,6 +98,12 @@ static bool v_conv(const char *v)
     return is_one_of(v, ok);
 }
 
+static bool v_cl_gemm(const char *v)
+{
+    static const char *const ok[] = {"auto", "own", "clblast", NULL};
+    return is_one_of(v, ok);
+}
+
 static bool v_cl_conv(const char *v)
 {
     static const char *const ok[] = {"row", "direct", NULL};
@@ -163,6 +169,7 @@ static const struct {
     {"KILN_VK_CONV_TILE_F", "BM,BN,BK,TM,TN (five positive integers)", v_tile},
     {"KILN_VK_CONV_SPLIT", "an integer from 1 to 64", v_split},
     {"KILN_CL_CONVGEMM", "0 or 1", v_flag},
+    {"KILN_CL_GEMM", "auto, own or clblast", v_cl_gemm},
     {"KILN_CL_CONV", "row or direct", v_cl_conv},
     {"KILN_CL_CONV_PARTS", "an integer from 1 to 64", v_split},
     /* a missing file is the OpenCL backend's KILN_E_IO, naming it, when it opens */

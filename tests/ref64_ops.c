@@ -140,13 +140,14 @@ static void eval_sgd(const struct kiln_tensor *n, double *const *in, double *out
 {
     (void)out;
     const struct kiln__p_sgd *p = (const void *)n->params;
-    double *w = in[0], *v = in[2];
-    const double *gr = in[1];
+    double *w = in[0], *v = in[2], *gr = in[1];
     double lr = p->lr, mom = p->momentum, damp = p->dampening, wd = p->weight_decay;
     for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
         /* torch.optim.SGD: d = g + wd w; b = t == 1 ? d : mom b + (1 - damp) d;
-         * d = nesterov ? d + mom b : b (when mom != 0); w -= lr d. */
+         * d = nesterov ? d + mom b : b (when mom != 0); w -= lr d. Then zero_grad()
+         * when clear_grad is set. */
         double d = gr[i] + wd * w[i];
+        gr[i] = p->clear_grad ? 0.0 : gr[i];
         if (mom != 0.0) {
             v[i] = t == 1 ? d : mom * v[i] + (1.0 - damp) * d;
             d = p->nesterov ? d + mom * v[i] : v[i];
@@ -171,13 +172,13 @@ static void eval_adam(const struct kiln_tensor *n, double *const *in, double *ou
 {
     (void)out;
     const struct kiln__p_adam *p = (const void *)n->params;
-    double *w = in[0], *m = in[2], *v = in[3];
-    const double *gr = in[1];
+    double *w = in[0], *m = in[2], *v = in[3], *gr = in[1];
     double lr = p->lr, b1 = p->beta1, b2 = p->beta2, eps = p->eps, wd = p->weight_decay;
     double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
     for (int64_t i = 0; i < n->src[0]->n_elems; i++) {
-        /* torch.optim.Adam / AdamW */
+        /* torch.optim.Adam / AdamW, then zero_grad() when clear_grad is set */
         double g = gr[i];
+        gr[i] = p->clear_grad ? 0.0 : gr[i];
         if (p->decoupled) {
             w[i] *= 1.0 - lr * wd;
         } else {
@@ -406,12 +407,37 @@ static void eval_label_loss(const struct kiln_tensor *n, double *const *in, doub
     out[0] = acc / (double)rows;
 }
 
+static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, double *out, int t);
+
+/* SOFTMAX_XENT_FUSED: the gradient's rows cols values, then the loss, as the two ops. */
+static void eval_xent_fused(const struct kiln_tensor *n, double *const *in, double *out, int t)
+{
+    int64_t rows = n->src[0]->shape.dims[0], cols = n->src[0]->shape.dims[1];
+    double acc = 0.0;
+    eval_label_loss_bwd(n, in, out, t);
+    for (int64_t r = 0; r < rows; r++) {
+        const double *x = in[0] + r * cols;
+        if (!valid_label(in[1][r], cols)) {
+            continue;
+        }
+        double mx = -INFINITY, s = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            mx = fmax(mx, x[c]);
+        }
+        for (int64_t c = 0; c < cols; c++) {
+            s += exp(x[c] - mx);
+        }
+        acc += mx + log(s) - x[(int64_t)in[1][r]];
+    }
+    out[rows * cols] = acc / (double)rows;
+}
+
 static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, double *out, int t)
 {
-    int64_t rows = n->shape.dims[0], cols = n->shape.dims[1];
+    int64_t rows = n->src[0]->shape.dims[0], cols = n->src[0]->shape.dims[1];
     double dy = in[2][0];
     (void)t;
-    memset(out, 0, (size_t)n->n_elems * sizeof(double));
+    memset(out, 0, (size_t)(rows * cols) * sizeof(double));
     for (int64_t r = 0; r < rows; r++) {
         const double *x = in[0] + r * cols;
         double *d = out + r * cols;
@@ -419,7 +445,7 @@ static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, 
             continue;
         }
         int64_t y = (int64_t)in[1][r];
-        if (n->op == KILN_OP_SOFTMAX_XENT_BWD) {
+        if (n->op != KILN_OP_HINGE_BWD) {
             softmax_row(x, cols, d, 0);
             d[y] -= 1.0;
             for (int64_t c = 0; c < cols; c++) {
@@ -473,6 +499,7 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_MSE_BWD] = {eval_pair_loss_bwd, R64_TOL_DOUBLE_ACC},
     [KILN_OP_SOFTMAX_XENT] = {eval_label_loss, R64_TOL_DOUBLE_ACC},
     [KILN_OP_SOFTMAX_XENT_BWD] = {eval_label_loss_bwd, R64_TOL_DOUBLE_ACC},
+    [KILN_OP_SOFTMAX_XENT_FUSED] = {eval_xent_fused, R64_TOL_DOUBLE_ACC},
     [KILN_OP_BCE_LOGITS] = {eval_pair_loss, R64_TOL_DOUBLE_ACC},
     [KILN_OP_BCE_LOGITS_BWD] = {eval_pair_loss_bwd, R64_TOL_DOUBLE_ACC},
     [KILN_OP_HINGE] = {eval_label_loss, R64_TOL_DOUBLE_ACC},

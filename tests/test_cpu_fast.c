@@ -2,14 +2,16 @@
  * test_cpu_fast.c - the CPU backend's fast kernels (src/backend/cpu) at the sizes of a
  * training step, against the references (the cpu-reference device), through the op
  * harness: batch-64 LeNet convolutions (large enough that the fast kernels share their
- * chunks among OpenMP threads), a ResNet layer (whose per-image GEMMs OpenBLAS threads
- * itself), LeNet's first dense layer (matrix products in row blocks), bias additions and
- * sums, pooling, ReLU and batch normalization on [64, 16, 28, 28], and SGD updates past
- * the first step. The rows are too
- * large for the op tables of tests/ops (every row there has a PyTorch golden file), so
- * they live here, and only the CPU backend runs them. Also checks that a filter gradient
- * comes out bitwise the same on 1 and 3 threads (its chunks are summed in fixed slices).
- * meson runs it with OMP_NUM_THREADS=3, so the threaded paths run on any machine.
+ * chunks among OpenMP threads), ResNet layers and odd shapes whose per-image GEMMs are
+ * larger than a piece (cut into pieces: blocks of columns, of rows and columns, of
+ * positions; strided and grouped too), same-width outputs of odd padding and dilation (whole
+ * planes and rows of im2col and col2im) and a wide layer's (whole GEMMs), LeNet's first dense layer
+ * (matrix products in row blocks), bias additions and sums, pooling, ReLU and batch normalization
+ * on [64, 16, 28, 28], and SGD updates past the first step. The rows are too large for the op
+ * tables of tests/ops (every row there has a PyTorch golden file), so they live here, and only the
+ * CPU backend runs them. Also checks that filter gradients come out bitwise the same on 1 and 3
+ * threads (their chunks are summed in fixed slices). meson runs it with OMP_NUM_THREADS=3, so the
+ * threaded paths run on any machine.
  */
 #include <check.h>
 #include <stdio.h>
@@ -46,6 +48,31 @@ static struct oh_env env;
         .p.conv = {{1, 1}, {pd, pd}, {1, 1}, 1, {0, 0}, {kh, kw}}, .gen = {U, U},                  \
     }
 
+/* The same with stride s and g groups (the data gradient's input is ih x iw). */
+#define CVG(nt, X, W, pd, s, g)                                                                    \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D, .note = nt, .shape = {X, W},                                         \
+        .p.conv = {{s, s}, {pd, pd}, {1, 1}, g, {0, 0}, {0, 0}}, .gen = {U, U},                    \
+    }
+#define BDG(nt, DY, W, pd, ih, iw, s, g)                                                           \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D_BWD_DATA, .note = nt, .shape = {DY, W},                               \
+        .p.conv = {{s, s}, {pd, pd}, {1, 1}, g, {ih, iw}, {0, 0}}, .gen = {U, U},                  \
+    }
+#define BFG(nt, X, DY, pd, kh, kw, s, g)                                                           \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D_BWD_FILTER, .note = nt, .shape = {X, DY},                             \
+        .p.conv = {{s, s}, {pd, pd}, {1, 1}, g, {0, 0}, {kh, kw}}, .gen = {U, U},                  \
+    }
+
+/* Stride 1 with padding (ph, pw) and dilation (dh, dw): output rows as wide as the
+ * input's, where im2col copies whole planes for some taps and rows for the others. */
+#define CVD(nt, X, W, ph, pw, dh, dw)                                                              \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D, .note = nt, .shape = {X, W},                                         \
+        .p.conv = {{1, 1}, {ph, pw}, {dh, dw}, 1, {0, 0}, {0, 0}}, .gen = {U, U},                  \
+    }
+
 static kiln_tensor *build_bn(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
 {
     (void)c;
@@ -61,6 +88,32 @@ static const struct oh_case cases[] = {
     BF("LeNet conv1", OH_S4(64, 1, 28, 28), OH_S4(64, 6, 28, 28), 2, 5, 5),
     BF("LeNet conv2", OH_S4(64, 6, 14, 14), OH_S4(64, 16, 10, 10), 0, 5, 5),
     BF("ResNet 16@28", OH_S4(8, 16, 28, 28), OH_S4(8, 16, 28, 28), 1, 3, 3),
+    /* per-image GEMMs larger than a piece: ResNet's later stages, odd sizes, stride 2,
+     * groups */
+    CV("ResNet 64@7", OH_S4(9, 64, 7, 7), OH_S4(64, 64, 3, 3), 1),
+    BD("ResNet 64@7", OH_S4(9, 64, 7, 7), OH_S4(64, 64, 3, 3), 1, 7, 7),
+    BF("ResNet 64@7", OH_S4(9, 64, 7, 7), OH_S4(9, 64, 7, 7), 1, 3, 3),
+    CVG("ResNet 32@14, stride 2", OH_S4(6, 16, 28, 28), OH_S4(32, 16, 3, 3), 1, 2, 1),
+    BDG("ResNet 32@14, stride 2", OH_S4(6, 32, 14, 14), OH_S4(32, 16, 3, 3), 1, 28, 28, 2, 1),
+    BFG("ResNet 32@14, stride 2", OH_S4(6, 16, 28, 28), OH_S4(6, 32, 14, 14), 1, 3, 3, 2, 1),
+    CV("odd", OH_S4(5, 37, 9, 11), OH_S4(45, 37, 3, 3), 1),
+    BD("odd", OH_S4(5, 45, 9, 11), OH_S4(45, 37, 3, 3), 1, 9, 11),
+    BF("odd", OH_S4(5, 37, 9, 11), OH_S4(5, 45, 9, 11), 1, 3, 3),
+    CVG("odd, stride 2, 2 groups", OH_S4(3, 74, 15, 13), OH_S4(90, 37, 3, 3), 1, 2, 2),
+    BDG("odd, stride 2, 2 groups", OH_S4(3, 90, 8, 7), OH_S4(90, 37, 3, 3), 1, 15, 13, 2, 2),
+    BFG("odd, stride 2, 2 groups", OH_S4(3, 74, 15, 13), OH_S4(3, 90, 8, 7), 1, 3, 3, 2, 2),
+    /* same-width outputs: dilation 2, a 3x5 kernel with padding (1, 2),
+     * fewer output rows than input rows, one column, padding wider than the kernel's
+     * reach on one side */
+    CVD("same width, dilation 2", OH_S4(3, 5, 9, 13), OH_S4(7, 5, 3, 3), 2, 2, 2, 2),
+    CVD("same width, 3x5, pad (1, 2)", OH_S4(2, 3, 6, 11), OH_S4(4, 3, 3, 5), 1, 2, 1, 1),
+    CVD("same width, 5x3, pad (1, 1)", OH_S4(2, 3, 7, 6), OH_S4(4, 3, 5, 3), 1, 1, 1, 1),
+    CVD("one column", OH_S4(2, 3, 8, 1), OH_S4(5, 3, 3, 3), 1, 1, 1, 1),
+    CVD("same width, 1x3 dilation 3, pad (2, 3)", OH_S4(2, 2, 4, 7), OH_S4(3, 2, 1, 3), 2, 3, 1, 3),
+    /* a wide layer: whole GEMMs, threaded by OpenBLAS */
+    CV("wide", OH_S4(3, 64, 6, 6), OH_S4(128, 64, 3, 3), 1),
+    BD("wide", OH_S4(3, 128, 6, 6), OH_S4(128, 64, 3, 3), 1, 6, 6),
+    BF("wide", OH_S4(3, 64, 6, 6), OH_S4(3, 128, 6, 6), 1, 3, 3),
     {.op = KILN_OP_MATMUL,
      .note = "LeNet fc1",
      .shape = {OH_S2(64, 400), OH_S2(400, 120)},
@@ -85,7 +138,8 @@ static const struct oh_case cases[] = {
      .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
      .gen = {U}},
     /* SGD after the first step (the op tables' rows are first steps): plain momentum,
-     * dampening with weight decay, Nesterov; and a first step with Nesterov */
+     * dampening with weight decay, Nesterov; a first step with Nesterov; and the
+     * optimizer's update, which clears the gradient */
     {.op = KILN_OP_SGD_UPDATE,
      .note = "momentum, step 2",
      .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146)},
@@ -109,6 +163,12 @@ static const struct oh_case cases[] = {
      .shape = {OH_S1(1031), OH_S1(1031), OH_S1(1031)},
      .p.sgd = {0.05f, 0.9f, 0.0f, 0.001f, 1, 1},
      .gen = {U, U, U}},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "momentum, the gradient cleared (the optimizer's form), LeNet's 61706",
+     .shape = {OH_S1(61706), OH_S1(61706), OH_S1(61706)},
+     .p.sgd = {0.01f, 0.9f, 0.0f, 0.0f, 0, 2, 1},
+     .gen = {U, U, U},
+     .steps = 2},
     {.op = KILN_OP_BN_APPLY,
      .note = "batch norm, [64, 16, 28, 28]",
      .shape = {OH_S4(64, 16, 28, 28)},
@@ -127,10 +187,10 @@ START_TEST(test_case)
 }
 END_TEST
 
-/* The LeNet conv2 filter gradient on the fast device with t threads. */
-static bool filter_on(int threads, float *out, size_t n, char *msg, size_t len)
+/* The filter gradient of case ci on the fast device with t threads. */
+static bool filter_on(int ci, int threads, float *out, size_t n, char *msg, size_t len)
 {
-    const struct oh_case *c = &cases[6];
+    const struct oh_case *c = &cases[ci];
     void *data[2];
     struct oh_side sd;
     bool ok = false;
@@ -156,12 +216,17 @@ static bool filter_on(int threads, float *out, size_t n, char *msg, size_t len)
 
 START_TEST(test_filter_threads)
 {
+    /* LeNet conv2 (one GEMM per chunk) and ResNet 64@7 (in pieces) */
+    static const int which[2] = {6, 10};
+    static const size_t sizes[2] = {2400, 36864};
+    static float one[36864], three[36864];
     char msg[2048];
-    float one[2400], three[2400];
-    ck_assert_msg(filter_on(1, one, 2400, msg, sizeof(msg)), "%s", msg);
-    ck_assert_msg(filter_on(3, three, 2400, msg, sizeof(msg)), "%s", msg);
-    ck_assert_msg(memcmp(one, three, sizeof(one)) == 0,
-                  "the filter gradient differs between 1 and 3 threads");
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(filter_on(which[i], 1, one, sizes[i], msg, sizeof(msg)), "%s", msg);
+        ck_assert_msg(filter_on(which[i], 3, three, sizes[i], msg, sizeof(msg)), "%s", msg);
+        ck_assert_msg(memcmp(one, three, sizes[i] * sizeof(float)) == 0,
+                      "the filter gradient of case %d differs between 1 and 3 threads", which[i]);
+    }
 }
 END_TEST
 

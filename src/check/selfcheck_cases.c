@@ -148,12 +148,18 @@ static kiln_tensor *b_hinge(kiln_graph *g, kiln_tensor *const *in)
 }
 static kiln_tensor *b_sgd(kiln_graph *g, kiln_tensor *const *in)
 {
-    struct kiln__p_sgd p = {0.1f, 0.9f, 0.0f, 0.01f, 1, 2};
+    struct kiln__p_sgd p = {0.1f, 0.9f, 0.0f, 0.01f, 1, 2, 0};
+    return kiln__node(g, KILN_OP_SGD_UPDATE, 3, in, &p, sizeof(p));
+}
+/* The optimizer's form: the gradient zeroed once read. */
+static kiln_tensor *b_sgd_clear(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_sgd p = {0.05f, 0.9f, 0.0f, 0.0f, 0, 2, 1};
     return kiln__node(g, KILN_OP_SGD_UPDATE, 3, in, &p, sizeof(p));
 }
 static kiln_tensor *b_adam(kiln_graph *g, kiln_tensor *const *in)
 {
-    struct kiln__p_adam p = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0.19f, 0.001999f};
+    struct kiln__p_adam p = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0.19f, 0.001999f, 1};
     return kiln__node(g, KILN_OP_ADAM_UPDATE, 4, in, &p, sizeof(p));
 }
 static kiln_tensor *b_rmsprop(kiln_graph *g, kiln_tensor *const *in)
@@ -216,6 +222,11 @@ static kiln_tensor *b_matmul_bias(kiln_graph *g, kiln_tensor *const *in)
 {
     struct kiln__p_matmul_bias p = {0, 1, 1};
     return kiln__node(g, KILN_OP_MATMUL_BIAS, 3, in, &p, sizeof(p));
+}
+/* The fused loss and gradient: [17 10] gradient for dy = in[2], then the loss. */
+static kiln_tensor *b_xent_fused(kiln_graph *g, kiln_tensor *const *in)
+{
+    return kiln__node(g, KILN_OP_SOFTMAX_XENT_FUSED, 3, in, NULL, 0);
 }
 /* The fused op itself: in[0] in[1] masked where in[2] > 0. */
 static kiln_tensor *b_matmul_relu_bwd(kiln_graph *g, kiln_tensor *const *in)
@@ -432,6 +443,15 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .lo = -3.0f,
      .hi = 3.0f,
      .build = b_xent},
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "17 x 10 classes, the gradient then the loss",
+     .n_in = 3,
+     .shape = {S2(17, 10), S1(17), S1(1)},
+     .i32_mask = 2,
+     .labels = 10,
+     .lo = -3.0f,
+     .hi = 3.0f,
+     .build = b_xent_fused},
     {.op = KILN_OP_BCE_LOGITS,
      .note = "13x3, targets in [0, 1]",
      .n_in = 2,
@@ -455,11 +475,17 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .inplace_mask = 5,
      .steps = 2,
      .build = b_sgd},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "momentum, the gradient cleared",
+     .n_in = 3,
+     .shape = {S1(1031), S1(1031), S1(1031)},
+     .inplace_mask = 7,
+     .build = b_sgd_clear},
     {.op = KILN_OP_ADAM_UPDATE,
-     .note = "AdamW, 2 steps",
+     .note = "AdamW, the gradient cleared, 2 steps",
      .n_in = 4,
      .shape = {S1(1031), S1(1031), S1(1031), S1(1031)},
-     .inplace_mask = 13,
+     .inplace_mask = 15,
      .lo = 0.0f,
      .hi = 1.0f,
      .steps = 2,

@@ -519,6 +519,9 @@ kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const
     for (int32_t i = g->n_nodes - 1; i >= 0; i--) {
         if (g->run_mask[i]) {
             const struct kiln_tensor *n = g->nodes[i];
+            /* A view's storage is computed by its root (a fused node, which the planner
+             * places before the views it gives values to). */
+            g->run_mask[n->view_root->id] = 1;
             for (int j = 0; j < n->n_src; j++) {
                 g->run_mask[n->src[j]->id] = 1;
             }

@@ -14,12 +14,21 @@
  *   ADD(MATMUL(a, b), bias)           -> MATMUL_BIAS(a, b, bias), relu 0
  *   ADD_RELU(MATMUL(a, b), bias)      -> MATMUL_BIAS(a, b, bias), relu 1
  *   RELU_BWD(y, MATMUL(a, b))         -> MATMUL_RELU_BWD(a, b, y)
+ *   SOFTMAX_XENT(x, l) and SOFTMAX_XENT_BWD(x, l, dy)
+ *                                     -> SOFTMAX_XENT_FUSED(x, l, dy)
  *
  * The second pattern is the gradient of maxpool(relu(h)): RELU's rule reads its output
  * x, which is also what the pooling's gradient reads. The last three apply where the
  * bias or y holds its value when the product runs, the bias lies along the product's
  * last dim, and the backend runs the fused products as one launch (fuse_matmul).
+ *
+ * The loss and its gradient are two results of one launch: a new node, inserted where
+ * the loss was (the nodes after it renumbered), computes both into one storage, whose
+ * first rows x cols elements the gradient becomes a view of and whose last the loss. It
+ * applies where no node reads the loss (the host does, after the run) and dy (the
+ * backward pass's seed) holds its value there.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "../backend_impl.h"
@@ -162,6 +171,69 @@ static void fuse_matmul_relu_bwd(kiln_graph *g, const struct kiln_backend *be,
     absorb(g, m, n);
 }
 
+/* Makes t, a node without views so far (the loss), a view of root at byte offset off,
+ * with every view of t. */
+static void absorb_at(kiln_graph *g, struct kiln_tensor *root, struct kiln_tensor *t, size_t off)
+{
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *v = g->nodes[i];
+        if (v->view_root == t) {
+            v->view_root = root;
+            v->view_offset += off;
+        }
+    }
+    root->flags |= t->flags & KILN__F_KEEP;
+}
+
+/* The loss of n (SOFTMAX_XENT_BWD): the SOFTMAX_XENT of the same scores and labels. */
+static struct kiln_tensor *xent_loss_of(const kiln_graph *g, const struct kiln_tensor *n)
+{
+    for (int32_t i = n->id - 1; i >= 0; i--) {
+        struct kiln_tensor *l = g->nodes[i];
+        if (l->op == KILN_OP_SOFTMAX_XENT && !kiln__is_view(l) && l->src[0] == n->src[0] &&
+            l->src[1] == n->src[1]) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+/* SOFTMAX_XENT (l) and SOFTMAX_XENT_BWD (n) of the same scores and labels ->
+ * SOFTMAX_XENT_FUSED inserted at l's place, where no node reads l and dy is ready there.
+ * Returns false when the graph could not take the new node (its status says why). */
+static bool fuse_xent(kiln_graph *g, const struct kiln_backend *be, struct kiln_tensor *n,
+                      const int32_t *readers)
+{
+    struct kiln_tensor *l = xent_loss_of(g, n);
+    if (l == NULL || readers[l->id] != 0 || l->part != KILN__PART_NONE ||
+        n->part != KILN__PART_NONE || !ready_at(g, n->src[2], l->id, n->id)) {
+        return true;
+    }
+    int32_t at = l->id;
+    struct kiln_tensor *src[3] = {n->src[0], n->src[1], n->src[2]};
+    struct kiln_tensor *f = kiln__node(g, KILN_OP_SOFTMAX_XENT_FUSED, 3, src, NULL, 0);
+    if (f->flags & KILN__F_POISON) {
+        return false;
+    }
+    if (!runs(be, f)) {
+        g->n_nodes--;
+        kiln__free(g->ctx, f);
+        return true;
+    }
+    /* The new node takes l's place; the loss names it (KILN_CHECK, the profile). */
+    memmove(&g->nodes[at + 1], &g->nodes[at], sizeof(*g->nodes) * (size_t)(g->n_nodes - 1 - at));
+    g->nodes[at] = f;
+    for (int32_t i = at; i < g->n_nodes; i++) {
+        g->nodes[i]->id = i;
+        g->nodes[i]->last_use = i;
+    }
+    snprintf(f->name, sizeof(f->name), "%s", l->name);
+    f->flags &= ~(uint32_t)KILN__F_NEEDS_GRAD;
+    absorb(g, f, n);
+    absorb_at(g, f, l, (size_t)n->n_elems * sizeof(float));
+    return true;
+}
+
 kiln_status kiln__graph_fuse(kiln_graph *g)
 {
     const struct kiln_backend *be = &g->ctx->be;
@@ -196,6 +268,17 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
             fuse_matmul_bias(g, be, n, readers);
         } else if (!kiln__is_view(n) && n->op == KILN_OP_RELU_BWD) {
             fuse_matmul_relu_bwd(g, be, n, readers);
+        }
+    }
+    /* Last: it inserts a node, after which readers' ids are stale. */
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *n = g->nodes[i];
+        if (n->op == KILN_OP_SOFTMAX_XENT_BWD && !kiln__is_view(n)) {
+            if (!fuse_xent(g, be, n, readers)) {
+                kiln__free(g->ctx, readers);
+                return kiln_graph_status(g);
+            }
+            break;
         }
     }
     kiln__free(g->ctx, readers);

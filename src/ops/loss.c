@@ -2,7 +2,8 @@
  * loss.c - losses with mean reduction and scalar output: mean squared error, softmax
  * cross-entropy with integer labels (fused and stable), binary cross-entropy with
  * logits, and the multi-class hinge loss, each with the _BWD kernel its backward rule
- * emits. Labels outside [0, C) contribute zero loss and zero gradient but still count
+ * emits, and SOFTMAX_XENT_FUSED, both of softmax cross-entropy in one output (planner
+ * fusion). Labels outside [0, C) contribute zero loss and zero gradient but still count
  * in the mean, on every backend. Targets and labels are not differentiated.
  */
 #include <math.h>
@@ -107,11 +108,9 @@ static void bwd_mse(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *dy
 
 /* ==== Softmax cross-entropy ==== */
 
-static kiln_status ref_softmax_xent(const struct kiln__op_args *args)
+/* The mean loss over rows of [rows, cols] scores x. */
+static float xent_loss(const float *x, const int32_t *y, int64_t rows, int64_t cols)
 {
-    const float *x = args->in[0];
-    const int32_t *y = args->in[1];
-    int64_t rows = args->node->src[0]->shape.dims[0], cols = args->node->src[0]->shape.dims[1];
     double acc = 0.0;
 #pragma omp parallel for reduction(+ : acc) if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
@@ -123,16 +122,20 @@ static kiln_status ref_softmax_xent(const struct kiln__op_args *args)
         double s = kiln__row_sumexp(xr, cols, &mx);
         acc += log(s) + mx - xr[y[r]];
     }
-    *(float *)args->out = (float)(acc / (double)rows);
+    return (float)(acc / (double)rows);
+}
+
+static kiln_status ref_softmax_xent(const struct kiln__op_args *args)
+{
+    const struct kiln_shape *s = &args->node->src[0]->shape;
+    *(float *)args->out = xent_loss(args->in[0], args->in[1], s->dims[0], s->dims[1]);
     return KILN_OK;
 }
 
-static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
+/* dx = dy[0] d(mean loss)/dx over rows of [rows, cols] scores x. */
+static void xent_grad(const float *x, const int32_t *y, const float *dy, int64_t rows, int64_t cols,
+                      float *dx)
 {
-    const float *x = args->in[0], *dy = args->in[2];
-    const int32_t *y = args->in[1];
-    float *dx = args->out;
-    int64_t rows = args->node->shape.dims[0], cols = args->node->shape.dims[1];
     double k = (double)dy[0] / (double)rows;
 #pragma omp parallel for if (rows * cols > KILN__PAR_MIN / 8)
     for (int64_t r = 0; r < rows; r++) {
@@ -146,6 +149,34 @@ static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
             dr[c] = valid ? (float)(k * (p - (c == y[r] ? 1.0 : 0.0))) : 0.0f;
         }
     }
+}
+
+static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
+{
+    const struct kiln_shape *s = &args->node->shape;
+    xent_grad(args->in[0], args->in[1], args->in[2], s->dims[0], s->dims[1], args->out);
+    return KILN_OK;
+}
+
+/* SOFTMAX_XENT_FUSED: the gradient (SOFTMAX_XENT_BWD's [N, C]) followed by the loss
+ * (SOFTMAX_XENT's scalar) in one [N*C + 1] output, so one launch computes both. No
+ * builder: the planner puts it in place of a loss that no node reads and its gradient
+ * (src/graph/fuse.c), which become views of it. */
+static kiln_status infer_xent_fused(struct kiln_tensor *n)
+{
+    KILN_TRY(infer_bwd(n));
+    n->shape.rank = 1;
+    n->shape.dims[0] = n->src[0]->n_elems + 1;
+    return KILN_OK;
+}
+
+/* ref_softmax_xent_bwd, then ref_softmax_xent, into the two parts of the output. */
+static kiln_status ref_softmax_xent_fused(const struct kiln__op_args *args)
+{
+    const struct kiln_shape *s = &args->node->src[0]->shape;
+    float *out = args->out;
+    xent_grad(args->in[0], args->in[1], args->in[2], s->dims[0], s->dims[1], out);
+    out[s->dims[0] * s->dims[1]] = xent_loss(args->in[0], args->in[1], s->dims[0], s->dims[1]);
     return KILN_OK;
 }
 
@@ -269,11 +300,14 @@ static void bwd_hinge(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *
  * - BCE_LOGITS: F.binary_cross_entropy_with_logits (mean).
  * - HINGE: F.multi_margin_loss(p=1, margin=1) (mean over N of the row sum / C); invalid
  *   labels as for SOFTMAX_XENT (zero rows, divided by N).
- * - The _BWD kernels: autograd of the forward loss with the incoming scalar gradient. */
+ * - The _BWD kernels: autograd of the forward loss with the incoming scalar gradient.
+ * - SOFTMAX_XENT_FUSED: that gradient flattened, then the loss, concatenated. */
 LOSS_DESC(MSE, "mse", 2, infer_pair, bwd_mse, ref_mse);
 LOSS_DESC(MSE_BWD, "mse_bwd", 3, infer_bwd, NULL, ref_mse_bwd);
 LOSS_DESC(SOFTMAX_XENT, "softmax_xent", 2, infer_labels, bwd_softmax_xent, ref_softmax_xent);
 LOSS_DESC(SOFTMAX_XENT_BWD, "softmax_xent_bwd", 3, infer_bwd, NULL, ref_softmax_xent_bwd);
+LOSS_DESC(SOFTMAX_XENT_FUSED, "softmax_xent_fused", 3, infer_xent_fused, NULL,
+          ref_softmax_xent_fused);
 LOSS_DESC(BCE_LOGITS, "bce_logits", 2, infer_pair, bwd_bce, ref_bce);
 LOSS_DESC(BCE_LOGITS_BWD, "bce_logits_bwd", 3, infer_bwd, NULL, ref_bce_bwd);
 LOSS_DESC(HINGE, "hinge", 2, infer_labels, bwd_hinge, ref_hinge);

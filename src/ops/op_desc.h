@@ -78,12 +78,14 @@ struct kiln__p_reshape { /* RESHAPE: the new shape */
 struct kiln__p_sgd {
     float lr, momentum, dampening, weight_decay;
     int32_t nesterov;
-    int32_t step; /* 1 on the first step: the velocity starts as the gradient (PyTorch) */
+    int32_t step;       /* 1 on the first step: the velocity starts as the gradient (PyTorch) */
+    int32_t clear_grad; /* 1: the gradient is zeroed once read (the optimizer's clear) */
 };
 struct kiln__p_adam {
     float lr, beta1, beta2, eps, weight_decay;
     int32_t decoupled;
-    float bc1, bc2; /* 1 - beta1^t and 1 - beta2^t, computed by the host in double */
+    float bc1, bc2;     /* 1 - beta1^t and 1 - beta2^t, computed by the host in double */
+    int32_t clear_grad; /* as SGD's */
 };
 
 /* RMSPROP_UPDATE: torch.optim.RMSprop without momentum and centering. */

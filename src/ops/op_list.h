@@ -64,10 +64,12 @@ KILN_OP(MSE, loss, 2)              /* (pred, target) */
 KILN_OP(MSE_BWD, loss, 3)          /* (pred, target, dy) -> d/dpred */
 KILN_OP(SOFTMAX_XENT, loss, 2)     /* (logits [N,C], labels i32 [N]) */
 KILN_OP(SOFTMAX_XENT_BWD, loss, 3) /* (logits, labels, dy) -> d/dlogits */
-KILN_OP(BCE_LOGITS, loss, 2)       /* (logits, targets) */
-KILN_OP(BCE_LOGITS_BWD, loss, 3)   /* (logits, targets, dy) -> d/dlogits */
-KILN_OP(HINGE, loss, 2)            /* (scores [N,C], labels i32 [N]) */
-KILN_OP(HINGE_BWD, loss, 3)        /* (scores, labels, dy) -> d/dscores */
+/* (logits, labels, dy) -> [N*C + 1]: SOFTMAX_XENT_BWD, then SOFTMAX_XENT (planner fusion) */
+KILN_OP(SOFTMAX_XENT_FUSED, loss, 3)
+KILN_OP(BCE_LOGITS, loss, 2)     /* (logits, targets) */
+KILN_OP(BCE_LOGITS_BWD, loss, 3) /* (logits, targets, dy) -> d/dlogits */
+KILN_OP(HINGE, loss, 2)          /* (scores [N,C], labels i32 [N]) */
+KILN_OP(HINGE_BWD, loss, 3)      /* (scores, labels, dy) -> d/dscores */
 /* optim: update parameters and state in place; the output is empty */
 KILN_OP(SGD_UPDATE, optim, 3)     /* (param, grad, velocity) */
 KILN_OP(ADAM_UPDATE, optim, 4)    /* (param, grad, m, v) */

@@ -28,12 +28,14 @@ static kiln_status infer_update(struct kiln_tensor *n)
 static kiln_status ref_sgd(const struct kiln__op_args *args)
 {
     const struct kiln__p_sgd *p = kiln__params(args->node);
-    float *w = args->in[0], *v = args->in[2];
-    const float *gr = args->in[1];
+    float *w = args->in[0], *v = args->in[2], *gr = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
 #pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         float g = gr[i] + p->weight_decay * w[i];
+        if (p->clear_grad) {
+            gr[i] = 0.0f;
+        }
         if (p->momentum != 0.0f) {
             float b = p->step <= 1 ? g : p->momentum * v[i] + (1.0f - p->dampening) * g;
             v[i] = b;
@@ -47,12 +49,14 @@ static kiln_status ref_sgd(const struct kiln__op_args *args)
 static kiln_status ref_adam(const struct kiln__op_args *args)
 {
     const struct kiln__p_adam *p = kiln__params(args->node);
-    float *w = args->in[0], *m = args->in[2], *v = args->in[3];
-    const float *gr = args->in[1];
+    float *w = args->in[0], *m = args->in[2], *v = args->in[3], *gr = args->in[1];
     int64_t n = args->node->src[0]->n_elems;
 #pragma omp parallel for if (n > KILN__PAR_MIN / 4)
     for (int64_t i = 0; i < n; i++) {
         float g = gr[i];
+        if (p->clear_grad) {
+            gr[i] = 0.0f;
+        }
         if (p->decoupled) {
             w[i] *= 1.0f - p->lr * p->weight_decay;
         } else {
@@ -67,8 +71,10 @@ static kiln_status ref_adam(const struct kiln__op_args *args)
 }
 
 /* An in-place update of w (src[0]) and its state (the sources in mask) from the
- * gradient. One step is a few roundings per element; FMA contraction and sqrt/divide
- * precision differ by an ULP or two between devices. */
+ * gradient; SGD and Adam also zero the gradient (src[1], in their masks) when their
+ * clear_grad param is set, so the optimizer needs no separate launch to clear it. One step is a few
+ * roundings per element; FMA contraction and sqrt/divide precision differ by an ULP or two between
+ * devices. */
 #define UPDATE_DESC(NAME, lname, nin, mask, ptype, ref)                                            \
     const struct kiln__op_desc kiln__desc_##NAME = {                                               \
         .name = lname,                                                                             \
@@ -84,14 +90,14 @@ static kiln_status ref_adam(const struct kiln__op_args *args)
 /* PyTorch: one torch.optim.SGD step. The velocity input is the momentum_buffer left by
  * the previous step; at step 1 (params.step <= 1) it is ignored and the buffer starts
  * as the gradient, as PyTorch creates it. */
-UPDATE_DESC(SGD_UPDATE, "sgd_update", 3, (1u << 0) | (1u << 2), kiln__p_sgd, ref_sgd);
+UPDATE_DESC(SGD_UPDATE, "sgd_update", 3, (1u << 0) | (1u << 1) | (1u << 2), kiln__p_sgd, ref_sgd);
 
 /* PyTorch: one torch.optim.Adam step (AdamW when decoupled). m and v are exp_avg and
  * exp_avg_sq left by step t - 1 (zeros before step 1: unlike PyTorch, kiln does not
  * create them, the planner zeroes optimizer state); bc1 and bc2 are PyTorch's bias
  * corrections for step t. */
-UPDATE_DESC(ADAM_UPDATE, "adam_update", 4, (1u << 0) | (1u << 2) | (1u << 3), kiln__p_adam,
-            ref_adam);
+UPDATE_DESC(ADAM_UPDATE, "adam_update", 4, (1u << 0) | (1u << 1) | (1u << 2) | (1u << 3),
+            kiln__p_adam, ref_adam);
 
 /* PyTorch: one torch.optim.RMSprop step (momentum 0, centered False): g = grad + wd w,
  * v = alpha v + (1 - alpha) g^2, w -= lr g / (sqrt(v) + eps), in that order. */

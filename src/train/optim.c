@@ -3,11 +3,13 @@
  * store's flat buffers: for every contiguous run of its parameters, the update op
  * (SGD_UPDATE, ADAM_UPDATE, RMSPROP_UPDATE or ADAGRAD_UPDATE, src/ops/optim.c) over the
  * run's values, gradients and
- * state, then an ACCUMULATE that clears the run's gradients; with gradient scaling or
- * clipping, the scaled gradients come first (the clipping coefficient computed on the
- * device from the global norm). The graph is rebuilt when the store gains a segment.
- * Before each step the host writes the step-dependent params (learning rate, step,
- * Adam's bias corrections) into the update nodes.
+ * state, and the clearing of the run's gradients: SGD and Adam zero them as they read
+ * them (their clear_grad param: no launch of its own), the others with an ACCUMULATE
+ * after the updates. With gradient scaling or clipping, the scaled gradients come first
+ * (the clipping coefficient computed on the device from the global norm) and every
+ * optimizer clears with ACCUMULATEs, after all runs were updated. The graph is rebuilt when the
+ * store gains a segment. Before each step the host writes the step-dependent params (learning rate,
+ * step, Adam's bias corrections) into the update nodes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -318,6 +320,9 @@ static kiln_status build_updates(struct kiln_optimizer *o)
                                   runs[r].end - runs[r].off);
     }
     struct kiln_tensor *coef = grad_coef(o, g, gr, n);
+    /* Whether the update nodes read the store's gradients themselves and clear them. */
+    bool clear_in_update = coef == NULL && o->opt.grad_scale == 1.0f &&
+                           (o->opt.kind == KILN_OPTIM_SGD || o->opt.kind == KILN_OPTIM_ADAM);
     for (int32_t r = 0; r < n && st == KILN_OK; r++) {
         int64_t off = runs[r].off, len = runs[r].end - off;
         struct kiln_tensor *src[4] = {
@@ -331,7 +336,8 @@ static kiln_status build_updates(struct kiln_optimizer *o)
         struct kiln_tensor *u;
         if (o->opt.kind == KILN_OPTIM_SGD) {
             struct kiln__p_sgd sp = {o->opt.lr,           o->opt.momentum, o->opt.dampening,
-                                     o->opt.weight_decay, o->opt.nesterov, 1};
+                                     o->opt.weight_decay, o->opt.nesterov, 1,
+                                     clear_in_update};
             u = kiln__node(g, KILN_OP_SGD_UPDATE, 3, src, &sp, sizeof(sp));
         } else if (o->opt.kind == KILN_OPTIM_RMSPROP) {
             struct kiln__p_rmsprop rp = {o->opt.lr, o->opt.alpha, o->opt.eps, o->opt.weight_decay};
@@ -342,15 +348,15 @@ static kiln_status build_updates(struct kiln_optimizer *o)
         } else {
             src[3] = kiln__store_range(g, runs[r].seg, KILN__PART_STATE + o->state[1], off, len);
             struct kiln__p_adam ap = {
-                o->opt.lr,           o->opt.beta1,     o->opt.beta2, o->opt.eps,
-                o->opt.weight_decay, o->opt.decoupled, 1.0f,         1.0f};
+                o->opt.lr,        o->opt.beta1, o->opt.beta2, o->opt.eps,     o->opt.weight_decay,
+                o->opt.decoupled, 1.0f,         1.0f,         clear_in_update};
             u = kiln__node(g, KILN_OP_ADAM_UPDATE, 4, src, &ap, sizeof(ap));
         }
         st = add_update(o, u);
     }
     /* The gradients are cleared after every run was updated (the clipping coefficient
      * reads all of them). */
-    for (int32_t r = 0; r < n && st == KILN_OK; r++) {
+    for (int32_t r = 0; r < n && st == KILN_OK && !clear_in_update; r++) {
         kiln__accumulate(g, gr[r], gr[r], 0.0f, 0.0f);
     }
     st = st == KILN_OK ? kiln_graph_compile(g) : st;

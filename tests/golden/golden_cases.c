@@ -392,16 +392,16 @@ void gd_params_json(int op, const void *params, int step, char *buf, size_t n)
     case KILN_OP_SGD_UPDATE:
         snprintf(buf, n,
                  "{\"lr\": %.9g, \"momentum\": %.9g, \"dampening\": %.9g, \"weight_decay\": "
-                 "%.9g, \"nesterov\": %d, \"step\": %d}",
+                 "%.9g, \"nesterov\": %d, \"step\": %d, \"clear_grad\": %d}",
                  p.sgd.lr, p.sgd.momentum, p.sgd.dampening, p.sgd.weight_decay, p.sgd.nesterov,
-                 step);
+                 step, p.sgd.clear_grad);
         break;
     case KILN_OP_ADAM_UPDATE:
         snprintf(buf, n,
                  "{\"lr\": %.9g, \"beta1\": %.9g, \"beta2\": %.9g, \"eps\": %.9g, "
-                 "\"weight_decay\": %.9g, \"decoupled\": %d, \"step\": %d}",
+                 "\"weight_decay\": %.9g, \"decoupled\": %d, \"step\": %d, \"clear_grad\": %d}",
                  p.adam.lr, p.adam.beta1, p.adam.beta2, p.adam.eps, p.adam.weight_decay,
-                 p.adam.decoupled, step);
+                 p.adam.decoupled, step, p.adam.clear_grad);
         break;
     case KILN_OP_RMSPROP_UPDATE:
         snprintf(buf, n,

@@ -1,7 +1,8 @@
 /*
  * test_optim.c - case rows for the in-place updates: SGD (plain, momentum, dampening,
  * Nesterov, weight decay), Adam/AdamW, RMSprop and Adagrad, one step and several steps
- * (a new gradient each step), on odd sizes and sizes larger than a workgroup, and the in-place
+ * (a new gradient each step), SGD and Adam also with the gradient zeroed once read (the
+ * optimizer's form), on odd sizes and sizes larger than a workgroup, and the in-place
  * accumulate of the parameter store (sum, clear, copy, scaled sum). The updated
  * parameter and state tensors are compared.
  */
@@ -19,12 +20,24 @@
 #define SGD(s, lr, mom, damp, wd, nest, st, nt)                                                    \
     {                                                                                              \
         .op = KILN_OP_SGD_UPDATE, .note = nt, .shape = {s, s, s},                                  \
-        .p.sgd = {lr, mom, damp, wd, nest, 1}, .gen = {U, U, U}, .steps = st,                      \
+        .p.sgd = {lr, mom, damp, wd, nest, 1, 0}, .gen = {U, U, U}, .steps = st,                   \
+    }
+/* The optimizer's form of SGD and Adam: the gradient (also compared) zeroed once read. */
+#define SGD_CLEAR(s, mom, st, nt)                                                                  \
+    {                                                                                              \
+        .op = KILN_OP_SGD_UPDATE, .note = nt, .shape = {s, s, s},                                  \
+        .p.sgd = {0.05f, mom, 0.0f, 0.01f, 0, 1, 1}, .gen = {U, U, U}, .steps = st,                \
+    }
+#define ADAM_CLEAR(s, dec, st, nt)                                                                 \
+    {                                                                                              \
+        .op = KILN_OP_ADAM_UPDATE, .note = nt, .shape = {s, s, s, s},                              \
+        .p.adam = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, dec, 1.0f, 1.0f, 1}, .gen = {U, U, U, V01},  \
+        .steps = st,                                                                               \
     }
 #define ADAM(s, lr, wd, dec, st, nt)                                                               \
     {                                                                                              \
         .op = KILN_OP_ADAM_UPDATE, .note = nt, .shape = {s, s, s, s},                              \
-        .p.adam = {lr, 0.9f, 0.999f, 1e-8f, wd, dec, 1.0f, 1.0f}, .gen = {U, U, U, V01},           \
+        .p.adam = {lr, 0.9f, 0.999f, 1e-8f, wd, dec, 1.0f, 1.0f, 0}, .gen = {U, U, U, V01},        \
         .steps = st,                                                                               \
     }
 
@@ -59,6 +72,11 @@ static const struct oh_case cases[] = {
     ADAM(OH_S1(1031), 0.001f, 0.01f, 0, 3, "L2 weight decay, 3 steps"),
     ADAM(OH_S3(3, 5, 7), 0.001f, 0.01f, 1, 3, "AdamW, 3 steps"),
     ADAM(OH_S1(129), 0.1f, 0.1f, 1, 1, "AdamW, one large step"),
+    SGD_CLEAR(OH_S1(1), 0.9f, 1, "gradient cleared, 1"),
+    SGD_CLEAR(OH_S1(1031), 0.9f, 3, "momentum, gradient cleared, 3 steps"),
+    SGD_CLEAR(OH_S2(13, 11), 0.0f, 2, "plain, gradient cleared, 2 steps"),
+    ADAM_CLEAR(OH_S1(1031), 0, 2, "gradient cleared, 2 steps"),
+    ADAM_CLEAR(OH_S3(3, 5, 7), 1, 3, "AdamW, gradient cleared, 3 steps"),
     RMS(OH_S1(1), 0.01f, 0.99f, 1e-8f, 0.0f, 1, "1, one step"),
     RMS(OH_S1(1031), 0.01f, 0.99f, 1e-8f, 0.0f, 1, "one step"),
     RMS(OH_S2(13, 11), 0.01f, 0.9f, 1e-6f, 0.01f, 4, "weight decay, 4 steps"),

@@ -66,6 +66,10 @@ static const struct oh_case cases[] = {
     RS(OH_S4(2, 3, 5, 7), 0, 1.0f, "no axis (a copy)"),
     RS(OH_S8(2, 3, 2, 3, 2, 3, 2, 3), 0xaa, 1.0f, "every other axis of rank 8"),
     RS(OH_S8(3, 2, 5, 1, 2, 3, 1, 7), 0x25, 0.5f, "axes 0, 2 and 5 of rank 8, scale 0.5"),
+    /* Long sums (OpenCL splits them in parts when there are fewer outputs than compute
+     * units): all of 16411, and a convolution's bias gradient (2 of 2 x 89 x 97). */
+    RS(OH_S1(16411), 1, 1.0f, "all of 16411"),
+    RS(OH_S4(2, 2, 89, 97), 13, 1.0f, "bias gradient, axes 0, 2 and 3 of 2x2x89x97"),
     {.op = KILN_OP_REDUCE_SUM,
      .note = "mean over axis 1 (public builder)",
      .shape = {OH_S2(7, 129)},

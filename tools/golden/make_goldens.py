@@ -617,6 +617,15 @@ def run_bwd(op, ins, p):
     return x.grad
 
 
+def run_xent_fused(ins, p):
+    """softmax_xent_fused: autograd's gradient of softmax_xent (dy = ins[2]) flattened,
+    then the loss itself, concatenated."""
+    x = ins[0].detach().requires_grad_(True)
+    y = FWD["softmax_xent"]([x, ins[1]], p)
+    y.backward(ins[2].reshape(()))
+    return torch.cat([x.grad.reshape(-1), y.detach().reshape(1)])
+
+
 def run_optim(op, ins, grads, p):
     """Steps step0 .. step0 + len(grads) - 1 of torch.optim with the gradient grads[k] at
     step k. kiln's state inputs are the state left by step step0 - 1."""
@@ -647,14 +656,17 @@ def run_optim(op, ins, grads, p):
         w.grad = g.clone()
         opt.step()
     st = opt.state[w]
+    # SGD and Adam write the gradient too: opt.zero_grad(set_to_none=False) after the
+    # step when clear_grad is set, else the last step's gradient as it was fed.
+    g1 = torch.zeros_like(grads[-1]) if p.get("clear_grad") else grads[-1]
     if op == "sgd_update":
         v = st["momentum_buffer"] if p["momentum"] != 0 else ins[2]
-        return {"out0": w, "out2": v}
+        return {"out0": w, "out1": g1, "out2": v}
     if op == "rmsprop_update":
         return {"out0": w, "out2": st["square_avg"]}
     if op == "adagrad_update":
         return {"out0": w, "out2": st["sum"]}
-    return {"out0": w, "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
+    return {"out0": w, "out1": g1, "out2": st["exp_avg"], "out3": st["exp_avg_sq"]}
 
 
 def compute(tensors, meta):
@@ -679,6 +691,9 @@ def compute(tensors, meta):
         steps = int(meta["steps"])
         rvs = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
         res = run_bn_running(ins, rvs, nodes[0]["params"])
+    elif len(nodes) == 1 and first == "softmax_xent_fused":
+        res["out"] = run_xent_fused([ins[int(s[2:])] for s in nodes[0]["src"]],
+                                    nodes[0]["params"])
     elif len(nodes) == 1 and (first in BWD_ELEM or first in BWD_LOSS):
         res["out"] = run_bwd(first, [ins[int(s[2:])] for s in nodes[0]["src"]],
                              nodes[0]["params"])

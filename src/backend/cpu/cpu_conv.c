@@ -1,6 +1,6 @@
 /*
  * cpu_conv.c - the CPU backend's fast convolutions: CONV2D, CONV2D_BWD_DATA and
- * CONV2D_BWD_FILTER over chunks of the batch, one GEMM per chunk and group.
+ * CONV2D_BWD_FILTER over chunks of the batch, one GEMM (cut into pieces) per chunk and group.
  *
  * The reference (src/ops/conv.c) runs one im2col and one small sgemm per image and
  * group. Here the receptive fields of several images are gathered into one column
@@ -10,26 +10,41 @@
  *  - forward:  y_chunk [K/groups, B OH OW] = w [K/groups, CKK] col, scattered to NCHW;
  *  - data:     col = w^T dy_chunk, then col2im adds the columns into dx;
  *  - filter:   dw += dy_chunk col^T, summed over the chunks in fixed slices of the batch.
- * B is chosen so that each GEMM stays within KILN__CPU_BLAS_PIECE multiply-adds
- * (cpu_impl.h) and col within COL_BYTES (a fraction of a core's L2 cache), one image at
- * least: OpenBLAS then runs the GEMM on the calling thread, so the chunks can be shared
- * among OpenMP threads without nesting BLAS threads in them. Where one image's GEMM is
- * larger, OpenBLAS threads it itself, the kernel's loop stays on one thread, and chunks
- * grow to BIG_COL_BYTES of columns: fewer, larger GEMMs wait for OpenBLAS's threads
- * less often. Scratch memory is bounded by those sizes (or one image's columns). The
- * sums run in another order than the reference's: results agree within the op's
- * reduction tolerance, which the op tests check against the reference.
+ * Every GEMM call is cut into pieces of at most KILN__CPU_BLAS_PIECE multiply-adds
+ * (cpu_impl.h), blocks of output columns (forward), of rows and columns of col (data)
+ * or of dw and of the summed positions (filter), so that OpenBLAS runs each on the
+ * calling thread: its own threads, woken for every larger call, spent most of a step
+ * waiting for each other on the shared 2-core machine. The chunks of the batch are
+ * then shared among OpenMP threads once the op has KILN__CPU_PAR_MACS multiply-adds.
+ * Only wide layers, whose pieces would be a few columns thin (PIECE_COLS), keep whole
+ * GEMMs, which OpenBLAS threads itself, on one kiln thread. B is chosen so that col
+ * stays within COL_BYTES (a fraction of a core's L2 cache; more for larger images),
+ * one image at least; where one image's GEMM is at most a piece, also so that the
+ * chunk's GEMM is one piece (one call per chunk and group). Scratch memory is bounded
+ * by those sizes (or one image's columns). The sums run in another order than the
+ * reference's: results agree within the op's reduction tolerance, which the op tests
+ * check against the reference.
  */
 #include <cblas.h>
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "../../context_impl.h"
 #include "cpu_impl.h"
 
-/* Column-matrix bytes per chunk, for small and for large (OpenBLAS-threaded) GEMMs. */
+/* Column-matrix bytes per chunk: for images whose GEMM is at most a piece, for larger
+ * ones cut into pieces, and for those of wide layers (whole GEMMs). */
 #define COL_BYTES     ((size_t)128 * 1024)
+#define CUT_COL_BYTES ((size_t)512 * 1024)
 #define BIG_COL_BYTES ((size_t)2048 * 1024)
+
+/* Output columns per GEMM piece, at least (fewer: the layer's GEMMs are not cut). */
+#define PIECE_COLS 4
+
+/* Summed positions per piece of the filter gradient's product, at least: fewer would
+ * reload dw's block for every few positions. */
+#define FILTER_SPAN 256
 
 /* ==== Geometry ==== */
 
@@ -40,6 +55,7 @@ struct cgeom {
     int64_t groups, cg, kg; /* channels per group: input cg, output kg */
     int64_t ckk, ohw;       /* GEMM inner size (forward), output plane */
     int64_t nb;             /* images per chunk */
+    int64_t piece;          /* the most multiply-adds per GEMM call (INT64_MAX: no limit) */
     int32_t sh, sw, ph, pw, dh, dw;
 };
 
@@ -65,11 +81,19 @@ static void cgeom_of(const struct kiln_tensor *n, struct cgeom *g)
     g->sh = p->stride[0], g->sw = p->stride[1];
     g->ph = p->pad[0], g->pw = p->pad[1];
     g->dh = p->dilation[0], g->dw = p->dilation[1];
+    /* Pieces of at least PIECE_COLS output columns (forward), and at least as many
+     * columns of dw per FILTER_SPAN positions (filter); beyond that (wide layers) every
+     * GEMM is one call, which OpenBLAS threads itself. */
+    bool cut = g->kg * g->ckk * PIECE_COLS <= KILN__CPU_BLAS_PIECE &&
+               g->kg * FILTER_SPAN * PIECE_COLS <= KILN__CPU_BLAS_PIECE;
+    g->piece = cut ? KILN__CPU_BLAS_PIECE : INT64_MAX;
     size_t per_image = (size_t)(g->ckk * g->ohw) * sizeof(float);
     int64_t macs = g->kg * g->ckk * g->ohw; /* of one image's GEMM */
     if (macs > KILN__CPU_BLAS_PIECE) {
-        /* OpenBLAS threads these GEMMs: fewer, larger ones wait for its threads less */
-        g->nb = per_image > 0 ? (int64_t)(BIG_COL_BYTES / per_image) : 1;
+        /* cut: chunks only set the work per thread; whole GEMMs, threaded by OpenBLAS,
+         * wait for its threads less often when fewer and larger */
+        size_t bytes = cut ? CUT_COL_BYTES : BIG_COL_BYTES;
+        g->nb = per_image > 0 ? (int64_t)(bytes / per_image) : 1;
     } else {
         g->nb = per_image > 0 ? (int64_t)(COL_BYTES / per_image) : 1;
         g->nb =
@@ -257,6 +281,76 @@ static void scatter(const float *yc, int64_t img, int64_t nb, const struct cgeom
     }
 }
 
+/* ==== Products in pieces ==== */
+
+/* Rows of col per piece of the data gradient's product: blocks of rows keep the piece's
+ * share of w in registers across more columns than single columns of all rows would. */
+#define DATA_ROWS 64
+
+/* max(1, min(v, hi)) */
+static int64_t clamp1(int64_t v, int64_t hi)
+{
+    v = v < hi ? v : hi;
+    return v < 1 ? 1 : v;
+}
+
+/* c[m, n] = a[m, k] b[k, n] (row-major, leading dimensions lda, ldb, ldc), in blocks of
+ * columns of at most piece multiply-adds each. */
+static void gemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                    int64_t ldb, float *c, int64_t ldc, int64_t piece)
+{
+    int64_t nb = m * n * k <= piece ? n : clamp1(piece / (m * k), n);
+    for (int64_t j = 0; j < n; j += nb) {
+        int64_t w = n - j < nb ? n - j : nb;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)w, (int)k, 1.0f, a,
+                    (int)lda, b + j, (int)ldb, 0.0f, c + j, (int)ldc);
+    }
+}
+
+/* c[m, n] = a^T b with a [k, m] (lda) and b [k, n] (ldb), in blocks of at most piece
+ * multiply-adds: DATA_ROWS rows by as many columns as fit. */
+static void gemm_tn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                    int64_t ldb, float *c, int64_t ldc, int64_t piece)
+{
+    int64_t mb = m, nb = n;
+    if (m * n * k > piece) {
+        mb = clamp1(DATA_ROWS, m);
+        nb = clamp1(piece / (mb * k), n);
+    }
+    for (int64_t i = 0; i < m; i += mb) {
+        int64_t h = m - i < mb ? m - i : mb;
+        for (int64_t j = 0; j < n; j += nb) {
+            int64_t w = n - j < nb ? n - j : nb;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)h, (int)w, (int)k, 1.0f,
+                        a + i, (int)lda, b + j, (int)ldb, 0.0f, c + i * ldc + j, (int)ldc);
+        }
+    }
+}
+
+/* c[m, n] (+)= a b^T with a [m, k] (lda) and b [n, k] (ldb), written where first, else
+ * added, in blocks of at most piece multiply-adds: at least FILTER_SPAN of the k summed
+ * positions (all of them if fewer) by as many columns as fit. The pieces of one column
+ * block add up in order of k. */
+static void gemm_nt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                    int64_t ldb, float *c, int64_t ldc, bool first, int64_t piece)
+{
+    int64_t kb = k, nb = n;
+    if (m * n * k > piece) {
+        int64_t span = piece / (m * n);
+        kb = clamp1(span > FILTER_SPAN ? span : FILTER_SPAN, k);
+        nb = clamp1(piece / (m * kb), n);
+    }
+    for (int64_t j = 0; j < n; j += nb) {
+        int64_t w = n - j < nb ? n - j : nb;
+        for (int64_t p = 0; p < k; p += kb) {
+            int64_t d = k - p < kb ? k - p : kb;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)w, (int)d, 1.0f,
+                        a + p, (int)lda, b + j * ldb + p, (int)ldb, first && p == 0 ? 0.0f : 1.0f,
+                        c + j, (int)ldc);
+        }
+    }
+}
+
 /* ==== Kernels ==== */
 
 /* Filter gradients sum their chunks in this many slices of consecutive chunks, each into
@@ -290,13 +384,14 @@ static int64_t n_chunks(const struct cgeom *g)
     return (g->n + g->nb - 1) / g->nb;
 }
 
-/* Threads for an op: several when every chunk's GEMM stays on its calling thread in
- * OpenBLAS (a product of one image is at most a piece) and the op is large enough to
- * pay for waking them; else 1 (OpenBLAS threads an image's larger product itself). */
+/* Threads for an op: several when every GEMM call is at most a piece (OpenBLAS runs it
+ * on its calling thread) and the op is large enough to pay for waking them; else 1
+ * (OpenBLAS threads a wide layer's GEMMs itself). */
 static int threads_for(const struct cgeom *g, int64_t items)
 {
     int64_t image_macs = g->kg * g->ckk * g->ohw;
-    if (image_macs > KILN__CPU_BLAS_PIECE || image_macs * g->groups * g->n < KILN__CPU_PAR_MACS) {
+    if ((image_macs * g->nb > KILN__CPU_BLAS_PIECE && g->piece == INT64_MAX) ||
+        image_macs * g->groups * g->n < KILN__CPU_PAR_MACS) {
         return 1;
     }
     int64_t t = kiln__cpu_max_threads();
@@ -351,9 +446,8 @@ static void conv_chunk(const struct cgeom *g, const struct tap *taps, float *col
     for (int64_t gr = 0; gr < g->groups; gr++) {
         float *yb = y + b0 * yimg + gr * g->kg * g->ohw;
         im2col(x + b0 * ximg + gr * g->cg * g->h * g->w, ximg, nb, g, taps, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->kg, (int)ld, (int)g->ckk,
-                    1.0f, w + gr * g->kg * g->ckk, (int)g->ckk, col, (int)ld, 0.0f,
-                    nb > 1 ? yc : yb, (int)ld);
+        gemm_nn(g->kg, ld, g->ckk, w + gr * g->kg * g->ckk, g->ckk, col, ld, nb > 1 ? yc : yb, ld,
+                g->piece);
         if (nb > 1) {
             scatter(yc, yimg, nb, g, yb);
         }
@@ -372,9 +466,8 @@ static void data_chunk(const struct cgeom *g, const struct tap *taps, float *col
         if (nb > 1) {
             gather(dyb, yimg, nb, g, dyc);
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g->ckk, (int)ld, (int)g->kg, 1.0f,
-                    w + gr * g->kg * g->ckk, (int)g->ckk, nb > 1 ? dyc : dyb, (int)ld, 0.0f, col,
-                    (int)ld);
+        gemm_tn(g->ckk, ld, g->kg, w + gr * g->kg * g->ckk, g->ckk, nb > 1 ? dyc : dyb, ld, col, ld,
+                g->piece);
         col2im(col, ximg, nb, g, taps, dx + b0 * ximg + gr * g->cg * g->h * g->w);
     }
 }
@@ -391,9 +484,8 @@ static void filter_chunk(const struct cgeom *g, const struct tap *taps, float *c
         if (nb > 1) {
             gather(dyb, yimg, nb, g, dyc);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->kg, (int)g->ckk, (int)ld, 1.0f,
-                    nb > 1 ? dyc : dyb, (int)ld, col, (int)ld, first ? 0.0f : 1.0f,
-                    sum + gr * g->kg * g->ckk, (int)g->ckk);
+        gemm_nt(g->kg, g->ckk, ld, nb > 1 ? dyc : dyb, ld, col, ld, sum + gr * g->kg * g->ckk,
+                g->ckk, first, g->piece);
     }
 }
 

@@ -46,6 +46,14 @@ struct kiln__cpu_fast {
 #define KILN__CPU_PAR_MACS    ((int64_t)1 << 22)
 #define KILN__CPU_MAX_THREADS 16
 
+/* Elementwise and per-channel loops (ReLU, additions, pooling, batch normalization) run
+ * on OpenMP threads above this many elements: a ResNet activation at batch 64 (802,816)
+ * is half a millisecond of memory traffic on one core, worth waking a thread for, while
+ * LeNet's (at most 301,056) stay on the calling thread, as does everything beside an
+ * OpenBLAS-threaded product (the MLP's), whose threads the waiting ones would compete
+ * with. The references keep KILN__PAR_MIN. */
+#define KILN__CPU_PAR_ELEMS ((int64_t)1 << 19)
+
 /* omp_get_max_threads() capped at KILN__CPU_MAX_THREADS (1 without OpenMP). */
 int kiln__cpu_max_threads(void);
 

@@ -6,8 +6,8 @@
  * REDUCE_SUM, whose double-precision sums run in another order); what differs is the
  * loop structure: no per-element index arithmetic or bounds tests, no branch on the
  * data, and loops the compiler vectorizes (`omp simd`, honoured at -O2 with -fopenmp or
- * -fopenmp-simd). Like the references, the loops run on the calling thread below
- * KILN__PAR_MIN elements (OpenMP's waiting threads would compete with OpenBLAS's).
+ * -fopenmp-simd). The loops run on the calling thread below KILN__CPU_PAR_ELEMS
+ * elements (cpu_impl.h), on OpenMP threads above.
  */
 #include <math.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 
 /* ==== ReLU ==== */
 
-/* Elements per work item of the elementwise loops: the threads (above KILN__PAR_MIN) take
+/* Elements per work item of the elementwise loops: the threads (above KILN__CPU_PAR_ELEMS) take
  * whole blocks, and each block is one vectorized loop. */
 #define BLOCK ((int64_t)1 << 14)
 
@@ -45,7 +45,7 @@ static kiln_status fast_relu(struct kiln_context *ctx, const struct kiln__op_arg
     const float *x = a->in[0];
     float *y = a->out;
     int64_t n = a->node->n_elems, n_blocks = (n + BLOCK - 1) / BLOCK;
-#pragma omp parallel for if (n > KILN__PAR_MIN)
+#pragma omp parallel for if (n > KILN__CPU_PAR_ELEMS)
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t i = b * BLOCK;
         relu_block(x + i, y + i, n - i < BLOCK ? n - i : BLOCK);
@@ -59,7 +59,7 @@ static kiln_status fast_relu_bwd(struct kiln_context *ctx, const struct kiln__op
     const float *x = a->in[0], *dy = a->in[1];
     float *dx = a->out;
     int64_t n = a->node->n_elems, n_blocks = (n + BLOCK - 1) / BLOCK;
-#pragma omp parallel for if (n > KILN__PAR_MIN)
+#pragma omp parallel for if (n > KILN__CPU_PAR_ELEMS)
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t i = b * BLOCK;
         relu_bwd_block(x + i, dy + i, dx + i, n - i < BLOCK ? n - i : BLOCK);
@@ -143,7 +143,7 @@ static kiln_status fast_add(struct kiln_context *ctx, const struct kiln__op_args
     const float *pa = a->in[0], *pb = a->in[1];
     float *y = a->out;
     int64_t rows = m.d[0] * m.d[1] * m.d[2];
-#pragma omp parallel for if (a->node->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (a->node->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r / (m.d[1] * m.d[2]), i1 = (r / m.d[2]) % m.d[1], i2 = r % m.d[2];
         add_run(pa + i0 * m.sa[0] + i1 * m.sa[1] + i2 * m.sa[2], m.sa[3],
@@ -197,7 +197,7 @@ static kiln_status fast_reduce(struct kiln_context *ctx, const struct kiln__op_a
     const float *x = a->in[0];
     float *y = a->out;
     if (s.inner > 1 || s.outer == 1) {
-#pragma omp parallel for if (a->node->src[0]->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (a->node->src[0]->n_elems > KILN__CPU_PAR_ELEMS)
         for (int64_t k = 0; k < s.kept; k++) {
             double acc = 0.0;
             for (int64_t o = 0; o < s.outer; o++) {
@@ -254,7 +254,7 @@ static kiln_status fast_maxpool(struct kiln_context *ctx, const struct kiln__op_
     int64_t planes = xd[0] * xd[1], w = xd[3], oh = yd[2], ow = yd[3];
     const float *x = a->in[0];
     float *y = a->out;
-#pragma omp parallel for if (a->node->src[0]->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (a->node->src[0]->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t pl = 0; pl < planes; pl++) {
         for (int64_t r = 0; r < oh; r++) {
             const float *x0 = x + pl * xd[2] * w + 2 * r * w, *x1 = x0 + w;
@@ -280,7 +280,7 @@ static kiln_status fast_maxpool_bwd(struct kiln_context *ctx, const struct kiln_
     int64_t planes = xd[0] * xd[1], h = xd[2], w = xd[3], oh = yd[2], ow = yd[3];
     const float *x = a->in[0], *dy = a->in[1];
     float *dx = a->out;
-#pragma omp parallel for if (a->node->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (a->node->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dp = dx + pl * h * w;
         for (int64_t r = 0; r < oh; r++) {

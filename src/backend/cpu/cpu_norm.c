@@ -7,7 +7,7 @@
  * references' values bitwise (the same expressions, evaluated in the same order); the
  * per-channel sums accumulate in double, as the references do, in another order
  * (within the ops' reduction tolerance). Loops run on the calling thread below
- * KILN__PAR_MIN elements, threads over channels above it.
+ * KILN__CPU_PAR_ELEMS elements (cpu_impl.h), threads over channels or planes above it.
  */
 #include <math.h>
 #include <string.h>
@@ -55,7 +55,7 @@ static kiln_status fast_bn_stats(struct kiln_context *ctx, const struct kiln__op
         return KILN_OK;
     }
     double m = (double)(g.n * g.s);
-#pragma omp parallel for if (n->src[0]->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (n->src[0]->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t c = 0; c < g.c; c++) {
         double sum = 0.0, sq = 0.0;
         for (int64_t b = 0; b < g.n; b++) {
@@ -87,7 +87,7 @@ static kiln_status fast_bn_stats_bwd(struct kiln_context *ctx, const struct kiln
     float *dx = a->out;
     float inv_m = (float)(1.0 / (double)(g.n * g.s));
     int64_t planes = g.n * g.c;
-#pragma omp parallel for if (n->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (n->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t pl = 0; pl < planes; pl++) {
         int64_t c = pl % g.c;
         float dm = ds[c], dv2 = 2.0f * ds[g.c + c], mean = st[c];
@@ -113,7 +113,7 @@ static kiln_status fast_bn_apply(struct kiln_context *ctx, const struct kiln__op
     float *y = a->out;
     int64_t planes = g.n * g.c;
     bool apply = n->op == KILN_OP_BN_APPLY;
-#pragma omp parallel for if (n->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (n->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t pl = 0; pl < planes; pl++) {
         int64_t c = pl % g.c;
         float r = 1.0f / sqrtf(st[g.c + c] + p->eps), mean = st[c], gc = gm[c];
@@ -145,7 +145,7 @@ static kiln_status fast_bn_apply_bwd_params(struct kiln_context *ctx, const stru
     plane_of(&n->src[0]->shape, &g);
     const float *x = a->in[0], *st = a->in[1], *gm = a->in[2], *dy = a->in[3];
     float *o = a->out;
-#pragma omp parallel for if (n->src[0]->n_elems > KILN__PAR_MIN)
+#pragma omp parallel for if (n->src[0]->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t c = 0; c < g.c; c++) {
         double s1 = 0.0, s2 = 0.0, mean = st[c];
         for (int64_t b = 0; b < g.n; b++) {

@@ -3,8 +3,11 @@
  * tests momentum, the first step and Nesterov for every element, which keeps the
  * compiler from vectorizing its loop; here those choices are made once per node and
  * each case is one vectorized loop over the same expressions, so the updated weights
- * and velocities are the reference's bit for bit.
+ * and velocities are the reference's bit for bit. A clear_grad update zeroes the gradient
+ * after the loop.
  */
+#include <string.h>
+
 #include "../../context_impl.h"
 #include "cpu_impl.h"
 
@@ -61,13 +64,15 @@ static kiln_status fast_sgd(struct kiln_context *ctx, const struct kiln__op_args
 {
     (void)ctx;
     const struct kiln__p_sgd *p = kiln__params(a->node);
-    float *w = a->in[0], *v = a->in[2];
-    const float *gr = a->in[1];
+    float *w = a->in[0], *v = a->in[2], *gr = a->in[1];
     int64_t n = a->node->src[0]->n_elems;
     if (p->momentum != 0.0f) {
         sgd_momentum(w, gr, v, n, p);
     } else {
         sgd_plain(w, gr, n, p->lr, p->weight_decay);
+    }
+    if (p->clear_grad) {
+        memset(gr, 0, (size_t)n * sizeof(float));
     }
     return KILN_OK;
 }

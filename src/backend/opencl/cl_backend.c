@@ -138,6 +138,8 @@ static kiln_status query_device(struct kiln_backend *be, struct kiln__cl *cl)
     cl_device_type type = 0;
     KILN_CL_CHECK(clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof(type), &type, NULL));
     cl->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    KILN_CL_CHECK(clGetDeviceInfo(cl->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(cl->n_cu),
+                                  &cl->n_cu, NULL));
     /* Sub-allocated tensors start at offsets that are valid buffer origins. */
     be->alignment = align_bits / 8 > 256 ? align_bits / 8 : 256;
     be->view_alignment = 4; /* kernels and CLBlast take element offsets */
@@ -613,4 +615,6 @@ const struct kiln_backend_ops kiln__cl_backend = {
     .set_profiling = kiln__cl_set_profiling,
     .kernels = kiln__cl_kernels,
     .generic = &kiln__cl_generic,
+    /* Small products run on kiln's own kernel with the bias or ReLU mask inside. */
+    .fuse_matmul = true,
 };

@@ -1,5 +1,8 @@
 /*
- * cl_gemm.c - the opencl backend's matrix products through CLBlast's C API (row-major,
+ * cl_gemm.c - the opencl backend's matrix products: small ones (up to 16M multiply-adds
+ * by default; KILN_CL_GEMM=own or clblast chooses for all) on kiln's own kernel
+ * (opencl/gemm.cl), which also runs the fused MATMUL_BIAS and MATMUL_RELU_BWD as one
+ * launch, and the others through CLBlast's C API (row-major,
  * with element offsets into the pooled buffers, on the backend's queue): CLBlastSgemm
  * for one matrix, CLBlastSgemmStridedBatched when the batch merges into one dim (each
  * operand one stride, 0 where broadcast), CLBlastSgemmBatched with an offset per entry
@@ -104,9 +107,76 @@ done:
 }
 #endif
 
-bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+/* ==== kiln's own kernel for small products (opencl/gemm.cl) ==== */
+
+/* Products of at most this many multiply-adds (all batch entries) run on gemm_small by
+ * default: LeNet's at batch 64 to 256 (the largest, fc1's at batch 256, is 12.3M). Its
+ * launch carries the fused ops' bias, ReLU or ReLU mask, where CLBlast needs a second. */
+#define OWN_MAX_MACS ((int64_t)1 << 24)
+#define OWN_ROWS     4 /* rows of C per work-item (opencl/gemm.cl's ROWS) */
+
+bool kiln__cl_gemm_own(const struct kiln_backend *be, const struct kiln_tensor *n)
 {
     (void)be;
+    const char *env = getenv("KILN_CL_GEMM");
+    bool own = env != NULL && strcmp(env, "own") == 0;
+    if (env != NULL && strcmp(env, "clblast") == 0) {
+        return false;
+    }
+    struct kiln__mm mm;
+    kiln__matmul_dims(n, &mm);
+    const int64_t lim = (int64_t)1 << 31;
+    /* One batch stride per operand (the batch dims merge into one) and every index of a
+     * matrix in a uint. */
+    bool fits = mm.nb <= 1 && mm.m < lim && mm.n < lim && mm.k < lim && n->src[0]->n_elems < lim &&
+                n->src[1]->n_elems < lim && n->n_elems < lim;
+#ifndef KILN_HAVE_CLBLAST
+    own = true;
+#endif
+    return fits && (own || mm.m * mm.n * mm.k * mm.batch <= OWN_MAX_MACS);
+}
+
+kiln_status kiln__cl_gemm_small(struct kiln_backend *be, const struct kiln_tensor *n, int mode)
+{
+    const struct kiln__p_matmul *p = kiln__params(n);
+    struct kiln__mm mm;
+    kiln__matmul_dims(n, &mm);
+    if (n->n_elems == 0) {
+        return KILN_OK;
+    }
+    cl_mem ma, mb, mc, me;
+    cl_ulong oa, ob, oc, oe = 0;
+    kiln__cl_tensor(n->src[0], &ma, &oa);
+    kiln__cl_tensor(n->src[1], &mb, &ob);
+    kiln__cl_tensor(n, &mc, &oc);
+    me = mc;
+    if (mode != 0) {
+        kiln__cl_tensor(n->src[2], &me, &oe);
+    }
+    cl_uint m = (cl_uint)mm.m, nn = (cl_uint)mm.n, k = (cl_uint)mm.k;
+    /* A is [m, k] (trans_a: [k, m]), B [k, n] (trans_b: [n, k]), row-major. */
+    cl_uint sam = p->trans_a ? 1 : k, sak = p->trans_a ? m : 1;
+    cl_uint sbk = p->trans_b ? 1 : nn, sbn = p->trans_b ? k : 1;
+    cl_ulong bsa = mm.nb == 1 ? (cl_ulong)mm.sa[0] : 0, bsb = mm.nb == 1 ? (cl_ulong)mm.sb[0] : 0;
+    cl_uint row_blocks = (m + OWN_ROWS - 1) / OWN_ROWS;
+    cl_ulong items = (cl_ulong)row_blocks * nn * (cl_ulong)mm.batch;
+    cl_int md = mode;
+    struct kiln__cl_arg a[] = {
+        KILN__CL_ARG(ma),  KILN__CL_ARG(oa),         KILN__CL_ARG(mb),    KILN__CL_ARG(ob),
+        KILN__CL_ARG(mc),  KILN__CL_ARG(oc),         KILN__CL_ARG(me),    KILN__CL_ARG(oe),
+        KILN__CL_ARG(m),   KILN__CL_ARG(nn),         KILN__CL_ARG(k),     KILN__CL_ARG(sam),
+        KILN__CL_ARG(sak), KILN__CL_ARG(sbk),        KILN__CL_ARG(sbn),   KILN__CL_ARG(bsa),
+        KILN__CL_ARG(bsb), KILN__CL_ARG(row_blocks), KILN__CL_ARG(items), KILN__CL_ARG(md)};
+    return kiln__cl_launch(be, KILN__CL_GEMM, "gemm_small", (size_t)items, 0, KILN__CL_N(a), a);
+}
+
+/* ==== MATMUL through CLBlast ==== */
+
+bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    if (kiln__cl_gemm_own(be, n)) {
+        return true;
+    }
 #ifdef KILN_HAVE_CLBLAST
     /* CLBlast 1.5.3 passes sizes and offsets to kernels as int. */
     const int64_t lim = (int64_t)1 << 31;
@@ -116,14 +186,18 @@ bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_t
     }
     return true;
 #else
-    (void)n;
-    KILN_FAIL(KILN_E_UNSUPPORTED, "kiln was built without CLBlast, which matrix products need");
+    KILN_FAIL(KILN_E_UNSUPPORTED,
+              "kiln was built without CLBlast, which matrix products kiln's own kernel cannot "
+              "take need");
     return false;
 #endif
 }
 
 kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n)
 {
+    if (n->op == KILN_OP_MATMUL && kiln__cl_gemm_own(be, n)) {
+        return kiln__cl_gemm_small(be, n, 0);
+    }
 #ifdef KILN_HAVE_CLBLAST
     struct kiln__cl *cl = kiln__cl_of(be);
     const struct kiln__p_matmul *p = kiln__params(n);

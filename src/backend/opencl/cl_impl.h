@@ -50,6 +50,7 @@ enum kiln__cl_prog {
     KILN__CL_INDEX,
     KILN__CL_LAYERNORM,
     KILN__CL_CONVROW,
+    KILN__CL_GEMM,
     KILN__CL_N_PROGS
 };
 
@@ -98,10 +99,11 @@ struct kiln__cl {
     cl_ulong max_alloc, global_mem, local_mem;
     size_t max_wg;
     int fp16;
-    int is_cpu;  /* CL_DEVICE_TYPE_CPU: kernels may prefer contiguous spans per work-item */
-    int pending; /* kernels enqueued since the last flush */
-    bool lost;   /* queued work failed to run (CL_OUT_OF_RESOURCES from a flush, finish or
-                    blocking read): the device is treated as lost, nothing more runs */
+    int is_cpu;   /* CL_DEVICE_TYPE_CPU: kernels may prefer contiguous spans per work-item */
+    cl_uint n_cu; /* CL_DEVICE_MAX_COMPUTE_UNITS */
+    int pending;  /* kernels enqueued since the last flush */
+    bool lost;    /* queued work failed to run (CL_OUT_OF_RESOURCES from a flush, finish or
+                     blocking read): the device is treated as lost, nothing more runs */
     cl_program progs[KILN__CL_N_PROGS];
     bool cache_warned; /* an unwritable cache was reported once */
     struct kiln__cl_kernel_entry kernels[KILN__CL_MAX_KERNELS];
@@ -232,8 +234,14 @@ kiln_status kiln__cl_dropout(struct kiln_backend *be, const struct kiln_tensor *
 kiln_status kiln__cl_bn(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_lrn(struct kiln_backend *be, const struct kiln_tensor *n);
 
-/* cl_gemm.c: matrix products through CLBlast. */
+/* cl_gemm.c: matrix products on kiln's own kernel (small ones) or through CLBlast. */
 kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n);
+/* Whether the product of node n (MATMUL, MATMUL_BIAS or MATMUL_RELU_BWD) runs on kiln's
+ * own kernel: small enough (or KILN_CL_GEMM=own, or no CLBlast) and laid out for it. */
+bool kiln__cl_gemm_own(const struct kiln_backend *be, const struct kiln_tensor *n);
+/* Runs node n's product on kiln's own kernel with epilogue mode: 0 none, 1 the bias
+ * src[2] along the last dim, 2 that and ReLU, 3 the ReLU mask src[2] (y > 0 keeps). */
+kiln_status kiln__cl_gemm_small(struct kiln_backend *be, const struct kiln_tensor *n, int mode);
 bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
 /* CONV2D through CLBlastSconvgemm, where it fits and was measured faster (cl_gemm.c). */
 bool kiln__cl_conv_uses_convgemm(const struct kiln_tensor *n);

@@ -83,13 +83,17 @@ static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *
                            a);
 }
 
-/* ==== MATMUL_BIAS, MATMUL_RELU_BWD: two launches (the planner does not fuse here) ==== */
+/* ==== MATMUL_BIAS, MATMUL_RELU_BWD ==== */
 
-/* CLBlast's product, then the add (or add_relu) kernel in place with the bias as a row
+/* One launch of kiln's own product with the bias (and ReLU) for small products; else
+ * CLBlast's product, then the add (or add_relu) kernel in place with the bias as a row
  * broadcast along the output's rows. */
 static kiln_status cl_matmul_bias(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_matmul_bias *p = kiln__params(n);
+    if (kiln__cl_gemm_own(be, n)) {
+        return kiln__cl_gemm_small(be, n, p->relu ? 2 : 1);
+    }
     KILN_TRY(kiln__cl_matmul(be, n));
     if (n->n_elems == 0) {
         return KILN_OK;
@@ -109,9 +113,13 @@ static kiln_status cl_matmul_bias(struct kiln_backend *be, const struct kiln_ten
                            KILN__CL_N(a), a);
 }
 
-/* CLBlast's product, then the relu_bwd kernel in place: out = y > 0 ? out : 0. */
+/* Kiln's own product with the mask (small products), or CLBlast's product, then the
+ * relu_bwd kernel in place: out = y > 0 ? out : 0. */
 static kiln_status cl_matmul_relu_bwd(struct kiln_backend *be, const struct kiln_tensor *n)
 {
+    if (kiln__cl_gemm_own(be, n)) {
+        return kiln__cl_gemm_small(be, n, 3);
+    }
     KILN_TRY(kiln__cl_matmul(be, n));
     if (n->n_elems == 0) {
         return KILN_OK;
@@ -252,12 +260,12 @@ static kiln_status cl_sgd(struct kiln_backend *be, const struct kiln_tensor *n)
     kiln__cl_tensor(n->src[1], &mg, &og);
     kiln__cl_tensor(n->src[2], &mv, &ov);
     cl_float lr = p->lr, mom = p->momentum, damp = p->dampening, wd = p->weight_decay;
-    cl_int nest = p->nesterov != 0, first = p->step <= 1;
-    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),    KILN__CL_ARG(ow), KILN__CL_ARG(mg),
-                               KILN__CL_ARG(og),    KILN__CL_ARG(mv), KILN__CL_ARG(ov),
-                               KILN__CL_ARG(count), KILN__CL_ARG(lr), KILN__CL_ARG(mom),
-                               KILN__CL_ARG(damp),  KILN__CL_ARG(wd), KILN__CL_ARG(nest),
-                               KILN__CL_ARG(first)};
+    cl_int nest = p->nesterov != 0, first = p->step <= 1, clear = p->clear_grad != 0;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),    KILN__CL_ARG(ow),   KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),    KILN__CL_ARG(mv),   KILN__CL_ARG(ov),
+                               KILN__CL_ARG(count), KILN__CL_ARG(lr),   KILN__CL_ARG(mom),
+                               KILN__CL_ARG(damp),  KILN__CL_ARG(wd),   KILN__CL_ARG(nest),
+                               KILN__CL_ARG(first), KILN__CL_ARG(clear)};
     return kiln__cl_launch(be, KILN__CL_OPTIM, "sgd_update", (size_t)count, 0, KILN__CL_N(a), a);
 }
 
@@ -272,13 +280,13 @@ static kiln_status cl_adam(struct kiln_backend *be, const struct kiln_tensor *n)
     kiln__cl_tensor(n->src[3], &mv, &ov);
     cl_float lr = p->lr, b1 = p->beta1, b2 = p->beta2, eps = p->eps, wd = p->weight_decay;
     cl_float bc1 = p->bc1, bc2 = p->bc2;
-    cl_int dec = p->decoupled != 0;
-    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),  KILN__CL_ARG(ow), KILN__CL_ARG(mg),
-                               KILN__CL_ARG(og),  KILN__CL_ARG(mm), KILN__CL_ARG(om),
-                               KILN__CL_ARG(mv),  KILN__CL_ARG(ov), KILN__CL_ARG(count),
-                               KILN__CL_ARG(lr),  KILN__CL_ARG(b1), KILN__CL_ARG(b2),
-                               KILN__CL_ARG(eps), KILN__CL_ARG(wd), KILN__CL_ARG(dec),
-                               KILN__CL_ARG(bc1), KILN__CL_ARG(bc2)};
+    cl_int dec = p->decoupled != 0, clear = p->clear_grad != 0;
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(mw),  KILN__CL_ARG(ow),  KILN__CL_ARG(mg),
+                               KILN__CL_ARG(og),  KILN__CL_ARG(mm),  KILN__CL_ARG(om),
+                               KILN__CL_ARG(mv),  KILN__CL_ARG(ov),  KILN__CL_ARG(count),
+                               KILN__CL_ARG(lr),  KILN__CL_ARG(b1),  KILN__CL_ARG(b2),
+                               KILN__CL_ARG(eps), KILN__CL_ARG(wd),  KILN__CL_ARG(dec),
+                               KILN__CL_ARG(bc1), KILN__CL_ARG(bc2), KILN__CL_ARG(clear)};
     return kiln__cl_launch(be, KILN__CL_OPTIM, "adam_update", (size_t)count, 0, KILN__CL_N(a), a);
 }
 
@@ -429,6 +437,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_MSE_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_SOFTMAX_XENT] = {kiln__cl_loss, NULL},
     [KILN_OP_SOFTMAX_XENT_BWD] = {kiln__cl_loss_bwd, NULL},
+    [KILN_OP_SOFTMAX_XENT_FUSED] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_BCE_LOGITS] = {kiln__cl_loss, NULL},
     [KILN_OP_BCE_LOGITS_BWD] = {kiln__cl_loss_bwd, NULL},
     [KILN_OP_HINGE] = {kiln__cl_loss, NULL},

@@ -20,6 +20,7 @@
 #include "common_cl.h"
 #include "conv_cl.h"
 #include "convrow_cl.h"
+#include "gemm_cl.h"
 #include "index_cl.h"
 #include "layernorm_cl.h"
 #include "layout_cl.h"
@@ -55,7 +56,7 @@ static const struct {
     [KILN__CL_CONV] = SRC(conv),       [KILN__CL_RANDOM] = SRC(random),
     [KILN__CL_NORM] = SRC(norm),       [KILN__CL_INDEX] = SRC(index),
     [KILN__CL_RNN] = SRC(rnn),         [KILN__CL_LAYERNORM] = SRC(layernorm),
-    [KILN__CL_CONVROW] = SRC(convrow),
+    [KILN__CL_CONVROW] = SRC(convrow), [KILN__CL_GEMM] = SRC(gemm),
 };
 
 /* ==== Sources ==== */

@@ -81,9 +81,12 @@ kiln_status kiln__cl_reduce_sum(struct kiln_backend *be, const struct kiln_tenso
             }
         }
     }
-    /* Few outputs over many elements: split each sum in parts, then add the parts. */
+    /* Fewer outputs than the device has compute units, over many elements: split each
+     * sum in parts, then add the parts (a second launch). With as many outputs as units
+     * (a convolution's bias gradient on a CPU device) one work-group per sum keeps the
+     * device busy. */
     cl_ulong parts = 1;
-    if (n_red >= 16384 && n_out < 64) {
+    if (n_red >= 16384 && n_out < 64 && n_out < (cl_ulong)kiln__cl_of(be)->n_cu) {
         parts = n_red / 4096 < 256 ? n_red / 4096 : 256;
     }
     cl_mem mx, my, part;
@@ -244,6 +247,17 @@ kiln_status kiln__cl_loss_bwd(struct kiln_backend *be, const struct kiln_tensor 
     }
     int64_t rows = x->shape.dims[0], cols = x->shape.dims[1];
     cl_ulong c = (cl_ulong)cols;
+    if (n->op == KILN_OP_SOFTMAX_XENT_FUSED) {
+        /* One work-group for the gradient and the loss. */
+        cl_ulong r = (cl_ulong)rows;
+        size_t local;
+        KILN_TRY(group_size(be, KILN__CL_LOSS, "xent_fused", r, &local));
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox), KILN__CL_ARG(mt),
+                                   KILN__CL_ARG(ot), KILN__CL_ARG(mg), KILN__CL_ARG(og),
+                                   KILN__CL_ARG(md), KILN__CL_ARG(od), KILN__CL_ARG(r),
+                                   KILN__CL_ARG(c)};
+        return kiln__cl_launch(be, KILN__CL_LOSS, "xent_fused", local, local, KILN__CL_N(a), a);
+    }
     bool xent = n->op == KILN_OP_SOFTMAX_XENT_BWD;
     const char *name = xent ? "xent_bwd" : "hinge_bwd";
     cl_float div = xent ? (float)rows : (float)((double)rows * (double)cols);

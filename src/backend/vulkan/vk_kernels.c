@@ -46,13 +46,14 @@ struct pc_matmul { /* matmul.comp */
 struct pc_sgd { /* optim.comp, OP_SGD */
     uint32_t n;
     float lr, momentum, dampening, weight_decay;
-    int32_t nesterov, step;
+    int32_t nesterov, step, clear_grad;
 };
 struct pc_adam { /* optim.comp, OP_ADAM */
     uint32_t n;
     float lr, beta1, beta2, eps, weight_decay;
     int32_t decoupled;
     float bc1, bc2;
+    int32_t clear_grad;
 };
 struct pc_rms_ada { /* optim.comp, OP_RMSPROP_UPDATE and OP_ADAGRAD_UPDATE */
     uint32_t n;
@@ -444,6 +445,7 @@ static kiln_status vk_loss(struct kiln_backend *be, const struct kiln_tensor *n)
         [KILN_OP_MSE_BWD] = KILN__VK_SH_MSE_BWD,
         [KILN_OP_SOFTMAX_XENT] = KILN__VK_SH_SOFTMAX_XENT,
         [KILN_OP_SOFTMAX_XENT_BWD] = KILN__VK_SH_SOFTMAX_XENT_BWD,
+        [KILN_OP_SOFTMAX_XENT_FUSED] = KILN__VK_SH_SOFTMAX_XENT_FUSED,
         [KILN_OP_BCE_LOGITS] = KILN__VK_SH_BCE_LOGITS,
         [KILN_OP_BCE_LOGITS_BWD] = KILN__VK_SH_BCE_LOGITS_BWD,
         [KILN_OP_HINGE] = KILN__VK_SH_HINGE,
@@ -452,7 +454,8 @@ static kiln_status vk_loss(struct kiln_backend *be, const struct kiln_tensor *n)
     struct kiln__vk *vk = vk_of(be);
     const struct kiln_tensor *x = n->src[0];
     bool labels = n->src[1]->dtype == KILN_DTYPE_I32;
-    bool bwd = n->n_src == 3;
+    /* The fused loss and gradient is one workgroup, as the forward losses. */
+    bool bwd = n->n_src == 3 && n->op != KILN_OP_SOFTMAX_XENT_FUSED;
     struct pc_loss pc = {0, 0, 1.0f};
     int64_t rows = labels ? x->shape.dims[0] : x->n_elems;
     int64_t cols = labels ? x->shape.dims[1] : 1;
@@ -490,7 +493,7 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     if (n->op == KILN_OP_SGD_UPDATE) {
         const struct kiln__p_sgd *p = kiln__params(n);
         struct pc_sgd pc = {(uint32_t)count, p->lr,       p->momentum, p->dampening,
-                            p->weight_decay, p->nesterov, p->step};
+                            p->weight_decay, p->nesterov, p->step,     p->clear_grad};
         return kiln__vk_dispatch(vk, KILN__VK_SH_SGD_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
     }
     if (n->op == KILN_OP_RMSPROP_UPDATE) {
@@ -505,7 +508,7 @@ static kiln_status vk_optim(struct kiln_backend *be, const struct kiln_tensor *n
     }
     const struct kiln__p_adam *p = kiln__params(n);
     struct pc_adam pc = {(uint32_t)count, p->lr,        p->beta1, p->beta2, p->eps,
-                         p->weight_decay, p->decoupled, p->bc1,   p->bc2};
+                         p->weight_decay, p->decoupled, p->bc1,   p->bc2,   p->clear_grad};
     return kiln__vk_dispatch(vk, KILN__VK_SH_ADAM_UPDATE, nb, b, &pc, sizeof(pc), g, 1, 1);
 }
 
@@ -604,6 +607,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_MSE_BWD] = K(vk_loss),
     [KILN_OP_SOFTMAX_XENT] = K(vk_loss),
     [KILN_OP_SOFTMAX_XENT_BWD] = K(vk_loss),
+    [KILN_OP_SOFTMAX_XENT_FUSED] = K(vk_loss),
     [KILN_OP_BCE_LOGITS] = K(vk_loss),
     [KILN_OP_BCE_LOGITS_BWD] = K(vk_loss),
     [KILN_OP_HINGE] = K(vk_loss),
