@@ -94,7 +94,7 @@ static bool v_validation(const char *v)
 
 static bool v_conv(const char *v)
 {
-    static const char *const ok[] = {"gemm", "direct", "reduce", "blocked", NULL};
+    static const char *const ok[] = {"gemm", "direct", "reduce", "blocked", "row", NULL};
     return is_one_of(v, ok);
 }
 
@@ -163,7 +163,7 @@ static const struct {
     {"KILN_VK_FORCE_STAGING", "0 or 1", v_flag},
     {"KILN_VK_FORCE_NONCOHERENT", "0 or 1", v_flag},
     {"KILN_VK_MATMUL_TILE", "BM,BN,BK,TM,TN (five positive integers)", v_tile},
-    {"KILN_VK_CONV", "gemm, direct, reduce or blocked", v_conv},
+    {"KILN_VK_CONV", "gemm, direct, reduce, blocked or row", v_conv},
     {"KILN_VK_CONV_TILE", "BM,BN,BK,TM,TN (five positive integers)", v_tile},
     {"KILN_VK_CONV_TILE_S", "BM,BN,BK,TM,TN (five positive integers)", v_tile},
     {"KILN_VK_CONV_TILE_F", "BM,BN,BK,TM,TN (five positive integers)", v_tile},

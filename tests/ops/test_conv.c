@@ -83,6 +83,18 @@ static const struct oh_case cases[] = {
     /* More weights (4,608) than the Vulkan blocked shader stages in shared memory. */
     CV("32 channels in, 16 out, pad 1", OH_S4(1, 32, 5, 6), OH_S4(16, 32, 3, 3), 1, 1, 1, 1, 1, 1,
        1),
+    /* Vulkan's row-blocked shaders (shaders/convrow.comp, stride 1, kernel width 3 or 5):
+     * a last block of channels or pixels that is partly outside, kernel rows in two
+     * blocks, padding wider than the kernel. */
+    CV("17 outputs, 7x5 kernel, pad (3, 1)", OH_S4(2, 3, 11, 13), OH_S4(17, 3, 7, 5), 1, 1, 3, 1, 1,
+       1, 1),
+    CV("pad 3 around 3x3, 2 groups", OH_S4(1, 4, 4, 5), OH_S4(6, 2, 3, 3), 1, 1, 3, 3, 1, 1, 2),
+    BD("9 input channels, 3x3, pad 2", OH_S4(2, 5, 9, 13), OH_S4(5, 9, 3, 3), 1, 1, 2, 2, 1, 1, 1,
+       7, 11),
+    BF("10 outputs, 7x5 kernel, pad (3, 2)", OH_S4(2, 3, 9, 10), OH_S4(2, 10, 9, 10), 1, 1, 3, 2, 1,
+       1, 1, 7, 5),
+    BF("pad 3 around 3x3, 2 groups", OH_S4(1, 4, 4, 5), OH_S4(1, 6, 8, 9), 1, 1, 3, 3, 1, 1, 2, 3,
+       3),
     /* Stride 1 runs on the OpenCL row kernels (opencl/convrow.cl): 13 filters per group
      * (a block of 8 and a part-filled one), rows of 20 outputs (two vectors of 8 and a
      * part-filled one), a 3x4 kernel (three blocks of 4 taps, the last part-filled). */

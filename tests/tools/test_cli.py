@@ -165,7 +165,7 @@ def group_help(kiln, out, examples):
 def group_env(kiln, out, _):
     def refused_before_work():
         for var, val, words in (("KILN_CHECK", "yes", "0, 1"), ("KILN_LOG", "loud", "debug"),
-                                ("KILN_VK_CONV", "fast", "gemm, direct, reduce or blocked"),
+                                ("KILN_VK_CONV", "fast", "gemm, direct, reduce, blocked or row"),
                                 ("KILN_BACKEND", "cuda", "available backends"),
                                 ("KILN_VK_CONV_TILE", "1,2,3", "BM,BN,BK,TM,TN")):
             # --data points nowhere: the configuration error must come first

@@ -1,6 +1,8 @@
 /*
- * vk_kernels_cnn.c - the Vulkan kernels of the conv-net ops: direct convolution and
- * its two gradients (shaders/conv.comp), max and average pooling and nearest
+ * vk_kernels_cnn.c - the Vulkan kernels of the conv-net ops: convolution and its two
+ * gradients (the direct shaders of shaders/conv.comp, the implicit GEMM of
+ * convgemm.comp, the register-blocked shaders of convblk.comp and convrow.comp, and
+ * the choice among them), max and average pooling and nearest
  * upsampling with their _BWD (shaders/pool.comp), concat, slice and pad
  * (shaders/layout.comp), dropout (shaders/random.comp, the reference's Philox mask
  * bit for bit), batch norm and local response norm (shaders/norm.comp). Push-constant
@@ -70,9 +72,13 @@ struct conv_plan {
     uint32_t gx, gy, splits;
 };
 
-/* KILN_VK_CONV=direct|gemm|reduce forces one implementation (tests, bench/conv; reduce
- * applies to filter gradients, whose other ways are then the default ones). By default
- * the GEMM runs when its M (output channels per group, or input channels per group for
+/* KILN_VK_CONV=direct|gemm|reduce|blocked|row forces one implementation (tests,
+ * bench/conv; reduce applies to filter gradients, whose other ways are then the default
+ * ones; row to stride 1 and kernel widths 3 and 5, the other nodes going the default
+ * way). On CPU devices (lavapipe), where every load is a scalar load per invocation of
+ * a SIMD batch, the row-blocked shaders of convrow.comp run every node they fit, since
+ * they need the fewest loads per multiply-add (bench/conv/README.md). Otherwise the GEMM
+ * runs when its M (output channels per group, or input channels per group for
  * the data gradient) is at least 4 and, for the filter gradient, its N (input channels
  * per group times the kernel size) at least 32, where its tiles are not mostly empty
  * (bench/conv/README.md); a filter gradient that does not run as a GEMM runs as the
@@ -86,6 +92,7 @@ static int conv_mode(void)
            : strcmp(e, "gemm") == 0    ? 2
            : strcmp(e, "reduce") == 0  ? 3
            : strcmp(e, "blocked") == 0 ? 4
+           : strcmp(e, "row") == 0     ? 5
                                        : 0;
 }
 
@@ -125,6 +132,68 @@ static void blk_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, str
     d->n = (uint32_t)(per * d->splits);
     cp->splits = d->splits;
     cp->sh = KILN__VK_SH_CONVBLK_FILTER;
+}
+
+#define ROW_KB 8 /* convrow.comp's KB: channels per invocation */
+#define ROW_PX 8 /* its PX: pixels of a row per invocation */
+#define ROW_PY 2 /* its PY: rows per invocation */
+#define ROW_IB 5 /* its IB: kernel rows per filter-gradient invocation */
+
+/* Whether convrow.comp has a variant for the node: stride and dilation 1, kernel width
+ * 3 or 5. */
+static bool row_fits(const struct pc_conv *d)
+{
+    return d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 && (d->kw == 3 || d->kw == 5);
+}
+
+/* The row-blocked shaders of convrow.comp: invocations, and for the filter gradient the
+ * splits of the batch's output rows (whole rows, so that the invocations of a SIMD batch
+ * walk the same rows): enough for 16 full workgroups, but few enough that writing and
+ * summing the partial sums (a store and a load each) costs at most a sixteenth of the
+ * first level's loads (on lavapipe more splits measured slower: bench/conv/README.md),
+ * and the partial sums within one binding; KILN_VK_CONV_SPLIT overrides. */
+static void row_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, struct conv_plan *cp)
+{
+    struct pc_conv *d = &cp->d;
+    uint64_t groups = (uint64_t)(d->c / d->cg);
+    bool k5 = d->kw == 5;
+    cp->blk = true;
+    cp->splits = 1;
+    if (n->op == KILN_OP_CONV2D) {
+        d->nblk = (uint32_t)((d->kg + ROW_KB - 1) / ROW_KB);
+        d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk *
+                          (uint64_t)((d->oh + ROW_PY - 1) / ROW_PY) *
+                          (uint64_t)((d->ow + ROW_PX - 1) / ROW_PX));
+        cp->sh = k5 ? KILN__VK_SH_CONVROW_FWD_K5 : KILN__VK_SH_CONVROW_FWD_K3;
+        return;
+    }
+    if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+        d->nblk = (uint32_t)((d->cg + ROW_KB - 1) / ROW_KB);
+        d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk *
+                          (uint64_t)((d->h + ROW_PY - 1) / ROW_PY) *
+                          (uint64_t)((d->w + ROW_PX - 1) / ROW_PX));
+        cp->sh = k5 ? KILN__VK_SH_CONVROW_DATA_K5 : KILN__VK_SH_CONVROW_DATA_K3;
+        return;
+    }
+    d->nblk = (uint32_t)((d->kg + ROW_KB - 1) / ROW_KB);
+    uint64_t iblk = (uint64_t)((d->kh + ROW_IB - 1) / ROW_IB);
+    uint64_t per = groups * d->nblk * (uint64_t)d->cg * iblk;
+    uint64_t rows = (uint64_t)d->nb * (uint64_t)d->oh;
+    uint64_t loads = rows * (uint64_t)d->ow * per * (ROW_KB + ROW_IB);
+    uint64_t by_cost = loads / (32u * (uint64_t)n->n_elems);
+    const char *e = getenv("KILN_VK_CONV_SPLIT");
+    uint64_t want = (16u * vk->max_wg + per - 1) / per;
+    want = want < by_cost ? want : by_cost;
+    want = e != NULL ? (uint64_t)atoll(e) : want;
+    uint64_t by_range = vk->max_range / ((VkDeviceSize)n->n_elems * 4 + 1);
+    want = want < rows ? want : rows;
+    want = want < by_range ? want : by_range;
+    want = want > 1 ? want : 1;
+    d->kchunk = (uint32_t)((rows + want - 1) / want);
+    d->splits = (uint32_t)((rows + d->kchunk - 1) / d->kchunk);
+    d->n = (uint32_t)(per * d->splits);
+    cp->splits = d->splits;
+    cp->sh = k5 ? KILN__VK_SH_CONVROW_FILTER_K5 : KILN__VK_SH_CONVROW_FILTER_K3;
 }
 
 #define REDUCE_MIN_K  4096
@@ -206,6 +275,11 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
         sh = KILN__VK_SH_CONVGEMM_FILTER, sh_s = KILN__VK_SH_CONVGEMM_FILTER_S;
     }
     int mode = conv_mode();
+    bool cpu = vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    if (row_fits(d) && (mode == 5 || (mode == 0 && cpu))) {
+        row_plan(vk, n, cp);
+        return;
+    }
     /* A data gradient of 4 to BLK_CB input channels per group fills at most one block of
      * convblk.comp but a quarter of the GEMM's smallest M tile (LeNet conv2's: about 1.8x
      * the GEMM's GFLOP/s on lavapipe). */
