@@ -7,9 +7,9 @@
  * them (their clear_grad param: no launch of its own), the others with an ACCUMULATE
  * after the updates. With gradient scaling or clipping, the scaled gradients come first
  * (the clipping coefficient computed on the device from the global norm) and every
- * optimizer clears with ACCUMULATEs, after all runs were updated. The graph is rebuilt when the
- * store gains a segment. Before each step the host writes the step-dependent params (learning rate,
- * step, Adam's bias corrections) into the update nodes.
+ * optimizer clears with ACCUMULATEs, after all runs were updated. The graph is rebuilt
+ * when the store gains a segment. Before each step the host writes the step-dependent
+ * params (learning rate, step, Adam's bias corrections) into the update nodes.
  */
 #include <math.h>
 #include <stdio.h>
