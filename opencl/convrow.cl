@@ -2,8 +2,9 @@
  * convrow.cl - convolutions of stride 1 and dilation 1 (LeNet's, ResNet's 3x3 ones) with
  * explicit vectors along an image row: each work-item computes RV consecutive output
  * columns for RB output channels, so every input vector it loads serves RB products and
- * every weight it loads RV. conv2d_row computes the forward convolution and, with the
- * weights read flipped and transposed (the strides passed in wp), the data gradient;
+ * every weight it loads RV. conv2d_row computes the forward convolution (with a bias per
+ * output channel and a ReLU after it for CONV2D_BIAS) and, with the weights read
+ * flipped and transposed (the strides passed in wp), the data gradient;
  * conv2d_bwd_filter_row computes the filter gradient over a slice of the batch (a part),
  * and conv2d_sum_parts adds the parts in part order. No local memory, no barriers: the
  * same code runs on any device; on a CPU device (PoCL) the vectors are the SIMD lanes.
@@ -72,9 +73,12 @@ static float lane_sum(floatv v)
  * w[w0 + g gs + (o - g og) so + q sq + i si + j sj] x[b, q, r + i - pad h, c + j - pad w].
  * xs = (N, input channels, input h, input w), ys = (output channels, output h, output w,
  * groups), kd = (KH, KW, pad h, pad w), wp = (gs, so, sq, si, sj, w0). Work-item (b,
- * group, block of RB channels, r, block of RV columns); n work-items. */
+ * group, block of RB channels, r, block of RV columns); n work-items. mode 1 then adds
+ * bias[ob + o] to each rounded sum, mode 2 also takes max(0, .) (0 for NaN), as
+ * src/ops/conv.c's CONV2D_BIAS reference does; mode 0 reads no bias. */
 kernel void conv2d_row(global const float *x, ulong ox, global const float *w, ulong owt,
-                       global float *y, ulong oy, ulong n, int4 xs, int4 ys, int4 kd, long8 wp)
+                       global float *y, ulong oy, ulong n, int4 xs, int4 ys, int4 kd, long8 wp,
+                       global const float *bias, ulong ob, int mode)
 {
     ulong id = get_global_id(0);
     if (id >= n) {
@@ -114,9 +118,29 @@ kernel void conv2d_row(global const float *x, ulong ox, global const float *w, u
     global float *yp = y + oy + ((b * ys.x + g * og + o0) * OH + r) * OW + c0;
     for (int t = 0; t < RB; t++) {
         if (t < on) {
-            store_row(yp + t * OH * OW, acc[t], OW - c0);
+            floatv v = acc[t];
+            if (mode != 0) {
+                v += bias[ob + g * og + o0 + t];
+            }
+            if (mode == 2) {
+                v = select((floatv)0.0f, v, isgreater(v, (floatv)0.0f));
+            }
+            store_row(yp + t * OH * OW, v, OW - c0);
         }
     }
+}
+
+/* CONV2D_BIAS on the other convolution kernels: y[oy + i] += bias[ob + channel of i],
+ * then (relu) max(0, .) with 0 for NaN, in place over the n elements of y [N, K, plane]. */
+kernel void conv2d_add_bias(global float *y, ulong oy, global const float *bias, ulong ob, ulong n,
+                            long plane, long k, int relu)
+{
+    ulong i = get_global_id(0);
+    if (i >= n) {
+        return;
+    }
+    float s = y[oy + i] + bias[ob + ((long)i / plane) % k];
+    y[oy + i] = relu && !(s > 0.0f) ? 0.0f : s;
 }
 
 /* Part p of dw[k, c', i, j]: the sum of dy[b, k, r, col] x[b, c, r + i - pad h, col + j -

@@ -26,6 +26,12 @@
  *                step (one new load), so a position costs KB + IB loads for KB IB KW
  *                multiply-adds. It writes part[split][...]; convgemm.comp's
  *                OP_SPLIT_SUM adds the splits in order (deterministic).
+ *   -DBIAS       (with OP_FWD; CONV2D_BIAS) then adds bias[g kg + k] (binding 2; y is
+ *                binding 3) to each rounded sum and, where the relu push constant is
+ *                set, takes max(0, .), as src/ops/conv.c's reference does.
+ *   -DOP_BIAS    the same epilogue alone, in place over y (binding 1) with the bias at
+ *                binding 0: CONV2D_BIAS on the paths whose shaders have no epilogue.
+ *                Invocation: one element of y (n = N K OH OW).
  * Blocks past the last channel reread that channel's weights or gradients and write
  * nothing; taps outside the image read a clamped address and use zero. Grid-stride.
  */
@@ -42,9 +48,19 @@
 #define PY 2 /* rows per invocation (OP_FWD, OP_DATA) */
 #define IB 5 /* kernel rows per invocation (OP_FILTER) */
 
+#if defined(OP_BIAS)
+layout(std430, binding = 0) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 1) buffer Y { float y[]; };
+#elif defined(BIAS)
+layout(std430, binding = 0) readonly buffer S0 { float s0[]; }; /* x */
+layout(std430, binding = 1) readonly buffer S1 { float s1[]; }; /* w */
+layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+#else
 layout(std430, binding = 0) readonly buffer S0 { float s0[]; }; /* x, dy, x */
 layout(std430, binding = 1) readonly buffer S1 { float s1[]; }; /* w, w, dy */
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#endif
 
 layout(push_constant) uniform PC {
     uint n; /* invocations of work */
@@ -52,7 +68,8 @@ layout(push_constant) uniform PC {
     int sh, sw, ph, pw, dh, dw;
     int cg, kg;
     uint kchunk, splits; /* OP_FILTER: output rows per split, splits */
-    uint nblk, unused;   /* blocks of KB channels per group */
+    uint nblk;           /* blocks of KB channels per group */
+    uint relu;           /* BIAS: 1 = max(0, .) after the bias */
 } pc;
 
 #if defined(OP_FWD) || defined(OP_DATA)
@@ -136,11 +153,22 @@ void main()
         }
         int obase = ((int(b) * cout + int(g) * nout + q0) * oh + oy0) * ow + ox0;
         int pn = min(PX, ow - ox0), yn = min(PY, oh - oy0);
+#ifdef BIAS
+        float bv[KB];
+        [[unroll]] for (int q = 0; q < KB; q++) {
+            bv[q] = bias[int(g) * nout + q0 + min(q, qn - 1)];
+        }
+#endif
         [[unroll]] for (int yy = 0; yy < PY; yy++) {
             [[unroll]] for (int q = 0; q < KB; q++) {
                 [[unroll]] for (int p = 0; p < PX; p++) {
+                    float v = acc[(yy * KB + q) * PX + p];
+#ifdef BIAS
+                    float s = v + bv[q];
+                    v = pc.relu != 0u && !(s > 0.0) ? 0.0 : s;
+#endif
                     if (q < qn && p < pn && yy < yn) {
-                        y[obase + (q * oh + yy) * ow + p] = acc[(yy * KB + q) * PX + p];
+                        y[obase + (q * oh + yy) * ow + p] = v;
                     }
                 }
             }
@@ -221,6 +249,15 @@ void main()
                 }
             }
         }
+    }
+}
+#elif defined(OP_BIAS)
+void main()
+{
+    uint plane = uint(pc.oh * pc.ow);
+    for (uint t = GSTART; t < pc.n; t += GSTEP) {
+        float s = y[t] + bias[(t / plane) % uint(pc.k)];
+        y[t] = pc.relu != 0u && !(s > 0.0) ? 0.0 : s;
     }
 }
 #else

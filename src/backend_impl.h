@@ -27,6 +27,10 @@ struct kiln_kernel {
     /* optional: NULL = every dtype and shape the op accepts. Returns false and sets the
      * thread-local message when the node is out of this backend's limits. */
     bool (*supports)(const struct kiln_backend *be, const struct kiln_tensor *n);
+    /* optional, for fused ops: whether the node runs as one launch (NULL = it does). The
+     * planner forms a fused node only where it does (src/graph/fuse.c); elsewhere the
+     * kernel may run the parts one after the other (an op fed directly). */
+    bool (*one_launch)(const struct kiln_backend *be, const struct kiln_tensor *n);
 };
 
 struct kiln_backend_ops {

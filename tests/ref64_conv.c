@@ -3,7 +3,8 @@
  * pool, norm, layout, random families), written from their definitions in op_desc.h
  * and include/kiln/graph.h with direct loops (no im2col, no BLAS, no kiln kernels).
  * The adjoint ops (conv2d_bwd_*, avgpool2d_bwd, upsample_nearest_bwd) are computed as
- * the transposes of the forward loop nests, which is what they are defined to be.
+ * the transposes of the forward loop nests, which is what they are defined to be;
+ * conv2d_bias is the forward nest, its bias and relu.
  * Their entries (evaluator and tolerance class) are in the table of ref64_ops.c.
  */
 #include <math.h>
@@ -18,7 +19,8 @@ static void conv_loops(const struct kiln_tensor *n, double *const *in, double *o
 {
     const struct kiln__p_conv2d *p = (const void *)n->params;
     const int64_t *xs, *ws, *ys;
-    if (n->op == KILN_OP_CONV2D) {
+    bool fwd = n->op == KILN_OP_CONV2D || n->op == KILN_OP_CONV2D_BIAS;
+    if (fwd) {
         xs = n->src[0]->shape.dims, ws = n->src[1]->shape.dims, ys = n->shape.dims;
     } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
         xs = n->shape.dims, ws = n->src[1]->shape.dims, ys = n->src[0]->shape.dims;
@@ -43,7 +45,7 @@ static void conv_loops(const struct kiln_tensor *n, double *const *in, double *o
                             }
                             int64_t x = ((b * nc + c0 + c) * h + ih) * w + iw;
                             int64_t wi = ((k * cg + c) * kh + i) * kw + j;
-                            if (n->op == KILN_OP_CONV2D) {
+                            if (fwd) {
                                 out[y] += in[0][x] * in[1][wi];
                             } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
                                 out[x] += in[0][y] * in[1][wi];
@@ -55,6 +57,19 @@ static void conv_loops(const struct kiln_tensor *n, double *const *in, double *o
                 }
             }
         }
+    }
+}
+
+/* conv2d_bias: the convolution, plus bias[k] on channel k, then max(0, .) with relu
+ * (0 for NaN, as kiln's relu). */
+static void conv_bias(const struct kiln_tensor *n, double *const *in, double *out)
+{
+    const struct kiln__p_conv2d_bias *p = (const void *)n->params;
+    int64_t k = n->shape.dims[1], hw = n->shape.dims[2] * n->shape.dims[3];
+    conv_loops(n, in, out);
+    for (int64_t i = 0; i < n->n_elems; i++) {
+        double v = out[i] + in[2][(i / hw) % k];
+        out[i] = p->relu && !(v > 0.0) ? 0.0 : v;
     }
 }
 
@@ -323,6 +338,9 @@ void r64_eval_conv(const struct kiln_tensor *n, double *const *in, double *out, 
     case KILN_OP_CONV2D_BWD_DATA:
     case KILN_OP_CONV2D_BWD_FILTER:
         conv_loops(n, in, out);
+        break;
+    case KILN_OP_CONV2D_BIAS:
+        conv_bias(n, in, out);
         break;
     case KILN_OP_MAXPOOL2D:
     case KILN_OP_MAXPOOL2D_BWD:

@@ -513,6 +513,7 @@ const struct r64_op r64_ops[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D] = {r64_eval_conv, R64_TOL_CONV},
     [KILN_OP_CONV2D_BWD_DATA] = {r64_eval_conv, R64_TOL_CONV},
     [KILN_OP_CONV2D_BWD_FILTER] = {r64_eval_conv, R64_TOL_CONV},
+    [KILN_OP_CONV2D_BIAS] = {r64_eval_conv, R64_TOL_CONV},
     [KILN_OP_MAXPOOL2D] = {r64_eval_conv, R64_TOL_EXACT},
     [KILN_OP_MAXPOOL2D_BWD] = {r64_eval_conv, R64_TOL_FEW_ROUNDINGS},
     [KILN_OP_MAXPOOL2D_RELU_BWD] = {r64_eval_conv, R64_TOL_FEW_ROUNDINGS},

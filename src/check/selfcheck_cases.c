@@ -223,6 +223,13 @@ static kiln_tensor *b_matmul_bias(kiln_graph *g, kiln_tensor *const *in)
     struct kiln__p_matmul_bias p = {0, 1, 1};
     return kiln__node(g, KILN_OP_MATMUL_BIAS, 3, in, &p, sizeof(p));
 }
+/* The fused op itself (the planner makes it from a convolution layer where the backend's
+ * kernel adds the bias): relu(conv2d(in[0], in[1]) + in[2] per channel), 5x5 pad 2. */
+static kiln_tensor *b_conv_bias(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_conv2d_bias p = {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}, {0, 0}, 1};
+    return kiln__node(g, KILN_OP_CONV2D_BIAS, 3, in, &p, sizeof(p));
+}
 /* The fused loss and gradient: [17 10] gradient for dy = in[2], then the loss. */
 static kiln_tensor *b_xent_fused(kiln_graph *g, kiln_tensor *const *in)
 {
@@ -534,6 +541,13 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .lo = -0.5f,
      .hi = 0.5f,
      .build = b_conv_wide},
+    {.op = KILN_OP_CONV2D_BIAS,
+     .note = "relu(5x5 padding 2, 6 to 13 channels, + bias)",
+     .n_in = 3,
+     .shape = {S4(3, 6, 11, 13), S4(13, 6, 5, 5), S1(13)},
+     .lo = -1.0f,
+     .hi = 1.0f,
+     .build = b_conv_bias},
     {.op = KILN_OP_CONV2D_BWD_DATA,
      .note = "transposed 3x3 stride 2",
      .n_in = 2,

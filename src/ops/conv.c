@@ -5,6 +5,10 @@
  *    transposed convolution (PyTorch's ConvTranspose2d, whose weight [C_in, C_out/groups,
  *    KH, KW] is exactly a conv2d weight [K, C/groups, KH, KW] read the other way).
  *  - CONV2D_BWD_FILTER(x, dy) -> dw, the adjoint in w.
+ * CONV2D_BIAS is a CONV2D, then ADD of a bias per output channel, then (relu set) RELU:
+ * the references composed. It has no builder and no backward rule: the planner puts it
+ * in place of a CONV2D read only by such an ADD or ADD_RELU (a convolution layer's bias
+ * and ReLU) on backends whose kernel for the node adds them (src/graph/fuse.c).
  * The three are linear in each input, so each one's backward rule is written with the
  * other two: the family is closed under differentiation (transposed convolutions train,
  * and second derivatives exist).
@@ -39,7 +43,7 @@ static int64_t out_len(int64_t in, int64_t k, int32_t s, int32_t p, int32_t d)
 static void geom_of(const struct kiln_tensor *n, struct geom *g)
 {
     const struct kiln_shape *x, *w, *y;
-    if (n->op == KILN_OP_CONV2D) {
+    if (n->op == KILN_OP_CONV2D || n->op == KILN_OP_CONV2D_BIAS) {
         x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape;
     } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
         x = &n->shape, w = &n->src[1]->shape, y = &n->src[0]->shape;
@@ -119,6 +123,43 @@ static kiln_status infer_conv(struct kiln_tensor *n)
     n->shape.dims[1] = w[0];
     n->shape.dims[2] = out_len(x[2], w[2], p->stride[0], p->pad[0], p->dilation[0]);
     n->shape.dims[3] = out_len(x[3], w[3], p->stride[1], p->pad[1], p->dilation[1]);
+    return KILN_OK;
+}
+
+/* Whether a bias of shape b lies along dim 1 (the channels) of y [N, K, OH, OW]: K
+ * elements, [K] itself or, right-aligned against y, 1 everywhere but at dim 1 ([K, 1, 1],
+ * [1, K, 1, 1]: a convolution layer's bias as its ADD broadcasts it). */
+static bool bias_fits(const struct kiln_shape *b, const struct kiln_shape *y)
+{
+    int64_t k = y->dims[1];
+    if (y->rank != 4 || b->rank < 1 || b->rank > 4 || kiln__shape_elems(b) != k) {
+        return false;
+    }
+    if (b->rank == 1) {
+        return true;
+    }
+    for (int32_t d = 0; d < b->rank; d++) {
+        if (b->dims[d] != 1 && 4 - b->rank + d != 1) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The convolution's sources and params, then a bias of K elements, one per output
+ * channel. */
+static kiln_status infer_conv_bias(struct kiln_tensor *n)
+{
+    KILN_TRY(infer_conv(n));
+    KILN_TRY(kiln__want_dtype(n, 2, KILN_DTYPE_F32));
+    char sb[64];
+    if (!bias_fits(&n->src[2]->shape, &n->shape)) {
+        return KILN_FAIL(KILN_E_SHAPE,
+                         "conv2d_bias: the bias is %s; it must hold one value per output channel "
+                         "(%lld), as [K] or along dim 1",
+                         kiln__shape_str(&n->src[2]->shape, sb, sizeof(sb)),
+                         (long long)n->shape.dims[1]);
+    }
     return KILN_OK;
 }
 
@@ -248,6 +289,23 @@ static kiln_status ref_conv(const struct kiln__op_args *a)
     return KILN_OK;
 }
 
+/* ref_conv, then ref_add's sum of the rounded convolution and its channel's bias, then
+ * ref_relu's x > 0 ? x : 0. */
+static kiln_status ref_conv_bias(const struct kiln__op_args *a)
+{
+    const struct kiln__p_conv2d_bias *p = kiln__params(a->node);
+    KILN_TRY(ref_conv(a));
+    const int64_t *y = a->node->shape.dims;
+    const float *bias = a->in[2];
+    float *out = a->out;
+    int64_t hw = y[2] * y[3];
+    for (int64_t i = 0; i < a->node->n_elems; i++) {
+        float v = out[i] + bias[(i / hw) % y[1]];
+        out[i] = p->relu && !(v > 0.0f) ? 0.0f : v;
+    }
+    return KILN_OK;
+}
+
 static kiln_status ref_bwd_data(const struct kiln__op_args *a)
 {
     struct geom g;
@@ -373,6 +431,16 @@ static void bwd_bwd_filter(kiln_graph *g, struct kiln_tensor *n, struct kiln_ten
 CONV_DESC(CONV2D, "conv2d", infer_conv, bwd_conv, ref_conv);
 CONV_DESC(CONV2D_BWD_DATA, "conv2d_bwd_data", infer_bwd_data, bwd_bwd_data, ref_bwd_data);
 CONV_DESC(CONV2D_BWD_FILTER, "conv2d_bwd_filter", infer_bwd_filter, bwd_bwd_filter, ref_bwd_filter);
+
+/* Formed by the planner after differentiation: no backward rule. */
+const struct kiln__op_desc kiln__desc_CONV2D_BIAS = {
+    .name = "conv2d_bias",
+    .n_in = 3,
+    .params_bytes = sizeof(struct kiln__p_conv2d_bias),
+    .infer = infer_conv_bias,
+    .cpu_ref = ref_conv_bias,
+    .tol = {1e-7, 1e-4, 1e-3}, /* as CONV2D's */
+};
 
 /* ==== Builders ==== */
 

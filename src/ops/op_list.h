@@ -80,6 +80,12 @@ KILN_OP(ACCUMULATE, optim, 2)     /* (dst, x): dst = alpha dst + beta x, in plac
 KILN_OP(CONV2D, conv, 2)            /* (x [N,C,H,W], w) -> [N,K,OH,OW] */
 KILN_OP(CONV2D_BWD_DATA, conv, 2)   /* (dy, w) -> dx [N,C,in_hw]; also transposed conv */
 KILN_OP(CONV2D_BWD_FILTER, conv, 2) /* (x, dy) -> dw [K,C/groups,kernel] */
+/* (x, w, bias [K]) -> CONV2D + bias per output channel, relu if set (planner fusion) */
+KILN_OP_P(CONV2D_BIAS, conv, 3, conv2d_bias, /* kiln__p_conv2d's fields, then relu */
+          int32_t stride[2];
+          int32_t pad[2]; int32_t dilation[2];                 /* as CONV2D's */
+          int32_t groups; int32_t in_hw[2]; int32_t kernel[2]; /* as CONV2D's */
+          int32_t relu;)                                       /* 1: then max(0, .) */
 /* pool: NCHW windows */
 KILN_OP(MAXPOOL2D, pool, 1)
 KILN_OP(MAXPOOL2D_BWD, pool, 2)      /* (x, dy) -> dx: dy to the first maximum of each window */

@@ -317,6 +317,10 @@ FWD.update({
     "conv2d": lambda i, p: F.conv2d(i[0], i[1], **conv_kw(p)),
     "conv2d_bwd_data": lambda i, p: op_conv_bwd_data(i[0], i[1], p),
     "conv2d_bwd_filter": lambda i, p: op_conv_bwd_filter(i[0], i[1], p),
+    # conv2d, then + the bias per output channel, then kiln's relu when p["relu"].
+    "conv2d_bias": lambda i, p: (lambda y: FWD["relu"]([y], p) if p["relu"] else y)(
+        F.conv2d(i[0], i[1], **conv_kw(p)) + i[2].reshape(-1, 1, 1)
+    ),
     # PyTorch's max pooling also takes the first maximum of a window and lets NaN win.
     "maxpool2d": lambda i, p: F.max_pool2d(i[0], **pool_kw(p)),
     "maxpool2d_bwd": lambda i, p: vjp(lambda x: F.max_pool2d(x, **pool_kw(p)), i[0], i[1]),
@@ -464,6 +468,8 @@ RAW_PARAMS = {
     "sequence_mask": [("max_len", "i")],
     "matmul_bias": [("trans_a", "i"), ("trans_b", "i"), ("relu", "i")],
     "matmul_relu_bwd": [("trans_a", "i"), ("trans_b", "i")],
+    "conv2d_bias": [("stride", "2i"), ("pad", "2i"), ("dilation", "2i"), ("groups", "i"),
+                    ("in_hw", "2i"), ("kernel", "2i"), ("relu", "i")],
 }
 RAW_PARAMS["scatter_add"] = RAW_PARAMS["bucket_indices"] = RAW_PARAMS["gather"]
 RAW_PARAMS["layer_norm"] = [("eps", "f"), ("norm_dims", "i"), ("rows", "i"), ("cols", "i")]

@@ -228,6 +228,9 @@ kiln_status kiln__cl_slice_pad(struct kiln_backend *be, const struct kiln_tensor
 kiln_status kiln__cl_pool(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_upsample(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n);
+/* Whether CONV2D_BIAS node n runs as one launch: on the row kernels (stride and
+ * dilation 1), whose epilogue adds the bias; elsewhere a second launch adds it. */
+bool kiln__cl_conv_one_launch(const struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__cl_dropout(struct kiln_backend *be, const struct kiln_tensor *n);
 
 /* cl_norm.c: batch and local response normalization. */

@@ -397,7 +397,7 @@ static kiln_status cl_generic(struct kiln_backend *be, const struct kiln_tensor 
     return kiln__cl_launch(be, prog, d->name, (size_t)items, 0, (cl_uint)k, a);
 }
 
-const struct kiln_kernel kiln__cl_generic = {cl_generic, cl_generic_supports};
+const struct kiln_kernel kiln__cl_generic = {cl_generic, cl_generic_supports, NULL};
 
 /* ==== The table ==== */
 
@@ -450,6 +450,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D] = {kiln__cl_conv, NULL},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__cl_conv, NULL},
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__cl_conv, NULL},
+    [KILN_OP_CONV2D_BIAS] = {kiln__cl_conv, NULL, kiln__cl_conv_one_launch},
     [KILN_OP_MAXPOOL2D] = {kiln__cl_pool, NULL},
     [KILN_OP_MAXPOOL2D_BWD] = {kiln__cl_pool, NULL},
     [KILN_OP_MAXPOOL2D_RELU_BWD] = {kiln__cl_pool, NULL},

@@ -195,8 +195,9 @@ static kiln_status row_group(struct kiln_backend *be, const char *name, size_t n
 #define ROW_FB 4
 #define ROW_TB 4
 
-/* CONV2D and CONV2D_BWD_DATA of stride 1: conv2d_row, the data gradient as the
- * correlation of dy with the flipped, transposed weights. */
+/* CONV2D, CONV2D_BIAS and CONV2D_BWD_DATA of stride 1: conv2d_row (CONV2D_BIAS's bias
+ * and ReLU in its epilogue), the data gradient as the correlation of dy with the
+ * flipped, transposed weights. */
 static kiln_status conv_row(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_conv2d *p = kiln__params(n);
@@ -217,15 +218,22 @@ static kiln_status conv_row(struct kiln_backend *be, const struct kiln_tensor *n
     cl_int4 kd = {{(cl_int)kh, (cl_int)kw, (cl_int)ph, (cl_int)pw}};
     int64_t blocks = (og + ROW_RB - 1) / ROW_RB, cols = (y[3] + ROW_RV - 1) / ROW_RV;
     cl_ulong count = (cl_ulong)(y[0] * p->groups * blocks * y[2] * cols);
-    cl_mem m0, m1, my;
-    cl_ulong o0, o1, oy;
+    cl_mem m0, m1, my, mb;
+    cl_ulong o0, o1, oy, ob;
+    cl_int mode = 0;
     kiln__cl_tensor(n->src[0], &m0, &o0);
     kiln__cl_tensor(n->src[1], &m1, &o1);
     kiln__cl_tensor(n, &my, &oy);
-    struct kiln__cl_arg a[] = {KILN__CL_ARG(m0),    KILN__CL_ARG(o0), KILN__CL_ARG(m1),
-                               KILN__CL_ARG(o1),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
-                               KILN__CL_ARG(count), KILN__CL_ARG(xs), KILN__CL_ARG(ys),
-                               KILN__CL_ARG(kd),    KILN__CL_ARG(wp)};
+    mb = my, ob = oy; /* read by mode 1 and 2 only */
+    if (n->op == KILN_OP_CONV2D_BIAS) {
+        kiln__cl_tensor(n->src[2], &mb, &ob);
+        mode = ((const struct kiln__p_conv2d_bias *)kiln__params(n))->relu ? 2 : 1;
+    }
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(m0),    KILN__CL_ARG(o0),  KILN__CL_ARG(m1),
+                               KILN__CL_ARG(o1),    KILN__CL_ARG(my),  KILN__CL_ARG(oy),
+                               KILN__CL_ARG(count), KILN__CL_ARG(xs),  KILN__CL_ARG(ys),
+                               KILN__CL_ARG(kd),    KILN__CL_ARG(wp),  KILN__CL_ARG(mb),
+                               KILN__CL_ARG(ob),    KILN__CL_ARG(mode)};
     size_t local;
     KILN_TRY(row_group(be, "conv2d_row", (size_t)count, &local));
     return kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_row", (size_t)count, local, KILN__CL_N(a),
@@ -291,18 +299,43 @@ static kiln_status conv_row_filter(struct kiln_backend *be, const struct kiln_te
                            KILN__CL_N(b), b);
 }
 
+bool kiln__cl_conv_one_launch(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    (void)be;
+    return conv_row_fits(n);
+}
+
+/* CONV2D_BIAS on the kernels without its epilogue: the bias (and ReLU) in place over the
+ * convolution's output y [N, K, OH, OW]. */
+static kiln_status conv_add_bias(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    cl_mem my, mb;
+    cl_ulong oy, ob, count = (cl_ulong)n->n_elems;
+    cl_long plane = (cl_long)(n->shape.dims[2] * n->shape.dims[3]);
+    cl_long k = (cl_long)n->shape.dims[1];
+    cl_int relu = ((const struct kiln__p_conv2d_bias *)kiln__params(n))->relu != 0;
+    kiln__cl_tensor(n, &my, &oy);
+    kiln__cl_tensor(n->src[2], &mb, &ob);
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(my), KILN__CL_ARG(oy),    KILN__CL_ARG(mb),
+                               KILN__CL_ARG(ob), KILN__CL_ARG(count), KILN__CL_ARG(plane),
+                               KILN__CL_ARG(k),  KILN__CL_ARG(relu)};
+    return kiln__cl_launch(be, KILN__CL_CONVROW, "conv2d_add_bias", (size_t)count, 0, KILN__CL_N(a),
+                           a);
+}
+
 kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln__p_conv2d *p = kiln__params(n);
     const struct kiln_shape *x, *w, *y;
     const char *name;
+    bool fwd = n->op == KILN_OP_CONV2D || n->op == KILN_OP_CONV2D_BIAS;
     if (conv_row_fits(n)) {
         return n->op == KILN_OP_CONV2D_BWD_FILTER ? conv_row_filter(be, n) : conv_row(be, n);
     }
     if (kiln__cl_conv_uses_convgemm(n)) {
         return kiln__cl_conv_convgemm(be, n);
     }
-    if (n->op == KILN_OP_CONV2D) {
+    if (fwd) {
         x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape, name = "conv2d";
     } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
         x = &n->shape, w = &n->src[1]->shape, y = &n->src[0]->shape, name = "conv2d_bwd_data";
@@ -321,7 +354,7 @@ kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
         int64_t blocks = (ws.s[1] + 7) / 8;
         count = (cl_ulong)(x->dims[0] * p->groups * blocks * x->dims[2] * x->dims[3]);
         name = "conv2d_bwd_data_blk";
-    } else if (n->op == KILN_OP_CONV2D && ws.s[0] / p->groups >= 4) {
+    } else if (fwd && ws.s[0] / p->groups >= 4) {
         int64_t blocks = (ws.s[0] / p->groups + 7) / 8;
         count = (cl_ulong)(x->dims[0] * p->groups * blocks * y->dims[2] * y->dims[3]);
         name = "conv2d_blk";
@@ -333,7 +366,8 @@ kiln_status kiln__cl_conv(struct kiln_backend *be, const struct kiln_tensor *n)
                                KILN__CL_ARG(o1),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
                                KILN__CL_ARG(count), KILN__CL_ARG(xs), KILN__CL_ARG(ws),
                                KILN__CL_ARG(ys),    KILN__CL_ARG(sp), KILN__CL_ARG(dl)};
-    return kiln__cl_launch(be, KILN__CL_CONV, name, (size_t)count, 0, KILN__CL_N(a), a);
+    KILN_TRY(kiln__cl_launch(be, KILN__CL_CONV, name, (size_t)count, 0, KILN__CL_N(a), a));
+    return n->op == KILN_OP_CONV2D_BIAS ? conv_add_bias(be, n) : KILN_OK;
 }
 
 /* ==== Dropout ==== */

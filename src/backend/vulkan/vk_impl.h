@@ -291,6 +291,9 @@ bool kiln__vk_supports(const struct kiln_backend *be, const struct kiln_tensor *
 /* vk_kernels_cnn.c: convolution, pooling, layout, dropout, batch norm and LRN. */
 kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n);
 bool kiln__vk_conv_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
+/* Whether CONV2D_BIAS node n runs as one launch (the row-blocked forward shaders add the
+ * bias; the other paths run a second launch for it). */
+bool kiln__vk_conv_one_launch(const struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_pool(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_concat(struct kiln_backend *be, const struct kiln_tensor *n);
 kiln_status kiln__vk_slice_pad(struct kiln_backend *be, const struct kiln_tensor *n);

@@ -563,7 +563,7 @@ static kiln_status vk_generic(struct kiln_backend *be, const struct kiln_tensor 
                              kiln__vk_groups(vk, items, vk->max_wg), 1, 1);
 }
 
-const struct kiln_kernel kiln__vk_generic = {vk_generic, vk_generic_supports};
+const struct kiln_kernel kiln__vk_generic = {vk_generic, vk_generic_supports, NULL};
 
 /* ==== The table ==== */
 
@@ -620,6 +620,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_CONV2D_BWD_DATA] = {kiln__vk_conv, kiln__vk_conv_supports},
     [KILN_OP_CONV2D_BWD_FILTER] = {kiln__vk_conv, kiln__vk_conv_supports},
+    [KILN_OP_CONV2D_BIAS] = {kiln__vk_conv, kiln__vk_conv_supports, kiln__vk_conv_one_launch},
     [KILN_OP_MAXPOOL2D] = K(kiln__vk_pool),
     [KILN_OP_MAXPOOL2D_BWD] = K(kiln__vk_pool),
     [KILN_OP_MAXPOOL2D_RELU_BWD] = K(kiln__vk_pool),

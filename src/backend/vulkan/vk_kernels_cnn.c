@@ -19,7 +19,8 @@ struct pc_conv { /* conv.comp */
     uint32_t n;
     int32_t nb, c, h, w, k, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw, cg, kg;
     uint32_t kchunk, splits; /* OP_BWD_FILTER_PART, convblk OP_FILTER: positions per split */
-    uint32_t nblk, unused;   /* convblk.comp: blocks of channels per group */
+    uint32_t nblk;           /* convblk.comp, convrow.comp: blocks of channels per group */
+    uint32_t relu;           /* convrow.comp -DBIAS (CONV2D_BIAS): 1 = max(0, .) */
 };
 struct pc_pool { /* pool.comp */
     uint32_t n;
@@ -96,6 +97,12 @@ static int conv_mode(void)
                                        : 0;
 }
 
+/* The convolution node n computes: CONV2D_BIAS is planned as the CONV2D it extends. */
+static int base_op(const struct kiln_tensor *n)
+{
+    return n->op == KILN_OP_CONV2D_BIAS ? KILN_OP_CONV2D : n->op;
+}
+
 #define BLK_CB 8 /* convblk.comp's CB */
 
 /* The register-blocked direct shaders of convblk.comp: invocations, and for the filter
@@ -106,13 +113,13 @@ static void blk_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, str
     uint64_t khw = (uint64_t)d->kh * (uint64_t)d->kw, groups = (uint64_t)(d->c / d->cg);
     cp->blk = true;
     cp->splits = 1;
-    if (n->op == KILN_OP_CONV2D) {
+    if (base_op(n) == KILN_OP_CONV2D) {
         d->nblk = (uint32_t)((d->kg + BLK_CB - 1) / BLK_CB);
         d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk * (uint64_t)(d->oh * d->ow));
         cp->sh = KILN__VK_SH_CONVBLK_FWD;
         return;
     }
-    if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+    if (base_op(n) == KILN_OP_CONV2D_BWD_DATA) {
         d->nblk = (uint32_t)((d->cg + BLK_CB - 1) / BLK_CB);
         d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk * (uint64_t)(d->h * d->w));
         cp->sh = KILN__VK_SH_CONVBLK_DATA;
@@ -159,15 +166,19 @@ static void row_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, str
     bool k5 = d->kw == 5;
     cp->blk = true;
     cp->splits = 1;
-    if (n->op == KILN_OP_CONV2D) {
+    if (base_op(n) == KILN_OP_CONV2D) {
         d->nblk = (uint32_t)((d->kg + ROW_KB - 1) / ROW_KB);
         d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk *
                           (uint64_t)((d->oh + ROW_PY - 1) / ROW_PY) *
                           (uint64_t)((d->ow + ROW_PX - 1) / ROW_PX));
         cp->sh = k5 ? KILN__VK_SH_CONVROW_FWD_K5 : KILN__VK_SH_CONVROW_FWD_K3;
+        if (n->op == KILN_OP_CONV2D_BIAS) {
+            d->relu = (uint32_t)((const struct kiln__p_conv2d_bias *)kiln__params(n))->relu;
+            cp->sh = k5 ? KILN__VK_SH_CONVROW_FWD_BIAS_K5 : KILN__VK_SH_CONVROW_FWD_BIAS_K3;
+        }
         return;
     }
-    if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+    if (base_op(n) == KILN_OP_CONV2D_BWD_DATA) {
         d->nblk = (uint32_t)((d->cg + ROW_KB - 1) / ROW_KB);
         d->n = (uint32_t)((uint64_t)d->nb * groups * d->nblk *
                           (uint64_t)((d->h + ROW_PY - 1) / ROW_PY) *
@@ -230,9 +241,9 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
     };
     const struct kiln__p_conv2d *p = kiln__params(n);
     const int64_t *x, *w, *y; /* the shapes of x (or dx), w (or dw), y (or dy) */
-    if (n->op == KILN_OP_CONV2D) {
+    if (base_op(n) == KILN_OP_CONV2D) {
         x = n->src[0]->shape.dims, w = n->src[1]->shape.dims, y = n->shape.dims;
-    } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+    } else if (base_op(n) == KILN_OP_CONV2D_BWD_DATA) {
         x = n->shape.dims, w = n->src[1]->shape.dims, y = n->src[0]->shape.dims;
     } else {
         x = n->src[0]->shape.dims, w = n->shape.dims, y = n->src[1]->shape.dims;
@@ -264,10 +275,10 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
     int64_t khw = (int64_t)d->kh * d->kw;
     int64_t m, nn, k;
     enum kiln__vk_shader sh, sh_s;
-    if (n->op == KILN_OP_CONV2D) {
+    if (base_op(n) == KILN_OP_CONV2D) {
         m = d->kg, nn = (int64_t)d->nb * d->oh * d->ow, k = d->cg * khw;
         sh = KILN__VK_SH_CONVGEMM_FWD, sh_s = KILN__VK_SH_CONVGEMM_FWD_S;
-    } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
+    } else if (base_op(n) == KILN_OP_CONV2D_BWD_DATA) {
         m = d->cg, nn = (int64_t)d->nb * d->h * d->w, k = d->kg * khw;
         sh = KILN__VK_SH_CONVGEMM_DATA, sh_s = KILN__VK_SH_CONVGEMM_DATA_S;
     } else {
@@ -283,15 +294,16 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
     /* A data gradient of 4 to BLK_CB input channels per group fills at most one block of
      * convblk.comp but a quarter of the GEMM's smallest M tile (LeNet conv2's: about 1.8x
      * the GEMM's GFLOP/s on lavapipe). */
-    if (mode == 4 || (mode == 0 && n->op == KILN_OP_CONV2D_BWD_DATA && m >= 4 && m <= BLK_CB)) {
+    if (mode == 4 ||
+        (mode == 0 && base_op(n) == KILN_OP_CONV2D_BWD_DATA && m >= 4 && m <= BLK_CB)) {
         blk_plan(vk, n, cp);
         return;
     }
-    cp->sh = direct[n->op];
+    cp->sh = direct[base_op(n)];
     cp->gemm =
-        mode == 2 || (mode != 1 && m >= 4 && (n->op != KILN_OP_CONV2D_BWD_FILTER || nn >= 32));
-    if (n->op == KILN_OP_CONV2D_BWD_FILTER && mode != 1 && mode != 2 && d->kw <= REDUCE_MAX_KW &&
-        (mode == 3 || (!cp->gemm && k >= REDUCE_MIN_K))) {
+        mode == 2 || (mode != 1 && m >= 4 && (base_op(n) != KILN_OP_CONV2D_BWD_FILTER || nn >= 32));
+    if (base_op(n) == KILN_OP_CONV2D_BWD_FILTER && mode != 1 && mode != 2 &&
+        d->kw <= REDUCE_MAX_KW && (mode == 3 || (!cp->gemm && k >= REDUCE_MIN_K))) {
         cp->gemm = false;
         reduce_plan(vk, n, cp);
         return;
@@ -304,7 +316,7 @@ static void conv_plan(const struct kiln__vk *vk, const struct kiln_tensor *n, st
     cp->gx = (uint32_t)((nn + t[1] - 1) / t[1]);
     cp->gy = (uint32_t)((m + t[0] - 1) / t[0]);
     cp->splits = 1;
-    if (n->op == KILN_OP_CONV2D_BWD_FILTER) {
+    if (base_op(n) == KILN_OP_CONV2D_BWD_FILTER) {
         /* Split the long k range until there are enough workgroups to fill the device,
          * keeping at least 32 k steps per split and the partials within one binding. */
         const char *e = getenv("KILN_VK_CONV_SPLIT");
@@ -362,6 +374,15 @@ bool kiln__vk_conv_supports(const struct kiln_backend *be, const struct kiln_ten
     return true;
 }
 
+/* Whether CONV2D_BIAS node n runs as one launch: on the row-blocked forward shaders,
+ * the only ones with the bias (and ReLU) in their epilogue. */
+bool kiln__vk_conv_one_launch(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    struct conv_plan cp;
+    conv_plan(be->impl, n, &cp);
+    return cp.sh == KILN__VK_SH_CONVROW_FWD_BIAS_K3 || cp.sh == KILN__VK_SH_CONVROW_FWD_BIAS_K5;
+}
+
 /* Sums the splits' partials part [splits, n] in split order into n's output. */
 static kiln_status split_sum(struct kiln__vk *vk, const struct kiln_tensor *n,
                              struct kiln__vk_bind part, uint32_t splits)
@@ -391,6 +412,47 @@ static kiln_status conv_reduce(struct kiln__vk *vk, const struct kiln_tensor *n,
     return split_sum(vk, n, part, cp->splits);
 }
 
+/* The implicit GEMM of the plan; b: x (or dy), w (or x, dy), the output. */
+static kiln_status conv_gemm(struct kiln__vk *vk, const struct kiln_tensor *n,
+                             const struct conv_plan *cp, const struct kiln__vk_bind *b)
+{
+    uint32_t gz = (uint32_t)cp->g.groups * cp->splits;
+    if (cp->splits == 1) {
+        return kiln__vk_dispatch(vk, cp->sh, 3, b, &cp->g, sizeof(cp->g), cp->gx, cp->gy, gz);
+    }
+    VkDeviceSize part = (VkDeviceSize)cp->splits * n->n_elems * 4;
+    KILN_ASSERT(vk->scratch != NULL && vk->scratch_bytes >= part);
+    struct kiln__vk_bind s = {vk->scratch, 0, part, true};
+    struct kiln__vk_bind gb[3] = {b[0], b[1], s};
+    KILN_TRY(kiln__vk_dispatch(vk, cp->sh, 3, gb, &cp->g, sizeof(cp->g), cp->gx, cp->gy, gz));
+    return split_sum(vk, n, s, cp->splits);
+}
+
+/* The convolution of node n as planned; CONV2D_BIAS's bias only where the plan's shader
+ * adds it. */
+static kiln_status conv_run(struct kiln__vk *vk, const struct kiln_tensor *n,
+                            const struct conv_plan *cp)
+{
+    if (cp->reduce || (cp->blk && cp->splits > 1)) {
+        return conv_reduce(vk, n, cp);
+    }
+    struct kiln__vk_bind b[4] = {kiln__vk_bind_tensor(n->src[0], false),
+                                 kiln__vk_bind_tensor(n->src[1], false),
+                                 kiln__vk_bind_tensor(n, true)};
+    if (cp->sh == KILN__VK_SH_CONVROW_FWD_BIAS_K3 || cp->sh == KILN__VK_SH_CONVROW_FWD_BIAS_K5) {
+        b[2] = kiln__vk_bind_tensor(n->src[2], false);
+        b[3] = kiln__vk_bind_tensor(n, true);
+        return kiln__vk_dispatch(vk, cp->sh, 4, b, &cp->d, sizeof(cp->d),
+                                 kiln__vk_groups(vk, cp->d.n, vk->max_wg), 1, 1);
+    }
+    if (cp->blk || !cp->gemm) {
+        int64_t items = cp->blk ? (int64_t)cp->d.n : n->n_elems;
+        return kiln__vk_dispatch(vk, cp->sh, 3, b, &cp->d, sizeof(cp->d),
+                                 kiln__vk_groups(vk, items, vk->max_wg), 1, 1);
+    }
+    return conv_gemm(vk, n, cp, b);
+}
+
 kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__vk *vk = be->impl;
@@ -399,30 +461,19 @@ kiln_status kiln__vk_conv(struct kiln_backend *be, const struct kiln_tensor *n)
         return KILN_OK;
     }
     conv_plan(vk, n, &cp);
-    if (cp.reduce || (cp.blk && cp.splits > 1)) {
-        return conv_reduce(vk, n, &cp);
+    KILN_TRY(conv_run(vk, n, &cp));
+    if (n->op != KILN_OP_CONV2D_BIAS || cp.sh == KILN__VK_SH_CONVROW_FWD_BIAS_K3 ||
+        cp.sh == KILN__VK_SH_CONVROW_FWD_BIAS_K5) {
+        return KILN_OK;
     }
-    if (cp.blk) {
-        return kiln__vk_run_simple(be, n, cp.sh, &cp.d, sizeof(cp.d),
-                                   kiln__vk_groups(vk, cp.d.n, vk->max_wg));
-    }
-    if (!cp.gemm) {
-        return kiln__vk_run_simple(be, n, cp.sh, &cp.d, sizeof(cp.d),
-                                   kiln__vk_groups(vk, n->n_elems, vk->max_wg));
-    }
-    struct kiln__vk_bind b[3] = {kiln__vk_bind_tensor(n->src[0], false),
-                                 kiln__vk_bind_tensor(n->src[1], false),
+    /* The other paths: the bias (and ReLU) in place over the convolution's output. */
+    struct pc_conv pc = cp.d;
+    pc.n = (uint32_t)n->n_elems;
+    pc.relu = (uint32_t)((const struct kiln__p_conv2d_bias *)kiln__params(n))->relu;
+    struct kiln__vk_bind b[2] = {kiln__vk_bind_tensor(n->src[2], false),
                                  kiln__vk_bind_tensor(n, true)};
-    uint32_t gz = (uint32_t)cp.g.groups * cp.splits;
-    if (cp.splits == 1) {
-        return kiln__vk_dispatch(vk, cp.sh, 3, b, &cp.g, sizeof(cp.g), cp.gx, cp.gy, gz);
-    }
-    VkDeviceSize part = (VkDeviceSize)cp.splits * n->n_elems * 4;
-    KILN_ASSERT(vk->scratch != NULL && vk->scratch_bytes >= part);
-    struct kiln__vk_bind s = {vk->scratch, 0, part, true};
-    struct kiln__vk_bind gb[3] = {b[0], b[1], s};
-    KILN_TRY(kiln__vk_dispatch(vk, cp.sh, 3, gb, &cp.g, sizeof(cp.g), cp.gx, cp.gy, gz));
-    return split_sum(vk, n, s, cp.splits);
+    return kiln__vk_dispatch(vk, KILN__VK_SH_CONVROW_BIAS, 2, b, &pc, sizeof(pc),
+                             kiln__vk_groups(vk, n->n_elems, vk->max_wg), 1, 1);
 }
 
 /* ==== Pooling and upsampling ==== */
