@@ -14,13 +14,19 @@
  *   ADD(MATMUL(a, b), bias)           -> MATMUL_BIAS(a, b, bias), relu 0
  *   ADD_RELU(MATMUL(a, b), bias)      -> MATMUL_BIAS(a, b, bias), relu 1
  *   RELU_BWD(y, MATMUL(a, b))         -> MATMUL_RELU_BWD(a, b, y)
+ *   ADD(CONV2D(x, w), bias)           -> CONV2D_BIAS(x, w, bias), relu 0
+ *   ADD_RELU(CONV2D(x, w), bias)      -> CONV2D_BIAS(x, w, bias), relu 1
  *   SOFTMAX_XENT(x, l) and SOFTMAX_XENT_BWD(x, l, dy)
  *                                     -> SOFTMAX_XENT_FUSED(x, l, dy)
  *
  * The second pattern is the gradient of maxpool(relu(h)): RELU's rule reads its output
- * x, which is also what the pooling's gradient reads. The last three apply where the
- * bias or y holds its value when the product runs, the bias lies along the product's
- * last dim, and the backend runs the fused products as one launch (fuse_matmul).
+ * x, which is also what the pooling's gradient reads. The product patterns apply where
+ * the bias or y holds its value when the product runs, the bias lies along the
+ * product's last dim, and the backend runs the fused products as one launch
+ * (fuse_matmul). The convolution patterns (a convolution layer's bias and ReLU) apply
+ * where the bias holds one value per output channel, laid along dim 1, and holds it
+ * when the convolution runs, and the backend's kernel for that node adds it in the same
+ * launch (its one_launch says so; on the other convolution paths the ADD stays).
  *
  * The loss and its gradient are two results of one launch: a new node, inserted where
  * the loss was (the nodes after it renumbered), computes both into one storage, whose
@@ -34,7 +40,7 @@
 #include "../backend_impl.h"
 #include "graph_impl.h"
 
-/* Whether backend be runs node n (an op rewritten in place) as it is. */
+/* Whether backend be runs node n (an op rewritten in place) as it is, in one launch. */
 static bool runs(const struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct kiln_kernel *k = kiln__kernel_of(be, n->op);
@@ -45,7 +51,7 @@ static bool runs(const struct kiln_backend *be, const struct kiln_tensor *n)
         kiln_clear_error();
         return false;
     }
-    return true;
+    return k->one_launch == NULL || k->one_launch(be, n);
 }
 
 /* Makes first (now the fused op) the storage of second, a view of it, and of every view
@@ -145,6 +151,45 @@ static void fuse_matmul_bias(kiln_graph *g, const struct kiln_backend *be, struc
         return;
     }
     absorb(g, m, n);
+}
+
+/* ADD or ADD_RELU (n) of a CONV2D and a bias along its channels -> CONV2D_BIAS where
+ * the convolution has no other reader and the bias is ready when the convolution runs. */
+static void fuse_conv_bias(kiln_graph *g, const struct kiln_backend *be, struct kiln_tensor *n,
+                           const int32_t *readers)
+{
+    struct kiln_tensor *c = n->src[0], *bias = n->src[1];
+    /* A bias of rank 1 is added along the last dim (the columns), not the channels,
+     * unless it is a single value. */
+    if (c->op != KILN_OP_CONV2D || kiln__is_view(c) || readers[c->id] != 1 ||
+        (c->flags & KILN__F_KEEP) || c->part != KILN__PART_NONE ||
+        !ready_at(g, bias, c->id, n->id) || !kiln__shape_eq(&n->shape, &c->shape) ||
+        (bias->shape.rank < 2 && bias->n_elems != 1) || c->n_src != 2 || c->src != c->src_inline) {
+        return;
+    }
+    struct kiln__p_conv2d cp = *(const struct kiln__p_conv2d *)kiln__params(c);
+    struct kiln__p_conv2d_bias p;
+    memcpy(p.stride, cp.stride, sizeof(p.stride));
+    memcpy(p.pad, cp.pad, sizeof(p.pad));
+    memcpy(p.dilation, cp.dilation, sizeof(p.dilation));
+    p.groups = cp.groups;
+    memcpy(p.in_hw, cp.in_hw, sizeof(p.in_hw));
+    memcpy(p.kernel, cp.kernel, sizeof(p.kernel));
+    p.relu = n->op == KILN_OP_ADD_RELU;
+    memcpy(c->params, &p, sizeof(p));
+    c->op = KILN_OP_CONV2D_BIAS;
+    c->src[2] = bias;
+    c->n_src = 3;
+    /* infer checks that the bias holds one value per channel; it sets the same shape. */
+    if (kiln__ops[KILN_OP_CONV2D_BIAS]->infer(c) != KILN_OK || !runs(be, c)) {
+        kiln_clear_error();
+        c->op = KILN_OP_CONV2D;
+        c->n_src = 2;
+        c->src[2] = NULL;
+        memcpy(c->params, &cp, sizeof(cp));
+        return;
+    }
+    absorb(g, c, n);
 }
 
 /* RELU_BWD(y, MATMUL(a, b)) (n) -> MATMUL_RELU_BWD(a, b, y) where the product has no
@@ -262,11 +307,17 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
         }
     }
     /* After the first pass, which made the ADD_RELUs. */
-    for (int32_t i = 0; i < g->n_nodes && be->ops->fuse_matmul; i++) {
+    for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *n = g->nodes[i];
-        if (!kiln__is_view(n) && (n->op == KILN_OP_ADD || n->op == KILN_OP_ADD_RELU)) {
+        bool add = n->op == KILN_OP_ADD || n->op == KILN_OP_ADD_RELU;
+        if (kiln__is_view(n)) {
+            continue;
+        }
+        if (add && n->src[0]->op == KILN_OP_CONV2D) {
+            fuse_conv_bias(g, be, n, readers);
+        } else if (add && be->ops->fuse_matmul) {
             fuse_matmul_bias(g, be, n, readers);
-        } else if (!kiln__is_view(n) && n->op == KILN_OP_RELU_BWD) {
+        } else if (n->op == KILN_OP_RELU_BWD && be->ops->fuse_matmul) {
             fuse_matmul_relu_bwd(g, be, n, readers);
         }
     }

@@ -203,8 +203,9 @@ double kiln_graph_flops(const kiln_graph *g, int64_t batch)
             (n->flags & KILN__F_POISON)) {
             continue;
         }
-        if (n->op == KILN_OP_CONV2D) {
-            /* out [N, K, OH, OW], w [K, C/g, KH, KW]: each output sums C/g KH KW products */
+        if (n->op == KILN_OP_CONV2D || n->op == KILN_OP_CONV2D_BIAS) {
+            /* out [N, K, OH, OW], w [K, C/g, KH, KW]: each output sums C/g KH KW products
+             * (CONV2D_BIAS: fused with the add and relu after it, counted as views) */
             const struct kiln_tensor *w = n->src[1];
             f += 2.0 * (double)n->n_elems * (double)(w->n_elems / w->shape.dims[0]);
         } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {

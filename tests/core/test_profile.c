@@ -134,13 +134,15 @@ START_TEST(test_profile_rows)
     ck_assert_uint_eq(barriers, st.barriers);
     ck_assert_msg(seconds > 0.0, "no time measured");
 
-    const struct kiln_profile_row *conv = find(rows, n, "conv2d");
+    /* On the GPU backends the convolution takes its bias and ReLU (conv2d_bias). */
+    int cpu = strcmp(core_backend, "cpu") == 0;
+    const struct kiln_profile_row *conv = find(rows, n, cpu ? "conv2d" : "conv2d_bias");
     ck_assert_ptr_nonnull(conv);
     ck_assert_str_eq(conv->family, "conv");
     ck_assert_uint_eq(conv->nodes, 2); /* one per step */
     ck_assert_uint_ge(conv->dispatches, 2);
-    /* x [8,1,8,8], w [4,1,3,3] and y [8,4,6,6] per run, as floats */
-    ck_assert_uint_eq(conv->bytes, 2 * 4 * (512 + 36 + 1152));
+    /* x [8,1,8,8], w [4,1,3,3], (b [4,1,1]) and y [8,4,6,6] per run, as floats */
+    ck_assert_uint_eq(conv->bytes, 2 * 4 * (512 + 36 + (cpu ? 0 : 4) + 1152));
     ck_assert_ptr_nonnull(find(rows, n, "conv2d_bwd_filter"));
     ck_assert_ptr_null(find(rows, n, "conv2d_bwd_data")); /* x needs no gradient */
 
@@ -156,7 +158,7 @@ START_TEST(test_profile_rows)
     step();
     struct kiln_profile_row again[MAX_ROWS];
     ck_assert_int_eq(kiln_context_profile(ctx, again, MAX_ROWS), n);
-    ck_assert_uint_eq(find(again, n, "conv2d")->nodes, 2);
+    ck_assert_uint_eq(find(again, n, conv->op)->nodes, 2);
     kiln_context_reset_stats(ctx);
     ck_assert_int_eq(kiln_context_profile(ctx, again, MAX_ROWS), 0);
 
@@ -165,7 +167,7 @@ START_TEST(test_profile_rows)
     step();
     n = kiln_context_profile(ctx, again, MAX_ROWS);
     ck_assert_int_gt(n, 5);
-    ck_assert_uint_eq(find(again, n, "conv2d")->nodes, 1);
+    ck_assert_uint_eq(find(again, n, cpu ? "conv2d" : "conv2d_bias")->nodes, 1);
 }
 END_TEST
 
@@ -194,8 +196,9 @@ START_TEST(test_direct_gradients)
 }
 END_TEST
 
-/* On a GPU backend the planner runs the bias + ReLU as one add_relu launch (the ReLU's
- * gradient reads its output, so the sum is not kept), the ReLU's gradient inside the
+/* On a GPU backend the planner runs the convolution, its bias and ReLU as one
+ * conv2d_bias launch (the ReLU's gradient reads its output, so the sum is not kept;
+ * the row kernels of both GPU backends add the bias), the ReLU's gradient inside the
  * max-pool's (maxpool2d_relu_bwd) and the logits' bias inside their product;
  * the CPU backend runs every op on its own. */
 START_TEST(test_fused_launches)
@@ -205,7 +208,7 @@ START_TEST(test_fused_launches)
     kiln_context_reset_stats(ctx);
     step();
     int32_t n = kiln_context_profile(ctx, rows, MAX_ROWS);
-    const struct kiln_profile_row *fused = find(rows, n, "add_relu");
+    const struct kiln_profile_row *fused = find(rows, n, "conv2d_bias");
     const struct kiln_profile_row *relu = find(rows, n, "relu");
     const struct kiln_profile_row *add = find(rows, n, "add");
     const struct kiln_profile_row *pool_relu = find(rows, n, "maxpool2d_relu_bwd");
@@ -235,16 +238,19 @@ START_TEST(test_fused_launches)
         ck_assert_ptr_null(find(rows, n, "softmax_xent"));
         ck_assert_ptr_null(find(rows, n, "softmax_xent_bwd"));
     }
+    ck_assert_ptr_null(find(rows, n, "add_relu"));
     if (strcmp(core_backend, "cpu") == 0) {
         ck_assert_ptr_null(fused);
         ck_assert_ptr_null(pool_relu);
         ck_assert_ptr_nonnull(relu);
+        ck_assert_ptr_nonnull(find(rows, n, "conv2d"));
         ck_assert_ptr_nonnull(find(rows, n, "relu_bwd"));
         ck_assert_ptr_nonnull(find(rows, n, "maxpool2d_bwd"));
     } else {
         ck_assert_ptr_nonnull(fused);
         ck_assert_uint_eq(fused->nodes, 1);
-        ck_assert_str_eq(fused->family, "binary");
+        ck_assert_str_eq(fused->family, "conv");
+        ck_assert_ptr_null(find(rows, n, "conv2d"));
         ck_assert_ptr_null(relu);
         ck_assert_ptr_nonnull(pool_relu);
         ck_assert_uint_eq(pool_relu->nodes, 1);

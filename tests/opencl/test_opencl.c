@@ -245,6 +245,49 @@ START_TEST(test_check_fault)
 }
 END_TEST
 
+/* A convolution layer under KILN_CHECK with a fault in CONV2D_BIAS: relu(conv2d(x, w) + b
+ * as [6, 1, 1]), 5x5 pad 2 (LeNet's conv1), of which the planner makes one conv2d_bias
+ * node (the row kernels add the bias and ReLU); the report names that node and its op,
+ * and without the fault the same graph runs clean. */
+static void conv_layer_fault(kiln_context *ctx)
+{
+    kiln_graph *g;
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    int64_t xd[4] = {3, 1, 28, 28}, wd[4] = {6, 1, 5, 5}, bd[1] = {6}, b3[3] = {6, 1, 1};
+    kiln_tensor *x = kiln_input(g, "x", KILN_DTYPE_F32, 4, xd);
+    kiln_tensor *w = kiln_param(g, "w", 4, wd, KILN_INIT_UNIFORM, 0.5f, 3);
+    kiln_tensor *b = kiln_param(g, "b", 1, bd, KILN_INIT_UNIFORM, 0.5f, 4);
+    struct kiln_conv2d_opts o = KILN_CONV2D_OPTS_INIT;
+    o.padding[0] = o.padding[1] = 2;
+    kiln_tensor *y = kiln_relu(g, kiln_add(g, kiln_conv2d(g, x, w, &o), kiln_reshape(g, b, 3, b3)));
+    kiln_tensor_keep(y);
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    static float xv[3 * 28 * 28];
+    for (size_t i = 0; i < sizeof(xv) / 4; i++) {
+        xv[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    }
+    ck_assert_int_eq(kiln_tensor_upload(x, xv, sizeof(xv)), KILN_OK);
+    int op = y->view_root->op;
+    char want[64];
+    snprintf(want, sizeof(want), "op %s", kiln__op_name(op));
+    ck_assert_int_eq(op, KILN_OP_CONV2D_BIAS);
+    kiln__context_set_fault(ctx, op);
+    ck_assert_int_eq(kiln_graph_eval(g, 1, &y), KILN_E_CHECK);
+    const char *msg = kiln_last_error();
+    ck_assert_msg(strstr(msg, want) != NULL && strstr(msg, y->view_root->name) != NULL, "%s", msg);
+    kiln__context_set_fault(ctx, -1);
+    ck_assert_msg(kiln_graph_eval(g, 1, &y) == KILN_OK, "%s", kiln_last_error());
+    kiln_graph_destroy(g);
+}
+
+START_TEST(test_check_fault_conv)
+{
+    kiln_context *ctx = open_ctx(NULL, 1);
+    conv_layer_fault(ctx);
+    kiln_context_destroy(ctx);
+}
+END_TEST
+
 /* The smoke MLP under KILN_CHECK: every node of every step matches the CPU, and it learns. */
 START_TEST(test_check_clean)
 {
@@ -508,6 +551,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_big_reduce);
     tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_check_fault);
+    tcase_add_test(tc, test_check_fault_conv);
     tcase_add_test(tc, test_check_clean);
     tcase_add_test(tc, test_families);
     tcase_add_test(tc, test_tuning_json);

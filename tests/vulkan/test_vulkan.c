@@ -1,7 +1,8 @@
 /*
  * test_vulkan.c - the Vulkan backend: device listing and selection, transfers at odd
  * offsets on every memory path (mapped, staging, non-coherent), graphs checked node by
- * node against the CPU reference (KILN_CHECK), a deliberate KILN_CHECK fault, one
+ * node against the CPU reference (KILN_CHECK), deliberate KILN_CHECK faults (in a fused
+ * dense layer and a fused convolution layer), one
  * submission and one host wait per training step, and the storage-range limit. Every
  * test runs under VK_LAYER_KHRONOS_validation (KILN_VK_VALIDATION, enabled here unless
  * the caller set it) and fails on any validation warning or error. Exits 77 (SKIP)
@@ -216,6 +217,49 @@ START_TEST(test_check_fault)
     kiln__context_set_fault(ctx, -1);
     ck_assert_msg(mlp_step(&m, &seed, &loss) == KILN_OK, "%s", kiln_last_error());
     kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
+/* A convolution layer under KILN_CHECK with a fault in CONV2D_BIAS: relu(conv2d(x, w) + b
+ * as [6, 1, 1]), 5x5 pad 2 (LeNet's conv1), of which the planner makes one conv2d_bias
+ * node (the row kernels add the bias and ReLU); the report names that node and its op,
+ * and without the fault the same graph runs clean. */
+static void conv_layer_fault(kiln_context *ctx)
+{
+    kiln_graph *g;
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    int64_t xd[4] = {3, 1, 28, 28}, wd[4] = {6, 1, 5, 5}, bd[1] = {6}, b3[3] = {6, 1, 1};
+    kiln_tensor *x = kiln_input(g, "x", KILN_DTYPE_F32, 4, xd);
+    kiln_tensor *w = kiln_param(g, "w", 4, wd, KILN_INIT_UNIFORM, 0.5f, 3);
+    kiln_tensor *b = kiln_param(g, "b", 1, bd, KILN_INIT_UNIFORM, 0.5f, 4);
+    struct kiln_conv2d_opts o = KILN_CONV2D_OPTS_INIT;
+    o.padding[0] = o.padding[1] = 2;
+    kiln_tensor *y = kiln_relu(g, kiln_add(g, kiln_conv2d(g, x, w, &o), kiln_reshape(g, b, 3, b3)));
+    kiln_tensor_keep(y);
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    static float xv[3 * 28 * 28];
+    for (size_t i = 0; i < sizeof(xv) / 4; i++) {
+        xv[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    }
+    ck_assert_int_eq(kiln_tensor_upload(x, xv, sizeof(xv)), KILN_OK);
+    int op = y->view_root->op;
+    char want[64];
+    snprintf(want, sizeof(want), "op %s", kiln__op_name(op));
+    ck_assert_int_eq(op, KILN_OP_CONV2D_BIAS);
+    kiln__context_set_fault(ctx, op);
+    ck_assert_int_eq(kiln_graph_eval(g, 1, &y), KILN_E_CHECK);
+    const char *msg = kiln_last_error();
+    ck_assert_msg(strstr(msg, want) != NULL && strstr(msg, y->view_root->name) != NULL, "%s", msg);
+    kiln__context_set_fault(ctx, -1);
+    ck_assert_msg(kiln_graph_eval(g, 1, &y) == KILN_OK, "%s", kiln_last_error());
+    kiln_graph_destroy(g);
+}
+
+START_TEST(test_check_fault_conv)
+{
+    kiln_context *ctx = open_ctx(1);
+    conv_layer_fault(ctx);
     close_ctx(ctx);
 }
 END_TEST
@@ -447,6 +491,7 @@ int main(void)
     tcase_add_loop_test(tc, test_roundtrip, 0, 4);
     tcase_add_loop_test(tc, test_mlp_checked, 0, 2);
     tcase_add_test(tc, test_check_fault);
+    tcase_add_test(tc, test_check_fault_conv);
     tcase_add_test(tc, test_check_repair);
     tcase_add_test(tc, test_one_submission_per_step);
     tcase_add_test(tc, test_ops_checked);
