@@ -182,6 +182,7 @@ struct kiln__vk {
     VkDeviceSize max_alloc; /* maxMemoryAllocationSize */
     uint32_t max_alloc_count;
     bool ieee;        /* SignedZeroInfNanPreserve shader variants usable */
+    bool subgroup;    /* the _SG reduction variants (shaders/wgreduce.glsl) run */
     uint32_t ts_bits; /* the queue's timestampValidBits (0: no timestamps) */
 
     /* memory */
