@@ -331,10 +331,8 @@ static kiln_status vk_transpose(struct kiln_backend *be, const struct kiln_tenso
 
 /* ==== Reduce ==== */
 
-/* The workgroup reductions (shaders/wgreduce.glsl) come in two variants: sub on
- * subgroup operations where the device runs them (vk->subgroup), else plain. */
-static enum kiln__vk_shader reduction(const struct kiln__vk *vk, enum kiln__vk_shader plain,
-                                      enum kiln__vk_shader sub)
+enum kiln__vk_shader kiln__vk_reduction(const struct kiln__vk *vk, enum kiln__vk_shader plain,
+                                        enum kiln__vk_shader sub)
 {
     return vk->subgroup ? sub : plain;
 }
@@ -362,8 +360,8 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
         dims_u32(is, p8.s, 8);
         memcpy(p8.r, rd, sizeof(p8.r));
         return kiln__vk_run_simple(
-            be, n, reduction(vk, KILN__VK_SH_REDUCE_SUM_ND, KILN__VK_SH_REDUCE_SUM_ND_SG), &p8,
-            sizeof(p8), g);
+            be, n, kiln__vk_reduction(vk, KILN__VK_SH_REDUCE_SUM_ND, KILN__VK_SH_REDUCE_SUM_ND_SG),
+            &p8, sizeof(p8), g);
     }
     struct pc_strided pc;
     pc.n = (uint32_t)n->n_elems;
@@ -374,9 +372,9 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
     memcpy(pc.r, rd, sizeof(pc.r));
     pc.n_red = n_red;
     pc.scale = p->scale;
-    return kiln__vk_run_simple(be, n,
-                               reduction(vk, KILN__VK_SH_REDUCE_SUM, KILN__VK_SH_REDUCE_SUM_SG),
-                               &pc, sizeof(pc), g);
+    return kiln__vk_run_simple(
+        be, n, kiln__vk_reduction(vk, KILN__VK_SH_REDUCE_SUM, KILN__VK_SH_REDUCE_SUM_SG), &pc,
+        sizeof(pc), g);
 }
 
 static kiln_status vk_broadcast(struct kiln_backend *be, const struct kiln_tensor *n)
@@ -427,8 +425,8 @@ static kiln_status vk_argmax(struct kiln_backend *be, const struct kiln_tensor *
     pc.n = (uint32_t)rows;
     pc.d1 = (uint32_t)cols;
     enum kiln__vk_shader sh =
-        vk->ieee ? reduction(vk, KILN__VK_SH_ARGMAX_IEEE, KILN__VK_SH_ARGMAX_IEEE_SG)
-                 : reduction(vk, KILN__VK_SH_ARGMAX, KILN__VK_SH_ARGMAX_SG);
+        vk->ieee ? kiln__vk_reduction(vk, KILN__VK_SH_ARGMAX_IEEE, KILN__VK_SH_ARGMAX_IEEE_SG)
+                 : kiln__vk_reduction(vk, KILN__VK_SH_ARGMAX, KILN__VK_SH_ARGMAX_SG);
     return kiln__vk_run_simple(be, n, sh, &pc, sizeof(pc), row_groups(vk, rows));
 }
 
@@ -447,8 +445,8 @@ static kiln_status vk_softmax(struct kiln_backend *be, const struct kiln_tensor 
         return KILN_OK;
     }
     struct pc_rows pc = {(uint32_t)rows, (uint32_t)cols};
-    return kiln__vk_run_simple(be, n, reduction(vk, sh[n->op][0], sh[n->op][1]), &pc, sizeof(pc),
-                               row_groups(vk, rows));
+    return kiln__vk_run_simple(be, n, kiln__vk_reduction(vk, sh[n->op][0], sh[n->op][1]), &pc,
+                               sizeof(pc), row_groups(vk, rows));
 }
 
 /* ==== Losses ==== */
