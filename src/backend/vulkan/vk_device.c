@@ -556,13 +556,16 @@ static uint32_t pow2_floor(uint32_t x)
 /* Whether the reductions run on subgroup operations (the _SG shader variants): the
  * device has the basic and arithmetic ones in compute shaders, the reduction
  * workgroup (wg invocations) is a whole number of subgroups, and KILN_VK_SUBGROUP is
- * not 0 (which forces the shared-memory variants). */
+ * not 0 (which forces the shared-memory variants). MoltenVK on AMD GPUs is left out:
+ * ggml found subgroup arithmetic wrong there (llama.cpp#15846) and CI cannot run it. */
 static bool subgroup_reductions(const struct dev_query *q, uint32_t wg)
 {
     const VkSubgroupFeatureFlags need =
         VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
     const char *e = getenv("KILN_VK_SUBGROUP");
-    if (e != NULL && strcmp(e, "0") == 0) {
+    if ((e != NULL && strcmp(e, "0") == 0) ||
+        (q->has_drv && q->drv.driverID == VK_DRIVER_ID_MOLTENVK &&
+         q->p2.properties.vendorID == 0x1002)) {
         return false;
     }
     return (q->sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0 &&
