@@ -18,6 +18,7 @@
  *   ADD_RELU(CONV2D(x, w), bias)      -> CONV2D_BIAS(x, w, bias), relu 1
  *   SOFTMAX_XENT(x, l) and SOFTMAX_XENT_BWD(x, l, dy)
  *                                     -> SOFTMAX_XENT_FUSED(x, l, dy)
+ *   ... and ARGMAX(x) before them     -> SOFTMAX_XENT_FUSED(x, l, dy, argmax), a rider
  *
  * The second pattern is the gradient of maxpool(relu(h)): RELU's rule reads its output
  * x, which is also what the pooling's gradient reads. The product patterns apply where
@@ -33,6 +34,12 @@
  * first rows x cols elements the gradient becomes a view of and whose last the loss. It
  * applies where no node reads the loss (the host does, after the run) and dy (the
  * backward pass's seed) holds its value there.
+ *
+ * Riders: a node whose storage a later node's kernel writes (its writer, an op with
+ * KILN__OPF_ALSO_WRITES; see graph_impl.h). ride() adds one to a fused node: the
+ * training prediction argmax(x) kept beside the loss is written by SOFTMAX_XENT_FUSED,
+ * which finds each row's maximum anyway; kiln_graph_eval of the prediction alone (the
+ * writer left out) still runs the ARGMAX.
  */
 #include <stdio.h>
 #include <string.h>
@@ -104,7 +111,8 @@ static void fuse_pool_relu_bwd(kiln_graph *g, const struct kiln_backend *be, str
 }
 
 /* Whether t holds its value when node at runs: a leaf or an earlier node's result,
- * written in place by no node from at up to end (the node that reads t now). */
+ * written in place (or as a rider) by no node from at up to end (the node that reads t
+ * now). */
 static bool ready_at(const kiln_graph *g, const struct kiln_tensor *t, int32_t at, int32_t end)
 {
     const struct kiln_tensor *r = t->view_root;
@@ -113,9 +121,8 @@ static bool ready_at(const kiln_graph *g, const struct kiln_tensor *t, int32_t a
     }
     for (int32_t i = at; i < end; i++) {
         const struct kiln_tensor *n = g->nodes[i];
-        const struct kiln__op_desc *d = n->op == KILN__OP_LEAF ? NULL : kiln__ops[n->op];
-        for (int j = 0; d != NULL && (d->flags & KILN__OPF_INPLACE) && j < n->n_src; j++) {
-            if ((d->inplace_mask & (1u << j)) && n->src[j]->view_root == r) {
+        for (int j = 0; j < n->n_src; j++) {
+            if (kiln__writes_src(n, j) && n->src[j]->view_root == r) {
                 return false;
             }
         }
@@ -216,6 +223,47 @@ static void fuse_matmul_relu_bwd(kiln_graph *g, const struct kiln_backend *be,
     absorb(g, m, n);
 }
 
+bool kiln__ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *rider)
+{
+    const struct kiln_backend *be = &g->ctx->be;
+    const struct kiln__op_desc *d = kiln__ops[writer->op];
+    int slot = writer->n_src;
+    if (!(d->flags & KILN__OPF_ALSO_WRITES) || !(d->inplace_mask & (1u << slot)) ||
+        slot >= KILN__SRC_INLINE || writer->src != writer->src_inline || kiln__is_view(writer) ||
+        rider->op == KILN__OP_LEAF || kiln__is_view(rider) || rider->writer != NULL ||
+        rider->direct != NULL || rider->part != KILN__PART_NONE || rider->id >= writer->id ||
+        writer->graph != g || rider->graph != g) {
+        return false;
+    }
+    for (int32_t i = rider->id + 1; i < writer->id; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        for (int j = 0; j < n->n_src; j++) {
+            if (n->src[j]->view_root == rider) {
+                return false;
+            }
+        }
+    }
+    writer->src[slot] = rider;
+    writer->n_src = slot + 1;
+    if (d->infer(writer) != KILN_OK || !runs(be, writer)) {
+        kiln_clear_error();
+        writer->src[slot] = NULL;
+        writer->n_src = slot;
+        /* infer of the shorter source list gave the node its shape before */
+        (void)d->infer(writer);
+        kiln_clear_error();
+        return false;
+    }
+    rider->writer = writer;
+    return true;
+}
+
+/* The fusion pass's name for kiln__ride (graph_impl.h): makes rider a rider of writer. */
+static inline bool ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *rider)
+{
+    return kiln__ride(g, writer, rider);
+}
+
 /* Makes t, a node without views so far (the loss), a view of root at byte offset off,
  * with every view of t. */
 static void absorb_at(kiln_graph *g, struct kiln_tensor *root, struct kiln_tensor *t, size_t off)
@@ -243,9 +291,25 @@ static struct kiln_tensor *xent_loss_of(const kiln_graph *g, const struct kiln_t
     return NULL;
 }
 
+/* An ARGMAX of f's scores (SOFTMAX_XENT_FUSED's source 0) before f, one index per row,
+ * whose scores hold the same values when f runs (the training prediction), or NULL. */
+static struct kiln_tensor *argmax_of(const kiln_graph *g, const struct kiln_tensor *f)
+{
+    const struct kiln_tensor *x = f->src[0];
+    for (int32_t i = f->id - 1; i >= 0; i--) {
+        struct kiln_tensor *a = g->nodes[i];
+        if (a->op == KILN_OP_ARGMAX && !kiln__is_view(a) && a->src[0] == x && a->shape.rank == 1 &&
+            a->shape.dims[0] == x->shape.dims[0] && ready_at(g, x, a->id, f->id)) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
 /* SOFTMAX_XENT (l) and SOFTMAX_XENT_BWD (n) of the same scores and labels ->
- * SOFTMAX_XENT_FUSED inserted at l's place, where no node reads l and dy is ready there.
- * Returns false when the graph could not take the new node (its status says why). */
+ * SOFTMAX_XENT_FUSED inserted at l's place, where no node reads l and dy is ready there;
+ * an ARGMAX of the scores before it becomes its rider. Returns false when the graph could not take
+ * the new node (its status says why). */
 static bool fuse_xent(kiln_graph *g, const struct kiln_backend *be, struct kiln_tensor *n,
                       const int32_t *readers)
 {
@@ -276,6 +340,10 @@ static bool fuse_xent(kiln_graph *g, const struct kiln_backend *be, struct kiln_
     f->flags &= ~(uint32_t)KILN__F_NEEDS_GRAD;
     absorb(g, f, n);
     absorb_at(g, f, l, (size_t)n->n_elems * sizeof(float));
+    struct kiln_tensor *a = argmax_of(g, f);
+    if (a != NULL) {
+        (void)ride(g, f, a); /* refused: the ARGMAX runs on its own */
+    }
     return true;
 }
 
