@@ -198,6 +198,8 @@ enum {
     /* The GPU backends may run the op through their generic launcher when their kernel
      * table has no entry for it (see KILN__GEN_HDR_BYTES below). */
     KILN__OPF_GENERIC = 1u << 3,
+    /* writes its output and the sources in inplace_mask (riders, src/graph/fuse.c) */
+    KILN__OPF_ALSO_WRITES = 1u << 4,
 };
 
 /*

@@ -219,6 +219,18 @@ static void check_golden(const char *stem, int op, struct built *b, const void *
         expect(c, "output", ref, got, kiln_tensor_n_elems(b->y), kiln_tensor_dtype(b->y), tol);
         free(got);
     }
+    for (int i = 0; i < b->n_in && (d->flags & KILN__OPF_ALSO_WRITES); i++) {
+        /* The sources the op writes beside its output (riders): PyTorch's out<i>. */
+        if (d->inplace_mask & (1u << i)) {
+            char nm[8];
+            snprintf(nm, sizeof(nm), "out%d", i);
+            const struct kiln__st_tensor *ref = need(&f, nm, c);
+            void *got = malloc(ref_in[i]->n_bytes + 4);
+            ck_assert_int_eq(kiln_tensor_download(b->in[i], got, ref_in[i]->n_bytes), KILN_OK);
+            expect(c, nm, ref, got, ref_in[i]->n_elems, kiln_tensor_dtype(b->in[i]), tol);
+            free(got);
+        }
+    }
     for (int i = 0; i < b->n_in; i++) {
         kiln_tensor *gt = kiln_tensor_grad(b->in[i]);
         if (gt == NULL) {

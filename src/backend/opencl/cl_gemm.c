@@ -1,9 +1,9 @@
 /*
  * cl_gemm.c - the opencl backend's matrix products: small ones (up to 16M multiply-adds
  * by default; KILN_CL_GEMM=own or clblast chooses for all) on kiln's own kernel
- * (opencl/gemm.cl), which also runs the fused MATMUL_BIAS and MATMUL_RELU_BWD as one
- * launch, and the others through CLBlast's C API (row-major,
- * with element offsets into the pooled buffers, on the backend's queue): CLBlastSgemm
+ * (opencl/gemm.cl), which also runs the fused MATMUL_BIAS, MATMUL_RELU_BWD and
+ * MATMUL_DB as one launch, and the others through CLBlast's C API (row-major, with
+ * element offsets into the pooled buffers, on the backend's queue): CLBlastSgemm
  * for one matrix, CLBlastSgemmStridedBatched when the batch merges into one dim (each
  * operand one stride, 0 where broadcast), CLBlastSgemmBatched with an offset per entry
  * otherwise), the one mapping of

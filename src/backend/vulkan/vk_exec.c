@@ -427,6 +427,7 @@ const uint32_t *kiln__vk_tile_of(const struct kiln__vk *vk, enum kiln__vk_shader
     case KILN__VK_SH_MATMUL_RELU_BWD_NT:
     case KILN__VK_SH_MATMUL_RELU_BWD_TN:
     case KILN__VK_SH_MATMUL_RELU_BWD_TT:
+    case KILN__VK_SH_MATMUL_DB_TN:
     case KILN__VK_SH_RNN_GEMM_NT:
     case KILN__VK_SH_RNN_GEMM_NN_ACC:
         return vk->mm_tile;
