@@ -313,6 +313,7 @@ kiln_status kiln_context_create(const struct kiln_context_options *opt, kiln_con
     ctx->be.ctx = ctx;
     ctx->be.alignment = 256;
     ctx->fault_op = -1;
+    ctx->fault_src = -1;
     /* both were checked by kiln__env_check_context */
     const char *cap = getenv("KILN_MAX_DEVICE_MEMORY");
     if (cap != NULL && cap[0] != '\0') {
@@ -570,5 +571,13 @@ bool kiln__parse_fault(const char *v, int64_t *oom_at, int64_t *lost_at)
 void kiln__context_set_fault(struct kiln_context *ctx, int op)
 {
     ctx->fault_op = op;
+    ctx->fault_src = -1;
+    ctx->fault_pending = 0;
+}
+
+void kiln__context_set_fault_src(struct kiln_context *ctx, int op, int src)
+{
+    ctx->fault_op = op;
+    ctx->fault_src = src;
     ctx->fault_pending = 0;
 }

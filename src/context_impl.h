@@ -46,6 +46,7 @@ struct kiln_context {
     int run_depth; /* open kiln__exec_begin brackets */
     /* test hook: the shadow treats the next result of this op as wrong (-1: off) */
     int fault_op;
+    int fault_src; /* the written source of fault_op corrupted instead of its output (-1) */
     int fault_pending;
     /* the backend's device memory (kiln_context_memory), kept by the backends through
      * kiln__dev_reserve / kiln__dev_release and kiln__dev_use */
@@ -98,6 +99,9 @@ bool kiln__parse_bytes(const char *v, uint64_t *out);
 
 /* Test hook for KILN_CHECK: corrupt the shadowed result of op (-1 disables). */
 void kiln__context_set_fault(struct kiln_context *ctx, int op);
+/* The same for the source src that op writes (KILN__OPF_ALSO_WRITES: a rider) instead of
+ * its output. */
+void kiln__context_set_fault_src(struct kiln_context *ctx, int op, int src);
 
 /* KILN_CHECK_REPAIR's list of op names ("all" or comma-separated) as op bits. */
 kiln_status kiln__parse_repair(const char *env, uint64_t bits[2]);

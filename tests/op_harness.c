@@ -281,7 +281,8 @@ static bool side_steps(const struct oh_env *env, const struct oh_case *c, struct
     return true;
 }
 
-/* Downloads the output, every gradient and every updated input. */
+/* Downloads the output, every gradient and every input the op writes (the updated
+ * inputs of in-place ops, those of an op with KILN__OPF_ALSO_WRITES). */
 static bool side_download(const struct oh_case *c, struct oh_side *sd, char *msg, size_t n)
 {
     const char *opname = kiln__op_name(c->op);
@@ -298,7 +299,8 @@ static bool side_download(const struct oh_case *c, struct oh_side *sd, char *msg
             sd->grad[i] = download_new(gr, &s);
             SIDE_TRY(s, "downloading a gradient");
         }
-        if ((d->flags & KILN__OPF_INPLACE) && (d->inplace_mask & (1u << i))) {
+        if ((d->flags & (KILN__OPF_INPLACE | KILN__OPF_ALSO_WRITES)) &&
+            (d->inplace_mask & (1u << i))) {
             sd->upd[i] = download_new(sd->in[i], &s);
             SIDE_TRY(s, "downloading an updated input");
         }
@@ -436,10 +438,14 @@ static bool compare_sides(const struct oh_env *env, const struct oh_case *c,
                                              got->grad[i], ne, grad_tol, msg, n)) {
             return false;
         }
-        snprintf(what, sizeof(what), "updated input %d after %d step(s)", i,
-                 c->steps > 0 ? c->steps : 1);
+        if (kiln__ops[c->op]->flags & KILN__OPF_INPLACE) {
+            snprintf(what, sizeof(what), "updated input %d after %d step(s)", i,
+                     c->steps > 0 ? c->steps : 1);
+        } else {
+            snprintf(what, sizeof(what), "written input %d", i); /* KILN__OPF_ALSO_WRITES */
+        }
         if (ref->upd[i] != NULL &&
-            !compare(env, c, what, KILN_DTYPE_F32, ref->upd[i], got->upd[i], ne, tol, msg, n)) {
+            !compare(env, c, what, ref->in[i]->dtype, ref->upd[i], got->upd[i], ne, tol, msg, n)) {
             return false;
         }
     }

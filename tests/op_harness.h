@@ -8,8 +8,9 @@
  * with identical input data, and compares the output; then it compares the gradient
  * of loss = sum(output * W) (W fixed random weights) with respect to every parameter.
  * In-place optimizer updates are run for the row's number of steps and their updated
- * parameter and state tensors are compared. Every graph is compiled with guard bands
- * (kiln__graph_set_guard), checked after each run.
+ * parameter and state tensors are compared; so are the inputs that an op with
+ * KILN__OPF_ALSO_WRITES writes (its riders; i32 ones exactly). Every graph is compiled
+ * with guard bands (kiln__graph_set_guard), checked after each run.
  *
  * Tolerances: outputs and updated tensors use the row's tol, else the loosest
  * descriptor tolerance of the case's forward nodes (the op's own, unless a custom build
@@ -279,7 +280,7 @@ struct oh_side {
     kiln_tensor *in[OH_MAX_IN], *y, *w;
     void *out;                 /* y's data (NULL when y is empty) */
     void *grad[OH_MAX_IN];     /* d loss / d in[i], NULL when none */
-    void *upd[OH_MAX_IN];      /* in-place updated inputs after the last step */
+    void *upd[OH_MAX_IN];      /* inputs the op wrote (in place or as riders), last step */
     struct kiln__tol out_tol;  /* the row's, else the loosest of the forward nodes */
     struct kiln__tol grad_tol; /* the loosest of out_tol and the backward nodes' */
     bool unsupported;          /* compile said KILN_E_UNSUPPORTED (a missing kernel) */

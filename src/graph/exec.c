@@ -75,14 +75,16 @@ kiln_status kiln_tensor_download(const kiln_tensor *t, void *dst, size_t n_bytes
 /* ==== Kernels and their profile ==== */
 
 /* The bytes node n reads and writes: its sources and output once, in-place sources
- * twice (the profile's traffic bound). */
+ * twice, the sources an ALSO_WRITES op writes (its riders) once (the profile's traffic
+ * bound). */
 static uint64_t node_bytes(const struct kiln_tensor *n)
 {
     const struct kiln__op_desc *d = kiln__ops[n->op];
     uint64_t b = (d->flags & KILN__OPF_INPLACE) ? 0 : kiln_tensor_n_bytes(n);
     for (int i = 0; i < n->n_src; i++) {
         uint64_t sb = kiln_tensor_n_bytes(n->src[i]);
-        b += ((d->flags & KILN__OPF_INPLACE) && (d->inplace_mask & (1u << i))) ? 2 * sb : sb;
+        bool twice = (d->flags & KILN__OPF_INPLACE) && kiln__writes_src(n, i);
+        b += twice ? 2 * sb : sb;
     }
     return b;
 }
@@ -187,12 +189,16 @@ static int64_t first_nonfinite(const struct kiln_tensor *t, const float *v)
 }
 
 /* The divergence report for node n whose result what (host copy v) holds a non-finite
- * value at i; in (host copies of n's sources, or NULL) tells whether they were finite. */
+ * value at i; in (host copies of n's sources, or NULL; an entry is NULL for a source
+ * that n writes) tells whether they were finite. */
 static kiln_status diverged(const struct kiln_tensor *n, const char *what, const float *v,
                             int64_t i, void *const *in)
 {
     char sb[64], src[160] = "finite inputs";
     for (int j = 0; in != NULL && j < n->n_src; j++) {
+        if (in[j] == NULL) { /* a source the node writes (a rider): not an input */
+            continue;
+        }
         int64_t k = first_nonfinite(n->src[j], in[j]);
         if (k >= 0) {
             snprintf(src, sizeof(src), "input %d ('%s') already non-finite (element %lld is %g)", j,
@@ -221,8 +227,7 @@ static kiln_status watch_node(kiln_graph *g, struct kiln_tensor *n)
     float *v = NULL;
     for (int i = -1; i < n->n_src && bad < 0 && s == KILN_OK; i++) {
         t = i < 0 ? n : n->src[i];
-        bool written = i < 0 ? !(d->flags & KILN__OPF_INPLACE)
-                             : (d->flags & KILN__OPF_INPLACE) && (d->inplace_mask & (1u << i));
+        bool written = i < 0 ? !(d->flags & KILN__OPF_INPLACE) : kiln__writes_src(n, i);
         if (!written || t->dtype != KILN_DTYPE_F32 || t->n_elems == 0) {
             continue;
         }
@@ -234,13 +239,20 @@ static kiln_status watch_node(kiln_graph *g, struct kiln_tensor *n)
     if (bad >= 0) {
         void *in[KILN__MAX_SRC] = {NULL};
         for (int j = 0; j < n->n_src && s == KILN_OK; j++) {
+            if (kiln__writes_src(n, j) && !(d->flags & KILN__OPF_INPLACE)) {
+                continue; /* a rider the node wrote: not an input */
+            }
             in[j] = kiln__alloc(ctx, kiln_tensor_n_bytes(n->src[j]) + 4, "KILN_CHECK=nan");
             s = in[j] != NULL ? download_raw(ctx, n->src[j], in[j]) : KILN_E_OUT_OF_HOST_MEMORY;
         }
         /* In-place ops overwrote their inputs: their finiteness before is unknown. */
         bool known = !(d->flags & KILN__OPF_INPLACE);
         char what[96];
-        snprintf(what, sizeof(what), "%s '%s'", t == n ? "its output" : "updated input", t->name);
+        snprintf(what, sizeof(what), "%s '%s'",
+                 t == n                           ? "its output"
+                 : (d->flags & KILN__OPF_INPLACE) ? "updated input"
+                                                  : "written input",
+                 t->name);
         s = s == KILN_OK ? diverged(n, what, v, bad, known ? in : NULL) : s;
         for (int j = 0; j < n->n_src; j++) {
             kiln__free(ctx, in[j]);
@@ -307,61 +319,58 @@ static kiln_status shadow_node(kiln_graph *g, struct kiln_tensor *n)
     }
     struct kiln__cmp c;
     bool fix = (ctx->check_repair[n->op / 64] >> (n->op % 64)) & 1u;
-    if (d->flags & KILN__OPF_INPLACE) {
-        for (int i = 0; i < n->n_src; i++) {
-            if (!(d->inplace_mask & (1u << i))) {
-                continue;
-            }
-            s = download_raw(ctx, n->src[i], got);
-            if (s != KILN_OK) {
-                goto done;
-            }
-            int64_t bad = first_nonfinite(n->src[i], in[i]);
-            bad = bad >= 0 ? bad : first_nonfinite(n->src[i], got);
-            if (bad >= 0) {
-                char what[96];
-                snprintf(what, sizeof(what), "updated input %d ('%s')", i, n->src[i]->name);
-                s = diverged(n, what, first_nonfinite(n->src[i], in[i]) >= 0 ? in[i] : got, bad,
-                             NULL);
-                goto done;
-            }
-            if (!compare_tensor(n->src[i], in[i], got, &d->tol, &c)) {
-                char what[96];
-                snprintf(what, sizeof(what), "updated input %d ('%s')", i, n->src[i]->name);
-                s = report(n, what, &c, &d->tol);
-                goto done;
-            }
-            if (fix) {
-                s = repair(ctx, n->src[i], in[i]);
-                if (s != KILN_OK) {
-                    goto done;
-                }
-            }
+    /* What n wrote: its output (i = -1) unless it is in place, and the sources it writes
+     * (in-place ops' updated inputs, an ALSO_WRITES op's riders), each against the
+     * reference's (ref_out, or in[i] that the reference overwrote). */
+    void *read[KILN__MAX_SRC] = {NULL}; /* the sources n only reads, for the report */
+    for (int i = 0; i < n->n_src; i++) {
+        read[i] = kiln__writes_src(n, i) ? NULL : in[i];
+    }
+    for (int i = -1; i < n->n_src; i++) {
+        if (i < 0 ? (d->flags & KILN__OPF_INPLACE) != 0 : !kiln__writes_src(n, i)) {
+            continue;
         }
-    } else {
-        s = download_raw(ctx, n, got);
+        const struct kiln_tensor *t = i < 0 ? n : n->src[i];
+        void *ref = i < 0 ? ref_out : in[i];
+        char what[96];
+        if (i < 0) {
+            snprintf(what, sizeof(what), "its output");
+        } else {
+            snprintf(what, sizeof(what), "%s input %d ('%s')",
+                     (d->flags & KILN__OPF_INPLACE) ? "updated" : "written", i, t->name);
+        }
+        s = download_raw(ctx, t, got);
         if (s != KILN_OK) {
             goto done;
         }
-        if (ctx->fault_pending && n->n_elems > 0) {
+        if (ctx->fault_pending && ctx->fault_src == i && t->n_elems > 0) {
             /* Test hook: pretend the backend's kernel is wrong. */
-            ((float *)got)[n->n_elems / 2] += 1.0f;
+            if (t->dtype == KILN_DTYPE_I32) {
+                ((int32_t *)got)[t->n_elems / 2] += 1;
+            } else {
+                ((float *)got)[t->n_elems / 2] += 1.0f;
+            }
             ctx->fault_pending = 0;
         }
         /* Non-finite values are the run diverging, not the backend disagreeing. */
-        int64_t bad = first_nonfinite(n, ref_out);
-        bad = bad >= 0 ? bad : first_nonfinite(n, got);
+        int64_t bad = first_nonfinite(t, ref);
+        bad = bad >= 0 ? bad : first_nonfinite(t, got);
         if (bad >= 0) {
-            s = diverged(n, "its output", first_nonfinite(n, ref_out) >= 0 ? ref_out : got, bad,
-                         in);
+            /* In-place ops overwrote their inputs: their finiteness before is unknown. */
+            bool known = !(d->flags & KILN__OPF_INPLACE);
+            s = diverged(n, what, first_nonfinite(t, ref) >= 0 ? ref : got, bad,
+                         known ? read : NULL);
             goto done;
         }
-        if (!compare_tensor(n, ref_out, got, &d->tol, &c)) {
-            s = report(n, "its output", &c, &d->tol);
+        if (!compare_tensor(t, ref, got, &d->tol, &c)) {
+            s = report(n, what, &c, &d->tol);
             goto done;
         }
         if (fix) {
-            s = repair(ctx, n, ref_out);
+            s = repair(ctx, t, ref);
+            if (s != KILN_OK) {
+                goto done;
+            }
         }
     }
 
@@ -429,16 +438,27 @@ static void route_grads(kiln_graph *g, bool direct)
     }
 }
 
+/* Whether the run that mask selects (NULL: all) skips node n: a rider whose writer
+ * runs (the writer's kernel fills its storage), or with direct a gradient sink. */
+static bool skipped(const struct kiln_tensor *n, const unsigned char *mask, bool direct)
+{
+    if (n->writer != NULL && (mask == NULL || mask[n->writer->id])) {
+        return true;
+    }
+    return direct && n->direct != NULL;
+}
+
 bool kiln__exec_runs(const kiln_graph *g, int32_t i, bool direct)
 {
     const struct kiln_tensor *n = g->nodes[i];
-    return n->op != KILN__OP_LEAF && !kiln__is_view(n) && !(direct && n->direct != NULL);
+    return n->op != KILN__OP_LEAF && !kiln__is_view(n) && !skipped(n, NULL, direct);
 }
 
 /* Runs the nodes of g selected by mask (NULL: all). With direct, the store's gradients
  * are known to be zero: the gradients are computed straight into the store and their
- * sinks skipped, which gives the same values as adding them to zeros. obs (may be NULL)
- * hears of the run's start and of every node that ran. */
+ * sinks skipped, which gives the same values as adding them to zeros. A rider runs no
+ * kernel when its writer runs, and its own op when the mask leaves the writer out. obs
+ * (may be NULL) hears of the run's start and of every node that ran. */
 static kiln_status run_nodes_ex(kiln_graph *g, const unsigned char *mask, bool direct,
                                 const struct kiln__run_observer *obs)
 {
@@ -450,7 +470,7 @@ static kiln_status run_nodes_ex(kiln_graph *g, const unsigned char *mask, bool d
         s = obs->begin(obs->ud, g, direct);
     }
     for (int32_t i = 0; i < g->n_nodes && s == KILN_OK; i++) {
-        if ((mask == NULL || mask[i]) && !(direct && g->nodes[i]->direct != NULL)) {
+        if ((mask == NULL || mask[i]) && !skipped(g->nodes[i], mask, direct)) {
             s = kiln__exec_node(g, g->nodes[i]);
             if (s == KILN_OK && obs != NULL && kiln__exec_runs(g, i, direct)) {
                 s = obs->node_done(obs->ud, g, i);
@@ -522,6 +542,9 @@ kiln_status kiln_graph_eval(kiln_graph *g, int32_t n_targets, kiln_tensor *const
             /* A view's storage is computed by its root (a fused node, which the planner
              * places before the views it gives values to). */
             g->run_mask[n->view_root->id] = 1;
+            if (n->writer != NULL && g->run_mask[n->writer->id]) {
+                continue; /* a rider that its writer computes from the writer's sources */
+            }
             for (int j = 0; j < n->n_src; j++) {
                 g->run_mask[n->src[j]->id] = 1;
             }

@@ -98,7 +98,8 @@ static void fuse_pool_relu_bwd(kiln_graph *g, const struct kiln_backend *be, str
 }
 
 /* Whether t holds its value when node at runs: a leaf or an earlier node's result,
- * written in place by no node from at up to end (the node that reads t now). */
+ * written in place (or as a rider) by no node from at up to end (the node that reads t
+ * now). */
 static bool ready_at(const kiln_graph *g, const struct kiln_tensor *t, int32_t at, int32_t end)
 {
     const struct kiln_tensor *r = t->view_root;
@@ -107,9 +108,8 @@ static bool ready_at(const kiln_graph *g, const struct kiln_tensor *t, int32_t a
     }
     for (int32_t i = at; i < end; i++) {
         const struct kiln_tensor *n = g->nodes[i];
-        const struct kiln__op_desc *d = n->op == KILN__OP_LEAF ? NULL : kiln__ops[n->op];
-        for (int j = 0; d != NULL && (d->flags & KILN__OPF_INPLACE) && j < n->n_src; j++) {
-            if ((d->inplace_mask & (1u << j)) && n->src[j]->view_root == r) {
+        for (int j = 0; j < n->n_src; j++) {
+            if (kiln__writes_src(n, j) && n->src[j]->view_root == r) {
                 return false;
             }
         }
@@ -169,6 +169,47 @@ static void fuse_matmul_relu_bwd(kiln_graph *g, const struct kiln_backend *be,
         return;
     }
     absorb(g, m, n);
+}
+
+bool kiln__ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *rider)
+{
+    const struct kiln_backend *be = &g->ctx->be;
+    const struct kiln__op_desc *d = kiln__ops[writer->op];
+    int slot = writer->n_src;
+    if (!(d->flags & KILN__OPF_ALSO_WRITES) || !(d->inplace_mask & (1u << slot)) ||
+        slot >= KILN__SRC_INLINE || writer->src != writer->src_inline || kiln__is_view(writer) ||
+        rider->op == KILN__OP_LEAF || kiln__is_view(rider) || rider->writer != NULL ||
+        rider->direct != NULL || rider->part != KILN__PART_NONE || rider->id >= writer->id ||
+        writer->graph != g || rider->graph != g) {
+        return false;
+    }
+    for (int32_t i = rider->id + 1; i < writer->id; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        for (int j = 0; j < n->n_src; j++) {
+            if (n->src[j]->view_root == rider) {
+                return false;
+            }
+        }
+    }
+    writer->src[slot] = rider;
+    writer->n_src = slot + 1;
+    if (d->infer(writer) != KILN_OK || !runs(be, writer)) {
+        kiln_clear_error();
+        writer->src[slot] = NULL;
+        writer->n_src = slot;
+        /* infer of the shorter source list gave the node its shape before */
+        (void)d->infer(writer);
+        kiln_clear_error();
+        return false;
+    }
+    rider->writer = writer;
+    return true;
+}
+
+/* The fusion pass's name for kiln__ride (graph_impl.h): makes rider a rider of writer. */
+static inline bool ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *rider)
+{
+    return kiln__ride(g, writer, rider);
 }
 
 /* Makes t, a node without views so far (the loss), a view of root at byte offset off,

@@ -38,6 +38,13 @@ struct kiln_tensor {
     struct kiln_tensor *grad;
     struct kiln_tensor *view_root; /* the tensor whose storage a view aliases, else self */
     struct kiln_buffer *buf;       /* set at compile */
+    /* A rider: a node whose storage the kernel of node writer (an op with
+     * KILN__OPF_ALSO_WRITES, set by the fusion pass) fills, NULL for every other node.
+     * writer lists the rider among its sources at a bit of its op's inplace_mask;
+     * writer->id > id and no node between the two reads the rider. A run that runs
+     * writer runs no kernel for the rider; one that leaves writer out (kiln_graph_eval
+     * of the rider alone) runs the rider's own op. */
+    struct kiln_tensor *writer;
     /* ---- owned ---- */
     int32_t id;
     int32_t op; /* enum kiln_op or KILN__OP_LEAF */
@@ -138,6 +145,18 @@ static inline bool kiln__is_view(const struct kiln_tensor *t)
     return t->op != KILN__OP_LEAF && t->view_root != t;
 }
 
+/* Whether node n's kernel writes its source i: the sources of an in-place op, and those
+ * of an op with KILN__OPF_ALSO_WRITES (its riders), as the op's inplace_mask says. */
+static inline bool kiln__writes_src(const struct kiln_tensor *n, int i)
+{
+    if (n->op == KILN__OP_LEAF) {
+        return false;
+    }
+    const struct kiln__op_desc *d = kiln__ops[n->op];
+    return (d->flags & (KILN__OPF_INPLACE | KILN__OPF_ALSO_WRITES)) &&
+           (d->inplace_mask & (1u << i));
+}
+
 /* Shape helpers. */
 int64_t kiln__shape_elems(const struct kiln_shape *s);
 bool kiln__shape_eq(const struct kiln_shape *a, const struct kiln_shape *b);
@@ -169,6 +188,18 @@ struct kiln_tensor *kiln__store_range(kiln_graph *g, int32_t seg, int part, int6
  * KILN_E_OUT_OF_HOST_MEMORY (the graph is then unchanged).
  */
 kiln_status kiln__graph_fuse(kiln_graph *g);
+
+/*
+ * Makes rider a rider of writer (the writer field above): appends rider to writer's
+ * sources, at a slot that writer's op (KILN__OPF_ALSO_WRITES) marks in its inplace_mask,
+ * and sets rider->writer. Refuses (returns false, g unchanged) unless rider is a node
+ * (not a leaf, not a view, not yet a rider or store storage) before writer, no node
+ * between them reads it, and the op's infer and the backend accept writer with the new
+ * source. The fusion pass calls it (as ride) once it counted its readers: the counts do
+ * not include the new slot. The caller makes sure that writer's kernel computes what
+ * rider's op would (same inputs, holding the same values). Also used by the tests.
+ */
+bool kiln__ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *rider);
 
 /* ---- Guard bands (src/graph/plan.c; used by the op tests) ---- */
 

@@ -182,7 +182,9 @@ static kiln_status bind_store(kiln_graph *g)
 /* Finds the gradient sinks whose source can be computed straight into the store: an op
  * result (not a leaf, not a view of another tensor's storage) of the gradient's size that
  * nothing but the sink reads. Views run no kernel, so a view between the result and the
- * sink (the reshape after a bias gradient's sum) is not a reader: its readers are. */
+ * sink (the reshape after a bias gradient's sum) is not a reader: its readers are. A
+ * rider's writer does not read it either; it writes the rider where route_grads points
+ * it (src/graph/exec.c), the store's gradient in a direct run. */
 static kiln_status find_direct(kiln_graph *g)
 {
     int32_t *readers = kiln__calloc(g->ctx, sizeof(*readers) * (size_t)g->n_nodes, "the planner");
@@ -195,6 +197,11 @@ static kiln_status find_direct(kiln_graph *g)
             continue;
         }
         for (int j = 0; j < n->n_src; j++) {
+            /* The slot where a writer fills its rider (which it does not read) is not a
+             * reader: a rider can be a gradient computed straight into the store. */
+            if (n->src[j]->writer == n && kiln__writes_src(n, j)) {
+                continue;
+            }
             readers[n->src[j]->view_root->id]++;
         }
     }

@@ -26,4 +26,8 @@ void kiln__rows_cols(const struct kiln_shape *s, int64_t *rows, int64_t *cols);
  * double, the stable core of softmax, log-softmax and cross-entropy. */
 double kiln__row_sumexp(const float *x, int64_t n, float *mx);
 
+/* ARGMAX of one row of n >= 1 values (reduce.c): the index of the first maximum; NaN
+ * never wins (a row of NaN gives 0). */
+int32_t kiln__row_argmax(const float *row, int64_t n);
+
 #endif /* KILN_OPS_FAMILY_H */

@@ -158,25 +158,51 @@ static kiln_status ref_softmax_xent_bwd(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
-/* SOFTMAX_XENT_FUSED: the gradient (SOFTMAX_XENT_BWD's [N, C]) followed by the loss
- * (SOFTMAX_XENT's scalar) in one [N*C + 1] output, so one launch computes both. No
- * builder: the planner puts it in place of a loss that no node reads and its gradient
- * (src/graph/fuse.c), which become views of it. */
+/* SOFTMAX_XENT_FUSED (scores, labels, dy[, pred]): the gradient (SOFTMAX_XENT_BWD's
+ * [N, C]) followed by the loss (SOFTMAX_XENT's scalar) in one [N*C + 1] output, so one
+ * launch computes both. No builder: the planner puts it in place of a loss that no node
+ * reads and its gradient (src/graph/fuse.c), which become views of it. The optional
+ * fourth source is a rider (KILN__OPF_ALSO_WRITES): an i32 [N] ARGMAX of the same scores
+ * that the kernel writes, from the row maxima it finds anyway. */
 static kiln_status infer_xent_fused(struct kiln_tensor *n)
 {
+    if (n->n_src < 3) {
+        return KILN_FAIL(KILN_E_INVALID_ARG, "softmax_xent_fused: takes 3 or 4 sources, not %d",
+                         n->n_src);
+    }
     KILN_TRY(infer_bwd(n));
+    if (n->n_src == 4) {
+        const struct kiln_tensor *p = n->src[3];
+        KILN_TRY(kiln__want_dtype(n, 3, KILN_DTYPE_I32));
+        if (p->shape.rank != 1 || p->shape.dims[0] != n->src[0]->shape.dims[0]) {
+            char a[64], b[64];
+            return KILN_FAIL(KILN_E_SHAPE,
+                             "softmax_xent_fused: the argmax '%s' is %s, not one per row of "
+                             "scores '%s' %s",
+                             p->name, kiln__shape_str(&p->shape, a, sizeof(a)), n->src[0]->name,
+                             kiln__shape_str(&n->src[0]->shape, b, sizeof(b)));
+        }
+    }
     n->shape.rank = 1;
     n->shape.dims[0] = n->src[0]->n_elems + 1;
     return KILN_OK;
 }
 
-/* ref_softmax_xent_bwd, then ref_softmax_xent, into the two parts of the output. */
+/* ref_softmax_xent_bwd, then ref_softmax_xent, into the two parts of the output, and
+ * ARGMAX's rows into the fourth source when there is one. */
 static kiln_status ref_softmax_xent_fused(const struct kiln__op_args *args)
 {
     const struct kiln_shape *s = &args->node->src[0]->shape;
     float *out = args->out;
     xent_grad(args->in[0], args->in[1], args->in[2], s->dims[0], s->dims[1], out);
     out[s->dims[0] * s->dims[1]] = xent_loss(args->in[0], args->in[1], s->dims[0], s->dims[1]);
+    if (args->node->n_src == 4) {
+        const float *x = args->in[0];
+        int32_t *pred = args->in[3];
+        for (int64_t r = 0; r < s->dims[0]; r++) {
+            pred[r] = kiln__row_argmax(x + r * s->dims[1], s->dims[1]);
+        }
+    }
     return KILN_OK;
 }
 
@@ -301,13 +327,21 @@ static void bwd_hinge(kiln_graph *g, struct kiln_tensor *n, struct kiln_tensor *
  * - HINGE: F.multi_margin_loss(p=1, margin=1) (mean over N of the row sum / C); invalid
  *   labels as for SOFTMAX_XENT (zero rows, divided by N).
  * - The _BWD kernels: autograd of the forward loss with the incoming scalar gradient.
- * - SOFTMAX_XENT_FUSED: that gradient flattened, then the loss, concatenated. */
+ * - SOFTMAX_XENT_FUSED: that gradient flattened, then the loss, concatenated; its
+ *   optional fourth source torch.argmax(scores, dim=-1) (as ARGMAX, NaN apart). */
 LOSS_DESC(MSE, "mse", 2, infer_pair, bwd_mse, ref_mse);
 LOSS_DESC(MSE_BWD, "mse_bwd", 3, infer_bwd, NULL, ref_mse_bwd);
 LOSS_DESC(SOFTMAX_XENT, "softmax_xent", 2, infer_labels, bwd_softmax_xent, ref_softmax_xent);
 LOSS_DESC(SOFTMAX_XENT_BWD, "softmax_xent_bwd", 3, infer_bwd, NULL, ref_softmax_xent_bwd);
-LOSS_DESC(SOFTMAX_XENT_FUSED, "softmax_xent_fused", 3, infer_xent_fused, NULL,
-          ref_softmax_xent_fused);
+const struct kiln__op_desc kiln__desc_SOFTMAX_XENT_FUSED = {
+    .name = "softmax_xent_fused",
+    .n_in = 4,
+    .flags = KILN__OPF_VARIADIC | KILN__OPF_ALSO_WRITES,
+    .inplace_mask = 1u << 3,
+    .infer = infer_xent_fused,
+    .cpu_ref = ref_softmax_xent_fused,
+    .tol = {1e-7, 1e-5, 1e-4}, /* as the other losses; the argmax part compares exactly */
+};
 LOSS_DESC(BCE_LOGITS, "bce_logits", 2, infer_pair, bwd_bce, ref_bce);
 LOSS_DESC(BCE_LOGITS_BWD, "bce_logits_bwd", 3, infer_bwd, NULL, ref_bce_bwd);
 LOSS_DESC(HINGE, "hinge", 2, infer_labels, bwd_hinge, ref_hinge);

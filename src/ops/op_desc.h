@@ -198,7 +198,10 @@ enum {
     /* The GPU backends may run the op through their generic launcher when their kernel
      * table has no entry for it (see KILN__GEN_HDR_BYTES below). */
     KILN__OPF_GENERIC = 1u << 3,
-    /* writes its output and the sources in inplace_mask (riders, src/graph/fuse.c) */
+    /* Writes its output and also the sources in inplace_mask (riders: nodes whose
+     * storage this op's kernel fills, see the writer field in src/graph/graph_impl.h).
+     * Those sources are written, not read; a node lists one only after the planner's
+     * fusion pass made it a rider of the node (fuse.c ride). */
     KILN__OPF_ALSO_WRITES = 1u << 4,
 };
 
@@ -230,7 +233,7 @@ struct kiln__op_desc {
     const char *name; /* lowercase, e.g. "matmul" */
     uint8_t n_in;
     uint32_t flags;
-    uint32_t inplace_mask; /* bit i: src[i] is written (KILN__OPF_INPLACE) */
+    uint32_t inplace_mask; /* bit i: src[i] is written (KILN__OPF_INPLACE, _ALSO_WRITES) */
     size_t params_bytes;
     /* Validates the sources and params and sets the node's dtype and shape. */
     kiln_status (*infer)(struct kiln_tensor *n);

@@ -229,6 +229,18 @@ static kiln_status infer_argmax(struct kiln_tensor *n)
     return KILN_OK;
 }
 
+int32_t kiln__row_argmax(const float *row, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t c = 1; c < n; c++) {
+        /* NaN never wins (not even at index 0); first maximum on ties. */
+        if (row[c] > row[best] || (isnan(row[best]) && !isnan(row[c]))) {
+            best = c;
+        }
+    }
+    return (int32_t)best;
+}
+
 static kiln_status ref_argmax(const struct kiln__op_args *args)
 {
     int64_t rows, cols;
@@ -237,15 +249,7 @@ static kiln_status ref_argmax(const struct kiln__op_args *args)
     int32_t *y = args->out;
 #pragma omp parallel for if (rows * cols > KILN__PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
-        const float *row = x + r * cols;
-        int64_t best = 0;
-        for (int64_t c = 1; c < cols; c++) {
-            /* NaN never wins (not even at index 0); first maximum on ties. */
-            if (row[c] > row[best] || (isnan(row[best]) && !isnan(row[c]))) {
-                best = c;
-            }
-        }
-        y[r] = (int32_t)best;
+        y[r] = kiln__row_argmax(x + r * cols, cols);
     }
     return KILN_OK;
 }
