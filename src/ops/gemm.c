@@ -176,11 +176,15 @@ static kiln_status ref_matmul_relu_bwd(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
-/* The product's sources and params (a^T b of 2-D a and b), then db of op(a)'s rows. */
+/* The product's sources and params (a^T b of 2-D a and b), then db of op(a)'s rows.
+ * Before the planner's ride() adds db (two sources), the product alone. */
 static kiln_status infer_matmul_db(struct kiln_tensor *n)
 {
     const struct kiln__p_matmul_db *p = kiln__params(n);
     KILN_TRY(infer_matmul(n));
+    if (n->n_src < 3) {
+        return KILN_OK;
+    }
     KILN_TRY(kiln__want_dtype(n, 2, KILN_DTYPE_F32));
     char sa[64], sd[64];
     const struct kiln_shape *a = &n->src[0]->shape;

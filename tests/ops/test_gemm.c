@@ -125,6 +125,18 @@ static kiln_tensor *build_two_dense(kiln_graph *g, kiln_tensor *const *in, const
     return kiln_matmul(g, h, in[2], 0, 1);
 }
 
+/* A dense layer's weight and bias gradients from its output's gradient dy (in[0]) and
+ * input x (in[1]): dy^T x, plus the sum of dy over the batch along its rows (one
+ * output that depends on both). One matmul_db with the sum as its rider where fused. */
+static kiln_tensor *build_dense_grads(kiln_graph *g, kiln_tensor *const *in,
+                                      const struct oh_case *c)
+{
+    (void)c;
+    int64_t d[2] = {in[0]->shape.dims[1], 1};
+    kiln_tensor *db = kiln_reshape(g, kiln_sum(g, in[0], 1u, 1), 2, d);
+    return kiln_add(g, kiln_matmul(g, in[0], in[1], 1, 0), db);
+}
+
 #define MMR(a, b, y, ta, tb, nt)                                                                   \
     {                                                                                              \
         .op = KILN_OP_MATMUL_RELU_BWD, .note = nt, .n_in = 3, .shape = {a, b, y},                  \
@@ -234,6 +246,12 @@ static const struct oh_case cases[] = {
     MMD(OH_S2(64, 84), OH_S2(64, 120), OH_S2(1, 84), "a dense layer's 84x64x120"),
     MMD(OH_S2(3, 131), OH_S2(3, 257), OH_S2(1, 131), "131x3x257, several row blocks"),
     MMD(OH_S2(1031, 13), OH_S2(1031, 3), OH_S1(13), "13x1031x3, a long sum"),
+    {.op = KILN_OP_MATMUL_DB,
+     .note = "fused: a dense layer's weight and bias gradients",
+     .n_in = 2,
+     .shape = {OH_S2(37, 23), OH_S2(37, 19)},
+     .gen = {U, U},
+     .build = build_dense_grads},
 };
 
 const struct oh_family oh_family_gemm = {"gemm", cases, (int)(sizeof(cases) / sizeof(cases[0])),

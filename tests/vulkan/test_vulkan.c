@@ -220,6 +220,48 @@ START_TEST(test_check_fault)
 }
 END_TEST
 
+/* The first fused MATMUL_DB node of g that carries its rider (a layer's weight and bias
+ * gradients), and how many there are. */
+static struct kiln_tensor *db_node(const kiln_graph *g, int *n_found)
+{
+    struct kiln_tensor *first = NULL;
+    *n_found = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *n = g->nodes[i];
+        if (n->op == KILN_OP_MATMUL_DB && n->n_src == 3 && n->src[2]->writer == n) {
+            first = first != NULL ? first : n;
+            (*n_found)++;
+        }
+    }
+    return first;
+}
+
+/* Both dense layers' bias gradients ride on their weight gradients' products; a wrong
+ * bias gradient (the first fused node's rider): KILN_CHECK names that node, its op and
+ * the written input. */
+START_TEST(test_check_fault_db)
+{
+    kiln_context *ctx = open_ctx(1);
+    struct mlp m;
+    unsigned seed = 2;
+    float loss;
+    mlp_build(ctx, &m, KILN_OPTIM_SGD);
+    int n_db;
+    struct kiln_tensor *f = db_node(m.g, &n_db);
+    ck_assert_int_eq(n_db, 2);
+    kiln__context_set_fault_src(ctx, KILN_OP_MATMUL_DB, 2);
+    ck_assert_int_eq(mlp_step(&m, &seed, &loss), KILN_E_CHECK);
+    const char *msg = kiln_last_error();
+    ck_assert_msg(strstr(msg, "op matmul_db") != NULL && strstr(msg, "written input 2") != NULL &&
+                      strstr(msg, f->name) != NULL,
+                  "%s", msg);
+    kiln__context_set_fault(ctx, -1);
+    ck_assert_msg(mlp_step(&m, &seed, &loss) == KILN_OK, "%s", kiln_last_error());
+    kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
 /* conv2d [4, 6, 14, 14] x [16, 6, 5, 5] on a context of the backend (check, repair as
  * KILN_CHECK_REPAIR) or of the CPU: the output, 4 * 16 * 10 * 10 floats. */
 static void conv_run(const char *backend, int check, const char *repair, float *out)
@@ -447,6 +489,7 @@ int main(void)
     tcase_add_loop_test(tc, test_roundtrip, 0, 4);
     tcase_add_loop_test(tc, test_mlp_checked, 0, 2);
     tcase_add_test(tc, test_check_fault);
+    tcase_add_test(tc, test_check_fault_db);
     tcase_add_test(tc, test_check_repair);
     tcase_add_test(tc, test_one_submission_per_step);
     tcase_add_test(tc, test_ops_checked);
