@@ -96,10 +96,11 @@ kernel void xent_bwd(global const float *x, ulong ox, global const int *lab, ulo
 
 /* SOFTMAX_XENT_FUSED, by one work-group: each item takes rows in turn, writes xent_bwd's
  * row of dx from the row's max and sum and adds xent_rows' term; then dx[rows cols] =
- * the terms' sum / rows. */
+ * the terms' sum / rows. With has_pred, the rider pred (i32 [rows]) gets each row's
+ * ARGMAX from the pass that finds its max: the first maximum, NaN never winning. */
 kernel void xent_fused(global const float *x, ulong ox, global const int *lab, ulong ol,
                        global const float *dy, ulong od, global float *dx, ulong odx, ulong rows,
-                       ulong cols)
+                       ulong cols, global int *pred, ulong op, int has_pred)
 {
     local float buf[MAX_GROUP];
     float k = dy[od] / (float)rows, acc = 0.0f;
@@ -109,8 +110,15 @@ kernel void xent_fused(global const float *x, ulong ox, global const int *lab, u
         int y = lab[ol + row];
         bool valid = y >= 0 && (ulong)y < cols;
         float mx = -INFINITY;
+        ulong best = 0;
         for (ulong c = 0; c < cols; c++) {
             mx = fmax(mx, xr[c]);
+            if (xr[c] > xr[best] || (isnan(xr[best]) && !isnan(xr[c]))) {
+                best = c;
+            }
+        }
+        if (has_pred) {
+            pred[op + row] = (int)best;
         }
         float s = 0.0f;
         for (ulong c = 0; c < cols; c++) {

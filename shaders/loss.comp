@@ -10,6 +10,10 @@
  *   SOFTMAX_XENT_FUSED       (scores, labels, dy) -> y[0 .. rows cols) the gradient,
  *                            y[rows cols] the loss: one workgroup, one row per
  *                            invocation (its max and sum once for both), then the tree.
+ *                            With -DARGMAX a fourth binding, the rider pred (i32
+ *                            [rows]), gets each row's ARGMAX from the pass that finds
+ *                            its max: the first maximum, NaN never winning (build with
+ *                            -DKILN_IEEE where the device keeps NaN, as ARGMAX).
  * Labels outside [0, cols) contribute zero loss and zero gradient.
  */
 #extension GL_GOOGLE_include_directive : require
@@ -33,7 +37,11 @@ layout(std430, binding = 1) readonly buffer L { int lab[]; };
 #else
 layout(std430, binding = 1) readonly buffer T { float t[]; };
 #endif
-#ifdef WITH_DY
+#if defined(WITH_DY) && defined(ARGMAX)
+layout(std430, binding = 2) readonly buffer DY { float dy[]; };
+layout(std430, binding = 3) writeonly buffer P { int pred[]; };
+layout(std430, binding = 4) writeonly buffer Y { float y[]; };
+#elif defined(WITH_DY)
 layout(std430, binding = 2) readonly buffer DY { float dy[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #else
@@ -85,9 +93,23 @@ void main()
         bool valid = l >= 0 && uint(l) < pc.cols;
         uint base = i * pc.cols;
         float mx = x[base];
+#ifdef ARGMAX
+        uint best = 0u;
+        float bv = mx;
+#endif
         for (uint c = 1; c < pc.cols; c++) {
-            mx = max(mx, x[base + c]);
+            float v = x[base + c];
+            mx = max(mx, v);
+#ifdef ARGMAX
+            if (v > bv || (isnan(bv) && !isnan(v))) {
+                best = c;
+                bv = v;
+            }
+#endif
         }
+#ifdef ARGMAX
+        pred[i] = int(best);
+#endif
         float s = 0.0;
         for (uint c = 0; c < pc.cols; c++) {
             s += exp(x[base + c] - mx);

@@ -242,6 +242,15 @@ bool r64_check_forward(kiln_context *cpu, const struct oh_case *c, char *msg, si
                                &tol, msg, n)) {
         goto done;
     }
+    for (int i = 0; (d->flags & KILN__OPF_ALSO_WRITES) && i < oh_n_in(c); i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "written input %d", i);
+        if (sd.upd[i] != NULL &&
+            !compare_double(c, what, e.val[sd.in[i]->id], sd.upd[i], sd.in[i]->n_elems,
+                            sd.in[i]->dtype, &tol, msg, n)) {
+            goto done;
+        }
+    }
     ok = true;
 done:
     r64_free(&e);

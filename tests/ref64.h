@@ -6,7 +6,8 @@
  * calling kiln's reference kernels. A case graph built by the harness is evaluated
  * node by node in double (kiln supplies only the graph: shapes, params and wiring):
  *  - r64_check_forward compares the CPU backend's output (or updated tensors for
- *    in-place updates) against the double evaluation;
+ *    in-place updates; and the inputs an op with KILN__OPF_ALSO_WRITES writes) against
+ *    the double evaluation;
  *  - r64_check_gradient compares the CPU backend's gradients (kiln's backward rules)
  *    against central finite differences of loss = sum(y * W) taken in double.
  * All tolerances of both checks and their reasons are below.

@@ -409,7 +409,8 @@ static void eval_label_loss(const struct kiln_tensor *n, double *const *in, doub
 
 static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, double *out, int t);
 
-/* SOFTMAX_XENT_FUSED: the gradient's rows cols values, then the loss, as the two ops. */
+/* SOFTMAX_XENT_FUSED: the gradient's rows cols values, then the loss, as the two ops;
+ * with a fourth source (a rider), ARGMAX of the scores written into it. */
 static void eval_xent_fused(const struct kiln_tensor *n, double *const *in, double *out, int t)
 {
     int64_t rows = n->src[0]->shape.dims[0], cols = n->src[0]->shape.dims[1];
@@ -430,6 +431,9 @@ static void eval_xent_fused(const struct kiln_tensor *n, double *const *in, doub
         acc += mx + log(s) - x[(int64_t)in[1][r]];
     }
     out[rows * cols] = acc / (double)rows;
+    if (n->n_src == 4) {
+        eval_argmax(n, in, in[3], t); /* it reads n->src[0]'s shape and in[0] */
+    }
 }
 
 static void eval_label_loss_bwd(const struct kiln_tensor *n, double *const *in, double *out, int t)

@@ -238,8 +238,9 @@ static bool compare(const struct kiln__sc_case *c, const struct side *ref, const
                                           &ref->grad_tol, backend, msg, n)) {
             return false;
         }
-        snprintf(what, sizeof(what), "input %d updated in place", i);
-        if (ref->upd[i] != NULL && !same(what, KILN_DTYPE_F32, ref->upd[i], got->upd[i], ne,
+        snprintf(what, sizeof(what), "input %d %s", i,
+                 (kiln__ops[c->op]->flags & KILN__OPF_INPLACE) ? "updated in place" : "written");
+        if (ref->upd[i] != NULL && !same(what, ref->in[i]->dtype, ref->upd[i], got->upd[i], ne,
                                          &ref->out_tol, backend, msg, n)) {
             return false;
         }

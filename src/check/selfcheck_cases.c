@@ -228,6 +228,11 @@ static kiln_tensor *b_xent_fused(kiln_graph *g, kiln_tensor *const *in)
 {
     return kiln__node(g, KILN_OP_SOFTMAX_XENT_FUSED, 3, in, NULL, 0);
 }
+/* The same with its rider in[3], into which it writes the scores' argmax. */
+static kiln_tensor *b_xent_fused_argmax(kiln_graph *g, kiln_tensor *const *in)
+{
+    return kiln__node(g, KILN_OP_SOFTMAX_XENT_FUSED, 4, in, NULL, 0);
+}
 /* The fused op itself: in[0] in[1] masked where in[2] > 0. */
 static kiln_tensor *b_matmul_relu_bwd(kiln_graph *g, kiln_tensor *const *in)
 {
@@ -466,6 +471,16 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .lo = -3.0f,
      .hi = 3.0f,
      .build = b_xent_fused},
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "17 x 10 classes, and the argmax written into the fourth input",
+     .n_in = 4,
+     .shape = {S2(17, 10), S1(17), S1(1), S1(17)},
+     .i32_mask = 2 | 8,
+     .inplace_mask = 8,
+     .labels = 10,
+     .lo = -3.0f,
+     .hi = 3.0f,
+     .build = b_xent_fused_argmax},
     {.op = KILN_OP_BCE_LOGITS,
      .note = "13x3, targets in [0, 1]",
      .n_in = 2,

@@ -20,7 +20,7 @@ struct kiln__sc_case {
     struct kiln_shape shape[KILN__SC_MAX_IN];
     uint32_t i32_mask;     /* bit i: input i is i32, drawn from [0, labels) */
     uint32_t grad_mask;    /* bit i: f32 input i is a parameter whose gradient is compared */
-    uint32_t inplace_mask; /* bit i: input i is written in place; compared after the runs */
+    uint32_t inplace_mask; /* bit i: input i is written (in place, or a rider); compared */
     int32_t labels;
     float lo, hi; /* f32 inputs: U(lo, hi) */
     int steps;    /* runs of the graph (0: 1) */

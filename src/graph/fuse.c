@@ -18,6 +18,7 @@
  *                                     -> MATMUL_DB(a, b, sum), the sum its rider
  *   SOFTMAX_XENT(x, l) and SOFTMAX_XENT_BWD(x, l, dy)
  *                                     -> SOFTMAX_XENT_FUSED(x, l, dy)
+ *   ... and ARGMAX(x) before them     -> SOFTMAX_XENT_FUSED(x, l, dy, argmax), a rider
  *
  * The second pattern is the gradient of maxpool(relu(h)): RELU's rule reads its output
  * x, which is also what the pooling's gradient reads. MATMUL_BIAS and MATMUL_RELU_BWD
@@ -38,6 +39,12 @@
  * first rows x cols elements the gradient becomes a view of and whose last the loss. It
  * applies where no node reads the loss (the host does, after the run) and dy (the
  * backward pass's seed) holds its value there.
+ *
+ * Riders: a node whose storage a later node's kernel writes (its writer, an op with
+ * KILN__OPF_ALSO_WRITES; see graph_impl.h). ride() adds one to a fused node: the
+ * training prediction argmax(x) kept beside the loss is written by SOFTMAX_XENT_FUSED,
+ * which finds each row's maximum anyway; kiln_graph_eval of the prediction alone (the
+ * writer left out) still runs the ARGMAX.
  */
 #include <stdio.h>
 #include <string.h>
@@ -316,9 +323,25 @@ static struct kiln_tensor *xent_loss_of(const kiln_graph *g, const struct kiln_t
     return NULL;
 }
 
+/* An ARGMAX of f's scores (SOFTMAX_XENT_FUSED's source 0) before f, one index per row,
+ * whose scores hold the same values when f runs (the training prediction), or NULL. */
+static struct kiln_tensor *argmax_of(const kiln_graph *g, const struct kiln_tensor *f)
+{
+    const struct kiln_tensor *x = f->src[0];
+    for (int32_t i = f->id - 1; i >= 0; i--) {
+        struct kiln_tensor *a = g->nodes[i];
+        if (a->op == KILN_OP_ARGMAX && !kiln__is_view(a) && a->src[0] == x && a->shape.rank == 1 &&
+            a->shape.dims[0] == x->shape.dims[0] && ready_at(g, x, a->id, f->id)) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
 /* SOFTMAX_XENT (l) and SOFTMAX_XENT_BWD (n) of the same scores and labels ->
- * SOFTMAX_XENT_FUSED inserted at l's place, where no node reads l and dy is ready there.
- * Returns false when the graph could not take the new node (its status says why). */
+ * SOFTMAX_XENT_FUSED inserted at l's place, where no node reads l and dy is ready there;
+ * an ARGMAX of the scores before it becomes its rider. Returns false when the graph could not take
+ * the new node (its status says why). */
 static bool fuse_xent(kiln_graph *g, const struct kiln_backend *be, struct kiln_tensor *n,
                       const int32_t *readers)
 {
@@ -349,6 +372,10 @@ static bool fuse_xent(kiln_graph *g, const struct kiln_backend *be, struct kiln_
     f->flags &= ~(uint32_t)KILN__F_NEEDS_GRAD;
     absorb(g, f, n);
     absorb_at(g, f, l, (size_t)n->n_elems * sizeof(float));
+    struct kiln_tensor *a = argmax_of(g, f);
+    if (a != NULL) {
+        (void)ride(g, f, a); /* refused: the ARGMAX runs on its own */
+    }
     return true;
 }
 

@@ -4,7 +4,9 @@
  * SOFTMAX_XENT_FUSED, which writes the ARGMAX of its scores into its fourth source. A
  * run that runs the writer runs no kernel for the rider and the rider holds ARGMAX's
  * values; kiln_graph_eval of the rider alone runs ARGMAX itself; the planner still
- * computes a rider that is a parameter's gradient straight into the store. Runs on the
+ * computes a rider that is a parameter's gradient straight into the store; on the GPU
+ * backends the fusion pass makes a training graph's kept prediction a rider of the
+ * fused loss, and KILN_CHECK=1 names a wrong value written into it. Runs on the
  * backend named by the first argument (default cpu).
  */
 #include <math.h>
@@ -262,6 +264,122 @@ START_TEST(test_reader_stops_direct)
 }
 END_TEST
 
+/* ==== The fusion pass: the training prediction rides on the loss ==== */
+
+struct net {
+    kiln_tensor *x, *w, *lab, *logits, *pred, *loss;
+};
+
+/* logits = x w (w a parameter), pred = argmax(logits) kept before the loss, as
+ * tools/kiln's classifiers build their training graph; compiled with inputs uploaded. */
+static struct net build_net(kiln_graph *gr)
+{
+    struct net m;
+    int64_t xd[2] = {ROWS, 3}, wd[2] = {3, COLS}, n = ROWS;
+    m.x = kiln_input(gr, "x", KILN_DTYPE_F32, 2, xd);
+    m.w = kiln_param(gr, "w", 2, wd, KILN_INIT_UNIFORM, 1.0f, 3);
+    m.lab = kiln_input(gr, "labels", KILN_DTYPE_I32, 1, &n);
+    m.logits = kiln_matmul(gr, m.x, m.w, 0, 0);
+    m.pred = kiln_tensor_keep(kiln_argmax(gr, m.logits));
+    m.loss = kiln_tensor_keep(kiln_softmax_xent(gr, m.logits, m.lab));
+    EXPECT_OK(kiln_graph_backward(gr, m.loss));
+    EXPECT_OK(kiln_graph_compile(gr));
+    float x[ROWS * 3];
+    int32_t lab[ROWS] = {1, 0, 6, 2, 4};
+    for (int i = 0; i < ROWS * 3; i++) {
+        x[i] = (float)((i * 7) % 5) - 2.0f;
+    }
+    EXPECT_OK(kiln_tensor_upload(m.x, x, sizeof(x)));
+    EXPECT_OK(kiln_tensor_upload(m.lab, lab, sizeof(lab)));
+    return m;
+}
+
+/* The host's argmax of the logits x w, from the downloaded parameter. */
+static void net_pred(const struct net *m, int32_t *want)
+{
+    float w[3 * COLS];
+    EXPECT_OK(kiln_tensor_download(m->w, w, sizeof(w)));
+    for (int r = 0; r < ROWS; r++) {
+        float best = -INFINITY;
+        for (int c = 0; c < COLS; c++) {
+            float v = 0.0f;
+            for (int k = 0; k < 3; k++) {
+                v += (float)((r * 3 + k) * 7 % 5 - 2) * w[k * COLS + c];
+            }
+            if (v > best) {
+                best = v;
+                want[r] = c;
+            }
+        }
+    }
+}
+
+START_TEST(test_fused_prediction)
+{
+    struct net m = build_net(g);
+    bool fuses = strcmp(core_backend, "cpu") != 0; /* the CPU backends do not fuse */
+    struct kiln_tensor *root = m.loss->view_root;
+    if (fuses) {
+        ck_assert_int_eq(root->op, KILN_OP_SOFTMAX_XENT_FUSED);
+        ck_assert_ptr_eq(m.pred->writer, root);
+        ck_assert_int_eq(root->n_src, 4);
+    } else {
+        ck_assert_ptr_null(m.pred->writer);
+    }
+    /* The prediction of the training graph alone, as kiln_fit's evaluation takes it:
+     * the product and the ARGMAX, not the loss. */
+    int32_t want[ROWS], got[ROWS];
+    net_pred(&m, want);
+    uint64_t before = nodes_run();
+    EXPECT_OK(kiln_graph_eval(g, 1, &m.pred));
+    ck_assert_uint_eq(nodes_run() - before, 2);
+    EXPECT_OK(kiln_tensor_download(m.pred, got, sizeof(got)));
+    for (int r = 0; r < ROWS; r++) {
+        ck_assert_msg(got[r] == want[r], "eval: pred[%d] = %d, expected %d", r, got[r], want[r]);
+    }
+    /* A training run: no ARGMAX kernel where the loss writes the prediction; the
+     * prediction is that of the parameters before the update. */
+    int32_t junk[ROWS] = {-1, -1, -1, -1, -1};
+    EXPECT_OK(kiln_tensor_upload(m.pred, junk, sizeof(junk)));
+    EXPECT_OK(kiln_graph_run(g));
+    EXPECT_OK(kiln_tensor_download(m.pred, got, sizeof(got)));
+    for (int r = 0; r < ROWS; r++) {
+        ck_assert_msg(got[r] == want[r], "run: pred[%d] = %d, expected %d", r, got[r], want[r]);
+    }
+}
+END_TEST
+
+/* KILN_CHECK=1 names a wrong value in what the fused loss writes into its rider, and
+ * in its output. GPU backends only: the CPU backends neither fuse nor shadow. */
+START_TEST(test_check_names_written_source)
+{
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    kiln_context *cc = NULL;
+    kiln_graph *cg = NULL;
+    o.backend = core_backend;
+    o.check = 1;
+    EXPECT_OK(kiln_context_create(&o, &cc));
+    EXPECT_OK(kiln_graph_create(cc, &cg));
+    struct net m = build_net(cg);
+    struct kiln_tensor *f = m.loss->view_root;
+    ck_assert_ptr_eq(m.pred->writer, f);
+    EXPECT_OK(kiln_graph_run(cg));
+    char want[160];
+    snprintf(want, sizeof(want), "written input 3 ('%s')", m.pred->name);
+    kiln__context_set_fault_src(cc, KILN_OP_SOFTMAX_XENT_FUSED, 3);
+    EXPECT_FAIL(kiln_graph_run(cg), KILN_E_CHECK, want);
+    ck_assert_msg(strstr(kiln_last_error(), "op softmax_xent_fused") != NULL &&
+                      strstr(kiln_last_error(), f->name) != NULL,
+                  "%s", kiln_last_error());
+    kiln__context_set_fault(cc, KILN_OP_SOFTMAX_XENT_FUSED);
+    EXPECT_FAIL(kiln_graph_run(cg), KILN_E_CHECK, "in its output");
+    kiln__context_set_fault(cc, -1);
+    EXPECT_OK(kiln_graph_run(cg));
+    kiln_graph_destroy(cg);
+    kiln_context_destroy(cc);
+}
+END_TEST
+
 static Suite *rider_suite(void)
 {
     Suite *s = suite_create("rider");
@@ -276,6 +394,13 @@ static Suite *rider_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_rider_gradient_stays_direct);
     tcase_add_test(tc, test_reader_stops_direct);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fusion");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_fused_prediction);
+    if (strcmp(core_backend, "cpu") != 0) {
+        tcase_add_test(tc, test_check_names_written_source);
+    }
     suite_add_tcase(s, tc);
     return s;
 }

@@ -219,8 +219,8 @@ static void check_golden(const char *stem, int op, struct built *b, const void *
         expect(c, "output", ref, got, kiln_tensor_n_elems(b->y), kiln_tensor_dtype(b->y), tol);
         free(got);
     }
-    for (int i = 0; i < b->n_in && (d->flags & KILN__OPF_ALSO_WRITES); i++) {
-        /* The sources the op writes beside its output (riders): PyTorch's out<i>. */
+    /* The inputs an op writes besides its output (its riders): out<i>, by dtype. */
+    for (int i = 0; (d->flags & KILN__OPF_ALSO_WRITES) && i < b->n_in; i++) {
         if (d->inplace_mask & (1u << i)) {
             char nm[8];
             snprintf(nm, sizeof(nm), "out%d", i);

@@ -3,6 +3,8 @@
  * logits, hinge) and their _BWD kernels: odd batches and class counts, rows longer
  * than a workgroup, labels outside [0, C), large logits.
  */
+#include <math.h>
+
 #include "../op_harness.h"
 
 #define U                                                                                          \
@@ -145,6 +147,37 @@ static const struct oh_case cases[] = {
      .shape = {OH_S2(1, 1), OH_S1(1), OH_S0},
      .i32_mask = 2,
      .gen = {U, {OH_LABELS, 0.0f, 1.0f}, DY}},
+    /* With its rider, an i32 [N] input that the op writes with ARGMAX of the scores
+     * (compared exactly; it starts as junk): the first maximum on ties, NaN never wins
+     * (the rows of special values have invalid labels only, so that the loss and the
+     * gradient stay zero). */
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "rider: ties, invalid labels",
+     .shape = {OH_S2(37, 11), OH_S1(37), OH_S0, OH_S1(37)},
+     .i32_mask = 2 | 8,
+     .gen = {{OH_TIES, 0.0f, 3.0f}, BAD11, DY, BAD11}},
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "rider: 3x1031",
+     .shape = {OH_S2(3, 1031), OH_S1(3), OH_S0, OH_S1(3)},
+     .i32_mask = 2 | 8,
+     .gen = {U, {OH_LABELS, 0.0f, 1031.0f}, DY, BAD11}},
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "rider: 1031x7",
+     .shape = {OH_S2(1031, 7), OH_S1(1031), OH_S1(1), OH_S1(1031)},
+     .i32_mask = 2 | 8,
+     .gen = {U, {OH_LABELS, 0.0f, 7.0f}, DY, BAD11}},
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "rider: 1x1",
+     .shape = {OH_S2(1, 1), OH_S1(1), OH_S0, OH_S1(1)},
+     .i32_mask = 2 | 8,
+     .gen = {U, {OH_LABELS, 0.0f, 1.0f}, DY, BAD11}},
+    {.op = KILN_OP_SOFTMAX_XENT_FUSED,
+     .note = "rider: inf/nan",
+     .shape = {OH_S2(9, 5), OH_S1(9), OH_S0, OH_S1(9)},
+     .i32_mask = 2 | 8,
+     .gen = {{OH_SPECIAL}, {OH_LABELS, -3.0f, 0.0f}, DY, BAD11},
+     .special = {NAN, INFINITY, -INFINITY, NAN, 1.0f},
+     .n_special = 5},
     {.op = KILN_OP_BCE_LOGITS_BWD,
      .note = "13x11",
      .shape = {OH_S2(13, 11), OH_S2(13, 11), OH_S0},

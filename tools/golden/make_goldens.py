@@ -7,7 +7,8 @@ loss weights w (loss = sum(y * w)) when the case has gradients, and __metadata__
 the case's forward graph (JSON nodes: op, sources, params, shape), the inputs that get
 gradients and the optimizer steps. This script evaluates the graph with PyTorch, in
 float64 rounded once to float32 (float32 for rows with metadata precision "f32"):
-  out         the output (out<i>: the updated in-place input i of an optimizer op)
+  out         the output (out<i>: the updated in-place input i of an optimizer op, or
+              the input i that an op writes besides its output, a rider)
   grad<i>     d loss / d in<i> for every input listed in metadata "grad"
 and rewrites the file with them and metadata "torch_version". Only the Python standard
 library and torch are needed. Usage: make_goldens.py <dir> [case...]
@@ -620,11 +621,20 @@ def run_bwd(op, ins, p):
 
 def run_xent_fused(ins, p):
     """softmax_xent_fused: autograd's gradient of softmax_xent (dy = ins[2]) flattened,
-    then the loss itself, concatenated."""
+    then the loss itself, concatenated ("out"); rows with a label outside [0, C) get a
+    zero gradient as kiln defines it (autograd's 0 times a NaN softmax would be NaN).
+    With a fourth input (its rider), "out3": the argmax of the scores (kiln's rule on
+    NaN, as the argmax op)."""
     x = ins[0].detach().requires_grad_(True)
     y = FWD["softmax_xent"]([x, ins[1]], p)
     y.backward(ins[2].reshape(()))
-    return torch.cat([x.grad.reshape(-1), y.detach().reshape(1)])
+    cols = ins[0].shape[1]
+    valid = (ins[1] >= 0) & (ins[1] < cols)
+    g = torch.where(valid.reshape(-1, 1), x.grad, torch.zeros_like(x.grad))
+    res = {"out": torch.cat([g.reshape(-1), y.detach().reshape(1)])}
+    if len(ins) == 4:
+        res["out3"] = FWD["argmax"]([ins[0]], p)
+    return res
 
 
 def run_optim(op, ins, grads, p):
@@ -697,8 +707,7 @@ def compute(tensors, meta):
         res["out"] = FWD["matmul"](ins[:2], decode_params(first, nodes[0]["params"]))
         res["out2"] = ins[0].sum(0).reshape(ins[2].shape)
     elif len(nodes) == 1 and first == "softmax_xent_fused":
-        res["out"] = run_xent_fused([ins[int(s[2:])] for s in nodes[0]["src"]],
-                                    nodes[0]["params"])
+        res = run_xent_fused([ins[int(s[2:])] for s in nodes[0]["src"]], nodes[0]["params"])
     elif len(nodes) == 1 and (first in BWD_ELEM or first in BWD_LOSS):
         res["out"] = run_bwd(first, [ins[int(s[2:])] for s in nodes[0]["src"]],
                              nodes[0]["params"])

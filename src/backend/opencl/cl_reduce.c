@@ -248,14 +248,23 @@ kiln_status kiln__cl_loss_bwd(struct kiln_backend *be, const struct kiln_tensor 
     int64_t rows = x->shape.dims[0], cols = x->shape.dims[1];
     cl_ulong c = (cl_ulong)cols;
     if (n->op == KILN_OP_SOFTMAX_XENT_FUSED) {
-        /* One work-group for the gradient and the loss. */
+        /* One work-group for the gradient and the loss, and the ARGMAX of the scores
+         * into the rider (source 3) when there is one (else the output stands in for
+         * the unused argument). */
         cl_ulong r = (cl_ulong)rows;
+        cl_mem mp = md;
+        cl_ulong opred = od;
+        cl_int has_pred = n->n_src == 4;
+        if (has_pred) {
+            kiln__cl_tensor(n->src[3], &mp, &opred);
+        }
         size_t local;
         KILN_TRY(group_size(be, KILN__CL_LOSS, "xent_fused", r, &local));
-        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx), KILN__CL_ARG(ox), KILN__CL_ARG(mt),
-                                   KILN__CL_ARG(ot), KILN__CL_ARG(mg), KILN__CL_ARG(og),
-                                   KILN__CL_ARG(md), KILN__CL_ARG(od), KILN__CL_ARG(r),
-                                   KILN__CL_ARG(c)};
+        struct kiln__cl_arg a[] = {KILN__CL_ARG(mx),      KILN__CL_ARG(ox), KILN__CL_ARG(mt),
+                                   KILN__CL_ARG(ot),      KILN__CL_ARG(mg), KILN__CL_ARG(og),
+                                   KILN__CL_ARG(md),      KILN__CL_ARG(od), KILN__CL_ARG(r),
+                                   KILN__CL_ARG(c),       KILN__CL_ARG(mp), KILN__CL_ARG(opred),
+                                   KILN__CL_ARG(has_pred)};
         return kiln__cl_launch(be, KILN__CL_LOSS, "xent_fused", local, local, KILN__CL_N(a), a);
     }
     bool xent = n->op == KILN_OP_SOFTMAX_XENT_BWD;

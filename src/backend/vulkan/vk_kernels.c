@@ -480,6 +480,14 @@ static kiln_status vk_loss(struct kiln_backend *be, const struct kiln_tensor *n)
     if (bwd && (rows == 0 || cols == 0)) {
         return KILN_OK;
     }
+    if (n->op == KILN_OP_SOFTMAX_XENT_FUSED && n->n_src == 4) {
+        /* Its rider, the ARGMAX of the scores (source 3), is bound for writing. */
+        struct kiln__vk_bind b[KILN_VK_MAX_BINDINGS];
+        int nb = bind_node(n, true, kiln__ops[n->op]->inplace_mask, b);
+        enum kiln__vk_shader s = vk->ieee ? KILN__VK_SH_SOFTMAX_XENT_FUSED_ARGMAX_IEEE
+                                          : KILN__VK_SH_SOFTMAX_XENT_FUSED_ARGMAX;
+        return kiln__vk_dispatch(vk, s, nb, b, &pc, sizeof(pc), 1, 1, 1);
+    }
     return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc),
                                bwd ? kiln__vk_groups(vk, rows, vk->max_wg) : 1);
 }
