@@ -30,9 +30,9 @@
  * gradient's product dy^T x, which reads all of dy anyway: the sum stays a node, whose
  * storage the product's kernel writes (a rider, kiln__ride), where dy holds its value
  * from the sum to the product and nothing but views reads the sum in between. Autodiff
- * emits the sum, its reshape to the bias's shape, the input gradient's product and the
- * weight gradient's product in that order, and the gradient sinks after them all, so
- * no node moves.
+ * emits the sum and its reshape to the bias's shape, then (kiln_dense creates the bias
+ * after the product) the bias's gradient sink, then the products of the input's and
+ * the weight's gradients; the sink moves to just after the latter (ids renumbered).
  *
  * The loss and its gradient are two results of one launch: a new node, inserted where
  * the loss was (the nodes after it renumbered), computes both into one storage, whose
@@ -269,11 +269,54 @@ static void move_node(kiln_graph *g, int32_t from, int32_t to)
     }
 }
 
+/* Whether node n reads t (a source whose storage is t's). */
+static bool reads(const struct kiln_tensor *n, const struct kiln_tensor *t)
+{
+    for (int j = 0; j < n->n_src; j++) {
+        if (n->src[j]->view_root == t->view_root) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Moves the gradient sinks between r and m that read r to just after m, keeping their
+ * order, where nothing else from r to m reads r (views aside) and no node from a sink
+ * to m reads the store gradient it adds into (the optimizer does, after the pass).
+ * Returns false, moving nothing, otherwise. */
+static bool sinks_after(kiln_graph *g, const struct kiln_tensor *r, struct kiln_tensor *m)
+{
+    for (int32_t i = r->id + 1; i < m->id; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        if ((kiln__is_view(n) && !(n->flags & KILN__F_KEEP)) || !reads(n, r)) {
+            continue;
+        }
+        if (!(n->flags & KILN__F_GRAD_SINK)) {
+            return false;
+        }
+        for (int32_t j = i + 1; j <= m->id; j++) {
+            if (reads(g->nodes[j], n->src[0])) {
+                return false;
+            }
+        }
+    }
+    for (int32_t i = r->id + 1; i < m->id;) {
+        const struct kiln_tensor *n = g->nodes[i];
+        if ((n->flags & KILN__F_GRAD_SINK) && reads(n, r)) {
+            move_node(g, i, m->id); /* m moves up by one */
+        } else {
+            i++;
+        }
+    }
+    return true;
+}
+
 /* MATMUL (m) of a^T b and REDUCE_SUM (r) of a over axis 0 -> MATMUL_DB(a, b, r) with r
- * as its rider (a dense layer's weight gradient dy^T x and bias gradient). The bias's
- * gradient sink comes between the two (autodiff reaches the bias, a parameter created
- * after the product, first), so m moves to just after r, where its sources hold the
- * values they have at m; then only r's reshape (a view) lies between them. */
+ * as its rider (a dense layer's weight gradient dy^T x and bias gradient), where a
+ * holds its value from r to m. The bias's gradient sink comes between the two
+ * (autodiff reaches the bias, a parameter created after the product, first); it moves
+ * to just after m (sinks_after). Where the backend then refuses the fused node, the
+ * sink stays there: it adds into the store gradient that only the optimizer reads. */
 static void fuse_matmul_db(kiln_graph *g, struct kiln_tensor *m)
 {
     const struct kiln__p_matmul *p = kiln__params(m);
@@ -283,16 +326,12 @@ static void fuse_matmul_db(kiln_graph *g, struct kiln_tensor *m)
         return;
     }
     struct kiln_tensor *r = column_sum_of(g, m);
-    int32_t at = m->id;
-    if (r == NULL || !ready_at(g, m->src[0], r->id + 1, at) ||
-        !ready_at(g, m->src[1], r->id + 1, at)) {
+    if (r == NULL || !ready_at(g, r->src[0], r->id, m->id) || !sinks_after(g, r, m)) {
         return;
     }
-    move_node(g, at, r->id + 1);
     m->op = KILN_OP_MATMUL_DB; /* its params are MATMUL's */
     if (!ride(g, m, r)) {
         m->op = KILN_OP_MATMUL;
-        move_node(g, m->id, at);
     }
 }
 
@@ -424,17 +463,12 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
     }
     /* After the products' other fusions: a MATMUL that took a bias or a ReLU mask
      * stays as it is. It moves nodes (ids change; readers are counted again after). */
-    bool moved = false;
     for (int32_t i = 0; i < g->n_nodes && be->ops->fuse_matmul; i++) {
-        struct kiln_tensor *m = g->nodes[i];
-        if (m->op == KILN_OP_MATMUL) {
-            fuse_matmul_db(g, m);
-            moved = moved || m->op == KILN_OP_MATMUL_DB;
+        if (g->nodes[i]->op == KILN_OP_MATMUL) {
+            fuse_matmul_db(g, g->nodes[i]);
         }
     }
-    if (moved) {
-        count_readers(g, readers);
-    }
+    count_readers(g, readers);
     /* Last: it inserts a node, after which readers' ids are stale. */
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *n = g->nodes[i];
