@@ -246,6 +246,7 @@ static const struct oh_case cases[] = {
     MMD(OH_S2(64, 84), OH_S2(64, 120), OH_S2(1, 84), "a dense layer's 84x64x120"),
     MMD(OH_S2(3, 131), OH_S2(3, 257), OH_S2(1, 131), "131x3x257, several row blocks"),
     MMD(OH_S2(1031, 13), OH_S2(1031, 3), OH_S1(13), "13x1031x3, a long sum"),
+    MMD(OH_S2(2, 300), OH_S2(2, 5), OH_S1(300), "300x2x5, rows past a 256-row tile"),
     {.op = KILN_OP_MATMUL_DB,
      .note = "fused: a dense layer's weight and bias gradients",
      .n_in = 2,
