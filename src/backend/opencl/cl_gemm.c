@@ -167,7 +167,8 @@ kiln_status kiln__cl_gemm_small(struct kiln_backend *be, const struct kiln_tenso
         KILN__CL_ARG(m),   KILN__CL_ARG(nn),         KILN__CL_ARG(k),     KILN__CL_ARG(sam),
         KILN__CL_ARG(sak), KILN__CL_ARG(sbk),        KILN__CL_ARG(sbn),   KILN__CL_ARG(bsa),
         KILN__CL_ARG(bsb), KILN__CL_ARG(row_blocks), KILN__CL_ARG(items), KILN__CL_ARG(md)};
-    return kiln__cl_launch(be, KILN__CL_GEMM, "gemm_small", (size_t)items, 0, KILN__CL_N(a), a);
+    return kiln__cl_launch(be, KILN__CL_GEMM, mode == 4 ? "gemm_small_db" : "gemm_small",
+                           (size_t)items, 0, KILN__CL_N(a), a);
 }
 
 /* ==== MATMUL through CLBlast ==== */
