@@ -3,17 +3,20 @@
  * norm.comp - batch norm and local response norm over [N, C, spatial...] tensors
  * (S = the product of the spatial dims), matching src/ops/norm.c:
  *   -DOP_BN_STATS             st = [mean; biased var] per channel (one workgroup per
- *                             channel, shared-memory sums; two passes); outside training,
+ *                             channel, workgroup sums of wgreduce.glsl; two passes; also
+ *                             built with -DKILN_SUBGROUP); outside training,
  *                             the running statistics.
  *   -DOP_BN_STATS_BWD         dx = (dmean + 2 dvar (x - mean)) / M
  *   -DOP_BN_APPLY             y = (x - mean) r gamma + beta, r = 1 / sqrt(var + eps)
  *   -DOP_BN_APPLY_BWD         dx = dy gamma r
- *   -DOP_BN_APPLY_BWD_PARAMS  [4, C]: d mean, d var, d gamma, d beta (per-channel sums)
+ *   -DOP_BN_APPLY_BWD_PARAMS  [4, C]: d mean, d var, d gamma, d beta (per-channel sums,
+ *                             as BN_STATS)
  *   -DOP_BN_RUNNING_UPDATE    running mean and var updated in place (training only)
  *   -DOP_LRN, -DOP_LRN_BWD    across channels, one invocation per element
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "wgreduce.glsl"
 
 #if defined(OP_BN_STATS) || defined(OP_BN_STATS_BWD)
 layout(std430, binding = 0) readonly buffer B0 { float x[]; };
@@ -48,27 +51,11 @@ layout(push_constant) uniform PC {
     uint training;
 } pc;
 
-shared float red[WG];
-shared float red2[WG];
-
-/* Sums v (and w) over the workgroup; every invocation gets the results. */
-vec2 reduce2(float v, float w)
-{
-    uint lid = gl_LocalInvocationID.x;
-    red[lid] = v;
-    red2[lid] = w;
-    barrier();
-    for (uint h = WG / 2; h > 0; h >>= 1) {
-        if (lid < h) {
-            red[lid] += red[lid + h];
-            red2[lid] += red2[lid + h];
-        }
-        barrier();
-    }
-    vec2 r = vec2(red[0], red2[0]);
-    barrier();
-    return r;
-}
+#if defined(OP_BN_STATS)
+KILN_WG_SUM
+#elif defined(OP_BN_APPLY_BWD_PARAMS)
+KILN_WG_SUM2
+#endif
 
 #if defined(OP_LRN) || defined(OP_LRN_BWD)
 float lrn_den(uint base, int ch)
@@ -100,13 +87,13 @@ void main()
         for (uint e = lid; e < m; e += WG) {
             sum += x[((e / pc.s) * pc.c + ch) * pc.s + e % pc.s];
         }
-        float mean = reduce2(sum, 0.0).x / float(m);
+        float mean = kiln_wg_sum(sum) / float(m);
         float sq = 0.0;
         for (uint e = lid; e < m; e += WG) {
             float d = x[((e / pc.s) * pc.c + ch) * pc.s + e % pc.s] - mean;
             sq += d * d;
         }
-        float var = reduce2(sq, 0.0).x / float(m);
+        float var = kiln_wg_sum(sq) / float(m);
         if (lid == 0u) {
             y[ch] = mean;
             y[pc.c + ch] = var;
@@ -118,7 +105,7 @@ void main()
             s1 += b3[i];
             s2 += b3[i] * (x[i] - mean);
         }
-        vec2 t = reduce2(s1, s2);
+        vec2 t = kiln_wg_sum2(vec2(s1, s2));
         float r = 1.0 / sqrt(st[pc.c + ch] + pc.f0);
         if (lid == 0u) {
             y[ch] = -gm[ch] * r * t.x;

@@ -3,14 +3,17 @@
  * reduce.comp - the reduce family except softmax (softmax.comp):
  *   -DOP_REDUCE_SUM  y[o] = scale * sum over the reduced dims; one workgroup per
  *                    output (a uniform loop over outputs), a strided partial sum per
- *                    invocation, then a shared-memory tree (WG is a power of two).
+ *                    invocation, then a workgroup sum (wgreduce.glsl).
  *   -DOP_BROADCAST   y[o] = scale * x[broadcast index], elementwise.
  *   -DOP_ARGMAX      index of the first maximum of each last-axis row; NaN never wins
- *                    (a row of NaN only gives 0), as in the CPU reference.
- * REDUCE_SUM and BROADCAST take 4 padded dims, or 8 with -DND.
+ *                    (a row of NaN only gives 0), as in the CPU reference; a strided
+ *                    scan per invocation, then a workgroup argmax (wgreduce.glsl).
+ * REDUCE_SUM and BROADCAST take 4 padded dims, or 8 with -DND; REDUCE_SUM and ARGMAX
+ * also build with -DKILN_SUBGROUP (subgroup operations, wgreduce.glsl).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "wgreduce.glsl"
 
 #ifdef OP_ARGMAX
 layout(std430, binding = 0) readonly buffer X { float x[]; };
@@ -50,7 +53,7 @@ layout(push_constant) uniform PC {
 #endif
 
 #if defined(OP_REDUCE_SUM)
-shared float red[WG];
+KILN_WG_SUM
 
 void main()
 {
@@ -84,18 +87,10 @@ void main()
             acc += x[base + k0 * pc.s0 + k1 * pc.s1 + k2 * pc.s2 + k3 * pc.s3];
 #endif
         }
-        red[lid] = acc;
-        barrier();
-        for (uint s = WG / 2; s > 0; s >>= 1) {
-            if (lid < s) {
-                red[lid] += red[lid + s];
-            }
-            barrier();
-        }
+        float sum = kiln_wg_sum(acc);
         if (lid == 0) {
-            y[o] = pc.scale * red[0];
+            y[o] = pc.scale * sum;
         }
-        barrier();
     }
 }
 #elif defined(OP_BROADCAST)
@@ -118,8 +113,7 @@ void main()
     }
 }
 #elif defined(OP_ARGMAX)
-shared float best_v[WG];
-shared int best_i[WG];
+KILN_WG_ARGMAX
 
 void main()
 {
@@ -136,25 +130,10 @@ void main()
                 bi = int(c);
             }
         }
-        best_v[lid] = bv;
-        best_i[lid] = bi;
-        barrier();
-        for (uint s = WG / 2; s > 0; s >>= 1) {
-            if (lid < s) {
-                int oi = best_i[lid + s], si = best_i[lid];
-                float ov = best_v[lid + s], sv = best_v[lid];
-                if (oi >= 0 && (si < 0 || ov > sv || (ov == sv && oi < si))) {
-                    best_v[lid] = ov;
-                    best_i[lid] = oi;
-                }
-            }
-            barrier();
-        }
+        int r = kiln_wg_argmax(bv, bi);
         if (lid == 0) {
-            int r = best_i[0];
             y[row] = r < 0 ? 0 : r;
         }
-        barrier();
     }
 }
 #else

@@ -3,10 +3,12 @@
  * softmax.comp - softmax and log-softmax along the last axis (-DOP_SOFTMAX,
  * -DOP_LOG_SOFTMAX) and their backward kernels (-DOP_SOFTMAX_BWD: y * (dy - sum(dy y)),
  * -DOP_LOG_SOFTMAX_BWD: dy - exp(y) sum(dy)). One workgroup per row (a uniform loop
- * over rows); row max and sums go through a shared-memory tree (WG a power of two).
+ * over rows); the row max and sums are workgroup reductions (wgreduce.glsl: a
+ * shared-memory tree, or subgroup operations with -DKILN_SUBGROUP).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "wgreduce.glsl"
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 #if defined(OP_SOFTMAX_BWD) || defined(OP_LOG_SOFTMAX_BWD)
@@ -21,24 +23,10 @@ layout(push_constant) uniform PC {
     uint rows, cols;
 } pc;
 
-shared float red[WG];
-
-/* Tree reduction of red[]; every invocation gets the result. is_max: max, else sum. */
-float reduce_shared(float v, bool is_max)
-{
-    uint lid = gl_LocalInvocationID.x;
-    red[lid] = v;
-    barrier();
-    for (uint s = WG / 2; s > 0; s >>= 1) {
-        if (lid < s) {
-            red[lid] = is_max ? max(red[lid], red[lid + s]) : red[lid] + red[lid + s];
-        }
-        barrier();
-    }
-    float r = red[0];
-    barrier();
-    return r;
-}
+KILN_WG_SUM
+#ifndef BWD
+KILN_WG_MAX
+#endif
 
 void main()
 {
@@ -54,7 +42,7 @@ void main()
             acc += dy[base + c];
 #endif
         }
-        float s = reduce_shared(acc, false);
+        float s = kiln_wg_sum(acc);
         for (uint c = lid; c < pc.cols; c += WG) {
 #ifdef OP_SOFTMAX_BWD
             y[base + c] = x[base + c] * (dy[base + c] - s);
@@ -67,12 +55,12 @@ void main()
         for (uint c = lid; c < pc.cols; c += WG) {
             mx = max(mx, x[base + c]);
         }
-        mx = reduce_shared(mx, true);
+        mx = kiln_wg_max(mx);
         float acc = 0.0;
         for (uint c = lid; c < pc.cols; c += WG) {
             acc += exp(x[base + c] - mx);
         }
-        float s = reduce_shared(acc, false);
+        float s = kiln_wg_sum(acc);
 #ifdef OP_LOG_SOFTMAX
         float ls = log(s);
         for (uint c = lid; c < pc.cols; c += WG) {

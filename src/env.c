@@ -162,6 +162,7 @@ static const struct {
     {"KILN_VK_VALIDATION", "0, 1, sync, gpu or sync,gpu", v_validation},
     {"KILN_VK_FORCE_STAGING", "0 or 1", v_flag},
     {"KILN_VK_FORCE_NONCOHERENT", "0 or 1", v_flag},
+    {"KILN_VK_SUBGROUP", "0 or 1", v_flag},
     {"KILN_VK_MATMUL_TILE", "BM,BN,BK,TM,TN (five positive integers)", v_tile},
     {"KILN_VK_CONV", "gemm, direct, reduce, blocked or row", v_conv},
     {"KILN_VK_CONV_TILE", "BM,BN,BK,TM,TN (five positive integers)", v_tile},

@@ -2,7 +2,8 @@
  * test_vulkan.c - the Vulkan backend: device listing and selection, transfers at odd
  * offsets on every memory path (mapped, staging, non-coherent), graphs checked node by
  * node against the CPU reference (KILN_CHECK), a deliberate KILN_CHECK fault, one
- * submission and one host wait per training step, and the storage-range limit. Every
+ * submission and one host wait per training step, the workgroup reductions on both
+ * variants (subgroup operations, shared memory), and the storage-range limit. Every
  * test runs under VK_LAYER_KHRONOS_validation (KILN_VK_VALIDATION, enabled here unless
  * the caller set it) and fails on any validation warning or error. Exits 77 (SKIP)
  * when there is no Vulkan loader, driver or device.
@@ -468,6 +469,71 @@ START_TEST(test_ops_checked)
 }
 END_TEST
 
+/* ==== Workgroup reductions ==== */
+
+/* REDUCE_SUM, softmax, log-softmax and ARGMAX (with ties) over rows longer than a
+ * workgroup, on the subgroup variants (_i 0, where the device has them) and on the
+ * shared-memory tree (_i 1, KILN_VK_SUBGROUP=0): the backend picks the variant the
+ * device and the variable call for, and two evaluations give the same bits. */
+START_TEST(test_reduce_paths)
+{
+    enum { R = 7, C = 3001 };
+    if (_i == 1) {
+        setenv("KILN_VK_SUBGROUP", "0", 1);
+    }
+    kiln_context *ctx = open_ctx(0);
+    unsetenv("KILN_VK_SUBGROUP");
+    const struct kiln__vk *vk = ctx->be.impl;
+    struct kiln_device_info info;
+    int32_t n_dev = 0;
+    ck_assert_int_eq(kiln_backend_devices("vulkan", &info, 1, &n_dev), KILN_OK);
+    bool arith = strstr(info.details, "subgroup operations in compute shaders: arithmetic") != NULL;
+    bool mvk_amd = strstr(info.details, "driver: MoltenVK") != NULL &&
+                   strstr(info.details, "vendor id: 0x1002") != NULL;
+    bool want = _i == 0 && arith && !mvk_amd && vk->max_wg % vk->subgroup_size == 0;
+    ck_assert_msg(vk->subgroup == want, "subgroup reductions %s, expected %s",
+                  vk->subgroup ? "on" : "off", want ? "on" : "off");
+    kiln_graph *g;
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    int64_t d[2] = {R, C};
+    kiln_tensor *x = kiln_input(g, "x", KILN_DTYPE_F32, 2, d);
+    kiln_tensor *out[6] = {
+        kiln_sum(g, x, 1u << 1, 0), kiln_sum(g, x, 1u << 0, 0), kiln_sum(g, x, 0x3, 0),
+        kiln_softmax(g, x),         kiln_log_softmax(g, x),     kiln_argmax(g, x),
+    };
+    for (int k = 0; k < 6; k++) {
+        kiln_tensor_keep(out[k]);
+    }
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    static float xs[R * C];
+    for (int i = 0; i < R * C; i++) { /* 61 levels: many ties for the max */
+        xs[i] = (float)((i * 7919) % 61) * 0.125f - 3.0f + (float)(i % 3) * 1e-3f;
+    }
+    ck_assert_int_eq(kiln_tensor_upload(x, xs, sizeof(xs)), KILN_OK);
+    static float first[6][R * C], again[R * C];
+    for (int run = 0; run < 2; run++) {
+        ck_assert_msg(kiln_graph_eval(g, 6, out) == KILN_OK, "%s", kiln_last_error());
+        for (int k = 0; k < 6; k++) {
+            size_t nb = kiln_tensor_n_bytes(out[k]);
+            ck_assert_int_eq(kiln_tensor_download(out[k], run ? again : first[k], nb), KILN_OK);
+            ck_assert_msg(run == 0 || memcmp(again, first[k], nb) == 0,
+                          "output %d differs between two runs", k);
+        }
+    }
+    int32_t am[R];
+    memcpy(am, first[5], sizeof(am));
+    for (int r = 0; r < R; r++) { /* the first maximum */
+        int best = 0;
+        for (int c = 1; c < C; c++) {
+            best = xs[r * C + c] > xs[r * C + best] ? c : best;
+        }
+        ck_assert_msg(am[r] == best, "row %d: argmax %d, expected %d", r, am[r], best);
+    }
+    kiln_graph_destroy(g);
+    close_ctx(ctx);
+}
+END_TEST
+
 /* ==== Limits ==== */
 
 START_TEST(test_storage_range_limit)
@@ -550,6 +616,7 @@ int main(void)
     tcase_add_test(tc, test_check_repair);
     tcase_add_test(tc, test_one_submission_per_step);
     tcase_add_test(tc, test_ops_checked);
+    tcase_add_loop_test(tc, test_reduce_paths, 0, 2);
     tcase_add_test(tc, test_storage_range_limit);
     tcase_add_test(tc, test_suballocation_and_oom);
     suite_add_tcase(s, tc);

@@ -408,7 +408,14 @@ static void describe(struct kiln__vk_fns *f, VkPhysicalDevice pd, int32_t index,
     if (q.has_sgc) {
         ADD(" (range %u..%u)", q.sgc.minSubgroupSize, q.sgc.maxSubgroupSize);
     }
-    ADD("\nfp16 storage: %s\n", q.s16.storageBuffer16BitAccess ? "yes" : "no");
+    const char *sg_ops = "none";
+    if ((q.sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0) {
+        sg_ops = (q.sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) ? "arithmetic"
+                 : (q.sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT)    ? "basic only"
+                                                                                 : "none";
+    }
+    ADD("\nsubgroup operations in compute shaders: %s\n", sg_ops);
+    ADD("fp16 storage: %s\n", q.s16.storageBuffer16BitAccess ? "yes" : "no");
     ADD("fp16 arithmetic: %s\n", q.has_f16 && q.f16.shaderFloat16 ? "yes" : "no");
     ADD("16-bit storage (uniform and storage): %s\n",
         q.s16.uniformAndStorageBuffer16BitAccess ? "yes" : "no");
@@ -546,6 +553,26 @@ static uint32_t pow2_floor(uint32_t x)
     return p;
 }
 
+/* Whether the reductions run on subgroup operations (the _SG shader variants): the
+ * device has the basic and arithmetic ones in compute shaders, the reduction
+ * workgroup (wg invocations) is a whole number of subgroups, and KILN_VK_SUBGROUP is
+ * not 0 (which forces the shared-memory variants). MoltenVK on AMD GPUs is left out:
+ * ggml found subgroup arithmetic wrong there (llama.cpp#15846) and CI cannot run it. */
+static bool subgroup_reductions(const struct dev_query *q, uint32_t wg)
+{
+    const VkSubgroupFeatureFlags need =
+        VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    const char *e = getenv("KILN_VK_SUBGROUP");
+    if ((e != NULL && strcmp(e, "0") == 0) ||
+        (q->has_drv && q->drv.driverID == VK_DRIVER_ID_MOLTENVK &&
+         q->p2.properties.vendorID == 0x1002)) {
+        return false;
+    }
+    return (q->sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0 &&
+           (q->sg.supportedOperations & need) == need && q->sg.subgroupSize > 0 &&
+           wg % q->sg.subgroupSize == 0;
+}
+
 /* Reads the limits every other part plans with; nothing below is hard-coded. */
 static void read_limits(struct kiln__vk *vk, const struct dev_query *q)
 {
@@ -568,6 +595,7 @@ static void read_limits(struct kiln__vk *vk, const struct dev_query *q)
     }
     vk->ieee = q->has_fc && q->fc.shaderSignedZeroInfNanPreserveFloat32 &&
                !env_flag("KILN_VK_DISABLE_IEEE");
+    vk->subgroup = subgroup_reductions(q, vk->max_wg);
     vk->force_staging = env_flag("KILN_VK_FORCE_STAGING");
     vk->force_noncoherent = env_flag("KILN_VK_FORCE_NONCOHERENT");
 }
@@ -600,12 +628,13 @@ static kiln_status vk_init(struct kiln_backend *be, const char *device)
     KILN_TRY(kiln__vk_exec_init(vk));
     kiln__log(be->ctx, KILN_LOG_INFO,
               "vulkan: %s (%s): subgroup %u, workgroup <= %u, shared %u B, storage range %llu B, "
-              "%s memory%s%s, matmul tile %ux%ux%u/%ux%u, conv tiles %ux%ux%u/%ux%u and "
+              "%s memory%s%s%s, matmul tile %ux%ux%u/%ux%u, conv tiles %ux%ux%u/%ux%u and "
               "%ux%ux%u/%ux%u",
               vk->props.deviceName, type_name(vk->props.deviceType), vk->subgroup_size, vk->max_wg,
               vk->max_shared, (unsigned long long)vk->max_range,
               vk->dev_mappable ? "mapped" : "staged", vk->dev_coherent ? "" : " non-coherent",
-              vk->ieee ? ", inf/nan-preserving shaders" : "", vk->mm_tile[0], vk->mm_tile[1],
+              vk->ieee ? ", inf/nan-preserving shaders" : "",
+              vk->subgroup ? ", subgroup reductions" : "", vk->mm_tile[0], vk->mm_tile[1],
               vk->mm_tile[2], vk->mm_tile[3], vk->mm_tile[4], vk->cv_tile[0][0], vk->cv_tile[0][1],
               vk->cv_tile[0][2], vk->cv_tile[0][3], vk->cv_tile[0][4], vk->cv_tile[1][0],
               vk->cv_tile[1][1], vk->cv_tile[1][2], vk->cv_tile[1][3], vk->cv_tile[1][4]);

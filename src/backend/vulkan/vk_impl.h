@@ -182,6 +182,7 @@ struct kiln__vk {
     VkDeviceSize max_alloc; /* maxMemoryAllocationSize */
     uint32_t max_alloc_count;
     bool ieee;        /* SignedZeroInfNanPreserve shader variants usable */
+    bool subgroup;    /* the _SG reduction variants (shaders/wgreduce.glsl) run */
     uint32_t ts_bits; /* the queue's timestampValidBits (0: no timestamps) */
 
     /* memory */
@@ -279,6 +280,10 @@ uint32_t kiln__vk_matmul_wg(const struct kiln__vk *vk);
 extern const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT];
 /* The launcher of ops without an entry in kiln__vk_kernels (KILN__OPF_GENERIC). */
 extern const struct kiln_kernel kiln__vk_generic;
+/* A shader whose workgroup reductions (shaders/wgreduce.glsl) come in two variants: sub,
+ * on subgroup operations, where the device runs them (vk->subgroup), else plain. */
+enum kiln__vk_shader kiln__vk_reduction(const struct kiln__vk *vk, enum kiln__vk_shader plain,
+                                        enum kiln__vk_shader sub);
 /* Workgroups for a grid-stride loop over n items. */
 uint32_t kiln__vk_groups(const struct kiln__vk *vk, int64_t n, uint32_t wg);
 /* One dispatch binding the node's sources then its output. */

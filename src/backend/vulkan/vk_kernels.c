@@ -342,6 +342,12 @@ static kiln_status vk_transpose(struct kiln_backend *be, const struct kiln_tenso
 
 /* ==== Reduce ==== */
 
+enum kiln__vk_shader kiln__vk_reduction(const struct kiln__vk *vk, enum kiln__vk_shader plain,
+                                        enum kiln__vk_shader sub)
+{
+    return vk->subgroup ? sub : plain;
+}
+
 static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tensor *n)
 {
     struct kiln__vk *vk = vk_of(be);
@@ -364,7 +370,9 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
         dims_u32(od, p8.d, 8);
         dims_u32(is, p8.s, 8);
         memcpy(p8.r, rd, sizeof(p8.r));
-        return kiln__vk_run_simple(be, n, KILN__VK_SH_REDUCE_SUM_ND, &p8, sizeof(p8), g);
+        return kiln__vk_run_simple(
+            be, n, kiln__vk_reduction(vk, KILN__VK_SH_REDUCE_SUM_ND, KILN__VK_SH_REDUCE_SUM_ND_SG),
+            &p8, sizeof(p8), g);
     }
     struct pc_strided pc;
     pc.n = (uint32_t)n->n_elems;
@@ -375,7 +383,9 @@ static kiln_status vk_reduce_sum(struct kiln_backend *be, const struct kiln_tens
     memcpy(pc.r, rd, sizeof(pc.r));
     pc.n_red = n_red;
     pc.scale = p->scale;
-    return kiln__vk_run_simple(be, n, KILN__VK_SH_REDUCE_SUM, &pc, sizeof(pc), g);
+    return kiln__vk_run_simple(
+        be, n, kiln__vk_reduction(vk, KILN__VK_SH_REDUCE_SUM, KILN__VK_SH_REDUCE_SUM_SG), &pc,
+        sizeof(pc), g);
 }
 
 static kiln_status vk_broadcast(struct kiln_backend *be, const struct kiln_tensor *n)
@@ -425,17 +435,19 @@ static kiln_status vk_argmax(struct kiln_backend *be, const struct kiln_tensor *
     memset(&pc, 0, sizeof(pc));
     pc.n = (uint32_t)rows;
     pc.d1 = (uint32_t)cols;
-    enum kiln__vk_shader sh = vk->ieee ? KILN__VK_SH_ARGMAX_IEEE : KILN__VK_SH_ARGMAX;
+    enum kiln__vk_shader sh =
+        vk->ieee ? kiln__vk_reduction(vk, KILN__VK_SH_ARGMAX_IEEE, KILN__VK_SH_ARGMAX_IEEE_SG)
+                 : kiln__vk_reduction(vk, KILN__VK_SH_ARGMAX, KILN__VK_SH_ARGMAX_SG);
     return kiln__vk_run_simple(be, n, sh, &pc, sizeof(pc), row_groups(vk, rows));
 }
 
 static kiln_status vk_softmax(struct kiln_backend *be, const struct kiln_tensor *n)
 {
-    static const enum kiln__vk_shader sh[] = {
-        [KILN_OP_SOFTMAX] = KILN__VK_SH_SOFTMAX,
-        [KILN_OP_LOG_SOFTMAX] = KILN__VK_SH_LOG_SOFTMAX,
-        [KILN_OP_SOFTMAX_BWD] = KILN__VK_SH_SOFTMAX_BWD,
-        [KILN_OP_LOG_SOFTMAX_BWD] = KILN__VK_SH_LOG_SOFTMAX_BWD,
+    static const enum kiln__vk_shader sh[][2] = {
+        [KILN_OP_SOFTMAX] = {KILN__VK_SH_SOFTMAX, KILN__VK_SH_SOFTMAX_SG},
+        [KILN_OP_LOG_SOFTMAX] = {KILN__VK_SH_LOG_SOFTMAX, KILN__VK_SH_LOG_SOFTMAX_SG},
+        [KILN_OP_SOFTMAX_BWD] = {KILN__VK_SH_SOFTMAX_BWD, KILN__VK_SH_SOFTMAX_BWD_SG},
+        [KILN_OP_LOG_SOFTMAX_BWD] = {KILN__VK_SH_LOG_SOFTMAX_BWD, KILN__VK_SH_LOG_SOFTMAX_BWD_SG},
     };
     struct kiln__vk *vk = vk_of(be);
     int64_t rows, cols;
@@ -444,7 +456,8 @@ static kiln_status vk_softmax(struct kiln_backend *be, const struct kiln_tensor 
         return KILN_OK;
     }
     struct pc_rows pc = {(uint32_t)rows, (uint32_t)cols};
-    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc), row_groups(vk, rows));
+    return kiln__vk_run_simple(be, n, kiln__vk_reduction(vk, sh[n->op][0], sh[n->op][1]), &pc,
+                               sizeof(pc), row_groups(vk, rows));
 }
 
 /* ==== Losses ==== */

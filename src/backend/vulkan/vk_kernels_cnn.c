@@ -621,5 +621,11 @@ kiln_status kiln__vk_norm(struct kiln_backend *be, const struct kiln_tensor *n)
     }
     uint32_t lim = vk->props.limits.maxComputeWorkGroupCount[0];
     uint32_t g = per_channel ? (pc.c < lim ? pc.c : lim) : kiln__vk_groups(vk, pc.n, vk->max_wg);
-    return kiln__vk_run_simple(be, n, sh[n->op], &pc, sizeof(pc), g);
+    enum kiln__vk_shader v = sh[n->op];
+    if (n->op == KILN_OP_BN_STATS) {
+        v = kiln__vk_reduction(vk, v, KILN__VK_SH_BN_STATS_SG);
+    } else if (n->op == KILN_OP_BN_APPLY_BWD_PARAMS) {
+        v = kiln__vk_reduction(vk, v, KILN__VK_SH_BN_APPLY_BWD_PARAMS_SG);
+    }
+    return kiln__vk_run_simple(be, n, v, &pc, sizeof(pc), g);
 }
