@@ -16,6 +16,8 @@
  * loops over them are unrolled so that the accumulators stay in registers (a
  * dynamically indexed array goes to scratch memory on some drivers, lavapipe among
  * them). Out-of-range rows, columns and k are read as zero and never written.
+ * With GEMM_A_SEEN defined, the including shader's gemm_a_seen() is called after each
+ * step's A tile is loaded (between the barriers), so that it can read As4.
  */
 #extension GL_EXT_control_flow_attributes : enable
 
@@ -35,6 +37,9 @@ void gemm_c(uint m, uint n, uint ml, uint nl, float v);
 #ifdef GEMM_SETUP
 void gemm_setup_tile(uint m0, uint n0);
 void gemm_setup_k(uint k0);
+#endif
+#ifdef GEMM_A_SEEN
+void gemm_a_seen();
 #endif
 
 void gemm_tile(uint M, uint N, uint kbeg, uint kend)
@@ -89,6 +94,9 @@ void gemm_tile(uint M, uint N, uint kbeg, uint kend)
             Bs4[k * QN + n / 4][n % 4] = v;
         }
         barrier();
+#ifdef GEMM_A_SEEN
+        gemm_a_seen();
+#endif
         [[unroll]] for (uint kk = 0; kk < BK; kk++) {
             [[unroll]] for (uint i = 0; i < TM / 4; i++) {
                 ra[i] = As4[kk * QM + i * RM + ty];

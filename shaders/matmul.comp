@@ -8,6 +8,10 @@
  * (binding 2; C is binding 3), then max(0, .) when the relu push constant is set.
  * -DRELU_BWD (MATMUL_RELU_BWD): each result is kept where y (binding 2, C's shape) > 0,
  * else 0.
+ * -DDB (MATMUL_DB, with -DTA): db (binding 2, one value per row of C) also gets the sums
+ * of A's stored rows, db[m] = sum over k of A[k, m]: the workgroups of the first column
+ * block, which load all of A's k for their rows, add each step's A tile in k order into
+ * shared memory (invocation i owns rows i, i + WG, ...), so the result is deterministic.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -18,6 +22,9 @@
 #ifdef TB
 #define GEMM_B_KFAST
 #endif
+#ifdef DB
+#define GEMM_A_SEEN
+#endif
 #include "gemm.glsl"
 
 layout(std430, binding = 0) readonly buffer A { float a[]; };
@@ -27,6 +34,9 @@ layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
 layout(std430, binding = 3) writeonly buffer C { float c[]; };
 #elif defined(RELU_BWD)
 layout(std430, binding = 2) readonly buffer Y { float y[]; };
+layout(std430, binding = 3) writeonly buffer C { float c[]; };
+#elif defined(DB)
+layout(std430, binding = 2) writeonly buffer Db { float db[]; };
 layout(std430, binding = 3) writeonly buffer C { float c[]; };
 #else
 layout(std430, binding = 2) writeonly buffer C { float c[]; };
@@ -73,6 +83,25 @@ void gemm_c(uint m, uint n, uint ml, uint nl, float v)
     c[c0 + m * pc.N + n] = v;
 }
 
+#ifdef DB
+/* Row sums of this workgroup's rows of op(A) so far (first column block only). */
+shared float dbs[BM];
+
+void gemm_a_seen()
+{
+    if (gl_WorkGroupID.x != 0u) {
+        return;
+    }
+    for (uint q = gl_LocalInvocationID.x; q < BM; q += WG) {
+        float s = dbs[q];
+        for (uint kk = 0u; kk < BK; kk++) {
+            s += As4[kk * (BM / 4u) + q / 4u][q % 4u];
+        }
+        dbs[q] = s;
+    }
+}
+#endif
+
 void main()
 {
     uint z = gl_WorkGroupID.z;
@@ -85,5 +114,19 @@ void main()
         a0 += i * pc.sa[d];
         b0 += i * pc.sb[d];
     }
+#ifdef DB
+    for (uint q = gl_LocalInvocationID.x; q < BM; q += WG) {
+        dbs[q] = 0.0;
+    }
+#endif
     gemm_tile(pc.M, pc.N, 0, pc.K);
+#ifdef DB
+    /* Each invocation writes the sums it owns (rank 2: no batch). */
+    uint m0 = gl_WorkGroupID.y * BM;
+    for (uint q = gl_LocalInvocationID.x; gl_WorkGroupID.x == 0u && q < BM; q += WG) {
+        if (m0 + q < pc.M) {
+            db[m0 + q] = dbs[q];
+        }
+    }
+#endif
 }

@@ -135,6 +135,7 @@ union oh_params {
     struct kiln__p_matmul mm;
     struct kiln__p_matmul_bias mmb;
     struct kiln__p_matmul_relu_bwd mmr;
+    struct kiln__p_matmul_db mmd;
     struct kiln__p_transpose tr;
     struct kiln__p_reduce red;
     struct kiln__p_broadcast bc;

@@ -246,6 +246,12 @@ static kiln_tensor *b_matmul_relu_bwd(kiln_graph *g, kiln_tensor *const *in)
     struct kiln__p_matmul_relu_bwd p = {0, 0};
     return kiln__node(g, KILN_OP_MATMUL_RELU_BWD, 3, in, &p, sizeof(p));
 }
+/* The fused op itself: in[0]^T in[1], and in[2] written with in[0]'s column sums. */
+static kiln_tensor *b_matmul_db(kiln_graph *g, kiln_tensor *const *in)
+{
+    struct kiln__p_matmul_db p = {1, 0};
+    return kiln__node(g, KILN_OP_MATMUL_DB, 3, in, &p, sizeof(p));
+}
 static kiln_tensor *b_avgpool(kiln_graph *g, kiln_tensor *const *in)
 {
     struct kiln_pool2d_opts o = {{3, 2}, {2, 2}, {1, 1}, 0};
@@ -404,6 +410,14 @@ const struct kiln__sc_case kiln__sc_cases[] = {
      .lo = -1.0f,
      .hi = 1.0f,
      .build = b_matmul_relu_bwd},
+    {.op = KILN_OP_MATMUL_DB,
+     .note = "(65x33)^T by 65x17, the 33 column sums of a written",
+     .n_in = 3,
+     .shape = {S2(65, 33), S2(65, 17), S2(1, 33)},
+     .inplace_mask = 4,
+     .lo = -1.0f,
+     .hi = 1.0f,
+     .build = b_matmul_db},
     {.op = KILN_OP_TRANSPOSE,
      .note = "3x5x7, perm 2 0 1",
      .n_in = 1,

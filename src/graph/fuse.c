@@ -16,6 +16,8 @@
  *   RELU_BWD(y, MATMUL(a, b))         -> MATMUL_RELU_BWD(a, b, y)
  *   ADD(CONV2D(x, w), bias)           -> CONV2D_BIAS(x, w, bias), relu 0
  *   ADD_RELU(CONV2D(x, w), bias)      -> CONV2D_BIAS(x, w, bias), relu 1
+ *   MATMUL(a, b) a^T b and REDUCE_SUM(a) over axis 0
+ *                                     -> MATMUL_DB(a, b, sum), the sum its rider
  *   SOFTMAX_XENT(x, l) and SOFTMAX_XENT_BWD(x, l, dy)
  *                                     -> SOFTMAX_XENT_FUSED(x, l, dy)
  *   ... and ARGMAX(x) before them     -> SOFTMAX_XENT_FUSED(x, l, dy, argmax), a rider
@@ -28,6 +30,14 @@
  * where the bias holds one value per output channel, laid along dim 1, and holds it
  * when the convolution runs, and the backend's kernel for that node adds it in the same
  * launch (its one_launch says so; on the other convolution paths the ADD stays).
+ *
+ * A dense layer's bias gradient, the sum of dy over the batch, rides on its weight
+ * gradient's product dy^T x, which reads all of dy anyway: the sum stays a node, whose
+ * storage the product's kernel writes (a rider, kiln__ride), where dy holds its value
+ * from the sum to the product and nothing but views reads the sum in between. Autodiff
+ * emits the sum and its reshape to the bias's shape, then (kiln_dense creates the bias
+ * after the product) the bias's gradient sink, then the products of the input's and
+ * the weight's gradients; the sink moves to just after the latter (ids renumbered).
  *
  * The loss and its gradient are two results of one launch: a new node, inserted where
  * the loss was (the nodes after it renumbered), computes both into one storage, whose
@@ -237,6 +247,11 @@ bool kiln__ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *r
     }
     for (int32_t i = rider->id + 1; i < writer->id; i++) {
         const struct kiln_tensor *n = g->nodes[i];
+        /* A view runs no kernel: it reads nothing where it stands (its readers do, and
+         * they find the rider as their source's view root), unless the host reads it. */
+        if (kiln__is_view(n) && !(n->flags & KILN__F_KEEP)) {
+            continue;
+        }
         for (int j = 0; j < n->n_src; j++) {
             if (n->src[j]->view_root == rider) {
                 return false;
@@ -262,6 +277,106 @@ bool kiln__ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *r
 static inline bool ride(kiln_graph *g, struct kiln_tensor *writer, struct kiln_tensor *rider)
 {
     return kiln__ride(g, writer, rider);
+}
+
+/* The REDUCE_SUM over axis 0 (scale 1) of m's 2-D a before m, or NULL. */
+static struct kiln_tensor *column_sum_of(const kiln_graph *g, const struct kiln_tensor *m)
+{
+    for (int32_t i = m->id - 1; i >= 0; i--) {
+        struct kiln_tensor *r = g->nodes[i];
+        if (r->op != KILN_OP_REDUCE_SUM || kiln__is_view(r) || r->src[0] != m->src[0]) {
+            continue;
+        }
+        const struct kiln__p_reduce *p = kiln__params(r);
+        if (p->axes == 1u && p->scale == 1.0f && r->src[0]->shape.rank == 2) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Moves the node at from to position to, the nodes between shifting by one, and
+ * renumbers them (as fuse_xent does; the planner sets last_use after the pass). */
+static void move_node(kiln_graph *g, int32_t from, int32_t to)
+{
+    struct kiln_tensor *t = g->nodes[from];
+    if (to < from) {
+        memmove(&g->nodes[to + 1], &g->nodes[to], sizeof(*g->nodes) * (size_t)(from - to));
+    } else {
+        memmove(&g->nodes[from], &g->nodes[from + 1], sizeof(*g->nodes) * (size_t)(to - from));
+    }
+    g->nodes[to] = t;
+    int32_t lo = to < from ? to : from, hi = to < from ? from : to;
+    for (int32_t i = lo; i <= hi; i++) {
+        g->nodes[i]->id = i;
+        g->nodes[i]->last_use = i;
+    }
+}
+
+/* Whether node n reads t (a source whose storage is t's). */
+static bool reads(const struct kiln_tensor *n, const struct kiln_tensor *t)
+{
+    for (int j = 0; j < n->n_src; j++) {
+        if (n->src[j]->view_root == t->view_root) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Moves the gradient sinks between r and m that read r to just after m, keeping their
+ * order, where nothing else from r to m reads r (views aside) and no node from a sink
+ * to m reads the store gradient it adds into (the optimizer does, after the pass).
+ * Returns false, moving nothing, otherwise. */
+static bool sinks_after(kiln_graph *g, const struct kiln_tensor *r, struct kiln_tensor *m)
+{
+    for (int32_t i = r->id + 1; i < m->id; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        if ((kiln__is_view(n) && !(n->flags & KILN__F_KEEP)) || !reads(n, r)) {
+            continue;
+        }
+        if (!(n->flags & KILN__F_GRAD_SINK)) {
+            return false;
+        }
+        for (int32_t j = i + 1; j <= m->id; j++) {
+            if (reads(g->nodes[j], n->src[0])) {
+                return false;
+            }
+        }
+    }
+    for (int32_t i = r->id + 1; i < m->id;) {
+        const struct kiln_tensor *n = g->nodes[i];
+        if ((n->flags & KILN__F_GRAD_SINK) && reads(n, r)) {
+            move_node(g, i, m->id); /* m moves up by one */
+        } else {
+            i++;
+        }
+    }
+    return true;
+}
+
+/* MATMUL (m) of a^T b and REDUCE_SUM (r) of a over axis 0 -> MATMUL_DB(a, b, r) with r
+ * as its rider (a dense layer's weight gradient dy^T x and bias gradient), where a
+ * holds its value from r to m. The bias's gradient sink comes between the two
+ * (autodiff reaches the bias, a parameter created after the product, first); it moves
+ * to just after m (sinks_after). Where the backend then refuses the fused node, the
+ * sink stays there: it adds into the store gradient that only the optimizer reads. */
+static void fuse_matmul_db(kiln_graph *g, struct kiln_tensor *m)
+{
+    const struct kiln__p_matmul *p = kiln__params(m);
+    if (!p->trans_a || p->trans_b || kiln__is_view(m) || m->part != KILN__PART_NONE ||
+        m->n_src != 2 || m->src != m->src_inline || m->src[0]->shape.rank != 2 ||
+        m->src[1]->shape.rank != 2) {
+        return;
+    }
+    struct kiln_tensor *r = column_sum_of(g, m);
+    if (r == NULL || !ready_at(g, r->src[0], r->id, m->id) || !sinks_after(g, r, m)) {
+        return;
+    }
+    m->op = KILN_OP_MATMUL_DB; /* its params are MATMUL's */
+    if (!ride(g, m, r)) {
+        m->op = KILN_OP_MATMUL;
+    }
 }
 
 /* Makes t, a node without views so far (the loss), a view of root at byte offset off,
@@ -347,6 +462,18 @@ static bool fuse_xent(kiln_graph *g, const struct kiln_backend *be, struct kiln_
     return true;
 }
 
+/* readers[i]: how many source slots of g's nodes name node i. */
+static void count_readers(const kiln_graph *g, int32_t *readers)
+{
+    memset(readers, 0, sizeof(*readers) * (size_t)g->n_nodes);
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        const struct kiln_tensor *n = g->nodes[i];
+        for (int j = 0; j < n->n_src; j++) {
+            readers[n->src[j]->id]++;
+        }
+    }
+}
+
 kiln_status kiln__graph_fuse(kiln_graph *g)
 {
     const struct kiln_backend *be = &g->ctx->be;
@@ -357,12 +484,7 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
     if (readers == NULL) {
         return KILN_E_OUT_OF_HOST_MEMORY;
     }
-    for (int32_t i = 0; i < g->n_nodes; i++) {
-        const struct kiln_tensor *n = g->nodes[i];
-        for (int j = 0; j < n->n_src; j++) {
-            readers[n->src[j]->id]++;
-        }
-    }
+    count_readers(g, readers);
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *n = g->nodes[i];
         if (kiln__is_view(n)) {
@@ -389,6 +511,14 @@ kiln_status kiln__graph_fuse(kiln_graph *g)
             fuse_matmul_relu_bwd(g, be, n, readers);
         }
     }
+    /* After the products' other fusions: a MATMUL that took a bias or a ReLU mask
+     * stays as it is. It moves nodes (ids change; readers are counted again after). */
+    for (int32_t i = 0; i < g->n_nodes && be->ops->fuse_matmul; i++) {
+        if (g->nodes[i]->op == KILN_OP_MATMUL) {
+            fuse_matmul_db(g, g->nodes[i]);
+        }
+    }
+    count_readers(g, readers);
     /* Last: it inserts a node, after which readers' ids are stale. */
     for (int32_t i = 0; i < g->n_nodes; i++) {
         struct kiln_tensor *n = g->nodes[i];

@@ -9,6 +9,10 @@
  * read only by such an ADD or ADD_RELU on backends that run it as one launch
  * (src/graph/fuse.c). MATMUL_RELU_BWD likewise is a MATMUL then RELU_BWD with the mask
  * source y (the product of a ReLU's gradient through the next layer's weights).
+ * MATMUL_DB is a dense layer's weight gradient dW = dy^T x (a MATMUL with trans_a of dy
+ * and x) that also writes its source db, the REDUCE_SUM of dy over axis 0 (the layer's
+ * bias gradient): the planner makes that sum a rider of the product, whose kernels read
+ * all of dy's rows anyway (KILN__OPF_ALSO_WRITES).
  */
 #include <cblas.h>
 #include <string.h>
@@ -172,6 +176,49 @@ static kiln_status ref_matmul_relu_bwd(const struct kiln__op_args *args)
     return KILN_OK;
 }
 
+/* The product's sources and params (a^T b of 2-D a and b), then db of op(a)'s rows.
+ * Before the planner's ride() adds db (two sources), the product alone. */
+static kiln_status infer_matmul_db(struct kiln_tensor *n)
+{
+    const struct kiln__p_matmul_db *p = kiln__params(n);
+    KILN_TRY(infer_matmul(n));
+    if (n->n_src < 3) {
+        return KILN_OK;
+    }
+    KILN_TRY(kiln__want_dtype(n, 2, KILN_DTYPE_F32));
+    char sa[64], sd[64];
+    const struct kiln_shape *a = &n->src[0]->shape;
+    if (!p->trans_a || p->trans_b || a->rank != 2 || n->src[1]->shape.rank != 2 ||
+        n->src[2]->n_elems != a->dims[1]) {
+        return KILN_FAIL(KILN_E_SHAPE,
+                         "matmul_db: a is %s, db %s; it takes a^T b of 2-D a and b (trans_a 1, "
+                         "trans_b 0, here %d, %d) and a db of a's %lld columns",
+                         kiln__shape_str(a, sa, sizeof(sa)),
+                         kiln__shape_str(&n->src[2]->shape, sd, sizeof(sd)), (int)p->trans_a,
+                         (int)p->trans_b, (long long)a->dims[a->rank - 1]);
+    }
+    return KILN_OK;
+}
+
+/* ref_matmul, then ref_reduce's sum of a over axis 0 (scale 1): each column accumulated
+ * in double in row order, as REDUCE_SUM's reference does. */
+static kiln_status ref_matmul_db(const struct kiln__op_args *args)
+{
+    const struct kiln_tensor *n = args->node;
+    KILN_TRY(ref_matmul(args));
+    const float *a = args->in[0];
+    float *db = args->in[2];
+    int64_t rows = n->src[0]->shape.dims[0], cols = n->src[0]->shape.dims[1];
+    for (int64_t c = 0; c < cols; c++) {
+        double acc = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            acc += a[r * cols + c];
+        }
+        db[c] = (float)acc;
+    }
+    return KILN_OK;
+}
+
 static struct kiln_tensor *mm(kiln_graph *g, struct kiln_tensor *a, struct kiln_tensor *b, int ta,
                               int tb)
 {
@@ -222,6 +269,17 @@ const struct kiln__op_desc kiln__desc_MATMUL_RELU_BWD = {
     .infer = infer_matmul_relu_bwd,
     .cpu_ref = ref_matmul_relu_bwd,
     .tol = {1e-7, 1e-4, 1e-3}, /* as MATMUL's */
+};
+
+const struct kiln__op_desc kiln__desc_MATMUL_DB = {
+    .name = "matmul_db",
+    .n_in = 3,
+    .flags = KILN__OPF_ALSO_WRITES,
+    .inplace_mask = 1u << 2,
+    .params_bytes = sizeof(struct kiln__p_matmul_db),
+    .infer = infer_matmul_db,
+    .cpu_ref = ref_matmul_db,
+    .tol = {1e-7, 1e-4, 1e-3}, /* as MATMUL's and REDUCE_SUM's */
 };
 
 kiln_tensor *kiln_matmul(kiln_graph *g, kiln_tensor *a, kiln_tensor *b, int trans_a, int trans_b)

@@ -48,6 +48,9 @@ KILN_OP_P(MATMUL_BIAS, gemm, 3, matmul_bias, /* (a, b, bias [n]): MATMUL + bias,
 KILN_OP_P(MATMUL_RELU_BWD, gemm, 3, matmul_relu_bwd, /* (a, b, y): RELU_BWD(y, MATMUL(a, b)) */
           int32_t trans_a;
           int32_t trans_b;) /* as MATMUL's (planner fusion) */
+/* (a, b, db): MATMUL(a, b) with trans_a; db (written) = REDUCE_SUM of a over axis 0 */
+KILN_OP_P(MATMUL_DB, gemm, 3, matmul_db, int32_t trans_a;
+          int32_t trans_b;) /* as MATMUL's: 1, 0 (planner fusion) */
 /* shape */
 KILN_OP(RESHAPE, shape, 1) /* a view: no kernel runs */
 KILN_OP(TRANSPOSE, shape, 1)

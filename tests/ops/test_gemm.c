@@ -1,12 +1,14 @@
 /*
- * test_gemm.c - case rows and the double-precision evaluators of matmul and matmul_bias:
+ * test_gemm.c - case rows and the double-precision evaluators of the matrix products:
  * tiny and odd sizes, k = 1, a long inner dimension, about 67x129x33 in every transpose
  * combination, batched (rank 3) plain and transposed, batched over several dims with
  * NumPy broadcasting of the batch dims (one side rank 2, size-1 dims, rank 8 whose batch
  * merges into no fewer than 6 dims), and the public builder's batch-by-matrix form; the
  * product with a bias and a relu, and the product masked by a ReLU's output, fed directly
  * and made by the planner's fusion from dense layers (a product, a bias and a relu; the
- * gradient through the next layer's weights) on the backends that fuse them.
+ * gradient through the next layer's weights) on the backends that fuse them; a^T b that
+ * also writes the column sums of a (matmul_db, a dense layer's weight and bias
+ * gradients), over row counts that fill no tile evenly.
  */
 #include "../ref64.h"
 
@@ -69,10 +71,25 @@ static void eval_matmul_relu_bwd(const struct kiln_tensor *n, double *const *in,
     }
 }
 
+/* The product a^T b, and db (in[2], written) = the sums of a's columns. */
+static void eval_matmul_db(const struct kiln_tensor *n, double *const *in, double *c, int t)
+{
+    int64_t rows = n->src[0]->shape.dims[0], cols = n->src[0]->shape.dims[1];
+    eval_matmul(n, in, c, t);
+    for (int64_t j = 0; j < cols; j++) {
+        double acc = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            acc += in[0][r * cols + j];
+        }
+        in[2][j] = acc;
+    }
+}
+
 static const struct oh_eval evals[] = {
     {KILN_OP_MATMUL, eval_matmul, R64_TOL_GEMM},
     {KILN_OP_MATMUL_BIAS, eval_matmul_bias, R64_TOL_GEMM},
-    {KILN_OP_MATMUL_RELU_BWD, eval_matmul_relu_bwd, R64_TOL_GEMM}};
+    {KILN_OP_MATMUL_RELU_BWD, eval_matmul_relu_bwd, R64_TOL_GEMM},
+    {KILN_OP_MATMUL_DB, eval_matmul_db, R64_TOL_GEMM}};
 
 #define U                                                                                          \
     {                                                                                              \
@@ -108,10 +125,29 @@ static kiln_tensor *build_two_dense(kiln_graph *g, kiln_tensor *const *in, const
     return kiln_matmul(g, h, in[2], 0, 1);
 }
 
+/* A dense layer's weight and bias gradients from its output's gradient dy (in[0]) and
+ * input x (in[1]): dy^T x, plus the sum of dy over the batch along its rows (one
+ * output that depends on both). One matmul_db with the sum as its rider where fused. */
+static kiln_tensor *build_dense_grads(kiln_graph *g, kiln_tensor *const *in,
+                                      const struct oh_case *c)
+{
+    (void)c;
+    int64_t d[2] = {in[0]->shape.dims[1], 1};
+    kiln_tensor *db = kiln_reshape(g, kiln_sum(g, in[0], 1u, 1), 2, d);
+    return kiln_add(g, kiln_matmul(g, in[0], in[1], 1, 0), db);
+}
+
 #define MMR(a, b, y, ta, tb, nt)                                                                   \
     {                                                                                              \
         .op = KILN_OP_MATMUL_RELU_BWD, .note = nt, .n_in = 3, .shape = {a, b, y},                  \
         .p.mmr = {ta, tb}, .gen = {U, U, {OH_TIES, -1.0f, 1.0f}},                                  \
+    }
+
+/* a [K, M], b [K, N], db of M: a^T b, db the column sums of a. */
+#define MMD(a, b, db, nt)                                                                          \
+    {                                                                                              \
+        .op = KILN_OP_MATMUL_DB, .note = nt, .n_in = 3, .shape = {a, b, db}, .p.mmd = {1, 0},      \
+        .gen = {U, U, U},                                                                          \
     }
 
 #define MMB(a, b, bias, ta, tb, r, nt)                                                             \
@@ -203,7 +239,21 @@ static const struct oh_case cases[] = {
      .shape = {OH_S2(33, 19), OH_S2(23, 19), OH_S2(7, 23)},
      .gen = {U, U, U},
      .build = build_two_dense},
+    MMD(OH_S2(1, 1), OH_S2(1, 1), OH_S2(1, 1), "1x1x1"),
+    MMD(OH_S2(7, 5), OH_S2(7, 11), OH_S2(1, 5), "(7x5)^T by 7x11"),
+    MMD(OH_S2(5, 1), OH_S2(5, 3), OH_S1(1), "one row of c, a db of 1"),
+    MMD(OH_S2(129, 67), OH_S2(129, 33), OH_S1(67), "67x129x33"),
+    MMD(OH_S2(64, 84), OH_S2(64, 120), OH_S2(1, 84), "a dense layer's 84x64x120"),
+    MMD(OH_S2(3, 131), OH_S2(3, 257), OH_S2(1, 131), "131x3x257, several row blocks"),
+    MMD(OH_S2(1031, 13), OH_S2(1031, 3), OH_S1(13), "13x1031x3, a long sum"),
+    MMD(OH_S2(2, 300), OH_S2(2, 5), OH_S1(300), "300x2x5, rows past a 256-row tile"),
+    {.op = KILN_OP_MATMUL_DB,
+     .note = "fused: a dense layer's weight and bias gradients",
+     .n_in = 2,
+     .shape = {OH_S2(37, 23), OH_S2(37, 19)},
+     .gen = {U, U},
+     .build = build_dense_grads},
 };
 
 const struct oh_family oh_family_gemm = {"gemm", cases, (int)(sizeof(cases) / sizeof(cases[0])),
-                                         evals, 3};
+                                         evals, 4};

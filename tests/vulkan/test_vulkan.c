@@ -265,6 +265,104 @@ START_TEST(test_check_fault_conv)
 }
 END_TEST
 
+/* The first fused MATMUL_DB node of g that carries its rider (a layer's weight and bias
+ * gradients), and how many there are. */
+static struct kiln_tensor *db_node(const kiln_graph *g, int *n_found)
+{
+    struct kiln_tensor *first = NULL;
+    *n_found = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *n = g->nodes[i];
+        if (n->op == KILN_OP_MATMUL_DB && n->n_src == 3 && n->src[2]->writer == n) {
+            first = first != NULL ? first : n;
+            (*n_found)++;
+        }
+    }
+    return first;
+}
+
+/* Both dense layers' bias gradients ride on their weight gradients' products; a wrong
+ * bias gradient (the first fused node's rider): KILN_CHECK names that node, its op and
+ * the written input. */
+START_TEST(test_check_fault_db)
+{
+    kiln_context *ctx = open_ctx(1);
+    struct mlp m;
+    unsigned seed = 2;
+    float loss;
+    mlp_build(ctx, &m, KILN_OPTIM_SGD);
+    int n_db;
+    struct kiln_tensor *f = db_node(m.g, &n_db);
+    ck_assert_int_eq(n_db, 2);
+    kiln__context_set_fault_src(ctx, KILN_OP_MATMUL_DB, 2);
+    ck_assert_int_eq(mlp_step(&m, &seed, &loss), KILN_E_CHECK);
+    const char *msg = kiln_last_error();
+    ck_assert_msg(strstr(msg, "op matmul_db") != NULL && strstr(msg, "written input 2") != NULL &&
+                      strstr(msg, f->name) != NULL,
+                  "%s", msg);
+    kiln__context_set_fault(ctx, -1);
+    ck_assert_msg(mlp_step(&m, &seed, &loss) == KILN_OK, "%s", kiln_last_error());
+    kiln_graph_destroy(m.g);
+    close_ctx(ctx);
+}
+END_TEST
+
+/* kiln_dense creates a layer's bias after its product, so autodiff puts the bias's
+ * gradient sink between the bias gradient's sum and the weight gradient's product; the
+ * pass moves the sink after the product and the sum rides on it (both layers). Under
+ * KILN_CHECK every node of every step matches the CPU, the riders included. */
+START_TEST(test_dense_db_rides)
+{
+    kiln_context *ctx = open_ctx(1);
+    kiln_graph *g;
+    kiln_optimizer *opt;
+    int64_t xd[2] = {37, 5}, yd[1] = {37};
+    ck_assert_int_eq(kiln_graph_create(ctx, &g), KILN_OK);
+    kiln_tensor *x = kiln_input(g, "x", KILN_DTYPE_F32, 2, xd);
+    kiln_tensor *y = kiln_input(g, "y", KILN_DTYPE_I32, 1, yd);
+    kiln_tensor *h = kiln_relu(g, kiln_dense(g, x, 7, "fc1", NULL));
+    kiln_tensor *loss = kiln_tensor_keep(kiln_softmax_xent(g, kiln_dense(g, h, 3, "fc2", NULL), y));
+    ck_assert_int_eq(kiln_graph_backward(g, loss), KILN_OK);
+    ck_assert_msg(kiln_graph_compile(g) == KILN_OK, "%s", kiln_last_error());
+    int n_db = 0;
+    for (int32_t i = 0; i < g->n_nodes; i++) {
+        struct kiln_tensor *f = g->nodes[i];
+        if (f->op != KILN_OP_MATMUL_DB || f->n_src != 3 || f->src[2]->writer != f) {
+            continue;
+        }
+        n_db++;
+        /* The rider's readers (its sink, through a reshape) all come after its writer. */
+        for (int32_t j = 0; j < g->n_nodes; j++) {
+            const struct kiln_tensor *n = g->nodes[j];
+            for (int k = 0; k < n->n_src && n != f && !kiln__is_view(n); k++) {
+                ck_assert(n->src[k]->view_root != f->src[2] || j > f->id);
+            }
+        }
+    }
+    ck_assert_int_eq(n_db, 2);
+    struct kiln_optim_options oo = KILN_OPTIM_OPTIONS_INIT;
+    oo.lr = 0.1f;
+    ck_assert_int_eq(kiln_optimizer_create(kiln_graph_store(g), &oo, &opt), KILN_OK);
+    unsigned seed = 5;
+    float xs[37 * 5];
+    int32_t ys[37];
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < 37 * 5; i++) {
+            xs[i] = (float)rand_r(&seed) / RAND_MAX * 2 - 1;
+        }
+        for (int i = 0; i < 37; i++) {
+            ys[i] = (int32_t)(rand_r(&seed) % 3);
+        }
+        ck_assert_int_eq(kiln_tensor_upload(x, xs, sizeof(xs)), KILN_OK);
+        ck_assert_int_eq(kiln_tensor_upload(y, ys, sizeof(ys)), KILN_OK);
+        ck_assert_msg(kiln_train_step(g, opt) == KILN_OK, "step %d: %s", step, kiln_last_error());
+    }
+    kiln_optimizer_destroy(opt);
+    kiln_graph_destroy(g);
+    close_ctx(ctx);
+}
+END_TEST
+
 /* conv2d [4, 6, 14, 14] x [16, 6, 5, 5] on a context of the backend (check, repair as
  * KILN_CHECK_REPAIR) or of the CPU: the output, 4 * 16 * 10 * 10 floats. */
 static void conv_run(const char *backend, int check, const char *repair, float *out)
@@ -558,6 +656,8 @@ int main(void)
     tcase_add_loop_test(tc, test_mlp_checked, 0, 2);
     tcase_add_test(tc, test_check_fault);
     tcase_add_test(tc, test_check_fault_conv);
+    tcase_add_test(tc, test_check_fault_db);
+    tcase_add_test(tc, test_dense_db_rides);
     tcase_add_test(tc, test_check_repair);
     tcase_add_test(tc, test_one_submission_per_step);
     tcase_add_test(tc, test_ops_checked);

@@ -471,6 +471,7 @@ RAW_PARAMS = {
     "matmul_relu_bwd": [("trans_a", "i"), ("trans_b", "i")],
     "conv2d_bias": [("stride", "2i"), ("pad", "2i"), ("dilation", "2i"), ("groups", "i"),
                     ("in_hw", "2i"), ("kernel", "2i"), ("relu", "i")],
+    "matmul_db": [("trans_a", "i"), ("trans_b", "i")],
 }
 RAW_PARAMS["scatter_add"] = RAW_PARAMS["bucket_indices"] = RAW_PARAMS["gather"]
 RAW_PARAMS["layer_norm"] = [("eps", "f"), ("norm_dims", "i"), ("rows", "i"), ("cols", "i")]
@@ -707,6 +708,10 @@ def compute(tensors, meta):
         steps = int(meta["steps"])
         rvs = [ins[1]] + [as64(tensors["in1_s%d" % t]) for t in range(2, steps + 1)]
         res = run_bn_running(ins, rvs, nodes[0]["params"])
+    elif len(nodes) == 1 and first == "matmul_db":
+        # the product, and the written source db: the sums of a (in0) over its rows
+        res["out"] = FWD["matmul"](ins[:2], decode_params(first, nodes[0]["params"]))
+        res["out2"] = ins[0].sum(0).reshape(ins[2].shape)
     elif len(nodes) == 1 and first == "softmax_xent_fused":
         res = run_xent_fused([ins[int(s[2:])] for s in nodes[0]["src"]], nodes[0]["params"])
     elif len(nodes) == 1 and (first in BWD_ELEM or first in BWD_LOSS):

@@ -1,9 +1,9 @@
 /*
  * cl_gemm.c - the opencl backend's matrix products: small ones (up to 16M multiply-adds
  * by default; KILN_CL_GEMM=own or clblast chooses for all) on kiln's own kernel
- * (opencl/gemm.cl), which also runs the fused MATMUL_BIAS and MATMUL_RELU_BWD as one
- * launch, and the others through CLBlast's C API (row-major,
- * with element offsets into the pooled buffers, on the backend's queue): CLBlastSgemm
+ * (opencl/gemm.cl), which also runs the fused MATMUL_BIAS, MATMUL_RELU_BWD and
+ * MATMUL_DB as one launch, and the others through CLBlast's C API (row-major, with
+ * element offsets into the pooled buffers, on the backend's queue): CLBlastSgemm
  * for one matrix, CLBlastSgemmStridedBatched when the batch merges into one dim (each
  * operand one stride, 0 where broadcast), CLBlastSgemmBatched with an offset per entry
  * otherwise), the one mapping of
@@ -167,7 +167,8 @@ kiln_status kiln__cl_gemm_small(struct kiln_backend *be, const struct kiln_tenso
         KILN__CL_ARG(m),   KILN__CL_ARG(nn),         KILN__CL_ARG(k),     KILN__CL_ARG(sam),
         KILN__CL_ARG(sak), KILN__CL_ARG(sbk),        KILN__CL_ARG(sbn),   KILN__CL_ARG(bsa),
         KILN__CL_ARG(bsb), KILN__CL_ARG(row_blocks), KILN__CL_ARG(items), KILN__CL_ARG(md)};
-    return kiln__cl_launch(be, KILN__CL_GEMM, "gemm_small", (size_t)items, 0, KILN__CL_N(a), a);
+    return kiln__cl_launch(be, KILN__CL_GEMM, mode == 4 ? "gemm_small_db" : "gemm_small",
+                           (size_t)items, 0, KILN__CL_N(a), a);
 }
 
 /* ==== MATMUL through CLBlast ==== */

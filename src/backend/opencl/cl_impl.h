@@ -239,11 +239,12 @@ kiln_status kiln__cl_lrn(struct kiln_backend *be, const struct kiln_tensor *n);
 
 /* cl_gemm.c: matrix products on kiln's own kernel (small ones) or through CLBlast. */
 kiln_status kiln__cl_matmul(struct kiln_backend *be, const struct kiln_tensor *n);
-/* Whether the product of node n (MATMUL, MATMUL_BIAS or MATMUL_RELU_BWD) runs on kiln's
+/* Whether the product of node n (MATMUL or a fused product) runs on kiln's
  * own kernel: small enough (or KILN_CL_GEMM=own, or no CLBlast) and laid out for it. */
 bool kiln__cl_gemm_own(const struct kiln_backend *be, const struct kiln_tensor *n);
 /* Runs node n's product on kiln's own kernel with epilogue mode: 0 none, 1 the bias
- * src[2] along the last dim, 2 that and ReLU, 3 the ReLU mask src[2] (y > 0 keeps). */
+ * src[2] along the last dim, 2 that and ReLU, 3 the ReLU mask src[2] (y > 0 keeps), 4
+ * none, and src[2] written with the sums of op(A)'s rows (MATMUL_DB). */
 kiln_status kiln__cl_gemm_small(struct kiln_backend *be, const struct kiln_tensor *n, int mode);
 bool kiln__cl_matmul_supports(const struct kiln_backend *be, const struct kiln_tensor *n);
 /* CONV2D through CLBlastSconvgemm, where it fits and was measured faster (cl_gemm.c). */

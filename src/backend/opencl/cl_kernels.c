@@ -83,7 +83,7 @@ static kiln_status cl_binary(struct kiln_backend *be, const struct kiln_tensor *
                            a);
 }
 
-/* ==== MATMUL_BIAS, MATMUL_RELU_BWD ==== */
+/* ==== MATMUL_BIAS, MATMUL_RELU_BWD, MATMUL_DB ==== */
 
 /* One launch of kiln's own product with the bias (and ReLU) for small products; else
  * CLBlast's product, then the add (or add_relu) kernel in place with the bias as a row
@@ -133,6 +133,36 @@ static kiln_status cl_matmul_relu_bwd(struct kiln_backend *be, const struct kiln
                                KILN__CL_ARG(oy),    KILN__CL_ARG(my), KILN__CL_ARG(oy),
                                KILN__CL_ARG(count), KILN__CL_ARG(p0)};
     return kiln__cl_launch(be, KILN__CL_UNARY, "relu_bwd", n->n_elems, 0, KILN__CL_N(a), a);
+}
+
+/* MATMUL_DB's product with the sums of a's columns in the same launch on kiln's own
+ * kernel; where CLBlast runs the product (large ones), its product, then the sums
+ * (col_sums), the two launches of the parts. */
+static bool cl_matmul_db_supports(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    return n->n_elems == 0 || kiln__cl_matmul_supports(be, n);
+}
+
+static kiln_status cl_matmul_db(struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    bool own = kiln__cl_gemm_own(be, n);
+    if (own && n->n_elems > 0) {
+        return kiln__cl_gemm_small(be, n, 4);
+    }
+    if (!own) {
+        KILN_TRY(kiln__cl_matmul(be, n));
+    }
+    cl_mem ma, md;
+    cl_ulong oa, od;
+    kiln__cl_tensor(n->src[0], &ma, &oa);
+    kiln__cl_tensor(n->src[2], &md, &od);
+    cl_uint m = (cl_uint)n->src[0]->shape.dims[1], k = (cl_uint)n->src[0]->shape.dims[0];
+    if (m == 0) {
+        return KILN_OK;
+    }
+    struct kiln__cl_arg a[] = {KILN__CL_ARG(ma), KILN__CL_ARG(oa), KILN__CL_ARG(md),
+                               KILN__CL_ARG(od), KILN__CL_ARG(m),  KILN__CL_ARG(k)};
+    return kiln__cl_launch(be, KILN__CL_GEMM, "col_sums", (size_t)m, 0, KILN__CL_N(a), a);
 }
 
 /* ==== Unary ==== */
@@ -424,6 +454,7 @@ const struct kiln_kernel kiln__cl_kernels[KILN_OP_COUNT] = {
     [KILN_OP_MATMUL] = {kiln__cl_matmul, kiln__cl_matmul_supports},
     [KILN_OP_MATMUL_BIAS] = {cl_matmul_bias, kiln__cl_matmul_supports},
     [KILN_OP_MATMUL_RELU_BWD] = {cl_matmul_relu_bwd, kiln__cl_matmul_supports},
+    [KILN_OP_MATMUL_DB] = {cl_matmul_db, cl_matmul_db_supports},
     [KILN_OP_RESHAPE] = {NULL, NULL}, /* a view: the executor runs no kernel */
     [KILN_OP_TRANSPOSE] = {cl_transpose, NULL},
     [KILN_OP_REDUCE_SUM] = {kiln__cl_reduce_sum, NULL},

@@ -359,19 +359,20 @@ static bool tile_fits(const struct kiln__vk *vk, const uint32_t t[5], uint32_t e
 }
 
 /* The tile named by environment variable env ("BM,BN,BK,TM,TN", for benchmarks) when
- * it is set and fits, else the first candidate that fits, else the smallest one. */
+ * it is set and fits, else the first candidate that fits, else the smallest one. Other
+ * shared memory: convgemm.comp's tables, or the row sums of matmul.comp -DDB. */
 static void choose_tile(const struct kiln__vk *vk, const char *env, const uint32_t (*cands)[5],
                         size_t n, bool conv, uint32_t out[5])
 {
     const char *e = getenv(env);
     uint32_t t[5];
     if (e != NULL && sscanf(e, "%u,%u,%u,%u,%u", &t[0], &t[1], &t[2], &t[3], &t[4]) == 5 &&
-        tile_fits(vk, t, conv ? 16 * (t[1] + t[2]) : 0)) {
+        tile_fits(vk, t, conv ? 16 * (t[1] + t[2]) : 4 * t[0])) {
         memcpy(out, t, sizeof(t));
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        if (tile_fits(vk, cands[i], conv ? 16 * (cands[i][1] + cands[i][2]) : 0)) {
+        if (tile_fits(vk, cands[i], conv ? 16 * (cands[i][1] + cands[i][2]) : 4 * cands[i][0])) {
             memcpy(out, cands[i], sizeof(t));
             return;
         }
@@ -427,6 +428,7 @@ const uint32_t *kiln__vk_tile_of(const struct kiln__vk *vk, enum kiln__vk_shader
     case KILN__VK_SH_MATMUL_RELU_BWD_NT:
     case KILN__VK_SH_MATMUL_RELU_BWD_TN:
     case KILN__VK_SH_MATMUL_RELU_BWD_TT:
+    case KILN__VK_SH_MATMUL_DB_TN:
     case KILN__VK_SH_RNN_GEMM_NT:
     case KILN__VK_SH_RNN_GEMM_NN_ACC:
         return vk->mm_tile;

@@ -244,6 +244,11 @@ static bool vk_matmul_supports(const struct kiln_backend *be, const struct kiln_
         return false;
     }
     kiln__matmul_dims(n, &mm);
+    if (n->op == KILN_OP_MATMUL_DB && mm.n == 0 && mm.m > 0) {
+        /* The sums are written by the product's workgroups, of which there are none. */
+        KILN_FAIL(KILN_E_UNSUPPORTED, "matmul_db '%s': an empty product (n = 0)", n->name);
+        return false;
+    }
     const uint32_t *lim = vk->props.limits.maxComputeWorkGroupCount;
     if ((mm.n + vk->mm_tile[1] - 1) / vk->mm_tile[1] > lim[0] ||
         (mm.m + vk->mm_tile[0] - 1) / vk->mm_tile[0] > lim[1] || mm.batch > lim[2]) {
@@ -280,20 +285,26 @@ static kiln_status vk_matmul(struct kiln_backend *be, const struct kiln_tensor *
         pc.sb[i] = (uint32_t)mm.sb[i];
     }
     /* MATMUL_BIAS, MATMUL_RELU_BWD: the same product with the bias (and relu) or the
-     * ReLU gradient's mask in its epilogue. */
-    static const enum kiln__vk_shader shs[3][4] = {
+     * ReLU gradient's mask in its epilogue; MATMUL_DB (a^T b only) also writes the sums
+     * of a's rows into its source db. */
+    static const enum kiln__vk_shader shs[4][4] = {
         {KILN__VK_SH_MATMUL_NN, KILN__VK_SH_MATMUL_NT, KILN__VK_SH_MATMUL_TN,
          KILN__VK_SH_MATMUL_TT},
         {KILN__VK_SH_MATMUL_BIAS_NN, KILN__VK_SH_MATMUL_BIAS_NT, KILN__VK_SH_MATMUL_BIAS_TN,
          KILN__VK_SH_MATMUL_BIAS_TT},
         {KILN__VK_SH_MATMUL_RELU_BWD_NN, KILN__VK_SH_MATMUL_RELU_BWD_NT,
          KILN__VK_SH_MATMUL_RELU_BWD_TN, KILN__VK_SH_MATMUL_RELU_BWD_TT},
+        {KILN__VK_SH_MATMUL_DB_TN, KILN__VK_SH_MATMUL_DB_TN, KILN__VK_SH_MATMUL_DB_TN,
+         KILN__VK_SH_MATMUL_DB_TN},
     };
-    int v = n->op == KILN_OP_MATMUL_BIAS ? 1 : n->op == KILN_OP_MATMUL_RELU_BWD ? 2 : 0;
+    int v = n->op == KILN_OP_MATMUL_BIAS       ? 1
+            : n->op == KILN_OP_MATMUL_RELU_BWD ? 2
+            : n->op == KILN_OP_MATMUL_DB       ? 3
+                                               : 0;
     pc.relu = v == 1 ? (uint32_t)((const struct kiln__p_matmul_bias *)kiln__params(n))->relu : 0u;
     enum kiln__vk_shader sh = shs[v][(p->trans_a ? 2 : 0) + (p->trans_b ? 1 : 0)];
     struct kiln__vk_bind b[4];
-    int nb = bind_node(n, true, 0, b);
+    int nb = bind_node(n, true, v == 3 ? 1u << 2 : 0u, b);
     uint32_t gx = (uint32_t)((nn + vk->mm_tile[1] - 1) / vk->mm_tile[1]);
     uint32_t gy = (uint32_t)((m + vk->mm_tile[0] - 1) / vk->mm_tile[0]);
     return kiln__vk_dispatch(vk, sh, nb, b, &pc, sizeof(pc), gx, gy, (uint32_t)mm.batch);
@@ -616,6 +627,7 @@ const struct kiln_kernel kiln__vk_kernels[KILN_OP_COUNT] = {
     [KILN_OP_MATMUL] = {vk_matmul, vk_matmul_supports},
     [KILN_OP_MATMUL_BIAS] = {vk_matmul, vk_matmul_supports},
     [KILN_OP_MATMUL_RELU_BWD] = {vk_matmul, vk_matmul_supports},
+    [KILN_OP_MATMUL_DB] = {vk_matmul, vk_matmul_supports},
     [KILN_OP_TRANSPOSE] = {vk_transpose, kiln__vk_supports},
     [KILN_OP_REDUCE_SUM] = {vk_reduce_sum, kiln__vk_supports},
     [KILN_OP_BROADCAST] = {vk_broadcast, kiln__vk_supports},
