@@ -296,7 +296,7 @@ static struct kiln_tensor *column_sum_of(const kiln_graph *g, const struct kiln_
 }
 
 /* Moves the node at from to position to, the nodes between shifting by one, and
- * renumbers them (as fuse_xent does; the planner sets last_use after the pass). */
+ * renumbers them (the planner sets last_use after the pass). */
 static void move_node(kiln_graph *g, int32_t from, int32_t to)
 {
     struct kiln_tensor *t = g->nodes[from];
@@ -445,12 +445,7 @@ static bool fuse_xent(kiln_graph *g, const struct kiln_backend *be, struct kiln_
         return true;
     }
     /* The new node takes l's place; the loss names it (KILN_CHECK, the profile). */
-    memmove(&g->nodes[at + 1], &g->nodes[at], sizeof(*g->nodes) * (size_t)(g->n_nodes - 1 - at));
-    g->nodes[at] = f;
-    for (int32_t i = at; i < g->n_nodes; i++) {
-        g->nodes[i]->id = i;
-        g->nodes[i]->last_use = i;
-    }
+    move_node(g, g->n_nodes - 1, at);
     snprintf(f->name, sizeof(f->name), "%s", l->name);
     f->flags &= ~(uint32_t)KILN__F_NEEDS_GRAD;
     absorb(g, f, n);
