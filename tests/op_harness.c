@@ -491,3 +491,123 @@ done:
     }
     return ok;
 }
+
+/* ==== Subsets ==== */
+
+/* The gpuav subset: rows named by op and note (every row with that op and note; "" for
+ * rows without one). Chosen from what the whole matrix dispatches (KILN_TEST_PIPELINES=1
+ * test_ops vulkan lists per case its shaders and the workgroups of each one's largest
+ * dispatch), at the default tiles and at the GPU-AV run's small ones: every shader,
+ * with more than one workgroup where some row has that, from the rows whose shaders
+ * compile fastest. A row added to the matrix that reaches a new shader makes ops-vulkan
+ * fail, naming a row to add here. */
+static const char *const gpuav_rows[][2] = {
+    {"add", "rank 8, every other dim broadcast"},
+    {"sub", "1031"},
+    {"sub", "rank 8, every other dim broadcast"},
+    {"mul", "rank 8, every other dim broadcast"},
+    {"div", "rank 8, every other dim broadcast"},
+    {"add_relu", "rank 8, every other dim broadcast"},
+    {"add_relu", "fused: relu(conv-like + bias)"},
+    {"div", "by zero"},
+    {"leaky_relu", "1031"},
+    {"sigmoid", "1031"},
+    {"tanh", "1031"},
+    {"gelu", "1031"},
+    {"exp", "1031"},
+    {"log", "1031"},
+    {"sqrt", "1031"},
+    {"gelu", "inference mode"},
+    {"log", "0, negative, inf"},
+    {"sqrt", "0, negative, inf"},
+    {"leaky_relu_bwd", "129"},
+    {"sigmoid_bwd", "129"},
+    {"tanh_bwd", "3x5x7"},
+    {"gelu_bwd", "129"},
+    {"matmul", "batched a^T b^T"},
+    {"matmul", "2x3 batch of 5x7x4"},
+    {"matmul_bias", "5x7x11 + bias"},
+    {"matmul_bias", "67x129x33 a^T, [1, n] bias, relu"},
+    {"matmul_bias", "batched a^T b^T, relu"},
+    {"matmul_bias", "fused: relu(x w^T + b)"},
+    {"matmul_relu_bwd", "67x129x33 a^T b^T"},
+    {"matmul_relu_bwd", "batched"},
+    {"matmul_db", "131x3x257, several row blocks"},
+    {"matmul_db", "fused: a dense layer's weight and bias gradients"},
+    {"transpose", "rank 8, pairs kept together"},
+    {"transpose", "rank 6"},
+    {"transpose", "i32 13x11"},
+    {"reduce_sum", "axes 0, 2 and 5 of rank 8, scale 0.5"},
+    {"argmax", "5x1"},
+    {"log_softmax", "large logits stay finite"},
+    {"softmax_bwd", "13x11"},
+    {"log_softmax_bwd", "13x11"},
+    {"mse", "3x5x7, constant target"},
+    {"softmax_xent", "7x129"},
+    {"bce_logits", "1031, large logits"},
+    {"hinge", "7x129"},
+    {"mse_bwd", "1031"},
+    {"softmax_xent_bwd", "invalid labels"},
+    {"softmax_xent_fused", "1x1"},
+    {"softmax_xent_fused", "rider: 1x1"},
+    {"bce_logits_bwd", "13x11"},
+    {"hinge_bwd", "invalid labels"},
+    {"sgd_update", "plain"},
+    {"adam_update", "one step"},
+    {"rmsprop_update", "one step"},
+    {"adagrad_update", "one step"},
+    {"conv2d", "1x1"},
+    {"conv2d", "2 groups, chunks of the batch"},
+    {"conv2d_bias", "stride 2, pad 1, [1, K, 1, 1] bias"},
+    {"conv2d_bias", "dilation 2, depthwise, relu"},
+    {"conv2d_bias", "fused: relu(LeNet conv1 + b)"},
+    {"conv2d_bias", "fused: 3x3 pad 1 + b, 11 filters"},
+    {"conv2d_bwd_data", "9 input channels, 3x3, pad 2"},
+    {"conv2d_bwd_filter", "13 filters per group, 2 groups, 3x4, pad (1, 2), width 19"},
+    {"conv2d_bwd_data", "12 channels per group, 2 groups, stride 2, dilation 2"},
+    {"maxpool2d", "2x2 stride 2, odd input"},
+    {"maxpool2d_bwd", "2x2 stride 2, ties, odd input"},
+    {"maxpool2d_relu_bwd", "3x3 stride 2 pad 1, overlapping"},
+    {"maxpool2d_relu_bwd", "fused: the gradient of maxpool(relu(x))"},
+    {"avgpool2d", "2x2 stride 2"},
+    {"upsample_nearest_bwd", "2x2 blocks"},
+    {"bn_stats", "[N, C, H, W], sums of 1311 (more than a workgroup)"},
+    {"bn_stats_bwd", "[N, C, H, W]"},
+    {"bn_apply", "[N, C], eps 0.1"},
+    {"bn_apply_bwd", "[N, C, H, W]"},
+    {"bn_apply_bwd_params", "[N, C, H, W]"},
+    {"bn_running_update", "3 steps, momentum 0.3"},
+    {"lrn", "size 2 (even), k 2"},
+    {"lrn_bwd", "size 5"},
+    {"concat", "1 input"},
+    {"pad", "every dim of rank 8"},
+    {"pad", "spatial of rank 4"},
+    {"dropout", "p 0.1, 1031"},
+    {"gather", "embedding with padding row 3, out-of-range ids (public builder)"},
+    {"gather", "i32 table"},
+    {"bucket_indices", "43 ids into 7 rows, padding row 2, out of range"},
+    {"where", "1031, NaN and -0 in the condition"},
+    {"where", "masked softmax of 3x5x7 scores"},
+    {"sequence_mask", "40 lengths, max_len 37 (several workgroups)"},
+    {"rnn_seq", "lstm, H 67 past a workgroup"},
+    {"rnn_seq", "lstm, every block"},
+    {"rnn_seq_bwd", "gru reverse, H 67"},
+    {"layer_norm", "300 rows of 17 (several workgroups), offset mean"},
+    {"layer_norm_stats", "5x11"},
+    {"layer_norm_bwd", "6x9, given statistics"},
+    {"layer_norm_bwd_params", "13x70 (columns past a workgroup)"},
+};
+
+bool oh_in_subset(const struct oh_case *c, const char *subset)
+{
+    if (strcmp(subset, "gpuav") != 0) {
+        return false;
+    }
+    const char *op = kiln__op_name(c->op), *note = c->note ? c->note : "";
+    for (size_t i = 0; i < sizeof(gpuav_rows) / sizeof(gpuav_rows[0]); i++) {
+        if (strcmp(gpuav_rows[i][0], op) == 0 && strcmp(gpuav_rows[i][1], note) == 0) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -27,8 +27,9 @@
  * ops from before that table existed have theirs in tests/ref64_ops.c); the coverage
  * check fails until both exist.
  * Run one family with CK_RUN_CASE=<family>, one op's rows with KILN_TEST_OP=<op name>
- * (e.g. matmul), without fork with CK_FORK=no; KILN_TEST_VERBOSE=1 prints every
- * comparison's errors next to its tolerance.
+ * (e.g. matmul), a named subset with KILN_TEST_SUBSET=<name> (oh_in_subset), without
+ * fork with CK_FORK=no; KILN_TEST_VERBOSE=1 prints every comparison's errors next to its
+ * tolerance, KILN_TEST_PIPELINES=1 (vulkan) the shaders each case dispatched.
  */
 #ifndef KILN_TEST_OP_HARNESS_H
 #define KILN_TEST_OP_HARNESS_H
@@ -303,5 +304,11 @@ bool oh_has_backward(const struct oh_case *c);
 
 /* The number of inputs of c. */
 int oh_n_in(const struct oh_case *c);
+
+/* Whether case c belongs to the named subset of the matrix (KILN_TEST_SUBSET). "gpuav":
+ * the rows run under GPU-assisted validation, which together dispatch every Vulkan
+ * shader the whole matrix dispatches, with more than one workgroup wherever some row
+ * does (test_ops on vulkan checks this after the whole matrix). Unknown names: false. */
+bool oh_in_subset(const struct oh_case *c, const char *subset);
 
 #endif /* KILN_TEST_OP_HARNESS_H */

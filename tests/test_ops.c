@@ -9,12 +9,15 @@
  * out-of-memory sweep and the op coverage check. Exit status: 0 all passed, 1 a failure, 77 the
  * backend is absent or (with no failure) some cases need kernels it lacks; those are listed as
  * UNSUPPORTED lines. Under KILN_VK_VALIDATION the vulkan run also fails on any
- * validation message.
+ * validation message. On vulkan it records the shaders each case dispatched; after the
+ * whole matrix it fails unless the gpuav subset (KILN_TEST_SUBSET=gpuav, the rows run
+ * under GPU-assisted validation) dispatches every one of them (check_pipelines).
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "op_harness.h"
 #include "ref64.h"
@@ -24,19 +27,61 @@ static struct oh_env env;
 #ifdef KILN_HAVE_VULKAN
 /* src/backend/vulkan/vk_device.c: validation messages the backend received. */
 uint32_t kiln__vk_validation_count(const struct kiln_backend *be);
+/* src/backend/vulkan/vk_exec.c: workgroups dispatched per shader since the last call. */
+uint32_t kiln__vk_take_dispatched(struct kiln_backend *be, uint64_t *n_groups, uint32_t cap);
+const char *kiln__vk_shader_name(uint32_t i);
 #endif
 
 /* Guard band after every tensor: larger than any workgroup's overrun of a few lanes. */
 #define GUARD_BYTES 256
 
-/* KILN_TEST_OP=<op name> runs only that op's rows (a kernel under development). */
+/* KILN_TEST_OP=<op name> runs only that op's rows (a kernel under development);
+ * KILN_TEST_SUBSET=<name> only the rows of that subset (oh_in_subset). */
 static bool case_selected(const struct oh_case *c)
 {
     const char *only = getenv("KILN_TEST_OP");
+    const char *subset = getenv("KILN_TEST_SUBSET");
+    if (subset != NULL && subset[0] != '\0' && !oh_in_subset(c, subset)) {
+        return false;
+    }
     return only == NULL || only[0] == '\0' || strcmp(only, kiln__op_name(c->op)) == 0;
 }
 
 static const struct oh_case *flat_case(int idx);
+static int n_all_cases(void);
+
+/* ---- Pipeline coverage (Vulkan) ---- */
+
+/* Shaders at most (the Vulkan backend has fewer; more fails the coverage check). */
+#define MAX_SHADERS 512
+
+/* Per case of the matrix: the workgroups of each Vulkan shader's largest dispatch for it
+ * (NULL on the other backends); the shaders the backend has; the cases run. */
+static uint64_t (*case_groups)[MAX_SHADERS];
+static double *case_ms; /* and the process CPU time the case took in ms (every thread) */
+static uint32_t n_shaders;
+static int n_cases_run;
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Records what case i dispatched since the last call (the Vulkan backend only). */
+static void record_dispatched(int i)
+{
+#ifdef KILN_HAVE_VULKAN
+    uint64_t scratch[MAX_SHADERS];
+    if (case_groups != NULL) {
+        n_shaders =
+            kiln__vk_take_dispatched(&env.be->be, i >= 0 ? case_groups[i] : scratch, MAX_SHADERS);
+    }
+#else
+    (void)i;
+#endif
+}
 
 /* Case _i of all families in order; each family's TCase loops over its own range. */
 START_TEST(test_case)
@@ -46,7 +91,14 @@ START_TEST(test_case)
     if (!case_selected(c)) {
         return;
     }
+    record_dispatched(-1); /* drops what ran outside any case */
+    double t0 = cpu_ms();
     bool ok = oh_run_case(&env, c, msg, sizeof(msg));
+    record_dispatched(_i);
+    if (case_ms != NULL) {
+        case_ms[_i] = cpu_ms() - t0;
+    }
+    n_cases_run++;
     ck_assert_msg(ok, "case %d: %s", _i, msg);
 }
 END_TEST
@@ -70,6 +122,90 @@ static int n_all_cases(void)
     }
     return n;
 }
+
+#ifdef KILN_HAVE_VULKAN
+/* Shader s over the cases run: the first case that dispatched it, the first that did
+ * with more than one workgroup, and whether the gpuav subset has such cases. */
+struct shader_use {
+    int first, first_multi;
+    bool sub, sub_multi;
+};
+
+static struct shader_use shader_use(uint32_t s)
+{
+    struct shader_use u = {-1, -1, false, false};
+    for (int i = 0; i < n_all_cases(); i++) {
+        uint64_t g = case_groups[i][s];
+        bool in_sub = oh_in_subset(flat_case(i), "gpuav");
+        u.first = g > 0 && u.first < 0 ? i : u.first;
+        u.first_multi = g > 1 && u.first_multi < 0 ? i : u.first_multi;
+        u.sub = u.sub || (g > 0 && in_sub);
+        u.sub_multi = u.sub_multi || (g > 1 && in_sub);
+    }
+    return u;
+}
+
+/*
+ * Counts the shaders the cases run dispatched (KILN_TEST_PIPELINES=1 lists them with
+ * the first case of each). After the whole matrix, also checks the gpuav subset
+ * (oh_in_subset, run under GPU-assisted validation): it must dispatch every one of
+ * them, and with more than one workgroup (interior and edge tiles) wherever some case
+ * does. Returns the number of failures (0 or 1).
+ */
+static int check_pipelines(void)
+{
+    const char *subset = getenv("KILN_TEST_SUBSET"), *only = getenv("KILN_TEST_OP");
+    bool whole = n_cases_run == n_all_cases() && (subset == NULL || subset[0] == '\0') &&
+                 (only == NULL || only[0] == '\0');
+    bool list = getenv("KILN_TEST_PIPELINES") != NULL;
+    int n_reached = 0, n_sub = 0, n_sub_cases = 0, bad = 0;
+    for (int i = 0; i < n_all_cases(); i++) {
+        const struct oh_case *c = flat_case(i);
+        n_sub_cases += oh_in_subset(c, "gpuav");
+        for (uint32_t s = 0; list && s < n_shaders && s < MAX_SHADERS; s++) {
+            if (case_groups[i][s] > 0) {
+                printf("case %d (%s [%s], %.0f ms): %s x %llu\n", i, kiln__op_name(c->op),
+                       c->note ? c->note : "", case_ms[i], kiln__vk_shader_name(s),
+                       (unsigned long long)case_groups[i][s]);
+            }
+        }
+    }
+    for (uint32_t s = 0; s < n_shaders && s < MAX_SHADERS; s++) {
+        struct shader_use u = shader_use(s);
+        if (u.first < 0) {
+            continue;
+        }
+        n_reached++;
+        n_sub += u.sub;
+        const struct oh_case *c = flat_case(u.first);
+        if (list) {
+            printf("shader %s: first case %d (%s [%s]), more than one workgroup %s\n",
+                   kiln__vk_shader_name(s), u.first, kiln__op_name(c->op), c->note ? c->note : "",
+                   u.first_multi >= 0 ? "in some case" : "in none");
+        }
+        if (whole && (!u.sub || (u.first_multi >= 0 && !u.sub_multi))) {
+            c = flat_case(u.sub ? u.first_multi : u.first);
+            printf("FAIL: the gpuav subset (tests/op_harness.c) runs shader %s %s; case %d "
+                   "does: op %s [%s]\n",
+                   kiln__vk_shader_name(s), u.sub ? "on one workgroup only" : "nowhere",
+                   u.sub ? u.first_multi : u.first, kiln__op_name(c->op), c->note ? c->note : "");
+            bad = 1;
+        }
+    }
+    printf("pipelines: %d of %u shaders dispatched by %d case(s)", n_reached, n_shaders,
+           n_cases_run);
+    if (whole) {
+        printf("; the gpuav subset's %d case(s) dispatch %d of them", n_sub_cases, n_sub);
+    }
+    printf("\n");
+    if (n_shaders > MAX_SHADERS) {
+        printf("FAIL: the Vulkan backend has %u shaders, MAX_SHADERS in %s is %d\n", n_shaders,
+               __FILE__, MAX_SHADERS);
+        bad = 1;
+    }
+    return bad;
+}
+#endif
 
 /* ---- Double-precision checks of the CPU backend (ref64.c) ---- */
 
@@ -336,6 +472,14 @@ int main(int argc, char **argv)
     printf("ops on backend '%s', device '%s', against '%s'\n", env.backend,
            kiln_context_device(env.be), kiln_context_device(env.cpu));
     int is_cpu = strcmp(env.backend, "cpu") == 0;
+    if (strcmp(env.backend, "vulkan") == 0) {
+        case_groups = calloc((size_t)n_all_cases(), sizeof(*case_groups));
+        case_ms = calloc((size_t)n_all_cases(), sizeof(*case_ms));
+        if (case_groups == NULL || case_ms == NULL) {
+            fprintf(stderr, "out of host memory\n");
+            return 1;
+        }
+    }
     SRunner *sr = srunner_create(ops_suite(is_cpu));
     if (!is_cpu) {
         srunner_set_fork_status(sr, CK_NOFORK); /* GPU driver state must not cross a fork */
@@ -351,7 +495,12 @@ int main(int argc, char **argv)
                n_val);
         nf++;
     }
+    if (case_groups != NULL) {
+        nf += check_pipelines();
+    }
 #endif
+    free(case_groups);
+    free(case_ms);
     kiln_context_destroy(env.be);
     kiln_context_destroy(env.cpu);
     if (nf == 0 && oh_n_unsupported > 0) {

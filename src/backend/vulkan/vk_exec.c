@@ -634,6 +634,8 @@ kiln_status kiln__vk_dispatch(struct kiln__vk *vk, enum kiln__vk_shader sh, int 
     }
     vk->fn.vkCmdDispatch(cb, gx, gy, gz);
     kiln__count_dispatch(vk->ctx);
+    uint64_t n_groups = (uint64_t)gx * gy * gz;
+    vk->n_groups[sh] = n_groups > vk->n_groups[sh] ? n_groups : vk->n_groups[sh];
     struct kiln__vk_frame *f = &vk->frames[vk->cur];
     if (f->timed && f->n_q < KILN_VK_QUERIES) {
         vk->fn.vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, f->queries, f->n_q);
@@ -692,6 +694,21 @@ kiln_status kiln__vk_exec_init(struct kiln__vk *vk)
     }
     choose_tiles(vk);
     return cache_load(vk);
+}
+
+uint32_t kiln__vk_take_dispatched(struct kiln_backend *be, uint64_t *n_groups, uint32_t cap)
+{
+    struct kiln__vk *vk = be->impl;
+    for (uint32_t i = 0; i < KILN__VK_SHADER_COUNT && i < cap; i++) {
+        n_groups[i] = vk->n_groups[i];
+        vk->n_groups[i] = 0;
+    }
+    return KILN__VK_SHADER_COUNT;
+}
+
+const char *kiln__vk_shader_name(uint32_t i)
+{
+    return i < KILN__VK_SHADER_COUNT ? kiln__vk_shaders[i].name : "?";
 }
 
 void kiln__vk_exec_fini(struct kiln__vk *vk)

@@ -201,6 +201,9 @@ struct kiln__vk {
     VkDescriptorSetLayout dsl[KILN_VK_MAX_BINDINGS + 1]; /* by number of bindings */
     VkPipelineLayout layout[KILN_VK_MAX_BINDINGS + 1];
     VkPipeline pipes[KILN__VK_SHADER_COUNT];
+    /* per shader, the workgroups of its largest dispatch since kiln__vk_take_dispatched
+     * last cleared them (0: not dispatched) */
+    uint64_t n_groups[KILN__VK_SHADER_COUNT];
     VkPipelineCache cache;
     bool cache_dirty;  /* pipelines created since the cache was saved */
     bool cache_warned; /* an unwritable cache was reported once */
@@ -311,6 +314,14 @@ bool kiln__vk_rnn_supports(const struct kiln_backend *be, const struct kiln_tens
 
 /* vk_device.c: test hook, the number of validation messages this backend received. */
 uint32_t kiln__vk_validation_count(const struct kiln_backend *be);
+
+/* vk_exec.c: test hooks for the op matrix's pipeline coverage (tests/test_ops.c). Copies
+ * the workgroups of each shader's largest dispatch since the last call into n_groups
+ * (cap entries; shaders beyond cap are left out), clears the record, and returns the
+ * number of shaders (KILN__VK_SHADER_COUNT); n_groups[i] == 0: shader i did not run. */
+uint32_t kiln__vk_take_dispatched(struct kiln_backend *be, uint64_t *n_groups, uint32_t cap);
+/* The name of shader i (< KILN__VK_SHADER_COUNT), as in shaders/. */
+const char *kiln__vk_shader_name(uint32_t i);
 
 #define KILN_VK_CHECK(call)                                                                        \
     do {                                                                                           \
