@@ -4,9 +4,12 @@
 #   tools/fuzz/run.sh --build DIR          configure DIR with clang, -Dfuzz=true and
 #                                          ASan+UBSan, and build the targets
 #   tools/fuzz/run.sh DIR SECONDS [T...]   run each target T (default: all) for SECONDS,
-#                                          one after the other, from the seeds of
+#                                          KILN_FUZZ_JOBS at a time (default: the
+#                                          number of CPUs), from the seeds of
 #                                          tools/fuzz/make_corpus.py plus DIR/corpus/T
 #
+# Each target is one single-threaded process, so on a 2-core machine two of them at a
+# time each fuzz for the whole SECONDS on a core of their own, in half the wall time.
 # The corpus grows in DIR/corpus/T across runs; a crash, leak, timeout or sanitizer
 # report leaves its input in DIR/artifacts/ and makes the exit status non-zero. The last
 # lines of each run (executions per second, corpus size) are printed. Extra libFuzzer
@@ -47,28 +50,59 @@ mkdir -p "$dir/artifacts"
 # UBSan reports stop the run; leaks are reported by ASan's LeakSanitizer.
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
-failed=""
-for t in $TARGETS; do
+# fuzz_one T: runs target T for SECONDS; its output goes to DIR/fuzz_T.log and its exit
+# status to DIR/fuzz_T.rc.
+fuzz_one() {
+    t=$1
     exe="$dir/fuzz/fuzz_$t"
     mkdir -p "$dir/corpus/$t"
     dict=""
     if [ -f "fuzz/$t.dict" ]; then
         dict="-dict=fuzz/$t.dict"
     fi
-    echo "==== fuzz_$t for $seconds s"
-    log="$dir/fuzz_$t.log"
     # shellcheck disable=SC2086
     "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t-" $dict \
-        ${KILN_FUZZ_FLAGS:-} "$dir/corpus/$t" "$dir/seeds/$t" >"$log" 2>&1
-    rc=$?
+        ${KILN_FUZZ_FLAGS:-} "$dir/corpus/$t" "$dir/seeds/$t" >"$dir/fuzz_$t.log" 2>&1
+    echo $? >"$dir/fuzz_$t.rc"
+}
+
+# report T: the last lines of T's run, its corpus, and the report of a failure.
+report() {
+    r=$1
+    log="$dir/fuzz_$r.log"
+    rc=$(cat "$dir/fuzz_$r.rc" 2>/dev/null || echo 1)
+    echo "==== fuzz_$r for $seconds s"
     grep -E "^(#[0-9]+.*(DONE|pulse)|Done [0-9]+ runs|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)" "$log" | tail -6
-    echo "corpus: $(find "$dir/corpus/$t" -type f | wc -l) files, $(du -sk "$dir/corpus/$t" | cut -f1) KiB"
+    echo "corpus: $(find "$dir/corpus/$r" -type f | wc -l) files, $(du -sk "$dir/corpus/$r" | cut -f1) KiB"
     if [ "$rc" -ne 0 ]; then
-        echo "==== fuzz_$t FAILED (exit status $rc); the report:"
+        echo "==== fuzz_$r FAILED (exit status $rc); the report:"
         grep -E -A30 "ERROR|runtime error|deadly signal|Test unit written" "$log" | head -60
-        failed="$failed $t"
+        failed="$failed $r"
     fi
+}
+
+jobs=${KILN_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+failed=""
+batch=""
+n=0
+for t in $TARGETS; do
+    rm -f "$dir/fuzz_$t.rc"
+    fuzz_one "$t" &
+    batch="$batch $t"
+    n=$((n + 1))
+    if [ "$n" -ge "$jobs" ]; then
+        wait
+        for b in $batch; do
+            report "$b"
+        done
+        batch=""
+        n=0
+    fi
+done
+wait
+for b in $batch; do
+    report "$b"
 done
 if [ -n "$failed" ]; then
     echo "==== failed:$failed"
