@@ -317,7 +317,8 @@ static void net_pred(const struct net *m, int32_t *want)
 START_TEST(test_fused_prediction)
 {
     struct net m = build_net(g);
-    bool fuses = strcmp(core_backend, "cpu") != 0; /* the CPU backends do not fuse */
+    /* the CPU backend has no fast kernel for the fused loss: it does not form it */
+    bool fuses = strcmp(core_backend, "cpu") != 0;
     struct kiln_tensor *root = m.loss->view_root;
     if (fuses) {
         ck_assert_int_eq(root->op, KILN_OP_SOFTMAX_XENT_FUSED);
@@ -350,7 +351,8 @@ START_TEST(test_fused_prediction)
 END_TEST
 
 /* KILN_CHECK=1 names a wrong value in what the fused loss writes into its rider, and
- * in its output. GPU backends only: the CPU backends neither fuse nor shadow. */
+ * in its output. GPU backends only: the CPU backend neither forms this fused node nor
+ * shadows. */
 START_TEST(test_check_names_written_source)
 {
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
