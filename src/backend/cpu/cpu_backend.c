@@ -255,14 +255,18 @@ static bool cpu_fuses(const struct kiln_backend *be)
     return !st->reference;
 }
 
-/* A fused op (ADD_RELU, CONV2D_BIAS, ...) runs as one pass where a fast kernel takes the
- * node; elsewhere its reference runs the parts one after the other, slower than the
- * parts' own fast kernels, so the planner forms it only where this says so. */
+/* Whether node n (a fused op, when the planner asks) runs as one pass. A fused op with a
+ * fast kernel (ADD_RELU, CONV2D_BIAS, ...) does where that kernel takes the node; where it
+ * does not, the reference would run the parts one after the other, slower than the parts'
+ * own fast kernels. One without (the fused loss) runs its reference, as its parts would:
+ * nothing is lost. The products' fusions are not asked for (fuse_matmul is false): the
+ * reference of MATMUL_DB would wake OpenBLAS's threads for products that the fast MATMUL
+ * cuts into pieces. */
 static bool cpu_one_launch(const struct kiln_backend *be, const struct kiln_tensor *n)
 {
     const struct cpu_state *st = be->impl;
     const struct kiln__cpu_fast *fast = cpu_fast[n->op];
-    return !st->reference && fast != NULL && (fast->accepts == NULL || fast->accepts(n));
+    return st->reference || fast == NULL || fast->accepts == NULL || fast->accepts(n);
 }
 
 static const struct kiln_kernel cpu_kernels[KILN_OP_COUNT] = {
