@@ -7,7 +7,8 @@
  * positions; strided and grouped too), same-width outputs of odd padding and dilation (whole
  * planes and rows of im2col and col2im) and a wide layer's (whole GEMMs), LeNet's first dense layer
  * (matrix products in row blocks), bias additions and sums, pooling, ReLU and batch normalization
- * on [64, 16, 28, 28], and SGD updates past the first step. The rows are too large for the op
+ * on [64, 16, 28, 28], and SGD and Adam updates past the first step (bitwise; some above the
+ * optimizers' threading threshold). The rows are too large for the op
  * tables of tests/ops (every row there has a PyTorch golden file), so they live here, and only the
  * CPU backend runs them. Also checks that filter gradients come out bitwise the same on 1 and 3
  * threads (their chunks are summed in fixed slices). meson runs it with OMP_NUM_THREADS=3, so the
@@ -169,6 +170,38 @@ static const struct oh_case cases[] = {
      .p.sgd = {0.01f, 0.9f, 0.0f, 0.0f, 0, 2, 1},
      .gen = {U, U, U},
      .steps = 2},
+    /* above KILN__CPU_OPTIM_PAR_ELEMS (threads share the blocks), with a partial last
+     * block; bitwise, as every update */
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "momentum, the gradient cleared, threaded",
+     .shape = {OH_S1(1049607), OH_S1(1049607), OH_S1(1049607)},
+     .p.sgd = {0.01f, 0.9f, 0.0f, 1e-4f, 0, 2, 1},
+     .gen = {U, U, U},
+     .steps = 3,
+     .flags = OH_BITWISE},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "no momentum, the gradient cleared",
+     .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146)},
+     .p.sgd = {0.01f, 0.0f, 0.0f, 1e-3f, 0, 2, 1},
+     .gen = {U, U, U},
+     .steps = 2,
+     .flags = OH_BITWISE},
+    /* Adam at steps 1 to 3 (bias corrections set per step): L2 decay with the optimizer's
+     * clear, threaded; AdamW's decoupled decay, the gradient kept */
+    {.op = KILN_OP_ADAM_UPDATE,
+     .note = "L2 decay, the gradient cleared, threaded",
+     .shape = {OH_S1(1049607), OH_S1(1049607), OH_S1(1049607), OH_S1(1049607)},
+     .p.adam = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, 0, 1.0f, 1.0f, 1},
+     .gen = {U, U, U, {OH_UNIFORM, 0.0f, 1.0f}},
+     .steps = 3,
+     .flags = OH_BITWISE},
+    {.op = KILN_OP_ADAM_UPDATE,
+     .note = "AdamW, the MLP's 235146",
+     .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146), OH_S1(235146)},
+     .p.adam = {1e-3f, 0.8f, 0.99f, 1e-6f, 5e-2f, 1, 1.0f, 1.0f, 0},
+     .gen = {U, U, U, {OH_UNIFORM, 0.0f, 1.0f}},
+     .steps = 3,
+     .flags = OH_BITWISE},
     {.op = KILN_OP_BN_APPLY,
      .note = "batch norm, [64, 16, 28, 28]",
      .shape = {OH_S4(64, 16, 28, 28)},
