@@ -6,13 +6,14 @@
  * larger than a piece (cut into pieces: blocks of columns, of rows and columns, of
  * positions; strided and grouped too), same-width outputs of odd padding and dilation (whole
  * planes and rows of im2col and col2im) and a wide layer's (whole GEMMs), LeNet's first dense layer
- * (matrix products in row blocks), bias additions and sums, pooling, ReLU and batch normalization
+ * (matrix products in row blocks), the MLP's first layer and odd large products (tiles),
+ * bias additions and sums, pooling, ReLU and batch normalization
  * on [64, 16, 28, 28], and SGD and Adam updates past the first step (bitwise; some above the
  * optimizers' threading threshold). The rows are too large for the op
  * tables of tests/ops (every row there has a PyTorch golden file), so they live here, and only the
- * CPU backend runs them. Also checks that filter gradients come out bitwise the same on 1 and 3
- * threads (their chunks are summed in fixed slices). meson runs it with OMP_NUM_THREADS=3, so the
- * threaded paths run on any machine.
+ * CPU backend runs them. Also checks that filter gradients and a large product come out bitwise
+ * the same on 1 and 3 threads (chunks summed in fixed slices; tiles summed along k in order). meson
+ * runs it with OMP_NUM_THREADS=3, so the threaded paths run on any machine.
  */
 #include <check.h>
 #include <stdio.h>
@@ -118,6 +119,28 @@ static const struct oh_case cases[] = {
     {.op = KILN_OP_MATMUL,
      .note = "LeNet fc1",
      .shape = {OH_S2(64, 400), OH_S2(400, 120)},
+     .gen = {U, U}},
+    /* products larger than KILN__CPU_SERIAL_MACS, or with rows larger than a piece: tiles
+     * of C summed along k in pieces, shared among threads (the MLP's first layer at batch
+     * 64, forward and weight gradient; a batched product with odd sizes) */
+    {.op = KILN_OP_MATMUL,
+     .note = "MLP fc1",
+     .shape = {OH_S2(64, 784), OH_S2(784, 256)},
+     .gen = {U, U}},
+    {.op = KILN_OP_MATMUL,
+     .note = "MLP fc1 weight gradient",
+     .shape = {OH_S2(64, 784), OH_S2(64, 256)},
+     .p.mm = {1, 0},
+     .gen = {U, U}},
+    {.op = KILN_OP_MATMUL,
+     .note = "batched, odd, b transposed",
+     .shape = {OH_S3(3, 37, 2100), OH_S3(3, 130, 2100)},
+     .p.mm = {0, 1},
+     .gen = {U, U}},
+    {.op = KILN_OP_MATMUL,
+     .note = "odd, both transposed, rows above a piece",
+     .shape = {OH_S2(1000, 5), OH_S2(70, 1000)},
+     .p.mm = {1, 1},
      .gen = {U, U}},
     {.op = KILN_OP_ADD,
      .note = "conv bias",
@@ -249,16 +272,18 @@ static bool filter_on(int ci, int threads, float *out, size_t n, char *msg, size
 
 START_TEST(test_filter_threads)
 {
-    /* LeNet conv2 (one GEMM per chunk) and ResNet 64@7 (in pieces) */
-    static const int which[2] = {6, 10};
-    static const size_t sizes[2] = {2400, 36864};
+    /* LeNet conv2 (one GEMM per chunk) and ResNet 64@7 (in pieces); and the MLP's fc1,
+     * whose tiles the threads share */
+    static const int which[3] = {6, 10, 29};
+    static const size_t sizes[3] = {2400, 36864, 16384};
     static float one[36864], three[36864];
     char msg[2048];
-    for (int i = 0; i < 2; i++) {
+    ck_assert(cases[29].op == KILN_OP_MATMUL && cases[29].shape[0].dims[0] == 64);
+    for (int i = 0; i < 3; i++) {
         ck_assert_msg(filter_on(which[i], 1, one, sizes[i], msg, sizeof(msg)), "%s", msg);
         ck_assert_msg(filter_on(which[i], 3, three, sizes[i], msg, sizeof(msg)), "%s", msg);
         ck_assert_msg(memcmp(one, three, sizes[i] * sizeof(float)) == 0,
-                      "the filter gradient of case %d differs between 1 and 3 threads", which[i]);
+                      "the output of case %d differs between 1 and 3 threads", which[i]);
     }
 }
 END_TEST

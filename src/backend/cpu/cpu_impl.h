@@ -32,9 +32,10 @@ struct kiln__cpu_fast {
  * KILN__CPU_SERIAL_MACS in all, waking them costs more than it saves wherever the cores
  * are shared (a step waits for the slowest thread, and on a busy machine that one may
  * not be running), so the fast kernels cut such products into pieces of at most
- * KILN__CPU_BLAS_PIECE multiply-adds, which stay on the calling thread. Larger products
- * are left whole to OpenBLAS's threads; kiln itself opens no OpenMP region around a
- * BLAS call.
+ * KILN__CPU_BLAS_PIECE multiply-adds, which stay on the calling thread. Larger matrix
+ * products are cut the same way, into tiles that kiln's OpenMP threads share
+ * (cpu_gemm.c); what is left whole to OpenBLAS's threads (the GEMMs of wide convolution
+ * layers) runs outside any OpenMP region of kiln's.
  */
 #define KILN__CPU_BLAS_PIECE  ((int64_t)1 << 18)
 #define KILN__CPU_SERIAL_MACS ((int64_t)1 << 22)
