@@ -231,6 +231,20 @@ static const struct oh_case cases[] = {
      .gen = {U},
      .n_in = 1,
      .build = build_bn},
+    /* more channels than one group of the per-channel sums (64), odd planes, threaded */
+    {.op = KILN_OP_BN_APPLY,
+     .note = "batch norm, [8, 80, 29, 31]",
+     .shape = {OH_S4(8, 80, 29, 31)},
+     .gen = {{OH_UNIFORM, -0.5f, 2.0f}},
+     .n_in = 1,
+     .build = build_bn},
+    /* ResNet's third stage: below the threading threshold */
+    {.op = KILN_OP_BN_APPLY,
+     .note = "batch norm, [64, 64, 7, 7]",
+     .shape = {OH_S4(64, 64, 7, 7)},
+     .gen = {U},
+     .n_in = 1,
+     .build = build_bn},
 };
 
 #define N_CASES ((int)(sizeof(cases) / sizeof(cases[0])))
