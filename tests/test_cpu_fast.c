@@ -6,14 +6,14 @@
  * larger than a piece (cut into pieces: blocks of columns, of rows and columns, of
  * positions; strided and grouped too), same-width outputs of odd padding and dilation (whole
  * planes and rows of im2col and col2im) and a wide layer's (whole GEMMs), LeNet's first dense layer
- * (matrix products in row blocks), the MLP's first layer and odd large products (tiles),
- * bias additions and sums, pooling, ReLU and batch normalization
- * on [64, 16, 28, 28], and SGD and Adam updates past the first step (bitwise; some above the
- * optimizers' threading threshold). The rows are too large for the op
- * tables of tests/ops (every row there has a PyTorch golden file), so they live here, and only the
- * CPU backend runs them. Also checks that filter gradients and a large product come out bitwise
- * the same on 1 and 3 threads (chunks summed in fixed slices; tiles summed along k in order). meson
- * runs it with OMP_NUM_THREADS=3, so the threaded paths run on any machine.
+ * (matrix products in row blocks), broadcasts, the MLP's first layer and odd large products
+ * (tiles), bias additions and sums, pooling, ReLU and batch normalization on [64, 16, 28, 28], and
+ * SGD and Adam updates past the first step (bitwise; some above the optimizers' threading
+ * threshold). The rows are too large for the op tables of tests/ops (every row there has a PyTorch
+ * golden file), so they live here, and only the CPU backend runs them. Also checks that filter
+ * gradients and a large product come out bitwise the same on 1 and 3 threads (chunks summed in
+ * fixed slices; tiles summed along k in order). meson runs it with OMP_NUM_THREADS=3, so the
+ * threaded paths run on any machine.
  */
 #include <check.h>
 #include <stdio.h>
@@ -155,6 +155,20 @@ static const struct oh_case cases[] = {
      .shape = {OH_S4(64, 16, 28, 28)},
      .p.red = {13, 1.0f},
      .gen = {U}},
+    /* the gradient of ResNet's global average pool, and an expansion along a middle axis
+     * (copies of rows) */
+    {.op = KILN_OP_BROADCAST,
+     .note = "global average pool gradient",
+     .shape = {OH_S4(64, 64, 1, 1)},
+     .p.bc = {1.0f / 49.0f, OH_S4(64, 64, 7, 7)},
+     .gen = {U},
+     .flags = OH_BITWISE},
+    {.op = KILN_OP_BROADCAST,
+     .note = "middle axis",
+     .shape = {OH_S3(33, 1, 129)},
+     .p.bc = {-0.5f, OH_S4(3, 33, 17, 129)},
+     .gen = {U},
+     .flags = OH_BITWISE},
     {.op = KILN_OP_RELU, .note = "[64, 16, 28, 28]", .shape = {OH_S4(64, 16, 28, 28)}, .gen = {U}},
     {.op = KILN_OP_MAXPOOL2D,
      .note = "2x2 stride 2",

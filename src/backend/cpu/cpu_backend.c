@@ -212,6 +212,7 @@ static const struct kiln__cpu_fast *const cpu_fast[KILN_OP_COUNT] = {
     [KILN_OP_RELU_BWD] = &kiln__cpu_relu_bwd,
     [KILN_OP_ADD] = &kiln__cpu_add,
     [KILN_OP_REDUCE_SUM] = &kiln__cpu_reduce_sum,
+    [KILN_OP_BROADCAST] = &kiln__cpu_broadcast,
     [KILN_OP_MAXPOOL2D] = &kiln__cpu_maxpool2d,
     [KILN_OP_MAXPOOL2D_BWD] = &kiln__cpu_maxpool2d_bwd,
     [KILN_OP_MATMUL] = &kiln__cpu_matmul,

@@ -80,6 +80,7 @@ extern const struct kiln__cpu_fast kiln__cpu_conv2d, kiln__cpu_conv2d_bwd_data,
 
 extern const struct kiln__cpu_fast kiln__cpu_relu, kiln__cpu_relu_bwd, kiln__cpu_add,
     kiln__cpu_reduce_sum, kiln__cpu_maxpool2d, kiln__cpu_maxpool2d_bwd;
+extern const struct kiln__cpu_fast kiln__cpu_broadcast;
 
 /* ---- cpu_optim.c ---- */
 
