@@ -1,6 +1,8 @@
 /*
  * cpu_conv.c - the CPU backend's fast convolutions: CONV2D, CONV2D_BWD_DATA and
  * CONV2D_BWD_FILTER over chunks of the batch, one GEMM (cut into pieces) per chunk and group.
+ * CONV2D_BIAS (the planner's fusion of a layer's bias and ReLU) runs the forward kernel,
+ * which adds them to each chunk's output as it is stored (kiln__cpu_bias_rows).
  *
  * The reference (src/ops/conv.c) runs one im2col and one small sgemm per image and
  * group. Here the receptive fields of several images are gathered into one column
@@ -62,7 +64,7 @@ struct cgeom {
 static void cgeom_of(const struct kiln_tensor *n, struct cgeom *g)
 {
     const struct kiln_shape *x, *w, *y;
-    if (n->op == KILN_OP_CONV2D) {
+    if (n->op == KILN_OP_CONV2D || n->op == KILN_OP_CONV2D_BIAS) {
         x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape;
     } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
         x = &n->shape, w = &n->src[1]->shape, y = &n->src[0]->shape;
@@ -437,9 +439,11 @@ static int64_t chunk_images(const struct cgeom *g, int64_t c, int64_t *b0)
     return g->n - *b0 < g->nb ? g->n - *b0 : g->nb;
 }
 
-/* y for the images of chunk c, every group. */
+/* y for the images of chunk c, every group; with a bias (CONV2D_BIAS), plus the bias of
+ * each output channel (then ReLU where relu). */
 static void conv_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *yc,
-                       const float *x, const float *w, float *y, int64_t c)
+                       const float *x, const float *w, const float *bias, bool relu, float *y,
+                       int64_t c)
 {
     int64_t b0, nb = chunk_images(g, c, &b0);
     int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
@@ -448,6 +452,10 @@ static void conv_chunk(const struct cgeom *g, const struct tap *taps, float *col
         im2col(x + b0 * ximg + gr * g->cg * g->h * g->w, ximg, nb, g, taps, col);
         gemm_nn(g->kg, ld, g->ckk, w + gr * g->kg * g->ckk, g->ckk, col, ld, nb > 1 ? yc : yb, ld,
                 g->piece);
+        if (bias != NULL) {
+            /* the chunk's [kg, nb OH OW] output, still in cache */
+            kiln__cpu_bias_rows(nb > 1 ? yc : yb, g->kg, ld, bias + gr * g->kg, relu);
+        }
         if (nb > 1) {
             scatter(yc, yimg, nb, g, yb);
         }
@@ -498,11 +506,15 @@ static kiln_status fast_conv(struct kiln_context *ctx, const struct kiln__op_arg
     int nt = threads_for(&g, chunks);
     KILN_TRY(scratch_alloc(ctx, &g, nt, 0, &sc));
     const float *x = a->in[0], *w = a->in[1];
+    /* CONV2D_BIAS: the layer's bias (and ReLU), added as each chunk is stored */
+    bool fused = a->node->op == KILN_OP_CONV2D_BIAS;
+    const float *bias = fused ? a->in[2] : NULL;
+    bool relu = fused && ((const struct kiln__p_conv2d_bias *)kiln__params(a->node))->relu;
     float *y = a->out;
 #pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int t = kiln__cpu_thread();
-        conv_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, w, y, c);
+        conv_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, w, bias, relu, y, c);
     }
     scratch_free(ctx, &sc);
     return KILN_OK;
@@ -559,5 +571,6 @@ static kiln_status fast_bwd_filter(struct kiln_context *ctx, const struct kiln__
 }
 
 const struct kiln__cpu_fast kiln__cpu_conv2d = {conv_accepts, fast_conv};
+const struct kiln__cpu_fast kiln__cpu_conv2d_bias = {conv_accepts, fast_conv};
 const struct kiln__cpu_fast kiln__cpu_conv2d_bwd_data = {conv_accepts, fast_bwd_data};
 const struct kiln__cpu_fast kiln__cpu_conv2d_bwd_filter = {conv_accepts, fast_bwd_filter};
