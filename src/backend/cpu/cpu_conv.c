@@ -1,6 +1,8 @@
 /*
  * cpu_conv.c - the CPU backend's fast convolutions: CONV2D, CONV2D_BWD_DATA and
- * CONV2D_BWD_FILTER over chunks of the batch, one GEMM (cut into pieces) per chunk and group.
+ * CONV2D_BWD_FILTER: those of stride 1 and one group on direct kernels (below, "Direct
+ * kernels"), the others over chunks of the batch, one GEMM (cut into pieces) per chunk and
+ * group.
  *
  * The reference (src/ops/conv.c) runs one im2col and one small sgemm per image and
  * group. Here the receptive fields of several images are gathered into one column
@@ -489,11 +491,384 @@ static void filter_chunk(const struct cgeom *g, const struct tap *taps, float *c
     }
 }
 
+/* ==== Direct kernels (stride 1) ==== */
+
+/*
+ * With stride 1 and one group, a convolution needs no column matrix: on the input planes
+ * padded into a buffer of rows Ws wide, the tap (c, i, j) of output position p = oh Ws + ow
+ * reads src[p + off], off = (c Hs + i dh) Ws + j dw, so that every row of the im2col
+ * matrix is a contiguous run of src. The kernels below run the product on such runs
+ * ("wide" rows: positions ow in [OW, Ws) are computed too and dropped), in registers
+ * blocks of DMR output channels by DNV vectors of positions (forward), or of FMR rows of
+ * dy by FNT taps, summed along the positions (filter). The data gradient is the forward
+ * kernel on dy padded by (KH - 1) dh - ph rows and (KW - 1) dw - pw columns, with the
+ * kernel flipped and its two channel axes swapped. These kernels are built for x86-64's
+ * baseline and, with GCC, also for x86-64-v3 (AVX2, FMA) and v4 (AVX-512), one of which
+ * the loader picks for the CPU.
+ */
+
+#define VF  16 /* floats per vector */
+#define DMR 6  /* output channels per block of the forward kernel */
+#define DNV 2  /* vectors of positions per block of the forward kernel */
+#define FMR 6  /* rows of dy per block of the filter kernel */
+#define FNT 4  /* taps per block of the filter kernel */
+
+/* Images per group of the filter kernel: their packed planes stay in L2 together. */
+#define FILTER_GROUP 8
+
+typedef float vf __attribute__((vector_size(VF * sizeof(float))));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define DIRECT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DIRECT_CLONES
+#endif
+
+/* A direct kernel's layout: the padded source planes, the output and the blocks. */
+struct dgeom {
+    int64_t cs, hs, ws; /* source planes: channels, rows, row length (padded) */
+    int64_t top, left;  /* padding before the first row, column */
+    int64_t sh, sw;     /* unpadded source plane */
+    int64_t co, ho, wo; /* output channels, plane */
+    int64_t taps, tpad; /* cs KH KW, rounded up to FNT (filter) */
+    int64_t rows;       /* co rounded up to DMR (forward) or FMR (filter) */
+    int64_t pw;         /* wide positions per image: (ho - 1) ws + wo rounded up */
+    int64_t src_floats; /* per packed image: cs hs ws and the slack that pw reads past */
+};
+
+/* Whether g's convolution runs on the direct kernels: stride 1, one group, padding of at
+ * most the kernel's reach (for the data gradient's flipped kernel). The data gradient's
+ * rows are wider by the kernel's reach on both sides, and it takes the direct kernel only
+ * where at least 7/8 of each of them is output (measured: LeNet's conv2, 14 of 18, and
+ * 8x8 planes, 8 of 10, ran slower than on the column matrix). */
+static bool direct_ok(const struct cgeom *g, bool data)
+{
+    int64_t reach = (g->kw - 1) * g->dw;
+    return g->sh == 1 && g->sw == 1 && g->groups == 1 && g->ph <= (g->kh - 1) * g->dh &&
+           g->pw <= reach && g->c * g->kh * g->kw <= INT_MAX / 4 &&
+           g->k * g->kh * g->kw <= INT_MAX / 4 && (!data || 8 * g->w >= 7 * (g->w + reach));
+}
+
+/* d for a source of cs planes sh x sw padded by top/left (and as much after: the output
+ * is ho x wo), rows of output channels rounded up to mr, positions to step. */
+static void dgeom_of(const struct cgeom *g, int64_t cs, int64_t sh, int64_t sw, int64_t top,
+                     int64_t left, int64_t co, int64_t ho, int64_t wo, int64_t mr, int64_t step,
+                     struct dgeom *d)
+{
+    d->cs = cs, d->sh = sh, d->sw = sw, d->top = top, d->left = left;
+    d->hs = ho + (g->kh - 1) * g->dh;
+    d->ws = wo + (g->kw - 1) * g->dw;
+    d->co = co, d->ho = ho, d->wo = wo;
+    d->taps = cs * g->kh * g->kw;
+    d->tpad = (d->taps + FNT - 1) / FNT * FNT;
+    d->rows = (co + mr - 1) / mr * mr;
+    int64_t span = (ho - 1) * d->ws + wo;
+    d->pw = (span + step - 1) / step * step;
+    d->src_floats = cs * d->hs * d->ws + d->pw - span;
+}
+
+/* off[t] for the taps t = (c KH + i) KW + j of d's source; tpad - taps more at 0. */
+static void offsets_of(const struct cgeom *g, const struct dgeom *d, int64_t *off)
+{
+    int64_t t = 0;
+    for (int64_t c = 0; c < d->cs; c++) {
+        for (int64_t i = 0; i < g->kh; i++) {
+            for (int64_t j = 0; j < g->kw; j++) {
+                off[t++] = (c * d->hs + i * g->dh) * d->ws + j * g->dw;
+            }
+        }
+    }
+    for (; t < d->tpad; t++) {
+        off[t] = 0;
+    }
+}
+
+/* The source planes src [cs, sh, sw] padded into dst [cs, hs, ws] and the slack. */
+static void pack_source(const struct dgeom *d, const float *src, float *dst)
+{
+    memset(dst, 0, (size_t)d->src_floats * sizeof(float));
+    for (int64_t c = 0; c < d->cs; c++) {
+        for (int64_t h = 0; h < d->sh; h++) {
+            memcpy(dst + (c * d->hs + h + d->top) * d->ws + d->left, src + (c * d->sh + h) * d->sw,
+                   (size_t)d->sw * sizeof(float));
+        }
+    }
+}
+
+/* out [rows, pw] (wide rows) = wp src, with wp the packed kernel [rows / DMR, taps, DMR]. */
+DIRECT_CLONES static void direct_image(const struct dgeom *d, const float *src, const float *wp,
+                                       const int64_t *off, float *out)
+{
+    const vf zero = {0};
+    for (int64_t mb = 0; mb < d->rows; mb += DMR) {
+        const float *wb = wp + mb * d->taps;
+        for (int64_t p = 0; p < d->pw; p += DNV * VF) {
+            vf acc[DMR][DNV];
+#pragma GCC unroll 16
+            for (int m = 0; m < DMR; m++) {
+#pragma GCC unroll 4
+                for (int v = 0; v < DNV; v++) {
+                    acc[m][v] = zero;
+                }
+            }
+            for (int64_t t = 0; t < d->taps; t++) {
+                const float *s = src + off[t] + p;
+                vf x[DNV];
+#pragma GCC unroll 4
+                for (int v = 0; v < DNV; v++) {
+                    memcpy(&x[v], s + v * VF, sizeof(vf));
+                }
+#pragma GCC unroll 16
+                for (int m = 0; m < DMR; m++) {
+                    float w = wb[t * DMR + m];
+#pragma GCC unroll 4
+                    for (int v = 0; v < DNV; v++) {
+                        acc[m][v] += w * x[v];
+                    }
+                }
+            }
+#pragma GCC unroll 16
+            for (int m = 0; m < DMR; m++) {
+#pragma GCC unroll 4
+                for (int v = 0; v < DNV; v++) {
+                    vf r = acc[m][v];
+                    memcpy(out + (mb + m) * d->pw + p + v * VF, &r, sizeof(vf));
+                }
+            }
+        }
+    }
+}
+
+/* part [rows, tpad] += dyw src^T over n images: dyw [rows, pw] (wide rows, zero outside
+ * the output) and src packed, images dy_img and src_img apart. */
+DIRECT_CLONES static void filter_images(const struct dgeom *d, int64_t n, const float *src,
+                                        int64_t src_img, const float *dyw, int64_t dy_img,
+                                        const int64_t *off, float *part)
+{
+    const vf zero = {0};
+    for (int64_t mb = 0; mb < d->rows; mb += FMR) {
+        for (int64_t tb = 0; tb < d->tpad; tb += FNT) {
+            vf acc[FMR][FNT];
+#pragma GCC unroll 16
+            for (int m = 0; m < FMR; m++) {
+#pragma GCC unroll 8
+                for (int u = 0; u < FNT; u++) {
+                    acc[m][u] = zero;
+                }
+            }
+            for (int64_t b = 0; b < n; b++) {
+                const float *dyb = dyw + b * dy_img + mb * d->pw;
+                const float *sb = src + b * src_img;
+                for (int64_t p = 0; p < d->pw; p += VF) {
+                    vf dv[FMR];
+#pragma GCC unroll 16
+                    for (int m = 0; m < FMR; m++) {
+                        memcpy(&dv[m], dyb + m * d->pw + p, sizeof(vf));
+                    }
+#pragma GCC unroll 8
+                    for (int u = 0; u < FNT; u++) {
+                        vf x;
+                        memcpy(&x, sb + off[tb + u] + p, sizeof(vf));
+#pragma GCC unroll 16
+                        for (int m = 0; m < FMR; m++) {
+                            acc[m][u] += dv[m] * x;
+                        }
+                    }
+                }
+            }
+#pragma GCC unroll 16
+            for (int m = 0; m < FMR; m++) {
+#pragma GCC unroll 8
+                for (int u = 0; u < FNT; u++) {
+                    float s = 0.0f;
+                    for (int l = 0; l < VF; l++) {
+                        s += acc[m][u][l];
+                    }
+                    part[(mb + m) * d->tpad + tb + u] += s;
+                }
+            }
+        }
+    }
+}
+
+/* Threads for a direct kernel over items (images or slices): as threads_for, every call
+ * being this file's own. */
+static int direct_threads(const struct cgeom *g, int64_t items)
+{
+    if (g->k * g->ckk * g->ohw * g->n < KILN__CPU_PAR_MACS) {
+        return 1;
+    }
+    int64_t t = kiln__cpu_max_threads();
+    t = t < items ? t : items;
+    return t < 1 ? 1 : (int)t;
+}
+
+/* A direct kernel's scratch memory: the packed kernel (forward) or the partial sums
+ * (filter), the offsets, and per thread the packed source and output (forward) or dy
+ * (filter) planes. */
+struct dscratch {
+    float *shared;
+    int64_t *off;
+    int n_threads;
+    float *buf[KILN__CPU_MAX_THREADS];
+};
+
+static void dscratch_free(struct kiln_context *ctx, struct dscratch *s)
+{
+    kiln__free(ctx, s->shared);
+    kiln__free(ctx, s->off);
+    for (int t = 0; t < s->n_threads; t++) {
+        kiln__free(ctx, s->buf[t]);
+    }
+}
+
+static kiln_status dscratch_alloc(struct kiln_context *ctx, const struct cgeom *g,
+                                  const struct dgeom *d, int n_threads, int64_t shared_floats,
+                                  int64_t thread_floats, struct dscratch *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->n_threads = n_threads;
+    s->shared = kiln__alloc(ctx, (size_t)shared_floats * sizeof(float),
+                            "a convolution's packed kernel or partial sums");
+    s->off = kiln__alloc(ctx, (size_t)d->tpad * sizeof(int64_t), "a convolution's tap offsets");
+    bool ok = s->shared != NULL && s->off != NULL;
+    for (int t = 0; ok && t < n_threads; t++) {
+        s->buf[t] = kiln__alloc(ctx, (size_t)thread_floats * sizeof(float),
+                                "a convolution's packed planes");
+        ok = s->buf[t] != NULL;
+    }
+    if (!ok) {
+        dscratch_free(ctx, s);
+        return KILN_E_OUT_OF_HOST_MEMORY;
+    }
+    offsets_of(g, d, s->off);
+    return KILN_OK;
+}
+
+/* The valid positions of out's wide rows (one image) into dst [co, ho, wo]: the store of
+ * a direct forward's (or data gradient's) output. */
+static void store_image(const struct dgeom *d, const float *out, float *dst)
+{
+    for (int64_t k = 0; k < d->co; k++) {
+        for (int64_t h = 0; h < d->ho; h++) {
+            memcpy(dst + (k * d->ho + h) * d->wo, out + k * d->pw + h * d->ws,
+                   (size_t)d->wo * sizeof(float));
+        }
+    }
+}
+
+/* The kernel packed for direct_image: wp [rows / DMR, taps, DMR] from w [K, C, KH, KW],
+ * for the forward (rows: K, taps: C KH KW) or, flipped with its channel axes swapped, for
+ * the data gradient (rows: C, taps: K KH KW). Rows past co are zero. */
+static void pack_kernel(const struct cgeom *g, const struct dgeom *d, bool data, const float *w,
+                        float *wp)
+{
+    int64_t kk = g->kh * g->kw;
+    for (int64_t r = 0; r < d->rows; r++) {
+        for (int64_t t = 0; t < d->taps; t++) {
+            float v = 0.0f;
+            if (r < d->co && !data) {
+                v = w[r * d->taps + t];
+            } else if (r < d->co) {
+                int64_t k = t / kk, q = t % kk;
+                v = w[(k * g->c + r) * kk + kk - 1 - q];
+            }
+            wp[r / DMR * d->taps * DMR + t * DMR + r % DMR] = v;
+        }
+    }
+}
+
+/* y = conv(x, w) (data: dx = the data gradient of dy and w) on the direct kernel, one image
+ * at a time. */
+static kiln_status direct_forward(struct kiln_context *ctx, const struct cgeom *g, bool data,
+                                  const float *src, const float *w, float *dst)
+{
+    struct dgeom d;
+    struct dscratch sc;
+    if (!data) {
+        dgeom_of(g, g->c, g->h, g->w, g->ph, g->pw, g->k, g->oh, g->ow, DMR, DNV * VF, &d);
+    } else {
+        dgeom_of(g, g->k, g->oh, g->ow, (g->kh - 1) * g->dh - g->ph, (g->kw - 1) * g->dw - g->pw,
+                 g->c, g->h, g->w, DMR, DNV * VF, &d);
+    }
+    int nt = direct_threads(g, g->n);
+    int64_t out_floats = d.rows * d.pw;
+    KILN_TRY(dscratch_alloc(ctx, g, &d, nt, d.rows * d.taps, d.src_floats + out_floats, &sc));
+    pack_kernel(g, &d, data, w, sc.shared);
+    int64_t src_img = d.cs * d.sh * d.sw, dst_img = d.co * d.ho * d.wo;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t b = 0; b < g->n; b++) {
+        float *sbuf = sc.buf[kiln__cpu_thread()], *obuf = sbuf + d.src_floats;
+        pack_source(&d, src + b * src_img, sbuf);
+        direct_image(&d, sbuf, sc.shared, sc.off, obuf);
+        store_image(&d, obuf, dst + b * dst_img);
+    }
+    dscratch_free(ctx, &sc);
+    return KILN_OK;
+}
+
+/* One image's dy [K, OH, OW] into wide rows dyw [rows, pw], zero outside the output. */
+static void pack_dy(const struct dgeom *d, const float *dy, float *dyw)
+{
+    memset(dyw, 0, (size_t)(d->rows * d->pw) * sizeof(float));
+    for (int64_t k = 0; k < d->co; k++) {
+        for (int64_t h = 0; h < d->ho; h++) {
+            memcpy(dyw + k * d->pw + h * d->ws, dy + (k * d->ho + h) * d->wo,
+                   (size_t)d->wo * sizeof(float));
+        }
+    }
+}
+
+/* dw = the filter gradient of x and dy on the direct kernel: the images in FILTER_SLICES
+ * fixed slices, each summed into its own partial sums in groups of FILTER_GROUP, the
+ * slices then added in order. */
+static kiln_status direct_filter(struct kiln_context *ctx, const struct cgeom *g, const float *x,
+                                 const float *dy, float *dw)
+{
+    struct dgeom d;
+    struct dscratch sc;
+    dgeom_of(g, g->c, g->h, g->w, g->ph, g->pw, g->k, g->oh, g->ow, FMR, VF, &d);
+    int64_t slices = g->n < FILTER_SLICES ? g->n : FILTER_SLICES, part = d.rows * d.tpad;
+    int64_t group = g->n < FILTER_GROUP ? g->n : FILTER_GROUP, dy_floats = d.rows * d.pw;
+    int nt = direct_threads(g, slices);
+    KILN_TRY(
+        dscratch_alloc(ctx, g, &d, nt, slices * part, group * (d.src_floats + dy_floats), &sc));
+    memset(sc.shared, 0, (size_t)(slices * part) * sizeof(float));
+    int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw;
+#pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
+    for (int64_t sl = 0; sl < slices; sl++) {
+        float *src = sc.buf[kiln__cpu_thread()], *dyw = src + group * d.src_floats;
+        int64_t end = (sl + 1) * g->n / slices;
+        for (int64_t b0 = sl * g->n / slices; b0 < end; b0 += group) {
+            int64_t nb = end - b0 < group ? end - b0 : group;
+            for (int64_t b = 0; b < nb; b++) {
+                pack_source(&d, x + (b0 + b) * ximg, src + b * d.src_floats);
+                pack_dy(&d, dy + (b0 + b) * yimg, dyw + b * dy_floats);
+            }
+            filter_images(&d, nb, src, d.src_floats, dyw, dy_floats, sc.off, sc.shared + sl * part);
+        }
+    }
+    for (int64_t k = 0; k < g->k; k++) {
+        for (int64_t t = 0; t < d.taps; t++) {
+            float s = sc.shared[k * d.tpad + t];
+            for (int64_t sl = 1; sl < slices; sl++) {
+                s += sc.shared[sl * part + k * d.tpad + t];
+            }
+            dw[k * d.taps + t] = s;
+        }
+    }
+    dscratch_free(ctx, &sc);
+    return KILN_OK;
+}
+
 static kiln_status fast_conv(struct kiln_context *ctx, const struct kiln__op_args *a)
 {
     struct cgeom g;
     struct scratch sc;
     cgeom_of(a->node, &g);
+    if (direct_ok(&g, false)) {
+        return direct_forward(ctx, &g, false, a->in[0], a->in[1], a->out);
+    }
     int64_t chunks = n_chunks(&g);
     int nt = threads_for(&g, chunks);
     KILN_TRY(scratch_alloc(ctx, &g, nt, 0, &sc));
@@ -513,6 +888,9 @@ static kiln_status fast_bwd_data(struct kiln_context *ctx, const struct kiln__op
     struct cgeom g;
     struct scratch sc;
     cgeom_of(a->node, &g);
+    if (direct_ok(&g, true)) {
+        return direct_forward(ctx, &g, true, a->in[0], a->in[1], a->out);
+    }
     int64_t chunks = n_chunks(&g);
     int nt = threads_for(&g, chunks);
     KILN_TRY(scratch_alloc(ctx, &g, nt, 0, &sc));
@@ -532,6 +910,9 @@ static kiln_status fast_bwd_filter(struct kiln_context *ctx, const struct kiln__
     struct cgeom g;
     struct scratch sc;
     cgeom_of(a->node, &g);
+    if (direct_ok(&g, false)) {
+        return direct_filter(ctx, &g, a->in[0], a->in[1], a->out);
+    }
     int64_t chunks = n_chunks(&g), slices = chunks < FILTER_SLICES ? chunks : FILTER_SLICES;
     int64_t dw_floats = a->node->n_elems;
     int nt = threads_for(&g, slices);
