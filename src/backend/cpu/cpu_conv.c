@@ -533,20 +533,24 @@ struct dgeom {
     int64_t taps, tpad; /* cs KH KW, rounded up to FNT (filter) */
     int64_t rows;       /* co rounded up to DMR (forward) or FMR (filter) */
     int64_t pw;         /* wide positions per image: (ho - 1) ws + wo rounded up */
+    int64_t wop;        /* in lanes: output positions per row, wo rounded up to DNV */
     int64_t src_floats; /* per packed image: cs hs ws and the slack that pw reads past */
 };
 
 /* Whether g's convolution runs on the direct kernels: stride 1, one group, padding of at
- * most the kernel's reach (for the data gradient's flipped kernel). The data gradient's
- * rows are wider by the kernel's reach on both sides, and it takes the direct kernel only
- * where at least 7/8 of each of them is output (measured: LeNet's conv2, 14 of 18, and
- * 8x8 planes, 8 of 10, ran slower than on the column matrix). */
+ * most the kernel's reach (for the data gradient's flipped kernel), and at least DMR / 2
+ * output channels (of the kernel: dx's for the data gradient), since blocks of fewer
+ * compute zeros mostly. The data gradient's wide rows are longer by the kernel's reach
+ * on both sides; below a vector of images (no lanes) it takes the direct kernel only
+ * where at least 7/8 of each row is output (measured: LeNet's conv2, 14 of 18, and 8x8
+ * planes, 8 of 10, ran slower than on the column matrix). */
 static bool direct_ok(const struct cgeom *g, bool data)
 {
     int64_t reach = (g->kw - 1) * g->dw;
     return g->sh == 1 && g->sw == 1 && g->groups == 1 && g->ph <= (g->kh - 1) * g->dh &&
            g->pw <= reach && g->c * g->kh * g->kw <= INT_MAX / 4 &&
-           g->k * g->kh * g->kw <= INT_MAX / 4 && (!data || 8 * g->w >= 7 * (g->w + reach));
+           g->k * g->kh * g->kw <= INT_MAX / 4 && (data ? g->c : g->k) >= DMR / 2 &&
+           (!data || g->n >= VF || 8 * g->w >= 7 * (g->w + reach));
 }
 
 /* d for a source of cs planes sh x sw padded by top/left (and as much after: the output
@@ -691,6 +695,183 @@ DIRECT_CLONES static void filter_images(const struct dgeom *d, int64_t n, const 
     }
 }
 
+/*
+ * Small planes waste much of a wide row (LeNet's conv2: 10 outputs of 14): there the
+ * kernels below put VF images in the lanes of a vector instead. Packed, position p of
+ * channel c of the group's images is the vector at src[(c hs ws + p) VF], so that every
+ * tap of every output position is one aligned vector and only the output's positions
+ * are computed; the images' values are spread into the lanes (and gathered back) around
+ * the product, and lanes past the last image stay zero.
+ */
+
+/* Whether d's planes go into lanes: at least a vector of images and wide rows of less
+ * than 7/8 output. */
+static bool use_lanes(const struct cgeom *g, const struct dgeom *d)
+{
+    return g->n >= VF && 8 * d->wo < 7 * d->ws;
+}
+
+/* d's layout for lanes: rows of wop (wo rounded up to DNV) outputs, and the slack that
+ * the last row reads past. */
+static void lanes_of(struct dgeom *d)
+{
+    d->wop = (d->wo + DNV - 1) / DNV * DNV;
+    d->src_floats = (d->cs * d->hs * d->ws + d->wop - d->wo) * VF;
+}
+
+/* The planes [cs, sh, sw] of nb <= VF images (img floats apart) into dst's lanes,
+ * padded. */
+static void pack_lanes(const struct dgeom *d, const float *src, int64_t img, int64_t nb, float *dst)
+{
+    memset(dst, 0, (size_t)d->src_floats * sizeof(float));
+    for (int64_t c = 0; c < d->cs; c++) {
+        for (int64_t h = 0; h < d->sh; h++) {
+            float *r = dst + ((c * d->hs + h + d->top) * d->ws + d->left) * VF;
+            for (int64_t b = 0; b < nb; b++) {
+                const float *s = src + b * img + (c * d->sh + h) * d->sw;
+                for (int64_t w = 0; w < d->sw; w++) {
+                    r[w * VF + b] = s[w];
+                }
+            }
+        }
+    }
+}
+
+/* out [rows, ho, wop] (vectors of lanes) = wp src, with wp packed as for direct_image. */
+DIRECT_CLONES static void lanes_image(const struct dgeom *d, const float *src, const float *wp,
+                                      const int64_t *off, float *out)
+{
+    const vf zero = {0};
+    for (int64_t mb = 0; mb < d->rows; mb += DMR) {
+        const float *wb = wp + mb * d->taps;
+        for (int64_t oh = 0; oh < d->ho; oh++) {
+            for (int64_t ow = 0; ow < d->wop; ow += DNV) {
+                const float *s0 = src + (oh * d->ws + ow) * VF;
+                vf acc[DMR][DNV];
+#pragma GCC unroll 16
+                for (int m = 0; m < DMR; m++) {
+#pragma GCC unroll 4
+                    for (int v = 0; v < DNV; v++) {
+                        acc[m][v] = zero;
+                    }
+                }
+                for (int64_t t = 0; t < d->taps; t++) {
+                    const float *s = s0 + off[t] * VF;
+                    vf x[DNV];
+#pragma GCC unroll 4
+                    for (int v = 0; v < DNV; v++) {
+                        memcpy(&x[v], s + v * VF, sizeof(vf));
+                    }
+#pragma GCC unroll 16
+                    for (int m = 0; m < DMR; m++) {
+                        float w = wb[t * DMR + m];
+#pragma GCC unroll 4
+                        for (int v = 0; v < DNV; v++) {
+                            acc[m][v] += w * x[v];
+                        }
+                    }
+                }
+#pragma GCC unroll 16
+                for (int m = 0; m < DMR; m++) {
+#pragma GCC unroll 4
+                    for (int v = 0; v < DNV; v++) {
+                        vf r = acc[m][v];
+                        memcpy(out + (((mb + m) * d->ho + oh) * d->wop + ow + v) * VF, &r,
+                               sizeof(vf));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The store of a forward (or data gradient) in lanes: out's lanes into the outputs
+ * [co, ho, wo] of nb images, img floats apart. */
+static void store_lanes(const struct dgeom *d, const float *out, int64_t nb, float *dst,
+                        int64_t img)
+{
+    for (int64_t k = 0; k < d->co; k++) {
+        for (int64_t h = 0; h < d->ho; h++) {
+            const float *r = out + (k * d->ho + h) * d->wop * VF;
+            for (int64_t b = 0; b < nb; b++) {
+                float *o = dst + b * img + (k * d->ho + h) * d->wo;
+                for (int64_t w = 0; w < d->wo; w++) {
+                    o[w] = r[w * VF + b];
+                }
+            }
+        }
+    }
+}
+
+/* The gradients dy [K, OH, OW] of nb images (img floats apart) into lanes dyl [rows, ho,
+ * wo], rows past co zero. */
+static void pack_dy_lanes(const struct dgeom *d, const float *dy, int64_t img, int64_t nb,
+                          float *dyl)
+{
+    int64_t plane = d->ho * d->wo;
+    memset(dyl, 0, (size_t)(d->rows * plane * VF) * sizeof(float));
+    for (int64_t k = 0; k < d->co; k++) {
+        for (int64_t b = 0; b < nb; b++) {
+            const float *s = dy + b * img + k * plane;
+            float *r = dyl + k * plane * VF + b;
+            for (int64_t p = 0; p < plane; p++) {
+                r[p * VF] = s[p];
+            }
+        }
+    }
+}
+
+/* part [rows, tpad] += dyl src^T summed over the positions and lanes of one group. */
+DIRECT_CLONES static void lanes_filter(const struct dgeom *d, const float *src, const float *dyl,
+                                       const int64_t *off, float *part)
+{
+    const vf zero = {0};
+    int64_t plane = d->ho * d->wo;
+    for (int64_t mb = 0; mb < d->rows; mb += FMR) {
+        for (int64_t tb = 0; tb < d->tpad; tb += FNT) {
+            vf acc[FMR][FNT];
+#pragma GCC unroll 16
+            for (int m = 0; m < FMR; m++) {
+#pragma GCC unroll 8
+                for (int u = 0; u < FNT; u++) {
+                    acc[m][u] = zero;
+                }
+            }
+            for (int64_t oh = 0; oh < d->ho; oh++) {
+                for (int64_t ow = 0; ow < d->wo; ow++) {
+                    const float *dp = dyl + ((mb * d->ho + oh) * d->wo + ow) * VF;
+                    const float *sp = src + (oh * d->ws + ow) * VF;
+                    vf dv[FMR];
+#pragma GCC unroll 16
+                    for (int m = 0; m < FMR; m++) {
+                        memcpy(&dv[m], dp + m * plane * VF, sizeof(vf));
+                    }
+#pragma GCC unroll 8
+                    for (int u = 0; u < FNT; u++) {
+                        vf x;
+                        memcpy(&x, sp + off[tb + u] * VF, sizeof(vf));
+#pragma GCC unroll 16
+                        for (int m = 0; m < FMR; m++) {
+                            acc[m][u] += dv[m] * x;
+                        }
+                    }
+                }
+            }
+#pragma GCC unroll 16
+            for (int m = 0; m < FMR; m++) {
+#pragma GCC unroll 8
+                for (int u = 0; u < FNT; u++) {
+                    float s = 0.0f;
+                    for (int l = 0; l < VF; l++) {
+                        s += acc[m][u][l];
+                    }
+                    part[(mb + m) * d->tpad + tb + u] += s;
+                }
+            }
+        }
+    }
+}
+
 /* Threads for a direct kernel over items (images or slices): as threads_for, every call
  * being this file's own. */
 static int direct_threads(const struct cgeom *g, int64_t items)
@@ -791,17 +972,30 @@ static kiln_status direct_forward(struct kiln_context *ctx, const struct cgeom *
         dgeom_of(g, g->k, g->oh, g->ow, (g->kh - 1) * g->dh - g->ph, (g->kw - 1) * g->dw - g->pw,
                  g->c, g->h, g->w, DMR, DNV * VF, &d);
     }
-    int nt = direct_threads(g, g->n);
-    int64_t out_floats = d.rows * d.pw;
+    bool lanes = use_lanes(g, &d);
+    int64_t per = 1, out_floats = d.rows * d.pw;
+    if (lanes) {
+        lanes_of(&d);
+        per = VF, out_floats = d.rows * d.ho * d.wop * VF;
+    }
+    int64_t items = (g->n + per - 1) / per;
+    int nt = direct_threads(g, items);
     KILN_TRY(dscratch_alloc(ctx, g, &d, nt, d.rows * d.taps, d.src_floats + out_floats, &sc));
     pack_kernel(g, &d, data, w, sc.shared);
     int64_t src_img = d.cs * d.sh * d.sw, dst_img = d.co * d.ho * d.wo;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t b = 0; b < g->n; b++) {
+    for (int64_t it = 0; it < items; it++) {
         float *sbuf = sc.buf[kiln__cpu_thread()], *obuf = sbuf + d.src_floats;
-        pack_source(&d, src + b * src_img, sbuf);
-        direct_image(&d, sbuf, sc.shared, sc.off, obuf);
-        store_image(&d, obuf, dst + b * dst_img);
+        int64_t b = it * per, nb = g->n - b < per ? g->n - b : per;
+        if (lanes) {
+            pack_lanes(&d, src + b * src_img, src_img, nb, sbuf);
+            lanes_image(&d, sbuf, sc.shared, sc.off, obuf);
+            store_lanes(&d, obuf, nb, dst + b * dst_img, dst_img);
+        } else {
+            pack_source(&d, src + b * src_img, sbuf);
+            direct_image(&d, sbuf, sc.shared, sc.off, obuf);
+            store_image(&d, obuf, dst + b * dst_img);
+        }
     }
     dscratch_free(ctx, &sc);
     return KILN_OK;
@@ -828,19 +1022,33 @@ static kiln_status direct_filter(struct kiln_context *ctx, const struct cgeom *g
     struct dgeom d;
     struct dscratch sc;
     dgeom_of(g, g->c, g->h, g->w, g->ph, g->pw, g->k, g->oh, g->ow, FMR, VF, &d);
+    bool lanes = use_lanes(g, &d);
     int64_t slices = g->n < FILTER_SLICES ? g->n : FILTER_SLICES, part = d.rows * d.tpad;
     int64_t group = g->n < FILTER_GROUP ? g->n : FILTER_GROUP, dy_floats = d.rows * d.pw;
+    if (lanes) {
+        /* slices of at least a vector of images each */
+        lanes_of(&d);
+        group = VF, dy_floats = d.rows * d.ho * d.wo * VF;
+        slices = g->n / VF < slices ? g->n / VF : slices;
+    }
+    int64_t thread_floats = lanes ? d.src_floats + dy_floats : group * (d.src_floats + dy_floats);
     int nt = direct_threads(g, slices);
-    KILN_TRY(
-        dscratch_alloc(ctx, g, &d, nt, slices * part, group * (d.src_floats + dy_floats), &sc));
+    KILN_TRY(dscratch_alloc(ctx, g, &d, nt, slices * part, thread_floats, &sc));
     memset(sc.shared, 0, (size_t)(slices * part) * sizeof(float));
     int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw;
 #pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
     for (int64_t sl = 0; sl < slices; sl++) {
-        float *src = sc.buf[kiln__cpu_thread()], *dyw = src + group * d.src_floats;
+        float *src = sc.buf[kiln__cpu_thread()];
+        float *dyw = src + (lanes ? d.src_floats : group * d.src_floats);
         int64_t end = (sl + 1) * g->n / slices;
         for (int64_t b0 = sl * g->n / slices; b0 < end; b0 += group) {
             int64_t nb = end - b0 < group ? end - b0 : group;
+            if (lanes) {
+                pack_lanes(&d, x + b0 * ximg, ximg, nb, src);
+                pack_dy_lanes(&d, dy + b0 * yimg, yimg, nb, dyw);
+                lanes_filter(&d, src, dyw, sc.off, sc.shared + sl * part);
+                continue;
+            }
             for (int64_t b = 0; b < nb; b++) {
                 pack_source(&d, x + (b0 + b) * ximg, src + b * d.src_floats);
                 pack_dy(&d, dy + (b0 + b) * yimg, dyw + b * dy_floats);
