@@ -72,6 +72,11 @@ struct kiln_backend_ops {
      * this false; OpenCL sets it for its own kernel's small products (larger ones are
      * then two launches, as unfused). */
     bool fuse_matmul;
+    /* optional: NULL = it does. Whether the planner's fusion pass runs for this device at
+     * all (src/graph/fuse.c); each fused node still needs its kernel's supports and
+     * one_launch. The CPU backend's reference device, which runs references only, says no,
+     * so its graphs stay as built. */
+    bool (*fuses)(const struct kiln_backend *be);
 
     const struct kiln_kernel *kernels; /* [KILN_OP_COUNT]; .run == NULL: see generic */
     /* optional: NULL = none. The launcher of ops whose descriptor says KILN__OPF_GENERIC

@@ -7,7 +7,10 @@
  * positions; strided and grouped too), same-width outputs of odd padding and dilation (whole
  * planes and rows of im2col and col2im) and a wide layer's (whole GEMMs), LeNet's first dense layer
  * (matrix products in row blocks), bias additions and sums, pooling, ReLU and batch normalization
- * on [64, 16, 28, 28], and SGD updates past the first step. The rows are too large for the op
+ * on [64, 16, 28, 28], the fused ops the planner forms on the fast device (ADD_RELU,
+ * MAXPOOL2D_RELU_BWD and CONV2D_BIAS, over integers that put exact zeros at the ReLU's
+ * boundary and ties in the pooling windows; biases [K], [K, 1, 1] and [1, K, 1, 1]), and SGD
+ * updates past the first step. The rows are too large for the op
  * tables of tests/ops (every row there has a PyTorch golden file), so they live here, and only the
  * CPU backend runs them. Also checks that filter gradients come out bitwise the same on 1 and 3
  * threads (their chunks are summed in fixed slices). meson runs it with OMP_NUM_THREADS=3, so the
@@ -73,6 +76,19 @@ static struct oh_env env;
         .p.conv = {{1, 1}, {ph, pw}, {dh, dw}, 1, {0, 0}, {0, 0}}, .gen = {U, U},                  \
     }
 
+#define TIES                                                                                       \
+    {                                                                                              \
+        OH_TIES, -2.0f, 2.0f                                                                       \
+    }
+
+/* CONV2D_BIAS: x, w, bias (shape B), stride s, padding pd, g groups, relu r; x, w and the
+ * bias integers in [-2, 2] (exact sums: outputs of exactly 0 at the ReLU's boundary) */
+#define CB(nt, X, W, B, pd, s, g, r)                                                               \
+    {                                                                                              \
+        .op = KILN_OP_CONV2D_BIAS, .note = nt, .n_in = 3, .shape = {X, W, B},                      \
+        .p.conv2d_bias = {{s, s}, {pd, pd}, {1, 1}, g, {0, 0}, {0, 0}, r},                         \
+        .gen = {TIES, TIES, TIES}, .flags = OH_NO_FD,                                              \
+    }
 static kiln_tensor *build_bn(kiln_graph *g, kiln_tensor *const *in, const struct oh_case *c)
 {
     (void)c;
@@ -138,6 +154,45 @@ static const struct oh_case cases[] = {
      .p.red = {13, 1.0f},
      .gen = {U}},
     {.op = KILN_OP_RELU, .note = "[64, 16, 28, 28]", .shape = {OH_S4(64, 16, 28, 28)}, .gen = {U}},
+    /* the fused ops the planner forms on the fast device: integers, so that sums are exactly
+     * 0 at the ReLU's boundary and pooling windows tie */
+    {.op = KILN_OP_ADD_RELU,
+     .note = "conv bias [K, 1, 1], ties at 0 (threaded)",
+     .shape = {OH_S4(64, 16, 28, 28), OH_S3(16, 1, 1)},
+     .gen = {TIES, TIES},
+     .flags = OH_NO_FD},
+    {.op = KILN_OP_ADD_RELU,
+     .note = "conv bias [1, K, 1, 1], odd plane",
+     .shape = {OH_S4(9, 6, 13, 11), OH_S4(1, 6, 1, 1)},
+     .gen = {TIES, TIES},
+     .flags = OH_NO_FD},
+    {.op = KILN_OP_ADD_RELU,
+     .note = "dense bias [K] (LeNet fc1)",
+     .shape = {OH_S2(64, 120), OH_S1(120)},
+     .gen = {TIES, TIES},
+     .flags = OH_NO_FD},
+    {.op = KILN_OP_MAXPOOL2D_RELU_BWD,
+     .note = "2x2 stride 2, ties, [64, 16, 28, 28] (threaded)",
+     .shape = {OH_S4(64, 16, 28, 28), OH_S4(64, 16, 14, 14)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_TIES, -1.0f, 1.0f}, U},
+     .flags = OH_NO_FD},
+    {.op = KILN_OP_MAXPOOL2D_RELU_BWD,
+     .note = "2x2 stride 2, ties, odd rows and columns",
+     .shape = {OH_S4(5, 6, 15, 13), OH_S4(5, 6, 7, 6)},
+     .p.pool = {{2, 2}, {2, 2}, {0, 0}, 0, {0, 0}},
+     .gen = {{OH_TIES, -1.0f, 1.0f}, U},
+     .flags = OH_NO_FD},
+    CB("LeNet conv1, bias [K], relu (threaded chunks)", OH_S4(64, 1, 28, 28), OH_S4(6, 1, 5, 5),
+       OH_S1(6), 2, 1, 1, 1),
+    CB("LeNet conv2, bias [K, 1, 1], relu", OH_S4(64, 6, 14, 14), OH_S4(16, 6, 5, 5),
+       OH_S3(16, 1, 1), 0, 1, 1, 1),
+    CB("LeNet conv2, bias [1, K, 1, 1], no relu", OH_S4(64, 6, 14, 14), OH_S4(16, 6, 5, 5),
+       OH_S4(1, 16, 1, 1), 0, 1, 1, 0),
+    CB("one image per chunk (large plane), relu", OH_S4(2, 3, 100, 100), OH_S4(8, 3, 3, 3),
+       OH_S1(8), 1, 1, 1, 1),
+    CB("in pieces, stride 2, 2 groups, relu", OH_S4(3, 74, 15, 13), OH_S4(90, 37, 3, 3), OH_S1(90),
+       1, 2, 2, 1),
     {.op = KILN_OP_MAXPOOL2D,
      .note = "2x2 stride 2",
      .shape = {OH_S4(64, 16, 28, 28)},

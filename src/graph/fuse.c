@@ -1,13 +1,18 @@
 /*
  * fuse.c - the planner's fusion pass: before memory is planned, pairs of nodes that a
- * GPU backend would run as two launches with a tensor between them become one node
- * running a fused op. The pass keeps the graph's nodes, ids and wiring: the first node
- * of a pair takes the fused op (its sources stay) and the second becomes a view of it,
- * so every reader of the second reads the fused result and no kernel runs for it. A
- * fused op is defined by its parts composed (its CPU reference), so KILN_CHECK and the
- * op tests compare it against the CPU like any op. The CPU backends do not fuse: their
- * fast kernels already run the parts at memory speed. Patterns (only where the first
- * node's result has no other reader and is not kept for the caller):
+ * backend would run as two launches (on the CPU, two passes over memory) with a tensor
+ * between them become one node running a fused op. The pass keeps the graph's nodes, ids
+ * and wiring: the first node of a pair takes the fused op (its sources stay) and the
+ * second becomes a view of it, so every reader of the second reads the fused result and
+ * no kernel runs for it. A fused op is defined by its parts composed (its CPU reference),
+ * so KILN_CHECK and the op tests compare it against the CPU like any op. A fused node is
+ * formed only where the backend's kernel for it runs it as one launch (runs(): its
+ * supports and one_launch). The CPU backend's fast device says so where one of its fast
+ * kernels takes the node (ADD_RELU, MAXPOOL2D_RELU_BWD and CONV2D_BIAS; its reference
+ * would run the parts one after the other, slower than their own fast kernels); its
+ * reference device does not fuse at all (the backend's fuses), so it runs every graph as
+ * built. Patterns (only where the first node's result has no other reader and is not
+ * kept for the caller):
  *
  *   RELU(ADD(a, b))                   -> ADD_RELU(a, b)
  *   RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) -> MAXPOOL2D_RELU_BWD(x, dy)
@@ -472,7 +477,7 @@ static void count_readers(const kiln_graph *g, int32_t *readers)
 kiln_status kiln__graph_fuse(kiln_graph *g)
 {
     const struct kiln_backend *be = &g->ctx->be;
-    if (be->ops->is_reference || g->n_nodes == 0) {
+    if ((be->ops->fuses != NULL && !be->ops->fuses(be)) || g->n_nodes == 0) {
         return KILN_OK;
     }
     int32_t *readers = kiln__calloc(g->ctx, sizeof(*readers) * (size_t)g->n_nodes, "fusion");

@@ -3,8 +3,9 @@
  * builders, shape inference, backward rules and the CPU reference. Sources are
  * right-aligned; a dim of 1 (or a missing leading dim) repeats along the other's. Also
  * ADD_RELU, relu(a + b) in one pass: it has no public builder; the planner puts it in
- * place of an ADD read only by a RELU on the GPU backends (src/graph/fuse.c), and its
- * reference is the two ops' references composed.
+ * place of an ADD read only by a RELU on backends that run it in one pass (the GPUs, the
+ * CPU's fast device; src/graph/fuse.c), and its reference is the two ops' references
+ * composed.
  */
 #include <math.h>
 

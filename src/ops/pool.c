@@ -7,8 +7,9 @@
  * are linear maps whose adjoints are the forward ops, so they have backward rules.
  * MAXPOOL2D_RELU_BWD is MAXPOOL2D_BWD followed by RELU_BWD on the same x (a pooled
  * ReLU output: the gradient masked where x > 0); it has no builder, the planner fuses
- * the pair into it on the GPU backends (src/graph/fuse.c). Every kernel works plane by
- * plane; planes are independent (one work item each).
+ * the pair into it where a backend runs it in one pass (the GPUs, the CPU's fast device;
+ * src/graph/fuse.c). Every kernel works plane by plane; planes are independent (one work
+ * item each).
  */
 #include <math.h>
 #include <string.h>

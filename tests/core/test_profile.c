@@ -5,7 +5,7 @@
  * bytes and time), the rows add up to the context's counters, come ordered by time,
  * are cleared by kiln_context_reset_stats, stop growing when profiling is off, and bad
  * arguments fail; the launches that the planner saves (gradients straight into the
- * store, bias + ReLU fused on the GPU backends) are gone. Runs on the backend named by the first
+ * store, bias + ReLU fused) are gone. Runs on the backend named by the first
  * argument (default cpu).
  */
 #include <string.h>
@@ -134,15 +134,14 @@ START_TEST(test_profile_rows)
     ck_assert_uint_eq(barriers, st.barriers);
     ck_assert_msg(seconds > 0.0, "no time measured");
 
-    /* On the GPU backends the convolution takes its bias and ReLU (conv2d_bias). */
-    int cpu = strcmp(core_backend, "cpu") == 0;
-    const struct kiln_profile_row *conv = find(rows, n, cpu ? "conv2d" : "conv2d_bias");
+    /* The convolution takes its bias and ReLU (conv2d_bias). */
+    const struct kiln_profile_row *conv = find(rows, n, "conv2d_bias");
     ck_assert_ptr_nonnull(conv);
     ck_assert_str_eq(conv->family, "conv");
     ck_assert_uint_eq(conv->nodes, 2); /* one per step */
     ck_assert_uint_ge(conv->dispatches, 2);
-    /* x [8,1,8,8], w [4,1,3,3], (b [4,1,1]) and y [8,4,6,6] per run, as floats */
-    ck_assert_uint_eq(conv->bytes, 2 * 4 * (512 + 36 + (cpu ? 0 : 4) + 1152));
+    /* x [8,1,8,8], w [4,1,3,3], b [4,1,1] and y [8,4,6,6] per run, as floats */
+    ck_assert_uint_eq(conv->bytes, 2 * 4 * (512 + 36 + 4 + 1152));
     ck_assert_ptr_nonnull(find(rows, n, "conv2d_bwd_filter"));
     ck_assert_ptr_null(find(rows, n, "conv2d_bwd_data")); /* x needs no gradient */
 
@@ -167,7 +166,7 @@ START_TEST(test_profile_rows)
     step();
     n = kiln_context_profile(ctx, again, MAX_ROWS);
     ck_assert_int_gt(n, 5);
-    ck_assert_uint_eq(find(again, n, cpu ? "conv2d" : "conv2d_bias")->nodes, 1);
+    ck_assert_uint_eq(find(again, n, "conv2d_bias")->nodes, 1);
 }
 END_TEST
 
@@ -196,11 +195,11 @@ START_TEST(test_direct_gradients)
 }
 END_TEST
 
-/* On a GPU backend the planner runs the convolution, its bias and ReLU as one
- * conv2d_bias launch (the ReLU's gradient reads its output, so the sum is not kept;
- * the row kernels of both GPU backends add the bias), the ReLU's gradient inside the
- * max-pool's (maxpool2d_relu_bwd) and the logits' bias inside their product;
- * the CPU backend runs every op on its own. */
+/* The planner runs the convolution, its bias and ReLU as one conv2d_bias launch (the
+ * ReLU's gradient reads its output, so the sum is not kept; the row kernels of both GPU
+ * backends and the CPU's forward convolution add the bias), the ReLU's gradient inside
+ * the max-pool's (maxpool2d_relu_bwd), the loss and its gradient as one, and, on the GPU
+ * backends, the logits' bias inside their product. */
 START_TEST(test_fused_launches)
 {
     struct kiln_profile_row rows[MAX_ROWS];
@@ -214,7 +213,8 @@ START_TEST(test_fused_launches)
     const struct kiln_profile_row *pool_relu = find(rows, n, "maxpool2d_relu_bwd");
     /* The logits' product and bias: one matmul_bias on the GPU backends, whose small
      * products are their own kernels (OpenCL's larger ones are CLBlast calls); two
-     * launches on the CPU backend. */
+     * launches on the CPU backend (the bias's add the only one: the convolution's is in
+     * conv2d_bias). */
     const struct kiln_profile_row *mmb = find(rows, n, "matmul_bias");
     if (strcmp(core_backend, "cpu") != 0) {
         ck_assert_ptr_nonnull(mmb);
@@ -223,40 +223,25 @@ START_TEST(test_fused_launches)
     } else {
         ck_assert_ptr_null(mmb);
         ck_assert_ptr_nonnull(add);
-        ck_assert_uint_eq(add->nodes, 2);
+        ck_assert_uint_eq(add->nodes, 1);
     }
-    /* The loss and its gradient: one softmax_xent_fused launch on the GPU backends. */
+    /* The loss and its gradient: one softmax_xent_fused launch. */
     const struct kiln_profile_row *xent = find(rows, n, "softmax_xent_fused");
-    if (strcmp(core_backend, "cpu") == 0) {
-        ck_assert_ptr_null(xent);
-        ck_assert_ptr_nonnull(find(rows, n, "softmax_xent"));
-        ck_assert_ptr_nonnull(find(rows, n, "softmax_xent_bwd"));
-    } else {
-        ck_assert_ptr_nonnull(xent);
-        ck_assert_uint_eq(xent->nodes, 1);
-        ck_assert_str_eq(xent->family, "loss");
-        ck_assert_ptr_null(find(rows, n, "softmax_xent"));
-        ck_assert_ptr_null(find(rows, n, "softmax_xent_bwd"));
-    }
+    ck_assert_ptr_nonnull(xent);
+    ck_assert_uint_eq(xent->nodes, 1);
+    ck_assert_str_eq(xent->family, "loss");
+    ck_assert_ptr_null(find(rows, n, "softmax_xent"));
+    ck_assert_ptr_null(find(rows, n, "softmax_xent_bwd"));
     ck_assert_ptr_null(find(rows, n, "add_relu"));
-    if (strcmp(core_backend, "cpu") == 0) {
-        ck_assert_ptr_null(fused);
-        ck_assert_ptr_null(pool_relu);
-        ck_assert_ptr_nonnull(relu);
-        ck_assert_ptr_nonnull(find(rows, n, "conv2d"));
-        ck_assert_ptr_nonnull(find(rows, n, "relu_bwd"));
-        ck_assert_ptr_nonnull(find(rows, n, "maxpool2d_bwd"));
-    } else {
-        ck_assert_ptr_nonnull(fused);
-        ck_assert_uint_eq(fused->nodes, 1);
-        ck_assert_str_eq(fused->family, "conv");
-        ck_assert_ptr_null(find(rows, n, "conv2d"));
-        ck_assert_ptr_null(relu);
-        ck_assert_ptr_nonnull(pool_relu);
-        ck_assert_uint_eq(pool_relu->nodes, 1);
-        ck_assert_ptr_null(find(rows, n, "relu_bwd"));
-        ck_assert_ptr_null(find(rows, n, "maxpool2d_bwd"));
-    }
+    ck_assert_ptr_nonnull(fused);
+    ck_assert_uint_eq(fused->nodes, 1);
+    ck_assert_str_eq(fused->family, "conv");
+    ck_assert_ptr_null(find(rows, n, "conv2d"));
+    ck_assert_ptr_null(relu);
+    ck_assert_ptr_nonnull(pool_relu);
+    ck_assert_uint_eq(pool_relu->nodes, 1);
+    ck_assert_ptr_null(find(rows, n, "relu_bwd"));
+    ck_assert_ptr_null(find(rows, n, "maxpool2d_bwd"));
 }
 END_TEST
 

@@ -4,9 +4,9 @@
  * SOFTMAX_XENT_FUSED, which writes the ARGMAX of its scores into its fourth source. A
  * run that runs the writer runs no kernel for the rider and the rider holds ARGMAX's
  * values; kiln_graph_eval of the rider alone runs ARGMAX itself; the planner still
- * computes a rider that is a parameter's gradient straight into the store; on the GPU
- * backends the fusion pass makes a training graph's kept prediction a rider of the
- * fused loss, and KILN_CHECK=1 names a wrong value written into it. Runs on the
+ * computes a rider that is a parameter's gradient straight into the store; the fusion
+ * pass makes a training graph's kept prediction a rider of the fused loss, and (GPU
+ * backends) KILN_CHECK=1 names a wrong value written into it. Runs on the
  * backend named by the first argument (default cpu).
  */
 #include <math.h>
@@ -317,15 +317,10 @@ static void net_pred(const struct net *m, int32_t *want)
 START_TEST(test_fused_prediction)
 {
     struct net m = build_net(g);
-    bool fuses = strcmp(core_backend, "cpu") != 0; /* the CPU backends do not fuse */
     struct kiln_tensor *root = m.loss->view_root;
-    if (fuses) {
-        ck_assert_int_eq(root->op, KILN_OP_SOFTMAX_XENT_FUSED);
-        ck_assert_ptr_eq(m.pred->writer, root);
-        ck_assert_int_eq(root->n_src, 4);
-    } else {
-        ck_assert_ptr_null(m.pred->writer);
-    }
+    ck_assert_int_eq(root->op, KILN_OP_SOFTMAX_XENT_FUSED);
+    ck_assert_ptr_eq(m.pred->writer, root);
+    ck_assert_int_eq(root->n_src, 4);
     /* The prediction of the training graph alone, as kiln_fit's evaluation takes it:
      * the product and the ARGMAX, not the loss. */
     int32_t want[ROWS], got[ROWS];
@@ -350,7 +345,8 @@ START_TEST(test_fused_prediction)
 END_TEST
 
 /* KILN_CHECK=1 names a wrong value in what the fused loss writes into its rider, and
- * in its output. GPU backends only: the CPU backends neither fuse nor shadow. */
+ * in its output. GPU backends only: on the CPU backend KILN_CHECK=1 watches for
+ * non-finite values and shadows nothing. */
 START_TEST(test_check_names_written_source)
 {
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;

@@ -3,8 +3,9 @@
  * allocator, transfers are memcpy, and ops run their CPU reference kernels (OpenMP
  * loops; OpenBLAS for matrix products), except those with a fast kernel (cpu_impl.h:
  * convolutions, mid-sized matrix products, pooling, ReLU, bias additions and sums,
- * batch normalization, SGD updates) where it accepts the node. It
- * has two devices: 0 "cpu", with the fast kernels, and 1 "cpu-reference", which runs
+ * batch normalization, SGD updates, and the fused ops ADD_RELU, MAXPOOL2D_RELU_BWD and
+ * CONV2D_BIAS that the planner forms for them) where it accepts the node. It has two
+ * devices: 0 "cpu", with the fast kernels, and 1 "cpu-reference", which runs
  * every op's reference kernel: the definition the other backends and the fast kernels
  * are checked against (tests/test_ops.c), and the fallback of "auto" when no GPU is
  * found.
@@ -206,14 +207,17 @@ int kiln__cpu_thread(void)
 /* The fast kernels by op (cpu_impl.h); NULL: the reference runs. */
 static const struct kiln__cpu_fast *const cpu_fast[KILN_OP_COUNT] = {
     [KILN_OP_CONV2D] = &kiln__cpu_conv2d,
+    [KILN_OP_CONV2D_BIAS] = &kiln__cpu_conv2d_bias,
     [KILN_OP_CONV2D_BWD_DATA] = &kiln__cpu_conv2d_bwd_data,
     [KILN_OP_CONV2D_BWD_FILTER] = &kiln__cpu_conv2d_bwd_filter,
     [KILN_OP_RELU] = &kiln__cpu_relu,
     [KILN_OP_RELU_BWD] = &kiln__cpu_relu_bwd,
     [KILN_OP_ADD] = &kiln__cpu_add,
+    [KILN_OP_ADD_RELU] = &kiln__cpu_add_relu,
     [KILN_OP_REDUCE_SUM] = &kiln__cpu_reduce_sum,
     [KILN_OP_MAXPOOL2D] = &kiln__cpu_maxpool2d,
     [KILN_OP_MAXPOOL2D_BWD] = &kiln__cpu_maxpool2d_bwd,
+    [KILN_OP_MAXPOOL2D_RELU_BWD] = &kiln__cpu_maxpool2d_relu_bwd,
     [KILN_OP_MATMUL] = &kiln__cpu_matmul,
     [KILN_OP_SGD_UPDATE] = &kiln__cpu_sgd_update,
     [KILN_OP_BN_STATS] = &kiln__cpu_bn_stats,
@@ -243,8 +247,30 @@ static kiln_status cpu_run(struct kiln_backend *be, const struct kiln_tensor *n)
     return d->cpu_ref(&a);
 }
 
+/* The fusion pass runs on the fast device only: the reference device keeps every graph
+ * as built, its nodes the references of the ops the graph was built from. */
+static bool cpu_fuses(const struct kiln_backend *be)
+{
+    const struct cpu_state *st = be->impl;
+    return !st->reference;
+}
+
+/* Whether node n (a fused op, when the planner asks) runs as one pass. A fused op with a
+ * fast kernel (ADD_RELU, CONV2D_BIAS, ...) does where that kernel takes the node; where it
+ * does not, the reference would run the parts one after the other, slower than the parts'
+ * own fast kernels. One without (the fused loss) runs its reference, as its parts would:
+ * nothing is lost. The products' fusions are not asked for (fuse_matmul is false): the
+ * reference of MATMUL_DB would wake OpenBLAS's threads for products that the fast MATMUL
+ * cuts into pieces. */
+static bool cpu_one_launch(const struct kiln_backend *be, const struct kiln_tensor *n)
+{
+    const struct cpu_state *st = be->impl;
+    const struct kiln__cpu_fast *fast = cpu_fast[n->op];
+    return st->reference || fast == NULL || fast->accepts == NULL || fast->accepts(n);
+}
+
 static const struct kiln_kernel cpu_kernels[KILN_OP_COUNT] = {
-#define KILN_OP(name, family, n_in) [KILN_OP_##name] = {cpu_run, NULL},
+#define KILN_OP(name, family, n_in) [KILN_OP_##name] = {cpu_run, NULL, cpu_one_launch},
 #include "../../ops/op_list.h"
 #undef KILN_OP
 };
@@ -262,5 +288,6 @@ const struct kiln_backend_ops kiln__cpu_backend = {
     .upload = cpu_upload,
     .download = cpu_download,
     .host_ptr = cpu_host_ptr,
+    .fuses = cpu_fuses,
     .kernels = cpu_kernels,
 };

@@ -2,7 +2,9 @@
  * cpu_conv.c - the CPU backend's fast convolutions: CONV2D, CONV2D_BWD_DATA and
  * CONV2D_BWD_FILTER: those of stride 1 and one group on direct kernels (below, "Direct
  * kernels"), the others over chunks of the batch, one GEMM (cut into pieces) per chunk and
- * group.
+ * group. CONV2D_BIAS (the planner's fusion of a layer's bias and ReLU) runs the forward
+ * kernels, which add them to each chunk's (or image's) output as it is stored
+ * (kiln__cpu_bias_rows).
  *
  * The reference (src/ops/conv.c) runs one im2col and one small sgemm per image and
  * group. Here the receptive fields of several images are gathered into one column
@@ -64,7 +66,7 @@ struct cgeom {
 static void cgeom_of(const struct kiln_tensor *n, struct cgeom *g)
 {
     const struct kiln_shape *x, *w, *y;
-    if (n->op == KILN_OP_CONV2D) {
+    if (n->op == KILN_OP_CONV2D || n->op == KILN_OP_CONV2D_BIAS) {
         x = &n->src[0]->shape, w = &n->src[1]->shape, y = &n->shape;
     } else if (n->op == KILN_OP_CONV2D_BWD_DATA) {
         x = &n->shape, w = &n->src[1]->shape, y = &n->src[0]->shape;
@@ -439,9 +441,11 @@ static int64_t chunk_images(const struct cgeom *g, int64_t c, int64_t *b0)
     return g->n - *b0 < g->nb ? g->n - *b0 : g->nb;
 }
 
-/* y for the images of chunk c, every group. */
+/* y for the images of chunk c, every group; with a bias (CONV2D_BIAS), plus the bias of
+ * each output channel (then ReLU where relu). */
 static void conv_chunk(const struct cgeom *g, const struct tap *taps, float *col, float *yc,
-                       const float *x, const float *w, float *y, int64_t c)
+                       const float *x, const float *w, const float *bias, bool relu, float *y,
+                       int64_t c)
 {
     int64_t b0, nb = chunk_images(g, c, &b0);
     int64_t ximg = g->c * g->h * g->w, yimg = g->k * g->ohw, ld = nb * g->ohw;
@@ -450,6 +454,10 @@ static void conv_chunk(const struct cgeom *g, const struct tap *taps, float *col
         im2col(x + b0 * ximg + gr * g->cg * g->h * g->w, ximg, nb, g, taps, col);
         gemm_nn(g->kg, ld, g->ckk, w + gr * g->kg * g->ckk, g->ckk, col, ld, nb > 1 ? yc : yb, ld,
                 g->piece);
+        if (bias != NULL) {
+            /* the chunk's [kg, nb OH OW] output, still in cache */
+            kiln__cpu_bias_rows(nb > 1 ? yc : yb, g->kg, ld, bias + gr * g->kg, relu);
+        }
         if (nb > 1) {
             scatter(yc, yimg, nb, g, yb);
         }
@@ -789,9 +797,9 @@ DIRECT_CLONES static void lanes_image(const struct dgeom *d, const float *src, c
 }
 
 /* The store of a forward (or data gradient) in lanes: out's lanes into the outputs
- * [co, ho, wo] of nb images, img floats apart. */
-static void store_lanes(const struct dgeom *d, const float *out, int64_t nb, float *dst,
-                        int64_t img)
+ * [co, ho, wo] of nb images, img floats apart; with a bias, as store_image. */
+static void store_lanes(const struct dgeom *d, const float *out, int64_t nb, const float *bias,
+                        bool relu, float *dst, int64_t img)
 {
     for (int64_t k = 0; k < d->co; k++) {
         for (int64_t h = 0; h < d->ho; h++) {
@@ -803,6 +811,9 @@ static void store_lanes(const struct dgeom *d, const float *out, int64_t nb, flo
                 }
             }
         }
+    }
+    for (int64_t b = 0; bias != NULL && b < nb; b++) {
+        kiln__cpu_bias_rows(dst + b * img, d->co, d->ho * d->wo, bias, relu);
     }
 }
 
@@ -930,14 +941,19 @@ static kiln_status dscratch_alloc(struct kiln_context *ctx, const struct cgeom *
 }
 
 /* The valid positions of out's wide rows (one image) into dst [co, ho, wo]: the store of
- * a direct forward's (or data gradient's) output. */
-static void store_image(const struct dgeom *d, const float *out, float *dst)
+ * a direct forward's (or data gradient's) output; with a bias (CONV2D_BIAS), plus the
+ * bias of each output channel (then ReLU where relu). */
+static void store_image(const struct dgeom *d, const float *out, const float *bias, bool relu,
+                        float *dst)
 {
     for (int64_t k = 0; k < d->co; k++) {
         for (int64_t h = 0; h < d->ho; h++) {
             memcpy(dst + (k * d->ho + h) * d->wo, out + k * d->pw + h * d->ws,
                    (size_t)d->wo * sizeof(float));
         }
+    }
+    if (bias != NULL) {
+        kiln__cpu_bias_rows(dst, d->co, d->ho * d->wo, bias, relu);
     }
 }
 
@@ -963,9 +979,11 @@ static void pack_kernel(const struct cgeom *g, const struct dgeom *d, bool data,
 }
 
 /* y = conv(x, w) (data: dx = the data gradient of dy and w) on the direct kernel, one image
- * at a time. */
+ * (or group of VF images) at a time; with a bias (CONV2D_BIAS, not data), plus the bias,
+ * then ReLU where relu. */
 static kiln_status direct_forward(struct kiln_context *ctx, const struct cgeom *g, bool data,
-                                  const float *src, const float *w, float *dst)
+                                  const float *src, const float *w, const float *bias, bool relu,
+                                  float *dst)
 {
     struct dgeom d;
     struct dscratch sc;
@@ -993,11 +1011,11 @@ static kiln_status direct_forward(struct kiln_context *ctx, const struct cgeom *
         if (lanes) {
             pack_lanes(&d, src + b * src_img, src_img, nb, sbuf);
             lanes_image(&d, sbuf, sc.shared, sc.off, obuf);
-            store_lanes(&d, obuf, nb, dst + b * dst_img, dst_img);
+            store_lanes(&d, obuf, nb, bias, relu, dst + b * dst_img, dst_img);
         } else {
             pack_source(&d, src + b * src_img, sbuf);
             direct_image(&d, sbuf, sc.shared, sc.off, obuf);
-            store_image(&d, obuf, dst + b * dst_img);
+            store_image(&d, obuf, bias, relu, dst + b * dst_img);
         }
     }
     dscratch_free(ctx, &sc);
@@ -1077,8 +1095,12 @@ static kiln_status fast_conv(struct kiln_context *ctx, const struct kiln__op_arg
     struct cgeom g;
     struct scratch sc;
     cgeom_of(a->node, &g);
+    /* CONV2D_BIAS: the layer's bias (and ReLU), added as each chunk is stored */
+    bool fused = a->node->op == KILN_OP_CONV2D_BIAS;
+    const float *bias = fused ? a->in[2] : NULL;
+    bool relu = fused && ((const struct kiln__p_conv2d_bias *)kiln__params(a->node))->relu;
     if (direct_ok(&g, false)) {
-        return direct_forward(ctx, &g, false, a->in[0], a->in[1], a->out);
+        return direct_forward(ctx, &g, false, a->in[0], a->in[1], bias, relu, a->out);
     }
     int64_t chunks = n_chunks(&g);
     int nt = threads_for(&g, chunks);
@@ -1088,7 +1110,7 @@ static kiln_status fast_conv(struct kiln_context *ctx, const struct kiln__op_arg
 #pragma omp parallel for schedule(dynamic) num_threads(nt) if (nt > 1)
     for (int64_t c = 0; c < chunks; c++) {
         int t = kiln__cpu_thread();
-        conv_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, w, y, c);
+        conv_chunk(&g, sc.taps, sc.col[t], sc.mat[t], x, w, bias, relu, y, c);
     }
     scratch_free(ctx, &sc);
     return KILN_OK;
@@ -1100,7 +1122,7 @@ static kiln_status fast_bwd_data(struct kiln_context *ctx, const struct kiln__op
     struct scratch sc;
     cgeom_of(a->node, &g);
     if (direct_ok(&g, true)) {
-        return direct_forward(ctx, &g, true, a->in[0], a->in[1], a->out);
+        return direct_forward(ctx, &g, true, a->in[0], a->in[1], NULL, false, a->out);
     }
     int64_t chunks = n_chunks(&g);
     int nt = threads_for(&g, chunks);
@@ -1151,5 +1173,6 @@ static kiln_status fast_bwd_filter(struct kiln_context *ctx, const struct kiln__
 }
 
 const struct kiln__cpu_fast kiln__cpu_conv2d = {conv_accepts, fast_conv};
+const struct kiln__cpu_fast kiln__cpu_conv2d_bias = {conv_accepts, fast_conv};
 const struct kiln__cpu_fast kiln__cpu_conv2d_bwd_data = {conv_accepts, fast_bwd_data};
 const struct kiln__cpu_fast kiln__cpu_conv2d_bwd_filter = {conv_accepts, fast_bwd_filter};

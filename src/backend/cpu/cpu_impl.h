@@ -66,13 +66,19 @@ extern const struct kiln__cpu_fast kiln__cpu_matmul;
 
 /* ---- cpu_conv.c ---- */
 
-extern const struct kiln__cpu_fast kiln__cpu_conv2d, kiln__cpu_conv2d_bwd_data,
-    kiln__cpu_conv2d_bwd_filter;
+extern const struct kiln__cpu_fast kiln__cpu_conv2d, kiln__cpu_conv2d_bias,
+    kiln__cpu_conv2d_bwd_data, kiln__cpu_conv2d_bwd_filter;
 
 /* ---- cpu_layers.c ---- */
 
 extern const struct kiln__cpu_fast kiln__cpu_relu, kiln__cpu_relu_bwd, kiln__cpu_add,
-    kiln__cpu_reduce_sum, kiln__cpu_maxpool2d, kiln__cpu_maxpool2d_bwd;
+    kiln__cpu_add_relu, kiln__cpu_reduce_sum, kiln__cpu_maxpool2d, kiln__cpu_maxpool2d_bwd,
+    kiln__cpu_maxpool2d_relu_bwd;
+
+/* y[r, 0..ld) += bias[r] for the rows r < rows of a row-major [rows, ld] block, then
+ * max(0, .) where relu: CONV2D_BIAS's epilogue, bitwise ADD then RELU of its reference,
+ * run by the forward convolution on each chunk of its output as it is stored. */
+void kiln__cpu_bias_rows(float *y, int64_t rows, int64_t ld, const float *bias, bool relu);
 
 /* ---- cpu_optim.c ---- */
 

@@ -2,8 +2,12 @@
  * cpu_layers.c - the CPU backend's fast kernels for the cheap ops around a convolution
  * or a dense layer: ReLU and its gradient, additions with a broadcast operand (a bias, a
  * residual), sums over the axes of a bias gradient, and 2x2 stride-2 max pooling with
- * its gradient. Each gives the same values as its reference in src/ops (bitwise, except
- * REDUCE_SUM, whose double-precision sums run in another order); what differs is the
+ * its gradient; and the planner's fusions of them (src/graph/fuse.c): ADD_RELU (a bias
+ * and ReLU in one pass), MAXPOOL2D_RELU_BWD (the ReLU's mask applied as the pooling's
+ * gradient is spread) and the bias and ReLU that the forward convolution adds to each
+ * chunk of its output (kiln__cpu_bias_rows, for CONV2D_BIAS). Each gives the same values
+ * as its reference in src/ops (bitwise, except REDUCE_SUM, whose double-precision sums
+ * run in another order); what differs is the
  * loop structure: no per-element index arithmetic or bounds tests, no branch on the
  * data, and loops the compiler vectorizes (`omp simd`, honoured at -O2 with -fopenmp or
  * -fopenmp-simd). The loops run on the calling thread below KILN__CPU_PAR_ELEMS
@@ -127,6 +131,40 @@ static void add_run(const float *a, int64_t sa, const float *b, int64_t sb, floa
     }
 }
 
+/* ADD_RELU's run: max(0, a + b) of the rounded sum, as ADD then RELU give it. */
+static inline float relu_of(float s)
+{
+    return s > 0.0f ? s : 0.0f;
+}
+
+static void add_relu_run(const float *a, int64_t sa, const float *b, int64_t sb, float *y,
+                         int64_t n)
+{
+    if (sa == 1 && sb == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            y[i] = relu_of(a[i] + b[i]);
+        }
+    } else if (sa == 1) {
+        float v = b[0];
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            y[i] = relu_of(a[i] + v);
+        }
+    } else if (sb == 1) {
+        float v = a[0];
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            y[i] = relu_of(v + b[i]);
+        }
+    } else {
+        float v = relu_of(a[0] + b[0]);
+        for (int64_t i = 0; i < n; i++) {
+            y[i] = v;
+        }
+    }
+}
+
 /* The last merged dim is walked with stride 0 or 1 by both operands. */
 static bool add_accepts(const struct kiln_tensor *n)
 {
@@ -135,9 +173,11 @@ static bool add_accepts(const struct kiln_tensor *n)
            (m.sb[3] == 0 || m.sb[3] == 1);
 }
 
-static kiln_status fast_add(struct kiln_context *ctx, const struct kiln__op_args *a)
+/* One run of the merged last dim: add_run or add_relu_run. */
+typedef void (*run_fn)(const float *a, int64_t sa, const float *b, int64_t sb, float *y, int64_t n);
+
+static void bcast_rows(const struct kiln__op_args *a, run_fn run)
 {
-    (void)ctx;
     struct bcast m;
     bcast_of(a->node, &m);
     const float *pa = a->in[0], *pb = a->in[1];
@@ -146,10 +186,38 @@ static kiln_status fast_add(struct kiln_context *ctx, const struct kiln__op_args
 #pragma omp parallel for if (a->node->n_elems > KILN__CPU_PAR_ELEMS)
     for (int64_t r = 0; r < rows; r++) {
         int64_t i0 = r / (m.d[1] * m.d[2]), i1 = (r / m.d[2]) % m.d[1], i2 = r % m.d[2];
-        add_run(pa + i0 * m.sa[0] + i1 * m.sa[1] + i2 * m.sa[2], m.sa[3],
-                pb + i0 * m.sb[0] + i1 * m.sb[1] + i2 * m.sb[2], m.sb[3], y + r * m.d[3], m.d[3]);
+        run(pa + i0 * m.sa[0] + i1 * m.sa[1] + i2 * m.sa[2], m.sa[3],
+            pb + i0 * m.sb[0] + i1 * m.sb[1] + i2 * m.sb[2], m.sb[3], y + r * m.d[3], m.d[3]);
     }
+}
+
+static kiln_status fast_add(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    (void)ctx;
+    bcast_rows(a, add_run);
     return KILN_OK;
+}
+
+/* ADD_RELU (the planner's fusion of ADD then RELU): one pass instead of two. */
+static kiln_status fast_add_relu(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    (void)ctx;
+    bcast_rows(a, add_relu_run);
+    return KILN_OK;
+}
+
+/* ==== A convolution's bias and ReLU ==== */
+
+void kiln__cpu_bias_rows(float *y, int64_t rows, int64_t ld, const float *bias, bool relu)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * ld;
+        if (relu) {
+            add_relu_run(yr, 1, bias + r, 0, yr, ld);
+        } else {
+            add_run(yr, 1, bias + r, 0, yr, ld);
+        }
+    }
 }
 
 /* ==== Sums over the axes of a bias gradient ==== */
@@ -273,9 +341,11 @@ static kiln_status fast_maxpool(struct kiln_context *ctx, const struct kiln__op_
     return KILN_OK;
 }
 
-static kiln_status fast_maxpool_bwd(struct kiln_context *ctx, const struct kiln__op_args *a)
+/* MAXPOOL2D_BWD of a->node, then (relu) RELU_BWD's mask x > 0 applied to each pair of rows
+ * of dx while they are in cache: MAXPOOL2D_RELU_BWD in one pass over dx. The mask stays out
+ * of the window loop, which the compiler vectorizes only as it stands. */
+static void pool_bwd(const struct kiln__op_args *a, bool relu)
 {
-    (void)ctx;
     const int64_t *xd = a->node->shape.dims, *yd = a->node->src[1]->shape.dims;
     int64_t planes = xd[0] * xd[1], h = xd[2], w = xd[3], oh = yd[2], ow = yd[3];
     const float *x = a->in[0], *dy = a->in[1];
@@ -311,16 +381,41 @@ static kiln_status fast_maxpool_bwd(struct kiln_context *ctx, const struct kiln_
                 memset(d0 + 2 * ow, 0, (size_t)(w - 2 * ow) * sizeof(float));
                 memset(d1 + 2 * ow, 0, (size_t)(w - 2 * ow) * sizeof(float));
             }
+            if (relu) {
+                /* RELU_BWD's x > 0 ? g : 0 over both rows (x0, x1 and d0, d1 are
+                 * adjacent) */
+#pragma omp simd
+                for (int64_t i = 0; i < 2 * w; i++) {
+                    d0[i] = x0[i] > 0.0f ? d0[i] : 0.0f;
+                }
+            }
         }
         /* and so does an odd last row */
         memset(dp + 2 * oh * w, 0, (size_t)((h - 2 * oh) * w) * sizeof(float));
     }
+}
+
+static kiln_status fast_maxpool_bwd(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    (void)ctx;
+    pool_bwd(a, false);
+    return KILN_OK;
+}
+
+/* MAXPOOL2D_RELU_BWD (the planner's fusion of MAXPOOL2D_BWD then RELU_BWD on the same x):
+ * the ReLU's mask applied as the gradient is spread, one pass over dx instead of two. */
+static kiln_status fast_maxpool_relu_bwd(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    (void)ctx;
+    pool_bwd(a, true);
     return KILN_OK;
 }
 
 const struct kiln__cpu_fast kiln__cpu_relu = {NULL, fast_relu};
 const struct kiln__cpu_fast kiln__cpu_relu_bwd = {NULL, fast_relu_bwd};
 const struct kiln__cpu_fast kiln__cpu_add = {add_accepts, fast_add};
+const struct kiln__cpu_fast kiln__cpu_add_relu = {add_accepts, fast_add_relu};
 const struct kiln__cpu_fast kiln__cpu_reduce_sum = {reduce_accepts, fast_reduce};
 const struct kiln__cpu_fast kiln__cpu_maxpool2d = {pool_accepts, fast_maxpool};
 const struct kiln__cpu_fast kiln__cpu_maxpool2d_bwd = {pool_accepts, fast_maxpool_bwd};
+const struct kiln__cpu_fast kiln__cpu_maxpool2d_relu_bwd = {pool_accepts, fast_maxpool_relu_bwd};
