@@ -8,11 +8,12 @@
  * so KILN_CHECK and the op tests compare it against the CPU like any op. A fused node is
  * formed only where the backend's kernel for it runs it as one launch (runs(): its
  * supports and one_launch). The CPU backend's fast device says so where one of its fast
- * kernels takes the node (ADD_RELU, MAXPOOL2D_RELU_BWD and CONV2D_BIAS; its reference
- * would run the parts one after the other, slower than their own fast kernels); its
- * reference device does not fuse at all (the backend's fuses), so it runs every graph as
- * built. Patterns (only where the first node's result has no other reader and is not
- * kept for the caller):
+ * kernels takes the node (ADD_RELU, MAXPOOL2D_RELU_BWD and CONV2D_BIAS; their references
+ * would run the parts one after the other, slower than the parts' own fast kernels) and
+ * for the fused loss (a reference, as its parts are), and asks for none of the products'
+ * fusions (fuse_matmul); its reference device does not fuse at all (the backend's
+ * fuses), so it runs every graph as built. Patterns (only where the first node's result
+ * has no other reader and is not kept for the caller):
  *
  *   RELU(ADD(a, b))                   -> ADD_RELU(a, b)
  *   RELU_BWD(x, MAXPOOL2D_BWD(x, dy)) -> MAXPOOL2D_RELU_BWD(x, dy)

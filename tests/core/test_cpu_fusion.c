@@ -125,9 +125,9 @@ static uint64_t nodes_per_run(struct lenet *m)
     return after.nodes - before.nodes;
 }
 
-/* Each of the 9 fused pairs runs one kernel instead of two: conv1's and conv2's ADD and
- * RELU folded into CONV2D_BIAS (4), fc1's and fc2's RELU into ADD_RELU (2), the two
- * pooled ReLUs' RELU_BWD into MAXPOOL2D_RELU_BWD (2), and the loss and its gradient
+/* A step runs 9 fewer kernels: conv1's and conv2's ADD and RELU, folded into CONV2D_BIAS
+ * (4), fc1's and fc2's RELU, folded into ADD_RELU (2), the two pooled ReLUs' RELU_BWD,
+ * folded into MAXPOOL2D_RELU_BWD (2), and the loss's gradient, computed with the loss
  * (1). */
 START_TEST(test_fewer_kernels_per_step)
 {
@@ -139,6 +139,43 @@ START_TEST(test_fewer_kernels_per_step)
                   (unsigned long long)nf, (unsigned long long)nr);
     lenet_free(&f);
     lenet_free(&r);
+}
+END_TEST
+
+/* relu(a + b) whose broadcast leaves more dims than the fast ADD_RELU walks (8, every
+ * other one broadcast): its reference would run the parts one after the other, so the
+ * fast device keeps the ADD and the RELU, each with its own kernel. */
+START_TEST(test_no_fusion_where_the_fast_kernel_refuses)
+{
+    struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
+    kiln_context *ctx = NULL;
+    kiln_graph *g = NULL;
+    int64_t ad[8] = {2, 1, 3, 1, 2, 1, 3, 1}, bd[8] = {1, 2, 1, 3, 1, 2, 1, 3};
+    o.backend = "cpu";
+    o.device = "cpu";
+    o.check = 0;
+    EXPECT_OK(kiln_context_create(&o, &ctx));
+    EXPECT_OK(kiln_graph_create(ctx, &g));
+    kiln_tensor *a = kiln_input(g, "a", KILN_DTYPE_F32, 8, ad);
+    kiln_tensor *b = kiln_input(g, "b", KILN_DTYPE_F32, 8, bd);
+    (void)kiln_tensor_keep(kiln_relu(g, kiln_add(g, a, b)));
+    EXPECT_OK(kiln_graph_compile(g));
+    ck_assert_int_eq(count_op(g, KILN_OP_ADD_RELU), 0);
+    ck_assert_int_eq(count_op(g, KILN_OP_ADD), 1);
+    ck_assert_int_eq(count_op(g, KILN_OP_RELU), 1);
+    /* and beside it, a [K, 1, 1] bias (4 dims or fewer): fused */
+    kiln_graph *g2 = NULL;
+    int64_t xd[4] = {2, 3, 4, 5}, cd[3] = {3, 1, 1};
+    EXPECT_OK(kiln_graph_create(ctx, &g2));
+    kiln_tensor *x = kiln_input(g2, "x", KILN_DTYPE_F32, 4, xd);
+    kiln_tensor *c = kiln_input(g2, "c", KILN_DTYPE_F32, 3, cd);
+    (void)kiln_tensor_keep(kiln_relu(g2, kiln_add(g2, x, c)));
+    EXPECT_OK(kiln_graph_compile(g2));
+    ck_assert_int_eq(count_op(g2, KILN_OP_ADD_RELU), 1);
+    ck_assert_int_eq(count_op(g2, KILN_OP_RELU), 0);
+    kiln_graph_destroy(g2);
+    kiln_graph_destroy(g);
+    kiln_context_destroy(ctx);
 }
 END_TEST
 
@@ -208,6 +245,7 @@ static Suite *fusion_suite(void)
     tcase_add_test(tc, test_fast_device_fuses);
     tcase_add_test(tc, test_reference_device_does_not_fuse);
     tcase_add_test(tc, test_fewer_kernels_per_step);
+    tcase_add_test(tc, test_no_fusion_where_the_fast_kernel_refuses);
     tcase_add_test(tc, test_fused_step_matches_reference);
     tcase_add_test(tc, test_check_names_fused_node);
     suite_add_tcase(s, tc);

@@ -7,11 +7,11 @@
  * gradient is spread) and the bias and ReLU that the forward convolution adds to each
  * chunk of its output (kiln__cpu_bias_rows, for CONV2D_BIAS). Each gives the same values
  * as its reference in src/ops (bitwise, except REDUCE_SUM, whose double-precision sums
- * run in another order); what differs is the
- * loop structure: no per-element index arithmetic or bounds tests, no branch on the
- * data, and loops the compiler vectorizes (`omp simd`, honoured at -O2 with -fopenmp or
- * -fopenmp-simd). The loops run on the calling thread below KILN__CPU_PAR_ELEMS
- * elements (cpu_impl.h), on OpenMP threads above.
+ * run in another order); what differs is the loop structure: no per-element index
+ * arithmetic or bounds tests, no branch on the data, and loops the compiler vectorizes
+ * (`omp simd`, honoured at -O2 with -fopenmp or -fopenmp-simd). The loops run on the
+ * calling thread below KILN__CPU_PAR_ELEMS elements (cpu_impl.h), on OpenMP threads
+ * above.
  */
 #include <math.h>
 #include <string.h>
