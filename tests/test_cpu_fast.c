@@ -127,6 +127,12 @@ static const struct oh_case cases[] = {
     CVD("same width, 5x3, pad (1, 1)", OH_S4(2, 3, 7, 6), OH_S4(4, 3, 5, 3), 1, 1, 1, 1),
     CVD("one column", OH_S4(2, 3, 8, 1), OH_S4(5, 3, 3, 3), 1, 1, 1, 1),
     CVD("same width, 1x3 dilation 3, pad (2, 3)", OH_S4(2, 2, 4, 7), OH_S4(3, 2, 1, 3), 2, 3, 1, 3),
+    /* images in the lanes of vectors (small planes, a vector of images or more), the
+     * last group partly filled; with dilation */
+    CV("lanes, 21 images", OH_S4(21, 5, 9, 7), OH_S4(7, 5, 3, 3), 1),
+    BD("lanes, 21 images", OH_S4(21, 7, 9, 7), OH_S4(7, 5, 3, 3), 1, 9, 7),
+    BF("lanes, 21 images", OH_S4(21, 5, 9, 7), OH_S4(21, 7, 9, 7), 1, 3, 3),
+    CVD("lanes, dilation 2", OH_S4(20, 3, 11, 9), OH_S4(8, 3, 3, 3), 2, 1, 2, 1),
     /* a wide layer: whole GEMMs, threaded by OpenBLAS */
     CV("wide", OH_S4(3, 64, 6, 6), OH_S4(128, 64, 3, 3), 1),
     BD("wide", OH_S4(3, 128, 6, 6), OH_S4(128, 64, 3, 3), 1, 6, 6),
