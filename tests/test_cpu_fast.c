@@ -6,15 +6,16 @@
  * larger than a piece (cut into pieces: blocks of columns, of rows and columns, of
  * positions; strided and grouped too), same-width outputs of odd padding and dilation (whole
  * planes and rows of im2col and col2im) and a wide layer's (whole GEMMs), LeNet's first dense layer
- * (matrix products in row blocks), bias additions and sums, pooling, ReLU and batch normalization
- * on [64, 16, 28, 28], the fused ops the planner forms on the fast device (ADD_RELU,
- * MAXPOOL2D_RELU_BWD and CONV2D_BIAS, over integers that put exact zeros at the ReLU's
- * boundary and ties in the pooling windows; biases [K], [K, 1, 1] and [1, K, 1, 1]), and SGD
- * updates past the first step. The rows are too large for the op
+ * (matrix products in row blocks), broadcasts, the MLP's first layer and odd large products
+ * (tiles), bias additions and sums, pooling, ReLU and batch normalization on [64, 16, 28, 28],
+ * the fused ops the planner forms on the fast device (ADD_RELU, MAXPOOL2D_RELU_BWD and
+ * CONV2D_BIAS, over integers that put exact zeros at the ReLU's boundary and ties in the pooling
+ * windows; biases [K], [K, 1, 1] and [1, K, 1, 1]), and SGD and Adam updates past the first step
+ * (bitwise; some above the optimizers' threading threshold). The rows are too large for the op
  * tables of tests/ops (every row there has a PyTorch golden file), so they live here, and only the
- * CPU backend runs them. Also checks that filter gradients come out bitwise the same on 1 and 3
- * threads (their chunks are summed in fixed slices). meson runs it with OMP_NUM_THREADS=3, so the
- * threaded paths run on any machine.
+ * CPU backend runs them. Also checks that filter gradients and a large product come out bitwise
+ * the same on 1 and 3 threads (chunks summed in fixed slices; tiles summed along k in order).
+ * meson runs it with OMP_NUM_THREADS=3, so the threaded paths run on any machine.
  */
 #include <check.h>
 #include <stdio.h>
@@ -126,6 +127,12 @@ static const struct oh_case cases[] = {
     CVD("same width, 5x3, pad (1, 1)", OH_S4(2, 3, 7, 6), OH_S4(4, 3, 5, 3), 1, 1, 1, 1),
     CVD("one column", OH_S4(2, 3, 8, 1), OH_S4(5, 3, 3, 3), 1, 1, 1, 1),
     CVD("same width, 1x3 dilation 3, pad (2, 3)", OH_S4(2, 2, 4, 7), OH_S4(3, 2, 1, 3), 2, 3, 1, 3),
+    /* images in the lanes of vectors (small planes, a vector of images or more), the
+     * last group partly filled; with dilation */
+    CV("lanes, 21 images", OH_S4(21, 5, 9, 7), OH_S4(7, 5, 3, 3), 1),
+    BD("lanes, 21 images", OH_S4(21, 7, 9, 7), OH_S4(7, 5, 3, 3), 1, 9, 7),
+    BF("lanes, 21 images", OH_S4(21, 5, 9, 7), OH_S4(21, 7, 9, 7), 1, 3, 3),
+    CVD("lanes, dilation 2", OH_S4(20, 3, 11, 9), OH_S4(8, 3, 3, 3), 2, 1, 2, 1),
     /* a wide layer: whole GEMMs, threaded by OpenBLAS */
     CV("wide", OH_S4(3, 64, 6, 6), OH_S4(128, 64, 3, 3), 1),
     BD("wide", OH_S4(3, 128, 6, 6), OH_S4(128, 64, 3, 3), 1, 6, 6),
@@ -133,6 +140,28 @@ static const struct oh_case cases[] = {
     {.op = KILN_OP_MATMUL,
      .note = "LeNet fc1",
      .shape = {OH_S2(64, 400), OH_S2(400, 120)},
+     .gen = {U, U}},
+    /* products larger than KILN__CPU_SERIAL_MACS, or with rows larger than a piece: tiles
+     * of C summed along k in pieces, shared among threads (the MLP's first layer at batch
+     * 64, forward and weight gradient; a batched product with odd sizes) */
+    {.op = KILN_OP_MATMUL,
+     .note = "MLP fc1",
+     .shape = {OH_S2(64, 784), OH_S2(784, 256)},
+     .gen = {U, U}},
+    {.op = KILN_OP_MATMUL,
+     .note = "MLP fc1 weight gradient",
+     .shape = {OH_S2(64, 784), OH_S2(64, 256)},
+     .p.mm = {1, 0},
+     .gen = {U, U}},
+    {.op = KILN_OP_MATMUL,
+     .note = "batched, odd, b transposed",
+     .shape = {OH_S3(3, 37, 2100), OH_S3(3, 130, 2100)},
+     .p.mm = {0, 1},
+     .gen = {U, U}},
+    {.op = KILN_OP_MATMUL,
+     .note = "odd, both transposed, rows above a piece",
+     .shape = {OH_S2(1000, 5), OH_S2(70, 1000)},
+     .p.mm = {1, 1},
      .gen = {U, U}},
     {.op = KILN_OP_ADD,
      .note = "conv bias",
@@ -147,6 +176,20 @@ static const struct oh_case cases[] = {
      .shape = {OH_S4(64, 16, 28, 28)},
      .p.red = {13, 1.0f},
      .gen = {U}},
+    /* the gradient of ResNet's global average pool, and an expansion along a middle axis
+     * (copies of rows) */
+    {.op = KILN_OP_BROADCAST,
+     .note = "global average pool gradient",
+     .shape = {OH_S4(64, 64, 1, 1)},
+     .p.bc = {1.0f / 49.0f, OH_S4(64, 64, 7, 7)},
+     .gen = {U},
+     .flags = OH_BITWISE},
+    {.op = KILN_OP_BROADCAST,
+     .note = "middle axis",
+     .shape = {OH_S3(33, 1, 129)},
+     .p.bc = {-0.5f, OH_S4(3, 33, 17, 129)},
+     .gen = {U},
+     .flags = OH_BITWISE},
     {.op = KILN_OP_RELU, .note = "[64, 16, 28, 28]", .shape = {OH_S4(64, 16, 28, 28)}, .gen = {U}},
     /* the fused ops the planner forms on the fast device: integers, so that sums are exactly
      * 0 at the ReLU's boundary and pooling windows tie */
@@ -224,9 +267,55 @@ static const struct oh_case cases[] = {
      .p.sgd = {0.01f, 0.9f, 0.0f, 0.0f, 0, 2, 1},
      .gen = {U, U, U},
      .steps = 2},
+    /* above KILN__CPU_OPTIM_PAR_ELEMS (threads share the blocks), with a partial last
+     * block; bitwise, as every update */
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "momentum, the gradient cleared, threaded",
+     .shape = {OH_S1(1049607), OH_S1(1049607), OH_S1(1049607)},
+     .p.sgd = {0.01f, 0.9f, 0.0f, 1e-4f, 0, 2, 1},
+     .gen = {U, U, U},
+     .steps = 3,
+     .flags = OH_BITWISE},
+    {.op = KILN_OP_SGD_UPDATE,
+     .note = "no momentum, the gradient cleared",
+     .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146)},
+     .p.sgd = {0.01f, 0.0f, 0.0f, 1e-3f, 0, 2, 1},
+     .gen = {U, U, U},
+     .steps = 2,
+     .flags = OH_BITWISE},
+    /* Adam at steps 1 to 3 (bias corrections set per step): L2 decay with the optimizer's
+     * clear, threaded; AdamW's decoupled decay, the gradient kept */
+    {.op = KILN_OP_ADAM_UPDATE,
+     .note = "L2 decay, the gradient cleared, threaded",
+     .shape = {OH_S1(1049607), OH_S1(1049607), OH_S1(1049607), OH_S1(1049607)},
+     .p.adam = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, 0, 1.0f, 1.0f, 1},
+     .gen = {U, U, U, {OH_UNIFORM, 0.0f, 1.0f}},
+     .steps = 3,
+     .flags = OH_BITWISE},
+    {.op = KILN_OP_ADAM_UPDATE,
+     .note = "AdamW, the MLP's 235146",
+     .shape = {OH_S1(235146), OH_S1(235146), OH_S1(235146), OH_S1(235146)},
+     .p.adam = {1e-3f, 0.8f, 0.99f, 1e-6f, 5e-2f, 1, 1.0f, 1.0f, 0},
+     .gen = {U, U, U, {OH_UNIFORM, 0.0f, 1.0f}},
+     .steps = 3,
+     .flags = OH_BITWISE},
     {.op = KILN_OP_BN_APPLY,
      .note = "batch norm, [64, 16, 28, 28]",
      .shape = {OH_S4(64, 16, 28, 28)},
+     .gen = {U},
+     .n_in = 1,
+     .build = build_bn},
+    /* more channels than one group of the per-channel sums (64), odd planes, threaded */
+    {.op = KILN_OP_BN_APPLY,
+     .note = "batch norm, [8, 80, 29, 31]",
+     .shape = {OH_S4(8, 80, 29, 31)},
+     .gen = {{OH_UNIFORM, -0.5f, 2.0f}},
+     .n_in = 1,
+     .build = build_bn},
+    /* ResNet's third stage: below the threading threshold */
+    {.op = KILN_OP_BN_APPLY,
+     .note = "batch norm, [64, 64, 7, 7]",
+     .shape = {OH_S4(64, 64, 7, 7)},
      .gen = {U},
      .n_in = 1,
      .build = build_bn},
@@ -271,16 +360,23 @@ static bool filter_on(int ci, int threads, float *out, size_t n, char *msg, size
 
 START_TEST(test_filter_threads)
 {
-    /* LeNet conv2 (one GEMM per chunk) and ResNet 64@7 (in pieces) */
-    static const int which[2] = {6, 10};
-    static const size_t sizes[2] = {2400, 36864};
+    /* LeNet conv2 (one GEMM per chunk) and ResNet 64@7 (in pieces); and the MLP's fc1,
+     * whose tiles the threads share */
+    int which[3] = {6, 10, -1};
+    static const size_t sizes[3] = {2400, 36864, 16384};
     static float one[36864], three[36864];
     char msg[2048];
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < N_CASES; i++) {
+        if (cases[i].op == KILN_OP_MATMUL && strcmp(cases[i].note, "MLP fc1") == 0) {
+            which[2] = i;
+        }
+    }
+    ck_assert(which[2] >= 0);
+    for (int i = 0; i < 3; i++) {
         ck_assert_msg(filter_on(which[i], 1, one, sizes[i], msg, sizeof(msg)), "%s", msg);
         ck_assert_msg(filter_on(which[i], 3, three, sizes[i], msg, sizeof(msg)), "%s", msg);
         ck_assert_msg(memcmp(one, three, sizes[i] * sizeof(float)) == 0,
-                      "the filter gradient of case %d differs between 1 and 3 threads", which[i]);
+                      "the output of case %d differs between 1 and 3 threads", which[i]);
     }
 }
 END_TEST

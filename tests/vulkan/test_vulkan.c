@@ -364,7 +364,9 @@ START_TEST(test_dense_db_rides)
 END_TEST
 
 /* conv2d [4, 6, 14, 14] x [16, 6, 5, 5] on a context of the backend (check, repair as
- * KILN_CHECK_REPAIR) or of the CPU: the output, 4 * 16 * 10 * 10 floats. */
+ * KILN_CHECK_REPAIR) or of the CPU's reference device (what the check compares with and
+ * repairs from; the fast device's direct convolution sums in another order): the output,
+ * 4 * 16 * 10 * 10 floats. */
 static void conv_run(const char *backend, int check, const char *repair, float *out)
 {
     if (repair != NULL) {
@@ -373,6 +375,7 @@ static void conv_run(const char *backend, int check, const char *repair, float *
     kiln_context *ctx = NULL;
     struct kiln_context_options o = KILN_CONTEXT_OPTIONS_INIT;
     o.backend = backend;
+    o.device = strcmp(backend, "cpu") == 0 ? "cpu-reference" : NULL;
     o.check = check;
     ck_assert_msg(kiln_context_create(&o, &ctx) == KILN_OK, "%s", kiln_last_error());
     unsetenv("KILN_CHECK_REPAIR");
@@ -404,9 +407,10 @@ static void conv_run(const char *backend, int check, const char *repair, float *
 }
 
 /* KILN_CHECK_REPAIR=conv2d puts the reference's conv result on the device, so what
- * follows it computes from the CPU's values: the result equals the CPU's bit for bit,
- * where the device's own sums (in another order than OpenBLAS's) differ in the last
- * bits. An unknown op name is refused when the context is created. */
+ * follows it computes from the CPU reference's values: the result equals the
+ * reference's bit for bit, where the device's own sums (in another order than
+ * OpenBLAS's) differ in the last bits. An unknown op name is refused when the context is created.
+ */
 START_TEST(test_check_repair)
 {
     enum { N = 4 * 16 * 10 * 10 };

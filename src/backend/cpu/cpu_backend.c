@@ -215,11 +215,13 @@ static const struct kiln__cpu_fast *const cpu_fast[KILN_OP_COUNT] = {
     [KILN_OP_ADD] = &kiln__cpu_add,
     [KILN_OP_ADD_RELU] = &kiln__cpu_add_relu,
     [KILN_OP_REDUCE_SUM] = &kiln__cpu_reduce_sum,
+    [KILN_OP_BROADCAST] = &kiln__cpu_broadcast,
     [KILN_OP_MAXPOOL2D] = &kiln__cpu_maxpool2d,
     [KILN_OP_MAXPOOL2D_BWD] = &kiln__cpu_maxpool2d_bwd,
     [KILN_OP_MAXPOOL2D_RELU_BWD] = &kiln__cpu_maxpool2d_relu_bwd,
     [KILN_OP_MATMUL] = &kiln__cpu_matmul,
     [KILN_OP_SGD_UPDATE] = &kiln__cpu_sgd_update,
+    [KILN_OP_ADAM_UPDATE] = &kiln__cpu_adam_update,
     [KILN_OP_BN_STATS] = &kiln__cpu_bn_stats,
 
     [KILN_OP_BN_STATS_BWD] = &kiln__cpu_bn_stats_bwd,

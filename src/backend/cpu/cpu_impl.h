@@ -32,9 +32,10 @@ struct kiln__cpu_fast {
  * KILN__CPU_SERIAL_MACS in all, waking them costs more than it saves wherever the cores
  * are shared (a step waits for the slowest thread, and on a busy machine that one may
  * not be running), so the fast kernels cut such products into pieces of at most
- * KILN__CPU_BLAS_PIECE multiply-adds, which stay on the calling thread. Larger products
- * are left whole to OpenBLAS's threads; kiln itself opens no OpenMP region around a
- * BLAS call.
+ * KILN__CPU_BLAS_PIECE multiply-adds, which stay on the calling thread. Larger matrix
+ * products are cut the same way, into tiles that kiln's OpenMP threads share
+ * (cpu_gemm.c); what is left whole to OpenBLAS's threads (the GEMMs of wide convolution
+ * layers) runs outside any OpenMP region of kiln's.
  */
 #define KILN__CPU_BLAS_PIECE  ((int64_t)1 << 18)
 #define KILN__CPU_SERIAL_MACS ((int64_t)1 << 22)
@@ -53,6 +54,12 @@ struct kiln__cpu_fast {
  * OpenBLAS-threaded product (the MLP's), whose threads the waiting ones would compete
  * with. The references keep KILN__PAR_MIN. */
 #define KILN__CPU_PAR_ELEMS ((int64_t)1 << 19)
+
+/* Optimizer updates (three or four arrays per element, all in the cache's way) run on
+ * OpenMP threads above this many elements. Below it, on the 2-core machine with other
+ * work running, waking a second thread cost more than the loop: the MLP's 235,146
+ * parameters take about 50 us on one core and 60-400 us shared between two. */
+#define KILN__CPU_OPTIM_PAR_ELEMS ((int64_t)1 << 20)
 
 /* omp_get_max_threads() capped at KILN__CPU_MAX_THREADS (1 without OpenMP). */
 int kiln__cpu_max_threads(void);
@@ -79,10 +86,11 @@ extern const struct kiln__cpu_fast kiln__cpu_relu, kiln__cpu_relu_bwd, kiln__cpu
  * max(0, .) where relu: CONV2D_BIAS's epilogue, bitwise ADD then RELU of its reference,
  * run by the forward convolution on each chunk of its output as it is stored. */
 void kiln__cpu_bias_rows(float *y, int64_t rows, int64_t ld, const float *bias, bool relu);
+extern const struct kiln__cpu_fast kiln__cpu_broadcast;
 
 /* ---- cpu_optim.c ---- */
 
-extern const struct kiln__cpu_fast kiln__cpu_sgd_update;
+extern const struct kiln__cpu_fast kiln__cpu_sgd_update, kiln__cpu_adam_update;
 
 /* ---- cpu_norm.c ---- */
 

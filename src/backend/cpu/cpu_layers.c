@@ -1,14 +1,14 @@
 /*
  * cpu_layers.c - the CPU backend's fast kernels for the cheap ops around a convolution
  * or a dense layer: ReLU and its gradient, additions with a broadcast operand (a bias, a
- * residual), sums over the axes of a bias gradient, and 2x2 stride-2 max pooling with
- * its gradient; and the planner's fusions of them (src/graph/fuse.c): ADD_RELU (a bias
- * and ReLU in one pass), MAXPOOL2D_RELU_BWD (the ReLU's mask applied as the pooling's
- * gradient is spread) and the bias and ReLU that the forward convolution adds to each
- * chunk of its output (kiln__cpu_bias_rows, for CONV2D_BIAS). Each gives the same values
- * as its reference in src/ops (bitwise, except REDUCE_SUM, whose double-precision sums
- * run in another order); what differs is the loop structure: no per-element index
- * arithmetic or bounds tests, no branch on the data, and loops the compiler vectorizes
+ * residual), broadcasts (the gradient of a mean), sums over the axes of a bias gradient,
+ * and 2x2 stride-2 max pooling with its gradient; and the planner's fusions of them
+ * (src/graph/fuse.c): ADD_RELU (a bias and ReLU in one pass), MAXPOOL2D_RELU_BWD (the ReLU's mask
+ * applied as the pooling's gradient is spread) and the bias and ReLU that the forward convolution
+ * adds to each chunk of its output (kiln__cpu_bias_rows, for CONV2D_BIAS). Each gives the same
+ * values as its reference in src/ops (bitwise, except REDUCE_SUM, whose double-precision sums run
+ * in another order); what differs is the loop structure: no per-element index arithmetic or bounds
+ * tests, no branch on the data, and loops the compiler vectorizes
  * (`omp simd`, honoured at -O2 with -fopenmp or -fopenmp-simd). The loops run on the
  * calling thread below KILN__CPU_PAR_ELEMS elements (cpu_impl.h), on OpenMP threads
  * above.
@@ -195,6 +195,65 @@ static kiln_status fast_add(struct kiln_context *ctx, const struct kiln__op_args
 {
     (void)ctx;
     bcast_rows(a, add_run);
+    return KILN_OK;
+}
+
+/* ==== Broadcast ==== */
+
+/* BROADCAST's dims merged as ADD's (bcast_of), x's strides in sa. */
+static bool expand_of(const struct kiln_tensor *n, struct bcast *m)
+{
+    const struct kiln_shape *ops[2] = {NULL, &n->src[0]->shape};
+    struct kiln__iter it;
+    kiln__iter_bcast(&n->shape, 2, ops, &it);
+    if (it.rank > 4) {
+        return false;
+    }
+    kiln__iter_pad(&it, 2, 4);
+    for (int k = 0; k < 4; k++) {
+        m->d[k] = it.dims[k];
+        m->sa[k] = it.strides[1][k];
+        m->sb[k] = 0;
+    }
+    m->rank = 4;
+    return true;
+}
+
+/* The last merged dim is copied (stride 1) or filled (stride 0): the gradient of a
+ * global average pool, a mean over trailing axes. */
+static bool broadcast_accepts(const struct kiln_tensor *n)
+{
+    struct bcast m;
+    return n->n_elems > 0 && expand_of(n, &m) && (m.sa[3] == 0 || m.sa[3] == 1);
+}
+
+static kiln_status fast_broadcast(struct kiln_context *ctx, const struct kiln__op_args *a)
+{
+    (void)ctx;
+    float scale = ((const struct kiln__p_broadcast *)kiln__params(a->node))->scale;
+    struct bcast m;
+    expand_of(a->node, &m);
+    const float *x = a->in[0];
+    float *y = a->out;
+    int64_t rows = m.d[0] * m.d[1] * m.d[2], len = m.d[3];
+#pragma omp parallel for if (a->node->n_elems > KILN__CPU_PAR_ELEMS)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i0 = r / (m.d[1] * m.d[2]), i1 = (r / m.d[2]) % m.d[1], i2 = r % m.d[2];
+        const float *xr = x + i0 * m.sa[0] + i1 * m.sa[1] + i2 * m.sa[2];
+        float *yr = y + r * len;
+        if (m.sa[3] == 1) {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++) {
+                yr[i] = scale * xr[i];
+            }
+        } else {
+            float v = scale * xr[0];
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++) {
+                yr[i] = v;
+            }
+        }
+    }
     return KILN_OK;
 }
 
@@ -416,6 +475,7 @@ const struct kiln__cpu_fast kiln__cpu_relu_bwd = {NULL, fast_relu_bwd};
 const struct kiln__cpu_fast kiln__cpu_add = {add_accepts, fast_add};
 const struct kiln__cpu_fast kiln__cpu_add_relu = {add_accepts, fast_add_relu};
 const struct kiln__cpu_fast kiln__cpu_reduce_sum = {reduce_accepts, fast_reduce};
+const struct kiln__cpu_fast kiln__cpu_broadcast = {broadcast_accepts, fast_broadcast};
 const struct kiln__cpu_fast kiln__cpu_maxpool2d = {pool_accepts, fast_maxpool};
 const struct kiln__cpu_fast kiln__cpu_maxpool2d_bwd = {pool_accepts, fast_maxpool_bwd};
 const struct kiln__cpu_fast kiln__cpu_maxpool2d_relu_bwd = {pool_accepts, fast_maxpool_relu_bwd};
