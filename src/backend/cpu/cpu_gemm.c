@@ -3,14 +3,15 @@
  * a leading dim), computed in pieces of at most KILN__CPU_BLAS_PIECE multiply-adds, so
  * that OpenBLAS runs every piece on the calling thread (cpu_impl.h says why).
  * Mid-sized products (at most KILN__CPU_SERIAL_MACS multiply-adds per batch item) are
- * blocks of rows of C, run in order on the calling thread. Larger ones, and those whose
- * single row is larger than a piece, are tiles of C (at most LARGE_TILE x LARGE_TILE),
- * each the sum of pieces along k accumulated in order by one call after another; the
- * tiles are shared among OpenMP threads from KILN__CPU_PAR_MACS multiply-adds (dynamic
- * scheduling: a thread the machine does not run takes fewer tiles, and which thread
- * computes a tile changes none of its bits). The reference (src/ops/gemm.c) makes one
- * call per batch item; the elements of C are the same dot products either way, summed in
- * an order that may differ with the block sizes (within the op's reduction tolerance).
+ * blocks of rows of C, run in order on the calling thread. Larger ones up to
+ * KILN__CPU_TILE_MACS per batch item, and those whose single row is larger than a
+ * piece, are tiles of C (at most LARGE_TILE x LARGE_TILE), each the sum of pieces along
+ * k accumulated in order by one call after another; the tiles are shared among OpenMP
+ * threads from KILN__CPU_PAR_MACS multiply-adds (dynamic scheduling: a thread the
+ * machine does not run takes fewer tiles, and which thread computes a tile changes
+ * none of its bits). The reference (src/ops/gemm.c) makes one call per batch item; the
+ * elements of C are the same dot products either way, summed in an order that may
+ * differ with the block sizes (within the op's reduction tolerance).
  */
 #include <cblas.h>
 
@@ -37,12 +38,13 @@ static bool rows_fit(int64_t m, int64_t nn, int64_t k)
     return nn * k <= KILN__CPU_BLAS_PIECE && m * nn * k <= KILN__CPU_SERIAL_MACS;
 }
 
-/* Every product larger than a piece. */
+/* Every product larger than a piece and at most KILN__CPU_TILE_MACS per batch item. */
 static bool matmul_accepts(const struct kiln_tensor *n)
 {
     int64_t batch, m, nn, k;
     mm_dims(n, &batch, &m, &nn, &k);
-    return batch > 0 && m > 0 && nn > 0 && k > 0 && m * nn * k > KILN__CPU_BLAS_PIECE;
+    return batch > 0 && m > 0 && nn > 0 && k > 0 && m * nn * k > KILN__CPU_BLAS_PIECE &&
+           m * nn * k <= KILN__CPU_TILE_MACS;
 }
 
 /* The row blocks of a mid-sized product. */

@@ -33,9 +33,10 @@ struct kiln__cpu_fast {
  * are shared (a step waits for the slowest thread, and on a busy machine that one may
  * not be running), so the fast kernels cut such products into pieces of at most
  * KILN__CPU_BLAS_PIECE multiply-adds, which stay on the calling thread. Larger matrix
- * products are cut the same way, into tiles that kiln's OpenMP threads share
- * (cpu_gemm.c); what is left whole to OpenBLAS's threads (the GEMMs of wide convolution
- * layers) runs outside any OpenMP region of kiln's.
+ * products, up to KILN__CPU_TILE_MACS, are cut the same way, into tiles that kiln's
+ * OpenMP threads share (cpu_gemm.c); what is left whole to OpenBLAS's threads (larger
+ * products, the GEMMs of wide convolution layers) runs outside any OpenMP region of
+ * kiln's.
  */
 #define KILN__CPU_BLAS_PIECE  ((int64_t)1 << 18)
 #define KILN__CPU_SERIAL_MACS ((int64_t)1 << 22)
@@ -46,6 +47,13 @@ struct kiln__cpu_fast {
  * against tens for waking a thread. Up to KILN__CPU_MAX_THREADS threads. */
 #define KILN__CPU_PAR_MACS    ((int64_t)1 << 22)
 #define KILN__CPU_MAX_THREADS 16
+
+/* Matrix products of more multiply-adds per batch item than this are left whole to
+ * OpenBLAS, whose own blocking and threads beat kiln's tiles there: square SGEMM 2048
+ * ran at 0.67x of OpenBLAS's direct call in tiles against 0.88x whole, and the MLP's
+ * first layer at batch 256 (51M) lost as much. The MLP's at batch 64 (12.8M) stays in
+ * tiles, steadier on a shared machine. */
+#define KILN__CPU_TILE_MACS ((int64_t)1 << 25)
 
 /* Elementwise and per-channel loops (ReLU, additions, pooling, batch normalization) run
  * on OpenMP threads above this many elements: a ResNet activation at batch 64 (802,816)
